@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of them.
+VENV ?= .venv
+WORKBENCH_TARGET ?= auto
+PY := $(VENV)/bin/python
+WB := $(VENV)/bin/workbench
+STAMP := $(VENV)/.workbench-installed
+
+.PHONY: install model run test test-fast bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV) $(WORKBENCH_TARGET)
+	touch $@
+
+model: install
+	$(WB) prepare-model
+
+run: model
+	$(WB) ui
+
+test: model
+	$(PY) -m pytest
+
+test-fast: model
+	$(PY) -m pytest -m "not slow" -p no:nbval tests
+
+bench: model
+	$(PY) bench/engine_startup.py
+
+clean-venv:
+	rm -rf $(VENV)

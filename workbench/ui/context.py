@@ -1,0 +1,73 @@
+"""The one engine a running workbench app drives, shared by every browser tab on purpose (it is
+a machine resource, not per-user state). Starting runs in a background thread so that the UI can
+show the log while vLLM compiles. No gradio here."""
+
+import threading
+from dataclasses import dataclass, field
+
+from workbench.client import Client
+from workbench.engine import Engine, EngineConfig
+from workbench.errors import WorkbenchError
+
+
+@dataclass
+class AppContext:
+    config: EngineConfig = field(default_factory=EngineConfig)
+    url: str | None = None  # attach instead of starting
+    log_path: str | None = None  # the attached engine's log, when known
+    engine: Engine | None = None
+    error: str | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def starting(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None and not self.starting and self.engine.running
+
+    def status(self) -> str:
+        if self.starting:
+            return "starting (the first start compiles the model; about a minute)"
+        if self.ready:
+            kind = "attached to" if not self.engine.owned else "serving at"
+            return f"running: {kind} {self.engine.base_url}"
+        if self.error:
+            return f"stopped: {self.error.splitlines()[0]}"
+        return "stopped"
+
+    def start(self, wait: bool = False) -> None:
+        with self._lock:
+            if self.starting or self.ready:
+                return
+            self.error = None
+            self._thread = threading.Thread(target=self._start, daemon=True)
+            self._thread.start()
+        if wait:
+            self._thread.join()
+
+    def _start(self) -> None:
+        try:
+            if self.url:
+                self.engine = Engine.attach(self.url, log_path=self.log_path)
+            else:
+                self.engine = Engine(self.config)
+                self.engine.start()
+        except WorkbenchError as exc:
+            self.error = str(exc)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
+    def client(self) -> Client:
+        if not self.ready:
+            raise WorkbenchError(f"the engine is not running ({self.status()}). Fix: press Start on the Engine tab.")
+        return Client(self.engine.base_url)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.engine is not None:
+            return self.engine.log_tail(lines)
+        return self.error or ""

@@ -1,0 +1,81 @@
+"""Engine tab: status, the start-up report, start/stop, a live log tail, and a chat box."""
+
+import gradio as gr
+
+from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.errors import WorkbenchError
+from workbench.ui.context import AppContext
+
+
+def _report_md(ctx: AppContext) -> str:
+    if ctx.engine is None:
+        return "_no engine yet_"
+    return ctx.engine.report.to_markdown()
+
+
+def _text(content) -> str:
+    """Gradio 6 chat messages hold a list of parts; the model wants plain text."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or () if isinstance(part, dict))
+
+
+def build_engine_tab(ctx: AppContext) -> None:
+    with gr.Tab("Engine"):
+        with gr.Row():
+            status = gr.Textbox(label="Status", value=ctx.status, interactive=False, scale=4)
+            start = gr.Button("Start", variant="primary", scale=1)
+            stop = gr.Button("Stop", variant="stop", scale=1)
+        with gr.Row():
+            report = gr.Markdown(_report_md(ctx), label="Engine report")
+            log = gr.Textbox(label="Engine log (last lines)", lines=14, max_lines=14, interactive=False,
+                             autoscroll=True)
+        gr.Markdown("### Try the model")
+        system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT)
+        chatbot = gr.Chatbot(label="Chat", height=320)
+        with gr.Row():
+            question = gr.Textbox(label="Message", placeholder="What is the capital of France?", scale=5)
+            send = gr.Button("Send", scale=1)
+        timings = gr.Markdown("")
+
+        def refresh():
+            return ctx.status(), _report_md(ctx), ctx.log_tail()
+
+        def on_start():
+            ctx.start()
+            return refresh()
+
+        def on_stop():
+            ctx.stop()
+            return refresh()
+
+        def on_chat(message, history, system_prompt):
+            history = list(history or [])
+            if not message.strip():
+                raise gr.Error("Type a message first.")
+            try:
+                client = ctx.client()
+                messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+                messages.append({"role": "user", "content": message})
+                history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+                for event in client.chat_stream(messages, system=system_prompt or None, temperature=0,
+                                                max_tokens=256):
+                    if event.kind == "content":
+                        history[-1]["content"] += event.text
+                        yield history, "", ""
+                    elif event.kind == "done":
+                        r = event.result
+                        rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
+                        ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
+                        yield history, "", (f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
+                                            f"answer {r.usage.completion_tokens} tokens · {rate}")
+            except WorkbenchError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        outputs = [status, report, log]
+        start.click(on_start, outputs=outputs, api_name="engine_start")
+        stop.click(on_stop, outputs=outputs, api_name="engine_stop")
+        gr.Timer(2.0).tick(refresh, outputs=outputs, api_name="engine_refresh", show_progress="hidden")
+        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system], outputs=[chatbot, question, timings])
+        send.click(**chat_args, api_name="chat")
+        question.submit(**chat_args, api_name="chat_submit")
