@@ -26,6 +26,7 @@ test-fast: model
 	$(PY) -m pytest -m "not slow" -p no:nbval tests
 
 bench: model
+	$(PY) bench/plan_speed.py
 	$(PY) bench/engine_startup.py
 
 clean-venv:

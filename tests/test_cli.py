@@ -86,7 +86,7 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path):
         assert "Paris" in out.stdout and "TTFT" in out.stdout
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
-        assert not port_in_use("127.0.0.1", port)
+        assert not port_in_use("127.0.0.1", port), "the engine outlived Ctrl-C"
     finally:
         if proc.poll() is None:
             proc.kill()

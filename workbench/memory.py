@@ -1,0 +1,510 @@
+"""memory.py plans vLLM's memory: weights, activation, overheads, the KV cache, concurrency and the
+roofline. Pure arithmetic over frozen dataclasses; no I/O except `spec_from_folder`.
+
+The budget follows vLLM's own code (vllm/v1/worker/gpu_worker.py, vllm/v1/core/kv_cache_utils.py):
+
+    requested  = total_gpu_memory × gpu_memory_utilization
+    kv_pool    = requested − weights − peak_activation − non_torch (− cuda_graphs, from v0.21)
+    num_blocks = floor(kv_pool / (block_size × kv_bytes_per_token))        block_size = 16
+    kv_tokens  = num_blocks × block_size
+    max_concurrency = num_blocks / ceil(max_model_len / block_size)
+
+On vLLM's CPU build the pool is exactly VLLM_CPU_KVCACHE_SPACE GiB and blocks hold 128 tokens
+(its metrics say `block_size="128"`), so the token count is exact.
+This module knows nothing about processes or the UI.
+"""
+
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from workbench.errors import ConfigError
+
+GIB = 2**30
+BLOCK_SIZE = 16  # vLLM's default block size on GPUs
+CPU_BLOCK_SIZE = 128  # vLLM's CPU build pages the KV cache in blocks of 128 tokens
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The config facts that decide memory (from config.json)."""
+
+    name: str
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    tied_embeddings: bool
+    max_position_embeddings: int
+    num_experts: int = 0
+    experts_per_token: int = 0
+    moe_intermediate_size: int = 0
+    kv_lora_rank: int = 0  # MLA (DeepSeek-V2/V3): one latent per layer instead of K and V heads
+    qk_rope_head_dim: int = 0
+    sliding_window: bool = False  # several KV groups: one formula does not hold
+    weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
+    declared_quant: str | None = None  # quantization_config of a local checkpoint
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    def linear_params(self) -> int:
+        """Parameters in the layers GPTQ/AWQ quantize: attention projections and the MLP/experts."""
+        h, d = self.hidden_size, self.head_dim
+        attention = h * self.num_heads * d * 2 + h * self.num_kv_heads * d * 2
+        if self.num_experts:
+            mlp = self.num_experts * 3 * h * self.moe_intermediate_size
+        else:
+            mlp = 3 * h * self.intermediate_size
+        return self.num_layers * (attention + mlp)
+
+    def other_params(self) -> int:
+        """Embeddings, lm_head (unless tied), norms and routers: kept in 16 bits by GPTQ/AWQ."""
+        embeddings = self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
+        norms = self.num_layers * 2 * self.hidden_size + self.hidden_size
+        router = self.num_layers * self.hidden_size * self.num_experts
+        return embeddings + norms + router
+
+    def total_params(self) -> int:
+        return self.linear_params() + self.other_params()
+
+
+def _spec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos, **extra) -> ModelSpec:
+    return ModelSpec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos, **extra)
+
+
+# Config facts from each model's config.json on its Hugging Face page.
+CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
+    _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960),
+    _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960),
+    _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960),
+    _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960),
+    _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960),
+    _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960),
+    _spec("Qwen3-30B-A3B", 48, 2048, 6144, 32, 4, 128, 151_936, False, 40_960,
+          num_experts=128, experts_per_token=8, moe_intermediate_size=768),
+    _spec("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 128, 151_936, True, 32_768),
+    _spec("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768),
+    _spec("Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 128, 152_064, False, 32_768),
+    _spec("Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 128, 152_064, False, 32_768),
+    _spec("Llama-3.1-8B", 32, 4096, 14336, 32, 8, 128, 128_256, False, 131_072),
+    _spec("Llama-3.1-70B", 80, 8192, 28672, 64, 8, 128, 128_256, False, 131_072),
+    _spec("Mistral-7B-v0.3", 32, 4096, 14336, 32, 8, 128, 32_768, False, 32_768),
+    # DeepSeek-V2-Lite: 27 layers, 64 experts (top-6) of 1408 plus 2 shared, MLA with a 512-wide latent
+    _spec("DeepSeek-V2-Lite", 27, 2048, 10944, 16, 16, 128, 102_400, False, 163_840,
+          num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64),
+    _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192),
+]}
+
+
+# --------------------------------------------------------------------------------------------
+# Quantization formats: bytes per parameter of the quantized (linear) layers; the rest stay 16-bit.
+@dataclass(frozen=True)
+class QuantFormat:
+    name: str
+    weight_bits: float  # per quantized weight
+    group_overhead_bytes: float = 0.0  # per group: scale (+ packed zero)
+    uses_group_size: bool = False
+    quantizes_embeddings: bool = False  # GGUF quantizes the embeddings too
+    note: str = ""
+
+    def linear_bytes_per_param(self, group_size: int | None) -> float:
+        extra = self.group_overhead_bytes / group_size if self.uses_group_size and group_size else 0.0
+        return self.weight_bits / 8 + extra
+
+
+QUANT_FORMATS: dict[str, QuantFormat] = {q.name: q for q in [
+    QuantFormat("bf16", 16),
+    QuantFormat("fp16", 16),
+    QuantFormat("fp8", 8, note="per-channel scales; embeddings stay 16-bit"),
+    QuantFormat("gptq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
+    QuantFormat("gptq-int8", 8, 3.0, True, note="fp16 scale + packed 8-bit zero per group"),
+    QuantFormat("awq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
+    QuantFormat("w4a16", 4, 2.0, True, note="compressed-tensors, symmetric: fp16 scale per group"),
+    QuantFormat("w8a8", 8, note="int8 weights and activations, per-channel scales"),
+    QuantFormat("gguf-q4_k_m", 4.85, quantizes_embeddings=True, note="mixed Q4_K/Q6_K, ~4.85 bits per weight"),
+    QuantFormat("gguf-q8_0", 8.5, quantizes_embeddings=True, note="34 bytes per block of 32"),
+]}
+DEFAULT_GROUP_SIZE = 128
+
+
+def quant_format(name: str) -> QuantFormat:
+    try:
+        return QUANT_FORMATS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"quantization format {name!r} is unknown. Valid: {', '.join(QUANT_FORMATS)}.") from None
+
+
+def weight_bytes(spec: ModelSpec, quant: str = "bf16", group_size: int | None = DEFAULT_GROUP_SIZE) -> int:
+    """Bytes of weights in the checkpoint (exact from safetensors when the spec carries them)."""
+    if spec.weight_bytes is not None:
+        return spec.weight_bytes
+    fmt = quant_format(quant)
+    linear = spec.linear_params() * fmt.linear_bytes_per_param(group_size)
+    other = spec.other_params() * (fmt.weight_bits / 8 if fmt.quantizes_embeddings else 2)
+    return int(linear + other)
+
+
+def kv_bytes_per_token(spec: ModelSpec, kv_cache_dtype: str = "auto", tp: int = 1, pp: int = 1) -> int:
+    """Per GPU: 2 × layers/PP × max(1, kv_heads/TP) × head_dim × bytes; MLA stores one latent."""
+    dtype_bytes = 1 if kv_cache_dtype.startswith("fp8") else 2
+    layers = math.ceil(spec.num_layers / pp)
+    if spec.is_mla:
+        return layers * (spec.kv_lora_rank + spec.qk_rope_head_dim) * dtype_bytes
+    heads = max(1, spec.num_kv_heads // tp)
+    return 2 * layers * heads * spec.head_dim * dtype_bytes
+
+
+def kv_cache_tokens(pool_bytes: int, kv_bytes_per_token_: int, block_size: int = BLOCK_SIZE) -> int:
+    """Whole blocks that fit in the pool, in tokens ("GPU/CPU KV cache size: N tokens")."""
+    return max(0, pool_bytes // (block_size * kv_bytes_per_token_)) * block_size
+
+
+def cpu_kv_cache_tokens(spec: ModelSpec, space_gib: int, kv_cache_dtype: str = "auto") -> int:
+    """What vLLM's CPU build reports for VLLM_CPU_KVCACHE_SPACE=space_gib: exact."""
+    return kv_cache_tokens(space_gib * GIB, kv_bytes_per_token(spec, kv_cache_dtype), CPU_BLOCK_SIZE)
+
+
+def max_concurrency(kv_tokens: int, max_model_len: int, block_size: int = BLOCK_SIZE) -> float:
+    """vLLM's "Maximum concurrency for L tokens per request": blocks / blocks per request."""
+    return (kv_tokens // block_size) / math.ceil(max_model_len / block_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Local checkpoints
+def spec_from_config(name: str, config: dict) -> ModelSpec:
+    """config.json → ModelSpec (text models; multimodal configs keep theirs under text_config)."""
+    c = config.get("text_config", config)
+    heads = c["num_attention_heads"]
+    layer_types = c.get("layer_types") or []
+    return ModelSpec(
+        name=name,
+        num_layers=c["num_hidden_layers"],
+        hidden_size=c["hidden_size"],
+        intermediate_size=c.get("intermediate_size", 4 * c["hidden_size"]),
+        num_heads=heads,
+        num_kv_heads=c.get("num_key_value_heads", heads),
+        head_dim=c.get("head_dim") or c["hidden_size"] // heads,
+        vocab_size=c["vocab_size"],
+        tied_embeddings=bool(c.get("tie_word_embeddings", False)),
+        max_position_embeddings=c.get("max_position_embeddings", 0),
+        num_experts=c.get("num_experts") or c.get("n_routed_experts") or c.get("num_local_experts") or 0,
+        experts_per_token=c.get("num_experts_per_tok", 0),
+        moe_intermediate_size=c.get("moe_intermediate_size", 0),
+        kv_lora_rank=c.get("kv_lora_rank") or 0,
+        qk_rope_head_dim=c.get("qk_rope_head_dim") or 0,
+        sliding_window=bool(c.get("use_sliding_window") or any(t != "full_attention" for t in layer_types)),
+        declared_quant=(config.get("quantization_config") or {}).get("quant_method"),
+    )
+
+
+def safetensors_payload_bytes(folder: Path) -> int:
+    """Sum of tensor bytes from the safetensors headers (no tensor is read)."""
+    total = 0
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(header_len))
+        total += sum(end - start for key, t in header.items() if key != "__metadata__"
+                     for start, end in [t["data_offsets"]])
+    return total
+
+
+def spec_from_folder(folder: str | Path) -> ModelSpec:
+    folder = Path(folder)
+    spec = spec_from_config(folder.name, json.loads((folder / "config.json").read_text()))
+    payload = safetensors_payload_bytes(folder)
+    return replace(spec, weight_bytes=payload) if payload else spec
+
+
+def find_model(name_or_folder: str) -> ModelSpec:
+    """A catalog name (case-insensitive) or a folder with config.json."""
+    path = Path(name_or_folder).expanduser()
+    if (path / "config.json").is_file():
+        return spec_from_folder(path)
+    wanted = name_or_folder.lower().removeprefix("qwen/").removeprefix("meta-llama/")
+    for name, spec in CATALOG.items():
+        if name.lower() == wanted or name.lower().removesuffix("-instruct") == wanted:
+            return spec
+    raise ConfigError(f"model {name_or_folder!r} is neither in the catalog nor a folder with config.json. "
+                      f"Valid names: {', '.join(CATALOG)}.")
+
+
+def as_dict(obj) -> dict:
+    return asdict(obj)
+
+
+# --------------------------------------------------------------------------------------------
+# The GPU plan
+@dataclass(frozen=True)
+class ServeSettings:
+    max_model_len: int = 32_768
+    gpu_memory_utilization: float | None = None  # None: vLLM's default for the version
+    kv_cache_dtype: str = "auto"
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    max_num_batched_tokens: int | None = None  # None: vLLM's default
+    max_num_seqs: int = 256
+    vllm_version: str = "0.33.0"
+
+    def __post_init__(self):
+        gmu = self.gpu_memory_utilization
+        if gmu is not None and not 0 < gmu <= 1:
+            raise ConfigError(f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use e.g. 0.90.")
+        if self.kv_cache_dtype not in ("auto", "fp8", "fp8_e4m3", "fp8_e5m2"):
+            raise ConfigError(f"kv_cache_dtype={self.kv_cache_dtype!r} is not one of auto, fp8, fp8_e4m3, fp8_e5m2.")
+        for field_name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
+            if getattr(self, field_name) < 1:
+                raise ConfigError(f"{field_name}={getattr(self, field_name)} must be at least 1.")
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.vllm_version.split(".")[:3] if p.isdigit())
+
+    @property
+    def v1(self) -> bool:
+        """The V1 engine (default from 0.8): profiles a fixed batch of tokens, not max_model_len."""
+        return self.version >= (0, 8)
+
+    @property
+    def graphs_in_budget(self) -> bool:
+        """From v0.21 CUDA-graph memory is profiled and paid from the budget (PR #38284)."""
+        return self.version >= (0, 21)
+
+    def effective_gmu(self) -> float:
+        if self.gpu_memory_utilization is not None:
+            return self.gpu_memory_utilization
+        return 0.92 if self.graphs_in_budget else 0.90
+
+    def batched_tokens(self, gpu_total_gib: float) -> int:
+        if self.max_num_batched_tokens is not None:
+            return self.max_num_batched_tokens
+        if self.v1:
+            return 8192 if gpu_total_gib >= 70 else 2048
+        # V0 profiled a whole max_model_len prompt unless chunked prefill was on (above 32K)
+        return max(self.max_model_len, 2048) if self.max_model_len <= 32_768 else 2048
+
+
+@dataclass(frozen=True)
+class Range:
+    optimistic: float
+    nominal: float
+    pessimistic: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One GPU's share of a deployment. Bytes are per GPU."""
+
+    model: str
+    gpu: str
+    quant: str
+    requested_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+    non_torch_bytes: int
+    cuda_graph_bytes: int  # counted in the budget only from v0.21
+    kv_bytes_per_token: int
+    kv_cache_bytes: int
+    kv_cache_tokens: int
+    max_concurrency: float
+    fits: bool
+    reason: str
+    suggested_max_model_len: int
+    kv_cache_gib_range: Range
+    warnings: tuple[str, ...]
+    suggestions: tuple[str, ...]
+    vllm_args: tuple[str, ...]
+    decode_tok_s_bound: float
+    prefill_s_bound: float
+
+    def gib(self, value: int) -> float:
+        return round(value / GIB, 2)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("requested", "weights", "activation", "non_torch", "cuda_graph", "kv_cache"):
+            d[f"{key}_gib"] = self.gib(d[f"{key}_bytes"])
+        return d
+
+
+# Overheads (GiB) the profile adds beside the per-token activations: optimistic / nominal / pessimistic.
+# Calibrated on the public start-up logs in tests/test_memory.py (RTX 3090, T4, L40S; V0 and V1).
+_NON_TORCH_GIB = Range(0.05, 0.10, 0.35)
+_V1_WORKSPACE_GIB = Range(0.3, 0.6, 0.9)  # torch.compile buffers, sampler sort/top-p workspace
+_CUDA_GRAPH_GIB = Range(0.2, 0.8, 1.0)
+
+
+def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, workspace_gib: float) -> int:
+    """Peak of the profiling forward: per token, the residual stream and the MLP's gate/up/act
+    outputs in 16 bits (2 × (4·hidden + 3·intermediate) B), plus, in V1, the sampler's fp32 logits
+    for max_num_seqs rows and a fixed workspace."""
+    inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
+    per_token = 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
+    total = tokens * per_token
+    if settings.v1:
+        total += settings.max_num_seqs * spec.vocab_size * 4 * 2 // settings.tensor_parallel_size
+        total += int(workspace_gib * GIB)
+    return total
+
+
+def _kv_pool(requested, weights, activation, non_torch, graphs) -> int:
+    return requested - weights - activation - non_torch - graphs
+
+
+def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | None = None,
+         group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> Plan:
+    """Plan one deployment on `gpu` (a hardware.GpuSpec). Pure; raises ConfigError on bad input."""
+    settings = settings or ServeSettings()
+    fmt = quant_format(quant)
+    tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
+    if spec.num_kv_heads % tp and tp % spec.num_kv_heads:
+        raise ConfigError(f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_kv_heads} KV heads "
+                          f"(nor the reverse). Valid: {', '.join(str(d) for d in _divisors(spec.num_kv_heads))}.")
+    if spec.num_heads % tp:
+        raise ConfigError(f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_heads} attention heads. "
+                          f"Valid: {', '.join(str(d) for d in _divisors(spec.num_heads))}.")
+    if fmt.uses_group_size and group_size not in (None, -1) and group_size <= 0:
+        raise ConfigError(f"group_size={group_size} must be positive (or -1 for per-channel).")
+
+    requested = int(gpu.total_gib * settings.effective_gmu() * GIB)
+    weights = int(weights_gib * GIB) if weights_gib is not None else weight_bytes(spec, quant, group_size) // (tp * pp)
+    tokens = settings.batched_tokens(gpu.total_gib)
+    kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
+    page = BLOCK_SIZE * kv_per_token
+
+    def pool(scenario: int) -> int:
+        pick = lambda r: (r.optimistic, r.nominal, r.pessimistic)[scenario]  # noqa: E731
+        graphs = int(pick(_CUDA_GRAPH_GIB) * GIB) if settings.graphs_in_budget else 0
+        act = activation_bytes(spec, tokens, settings, pick(_V1_WORKSPACE_GIB))
+        return _kv_pool(requested, weights, act, int(pick(_NON_TORCH_GIB) * GIB), graphs)
+
+    kv_pool = pool(1)
+    kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
+    need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
+    suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
+    activation = activation_bytes(spec, tokens, settings, _V1_WORKSPACE_GIB.nominal)
+    graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
+
+    if kv_pool <= 0:
+        fits = False
+        reason = (f"the weights ({weights / GIB:.2f} GiB) and overheads leave no KV cache in the "
+                  f"{requested / GIB:.2f} GiB vLLM may use ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}). "
+                  "vLLM would stop with: \"No available memory for the cache blocks. Try increasing "
+                  "`gpu_memory_utilization` when initializing the engine.\"")
+    elif need_one > kv_pool:
+        fits = False
+        reason = (f"max_model_len={settings.max_model_len:,} needs {need_one / GIB:.2f} GiB of KV cache but "
+                  f"{kv_pool / GIB:.2f} GiB is left. vLLM would stop with: \"To serve at least one request with "
+                  f"the models's max seq len ({settings.max_model_len}), ({need_one / GIB:.2f} GiB KV cache is "
+                  f"needed, which is larger than the available KV cache memory ({kv_pool / GIB:.2f} GiB). Based "
+                  f"on the available memory, the estimated maximum model length is {kv_tokens}.\"")
+    else:
+        fits = True
+        reason = (f"{kv_pool / GIB:.2f} GiB of KV cache holds {kv_tokens:,} tokens, "
+                  f"{max_concurrency(kv_tokens, settings.max_model_len):.2f} requests of {settings.max_model_len:,} tokens")
+    warnings = []
+    if spec.sliding_window:
+        warnings.append(f"{spec.name} mixes sliding-window and full attention: vLLM keeps several KV groups "
+                        "and the single formula used here does not hold.")
+    if settings.max_model_len > (spec.max_position_embeddings or settings.max_model_len):
+        warnings.append(f"max_model_len {settings.max_model_len:,} exceeds the model's "
+                        f"max_position_embeddings {spec.max_position_embeddings:,} (needs RoPE scaling).")
+    suggestions = []
+    if settings.kv_cache_dtype == "auto":
+        suggestions.append("--kv-cache-dtype fp8 halves the KV cache per token "
+                           f"({kv_per_token:,} → {kv_per_token // 2:,} B)")
+    if settings.effective_gmu() < 0.95:
+        suggestions.append("raise --gpu-memory-utilization toward 0.95 if nothing else uses the GPU")
+    if not fits and kv_pool <= 0 and tp == 1:
+        suggestions.append("split the weights with --tensor-parallel-size 2 (two GPUs), or quantize (gptq-int4)")
+
+    args = ["vllm", "serve", spec.name, "--max-model-len", str(settings.max_model_len),
+            "--gpu-memory-utilization", f"{settings.effective_gmu():.2f}"]
+    if quant not in ("bf16", "fp16") and spec.declared_quant is None and not fmt.uses_group_size \
+            and not fmt.quantizes_embeddings:
+        args += ["--quantization", quant]
+    if settings.kv_cache_dtype != "auto":
+        args += ["--kv-cache-dtype", settings.kv_cache_dtype]
+    if tp > 1:
+        args += ["--tensor-parallel-size", str(tp)]
+    if pp > 1:
+        args += ["--pipeline-parallel-size", str(pp)]
+    if settings.max_num_batched_tokens:
+        args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
+
+    ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
+    return Plan(
+        model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
+        activation_bytes=activation, non_torch_bytes=int(_NON_TORCH_GIB.nominal * GIB), cuda_graph_bytes=graphs,
+        kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
+        max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
+        suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
+        suggestions=tuple(suggestions), vllm_args=tuple(args),
+        decode_tok_s_bound=round(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
+                                                           kv_per_token * tp * pp, tp=tp * pp), 1),
+        prefill_s_bound=round(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
+    )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+# --------------------------------------------------------------------------------------------
+# Roofline
+def decode_tokens_per_s_bound(spec: ModelSpec, gpu, weights_bytes_total: int, context_tokens: int,
+                              kv_bytes_per_token_total: int, batch: int = 1, tp: int = 1) -> float:
+    """Upper bound on decode speed per sequence: every step reads all weights once and each sequence's
+    KV cache; bandwidth is the limit at small batch. tokens/s ≤ B / (W + batch × ctx × kv) × batch / batch."""
+    bytes_per_step = weights_bytes_total + batch * context_tokens * kv_bytes_per_token_total
+    return gpu.bandwidth_gb_s * 1e9 * tp / bytes_per_step
+
+
+def prefill_seconds_bound(spec: ModelSpec, gpu, prompt_tokens: int, tp: int = 1) -> float:
+    """Lower bound on prefill time: 2 × active params × tokens FLOPs, plus attention's
+    2 × 2 × layers × tokens² × heads × head_dim / 2 (causal), at the GPU's dense fp16 rate."""
+    active = spec.total_params() - spec.vocab_size * spec.hidden_size  # the input embedding is a lookup
+    if spec.num_experts:
+        active -= spec.num_layers * (spec.num_experts - spec.experts_per_token) * 3 * spec.hidden_size \
+            * spec.moe_intermediate_size
+    flops = 2 * active * prompt_tokens + 2 * spec.num_layers * prompt_tokens**2 * spec.num_heads * spec.head_dim
+    return flops / (gpu.fp16_tflops * 1e12 * tp)
+
+
+def sweep_context(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, lengths: list[int],
+                  group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> list[dict]:
+    """Memory and concurrency against max_model_len: one row per length."""
+    rows = []
+    for length in lengths:
+        p = plan(spec, gpu, quant, replace(settings, max_model_len=length), group_size, weights_gib)
+        rows.append({"max_model_len": length, "kv_one_request_gib": round(length * p.kv_bytes_per_token / GIB, 2),
+                     "kv_cache_gib": p.gib(p.kv_cache_bytes), "max_concurrency": p.max_concurrency, "fits": p.fits})
+    return rows
+
+
+def compare_with_served(spec: ModelSpec, served: dict, plan_: Plan | None = None) -> list[dict]:
+    """Planned vs reported for a running engine (`served` from Client.served_cache()). The token
+    count is checked on the server's own pool and block size, so it must match exactly."""
+    per_token = kv_bytes_per_token(spec, served["cache_dtype"])
+    tokens = kv_cache_tokens(served["kv_cache_bytes"], per_token, served["block_size"])
+    rows = [
+        {"fact": "kv_bytes_per_token", "planned": per_token, "reported": None, "match": None},
+        {"fact": "kv_cache_tokens", "planned": tokens, "reported": served["kv_cache_tokens"],
+         "match": tokens == served["kv_cache_tokens"]},
+    ]
+    if served.get("max_model_len"):
+        conc = round(max_concurrency(tokens, served["max_model_len"], served["block_size"]), 2)
+        rows.append({"fact": "max_concurrency", "planned": conc, "reported": round(served["max_concurrency"], 2),
+                     "match": conc == round(served["max_concurrency"], 2)})
+    if plan_ is not None:
+        planned, reported = plan_.kv_cache_bytes / GIB, served["kv_cache_bytes"] / GIB
+        rows.append({"fact": "kv_cache_gib", "planned": round(planned, 2), "reported": round(reported, 2),
+                     "match": abs(planned - reported) <= 0.3})
+    return rows

@@ -1,0 +1,126 @@
+"""Plan tab: the planner's inputs, a stacked bar of the GPU's memory, the concurrency-vs-context
+curve and the `vllm serve` command. The numbers are the CLI's: both call memory.plan."""
+
+import gradio as gr
+
+from workbench import hardware, memory
+from workbench.errors import WorkbenchError
+
+_LENGTHS = [2048, 4096, 8192, 16384, 24576, 32768, 40960, 65536, 131072]
+
+
+def memory_bar(plan: memory.Plan, gpu: hardware.GpuSpec):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gib = memory.GIB
+    parts = [
+        ("weights", plan.weights_bytes / gib, "#4C72B0"),
+        ("activation", plan.activation_bytes / gib, "#DD8452"),
+        ("non-torch + CUDA graphs", (plan.non_torch_bytes + plan.cuda_graph_bytes) / gib, "#937860"),
+        ("KV cache", plan.kv_cache_bytes / gib, "#55A868"),
+        ("headroom (1 − gmu)", max(0.0, gpu.total_gib - plan.requested_bytes / gib), "#CCCCCC"),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    left = 0.0
+    for label, value, color in parts:
+        ax.barh([0], [value], left=left, color=color, label=f"{label} {value:.2f} GiB")
+        left += value
+    ax.axvline(gpu.total_gib, color="black", linestyle="--", linewidth=1)
+    ax.set_xlim(0, max(gpu.total_gib, left) * 1.02)
+    ax.set_yticks([])
+    ax.set_xlabel(f"GiB on one {gpu.name} ({gpu.total_gib} GiB visible to CUDA)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def concurrency_curve(rows: list[dict], model: str, gpu: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3))
+    xs = [r["max_model_len"] for r in rows]
+    ax.plot(xs, [r["max_concurrency"] for r in rows], marker="o")
+    ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [f"{x // 1024}K" for x in xs])
+    ax.set_xlabel("max_model_len (tokens)")
+    ax.set_ylabel("requests at full length")
+    ax.set_title(f"{model} on {gpu}: how many full-length requests fit at once")
+    fig.tight_layout()
+    return fig
+
+
+def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs,
+             version, weights_gib):
+    """One call to the planner, formatted for the tab."""
+    spec = memory.find_model(model)
+    gpu = hardware.find_gpu(gpu_name)
+    settings = memory.ServeSettings(
+        max_model_len=int(max_model_len), gpu_memory_utilization=float(gmu) if gmu else None,
+        kv_cache_dtype=kv_dtype, tensor_parallel_size=int(tp), pipeline_parallel_size=int(pp),
+        max_num_batched_tokens=int(batched) if batched else None, max_num_seqs=int(num_seqs), vllm_version=version,
+    )
+    weights = float(weights_gib) if weights_gib else None
+    plan = memory.plan(spec, gpu, quant, settings, int(group_size), weights)
+    limit = spec.max_position_embeddings or max(_LENGTHS)
+    rows = memory.sweep_context(spec, gpu, quant, settings, [n for n in _LENGTHS if n <= limit], int(group_size),
+                                weights)
+    d = plan.as_dict()
+    lines = [f"### {'✅ fits' if plan.fits else '❌ does not fit'}", plan.reason, "",
+             "| term (per GPU) | GiB |", "|---|---|"]
+    lines += [f"| {k.removesuffix('_gib')} | {d[k]:.2f} |" for k in
+              ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib")]
+    r = plan.kv_cache_gib_range
+    lines += ["", f"- KV bytes per token: **{plan.kv_bytes_per_token:,}**; KV cache tokens: **{plan.kv_cache_tokens:,}**; "
+              f"max concurrency at {settings.max_model_len:,}: **{plan.max_concurrency:.2f}**",
+              f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
+              f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
+              f"- Roofline: decode ≤ {plan.decode_tok_s_bound} tok/s at {settings.max_model_len:,} tokens of context; "
+              f"prefill of {settings.max_model_len:,} tokens ≥ {plan.prefill_s_bound} s"]
+    lines += [f"- ⚠️ {w}" for w in plan.warnings] + [f"- 💡 {s}" for s in plan.suggestions]
+    return "\n".join(lines), memory_bar(plan, gpu), concurrency_curve(rows, spec.name, gpu.name), \
+        " ".join(plan.vllm_args), d
+
+
+def build_plan_tab(ctx) -> None:
+    with gr.Tab("Plan"):
+        gr.Markdown("Will it fit, with which flags, for how many users? The planner follows vLLM's own arithmetic.")
+        with gr.Row():
+            model = gr.Dropdown(list(memory.CATALOG), value="Qwen3-14B", label="Model (or a folder path)",
+                                allow_custom_value=True)
+            gpu = gr.Dropdown(list(hardware.GPU_CATALOG), value="RTX 3090", label="GPU")
+            quant = gr.Dropdown(list(memory.QUANT_FORMATS), value="gptq-int4", label="Weights")
+            group_size = gr.Number(128, label="Group size", precision=0)
+        with gr.Row():
+            max_model_len = gr.Number(32768, label="max_model_len", precision=0)
+            gmu = gr.Number(None, label="gpu_memory_utilization (empty: vLLM default)")
+            kv_dtype = gr.Dropdown(["auto", "fp8"], value="auto", label="KV cache dtype")
+            tp = gr.Number(1, label="Tensor parallel", precision=0)
+            pp = gr.Number(1, label="Pipeline parallel", precision=0)
+        with gr.Row():
+            batched = gr.Number(None, label="max_num_batched_tokens (empty: default)", precision=0)
+            num_seqs = gr.Number(256, label="max_num_seqs", precision=0)
+            version = gr.Textbox("0.33.0", label="vLLM version")
+            weights_gib = gr.Number(None, label="Measured weights GiB (optional)")
+        go = gr.Button("Plan", variant="primary")
+        summary = gr.Markdown()
+        bar = gr.Plot(label="Memory on one GPU")
+        curve = gr.Plot(label="Concurrency vs context")
+        command = gr.Textbox(label="vllm serve command", buttons=["copy"])
+        raw = gr.JSON(label="Plan as JSON (same as `workbench plan --json`)")
+
+        def on_plan(*values):
+            try:
+                return run_plan(*values)
+            except WorkbenchError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        inputs = [model, gpu, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs, version,
+                  weights_gib]
+        go.click(on_plan, inputs=inputs, outputs=[summary, bar, curve, command, raw], api_name="plan")
