@@ -191,6 +191,60 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from tqdm import tqdm
+
+    from workbench import quantize
+
+    settings = quantize.QuantizeSettings(
+        method=args.method, bits=args.bits, group_size=args.group_size, desc_act=args.desc_act, sym=not args.asym,
+        damp_percent=args.damp, samples=args.samples, seq_len=args.seq_len,
+    )
+    text = quantize.read_texts(args.calibration) if args.calibration else None
+    bars = []
+
+    def show(progress):
+        if not bars:
+            bars.append(tqdm(total=progress.layers, unit="layer", disable=args.json,
+                             desc=f"{args.method} int{args.bits} g{args.group_size}"))
+        bars[0].n = progress.layer
+        bars[0].refresh()
+
+    try:
+        result = quantize.quantize(args.model, args.out, settings, text, on_progress=show)
+    except KeyboardInterrupt:
+        print(f"\ncancelled; {args.out} was not written.", file=sys.stderr)
+        return 130
+    finally:
+        for bar in bars:
+            bar.close()
+    summary = {"out": str(result.out), "seconds": round(result.seconds, 1), "source_bytes": result.source_bytes,
+               "out_bytes": result.out_bytes, "settings": result.manifest["settings"]}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {result.out} in {result.seconds:.0f} s: {result.source_bytes / 1e6:.0f} MB -> "
+              f"{result.out_bytes / 1e6:.0f} MB. Serve it: workbench serve --model {result.out}")
+    return 0
+
+
+def cmd_eval_ppl(args) -> int:
+    from pathlib import Path
+
+    from workbench import quantize
+    from workbench.client import Client
+
+    client = Client(_url(args), model=args.model)
+    text = Path(args.text).read_text() if args.text else quantize.eval_text()
+    result = quantize.perplexity(client, text)
+    result["model"] = client.model
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{client.model}: perplexity {result['ppl']:.3f} over {result['tokens']:,} tokens")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from workbench.ui.app import main as ui_main
 
@@ -246,6 +300,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("quantize", help="GPTQ (or round-to-nearest) INT4/INT8 checkpoint that vLLM serves")
+    p.add_argument("model", help=f"name or folder (e.g. {models.BUNDLED_MODEL})")
+    p.add_argument("--out", required=True, help="new folder for the checkpoint")
+    p.add_argument("--method", choices=["gptq", "rtn"], default="gptq")
+    p.add_argument("--bits", type=int, default=4)
+    p.add_argument("--group-size", type=int, default=64)
+    p.add_argument("--desc-act", action="store_true", help="act-order")
+    p.add_argument("--asym", action="store_true", help="asymmetric (default: symmetric)")
+    p.add_argument("--damp", type=float, default=0.05, help="dampening, fraction of the Hessian diagonal mean")
+    p.add_argument("--samples", type=int, default=32, help="calibration samples")
+    p.add_argument("--seq-len", type=int, default=512, help="tokens per calibration sample")
+    p.add_argument("--calibration", nargs="*", help=".txt or .jsonl files (default: Python's pydoc topics)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("eval-ppl", help="perplexity of a served model on a text (via prompt_logprobs)")
+    p.add_argument("--url", default=None)
+    p.add_argument("--model", default=None, help="default: the server's only model")
+    p.add_argument("--text", default=None, help="a text file (default: a held-out slice of Python's docs)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_ppl)
 
     p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
     _engine_flags(p)
