@@ -28,6 +28,7 @@ test-fast: model
 bench: model
 	$(PY) bench/plan_speed.py
 	$(PY) bench/engine_startup.py
+	$(PY) bench/quantize.py
 
 clean-venv:
 	rm -rf $(VENV)

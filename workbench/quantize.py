@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench import hardware, memory, models
+from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
 
 KERNEL_GROUP_SIZES = (128, 64, 32)  # what vLLM's GPTQ kernels take, besides -1 (per channel)
@@ -231,7 +232,10 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     tmp.mkdir(parents=True)
     job = {"source": str(source), "out": str(tmp), "settings": asdict(settings), "samples": calibration.samples}
     (tmp / "job.json").write_text(json.dumps(job))
-    log_path = Path(log_path) if log_path else tmp.parent / f".{out.name}.quantize.log"
+    if log_path is None:
+        log_path = settings_module.cache_dir() / "logs" / f"quantize-{out.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, GPTQMODEL_CPU_WORKERS=os.environ.get("GPTQMODEL_CPU_WORKERS", "2"), PYTHONUNBUFFERED="1")
     started = time.perf_counter()
     progress = Progress(layers=spec.num_layers, stage="loading")
@@ -354,3 +358,31 @@ def exact_match(client, system: str) -> list[dict]:
 
 if __name__ == "__main__":
     _worker(sys.argv[1])
+
+
+def quality_report(checkpoints: dict[str, str | Path], text: str, system: str,
+                   engine_log_dir: str | Path | None = None) -> list[dict]:
+    """Serve each checkpoint in turn with the real engine and measure it: perplexity on `text`,
+    the exact-match questions, size on disk. The first entry is the reference for the deltas."""
+    from workbench.client import Client
+    from workbench.engine import Engine, EngineConfig
+
+    rows = []
+    for name, folder in checkpoints.items():
+        folder = models.resolve_model(folder)
+        log = Path(engine_log_dir) / f"{name}.log" if engine_log_dir else None
+        with Engine(EngineConfig(model=str(folder), max_model_len=2048, enforce_eager=True), log_path=log) as engine:
+            client = Client(engine.base_url)
+            ppl = perplexity(client, text)
+            answers = exact_match(client, system)
+            kernel = engine.report.linear_kernel
+        manifest_path = Path(folder) / MANIFEST
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        rows.append({"name": name, "ppl": round(ppl["ppl"], 3), "tokens": ppl["tokens"],
+                     "exact_match": f"{sum(a['ok'] for a in answers)}/{len(answers)}", "answers": answers,
+                     "size_mb": round(folder_bytes(folder) / 1e6, 1), "quantize_s": manifest.get("seconds"),
+                     "linear_kernel": kernel})
+    base = rows[0]["ppl"]
+    for row in rows:
+        row["ppl_increase"] = round(row["ppl"] - base, 3)
+    return rows

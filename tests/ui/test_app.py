@@ -19,6 +19,7 @@ def app_url(engine):
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
+    ctx.stop()  # the quantize test leaves the app serving its own checkpoint
 
 
 def test_chat_in_the_tab_answers_paris(app_url):
@@ -87,3 +88,43 @@ def test_plan_tab_refuses_an_unknown_gpu_with_the_options(app_url):
     with pytest.raises(AppError, match="RTX 3090"):
         Client(app_url, verbose=False).predict("Qwen3-14B", "GTX 9999", "gptq-int4", 128, 32768, None, "auto", 1, 1,
                                                None, 256, "0.33.0", None, api_name="/plan")
+
+
+@pytest.mark.slow
+def test_quantize_tab_runs_cancels_and_serves(app_url, tmp_path):
+    """Last in the module: serving the checkpoint replaces the app's engine."""
+    import time
+
+    from gradio_client import Client
+
+    ui = Client(app_url, verbose=False)
+    quantize_args = ["smollm2-135m-instruct", "gptq", 4, 64, 8, 128, False]
+    # a cancelled run
+    status, target = ui.predict(*quantize_args, str(tmp_path / "cancelled"), api_name="/quantize_start")
+    ui.predict(api_name="/quantize_cancel")
+    deadline = time.monotonic() + 60
+    while "cancelled" not in status and time.monotonic() < deadline:
+        time.sleep(1)
+        status, _ = ui.predict(api_name="/quantize_poll")
+    assert "cancelled" in status and not (tmp_path / "cancelled").exists()
+    # a finished run, with progress on the way
+    status, target = ui.predict(*quantize_args, str(tmp_path / "done"), api_name="/quantize_start")
+    seen, deadline = set(), time.monotonic() + 400
+    while not status.startswith(("done", "failed")) and time.monotonic() < deadline:
+        time.sleep(1)
+        status, _ = ui.predict(api_name="/quantize_poll")
+        seen.add(status.split(" (")[0])
+    assert status.startswith("done") and target in status, status
+    assert any("layer" in s for s in seen)
+    # serve it and ask the question
+    ui.predict(api_name="/quantize_serve")
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        engine_status, _, _ = ui.predict(api_name="/engine_refresh")
+        if engine_status.startswith(("running", "stopped:")):
+            break
+        time.sleep(2)
+    assert engine_status.startswith("running"), engine_status
+    history, _, _ = ui.predict("What is the capital of France?", [], "You are a concise, factual assistant.",
+                               api_name="/chat")
+    assert "Paris" in str(history[-1]["content"])

@@ -5,6 +5,7 @@ import gradio as gr
 from workbench.ui.context import AppContext
 from workbench.ui.engine_tab import build_engine_tab
 from workbench.ui.plan_tab import build_plan_tab
+from workbench.ui.quantize_tab import build_quantize_tab
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
@@ -13,6 +14,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                     "The engine below is the real vLLM; every tab talks to it.")
         build_engine_tab(ctx)
         build_plan_tab(ctx)
+        build_quantize_tab(ctx)
     return app
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from workbench.client import Client
 from workbench.engine import Engine, EngineConfig
 from workbench.errors import WorkbenchError
+from workbench.ui.jobs import JobRegistry
 
 
 @dataclass
@@ -17,6 +18,7 @@ class AppContext:
     log_path: str | None = None  # the attached engine's log, when known
     engine: Engine | None = None
     error: str | None = None
+    jobs: JobRegistry = field(default_factory=JobRegistry)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +63,16 @@ class AppContext:
     def stop(self) -> None:
         if self.engine is not None:
             self.engine.stop()
+
+    def serve(self, model: str) -> None:
+        """Replace the engine with one serving `model` (stops an engine we own; detaches otherwise)."""
+        from dataclasses import replace
+
+        self.stop()
+        self.engine = None
+        self.url = None
+        self.config = replace(self.config, model=model)
+        self.start()
 
     def client(self) -> Client:
         if not self.ready:

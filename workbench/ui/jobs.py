@@ -1,0 +1,61 @@
+"""Background jobs the UI starts and polls (quantization, quality reports). No gradio here."""
+
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+from workbench.errors import WorkbenchError
+
+
+@dataclass
+class Job:
+    """One background call; `status()` is what the UI shows while it runs."""
+
+    kind: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: object = None
+    result: object = None
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self, fn, *args, **kwargs) -> "Job":
+        def target():
+            try:
+                self.result = fn(*args, **kwargs)
+            except WorkbenchError as exc:
+                self.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+                self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            finally:
+                self.finished = time.monotonic()
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+
+@dataclass
+class JobRegistry:
+    """Jobs by id, so that per-user gr.State holds only an id (threads cannot be copied)."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def add(self, job: Job) -> Job:
+        self.jobs[job.id] = job
+        return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        return self.jobs.get(job_id) if job_id else None

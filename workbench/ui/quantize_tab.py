@@ -1,0 +1,126 @@
+"""Quantize tab: GPTQ or RTN in the background with progress and cancel; then serve the checkpoint
+and measure it against the original through the real engine."""
+
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from workbench import models, quantize, settings
+from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.errors import WorkbenchError
+from workbench.ui.context import AppContext
+from workbench.ui.jobs import Job
+
+
+def _default_out(model: str, method: str, bits: int, group_size: int) -> str:
+    name = models.served_name(model)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(settings.cache_dir() / "quantized" / f"{name}-{method}-int{bits}-g{group_size}-{stamp}")
+
+
+def _status(job: Job | None) -> str:
+    if job is None:
+        return "no run yet"
+    if job.error:
+        return f"failed: {job.error.splitlines()[0]}"
+    p = job.progress
+    if job.running:
+        if p is None or not p.layer:
+            return f"{job.kind}: loading the model and calibration data ..."
+        eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        return f"{job.kind}: layer {p.layer} of {p.layers} ({p.fraction:.0%}){eta}"
+    if job.result is not None:
+        if job.kind == "quantize":
+            r = job.result
+            return (f"done in {r.seconds:.0f} s: {r.out} ({r.source_bytes / 1e6:.0f} MB -> {r.out_bytes / 1e6:.0f} MB)")
+        return "quality report done"
+    return "cancelled" if job.cancel.is_set() else "finished"
+
+
+def _report_rows(rows: list[dict]) -> list[list]:
+    return [[r["name"], r["ppl"], r["ppl_increase"], r["exact_match"], r["size_mb"], r["linear_kernel"] or "dense"]
+            for r in rows]
+
+
+def build_quantize_tab(ctx: AppContext) -> None:
+    with gr.Tab("Quantize"):
+        gr.Markdown("Quantize with GPTQ (GPTQModel) or round-to-nearest, then serve the result and compare it with "
+                    "the original through vLLM. The group size must divide every layer's input width: "
+                    "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128.")
+        with gr.Row():
+            model = gr.Textbox(models.BUNDLED_MODEL, label="Model (name or folder)")
+            method = gr.Radio(["gptq", "rtn"], value="gptq", label="Method")
+            bits = gr.Radio([4, 8], value=4, label="Bits")
+            group_size = gr.Number(64, label="Group size", precision=0)
+        with gr.Row():
+            samples = gr.Number(32, label="Calibration samples", precision=0)
+            seq_len = gr.Number(512, label="Tokens per sample", precision=0)
+            desc_act = gr.Checkbox(False, label="act-order (desc_act)")
+            out = gr.Textbox("", label="Output folder (empty: under the cache)")
+        with gr.Row():
+            start = gr.Button("Quantize", variant="primary")
+            cancel = gr.Button("Cancel", variant="stop")
+            serve = gr.Button("Serve this checkpoint")
+            report = gr.Button("Quality report (original vs this)")
+        status = gr.Textbox(label="Status", interactive=False)
+        table = gr.Dataframe(headers=["checkpoint", "perplexity", "Δ perplexity", "exact match", "MB", "kernel"],
+                             label="Quality through the served engine")
+        job_id = gr.State(None)
+        report_id = gr.State(None)
+
+        def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out):
+            try:
+                s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(group_size),
+                                              samples=int(samples), seq_len=int(seq_len), desc_act=bool(desc_act))
+                spec_folder = models.resolve_model(model)
+                from workbench import memory
+
+                quantize.check_group_size(memory.spec_from_folder(spec_folder), s.group_size)
+            except WorkbenchError as exc:
+                raise gr.Error(str(exc)) from exc
+            target = out.strip() or _default_out(model, method, s.bits, s.group_size)
+            job = ctx.jobs.add(Job("quantize"))
+            job.run(quantize.quantize, model, target, s, on_progress=lambda p: setattr(job, "progress", p),
+                    cancel=job.cancel)
+            return job.id, _status(job), target
+
+        def on_cancel(job_id):
+            job = ctx.jobs.get(job_id)
+            if job is not None:
+                job.cancel.set()
+            return _status(job)
+
+        def on_poll(job_id, report_id):
+            job, rep = ctx.jobs.get(job_id), ctx.jobs.get(report_id)
+            text = _status(job)
+            if rep is not None:
+                text += " · quality report: " + ("running (serving each checkpoint in turn) ..." if rep.running
+                                                 else (rep.error or "done"))
+            rows = _report_rows(rep.result) if rep is not None and rep.result else None
+            return text, rows
+
+        def finished_checkpoint(job_id) -> str:
+            job = ctx.jobs.get(job_id)
+            if job is None or job.result is None:
+                raise gr.Error("No finished checkpoint yet: run Quantize first and wait for 'done'.")
+            return str(job.result.out)
+
+        def on_serve(job_id):
+            ctx.serve(finished_checkpoint(job_id))
+            return f"serving {Path(finished_checkpoint(job_id)).name}: see the Engine tab ({ctx.status()})"
+
+        def on_report(job_id, model):
+            folder = finished_checkpoint(job_id)
+            checkpoints = {"original": model, Path(folder).name: folder}
+            rep = ctx.jobs.add(Job("report"))
+            rep.run(quantize.quality_report, checkpoints, quantize.eval_text(), DEFAULT_SYSTEM_PROMPT)
+            return rep.id
+
+        start.click(on_start, [model, method, bits, group_size, samples, seq_len, desc_act, out],
+                    [job_id, status, out], api_name="quantize_start")
+        cancel.click(on_cancel, [job_id], [status], api_name="quantize_cancel")
+        serve.click(on_serve, [job_id], [status], api_name="quantize_serve")
+        report.click(on_report, [job_id, model], [report_id], api_name="quantize_report")
+        gr.Timer(2.0).tick(on_poll, [job_id, report_id], [status, table], api_name="quantize_poll",
+                           show_progress="hidden")
