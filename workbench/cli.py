@@ -170,8 +170,9 @@ def cmd_plan(args) -> int:
         vllm_version=args.vllm_version,
     )
     result = memory.plan(spec, gpu, args.quant, settings, args.group_size, args.weights_gib)
+    flags = memory.flag_claims(result, args.max_model_len, args.claim_tok_s, args.claim_ttft_s)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(dict(result.as_dict(), claim_flags=flags), indent=2))
         return 0
     d = result.as_dict()
     print(f"{result.model} · {result.quant} on {result.gpu} · max_model_len {args.max_model_len:,} (per GPU)")
@@ -187,6 +188,8 @@ def cmd_plan(args) -> int:
         print(f"warning: {line}")
     for line in result.suggestions:
         print(f"suggestion: {line}")
+    for line in flags:
+        print(f"IMPOSSIBLE CLAIM: {line}")
     print("command: " + " ".join(result.vllm_args))
     return 0
 
@@ -245,6 +248,52 @@ def cmd_eval_ppl(args) -> int:
     return 0
 
 
+def cmd_docqa(args) -> int:
+    from workbench import docqa, documents
+    from workbench.client import Client
+
+    document = documents.load(args.file)
+    client = Client(_url(args))
+    template = "question" if args.question else args.template
+    stream = (lambda text: print(text, end="", flush=True)) if not args.json else None
+    answer = docqa.ask(client, document, template, args.question, on_text=stream)
+    if args.json:
+        out = answer.as_dict()
+        out.update(document=document.name, chars=document.chars)
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print("\n")
+    print(answer.to_markdown())
+    ttft = f"{answer.ttft_s * 1000:.0f} ms" if answer.ttft_s is not None else "n/a"
+    print(f"\n{document.name}: {document.chars:,} characters, strategy {answer.strategy}, "
+          f"{answer.prompt_tokens:,} prompt tokens, TTFT {ttft}, {answer.total_s:.1f} s")
+    return 0
+
+
+def cmd_docqa_eval(args) -> int:
+    from pathlib import Path
+
+    from workbench import contracts, settings
+    from workbench.client import Client
+
+    folder = Path(args.folder) if args.folder else settings.cache_dir() / "docqa-eval"
+    if not (folder / "facts.json").is_file():
+        contracts.make_eval_set(folder, count=args.count)
+    show = None if args.json else (lambda r: print(f"{r['document']:<22} {r['field']:<24} value "
+                                                   f"{'ok ' if r['value_correct'] else 'no '} quote "
+                                                   f"{'ok ' if r['quote_correct'] else 'no '} verified "
+                                                   f"{'yes' if r['verified'] else 'no'}", flush=True))
+    report = contracts.evaluate(Client(_url(args)), folder, tuple(args.formats), args.limit, on_row=show)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(f"\n{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9}")
+    for key, s in report["summary"].items():
+        print(f"{key:<5} {s['fields']:>6} {s['value_accuracy']:>10.0%} {s['quote_accuracy']:>10.0%} {s['verified_share']:>9.0%}")
+    print(f"verified marks that were wrong: {report['verified_marks_wrong']}")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from workbench.ui.app import main as ui_main
 
@@ -298,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-num-seqs", type=int, default=256)
     p.add_argument("--vllm-version", default="0.33.0")
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
+    p.add_argument("--claim-tok-s", type=float, default=None, help="check a claimed decode speed at max_model_len")
+    p.add_argument("--claim-ttft-s", type=float, default=None, help="check a claimed TTFT for a max_model_len prompt")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
 
@@ -322,6 +373,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", default=None, help="a text file (default: a held-out slice of Python's docs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_ppl)
+
+    p = sub.add_parser("docqa", help="ask about a document (PDF, DOCX, TXT, MD, HTML), with verified quotes")
+    p.add_argument("file")
+    p.add_argument("--template", choices=["contract", "minutes"], default="contract")
+    p.add_argument("--question", default=None, help="a free question instead of a template")
+    p.add_argument("--url", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docqa)
+
+    p = sub.add_parser("docqa-eval", help="field accuracy and verified quotes on the generated contract set")
+    p.add_argument("--url", default=None)
+    p.add_argument("--folder", default=None, help="default: the cache's docqa-eval (generated if missing)")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--limit", type=int, default=None, help="only the first N contracts")
+    p.add_argument("--formats", nargs="+", choices=["pdf", "docx"], default=["pdf"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docqa_eval)
 
     p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
     _engine_flags(p)

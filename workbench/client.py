@@ -133,6 +133,12 @@ class Client:
             raise EngineUnavailableError(f"POST {self.server_url}/tokenize failed: {exc}. "
                                          "Fix: check that the engine is running (`workbench models --url ...`).") from exc
 
+    def max_model_len(self) -> int:
+        """The served model's context limit, from /v1/models."""
+        with self._errors():
+            model = next(m for m in self.sdk.models.list().data if m.id == self.model)
+        return int((model.model_extra or {})["max_model_len"])
+
     def served_cache(self) -> dict:
         """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
         folder and max_model_len (/v1/models)."""
@@ -193,10 +199,7 @@ class Client:
         """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result."""
         kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
         kwargs.update(stream=True, stream_options={"include_usage": True})
-        start = time.perf_counter()
-        ttft = None
-        last = None
-        gaps: list[float] = []
+        clock = _Clock()
         text, reasoning = [], []
         calls: dict[int, dict] = {}
         usage, finish, model = Usage(), None, ""
@@ -217,12 +220,7 @@ class Client:
                             slot["name"] += call.function.name or ""
                             slot["arguments"] += call.function.arguments or ""
                     if piece or thought or delta.tool_calls:
-                        now = time.perf_counter()
-                        if ttft is None:
-                            ttft = now - start
-                        else:
-                            gaps.append(now - last)
-                        last = now
+                        clock.tick()
                     if thought:
                         reasoning.append(thought)
                         yield StreamEvent("reasoning", thought)
@@ -232,15 +230,14 @@ class Client:
         result = Result(
             text="".join(text), reasoning="".join(reasoning),
             tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
-            usage=usage, finish_reason=finish, ttft_s=ttft, itl_s=tuple(gaps),
-            total_s=time.perf_counter() - start, model=model,
+            usage=usage, finish_reason=finish, ttft_s=clock.ttft_s, itl_s=tuple(clock.gaps_s),
+            total_s=clock.elapsed_s(), model=model,
         )
         yield StreamEvent("done", result=result)
 
     def complete(self, prompt: str, *, max_tokens: int = 64, **params) -> Result:
         """A plain (non-chat) completion, streamed for timings."""
-        start = time.perf_counter()
-        ttft, last, gaps, text = None, None, [], []
+        clock, text = _Clock(), []
         usage, finish, model = Usage(), None, ""
         with self._errors():
             stream = self.sdk.completions.create(
@@ -254,15 +251,10 @@ class Client:
                 for choice in chunk.choices:
                     finish = choice.finish_reason or finish
                     if choice.text:
-                        now = time.perf_counter()
-                        if ttft is None:
-                            ttft = now - start
-                        else:
-                            gaps.append(now - last)
-                        last = now
+                        clock.tick()
                         text.append(choice.text)
-        return Result(text="".join(text), usage=usage, finish_reason=finish, ttft_s=ttft,
-                      itl_s=tuple(gaps), total_s=time.perf_counter() - start, model=model)
+        return Result(text="".join(text), usage=usage, finish_reason=finish, ttft_s=clock.ttft_s,
+                      itl_s=tuple(clock.gaps_s), total_s=clock.elapsed_s(), model=model)
 
     def prompt_logprobs(self, text: str) -> list[float | None]:
         """Log-probability of every prompt token (the first has none), for perplexity."""
@@ -297,6 +289,26 @@ class Client:
 
     def _errors(self):
         return _TranslateErrors(self._openai, self.base_url)
+
+
+class _Clock:
+    """Time to the first token and the gaps between the ones after it."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.ttft_s: float | None = None
+        self.gaps_s: list[float] = []
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self.ttft_s is None:
+            self.ttft_s = now - self.start
+        else:
+            self.gaps_s.append(now - self.last)
+        self.last = now
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.start
 
 
 class _TranslateErrors:

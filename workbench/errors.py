@@ -34,3 +34,7 @@ class EngineStartupError(WorkbenchError):
 
 class EngineUnavailableError(WorkbenchError):
     """The server went away or did not answer in time while we were talking to it."""
+
+
+class DocumentError(WorkbenchError):
+    """A file cannot be turned into text (encrypted, corrupt, empty, scanned, too big, unknown type)."""

@@ -508,3 +508,17 @@ def compare_with_served(spec: ModelSpec, served: dict, plan_: Plan | None = None
         rows.append({"fact": "kv_cache_gib", "planned": round(planned, 2), "reported": round(reported, 2),
                      "match": abs(planned - reported) <= 0.3})
     return rows
+
+
+def flag_claims(plan_: Plan, context_tokens: int, decode_tok_s: float | None = None,
+                ttft_s: float | None = None) -> list[str]:
+    """Claims that beat the roofline (decode speed above the bandwidth bound at that context,
+    time to first token below the FLOP bound for that prompt) are physically impossible."""
+    flags = []
+    if decode_tok_s is not None and decode_tok_s > plan_.decode_tok_s_bound:
+        flags.append(f"claimed decode {decode_tok_s:g} tok/s exceeds the bandwidth bound of "
+                     f"{plan_.decode_tok_s_bound:g} tok/s at {context_tokens:,} tokens of context on {plan_.gpu}")
+    if ttft_s is not None and ttft_s < plan_.prefill_s_bound:
+        flags.append(f"claimed TTFT {ttft_s:g} s is below the {plan_.prefill_s_bound:g} s that prefilling "
+                     f"{context_tokens:,} tokens needs at {plan_.gpu}'s peak FLOP/s")
+    return flags

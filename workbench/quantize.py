@@ -240,9 +240,10 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     started = time.perf_counter()
     progress = Progress(layers=spec.num_layers, stage="loading")
     with open(log_path, "wb") as log:
+        # GPTQModel writes logs/gptq_log_*.log under its working directory: keep them with ours
         proc = subprocess.Popen([sys.executable, "-m", "workbench.quantize", str(tmp / "job.json")],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+                                cwd=log_path.parent, start_new_session=True)
         try:
             while proc.poll() is None:
                 if cancel is not None and cancel.wait(0.5):

@@ -91,6 +91,37 @@ def test_plan_tab_refuses_an_unknown_gpu_with_the_options(app_url):
 
 
 @pytest.mark.slow
+def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
+    import json
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from workbench import contracts, documents
+
+    facts = contracts.make_contract(tmp_path / "contract-zh-12k.pdf", "zh", 12_000, seed=21)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
+    ui = Client(app_url, verbose=False)
+    info = ui.predict(handle_file(str(tmp_path / "contract-zh-12k.pdf")), api_name="/docqa_upload")
+    assert "contract-zh-12k.pdf" in info and "does not fit in one prompt" in info
+    with pytest.raises(AppError, match="not a readable PDF"):
+        ui.predict(handle_file(str(tmp_path / "broken.pdf")), api_name="/docqa_upload")
+    # the good document is still loaded after the bad upload
+    answer, table, stats, json_file, md_file = ui.predict("contract", "", api_name="/docqa_ask")
+    assert "strategy **retrieval**" in stats and "TTFT" in stats
+    doc = documents.load(tmp_path / "contract-zh-12k.pdf")
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["parties", "services_and_delivery", "payment_terms", "liability_for_breach",
+                                    "termination_conditions"]
+    for name, value, quote, verified, page in rows:
+        assert (verified == "✅") == (documents.find_quote(doc, quote) is not None), name
+    assert any(f"{facts.amount:,}" in r[2] for r in rows if r[3] == "✅")
+    exported = json.loads(open(json_file, encoding="utf-8").read())
+    assert exported["document"] == "contract-zh-12k.pdf" and set(exported["fields"]) == {r[0] for r in rows}
+    assert "| field | value | quote | verified | page |" in open(md_file, encoding="utf-8").read()
+
+
+@pytest.mark.slow
 def test_quantize_tab_runs_cancels_and_serves(app_url, tmp_path):
     """Last in the module: serving the checkpoint replaces the app's engine."""
     import time

@@ -3,6 +3,7 @@
 import gradio as gr
 
 from workbench.ui.context import AppContext
+from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
 from workbench.ui.plan_tab import build_plan_tab
 from workbench.ui.quantize_tab import build_quantize_tab
@@ -15,6 +16,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_engine_tab(ctx)
         build_plan_tab(ctx)
         build_quantize_tab(ctx)
+        build_docqa_tab(ctx)
     return app
 
 

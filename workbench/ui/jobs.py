@@ -59,3 +59,27 @@ class JobRegistry:
 
     def get(self, job_id: str | None) -> Job | None:
         return self.jobs.get(job_id) if job_id else None
+
+
+def stream_pieces(fn, *args, **kwargs):
+    """Call fn(*args, on_text=callback, **kwargs) in a thread and yield each piece of text as it
+    arrives; the generator's return value is fn's result (its exception is raised here)."""
+    import queue
+
+    pieces: queue.Queue = queue.Queue()
+    box: dict = {}
+
+    def work():
+        try:
+            box["result"] = fn(*args, on_text=pieces.put, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            pieces.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (piece := pieces.get()) is not None:
+        yield piece
+    if "error" in box:
+        raise box["error"]
+    return box["result"]

@@ -1,0 +1,77 @@
+"""Document QA tab: upload a document, see whether it fits, fill a template or ask a question,
+and see every field with the quote it came from, checked against the document."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from workbench import docqa, documents
+from workbench.errors import WorkbenchError
+from workbench.ui.context import AppContext
+from workbench.ui.jobs import stream_pieces
+
+_HEADERS = ["field", "value", "quote", "verified", "page"]
+
+
+def build_docqa_tab(ctx: AppContext) -> None:
+    with gr.Tab("Document QA"):
+        gr.Markdown("Upload a PDF, DOCX, TXT, Markdown or HTML file. Every field shows the sentence it came from; "
+                    "✅ means that sentence was found in the document.")
+        document = gr.State(None)
+        with gr.Row():
+            upload = gr.File(label="Document", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"])
+            info = gr.Markdown("_no document yet_")
+        with gr.Row():
+            template = gr.Radio(["contract", "minutes", "question"], value="contract", label="Template")
+            question = gr.Textbox(label="Question (for 'question')", placeholder="What is the total amount?")
+            ask = gr.Button("Ask", variant="primary")
+        answer = gr.Textbox(label="Answer (streamed)", lines=6, interactive=False)
+        table = gr.Dataframe(headers=_HEADERS, label="Fields", wrap=True)
+        timings = gr.Markdown("")
+        with gr.Row():
+            export_json = gr.File(label="Export JSON")
+            export_md = gr.File(label="Export Markdown")
+
+        def on_upload(file, current):
+            if file is None:
+                return current, "_no document yet_"
+            try:
+                doc = documents.load(file if isinstance(file, str) else file.name)
+                fit = docqa.measure_fit(ctx.client(), doc, kv_cache_tokens=ctx.engine.report.kv_cache_tokens)
+            except WorkbenchError as exc:
+                raise gr.Error(str(exc)) from exc
+            return doc, (f"**{doc.name}** · {doc.format} · {len(doc.pages)} page(s) · {doc.chars:,} characters · "
+                         f"{fit.explain()}")
+
+        def on_ask(doc, template, question):
+            if doc is None:
+                raise gr.Error("Upload a document first.")
+            streamed = []
+            try:
+                pieces = stream_pieces(docqa.ask, ctx.client(), doc, template, question or None)
+                while True:
+                    try:
+                        streamed.append(next(pieces))
+                    except StopIteration as done:
+                        result = done.value
+                        break
+                    yield "".join(streamed), None, "", None, None
+            except WorkbenchError as exc:
+                raise gr.Error(str(exc)) from exc
+            rows = [[f.name, f.value, f.quote, "✅" if f.verified else "❌", f.page] for f in result.fields]
+            ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
+            rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"
+            stats = (f"strategy **{result.strategy}** · {result.prompt_tokens:,} prompt tokens · TTFT {ttft} · {rate} · "
+                     f"{result.total_s:.1f} s")
+            out = Path(tempfile.mkdtemp(prefix="docqa-"))
+            stem = Path(doc.name).stem
+            payload = dict(result.as_dict(), document=doc.name, chars=doc.chars)
+            (out / f"{stem}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+            (out / f"{stem}.md").write_text(f"# {doc.name}\n\n{result.to_markdown()}\n\n{stats}\n", encoding="utf-8")
+            yield result.text, rows, stats, str(out / f"{stem}.json"), str(out / f"{stem}.md")
+
+        upload.change(on_upload, [upload, document], [document, info], api_name="docqa_upload")
+        ask.click(on_ask, [document, template, question], [answer, table, timings, export_json, export_md],
+                  api_name="docqa_ask")
