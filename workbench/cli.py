@@ -294,6 +294,55 @@ def cmd_docqa_eval(args) -> int:
     return 0
 
 
+def _tool_policy(args, audit_name: str):
+    import time
+    from pathlib import Path
+
+    from workbench import settings, tools
+
+    data = settings.cache_dir() / "tools"
+    registry = tools.builtin_registry(data)
+    if getattr(args, "tools_file", None):
+        tools.load_tools_file(registry, args.tools_file)
+    audit = tools.AuditLog(Path(args.audit) if getattr(args, "audit", None)
+                           else data / f"{audit_name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    confirm = (lambda name, arguments: True) if getattr(args, "confirm", "deny") == "allow" else None
+    return tools.Policy(registry, audit, confirm=confirm)
+
+
+def cmd_tools_run(args) -> int:
+    from workbench import agent
+    from workbench.client import Client
+
+    policy = _tool_policy(args, "audit")
+    show = None if args.json else (lambda s: print(f"[{s.status}] {s.tool}({json.dumps(s.arguments, ensure_ascii=False)})"
+                                                   f" -> {s.reason if s.status != 'executed' else s.result}"))
+    turn = agent.run_turn(Client(_url(args)), policy, args.message, args.mode, on_step=show)
+    if args.json:
+        print(json.dumps(dict(turn.as_dict(), audit_log=str(policy.audit.path)), ensure_ascii=False, indent=2,
+                         default=str))
+    else:
+        print(f"\n{turn.answer}\n\naudit log: {policy.audit.path}")
+    return 0
+
+
+def cmd_tools_eval(args) -> int:
+    from workbench import toolseval
+    from workbench.client import Client
+
+    client = Client(_url(args))
+    report = {mode: toolseval.evaluate(client, _tool_policy(args, f"eval-{mode}"), mode) for mode in args.modes}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(f"{'mode':<12} {'category':<12} {'cases':>5} {'name':>6} {'args':>6} {'exact':>6}")
+    for mode, r in report.items():
+        for category, row in r["categories"].items():
+            print(f"{mode:<12} {category:<12} {row['cases']:>5} {row['name']:>6.0%} {row['arguments']:>6.0%} "
+                  f"{row['exact']:>6.0%}")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from workbench.ui.app import main as ui_main
 
@@ -390,6 +439,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", choices=["pdf", "docx"], default=["pdf"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docqa_eval)
+
+    p = sub.add_parser("tools-run", help="one function-calling turn through the tool policy, audited")
+    p.add_argument("--message", required=True)
+    p.add_argument("--tools-file", default=None, help="JSON list of {name, description, parameters, result}")
+    p.add_argument("--mode", choices=["native", "constrained"], default="constrained")
+    p.add_argument("--confirm", choices=["allow", "deny"], default="deny", help="answer for sensitive tools")
+    p.add_argument("--audit", default=None, help="audit log path (default: under the cache)")
+    p.add_argument("--url", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tools_run)
+
+    p = sub.add_parser("tools-eval", help="BFCL-style scores of tool calls, per category and mode")
+    p.add_argument("--modes", nargs="+", choices=["native", "constrained"], default=["native", "constrained"])
+    p.add_argument("--url", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tools_eval)
 
     p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
     _engine_flags(p)

@@ -1,5 +1,6 @@
 """The Gradio app, driven the way a script would drive it: through gradio_client."""
 
+import json
 import re
 
 import pytest
@@ -119,6 +120,51 @@ def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
     exported = json.loads(open(json_file, encoding="utf-8").read())
     assert exported["document"] == "contract-zh-12k.pdf" and set(exported["fields"]) == {r[0] for r in rows}
     assert "| field | value | quote | verified | page |" in open(md_file, encoding="utf-8").read()
+
+
+def test_tools_tab_runs_the_weather_question_and_audits_it(app_url):
+    import time
+
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    ui = Client(app_url, verbose=False)
+    tool = {"name": "lookup_order", "description": "Find an order by id",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]},
+            "result": {"status": "shipped"}}
+    listed = ui.predict(json.dumps(tool), api_name="/tools_add")
+    assert "lookup_order" in [t["function"]["name"] for t in listed]
+    with pytest.raises(AppError, match="not a valid JSON schema"):
+        ui.predict(json.dumps({**tool, "name": "bad", "parameters": {"type": "nonsense"}}), api_name="/tools_add")
+    ui = Client(app_url, verbose=False)  # a new session: the built-in tools only
+    ui.predict("Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.", "constrained",
+               api_name="/tools_run")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        pending, answer, steps, audit = ui.predict(api_name="/tools_poll")
+        if answer and answer != "running ...":
+            break
+        time.sleep(1)
+    rows = steps["data"]
+    assert any(r[0] == "get_weather" and r[2] == "executed" for r in rows), (answer, rows)
+    assert '"event": "proposed"' in audit and '"get_weather"' in audit
+
+
+def test_confirmation_waits_for_the_person():
+    import threading
+
+    from workbench.ui.tools_tab import Confirmation
+
+    confirmation = Confirmation()
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(confirmation("send_email", {"to": "a@b.cn"})))
+    worker.start()
+    while confirmation.pending is None:
+        pass
+    assert confirmation.pending[0] == "send_email"
+    confirmation.resolve(False)
+    worker.join(5)
+    assert answers == [False] and confirmation.pending is None
 
 
 @pytest.mark.slow

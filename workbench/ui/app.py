@@ -7,6 +7,7 @@ from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
 from workbench.ui.plan_tab import build_plan_tab
 from workbench.ui.quantize_tab import build_quantize_tab
+from workbench.ui.tools_tab import build_tools_tab
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
@@ -17,6 +18,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_plan_tab(ctx)
         build_quantize_tab(ctx)
         build_docqa_tab(ctx)
+        build_tools_tab(ctx)
     return app
 
 

@@ -1,0 +1,127 @@
+"""The tool policy, attacked directly: only registered tools run, arguments are validated before
+anything executes, sensitive tools need confirmation, limits hold, and everything is audited."""
+
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workbench import tools
+from workbench.errors import ConfigError
+
+
+@pytest.fixture
+def outbox():
+    return []
+
+
+@pytest.fixture
+def policy(tmp_path, outbox):
+    registry = tools.builtin_registry(tmp_path / "data", outbox)
+    return tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"))
+
+
+def test_weather_call_runs_and_is_audited(policy):
+    step = policy.run("get_weather", '{"city": "Hangzhou", "date": "2026-11-26"}')
+    assert step.status == "executed" and step.result["city"] == "Hangzhou"
+    assert "DEMO DATA" in step.result["source"]
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "executed"]
+
+
+@pytest.mark.parametrize("name, arguments, reason", [
+    ("delete_user_account", {"user": "alice"}, "unknown tool 'delete_user_account'"),
+    ("get_weather", {"city": "Hangzhou", "date": "2026-11-26", "api_key": "x"}, "Additional properties"),
+    ("get_weather", {"city": "Atlantis", "date": "2026-11-26"}, "is not one of"),
+    ("get_weather", {"city": "Hangzhou"}, "'date' is a required property"),
+    ("get_weather", {"city": "Hangzhou", "date": "tomorrow"}, "does not match"),
+    ("delete_record", {"table": "sales", "record_id": -1}, "less than the minimum"),
+    ("send_email", {"to": "not-an-address", "subject": "s", "body": "b"}, "does not match"),
+    ("get_weather", '"hangzah"', "must be a JSON object"),
+    ("get_weather", "{not json", "not JSON"),
+])
+def test_rejected_before_anything_runs(policy, outbox, name, arguments, reason):
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    step = policy.run(name, raw)
+    assert step.status == "rejected" and reason in step.reason
+    assert outbox == []
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "rejected"]
+
+
+def test_sensitive_tools_are_denied_by_default_and_run_when_confirmed(tmp_path, outbox):
+    registry = tools.builtin_registry(tmp_path / "data", outbox)
+    args = '{"to": "boss@example.com", "subject": "report", "body": "done"}'
+    denied = tools.Policy(registry, tools.AuditLog(tmp_path / "a.jsonl")).run("send_email", args)
+    assert denied.status == "denied" and outbox == []
+    asked = []
+    confirmed = tools.Policy(registry, tools.AuditLog(tmp_path / "b.jsonl"),
+                             confirm=lambda name, a: asked.append((name, a)) or True).run("send_email", args)
+    assert confirmed.status == "executed" and len(outbox) == 1 and asked[0][0] == "send_email"
+    events = [e["event"] for e in tools.AuditLog(tmp_path / "b.jsonl").events()]
+    assert events == ["proposed", "confirmed", "executed"]
+
+
+def test_limits(tmp_path):
+    registry = tools.builtin_registry(tmp_path / "data")
+    registry.register(lambda seconds: time.sleep(seconds) or "slept", name="sleep",
+                      parameters={"type": "object", "properties": {"seconds": {"type": "number"}}},
+                      description="sleep")
+    policy = tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"),
+                          tools.Limits(max_calls_per_turn=2, max_argument_bytes=100, tool_timeout_s=0.5))
+    assert policy.run("calculator", '{"expression": "1+1"}', calls_so_far=2).reason.startswith("limit")
+    big = json.dumps({"expression": "1+" * 100 + "1"})
+    assert "the limit is 100" in policy.run("calculator", big).reason
+    slow = policy.run("sleep", '{"seconds": 3}')
+    assert slow.status == "error" and "timed out" in slow.reason
+
+
+@pytest.mark.parametrize("expression, value", [("2 + 3 * 4", 14), ("(1 + 1) ** 10", 1024), ("-7 // 2", -4)])
+def test_calculator(policy, expression, value):
+    assert policy.run("calculator", json.dumps({"expression": expression})).result == value
+
+
+@pytest.mark.parametrize("expression", ["__import__('os').system('id')", "open('/etc/passwd')", "2 ** 100000",
+                                        "[1, 2]", "a + 1"])
+def test_calculator_refuses_anything_but_arithmetic(policy, expression):
+    step = policy.run("calculator", json.dumps({"expression": expression}))
+    assert step.status == "error"
+
+
+def test_query_sales_reads_and_never_writes(policy):
+    ok = policy.run("query_sales", json.dumps({"sql": "SELECT region, SUM(revenue) FROM sales GROUP BY region"}))
+    assert ok.status == "executed" and len(ok.result["rows"]) == 4
+    for sql in ("DELETE FROM sales", "DROP TABLE sales", "SELECT 1; DROP TABLE sales",
+                "WITH x AS (SELECT 1) INSERT INTO sales VALUES ('d','r','p',1,1)", "ATTACH '/tmp/x.db' AS x"):
+        assert policy.run("query_sales", json.dumps({"sql": sql})).status == "error", sql
+    again = policy.run("query_sales", json.dumps({"sql": "SELECT COUNT(*) FROM sales"}))
+    assert again.result["rows"][0][0] == 30 * 4 * 3
+
+
+def test_tools_file(tmp_path):
+    registry = tools.Registry()
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"name": "lookup_order", "description": "Find an order",
+                                 "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}},
+                                                "required": ["order_id"], "additionalProperties": False},
+                                 "result": {"status": "shipped"}}]))
+    assert tools.load_tools_file(registry, path) == ["lookup_order"]
+    policy = tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"))
+    assert policy.run("lookup_order", '{"order_id": 7}').result == {"status": "shipped"}
+    path.write_text(json.dumps([{"name": "broken"}]))
+    with pytest.raises(ConfigError, match="lacks description, parameters, result"):
+        tools.load_tools_file(registry, path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.one_of(st.text(max_size=30), st.sampled_from(["get_weather", "send_email", "calculator"])),
+       raw=st.one_of(st.text(max_size=300), st.recursive(
+           st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=12)
+           .map(json.dumps)))
+def test_malformed_calls_never_crash_the_policy(tmp_path_factory, name, raw):
+    folder = tmp_path_factory.mktemp("fuzz")
+    policy = tools.Policy(tools.builtin_registry(folder / "data"), tools.AuditLog(folder / "audit.jsonl"))
+    step = policy.run(name, raw)
+    assert step.status in tools.STATUSES
+    assert step.status != "executed" or name in ("get_weather", "calculator")

@@ -1,0 +1,144 @@
+"""agent.py runs one turn of tool use: model → proposed calls → policy → results back → answer.
+
+Two modes. **native**: the OpenAI `tools` API parsed by vLLM's hermes tool parser (Qwen3's template).
+**constrained**: schema-guided decoding over the union of the tools' call schemas, so even a small
+model returns a well-formed call (or an answer). Every proposed call goes through tools.Policy;
+validation errors go back to the model as tool results so that it can repair the call.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from workbench.errors import ConfigError
+from workbench.tools import Policy, Step
+
+MODES = ("native", "constrained")
+
+
+@dataclass
+class Turn:
+    answer: str
+    steps: list[Step] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    mode: str = "constrained"
+
+    def as_dict(self) -> dict:
+        return {"answer": self.answer, "mode": self.mode, "steps": [s.as_dict() for s in self.steps]}
+
+
+def system_prompt(policy: Policy, today: dt.date | None = None) -> str:
+    today = today or dt.date.today()
+    lines = [f"You are a helpful assistant that can call tools. Today is {today.isoformat()} "
+             f"(tomorrow is {(today + dt.timedelta(days=1)).isoformat()}). Only these tools exist:"]
+    for tool in policy.registry.tools:
+        lines.append(f"- {tool.name}: {tool.description} Arguments: {json.dumps(tool.parameters['properties'])}")
+    return "\n".join(lines)
+
+
+def call_schema(policy: Policy, allow_calls: bool = True) -> dict:
+    """Either {"tool_calls": [{"tool": name, "arguments": {...}}, ...]} or {"answer": "..."}."""
+    answer = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 600}},
+              "required": ["answer"], "additionalProperties": False}
+    if not allow_calls:
+        return answer
+    calls = [{"type": "object", "properties": {"tool": {"enum": [t.name]}, "arguments": t.parameters},
+              "required": ["tool", "arguments"], "additionalProperties": False} for t in policy.registry.tools]
+    call_list = {"type": "object", "properties": {"tool_calls": {
+        "type": "array", "items": {"anyOf": calls}, "minItems": 1,
+        "maxItems": min(3, policy.limits.max_calls_per_turn)}},
+        "required": ["tool_calls"], "additionalProperties": False}
+    return {"anyOf": [call_list, answer]}
+
+
+def run_turn(client, policy: Policy, message: str, mode: str = "constrained", history: list[dict] | None = None,
+             on_step: Callable[[Step], None] | None = None, today: dt.date | None = None,
+             max_tokens: int = 400) -> Turn:
+    if mode not in MODES:
+        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
+    messages = [{"role": "system", "content": system_prompt(policy, today)}, *(history or []),
+                {"role": "user", "content": message}]
+    turn = Turn("", [], messages, mode)
+    for step_number in range(policy.limits.max_steps_per_turn + 1):
+        last = (step_number == policy.limits.max_steps_per_turn
+                or len(turn.steps) >= policy.limits.max_calls_per_turn)  # limits reached: answer now
+        proposed = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, last, max_tokens)
+        if isinstance(proposed, str):
+            turn.answer = proposed
+            return turn
+        results = []
+        for call_id, name, arguments in proposed:
+            step = policy.run(name, arguments, calls_so_far=len(turn.steps))
+            turn.steps.append(step)
+            if on_step:
+                on_step(step)
+            results.append((call_id, step))
+        _send_results(messages, mode, results)
+    turn.answer = "I could not finish within the step limit."
+    return turn
+
+
+def _native_step(client, policy, messages, last, max_tokens):
+    params = {"temperature": 0, "max_tokens": max_tokens, "stream": False}
+    if not last:
+        params.update(tools=[t.openai_spec() for t in policy.registry.tools], tool_choice="auto")
+    result = client.chat(messages, **params)
+    if not result.tool_calls:
+        messages.append({"role": "assistant", "content": result.text})
+        return result.text
+    messages.append({"role": "assistant", "content": result.text or None, "tool_calls": [
+        {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for i, c in enumerate(result.tool_calls)]})
+    return [(c.id or f"call_{i}", c.name, c.arguments) for i, c in enumerate(result.tool_calls)]
+
+
+def _constrained_step(client, policy, messages, last, max_tokens):
+    schema = call_schema(policy, allow_calls=not last)
+    result = client.chat(messages, temperature=0, max_tokens=max_tokens, stream=False,
+                         response_format={"type": "json_schema", "json_schema": {"name": "turn", "schema": schema}})
+    messages.append({"role": "assistant", "content": result.text})
+    try:
+        data = json.loads(result.text)
+    except json.JSONDecodeError:
+        return result.text  # the grammar was cut off (max_tokens): show what came back
+    if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
+        return [(f"call_{i}", c.get("tool"), c.get("arguments")) for i, c in enumerate(data["tool_calls"])
+                if isinstance(c, dict)]
+    return str(data.get("answer", "")) if isinstance(data, dict) else str(data)
+
+
+def _send_results(messages, mode, results) -> None:
+    def content(step: Step) -> str:
+        if step.status == "executed":
+            return json.dumps({"result": step.result}, ensure_ascii=False, default=str)
+        return json.dumps({"error": f"{step.status}: {step.reason}"}, ensure_ascii=False)
+
+    if mode == "native":
+        for call_id, step in results:
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": content(step)})
+    else:
+        lines = [f"{step.tool}: {content(step)}" for _, step in results]
+        messages.append({"role": "user", "content": "Tool results:\n" + "\n".join(lines) +
+                         "\nNow answer the original question, or call a tool to fix an error."})
+
+
+def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
+            max_tokens: int = 400) -> list[tuple[str, object]] | str:
+    """The model's first response only: the calls it proposes (name, arguments) or its answer.
+    Nothing is executed; used for scoring."""
+    if mode not in MODES:
+        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
+    messages = [{"role": "system", "content": system_prompt(policy, today)}, {"role": "user", "content": message}]
+    out = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, False, max_tokens)
+    if isinstance(out, str):
+        return out
+    parsed = []
+    for _, name, arguments in out:
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                pass
+        parsed.append((name, arguments))
+    return parsed

@@ -1,0 +1,401 @@
+"""tools.py holds the tools a model may call and the policy that decides whether a call runs.
+
+Only registered tools run; arguments are validated with jsonschema (types, ranges, enums, required,
+no extra properties) before anything executes; sensitive tools run only after an explicit
+confirmation and are denied by default; steps, calls, argument size and run time are limited; every
+proposed, rejected, denied, confirmed and executed call goes to an append-only JSONL audit log.
+It knows nothing about models: agent.py drives the loop.
+"""
+
+import ast
+import datetime as dt
+import inspect
+import json
+import operator
+import random
+import sqlite3
+import threading
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.errors import ConfigError
+
+STATUSES = ("executed", "rejected", "denied", "error")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict  # JSON schema of the arguments object
+    fn: Callable[..., typing.Any]
+    sensitive: bool = False
+
+    def openai_spec(self) -> dict:
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.parameters}}
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+
+
+def schema_from_function(fn: Callable) -> tuple[str, dict]:
+    """Description and argument schema from a typed function and its Google-style docstring."""
+    from docstring_parser import parse
+
+    doc = parse(inspect.getdoc(fn) or "")
+    described = {p.arg_name: p.description for p in doc.params}
+    hints = typing.get_type_hints(fn)
+    properties, required = {}, []
+    for name, param in inspect.signature(fn).parameters.items():
+        hint = hints.get(name, str)
+        if typing.get_origin(hint) is typing.Literal:
+            values = list(typing.get_args(hint))
+            prop = {"type": _JSON_TYPES[type(values[0])], "enum": values}
+        else:
+            prop = {"type": _JSON_TYPES.get(hint, "string")}
+        if name in described:
+            prop["description"] = described[name]
+        properties[name] = prop
+        if param.default is inspect.Parameter.empty:
+            required.append(name)
+    description = " ".join(filter(None, [doc.short_description, doc.long_description]))
+    return description, {"type": "object", "properties": properties, "required": required,
+                         "additionalProperties": False}
+
+
+class Registry:
+    """The whitelist. A name that is not here never runs."""
+
+    def __init__(self):
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, fn: Callable | None = None, *, sensitive: bool = False, name: str | None = None,
+                 parameters: dict | None = None, description: str | None = None):
+        """Use as a decorator on a typed function, or call with an explicit JSON schema."""
+        def add(f: Callable) -> Callable:
+            text, schema = (description, parameters) if parameters is not None else schema_from_function(f)
+            tool_name = name or f.__name__
+            import jsonschema
+
+            jsonschema.Draft202012Validator.check_schema(schema)
+            self._tools[tool_name] = Tool(tool_name, text or description or "", schema, f, sensitive)
+            return f
+        return add(fn) if fn is not None else add
+
+    def add_fixed(self, name: str, description: str, parameters: dict, result: typing.Any,
+                  sensitive: bool = False) -> None:
+        """A JSON-schema tool whose execution returns a fixed result (for --tools-file)."""
+        self.register(lambda **_: result, name=name, parameters=parameters, description=description,
+                      sensitive=sensitive)
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps_per_turn: int = 4  # model → tools → model rounds
+    max_calls_per_turn: int = 8
+    max_argument_bytes: int = 2048
+    tool_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Step:
+    tool: str
+    arguments: typing.Any  # as parsed (or the raw text when it was not JSON)
+    status: str  # one of STATUSES
+    reason: str
+    result: typing.Any = None
+
+    def as_dict(self) -> dict:
+        return {"tool": self.tool, "arguments": self.arguments, "status": self.status, "reason": self.reason,
+                "result": self.result}
+
+
+class AuditLog:
+    """Append-only JSONL: one line per event, never rewritten."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def record(self, event: str, tool: str, arguments: typing.Any, **fields) -> None:
+        line = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "event": event,
+                "tool": tool, "arguments": arguments, **fields}
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+
+    def events(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class Policy:
+    """Decides and executes one proposed call. `confirm(tool, arguments) -> bool` answers for
+    sensitive tools; without one they are denied."""
+
+    registry: Registry
+    audit: AuditLog
+    limits: Limits = field(default_factory=Limits)
+    confirm: Callable[[str, dict], bool] | None = None
+
+    def run(self, name: str, raw_arguments: typing.Any, calls_so_far: int = 0) -> Step:
+        arguments = raw_arguments
+        self.audit.record("proposed", name, raw_arguments)
+        step = self._decide(name, raw_arguments, calls_so_far)
+        if isinstance(step, Step):
+            self.audit.record(step.status, name, step.arguments, reason=step.reason)
+            return step
+        tool, arguments = step
+        if tool.sensitive:
+            approved = bool(self.confirm and self.confirm(name, arguments))
+            if not approved:
+                reason = "sensitive tool: denied (no explicit confirmation)"
+                self.audit.record("denied", name, arguments, reason=reason)
+                return Step(name, arguments, "denied", reason)
+            self.audit.record("confirmed", name, arguments)
+        result, error = _call_with_timeout(tool.fn, arguments, self.limits.tool_timeout_s)
+        if error:
+            self.audit.record("error", name, arguments, error=error)
+            return Step(name, arguments, "error", error)
+        self.audit.record("executed", name, arguments, result=result)
+        return Step(name, arguments, "executed", "ok", result)
+
+    def _decide(self, name, raw_arguments, calls_so_far):
+        import jsonschema
+
+        if calls_so_far >= self.limits.max_calls_per_turn:
+            return Step(name, raw_arguments, "rejected", f"limit: at most {self.limits.max_calls_per_turn} calls per turn")
+        tool = self.registry.get(name) if isinstance(name, str) else None
+        if tool is None:
+            return Step(str(name), raw_arguments, "rejected",
+                        f"unknown tool {name!r}: only registered tools run ({', '.join(self.registry.names())})")
+        text = raw_arguments if isinstance(raw_arguments, str) else json.dumps(raw_arguments, default=str)
+        if len(text.encode()) > self.limits.max_argument_bytes:
+            return Step(name, "<too large>", "rejected",
+                        f"arguments are {len(text.encode())} bytes; the limit is {self.limits.max_argument_bytes}")
+        try:
+            arguments = json.loads(raw_arguments) if isinstance(raw_arguments, str) else raw_arguments
+        except json.JSONDecodeError as exc:
+            return Step(name, raw_arguments, "rejected", f"arguments are not JSON: {exc.msg}")
+        if not isinstance(arguments, dict):
+            return Step(name, arguments, "rejected", f"arguments must be a JSON object, got {type(arguments).__name__}")
+        errors = sorted(jsonschema.Draft202012Validator(tool.parameters).iter_errors(arguments), key=str)
+        if errors:
+            where = lambda e: "/".join(map(str, e.path)) or "(arguments)"  # noqa: E731
+            return Step(name, arguments, "rejected",
+                        "invalid arguments: " + "; ".join(f"{where(e)}: {e.message}" for e in errors[:3]))
+        return tool, arguments
+
+
+def _call_with_timeout(fn, arguments: dict, timeout_s: float):
+    box = {}
+
+    def target():
+        try:
+            box["result"] = fn(**arguments)
+        except Exception as exc:  # noqa: BLE001 - a tool's failure is a result for the model
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        return None, f"timed out after {timeout_s:g} s"
+    return box.get("result"), box.get("error")
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in tools (offline). Weather and sales are DEMO DATA generated here, labelled as such.
+WEATHER_CITIES = ("Hangzhou", "Beijing", "Shanghai", "Shenzhen", "Chengdu", "London", "New York", "Paris")
+_CONDITIONS = ("sunny", "cloudy", "overcast", "light rain", "moderate rain", "thunderstorms")
+
+
+def demo_weather(city: str, date: str) -> dict:
+    """Deterministic demo forecast: the same city and date always give the same answer."""
+    rng = random.Random(f"{city.lower()}|{date}")
+    low = rng.randint(5, 22)
+    condition = rng.choice(_CONDITIONS)
+    return {"city": city, "date": date, "condition": condition, "low_c": low, "high_c": low + rng.randint(3, 9),
+            "rain_probability": 0.8 if "rain" in condition or "thunder" in condition else round(rng.random() * 0.3, 2),
+            "source": "DEMO DATA (workbench.tools.demo_weather), not a real forecast"}
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def safe_arithmetic(expression: str) -> float:
+    """+ - * / // % ** and parentheses over numbers; anything else is refused (no eval)."""
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left, right = walk(node.left), walk(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 100:
+                raise ValueError("exponent too large")
+            return _BINARY[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](walk(node.operand))
+        raise ValueError(f"not allowed in arithmetic: {ast.dump(node)[:40]}")
+    return walk(ast.parse(expression, mode="eval"))
+
+
+def make_sales_db(path: str | Path, days: int = 30, seed: int = 3) -> Path:
+    """A DEMO SQLite sales database: sales(day, region, product, units, revenue)."""
+    path = Path(path)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    tmp = path.with_suffix(".tmp")
+    with sqlite3.connect(tmp) as db:
+        db.execute("CREATE TABLE sales (day TEXT, region TEXT, product TEXT, units INTEGER, revenue REAL)")
+        start = dt.date(2026, 10, 1)
+        for d in range(days):
+            for region in ("East", "North", "South", "West"):
+                for product, price in (("GPU server", 42000.0), ("Inference license", 3800.0), ("Support", 900.0)):
+                    units = rng.randint(0, 12)
+                    db.execute("INSERT INTO sales VALUES (?, ?, ?, ?, ?)",
+                               ((start + dt.timedelta(days=d)).isoformat(), region, product, units, units * price))
+    tmp.replace(path)
+    return path
+
+
+def read_only_query(db_path: Path, sql: str, max_rows: int = 200) -> dict:
+    """Run one SELECT on a read-only connection; writes are refused by SQLite itself."""
+    if not sql.strip().lower().startswith(("select", "with")):
+        raise ValueError("only SELECT queries are allowed")
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        db.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in (
+            sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION) else sqlite3.SQLITE_DENY)
+        cursor = db.execute(sql)
+        columns = [c[0] for c in cursor.description or ()]
+        rows = cursor.fetchmany(max_rows + 1)
+    return {"columns": columns, "rows": rows[:max_rows], "truncated": len(rows) > max_rows}
+
+
+def builtin_registry(data_dir: str | Path, outbox: list | None = None) -> Registry:
+    """get_weather, calculator, query_sales, current_time; send_email and delete_record (sensitive demos)."""
+    registry = Registry()
+    db = make_sales_db(Path(data_dir) / "sales.sqlite")
+    outbox = outbox if outbox is not None else []
+
+    @registry.register
+    def get_weather(city: typing.Literal[WEATHER_CITIES], date: str) -> dict:  # type: ignore[valid-type]
+        """Weather forecast for a city on a date (DEMO DATA; plug a real provider in here).
+
+        Args:
+            city: city name, in English
+            date: ISO date, YYYY-MM-DD
+        """
+        dt.date.fromisoformat(date)
+        return demo_weather(city, date)
+
+    @registry.register
+    def calculator(expression: str) -> float:
+        """Evaluate an arithmetic expression safely.
+
+        Args:
+            expression: numbers with + - * / // % ** and parentheses
+        """
+        return safe_arithmetic(expression)
+
+    @registry.register
+    def query_sales(sql: str) -> dict:
+        """Read-only SQL over the DEMO sales table: sales(day TEXT, region TEXT, product TEXT, units INTEGER, revenue REAL).
+
+        Args:
+            sql: one SELECT statement
+        """
+        return read_only_query(db, sql)
+
+    @registry.register
+    def current_time(timezone: typing.Literal["UTC", "Asia/Shanghai", "Europe/London", "America/New_York"] = "UTC") -> str:
+        """The current date and time.
+
+        Args:
+            timezone: an IANA time zone
+        """
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+    @registry.register(sensitive=True)
+    def send_email(to: str, subject: str, body: str) -> str:
+        """Send an email (DEMO: it goes to an in-memory outbox). Needs confirmation.
+
+        Args:
+            to: recipient address
+            subject: subject line
+            body: message text
+        """
+        outbox.append({"to": to, "subject": subject, "body": body, "at": time.time()})
+        return f"queued for {to} (demo outbox)"
+
+    @registry.register(sensitive=True)
+    def delete_record(table: typing.Literal["sales"], record_id: int) -> str:
+        """Delete a record (DEMO: nothing is deleted). Needs confirmation.
+
+        Args:
+            table: the table
+            record_id: the row id
+        """
+        return f"would delete {table} row {record_id} (demo)"
+
+    for tool in registry.tools:  # tighten the generated schemas where a person would
+        if tool.name == "get_weather":
+            tool.parameters["properties"]["date"]["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
+        if tool.name == "send_email":
+            tool.parameters["properties"]["to"]["pattern"] = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+            tool.parameters["properties"]["body"]["maxLength"] = 1000
+        if tool.name == "delete_record":
+            tool.parameters["properties"]["record_id"]["minimum"] = 1
+        if tool.name == "calculator":
+            tool.parameters["properties"]["expression"]["maxLength"] = 120
+        if tool.name == "query_sales":
+            tool.parameters["properties"]["sql"]["maxLength"] = 300
+        if tool.name == "send_email":
+            tool.parameters["properties"]["subject"]["maxLength"] = 120
+    return registry
+
+
+def load_tools_file(registry: Registry, path: str | Path) -> list[str]:
+    """Add JSON-schema tools from a file: [{"name", "description", "parameters", "result", "sensitive"?}]."""
+    try:
+        entries = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"tools file {str(path)!r} is not readable JSON: {exc}") from exc
+    if not isinstance(entries, list):
+        raise ConfigError(f"tools file {str(path)!r} must hold a JSON list of tools.")
+    names = []
+    for i, entry in enumerate(entries):
+        missing = [k for k in ("name", "description", "parameters", "result") if k not in entry]
+        if missing:
+            raise ConfigError(f"tools file entry {i} lacks {', '.join(missing)}. Each needs name, description, "
+                              "parameters (a JSON schema) and result.")
+        try:
+            registry.add_fixed(entry["name"], entry["description"], entry["parameters"], entry["result"],
+                               bool(entry.get("sensitive", False)))
+        except Exception as exc:  # jsonschema.SchemaError
+            raise ConfigError(f"tools file entry {entry['name']!r}: parameters is not a valid JSON schema ({exc}).") from exc
+        names.append(entry["name"])
+    return names
