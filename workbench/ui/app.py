@@ -27,8 +27,11 @@ def main(args) -> int:
     from workbench import settings
     from workbench.cli import engine_config_from_args
 
+    from dataclasses import replace
+
     url = args.url or settings.engine_url()
-    ctx = AppContext(config=engine_config_from_args(args), url=url,
+    config = replace(engine_config_from_args(args), enable_tools=True)  # the Function calling tab needs it
+    ctx = AppContext(config=config, url=url,
                      log_path=settings.engine_log() if url else None)
     ctx.start()
     app = build_app(ctx)
