@@ -3,7 +3,7 @@
 import os
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 from workbench.errors import ConfigError as ConfigError
@@ -136,13 +136,14 @@ def _key(name: str) -> str:
 def find_gpu(name: str, total_gib: float | None = None) -> GpuSpec:
     """Forgiving match: "3090", "rtx3090", "NVIDIA GeForce RTX 3090" all find the RTX 3090.
     `total_gib` overrides the memory (a card that reports a different total)."""
-    if name.strip().lower() == "local":
-        gpu = local_gpu_spec()
-        if gpu is None:
-            raise ConfigError("--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
-                              f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}.")
-        return gpu if total_gib is None else GpuSpec(gpu.name, total_gib, gpu.bandwidth_gb_s, gpu.fp16_tflops,
-                                                     gpu.compute_capability)
+    gpu = local_gpu_spec() if name.strip().lower() == "local" else _match_gpu(name)
+    if gpu is None:
+        raise ConfigError("--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
+                          f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}.")
+    return gpu if total_gib is None else replace(gpu, total_gib=total_gib)
+
+
+def _match_gpu(name: str) -> GpuSpec:
     wanted = _key(name)
     matches = [g for g in GPU_CATALOG.values() if _key(g.name) == wanted]
     if not matches and wanted:
@@ -154,10 +155,7 @@ def find_gpu(name: str, total_gib: float | None = None) -> GpuSpec:
         what = "matches several GPUs" if matches else "is not in the catalog"
         raise ConfigError(f"GPU {name!r} {what}. Valid: {', '.join(GPU_CATALOG)}. "
                            "Fix: use one of these names, or add --gpu-total-gib for another card.")
-    gpu = matches[0]
-    if total_gib is not None:
-        gpu = GpuSpec(gpu.name, total_gib, gpu.bandwidth_gb_s, gpu.fp16_tflops, gpu.compute_capability)
-    return gpu
+    return matches[0]
 
 
 def local_gpu_spec() -> GpuSpec | None:

@@ -236,10 +236,6 @@ def find_model(name_or_folder: str) -> ModelSpec:
                       f"Valid names: {', '.join(CATALOG)}.")
 
 
-def as_dict(obj) -> dict:
-    return asdict(obj)
-
-
 # --------------------------------------------------------------------------------------------
 # The GPU plan
 @dataclass(frozen=True)
