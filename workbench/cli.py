@@ -343,6 +343,45 @@ def cmd_tools_eval(args) -> int:
     return 0
 
 
+def cmd_ab_run(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from workbench import abtest, settings
+
+    config = abtest.load_config(args.config)
+    changes = {k: v for k, v in (("limit", args.limit), ("repeats", args.repeats), ("concurrency", args.concurrency))
+               if v is not None}
+    if changes:
+        config = abtest.parse_config({**config.model_dump(by_alias=True, exclude_unset=True), **changes},
+                                     config.base_dir, where=args.config)
+    cache = None if args.no_cache else (abtest.ResultCache(args.cache) if args.cache else "default")
+    with tqdm(unit="trial", disable=args.json, file=sys.stderr, desc=config.name) as bar:
+        def show(done, total, trial):
+            bar.total = total
+            bar.update(1)
+
+        report = abtest.run(config, args.url or settings.engine_url(), cache=cache, on_trial=show)
+    out = Path(args.save) if args.save else Path(tempfile.mkdtemp(prefix="ab-"))
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.config).stem
+    files = [str(report.write_json(out / f"{stem}.json")), str(report.write_csv(out / f"{stem}.csv"))]
+    if args.json:
+        print(json.dumps(dict(report.summary(), files=files), ensure_ascii=False, indent=2))
+        return 0
+    headers, rows = report.table()
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+    for name, votes in (report.judge_summary() or {}).items():
+        print(f"judge: {name} won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against "
+              f"{votes['baseline']} (sign test p = {votes['p_value']:.3g})")
+    print(f"\n{report.verdict}\n\ntrials: {files[1]}\nreport: {files[0]}")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from workbench.ui.app import main as ui_main
 
@@ -455,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tools_eval)
+
+    p = sub.add_parser("ab", help="prompt A/B tests with statistics (see examples/ab_system_prompts.yaml)")
+    ab = p.add_subparsers(dest="ab_command", required=True)
+    p = ab.add_parser("run", help="run a config's variants over its dataset; prints pass rates and a verdict")
+    p.add_argument("config", help="YAML config (variants, dataset, assertions)")
+    p.add_argument("--url", default=None, help="engine URL (default: $WORKBENCH_URL)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--repeats", type=int, default=None, help="override the config's repeats")
+    p.add_argument("--concurrency", type=int, default=None, help="override the config's concurrency")
+    p.add_argument("--cache", default=None, help="answer cache file (default: under the workbench cache)")
+    p.add_argument("--no-cache", action="store_true", help="ask again even when an answer is cached")
+    p.add_argument("--save", default=None, help="folder for the trials CSV and the report JSON (default: a temp one)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ab_run)
 
     p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
     _engine_flags(p)

@@ -133,11 +133,21 @@ class Client:
             raise EngineUnavailableError(f"POST {self.server_url}/tokenize failed: {exc}. "
                                          "Fix: check that the engine is running (`workbench models --url ...`).") from exc
 
+    def model_card(self) -> dict:
+        """The served model's entry in /v1/models: id, root (the folder it was loaded from),
+        max_model_len."""
+        with self._errors():
+            served = self.sdk.models.list().data
+        model = next((m for m in served if m.id == self.model), None)
+        if model is None:
+            raise ConfigError(f"model {self.model!r} is not served at {self.base_url}; it serves "
+                              f"{[m.id for m in served]}. Fix: use one of those names.")
+        extra = model.model_extra or {}
+        return {"id": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len")}
+
     def max_model_len(self) -> int:
         """The served model's context limit, from /v1/models."""
-        with self._errors():
-            model = next(m for m in self.sdk.models.list().data if m.id == self.model)
-        return int((model.model_extra or {})["max_model_len"])
+        return int(self.model_card()["max_model_len"])
 
     def served_cache(self) -> dict:
         """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
@@ -153,11 +163,9 @@ class Client:
         if line is None:
             raise EngineUnavailableError(f"{self.server_url}/metrics has no vllm:cache_config_info; is it vLLM?")
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-        with self._errors():
-            model = next(m for m in self.sdk.models.list().data if m.id == self.model)
-        extra = model.model_extra or {}
+        card = self.model_card()
         return {
-            "model": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len"),
+            "model": card["id"], "root": card["root"], "max_model_len": card["max_model_len"],
             "kv_cache_bytes": int(labels["kv_cache_memory_bytes"]),
             "kv_cache_tokens": int(labels["kv_cache_size_tokens"]),
             "block_size": int(labels["block_size"]), "cache_dtype": labels.get("cache_dtype", "auto"),

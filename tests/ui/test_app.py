@@ -1,5 +1,6 @@
 """The Gradio app, driven the way a script would drive it: through gradio_client."""
 
+import csv
 import json
 import re
 
@@ -165,6 +166,47 @@ def test_confirmation_waits_for_the_person():
     confirmation.resolve(False)
     worker.join(5)
     assert answers == [False] and confirmation.pending is None
+
+
+def test_ab_tab_runs_two_system_prompts_and_exports(app_url):
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    ui = Client(app_url, verbose=False)
+    assert ui.predict(handle_file(str(examples / "ab_capitals.csv")), api_name="/ab_dataset") == \
+        "30 items · columns: `country`, `capital`"
+    form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
+    assert form[0] == "system prompts on capital cities" and form[8] == "helpful" and form[16] == "concise"
+    form[1] = handle_file(str(examples / "ab_capitals.csv"))  # the upload lands in a temp folder without it
+    form[6] = 8  # only the first 8 items, to keep the test short
+    status, verdict, table, chart, matrix, report, trials, config = ui.predict(*form, api_name="/ab_run")
+    assert status.startswith("done: 16 trials"), status
+    assert "helpful" in verdict and "concise" in verdict and "McNemar" in verdict
+    assert [row[0] for row in table["value"]["data"]] == ["helpful", "concise"]
+    assert table["value"]["headers"][:3] == ["variant", "pass rate", "95% CI"]
+    rows = matrix["value"]["data"]
+    assert len(rows) == 8 and rows[0][:3] == ["1", "France", "Paris"] and rows[0][3].startswith(("✅", "❌"))
+    assert json.loads(Path(report).read_text())["items"] == 8
+    with open(trials, newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 16
+    assert chart["type"] == "matplotlib" and "variants:" in config
+
+
+def test_ab_tab_refuses_a_bad_check_naming_the_field(app_url):
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    ui = Client(app_url, verbose=False)
+    form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
+    form[1] = handle_file(str(examples / "ab_capitals.csv"))
+    form[3] = "- type: contains\n  valu: Paris\n"
+    with pytest.raises(AppError, match=r"assert\.0\.valu: unknown field; did you mean 'value'"):
+        ui.predict(*form, api_name="/ab_run")
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 import gradio as gr
 
+from workbench.ui.ab_tab import build_ab_tab
 from workbench.ui.context import AppContext
 from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
@@ -19,6 +20,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_quantize_tab(ctx)
         build_docqa_tab(ctx)
         build_tools_tab(ctx)
+        build_ab_tab(ctx)
     return app
 
 

@@ -1,0 +1,595 @@
+"""abtest.py runs prompt A/B tests: variants (system prompt, template, sampling, model or endpoint,
+thinking on/off) over a dataset, each item repeated, concurrently, with retries, every answer cached.
+
+A trial that fails (time-out, server error, refused request) is recorded as data and never stops
+the run. Checks (`Assertion`) are applied to cached answers on every run, so changing them costs no
+requests. What the trials mean is `abreport.py`'s job; the arithmetic is `stats.py`'s.
+
+    config = abtest.load_config("examples/ab_system_prompts.yaml")
+    report = abtest.run(config, url="http://127.0.0.1:8000")
+    print(report.verdict)
+"""
+
+import csv
+import hashlib
+import io
+import json
+import re
+import sqlite3
+import string
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.errors import ConfigError, EngineUnavailableError, WorkbenchError
+
+ASSERTION_TYPES = ("equals", "contains", "not_contains", "regex", "json_schema", "max_latency_s", "max_tokens",
+                   "python")
+_STRICT = ConfigDict(extra="forbid")
+
+
+# -- configuration (everything a person types is checked here) ---------------------------------
+class Sampling(BaseModel):
+    model_config = _STRICT
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=-1)
+    max_tokens: int | None = Field(None, ge=1, le=131_072)
+    seed: int | None = None
+    stop: list[str] | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+
+    def params(self, defaults: "Sampling | None" = None) -> dict:
+        """The request's sampling parameters: this one's, else the defaults' (unset ones left out)."""
+        merged = {**(defaults.model_dump(exclude_none=True) if defaults else {}), **self.model_dump(
+            include=set(Sampling.model_fields), exclude_none=True)}
+        top_k = merged.pop("top_k", None)
+        if top_k is not None:
+            merged["extra_body"] = {"top_k": top_k}
+        return merged
+
+
+class Variant(Sampling):
+    name: str = Field(min_length=1)
+    system: str | None = None  # None or "": no system message
+    template: str | None = None  # the user message with {placeholders}; default: the config's prompt
+    model: str | None = None  # default: the server's only model
+    url: str | None = None  # default: the run's engine
+    enable_thinking: bool | None = None  # Qwen3's chat template switch; None leaves the template's default
+
+
+class Assertion(BaseModel):
+    model_config = _STRICT
+    type: Literal[ASSERTION_TYPES]  # type: ignore[valid-type]
+    value: Any
+    ignore_case: bool = False
+    name: str | None = None  # shown in the matrix; default "type value"
+
+    @model_validator(mode="after")
+    def _check_value(self):
+        if self.type in ("equals", "contains", "not_contains", "regex", "python") and not isinstance(self.value, str):
+            raise ValueError(f"{self.type} needs a string value, got {self.value!r}")
+        if self.type in ("max_latency_s", "max_tokens") and not isinstance(self.value, (int, float)):
+            raise ValueError(f"{self.type} needs a number, got {self.value!r}")
+        if self.type == "json_schema":
+            import jsonschema
+
+            if not isinstance(self.value, dict):
+                raise ValueError(f"json_schema needs a JSON schema object, got {self.value!r}")
+            try:
+                jsonschema.Draft202012Validator.check_schema(self.value)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"not a valid JSON schema: {exc.message}") from None
+        if self.type == "regex":
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"regex {self.value!r} does not compile: {exc}") from None
+        if self.type == "python":
+            try:
+                compile(self.value, "<assertion>", "eval")
+            except SyntaxError as exc:
+                raise ValueError(f"python {self.value!r} is not an expression: {exc.msg}") from None
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        value = "schema" if self.type == "json_schema" else self.value
+        return f"{self.type} {value}"
+
+
+class Judge(Sampling):
+    """Pairwise judging: a model (or a variant's settings) picks the better of two answers, asked in
+    both orders so that a preference for the first position cancels out."""
+
+    variant: str | None = None  # reuse this variant's endpoint, model and system prompt
+    model: str | None = None
+    url: str | None = None
+    system: str | None = "You compare two answers to the same request and pick the better one."
+    prompt: str = ("Request:\n{request}\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n"
+                   "Which answer is better? Reply with one letter: A or B.")
+
+
+class ABConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = "A/B test"
+    dataset: str | list[dict] = Field(description="a CSV/JSONL/JSON file (relative to the config) or rows")
+    prompt: str = "{input}"
+    defaults: Sampling = Field(default_factory=lambda: Sampling(temperature=0.0, max_tokens=128))
+    variants: list[Variant] = Field(min_length=2)
+    baseline: str | None = None  # default: the first variant
+    assertions: list[Assertion] = Field(default_factory=list, alias="assert")
+    repeats: int = Field(1, ge=1, le=50)
+    concurrency: int = Field(4, ge=1, le=64)
+    retries: int = Field(2, ge=0, le=10)
+    timeout_s: float = Field(120.0, gt=0)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    limit: int | None = Field(None, ge=1)  # only the first N items
+    judge: Judge | None = None
+    base_dir: str = Field(".", exclude=True)  # where a relative dataset path is looked up
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_names(cls, variants):
+        names = [v.name for v in variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"variant names must differ; {duplicates} appear more than once")
+        return variants
+
+    @model_validator(mode="after")
+    def _known_names(self):
+        names = [v.name for v in self.variants]
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not a variant; choose one of {names}")
+        if self.judge and self.judge.variant is not None and self.judge.variant not in names:
+            raise ValueError(f"judge.variant {self.judge.variant!r} is not a variant; choose one of {names}")
+        return self
+
+    @property
+    def baseline_name(self) -> str:
+        return self.baseline or self.variants[0].name
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names valid at `loc` (without its last element), for 'unknown field' errors."""
+    import typing
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in current.model_fields.items()}
+        annotation = fields[part].annotation if part in fields else None
+        candidates = [annotation, *typing.get_args(annotation)]
+        for arg in list(candidates):
+            candidates += typing.get_args(arg)
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
+
+
+def _explain(exc: ValidationError, where: str) -> ConfigError:
+    import difflib
+
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            valid = _fields_at(ABConfig, loc)
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"{path}: unknown field{hint} Valid fields here: {', '.join(valid)}.")
+        else:
+            got = error.get("input")
+            shown = "" if isinstance(got, (dict, list)) or error["type"] == "missing" else f" (got {got!r})"
+            lines.append(f"{path}: {error['msg']}{shown}.")
+    return ConfigError(f"{where} is not a valid A/B config:\n  " + "\n  ".join(lines)
+                       + "\nFix the field(s) above; examples/ab_system_prompts.yaml shows every part.")
+
+
+def parse_config(data: dict, base_dir: str | Path = ".", where: str = "the config") -> ABConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of fields (name, dataset, variants, ...), got {type(data).__name__}.")
+    try:
+        return ABConfig.model_validate({**data, "base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise _explain(exc, where) from None
+
+
+def load_config(path: str | Path) -> ABConfig:
+    """Read a YAML (or JSON) config; a relative dataset path is taken from the config's folder."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no A/B config at {path}. Fix: pass a YAML file such as examples/ab_system_prompts.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, path.parent, where=str(path))
+
+
+# -- the dataset --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Item:
+    id: str
+    vars: dict
+    assertions: tuple[Assertion, ...] = ()
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ConfigError(f"dataset {path} does not exist. Fix: give a .csv, .jsonl or .json file, relative to the "
+                          "config's folder.")
+    text = path.read_text(encoding="utf-8-sig")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    if suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{path} line {number} is not JSON: {exc}. Fix that line.") from None
+        return rows
+    if suffix == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not JSON: {exc}") from None
+        if isinstance(rows, list):
+            return rows
+        raise ConfigError(f"{path} must hold a list of rows, got {type(rows).__name__}.")
+    raise ConfigError(f"dataset {path} has suffix {suffix!r}; use .csv, .jsonl or .json.")
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def load_items(config: ABConfig) -> list[Item]:
+    """The dataset's rows as items, every template placeholder and per-row assertion checked first."""
+    if isinstance(config.dataset, list):
+        rows, where = config.dataset, "dataset"
+    else:
+        path = Path(config.dataset)
+        path = path if path.is_absolute() else Path(config.base_dir) / path
+        rows, where = _read_rows(path), str(path)
+    if not rows:
+        raise ConfigError(f"{where} has no rows. Fix: add at least one item.")
+    items = []
+    for number, row in enumerate(rows[: config.limit] if config.limit else rows, 1):
+        if not isinstance(row, dict):
+            raise ConfigError(f"{where} row {number} is {type(row).__name__}, not a mapping of fields.")
+        row = dict(row)
+        checks = row.pop("assert", None) or []
+        if isinstance(checks, str):
+            try:
+                checks = json.loads(checks)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{where} row {number}: 'assert' is not a JSON list: {exc}") from None
+        try:
+            assertions = tuple(Assertion.model_validate(c) for c in (checks if isinstance(checks, list) else [checks]))
+        except ValidationError as exc:
+            raise ConfigError(f"{where} row {number}: bad assertion: {exc.errors()[0]['msg']} "
+                              f"(valid types: {', '.join(ASSERTION_TYPES)}).") from None
+        item_id = str(row.pop("id", None) or number)
+        items.append(Item(item_id, {k: "" if v is None else v for k, v in row.items()}, assertions))
+    columns = set(items[0].vars)
+    for template, owner in [(config.prompt, "prompt"), *((v.template, f"variant {v.name!r}") for v in config.variants)]:
+        missing = _placeholders(template or "") - columns
+        if missing:
+            raise ConfigError(f"{owner} uses {sorted(missing)} but {where} has the columns {sorted(columns)}. "
+                              "Fix: rename the placeholder or add the column (write {{ and }} for literal braces).")
+    return items
+
+
+# -- checks -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    label: str
+    passed: bool
+    detail: str = ""
+
+
+def _json_payload(text: str):
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
+    return json.loads(fenced.group(1) if fenced else text.strip())
+
+
+def _fill(text: str, values: dict, escape: bool = False) -> str:
+    """Put the item's {column} values into an assertion; other braces (a regex's {3}) stay as they are."""
+    def value(match):
+        if match.group(1) not in values:
+            return match.group(0)
+        text_ = str(values[match.group(1)])
+        return re.escape(text_) if escape else text_
+
+    return re.sub(r"\{(\w+)\}", value, text)
+
+
+def check(assertion: Assertion, trial: "Trial", item: Item) -> Check:
+    """Apply one assertion to a finished trial. Strings may use the item's {columns}."""
+    label = assertion.label
+    if not trial.ok:
+        return Check(label, False, "no answer: " + (trial.error or ""))
+    output = trial.output
+    value = assertion.value
+    if isinstance(value, str) and assertion.type != "python":
+        value = _fill(value, item.vars, escape=assertion.type == "regex")
+        label = assertion.name or f"{assertion.type} {value}"
+    folded = (lambda s: s.casefold()) if assertion.ignore_case else (lambda s: s)
+    kind = assertion.type
+    if kind == "equals":
+        return Check(label, folded(output.strip()) == folded(value.strip()))
+    if kind == "contains":
+        return Check(label, folded(value) in folded(output))
+    if kind == "not_contains":
+        return Check(label, folded(value) not in folded(output))
+    if kind == "regex":
+        return Check(label, re.search(value, output, re.I if assertion.ignore_case else 0) is not None)
+    if kind == "max_latency_s":
+        return Check(label, trial.latency_s <= value, f"{trial.latency_s:.2f} s")
+    if kind == "max_tokens":
+        return Check(label, trial.completion_tokens <= value, f"{trial.completion_tokens} tokens")
+    if kind == "json_schema":
+        import jsonschema
+
+        try:
+            payload = _json_payload(output)
+        except json.JSONDecodeError as exc:
+            return Check(label, False, f"not JSON: {exc}")
+        errors = list(jsonschema.Draft202012Validator(value).iter_errors(payload))
+        return Check(label, not errors, errors[0].message if errors else "")
+    # python: the config is the user's own code, trusted like a script they run
+    names = {"output": output, "vars": item.vars, "trial": trial, "re": re, "json": json}
+    try:
+        return Check(label, bool(eval(value, names)))  # noqa: S307 - the user's own expression
+    except Exception as exc:  # noqa: BLE001 - a predicate that raises is a failed check, shown
+        return Check(label, False, f"{type(exc).__name__}: {exc}")
+
+
+# -- trials and their cache -------------------------------------------------------------------
+@dataclass
+class Trial:
+    """One request of one variant on one item (one repeat). `ok` is False when no answer came."""
+
+    variant: str
+    item: str
+    repeat: int
+    ok: bool
+    output: str = ""
+    reasoning: str = ""
+    error: str | None = None
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.ok and all(c.passed for c in self.checks)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+
+class ResultCache:
+    """Answers by request (model, its folder, messages, sampling, repeat) in one SQLite file.
+    Only successful answers are kept, so a rerun retries what failed and repeats nothing else."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT, created REAL)")
+        self._db.commit()
+
+    @staticmethod
+    def key(request: dict) -> str:
+        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (key, json.dumps(value), time.time()))
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+
+def default_cache() -> ResultCache:
+    from workbench import settings
+
+    return ResultCache(settings.cache_dir() / "abtest" / "answers.sqlite")
+
+
+def _retryable(exc: Exception) -> bool:
+    import openai
+
+    if isinstance(exc, EngineUnavailableError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code >= 500 or exc.status_code == 429)
+
+
+_THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
+
+
+class _Endpoint:
+    """One (url, model) pair: its client and the identity that goes into cache keys."""
+
+    def __init__(self, url: str, model: str | None, timeout_s: float):
+        from workbench.client import Client
+
+        self.client = Client(url, model=model, timeout_s=timeout_s)
+        card = self.client.model_card()  # fails early, once, when the engine is not there
+        self.identity = {"model": card["id"], "root": card["root"]}
+
+
+class Runner:
+    """Sends requests with retries through the cache; shared by trials and the judge."""
+
+    def __init__(self, config: ABConfig, url: str | None, cache: ResultCache | None):
+        self.config, self.url, self.cache = config, url, cache
+        self._endpoints: dict[tuple, _Endpoint] = {}
+        self._lock = threading.Lock()
+
+    def endpoint(self, url: str | None, model: str | None) -> _Endpoint:
+        url = url or self.url
+        if not url:
+            raise ConfigError("no engine URL: pass --url http://127.0.0.1:PORT or set WORKBENCH_URL "
+                              "(or give each variant a url).")
+        with self._lock:
+            if (url, model) not in self._endpoints:
+                self._endpoints[(url, model)] = _Endpoint(url, model, self.config.timeout_s)
+            return self._endpoints[(url, model)]
+
+    def ask(self, endpoint: _Endpoint, messages: list[dict], params: dict, enable_thinking: bool | None,
+            repeat: int, trial: Trial) -> Trial:
+        request = {**endpoint.identity, "messages": messages, "params": params, "enable_thinking": enable_thinking,
+                   "repeat": repeat}
+        key = ResultCache.key(request)
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is not None:
+            trial.__dict__.update(stored, ok=True, cached=True)
+            return trial
+        for attempt in range(1, self.config.retries + 2):
+            trial.attempts = attempt
+            try:
+                result = endpoint.client.chat(messages, enable_thinking=enable_thinking, **params)
+            except Exception as exc:  # noqa: BLE001 - a failed request is a data point, never fatal
+                trial.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                if attempt > self.config.retries or not _retryable(exc):
+                    return trial
+                time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                continue
+            answer = {"output": _THINK.sub("", result.text), "reasoning": result.reasoning,
+                      "latency_s": result.total_s, "ttft_s": result.ttft_s,
+                      "prompt_tokens": result.usage.prompt_tokens,
+                      "completion_tokens": result.usage.completion_tokens, "finish_reason": result.finish_reason}
+            trial.__dict__.update(answer, ok=True, error=None)
+            if self.cache is not None:
+                self.cache.put(key, answer)
+            return trial
+        return trial
+
+
+def render(variant: Variant, config: ABConfig, item: Item) -> list[dict]:
+    messages = [{"role": "system", "content": variant.system}] if variant.system else []
+    messages.append({"role": "user", "content": (variant.template or config.prompt).format_map(item.vars)})
+    return messages
+
+
+def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None | Literal["default"] = "default",
+        on_trial=None, cancel: threading.Event | None = None):
+    """Run every variant on every item `repeats` times and return an `abreport.Report`.
+
+    `on_trial(done, total, trial)` is called as trials finish; setting `cancel` stops before the
+    next request (finished answers stay cached, so running again resumes where this stopped)."""
+    from workbench import abreport, settings
+
+    items = load_items(config)
+    cache = default_cache() if cache == "default" else cache
+    runner = Runner(config, url or settings.engine_url(), cache)
+    plan = [(variant, item, repeat) for item in items for variant in config.variants
+            for repeat in range(config.repeats)]
+    for variant in config.variants:
+        runner.endpoint(variant.url, variant.model)
+
+    def one(variant: Variant, item: Item, repeat: int) -> Trial:
+        trial = Trial(variant.name, item.id, repeat, ok=False)
+        if cancel is not None and cancel.is_set():
+            trial.error = "cancelled"
+            return trial
+        runner.ask(runner.endpoint(variant.url, variant.model), render(variant, config, item),
+                   variant.params(config.defaults), variant.enable_thinking, repeat, trial)
+        trial.checks = [check(a, trial, item) for a in (*config.assertions, *item.assertions)]
+        return trial
+
+    trials, started = [], time.perf_counter()
+    with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+        futures = [pool.submit(one, *task) for task in plan]
+        for done, future in enumerate(as_completed(futures), 1):
+            trials.append(future.result())
+            if on_trial:
+                on_trial(done, len(plan), trials[-1])
+    if cancel is not None and cancel.is_set():
+        finished = sum(t.ok for t in trials)
+        raise WorkbenchError(f"cancelled after {finished} of {len(plan)} trials; their answers are cached, "
+                             "so running again resumes from there.")
+    judgements = judge(config, runner, items, trials) if config.judge else []
+    return abreport.Report(config, items, trials, judgements, wall_s=time.perf_counter() - started)
+
+
+# -- pairwise judging -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Judgement:
+    item: str
+    baseline: str
+    variant: str
+    first: str  # the judge's letter with the baseline shown as A
+    second: str  # ... with the baseline shown as B
+    winner: str | None  # the variant's name, the baseline's, or None for a tie or an unclear judge
+
+
+def _letter(text: str) -> str:
+    found = re.search(r"\b([AB])\b", text or "")
+    return found.group(1) if found else "?"
+
+
+def judge(config: ABConfig, runner: Runner, items: list[Item], trials: list[Trial]) -> list[Judgement]:
+    """Ask the judge about each item's first answers, baseline against every other variant."""
+    spec = config.judge
+    source = next((v for v in config.variants if v.name == spec.variant), None)
+    endpoint = runner.endpoint(spec.url or (source.url if source else None), spec.model or (source.model if source else None))
+    system = source.system if source and "system" not in spec.model_fields_set else spec.system
+    params = spec.params(Sampling(temperature=0.0, max_tokens=8))
+    first = {(t.variant, t.item): t for t in trials if t.repeat == 0}
+    base = next(v for v in config.variants if v.name == config.baseline_name)
+    out = []
+
+    def ask(a: str, b: str, item: Item, repeat: int) -> str:
+        request = render(base, config, item)[-1]["content"]
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": spec.prompt.format(request=request, a=a, b=b)}]
+        trial = runner.ask(endpoint, messages, params, None, repeat, Trial("judge", item.id, repeat, ok=False))
+        return _letter(trial.output) if trial.ok else "?"
+
+    for variant in config.variants:
+        if variant.name == base.name:
+            continue
+        for item in items:
+            a, b = first.get((base.name, item.id)), first.get((variant.name, item.id))
+            if not (a and b and a.ok and b.ok):
+                continue
+            one, two = ask(a.output, b.output, item, 0), ask(b.output, a.output, item, 1)
+            winner = base.name if (one, two) == ("A", "B") else variant.name if (one, two) == ("B", "A") else None
+            out.append(Judgement(item.id, base.name, variant.name, one, two, winner))
+    return out
