@@ -106,7 +106,6 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
     assert first.variants["terse"].pass_rate == 1.0  # the default system prompt knows these three
     second = abtest.run(cfg, engine.url, cache=cache)
     assert all(t.cached for t in second.trials) and len(cache) == 6
-    assert second.wall_s < first.wall_s / 5
     answers = lambda report: {(t.variant, t.item): t.output for t in report.trials}  # noqa: E731
     assert answers(second) == answers(first)
     stricter = abtest.run(abtest.parse_config(config(**{"assert": [{"type": "max_tokens", "value": 1}]})),
@@ -218,3 +217,18 @@ def test_the_cli_names_the_bad_field(tmp_path, capsys):
     assert main(["ab", "run", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "variants.1.sytem: unknown field; did you mean 'system'?" in err
+
+
+def test_a_cancelled_run_resumes_from_the_cache(engine, tmp_path):
+    from workbench.errors import WorkbenchError
+
+    cache = abtest.ResultCache(tmp_path / "c.sqlite")
+    cfg = abtest.parse_config(config(concurrency=1))
+    cancel = threading.Event()
+    with pytest.raises(WorkbenchError, match=r"cancelled after \d of 6 trials; their answers are cached") as error:
+        abtest.run(cfg, engine.url, cache=cache, cancel=cancel,
+                   on_trial=lambda done, total, trial: cancel.set() if done == 2 else None)
+    finished = int(str(error.value).split()[2])  # the two seen, and at most the one already in flight
+    assert finished in (2, 3)
+    resumed = abtest.run(cfg, engine.url, cache=cache)
+    assert sum(t.cached for t in resumed.trials) == finished and len(cache) == 6

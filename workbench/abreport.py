@@ -184,7 +184,8 @@ class Report:
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(fields)
-            for t in sorted(self.trials, key=lambda t: (self._order(t.item), self.names.index(t.variant), t.repeat)):
+            order = {item.id: n for n, item in enumerate(self.items)}
+            for t in sorted(self.trials, key=lambda t: (order[t.item], self.names.index(t.variant), t.repeat)):
                 item = by_id[t.item]
                 writer.writerow([t.item, *(item.vars.get(c, "") for c in columns), t.variant, t.repeat, t.passed, t.ok,
                                  t.error or "", t.output, "; ".join(c.label for c in t.checks if not c.passed),
@@ -213,9 +214,6 @@ class Report:
             axis.boxplot(data, tick_labels=self.names)
             axis.set(ylabel=label, title=label.split(" (")[0] + " per trial")
         return fig
-
-    def _order(self, item_id: str) -> int:
-        return next(n for n, item in enumerate(self.items) if item.id == item_id)
 
 
 def _num(value, digits: int) -> str:

@@ -542,8 +542,9 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
                 on_trial(done, len(plan), trials[-1])
     if cancel is not None and cancel.is_set():
         finished = sum(t.ok for t in trials)
-        raise WorkbenchError(f"cancelled after {finished} of {len(plan)} trials; their answers are cached, "
-                             "so running again resumes from there.")
+        then = ("their answers are cached, so running again resumes from there" if cache is not None else
+                "the answer cache was off, so running again starts over")
+        raise WorkbenchError(f"cancelled after {finished} of {len(plan)} trials; {then}.")
     judgements = judge(config, runner, items, trials) if config.judge else []
     return abreport.Report(config, items, trials, judgements, wall_s=time.perf_counter() - started)
 

@@ -209,6 +209,25 @@ def test_ab_tab_refuses_a_bad_check_naming_the_field(app_url):
         ui.predict(*form, api_name="/ab_run")
 
 
+def test_ab_tab_cancels_a_run_and_says_how_to_resume(app_url):
+    import time
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    ui = Client(app_url, verbose=False)
+    form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
+    form[1] = handle_file(str(examples / "ab_capitals.csv"))
+    form[4], form[5], form[-1] = 3, 1, False  # 180 trials one at a time, none from the cache
+    job = ui.submit(*form, api_name="/ab_run")
+    time.sleep(3)
+    assert ui.predict(api_name="/ab_cancel").startswith("cancelling")
+    status = job.result(timeout=60)[0]
+    assert re.fullmatch(r"cancelled after \d+ of 180 trials; the answer cache was off, so running again starts "
+                        r"over\.", status), status
+
+
 @pytest.mark.slow
 def test_quantize_tab_runs_cancels_and_serves(app_url, tmp_path):
     """Last in the module: serving the checkpoint replaces the app's engine."""

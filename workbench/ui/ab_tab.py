@@ -120,6 +120,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             concurrency = gr.Number(example.get("concurrency", 4), label="Concurrent requests", minimum=1, precision=0)
             limit = gr.Number(None, label="Only the first N items (empty: all)", minimum=1, precision=0)
             judge = gr.Checkbox(False, label="Also ask the engine to judge A vs B (both orders)")
+            use_cache = gr.Checkbox(True, label="Reuse cached answers (off: ask again)")
         with gr.Row():
             run = gr.Button("Run", variant="primary")
             cancel = gr.Button("Cancel", variant="stop")
@@ -132,7 +133,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             export_json = gr.File(label="Report (JSON)")
             export_csv = gr.File(label="Trials (CSV)")
         config_yaml = gr.Code(language="yaml", label="This run as a config (`workbench ab run` takes it)")
-        inputs = [name, dataset, prompt, checks, repeats, concurrency, limit, judge, *columns[0], *columns[1]]
+        inputs = [name, dataset, prompt, checks, repeats, concurrency, limit, judge, *columns[0], *columns[1], use_cache]
 
         def on_dataset(file):
             if not file:
@@ -165,7 +166,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             checks_ = [a.model_dump(mode="json", exclude_defaults=True) for a in config.assertions]
             return [config.name, source, config.prompt, yaml.safe_dump(checks_, sort_keys=False, allow_unicode=True),
                     config.repeats, config.concurrency, config.limit, config.judge is not None, *variants[0],
-                    *variants[1]]
+                    *variants[1], True]
 
         def on_run(*values):
             try:
@@ -180,12 +181,15 @@ def build_ab_tab(ctx: AppContext) -> None:
             def show(done, total, trial):
                 job.progress = (done, total, job.progress[2] + (not trial.ok))
 
-            job.run(abtest.run, config, url, on_trial=show, cancel=job.cancel)
+            job.run(abtest.run, config, url, cache="default" if values[24] else None, on_trial=show, cancel=job.cancel)
             empty = [gr.skip()] * 7
             while job.running:
                 done, total, failed = job.progress
                 yield [job.id, f"running: {done}/{total or '…'} trials · {failed} without answer", *empty]
                 time.sleep(0.5)
+            if job.error and job.cancel.is_set():
+                yield [job.id, job.error, *empty]  # "cancelled after N of M trials; ... running again resumes"
+                return
             if job.error:
                 raise gr.Error(job.error)
             report = job.result
@@ -198,7 +202,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             if job is None or not job.running:
                 return "nothing is running"
             job.cancel.set()
-            return "cancelling: finished answers stay cached; Run resumes from them"
+            return "cancelling after the requests in flight ..."
 
         dataset.change(on_dataset, [dataset], [preview], api_name="ab_dataset")
         config_file.upload(on_config, [config_file], inputs, api_name="ab_load_config")
