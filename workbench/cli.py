@@ -43,11 +43,23 @@ def engine_config_from_args(args) -> "EngineConfig":
     )
 
 
+def stop_on_sigterm() -> None:
+    """Make `kill PID` (SIGTERM) unwind like Ctrl-C, so that `finally` stops the engine instead of
+    leaving vLLM running without its parent."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_serve(args) -> int:
     import time
 
     from workbench.engine import Engine
 
+    stop_on_sigterm()
     engine = Engine(engine_config_from_args(args))
     print(f"starting vLLM on {args.model} (the first start compiles the model; this takes a minute) ...",
           flush=True)

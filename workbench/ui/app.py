@@ -27,7 +27,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 def main(args) -> int:
     """`workbench ui`: start (or attach to) the engine in the background and serve the app."""
     from workbench import settings
-    from workbench.cli import engine_config_from_args
+    from workbench.cli import engine_config_from_args, stop_on_sigterm
 
     from dataclasses import replace
 
@@ -35,10 +35,11 @@ def main(args) -> int:
     config = replace(engine_config_from_args(args), enable_tools=True)  # the Function calling tab needs it
     ctx = AppContext(config=config, url=url,
                      log_path=settings.engine_log() if url else None)
-    ctx.start()
-    app = build_app(ctx)
-    print(f"workbench UI on http://{args.ui_host}:{args.ui_port} (engine: {ctx.status()})", flush=True)
+    stop_on_sigterm()
     try:
+        ctx.start()
+        app = build_app(ctx)
+        print(f"workbench UI on http://{args.ui_host}:{args.ui_port} (engine: {ctx.status()})", flush=True)
         app.launch(server_name=args.ui_host, server_port=args.ui_port, share=args.share)
     finally:
         ctx.stop()
