@@ -188,7 +188,7 @@ class Report:
             for t in sorted(self.trials, key=lambda t: (order[t.item], self.names.index(t.variant), t.repeat)):
                 item = by_id[t.item]
                 writer.writerow([t.item, *(item.vars.get(c, "") for c in columns), t.variant, t.repeat, t.passed, t.ok,
-                                 t.error or "", t.output, "; ".join(c.label for c in t.checks if not c.passed),
+                                 t.error or "", t.output, "; ".join(_failure(c) for c in t.checks if not c.passed),
                                  f"{t.latency_s:.4f}", "" if t.ttft_s is None else f"{t.ttft_s:.4f}",
                                  t.prompt_tokens, t.completion_tokens, t.attempts, t.cached])
         return path
@@ -220,6 +220,10 @@ def _num(value, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _failure(check) -> str:
+    return f"{check.label} ({check.detail})" if check.detail else check.label
+
+
 def _cell(trials, width: int) -> str:
     if not trials:
         return ""
@@ -231,5 +235,5 @@ def _cell(trials, width: int) -> str:
     text = " ".join(first.output.split())
     text = text if len(text) <= width else text[: width - 1] + "…"
     share = f" {passed}/{len(trials)}" if len(trials) > 1 else ""
-    failed = [c.label for c in first.checks if not c.passed]
+    failed = [_failure(c) for c in first.checks if not c.passed]
     return f"{mark}{share} {text}" + (f"  [failed: {'; '.join(failed)}]" if failed else "")

@@ -154,6 +154,10 @@ class ResultCache:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
 
 def default_cache() -> ResultCache:
     from workbench import settings
@@ -245,8 +249,13 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
     next request (finished answers stay cached, so running again resumes where this stopped)."""
     from workbench import abreport, settings
 
+    if cache == "default":
+        cache = default_cache()
+        try:
+            return run(config, url, cache=cache, on_trial=on_trial, cancel=cancel)
+        finally:
+            cache.close()
     items = load_items(config)
-    cache = default_cache() if cache == "default" else cache
     runner = Runner(config, url or settings.engine_url(), cache)
     plan = [(variant, item, repeat) for item in items for variant in config.variants
             for repeat in range(config.repeats)]
