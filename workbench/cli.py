@@ -43,15 +43,17 @@ def engine_config_from_args(args) -> "EngineConfig":
     )
 
 
-def stop_on_sigterm() -> None:
-    """Make `kill PID` (SIGTERM) unwind like Ctrl-C, so that `finally` stops the engine instead of
-    leaving vLLM running without its parent."""
+def stop_on_signals() -> None:
+    """Make SIGTERM (`kill PID`) and SIGINT unwind like Ctrl-C, so that `finally` stops the engine
+    instead of leaving vLLM running without its parent. SIGINT is set explicitly because a process
+    started in the background by a script inherits it ignored, and Python then keeps ignoring it."""
     import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def cmd_serve(args) -> int:
@@ -59,7 +61,7 @@ def cmd_serve(args) -> int:
 
     from workbench.engine import Engine
 
-    stop_on_sigterm()
+    stop_on_signals()
     engine = Engine(engine_config_from_args(args))
     print(f"starting vLLM on {args.model} (the first start compiles the model; this takes a minute) ...",
           flush=True)

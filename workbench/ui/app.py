@@ -27,7 +27,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 def main(args) -> int:
     """`workbench ui`: start (or attach to) the engine in the background and serve the app."""
     from workbench import settings
-    from workbench.cli import engine_config_from_args, stop_on_sigterm
+    from workbench.cli import engine_config_from_args, stop_on_signals
 
     from dataclasses import replace
 
@@ -35,7 +35,7 @@ def main(args) -> int:
     config = replace(engine_config_from_args(args), enable_tools=True)  # the Function calling tab needs it
     ctx = AppContext(config=config, url=url,
                      log_path=settings.engine_log() if url else None)
-    stop_on_sigterm()
+    stop_on_signals()
     try:
         ctx.start()
         app = build_app(ctx)
