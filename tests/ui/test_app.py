@@ -180,17 +180,16 @@ def test_ab_tab_runs_two_system_prompts_and_exports(app_url):
     form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
     assert form[0] == "system prompts on capital cities" and form[8] == "helpful" and form[16] == "concise"
     form[1] = handle_file(str(examples / "ab_capitals.csv"))  # the upload lands in a temp folder without it
-    form[6] = 8  # only the first 8 items, to keep the test short
     status, verdict, table, chart, matrix, report, trials, config = ui.predict(*form, api_name="/ab_run")
-    assert status.startswith("done: 16 trials"), status
+    assert status.startswith("done: 60 trials"), status
     assert "helpful" in verdict and "concise" in verdict and "McNemar" in verdict
     assert [row[0] for row in table["value"]["data"]] == ["helpful", "concise"]
     assert table["value"]["headers"][:3] == ["variant", "pass rate", "95% CI"]
     rows = matrix["value"]["data"]
-    assert len(rows) == 8 and rows[0][:3] == ["1", "France", "Paris"] and rows[0][3].startswith(("✅", "❌"))
-    assert json.loads(Path(report).read_text())["items"] == 8
+    assert len(rows) == 30 and rows[0][:3] == ["1", "France", "Paris"] and rows[0][3].startswith(("✅", "❌"))
+    assert json.loads(Path(report).read_text())["items"] == 30
     with open(trials, newline="", encoding="utf-8") as handle:
-        assert len(list(csv.DictReader(handle))) == 16
+        assert len(list(csv.DictReader(handle))) == 60
     assert chart["type"] == "matplotlib" and "variants:" in config
 
 

@@ -16,6 +16,7 @@ from workbench.ui.jobs import Job
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ab_system_prompts.yaml"
 THINKING = {"template default": None, "on": True, "off": False}
+FORM_FIELDS = {"name", "system", "template", "temperature", "max_tokens", "enable_thinking", "model", "url"}
 
 
 def _example() -> dict:
@@ -162,6 +163,15 @@ def build_ab_tab(ctx: AppContext) -> None:
             if len(config.variants) > 2:
                 gr.Warning(f"The config has {len(config.variants)} variants; this tab shows the first two "
                            "(`workbench ab run` runs them all).")
+            sampling = {k for v in [data["defaults"], *data["variants"][:2]] for k, value in v.items()
+                        if value is not None and k not in FORM_FIELDS}
+            settings_ = {k for k in ("retries", "timeout_s", "confidence", "baseline")
+                         if getattr(config, k) != abtest.ABConfig.model_fields[k].default}
+            judge_ = {"judge settings"} if config.judge and config.judge.model_fields_set else set()
+            dropped = sorted(sampling | settings_ | judge_)
+            if dropped:
+                gr.Warning(f"The form has no fields for {', '.join(dropped)}; run the config with "
+                           "`workbench ab run` to use them.")
             variants = [_variant_fields(v, data["defaults"]) for v in data["variants"][:2]]
             checks_ = [a.model_dump(mode="json", exclude_defaults=True) for a in config.assertions]
             return [config.name, source, config.prompt, yaml.safe_dump(checks_, sort_keys=False, allow_unicode=True),
