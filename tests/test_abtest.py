@@ -184,6 +184,8 @@ def test_repeats_and_the_judge(engine, tmp_path):
     assert len(report.judgements) == 2 and {j.first for j in report.judgements} <= {"A", "B", "?"}
     votes = report.judge_summary()["plain"]
     assert votes["wins"] + votes["losses"] + votes["ties"] == 2
+    assert f"Judge: plain won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against terse" in \
+        report.verdict
     data = json.loads(report.write_json(tmp_path / "r.json").read_text())
     assert len(data["trials"]) == 8 and data["judge"]["plain"]["items"] == 2
     with report.write_csv(tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:

@@ -118,7 +118,9 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        return "\n".join([c.verdict for c in self.comparisons] + [f"Note: {w}" for w in self.warnings])
+        judged = [f"Judge: {name} won {v['wins']}, lost {v['losses']}, tied {v['ties']} against {v['baseline']} "
+                  f"(sign test p = {v['p_value']:.3g})." for name, v in self.judge_summary().items()]
+        return "\n".join([c.verdict for c in self.comparisons] + judged + [f"Note: {w}" for w in self.warnings])
 
     # -- what people read -------------------------------------------------------------------
     def summary(self) -> dict:

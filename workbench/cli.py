@@ -389,9 +389,6 @@ def cmd_ab_run(args) -> int:
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
     for row in (headers, *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
-    for name, votes in (report.judge_summary() or {}).items():
-        print(f"judge: {name} won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against "
-              f"{votes['baseline']} (sign test p = {votes['p_value']:.3g})")
     print(f"\n{report.verdict}\n\ntrials: {files[1]}\nreport: {files[0]}")
     return 0
 

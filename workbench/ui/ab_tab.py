@@ -69,11 +69,7 @@ def _results(report, stem: str) -> list:
     out = Path(tempfile.mkdtemp(prefix="ab-"))
     headers, rows = report.table()
     matrix_headers, matrix_rows = report.matrix()
-    verdict = report.verdict.replace("\n", "\n\n")
-    for name, votes in (report.judge_summary() or {}).items():
-        verdict += (f"\n\nJudge: **{name}** won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} "
-                    f"against {votes['baseline']} (sign test p = {votes['p_value']:.3g}).")
-    return [verdict, gr.Dataframe(value=rows, headers=headers), report.figure(),
+    return [report.verdict.replace("\n", "\n\n"), gr.Dataframe(value=rows, headers=headers), report.figure(),
             gr.Dataframe(value=matrix_rows, headers=matrix_headers),
             str(report.write_json(out / f"{stem}.json")), str(report.write_csv(out / f"{stem}.csv")),
             yaml.safe_dump(report.config.model_dump(by_alias=True, exclude_none=True, mode="json"), sort_keys=False,
