@@ -57,9 +57,10 @@ def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, ju
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"the checks are not valid YAML: {exc}") from None
     data = {"name": name or "A/B test", "dataset": dataset, "prompt": prompt, "variants": [_variant(a), _variant(b)],
-            "assert": assertions, "repeats": int(repeats), "concurrency": int(concurrency)}
-    if limit:
-        data["limit"] = int(limit)
+            "assert": assertions}
+    for key, value in (("repeats", repeats), ("concurrency", concurrency), ("limit", limit)):
+        if value not in (None, ""):  # an emptied number field keeps the config's default
+            data[key] = int(value)
     if judge:
         data["judge"] = {}
     return abtest.parse_config(data, where="the form")
