@@ -97,6 +97,22 @@ def test_checks_fill_in_the_items_columns_and_leave_regex_braces_alone():
     assert abtest.check(abtest.Assertion(type="json_schema", value=schema), json_trial, item).passed
 
 
+def test_a_sampling_variant_with_one_repeat_is_flagged_even_when_the_temperature_comes_from_defaults():
+    from workbench.abreport import Report
+
+    item = abtest.Item("1", {"country": "France", "capital": "Paris"})
+
+    def warnings(**changes):
+        cfg = abtest.parse_config(config(**changes))
+        trials = [abtest.Trial(v.name, "1", 0, ok=True, output="Paris") for v in cfg.variants]
+        return Report(cfg, [item], trials).warnings
+
+    assert warnings() == []  # temperature 0 from the defaults
+    assert any("temperature > 0" in w for w in warnings(defaults={"temperature": 0.7}))
+    assert any("temperature > 0" in w for w in warnings(defaults={}))  # unset: the server's default samples
+    assert warnings(defaults={"temperature": 0.7}, repeats=3) == []
+
+
 # -- runs against the real engine -----------------------------------------------------------
 def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path):
     cache = abtest.ResultCache(tmp_path / "cache.sqlite")

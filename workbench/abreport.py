@@ -84,9 +84,8 @@ class Report:
         )
 
     def judge_summary(self) -> dict:
-        """Per challenger: judge wins, losses and ties against the baseline, with a sign test."""
-        from scipy.stats import binomtest
-
+        """Per challenger: judge wins, losses and ties against the baseline, with a sign test (the
+        exact McNemar test is that sign test on the decisive votes)."""
         out = {}
         for name in self.names:
             votes = [j for j in self.judgements if j.variant == name]
@@ -100,7 +99,7 @@ class Report:
                 "ties": len(votes) - decisive,
                 "win_share": wins / decisive if decisive else None,
                 "interval": list(stats.wilson_interval(wins, decisive, self.config.confidence)),
-                "p_value": float(binomtest(wins, decisive, 0.5).pvalue) if decisive else 1.0,
+                "p_value": stats.mcnemar_exact(losses, wins),
             }
         return out
 
@@ -111,7 +110,9 @@ class Report:
         if errors:
             lines.append(f"{len(errors)} of {len(self.trials)} trials got no answer and count as failures "
                          f"(first: {errors[0].variant} on item {errors[0].item}: {errors[0].error}).")
-        if self.config.repeats == 1 and any(v.temperature not in (None, 0) for v in self.config.variants):
+        sampled = [v.name for v in self.config.variants
+                   if v.params(self.config.defaults).get("temperature", 1.0) != 0]  # unset: the server samples
+        if self.config.repeats == 1 and sampled:
             lines.append("a variant samples (temperature > 0) with one repeat per item; repeats: 3 or more would "
                          "separate the prompt's effect from sampling noise.")
         return lines
