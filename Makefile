@@ -22,8 +22,9 @@ run: model
 test: model
 	$(PY) -m pytest
 
+# Everything that needs no vLLM process: no engine, no notebooks (conftest.py marks the rest `engine`).
 test-fast: model
-	$(PY) -m pytest -m "not slow" -p no:nbval tests
+	WORKBENCH_TEST_TIER=fast $(PY) -m pytest -o addopts=-ra -p no:nbval -m "not engine" tests
 
 bench: model
 	$(PY) bench/plan_speed.py

@@ -22,13 +22,8 @@ def main() -> None:
     parser.add_argument("--url", default=None)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
     args = parser.parse_args()
-    url = args.url or settings.engine_url()
-    engine = None
-    if url is None:
-        engine = Engine(EngineConfig())
-        engine.start()
+    with Engine.connect(args.url or settings.engine_url(), EngineConfig()) as engine:
         url = engine.url
-    try:
         base = abtest.load_config(EXAMPLE)
         rows, report = [], None
         with tempfile.TemporaryDirectory(prefix="wb-ab-") as tmp:
@@ -53,9 +48,6 @@ def main() -> None:
                "summary": report.summary()}
         (RESULTS / "abtest.json").write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         print(f"\nwrote {RESULTS / 'abtest.json'}")
-    finally:
-        if engine is not None:
-            engine.stop()
 
 
 if __name__ == "__main__":

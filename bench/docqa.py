@@ -42,26 +42,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=10)
     args = parser.parse_args()
-    url = args.url or settings.engine_url()
-    engine = None
-    with tempfile.TemporaryDirectory(prefix="wb-docqa-") as tmp:
-        if url is None:
-            engine = Engine(EngineConfig())
-            engine.start()
-            url = engine.url
-        try:
-            client = Client(url)
-            rows = latency(client, Path(tmp), args.repeats)
-            print(f"{'document':<16} {'tokens':>7} {'first TTFT ms':>14} {'follow-up TTFT ms':>18}")
-            for r in rows:
-                print(f"{r['document']:<16} {r['document_tokens']:>7} {r['first_ttft_ms']:>14} {r['follow_up_ttft_ms']:>18}")
-            started = time.perf_counter()
-            contracts.make_eval_set(Path(tmp) / "eval")
-            report = contracts.evaluate(client, Path(tmp) / "eval", ("pdf",), args.limit)
-            eval_s = time.perf_counter() - started
-        finally:
-            if engine is not None:
-                engine.stop()
+    with tempfile.TemporaryDirectory(prefix="wb-docqa-") as tmp, \
+            Engine.connect(args.url or settings.engine_url(), EngineConfig()) as engine:
+        client = Client(engine.url)
+        rows = latency(client, Path(tmp), args.repeats)
+        print(f"{'document':<16} {'tokens':>7} {'first TTFT ms':>14} {'follow-up TTFT ms':>18}")
+        for r in rows:
+            print(f"{r['document']:<16} {r['document_tokens']:>7} {r['first_ttft_ms']:>14} {r['follow_up_ttft_ms']:>18}")
+        started = time.perf_counter()
+        contracts.make_eval_set(Path(tmp) / "eval")
+        report = contracts.evaluate(client, Path(tmp) / "eval", ("pdf",), args.limit)
+        eval_s = time.perf_counter() - started
     print(f"\n{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9}")
     for key, s in report["summary"].items():
         print(f"{key:<5} {s['fields']:>6} {s['value_accuracy']:>10.0%} {s['quote_accuracy']:>10.0%} {s['verified_share']:>9.0%}")

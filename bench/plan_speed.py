@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from workbench import hardware, memory
+from workbench import hardware, memory, models
 
 RESULTS = Path(__file__).parent / "results"
 LENGTHS = [2048, 4096, 8192, 16384, 32768, 40960]
@@ -26,12 +26,12 @@ def timed(fn, repeats: int) -> dict:
 
 
 def main() -> None:
-    spec, gpu = memory.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
+    spec, gpu = models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
     settings = memory.ServeSettings(max_model_len=32768)
     rows = {
         "plan (catalog model)": timed(lambda: memory.plan(spec, gpu, "gptq-int4", settings), 2000),
         "sweep (6 context lengths)": timed(lambda: memory.sweep_context(spec, gpu, "gptq-int4", settings, LENGTHS), 500),
-        "find_model + find_gpu": timed(lambda: (memory.find_model("qwen3-14b"), hardware.find_gpu("rtx3090")), 2000),
+        "find_model + find_gpu": timed(lambda: (models.find_model("qwen3-14b"), hardware.find_gpu("rtx3090")), 2000),
     }
     print(f"{'what':<28} {'median ms':>10} {'p99 ms':>10}")
     for name, r in rows.items():

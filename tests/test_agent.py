@@ -106,10 +106,28 @@ def test_prompt_injection_suite(client, tmp_path_factory, mode):
 @pytest.mark.slow
 def test_tools_eval_scores_both_modes(client, tmp_path):
     for mode in ("constrained", "native"):
-        report = toolseval.evaluate(client, make_policy(tmp_path / mode), mode)
-        assert set(report["categories"]) == {"simple", "multiple", "parallel", "irrelevance"}
-        assert all(0 <= row["exact"] <= 1 for row in report["categories"].values())
-        assert len(report["rows"]) == len(toolseval.CASES)
+        policy = make_policy(tmp_path / mode)
+        report = toolseval.evaluate(client, policy, mode)
+        rows = report["rows"]
+        assert [r["message"] for r in rows] == [c.message for c in toolseval.CASES]
+        # every row is scored by the BFCL rules, and every figure is the share of its rows
+        for case, row in zip(toolseval.CASES, rows):
+            assert {k: row[k] for k in ("name", "arguments", "exact")} == \
+                {k: v for k, v in toolseval.score_case(case, row["proposed"], policy).items()
+                 if k in ("name", "arguments", "exact")}
+        for category, figures in report["categories"].items():
+            mine = [r for r in rows if r["category"] == category]
+            assert figures["cases"] == len(mine) > 0
+            assert figures["exact"] == pytest.approx(sum(r["exact"] for r in mine) / len(mine))
+        assert report["overall"]["exact"] == pytest.approx(sum(r["exact"] for r in rows) / len(rows))
+        if mode == "constrained":
+            # schema-guided decoding: whatever the model proposes as a call names a whitelisted tool and fits
+            # its schema, however wrong the choice
+            import jsonschema
+
+            for row in rows:
+                for name, arguments in ([] if isinstance(row["proposed"], str) else row["proposed"]):
+                    jsonschema.validate(arguments, policy.registry.get(name).parameters)
 
 
 def test_scoring_rules(tmp_path):

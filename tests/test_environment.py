@@ -1,8 +1,13 @@
 """environment.yml (conda, GPU box) lists the same packages as pyproject.toml."""
 
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10, which pyproject allows, has no tomllib; the test extra brings tomli there
+    import tomli as tomllib
 
 import yaml
 

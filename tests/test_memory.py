@@ -14,7 +14,7 @@ GIB = 2**30
 
 
 def test_qwen3_14b_facts_from_the_reference():
-    spec = memory.CATALOG["Qwen3-14B"]
+    spec = models.CATALOG["Qwen3-14B"]
     assert spec.total_params() == pytest.approx(14.77e9, rel=0.001)
     assert memory.weight_bytes(spec, "bf16") / GIB == pytest.approx(27.51, abs=0.01)  # vLLM measured 27.52
     assert memory.weight_bytes(spec, "gptq-int4", 128) / GIB == pytest.approx(9.29, abs=0.01)
@@ -26,14 +26,14 @@ def test_qwen3_14b_facts_from_the_reference():
 
 def test_weight_bytes_equal_the_bundled_safetensors_payload():
     folder = models.prepare_bundled_model()
-    from_folder = memory.spec_from_folder(folder)
-    payload = memory.safetensors_payload_bytes(folder)
+    from_folder = models.spec_from_folder(folder)
+    payload = models.safetensors_payload_bytes(folder)
     assert from_folder.weight_bytes == payload
-    assert memory.weight_bytes(memory.CATALOG["smollm2-135m-instruct"], "bf16") == payload  # computed from config
+    assert memory.weight_bytes(models.CATALOG["smollm2-135m-instruct"], "bf16") == payload  # computed from config
 
 
 def test_kv_tokens_equal_what_the_cpu_build_reported(engine):
-    spec = memory.spec_from_folder(models.prepare_bundled_model())
+    spec = models.spec_from_folder(models.prepare_bundled_model())
     report = engine.report
     assert memory.cpu_kv_cache_tokens(spec, 1) == report.kv_cache_tokens
     concurrency = memory.max_concurrency(report.kv_cache_tokens, report.max_model_len, memory.CPU_BLOCK_SIZE)
@@ -52,16 +52,17 @@ def tiny_root(tmp_path_factory):
     ("tiny-qwen3-l2-kv2-d128", None, 1),
     ("tiny-qwen3-l2-kv2-d128", "fp8", 1),  # the CPU build's fp8 KV cache needs head_dim % 32 == 0
 ])
-def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, name, kv_dtype, space_gib):
+def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, name, kv_dtype, space_gib):
     from tests.tiny_models import make_tiny_model
-    from workbench.engine import Engine, EngineConfig
+    from workbench.engine import EngineConfig
 
     folder = make_tiny_model(name, tiny_root)
-    spec = memory.spec_from_folder(folder)
+    spec = models.spec_from_folder(folder)
     config = EngineConfig(model=str(folder), max_model_len=2048, kv_cache_dtype=kv_dtype, cpu_kv_cache_gib=space_gib,
                           enforce_eager=True, startup_timeout_s=400)
-    with Engine(config, log_path=tiny_root / f"{name}-{kv_dtype}.log") as engine:
-        report = engine.report
+    engine = start_engine(config, log_path=tiny_root / f"{name}-{kv_dtype}.log")
+    report = engine.report
+    engine.stop()
     assert report.kv_cache_gib == space_gib
     assert report.kv_cache_tokens == memory.cpu_kv_cache_tokens(spec, space_gib, kv_dtype or "auto")
 
@@ -97,7 +98,7 @@ def test_public_gpu_logs_reproduce(case):
     """
     name, quant, gpu, total, gmu, length, version, weights, kv_gib, concurrency = case
     settings = memory.ServeSettings(max_model_len=length, gpu_memory_utilization=gmu, vllm_version=version)
-    p = memory.plan(memory.CATALOG[name], hardware.find_gpu(gpu, total), quant, settings, weights_gib=weights)
+    p = memory.plan(models.CATALOG[name], hardware.find_gpu(gpu, total), quant, settings, weights_gib=weights)
     planned = p.kv_cache_bytes / GIB
     assert abs(planned - kv_gib) <= 0.3 and abs(planned - kv_gib) / kv_gib <= 0.04
     assert p.max_concurrency == pytest.approx(concurrency, rel=0.04)
@@ -105,7 +106,7 @@ def test_public_gpu_logs_reproduce(case):
 
 def test_qwen3_14b_on_a_3090():
     gpu = hardware.find_gpu("RTX 3090")
-    spec = memory.CATALOG["Qwen3-14B"]
+    spec = models.CATALOG["Qwen3-14B"]
     int4 = memory.plan(spec, gpu, "gptq-int4", memory.ServeSettings(max_model_len=32_768))
     assert int4.fits and int4.weights_bytes / GIB == pytest.approx(9.3, abs=0.05)
     assert 1.5 < int4.max_concurrency < 2.5  # two 32K requests at once, not "4 before OOM"
@@ -116,14 +117,14 @@ def test_qwen3_14b_on_a_3090():
 
 
 def test_too_long_a_context_is_refused_with_vllms_words():
-    p = memory.plan(memory.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 3060 12GB"), "gptq-int4",
+    p = memory.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 3060 12GB"), "gptq-int4",
                     memory.ServeSettings(max_model_len=40_960))
     assert not p.fits and "estimated maximum model length is" in p.reason
     assert 0 < p.suggested_max_model_len < 40_960
 
 
 def test_roofline_bounds_the_seeds_claims():
-    spec, gpu = memory.CATALOG["Qwen3-14B"], hardware.find_gpu("3090")
+    spec, gpu = models.CATALOG["Qwen3-14B"], hardware.find_gpu("3090")
     weights = memory.weight_bytes(spec, "gptq-int4")
     assert memory.decode_tokens_per_s_bound(spec, gpu, weights, 0, 163_840) == pytest.approx(93.9, abs=1)
     assert memory.prefill_seconds_bound(spec, gpu, 32_768) > 1.2 * 10  # "TTFT 1.2 s at 32K" is impossible
@@ -135,7 +136,7 @@ def test_the_seeds_speed_claims_are_flagged():
                           "--claim-ttft-s", "1.2", "--json"], capture_output=True, text=True, check=True)
     flags = json.loads(out.stdout)["claim_flags"]
     assert len(flags) == 2 and "80 tok/s exceeds" in flags[0] and "TTFT 1.2 s" in flags[1]
-    plan = memory.plan(memory.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"), "gptq-int4",
+    plan = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"), "gptq-int4",
                        memory.ServeSettings(max_model_len=32768))
     assert memory.flag_claims(plan, 32768, decode_tok_s=40, ttft_s=60) == []
 
@@ -147,10 +148,10 @@ def test_gpu_names_are_matched_forgivingly(name):
 
 @pytest.mark.parametrize("call, words", [
     (lambda: hardware.find_gpu("RTX 9999"), ["'RTX 9999'", "RTX 3090", "H200"]),
-    (lambda: memory.find_model("Qwen9-1T"), ["'Qwen9-1T'", "Qwen3-14B"]),
+    (lambda: models.find_model("Qwen9-1T"), ["'Qwen9-1T'", "Qwen3-14B"]),
     (lambda: memory.quant_format("int3"), ["'int3'", "gptq-int4", "gguf-q4_k_m"]),
     (lambda: memory.ServeSettings(gpu_memory_utilization=1.2), ["gpu_memory_utilization=1.2", "(0, 1]"]),
-    (lambda: memory.plan(memory.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"),
+    (lambda: memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"),
                          settings=memory.ServeSettings(tensor_parallel_size=3)), ["tensor_parallel_size=3", "1, 2, 4, 8"]),
 ])
 def test_bad_input_names_the_value_and_the_options(call, words):

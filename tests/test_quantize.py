@@ -12,7 +12,7 @@ from workbench.errors import ConfigError
 
 @pytest.fixture(scope="module")
 def bundled_spec():
-    return memory.spec_from_folder(models.prepare_bundled_model())
+    return models.spec_from_folder(models.prepare_bundled_model())
 
 
 def test_group_size_that_does_not_divide_576_is_refused_before_any_work(tmp_path):
@@ -26,7 +26,7 @@ def test_group_size_that_does_not_divide_576_is_refused_before_any_work(tmp_path
 
 def test_valid_group_sizes(bundled_spec):
     assert quantize.valid_group_sizes(bundled_spec) == [64, 32, -1]
-    assert quantize.valid_group_sizes(memory.CATALOG["Qwen3-14B"])[0] == 128  # 5120 and 17408 divide by 128
+    assert quantize.valid_group_sizes(models.CATALOG["Qwen3-14B"])[0] == 128  # 5120 and 17408 divide by 128
 
 
 @pytest.mark.parametrize("text, words", [
@@ -43,9 +43,9 @@ def test_empty_or_short_calibration_text_is_refused(tmp_path, text, words):
 
 
 def test_this_machine_cannot_quantize_qwen3_14b_on_the_cpu():
-    check = quantize.check_machine(memory.CATALOG["Qwen3-14B"], quantize.QuantizeSettings(), available_ram_gib=23.5)
+    check = quantize.check_machine(models.CATALOG["Qwen3-14B"], quantize.QuantizeSettings(), available_ram_gib=23.5)
     assert not check.ok and check.peak_ram_gib > 27.5 and "23.5 GiB" in check.reason
-    small = quantize.check_machine(memory.CATALOG["smollm2-135m-instruct"], quantize.QuantizeSettings(), 23.5)
+    small = quantize.check_machine(models.CATALOG["smollm2-135m-instruct"], quantize.QuantizeSettings(), 23.5)
     assert small.ok
 
 
@@ -78,21 +78,20 @@ def test_cancelled_run_leaves_no_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_gptq_end_to_end_served_by_vllm(tmp_path, client):
+def test_gptq_end_to_end_served_by_vllm(tmp_path, client, start_engine):
     out = tmp_path / "smollm2-gptq-int4-g64"
     result = quantize.quantize(models.BUNDLED_MODEL, out, quantize.QuantizeSettings(samples=8, seq_len=256))
     assert result.out == out and (out / quantize.MANIFEST).is_file() and (out / "heldout.txt").is_file()
     assert result.out_bytes < 0.5 * result.source_bytes  # 4-bit linear layers, 16-bit embeddings
     text = quantize.eval_text(6000)
     bf16_ppl = quantize.perplexity(client, text)["ppl"]
-    with Engine(EngineConfig(model=str(out), max_model_len=2048, enforce_eager=True, quantization="gptq"),
-                log_path=tmp_path / "engine.log") as engine:
-        assert "--quantization" not in engine.argv  # the checkpoint declares its own
-        assert engine.report.linear_kernel == "CPUWNA16LinearKernel"
-        served = Client(engine.base_url)
-        answer = served.chat("What is the capital of France?", system=DEFAULT_SYSTEM_PROMPT, temperature=0,
-                             max_tokens=32).text
-        gptq_ppl = quantize.perplexity(served, text)["ppl"]
+    engine = start_engine(EngineConfig(model=str(out), max_model_len=2048, enforce_eager=True, quantization="gptq"))
+    assert "--quantization" not in engine.argv  # the checkpoint declares its own
+    assert engine.report.linear_kernel == "CPUWNA16LinearKernel"
+    served = Client(engine.base_url)
+    answer = served.chat("What is the capital of France?", system=DEFAULT_SYSTEM_PROMPT, temperature=0,
+                         max_tokens=32).text
+    gptq_ppl = quantize.perplexity(served, text)["ppl"]
     assert "Paris" in answer
     # bound: measured +16 % with 32 samples; 8 short samples are allowed up to +40 %
     assert bf16_ppl < gptq_ppl < 1.4 * bf16_ppl

@@ -1,9 +1,12 @@
 """The tool policy, attacked directly: only registered tools run, arguments are validated before
 anything executes, sensitive tools need confirmation, limits hold, and everything is audited."""
 
+import enum
 import json
 import time
+import typing
 
+import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,3 +128,80 @@ def test_malformed_calls_never_crash_the_policy(tmp_path_factory, name, raw):
     step = policy.run(name, raw)
     assert step.status in tools.STATUSES
     assert step.status != "executed" or name in ("get_weather", "calculator")
+
+
+# -- schemas derived from typed functions (pydantic) -----------------------------------------------------
+class Unit(enum.Enum):
+    celsius = "celsius"
+    fahrenheit = "fahrenheit"
+
+
+class Address(pydantic.BaseModel):
+    city: str
+    postcode: int | None = None
+
+
+def plan_trip(stops: list[str], days: typing.Annotated[int, pydantic.Field(ge=1, le=14)], unit: Unit = Unit.celsius,
+              budget: float | None = None, home: Address | None = None,
+              pace: typing.Literal["slow", "fast"] = "slow") -> dict:
+    """Plan a trip.
+
+    Args:
+        stops: the cities to visit, in order
+        days: how long the trip lasts
+    """
+    return {"stops": stops, "days": days, "unit": unit.value, "budget": budget,
+            "home": home.model_dump() if home else None, "pace": pace}
+
+
+@pytest.fixture
+def trip_policy(tmp_path):
+    registry = tools.Registry()
+    registry.register(plan_trip)
+    return tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"))
+
+
+def test_every_annotation_becomes_its_exact_schema(trip_policy):
+    schema = trip_policy.registry.get("plan_trip").parameters
+    props = schema["properties"]
+    assert props["stops"] == {"type": "array", "items": {"type": "string"},
+                              "description": "the cities to visit, in order"}
+    assert props["days"] == {"type": "integer", "minimum": 1, "maximum": 14, "description": "how long the trip lasts"}
+    assert props["budget"] == {"anyOf": [{"type": "number"}, {"type": "null"}], "default": None}
+    assert schema["$defs"]["Unit"] == {"type": "string", "enum": ["celsius", "fahrenheit"]}
+    assert props["unit"] == {"$ref": "#/$defs/Unit", "default": "celsius"}
+    assert schema["$defs"]["Address"]["required"] == ["city"]
+    assert props["pace"]["enum"] == ["slow", "fast"]
+    assert schema["required"] == ["stops", "days"] and schema["additionalProperties"] is False
+    assert tools.schema_from_function(plan_trip)[0] == "Plan a trip."
+
+
+@pytest.mark.parametrize("arguments, reason", [
+    ({"stops": "Paris", "days": 3}, "is not of type 'array'"),
+    ({"stops": ["Paris", 7], "days": 3}, "is not of type 'string'"),
+    ({"stops": ["Paris"], "days": 15}, "15 is greater than the maximum of 14"),
+    ({"stops": ["Paris"], "days": 0}, "0 is less than the minimum of 1"),
+    ({"stops": ["Paris"], "days": 3, "unit": "kelvin"}, "'kelvin' is not one of"),
+    ({"stops": ["Paris"], "days": 3, "home": {"postcode": 1}}, "'city' is a required property"),
+    ({"stops": ["Paris"], "days": 3, "pace": "medium"}, "'medium' is not one of"),
+    ({"stops": ["Paris"], "days": 3, "budget": "lots"}, "'lots' is not valid"),
+])
+def test_typed_arguments_are_refused_before_the_function_runs(trip_policy, arguments, reason):
+    step = trip_policy.run("plan_trip", json.dumps(arguments))
+    assert step.status == "rejected" and reason in step.reason, step.reason
+
+
+def test_valid_arguments_arrive_as_the_declared_types(trip_policy):
+    step = trip_policy.run("plan_trip", json.dumps({"stops": ["Hangzhou", "Suzhou"], "days": 2, "unit": "fahrenheit",
+                                                    "budget": None, "home": {"city": "Shanghai", "postcode": 200000}}))
+    assert step.status == "executed", step.reason
+    assert step.result == {"stops": ["Hangzhou", "Suzhou"], "days": 2, "unit": "fahrenheit", "budget": None,
+                           "home": {"city": "Shanghai", "postcode": 200000}, "pace": "slow"}
+
+
+def test_an_argument_type_without_a_schema_is_refused_at_registration():
+    def open_socket(sock: object.__class__) -> None:  # `type` has no JSON schema
+        """Open it."""
+
+    with pytest.raises(ConfigError, match="'open_socket'.*no JSON schema.*Fix: annotate"):
+        tools.Registry().register(open_socket)

@@ -25,7 +25,7 @@ from typing import Literal
 from workbench.abconfig import (  # noqa: F401 - the A/B API in one place
     ASSERTION_TYPES, ABConfig, Assertion, Item, Judge, Sampling, Variant, load_config, load_items, parse_config,
 )
-from workbench.errors import ConfigError, EngineUnavailableError, WorkbenchError
+from workbench.errors import ConfigError, EngineUnavailableError, RequestRejectedError, WorkbenchError
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -166,11 +166,10 @@ def default_cache() -> ResultCache:
 
 
 def _retryable(exc: Exception) -> bool:
-    import openai
-
+    """Time-outs and lost connections, overload (429) and server faults (5xx); never a refusal (4xx)."""
     if isinstance(exc, EngineUnavailableError):
         return True
-    return isinstance(exc, openai.APIStatusError) and (exc.status_code >= 500 or exc.status_code == 429)
+    return isinstance(exc, RequestRejectedError) and exc.retryable
 
 
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)

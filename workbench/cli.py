@@ -10,19 +10,40 @@ from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.errors import WorkbenchError
 
 
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port; use 1-65535")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a whole number of at least 1")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=models.BUNDLED_MODEL,
                    help=f"model name or folder with config.json (default: {models.BUNDLED_MODEL})")
-    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--max-model-len", type=int, default=4096)
+    p.add_argument("--max-model-len", type=_positive, default=4096)
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="GPU only")
     p.add_argument("--kv-cache-gib", type=int, default=None, help="CPU only: VLLM_CPU_KVCACHE_SPACE (whole GiB)")
     p.add_argument("--kv-cache-dtype", default=None, help="auto, fp8, ...")
     p.add_argument("--quantization", default=None, help="ignored when the checkpoint declares its own")
-    p.add_argument("--tensor-parallel-size", type=int, default=1)
-    p.add_argument("--max-num-seqs", type=int, default=None)
-    p.add_argument("--max-num-batched-tokens", type=int, default=None)
+    p.add_argument("--tensor-parallel-size", type=_positive, default=1)
+    p.add_argument("--max-num-seqs", type=_positive, default=None)
+    p.add_argument("--max-num-batched-tokens", type=_positive, default=None)
     p.add_argument("--enable-tools", action="store_true", help="--enable-auto-tool-choice --tool-call-parser hermes")
     p.add_argument("--enable-reasoning", action="store_true", help="--reasoning-parser qwen3 (Qwen3 only)")
     p.add_argument("--enforce-eager", action="store_true")
@@ -43,23 +64,11 @@ def engine_config_from_args(args) -> "EngineConfig":
     )
 
 
-def stop_on_signals() -> None:
-    """Make SIGTERM (`kill PID`) and SIGINT unwind like Ctrl-C, so that `finally` stops the engine
-    instead of leaving vLLM running without its parent. SIGINT is set explicitly because a process
-    started in the background by a script inherits it ignored, and Python then keeps ignoring it."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def cmd_serve(args) -> int:
     import time
 
     from workbench.engine import Engine
+    from workbench.processes import stop_on_signals
 
     stop_on_signals()
     engine = Engine(engine_config_from_args(args))
@@ -150,7 +159,7 @@ def cmd_compare(args) -> int:
     served = Client(args.compare_url).served_cache()
     if not served.get("root"):
         raise WorkbenchError(f"the server at {args.compare_url} does not say which folder it serves.")
-    spec = memory.find_model(served["root"])
+    spec = models.find_model(served["root"])
     gpu_plan = None
     if args.gpu_given:
         settings = memory.ServeSettings(max_model_len=served["max_model_len"], kv_cache_dtype=served["cache_dtype"],
@@ -175,7 +184,7 @@ def cmd_plan(args) -> int:
 
     if args.compare_url:
         return cmd_compare(args)
-    spec = memory.find_model(args.model)
+    spec = models.find_model(args.model)
     gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib)
     settings = memory.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
@@ -268,7 +277,7 @@ def cmd_docqa(args) -> int:
 
     document = documents.load(args.file)
     client = Client(_url(args))
-    template = "question" if args.question else args.template
+    template = "question" if args.question is not None else args.template
     stream = (lambda text: print(text, end="", flush=True)) if not args.json else None
     answer = docqa.ask(client, document, template, args.question, on_text=stream)
     if args.json:
@@ -394,9 +403,13 @@ def cmd_ab_run(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from workbench.ui.app import main as ui_main
+    from workbench import settings
+    from workbench.ui import app
 
-    return ui_main(args)
+    url = args.url or settings.engine_url()
+    app.launch(engine_config_from_args(args), url=url, log_path=settings.engine_log() if url else None,
+               host=args.ui_host, port=args.ui_port, share=args.share)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", default=DEFAULT_SYSTEM_PROMPT,
                    help=f"system prompt (default: {DEFAULT_SYSTEM_PROMPT!r}; '' for none)")
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--max-tokens", type=_positive, default=256)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_chat)
 
@@ -484,8 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docqa-eval", help="field accuracy and verified quotes on the generated contract set")
     p.add_argument("--url", default=None)
     p.add_argument("--folder", default=None, help="default: the cache's docqa-eval (generated if missing)")
-    p.add_argument("--count", type=int, default=10)
-    p.add_argument("--limit", type=int, default=None, help="only the first N contracts")
+    p.add_argument("--count", type=_positive, default=10)
+    p.add_argument("--limit", type=_positive, default=None, help="only the first N contracts")
     p.add_argument("--formats", nargs="+", choices=["pdf", "docx"], default=["pdf"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docqa_eval)
@@ -511,9 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = ab.add_parser("run", help="run a config's variants over its dataset; prints pass rates and a verdict")
     p.add_argument("config", help="YAML config (variants, dataset, assertions)")
     p.add_argument("--url", default=None, help="engine URL (default: $WORKBENCH_URL)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N items")
-    p.add_argument("--repeats", type=int, default=None, help="override the config's repeats")
-    p.add_argument("--concurrency", type=int, default=None, help="override the config's concurrency")
+    p.add_argument("--limit", type=_positive, default=None, help="only the first N items")
+    p.add_argument("--repeats", type=_positive, default=None, help="override the config's repeats")
+    p.add_argument("--concurrency", type=_positive, default=None, help="override the config's concurrency")
     p.add_argument("--cache", default=None, help="answer cache file (default: under the workbench cache)")
     p.add_argument("--no-cache", action="store_true", help="ask again even when an answer is cached")
     p.add_argument("--save", default=None, help="folder for the trials CSV and the report JSON (default: a temp one)")
@@ -524,13 +537,16 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_flags(p)
     p.add_argument("--url", default=None, help="attach to a running engine instead of starting one")
     p.add_argument("--ui-host", default="127.0.0.1")
-    p.add_argument("--ui-port", type=int, default=7860)
+    p.add_argument("--ui-port", type=_port, default=7860)
     p.add_argument("--share", action="store_true")
     p.set_defaults(func=cmd_ui)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Bad flags are argparse's (usage and exit 2). Everything the core refuses arrives here as a
+    WorkbenchError and is printed once, as `error: ...` with the fix, exit 2; a path that cannot be
+    read likewise. Ctrl-C ends quietly with 130."""
     args = build_parser().parse_args(argv)
     if args.command == "plan":
         args.gpu_given = args.gpu is not None
@@ -540,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file named on the command line: missing, a folder, not readable
+        name = exc.filename if exc.filename is not None else ""
+        print(f"error: {exc.strerror or exc}: {name!s}. Fix: check the path.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
 """client.py talks to an OpenAI-compatible server through the official openai SDK and times it.
 
 It returns small result objects (text, reasoning, tool calls, usage, time to first token,
-inter-token latencies, tokens/s). Interactive calls raise `EngineUnavailableError` when the server
-is gone; batch callers catch it and record the failure as data. Knows nothing about processes.
+inter-token latencies, tokens/s). Every failure leaves it as a WorkbenchError: `EngineUnavailableError`
+when the server cannot be reached, `RequestRejectedError` (with the HTTP status) when it answers with
+an error, `ModelNotServedError` (with the served names) for an unknown model. Interactive callers let
+them reach the edge; batch callers record them as data. Knows nothing about processes.
 """
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from workbench.errors import ConfigError, EngineUnavailableError
+from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
 
 DEFAULT_TIMEOUT_S = 120.0
 # The bundled 135M model is a coin flip at temperature 0 without a system prompt ("What is the
@@ -91,6 +94,9 @@ class Client:
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0):
         import openai
 
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"engine URL {base_url!r} is not an http(s) URL. "
+                              "Fix: pass it as http://127.0.0.1:PORT (`workbench serve` prints it).")
         base_url = base_url.rstrip("/")
         if not base_url.endswith("/v1"):
             base_url += "/v1"
@@ -126,12 +132,7 @@ class Client:
             f"{self.server_url}/tokenize", data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.sdk.timeout) as response:
-                return json.loads(response.read())["tokens"]
-        except OSError as exc:
-            raise EngineUnavailableError(f"POST {self.server_url}/tokenize failed: {exc}. "
-                                         "Fix: check that the engine is running (`workbench models --url ...`).") from exc
+        return json.loads(_http(self, request, self.sdk.timeout))["tokens"]
 
     def model_card(self) -> dict:
         """The served model's entry in /v1/models: id, root (the folder it was loaded from),
@@ -140,8 +141,9 @@ class Client:
             served = self.sdk.models.list().data
         model = next((m for m in served if m.id == self.model), None)
         if model is None:
-            raise ConfigError(f"model {self.model!r} is not served at {self.base_url}; it serves "
-                              f"{[m.id for m in served]}. Fix: use one of those names.")
+            names = [m.id for m in served]
+            raise ModelNotServedError(f"model {self.model!r} is not served at {self.base_url}. Served: "
+                                      f"{', '.join(names)}. Fix: use one of those names.", names)
         extra = model.model_extra or {}
         return {"id": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len")}
 
@@ -154,11 +156,7 @@ class Client:
         folder and max_model_len (/v1/models)."""
         import re
 
-        try:
-            with urllib.request.urlopen(f"{self.server_url}/metrics", timeout=10) as response:
-                metrics = response.read().decode()
-        except OSError as exc:
-            raise EngineUnavailableError(f"GET {self.server_url}/metrics failed: {exc}") from exc
+        metrics = _http(self, f"{self.server_url}/metrics", 10)
         line = next((l for l in metrics.splitlines() if l.startswith("vllm:cache_config_info")), None)
         if line is None:
             raise EngineUnavailableError(f"{self.server_url}/metrics has no vllm:cache_config_info; is it vLLM?")
@@ -296,7 +294,7 @@ class Client:
         return kwargs
 
     def _errors(self):
-        return _TranslateErrors(self._openai, self.base_url)
+        return _TranslateErrors(self)
 
 
 class _Clock:
@@ -320,10 +318,12 @@ class _Clock:
 
 
 class _TranslateErrors:
-    """Connection loss and time-outs become EngineUnavailableError with the fix in the message."""
+    """Every openai SDK error becomes a WorkbenchError that names the value and the fix:
+    no connection or a time-out → EngineUnavailableError; an HTTP error → RequestRejectedError with
+    its status; an unknown model → ModelNotServedError listing the served names."""
 
-    def __init__(self, openai, url):
-        self.openai, self.url = openai, url
+    def __init__(self, client: "Client"):
+        self.client = client
 
     def __enter__(self):
         return self
@@ -331,16 +331,77 @@ class _TranslateErrors:
     def __exit__(self, exc_type, exc, tb):
         import httpx
 
-        if exc is None:
+        openai, url = self.client._openai, self.client.base_url
+        if exc is None or not isinstance(exc, Exception):
             return False
-        if isinstance(exc, (self.openai.APIConnectionError, self.openai.APITimeoutError, httpx.TransportError)):
+        if isinstance(exc, openai.APIStatusError):
+            raise _rejected(self.client, exc.status_code, _detail(exc)) from exc
+        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
             raise EngineUnavailableError(
-                f"the engine at {self.url} stopped answering ({type(exc).__name__}: {exc}). "
-                "Fix: check that it is still running (`workbench models --url ...`) and restart it."
+                f"the engine at {url} is not answering ({type(exc).__name__}: {exc}). Fix: start it with "
+                "`workbench serve` (or the Engine tab's Start), or check the URL and port."
             ) from exc
-        if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, self.openai.APIError):
-            raise EngineUnavailableError(f"the connection to {self.url} broke: {exc}") from exc
+        if isinstance(exc, openai.OpenAIError):
+            raise RequestRejectedError(f"the engine at {url} sent an answer the openai SDK cannot read "
+                                       f"({type(exc).__name__}: {exc}). Fix: check that the URL points at an "
+                                       "OpenAI-compatible server such as vLLM.", 0) from exc
+        if isinstance(exc, OSError):
+            raise EngineUnavailableError(f"the connection to {url} broke: {exc}. Fix: check that the engine "
+                                         "is still running and restart it.") from exc
         return False
+
+
+def _detail(exc) -> str:
+    """The server's own words from an error body ({"error": {"message": ...}} or {"message": ...})."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    return str(getattr(exc, "message", exc))
+
+
+def _rejected(client: "Client", status: int, detail: str) -> RequestRejectedError:
+    url = client.base_url
+    if status == 404 and "model" in detail.lower():
+        try:
+            served = [m.id for m in client.sdk.models.list().data]
+        except Exception:  # noqa: BLE001 - the names are a courtesy; the 404 is the error
+            served = []
+        names = ", ".join(served) or "(could not list them)"
+        return ModelNotServedError(f"model {client._model!r} is not served at {url}. Served: {names}. "
+                                   "Fix: pass one of those names with --model, or omit --model to use the "
+                                   "only one.", served)
+    if status == 401:
+        fix = "pass the server's API key"
+    elif status == 429 or status >= 500:
+        fix = "the server is overloaded or failing; retry, and read its log if it persists"
+    else:
+        fix = "change the request as the server says"
+    return RequestRejectedError(f"the engine at {url} refused the request (HTTP {status}): {detail}. Fix: {fix}.",
+                                status)
+
+
+def _http(client: "Client", request, timeout_s: float) -> str:
+    """vLLM's own routes (/tokenize, /metrics) through urllib, with the SDK's error path: an HTTP error
+    is a RequestRejectedError with its status, a dead server an EngineUnavailableError."""
+    url = request if isinstance(request, str) else request.full_url
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace")
+        try:
+            parsed = json.loads(body)
+            inner = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+            detail = inner.get("message", body) if isinstance(inner, dict) else str(inner)
+        except ValueError:
+            detail = body.strip()[:300] or exc.reason
+        raise _rejected(client, exc.code, detail) from exc
+    except OSError as exc:
+        raise EngineUnavailableError(f"{url} failed: {exc}. Fix: check that the engine is running "
+                                     "(`workbench models --url ...`).") from exc
 
 
 def _usage(usage) -> Usage:

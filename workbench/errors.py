@@ -1,4 +1,4 @@
-"""The error tree. Core modules raise these; only the edges (CLI, UI) translate them.
+"""The error tree. Core modules raise these; only the edges (CLI, UI) translate them, each in one place.
 
 Every message names the bad value, the valid options and the fix.
 """
@@ -16,10 +16,6 @@ class ModelError(WorkbenchError):
     """A model name or folder cannot be used, or the bundled model cannot be prepared."""
 
 
-class DoesNotFitError(WorkbenchError):
-    """A plan does not fit in the memory it was given."""
-
-
 class EngineStartupError(WorkbenchError):
     """The vLLM server did not come up. Carries the last lines of its log."""
 
@@ -33,7 +29,30 @@ class EngineStartupError(WorkbenchError):
 
 
 class EngineUnavailableError(WorkbenchError):
-    """The server went away or did not answer in time while we were talking to it."""
+    """The server cannot be reached, went away, or did not answer in time. No HTTP status."""
+
+
+class RequestRejectedError(WorkbenchError):
+    """The server answered with an HTTP error: 4xx for a request it refuses, 5xx for its own failure.
+
+    `status` keeps the HTTP status so that callers can decide (A/B runs retry 429 and 5xx only)."""
+
+    def __init__(self, message: str, status: int):
+        self.status = status
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        """Overload (429) and server faults (5xx) may pass on a second try; a refusal (4xx) will not."""
+        return self.status == 429 or self.status >= 500
+
+
+class ModelNotServedError(RequestRejectedError, ConfigError):
+    """The model named in a request is not one the server serves (HTTP 404)."""
+
+    def __init__(self, message: str, served: list[str]):
+        self.served = served
+        super().__init__(message, 404)
 
 
 class DocumentError(WorkbenchError):

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from importlib import metadata
 
-from workbench.errors import ConfigError as ConfigError
+from workbench.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """memory.py plans vLLM's memory: weights, activation, overheads, the KV cache, concurrency and the
-roofline. Pure arithmetic over frozen dataclasses; no I/O except `spec_from_folder`.
+roofline. Pure arithmetic over frozen dataclasses, and no I/O: the catalog and the reading of local
+checkpoints (`ModelSpec`, `find_model`, `spec_from_folder`) live in models.py.
 
 The budget follows vLLM's own code (vllm/v1/worker/gpu_worker.py, vllm/v1/core/kv_cache_utils.py):
 
@@ -14,93 +15,15 @@ On vLLM's CPU build the pool is exactly VLLM_CPU_KVCACHE_SPACE GiB and blocks ho
 This module knows nothing about processes or the UI.
 """
 
-import json
 import math
-import struct
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from workbench.errors import ConfigError
+from workbench.models import ModelSpec
 
 GIB = 2**30
 BLOCK_SIZE = 16  # vLLM's default block size on GPUs
 CPU_BLOCK_SIZE = 128  # vLLM's CPU build pages the KV cache in blocks of 128 tokens
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The config facts that decide memory (from config.json)."""
-
-    name: str
-    num_layers: int
-    hidden_size: int
-    intermediate_size: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    vocab_size: int
-    tied_embeddings: bool
-    max_position_embeddings: int
-    num_experts: int = 0
-    experts_per_token: int = 0
-    moe_intermediate_size: int = 0
-    kv_lora_rank: int = 0  # MLA (DeepSeek-V2/V3): one latent per layer instead of K and V heads
-    qk_rope_head_dim: int = 0
-    sliding_window: bool = False  # several KV groups: one formula does not hold
-    weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
-    declared_quant: str | None = None  # quantization_config of a local checkpoint
-
-    @property
-    def is_mla(self) -> bool:
-        return self.kv_lora_rank > 0
-
-    def linear_params(self) -> int:
-        """Parameters in the layers GPTQ/AWQ quantize: attention projections and the MLP/experts."""
-        h, d = self.hidden_size, self.head_dim
-        attention = h * self.num_heads * d * 2 + h * self.num_kv_heads * d * 2
-        if self.num_experts:
-            mlp = self.num_experts * 3 * h * self.moe_intermediate_size
-        else:
-            mlp = 3 * h * self.intermediate_size
-        return self.num_layers * (attention + mlp)
-
-    def other_params(self) -> int:
-        """Embeddings, lm_head (unless tied), norms and routers: kept in 16 bits by GPTQ/AWQ."""
-        embeddings = self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
-        norms = self.num_layers * 2 * self.hidden_size + self.hidden_size
-        router = self.num_layers * self.hidden_size * self.num_experts
-        return embeddings + norms + router
-
-    def total_params(self) -> int:
-        return self.linear_params() + self.other_params()
-
-
-def _spec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos, **extra) -> ModelSpec:
-    return ModelSpec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos, **extra)
-
-
-# Config facts from each model's config.json on its Hugging Face page.
-CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
-    _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960),
-    _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960),
-    _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960),
-    _spec("Qwen3-30B-A3B", 48, 2048, 6144, 32, 4, 128, 151_936, False, 40_960,
-          num_experts=128, experts_per_token=8, moe_intermediate_size=768),
-    _spec("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 128, 151_936, True, 32_768),
-    _spec("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768),
-    _spec("Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 128, 152_064, False, 32_768),
-    _spec("Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 128, 152_064, False, 32_768),
-    _spec("Llama-3.1-8B", 32, 4096, 14336, 32, 8, 128, 128_256, False, 131_072),
-    _spec("Llama-3.1-70B", 80, 8192, 28672, 64, 8, 128, 128_256, False, 131_072),
-    _spec("Mistral-7B-v0.3", 32, 4096, 14336, 32, 8, 128, 32_768, False, 32_768),
-    # DeepSeek-V2-Lite: 27 layers, 64 experts (top-6) of 1408 plus 2 shared, MLA with a 512-wide latent
-    _spec("DeepSeek-V2-Lite", 27, 2048, 10944, 16, 16, 128, 102_400, False, 163_840,
-          num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64),
-    _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192),
-]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,66 +97,6 @@ def cpu_kv_cache_tokens(spec: ModelSpec, space_gib: int, kv_cache_dtype: str = "
 def max_concurrency(kv_tokens: int, max_model_len: int, block_size: int = BLOCK_SIZE) -> float:
     """vLLM's "Maximum concurrency for L tokens per request": blocks / blocks per request."""
     return (kv_tokens // block_size) / math.ceil(max_model_len / block_size)
-
-
-# --------------------------------------------------------------------------------------------
-# Local checkpoints
-def spec_from_config(name: str, config: dict) -> ModelSpec:
-    """config.json → ModelSpec (text models; multimodal configs keep theirs under text_config)."""
-    c = config.get("text_config", config)
-    heads = c["num_attention_heads"]
-    layer_types = c.get("layer_types") or []
-    return ModelSpec(
-        name=name,
-        num_layers=c["num_hidden_layers"],
-        hidden_size=c["hidden_size"],
-        intermediate_size=c.get("intermediate_size", 4 * c["hidden_size"]),
-        num_heads=heads,
-        num_kv_heads=c.get("num_key_value_heads", heads),
-        head_dim=c.get("head_dim") or c["hidden_size"] // heads,
-        vocab_size=c["vocab_size"],
-        tied_embeddings=bool(c.get("tie_word_embeddings", False)),
-        max_position_embeddings=c.get("max_position_embeddings", 0),
-        num_experts=c.get("num_experts") or c.get("n_routed_experts") or c.get("num_local_experts") or 0,
-        experts_per_token=c.get("num_experts_per_tok", 0),
-        moe_intermediate_size=c.get("moe_intermediate_size", 0),
-        kv_lora_rank=c.get("kv_lora_rank") or 0,
-        qk_rope_head_dim=c.get("qk_rope_head_dim") or 0,
-        sliding_window=bool(c.get("use_sliding_window") or any(t != "full_attention" for t in layer_types)),
-        declared_quant=(config.get("quantization_config") or {}).get("quant_method"),
-    )
-
-
-def safetensors_payload_bytes(folder: Path) -> int:
-    """Sum of tensor bytes from the safetensors headers (no tensor is read)."""
-    total = 0
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-        total += sum(end - start for key, t in header.items() if key != "__metadata__"
-                     for start, end in [t["data_offsets"]])
-    return total
-
-
-def spec_from_folder(folder: str | Path) -> ModelSpec:
-    folder = Path(folder)
-    spec = spec_from_config(folder.name, json.loads((folder / "config.json").read_text()))
-    payload = safetensors_payload_bytes(folder)
-    return replace(spec, weight_bytes=payload) if payload else spec
-
-
-def find_model(name_or_folder: str) -> ModelSpec:
-    """A catalog name (case-insensitive) or a folder with config.json."""
-    path = Path(name_or_folder).expanduser()
-    if (path / "config.json").is_file():
-        return spec_from_folder(path)
-    wanted = name_or_folder.lower().removeprefix("qwen/").removeprefix("meta-llama/")
-    for name, spec in CATALOG.items():
-        if name.lower() == wanted or name.lower().removesuffix("-instruct") == wanted:
-            return spec
-    raise ConfigError(f"model {name_or_folder!r} is neither in the catalog nor a folder with config.json. "
-                      f"Valid names: {', '.join(CATALOG)}.")
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import hardware, memory, models
+from workbench import hardware, memory, models, processes
 from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
 
@@ -57,19 +57,19 @@ class QuantizeSettings:
 
 # ---------------------------------------------------------------------------------------------
 # Checks before any work
-def quantized_input_widths(spec: memory.ModelSpec) -> dict[str, int]:
+def quantized_input_widths(spec: models.ModelSpec) -> dict[str, int]:
     """Input width of every kind of layer GPTQ quantizes (the dimension groups run along)."""
     widths = {"q/k/v/gate/up_proj": spec.hidden_size, "o_proj": spec.num_heads * spec.head_dim}
     widths["down_proj"] = spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
     return widths
 
 
-def valid_group_sizes(spec: memory.ModelSpec) -> list[int]:
+def valid_group_sizes(spec: models.ModelSpec) -> list[int]:
     widths = quantized_input_widths(spec).values()
     return [g for g in KERNEL_GROUP_SIZES if all(w % g == 0 for w in widths)] + [-1]
 
 
-def check_group_size(spec: memory.ModelSpec, group_size: int) -> None:
+def check_group_size(spec: models.ModelSpec, group_size: int) -> None:
     """Refuse a group size that does not divide every quantized layer's input width. GPTQModel
     would write the checkpoint anyway and vLLM would die loading it with a bare AssertionError."""
     if group_size == -1:
@@ -93,7 +93,7 @@ class MachineCheck:
     reason: str
 
 
-def check_machine(spec: memory.ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None) -> MachineCheck:
+def check_machine(spec: models.ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None) -> MachineCheck:
     """Peak RAM of layer-by-layer GPTQ on the CPU: the bf16 model, one layer's Hessians
     (in_features² fp32 per linear) and the calibration activations (fp32, in and out) of one layer."""
     model_bytes = memory.weight_bytes(spec, "bf16")
@@ -213,7 +213,7 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
 
     settings = settings or QuantizeSettings()
     source = models.resolve_model(model)
-    spec = memory.spec_from_folder(source)
+    spec = models.spec_from_folder(source)
     if spec.declared_quant:
         raise ConfigError(f"{source} is already quantized ({spec.declared_quant}); quantize the bf16 checkpoint.")
     check_group_size(spec, settings.group_size)
@@ -254,7 +254,7 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
                 if on_progress:
                     on_progress(progress)
         except BaseException:
-            _kill(proc)
+            processes.stop_group(proc, timeout_s=10)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     if proc.returncode != 0:
@@ -292,21 +292,6 @@ def _read_progress(log_path: Path, last: Progress, elapsed_s: float) -> Progress
         return Progress(last.layer, last.layers, elapsed_s, last.stage)
     layer, last_index = map(int, matches[-1])
     return Progress(layer, last_index + 1, elapsed_s, "quantizing")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 def _worker(job_path: str) -> None:

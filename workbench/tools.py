@@ -39,32 +39,53 @@ class Tool:
                                                  "parameters": self.parameters}}
 
 
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
-
-
 def schema_from_function(fn: Callable) -> tuple[str, dict]:
-    """Description and argument schema from a typed function and its Google-style docstring."""
+    """Description and argument schema from a typed function and its Google-style docstring.
+
+    pydantic derives the schema, so every annotation it knows comes out exact: `list[str]`, optionals
+    (`int | None`), `Literal` and `Enum` choices, `Annotated[int, Field(ge=1, le=10)]` bounds and nested
+    models (under `$defs`). Unknown extra arguments are refused (`additionalProperties: false`)."""
+    import pydantic
     from docstring_parser import parse
 
     doc = parse(inspect.getdoc(fn) or "")
     described = {p.arg_name: p.description for p in doc.params}
-    hints = typing.get_type_hints(fn)
-    properties, required = {}, []
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields = {}
     for name, param in inspect.signature(fn).parameters.items():
-        hint = hints.get(name, str)
-        if typing.get_origin(hint) is typing.Literal:
-            values = list(typing.get_args(hint))
-            prop = {"type": _JSON_TYPES[type(values[0])], "enum": values}
-        else:
-            prop = {"type": _JSON_TYPES.get(hint, "string")}
-        if name in described:
-            prop["description"] = described[name]
-        properties[name] = prop
-        if param.default is inspect.Parameter.empty:
-            required.append(name)
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (hints.get(name, str), pydantic.Field(default, description=described.get(name)))
+    try:
+        model = pydantic.create_model(f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"),
+                                      **fields)
+        schema = model.model_json_schema()
+    except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
+        raise ConfigError(f"tool {fn.__name__!r}: its arguments have no JSON schema ({str(exc).splitlines()[0]}). "
+                          "Fix: annotate each "
+                          "argument with str, int, float, bool, list[...], a Literal, an Enum or a pydantic "
+                          "model.") from None
+    _drop_titles(schema)
+    schema.setdefault("required", [])
     description = " ".join(filter(None, [doc.short_description, doc.long_description]))
-    return description, {"type": "object", "properties": properties, "required": required,
-                         "additionalProperties": False}
+    return description, schema
+
+
+def _drop_titles(node) -> None:
+    """pydantic titles every schema node ("City", "Record Id"); a model reads the descriptions instead."""
+    if isinstance(node, dict):
+        if isinstance(node.get("title"), str):
+            del node["title"]
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for child in value.values():
+                    _drop_titles(child)
+            else:
+                _drop_titles(value)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_titles(child)
 
 
 class Registry:
@@ -77,12 +98,16 @@ class Registry:
                  parameters: dict | None = None, description: str | None = None):
         """Use as a decorator on a typed function, or call with an explicit JSON schema."""
         def add(f: Callable) -> Callable:
-            text, schema = (description, parameters) if parameters is not None else schema_from_function(f)
-            tool_name = name or f.__name__
             import jsonschema
+            import pydantic
 
+            if parameters is not None:
+                text, schema, call = description, parameters, f
+            else:  # typed: pydantic turns validated JSON (a dict for a nested model) into the declared types
+                (text, schema), call = schema_from_function(f), pydantic.validate_call(f)
+            tool_name = name or f.__name__
             jsonschema.Draft202012Validator.check_schema(schema)
-            self._tools[tool_name] = Tool(tool_name, text or description or "", schema, f, sensitive)
+            self._tools[tool_name] = Tool(tool_name, text or description or "", schema, call, sensitive)
             return f
         return add(fn) if fn is not None else add
 
@@ -197,7 +222,9 @@ class Policy:
             return Step(name, arguments, "rejected", f"arguments must be a JSON object, got {type(arguments).__name__}")
         errors = sorted(jsonschema.Draft202012Validator(tool.parameters).iter_errors(arguments), key=str)
         if errors:
-            where = lambda e: "/".join(map(str, e.path)) or "(arguments)"  # noqa: E731
+            # best_match looks inside anyOf (an optional nested model) for the error that says what is wrong
+            errors = [jsonschema.exceptions.best_match([e]) for e in errors]
+            where = lambda e: "/".join(map(str, e.absolute_path)) or "(arguments)"  # noqa: E731
             return Step(name, arguments, "rejected",
                         "invalid arguments: " + "; ".join(f"{where(e)}: {e.message}" for e in errors[:3]))
         return tool, arguments
@@ -395,7 +422,10 @@ def load_tools_file(registry: Registry, path: str | Path) -> list[str]:
         try:
             registry.add_fixed(entry["name"], entry["description"], entry["parameters"], entry["result"],
                                bool(entry.get("sensitive", False)))
-        except Exception as exc:  # jsonschema.SchemaError
-            raise ConfigError(f"tools file entry {entry['name']!r}: parameters is not a valid JSON schema ({exc}).") from exc
+        except Exception as exc:  # jsonschema.SchemaError: its str() is a page; its message is the point
+            where = "/".join(str(p) for p in getattr(exc, "path", ())) or "parameters"
+            raise ConfigError(f"tools file entry {entry['name']!r}: parameters is not a valid JSON schema "
+                              f"(at {where}: {getattr(exc, 'message', exc)}). Fix: give a JSON schema of type "
+                              "object with properties.") from exc
         names.append(entry["name"])
     return names

@@ -9,8 +9,8 @@ import pytest
 from workbench.engine import free_port
 
 
-@pytest.fixture(scope="module")
-def app_url(engine):
+def serve_app(engine):
+    """The real app on a free port, attached to the session's engine; returns (url, close)."""
     from workbench.ui.app import build_app
     from workbench.ui.context import AppContext
 
@@ -19,9 +19,27 @@ def app_url(engine):
     app = build_app(ctx)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
-    ctx.stop()  # the quantize test leaves the app serving its own checkpoint
+
+    def close():
+        app.close()
+        ctx.stop()  # stops only an engine the app started itself (a served checkpoint)
+
+    return f"http://127.0.0.1:{port}/", close
+
+
+@pytest.fixture(scope="module")
+def app_url(engine):
+    url, close = serve_app(engine)
+    yield url
+    close()
+
+
+@pytest.fixture
+def own_app_url(engine):
+    """An app of the test's own, for a test that replaces the app's engine."""
+    url, close = serve_app(engine)
+    yield url
+    close()
 
 
 def test_chat_in_the_tab_answers_paris(app_url):
@@ -153,6 +171,7 @@ def test_tools_tab_runs_the_weather_question_and_audits_it(app_url):
 
 def test_confirmation_waits_for_the_person():
     import threading
+    import time
 
     from workbench.ui.tools_tab import Confirmation
 
@@ -160,9 +179,10 @@ def test_confirmation_waits_for_the_person():
     answers = []
     worker = threading.Thread(target=lambda: answers.append(confirmation("send_email", {"to": "a@b.cn"})))
     worker.start()
-    while confirmation.pending is None:
-        pass
-    assert confirmation.pending[0] == "send_email"
+    deadline = time.monotonic() + 5
+    while confirmation.pending is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert confirmation.pending is not None and confirmation.pending[0] == "send_email"
     confirmation.resolve(False)
     worker.join(5)
     assert answers == [False] and confirmation.pending is None
@@ -228,13 +248,13 @@ def test_ab_tab_cancels_a_run_and_says_how_to_resume(app_url):
 
 
 @pytest.mark.slow
-def test_quantize_tab_runs_cancels_and_serves(app_url, tmp_path):
-    """Last in the module: serving the checkpoint replaces the app's engine."""
+def test_quantize_tab_runs_cancels_and_serves(own_app_url, tmp_path):
+    """On an app of its own: serving the checkpoint replaces that app's engine."""
     import time
 
     from gradio_client import Client
 
-    ui = Client(app_url, verbose=False)
+    ui = Client(own_app_url, verbose=False)
     quantize_args = ["smollm2-135m-instruct", "gptq", 4, 64, 8, 128, False]
     # a cancelled run
     status, target = ui.predict(*quantize_args, str(tmp_path / "cancelled"), api_name="/quantize_start")

@@ -12,6 +12,7 @@ import yaml
 from workbench import abtest
 from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
+from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import Job
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ab_system_prompts.yaml"
@@ -133,23 +134,19 @@ def build_ab_tab(ctx: AppContext) -> None:
         config_yaml = gr.Code(language="yaml", label="This run as a config (`workbench ab run` takes it)")
         inputs = [name, dataset, prompt, checks, repeats, concurrency, limit, judge, *columns[0], *columns[1], use_cache]
 
+        @shows_errors
         def on_dataset(file):
             if not file:
                 return ""
-            try:
-                items = abtest.load_items(abtest.parse_config({"dataset": str(file), "variants": [
-                    {"name": "a"}, {"name": "b"}], "prompt": ""}))
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            items = abtest.load_items(abtest.parse_config({"dataset": str(file), "variants": [
+                {"name": "a"}, {"name": "b"}], "prompt": ""}))
             return f"{len(items)} items · columns: {', '.join(f'`{c}`' for c in items[0].vars)}"
 
+        @shows_errors
         def on_config(file):
             if not file:
                 return [gr.skip()] * len(inputs)
-            try:
-                config = abtest.load_config(file)
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            config = abtest.load_config(file)
             data = config.model_dump(by_alias=True, mode="json")
             source = config.dataset if isinstance(config.dataset, str) else None
             if source and not Path(source).is_absolute():
@@ -175,13 +172,11 @@ def build_ab_tab(ctx: AppContext) -> None:
                     config.repeats, config.concurrency, config.limit, config.judge is not None, *variants[0],
                     *variants[1], True]
 
+        @shows_errors
         def on_run(*values):
-            try:
-                config = _build_config(*values[:8], list(values[8:16]), list(values[16:24]))
-                ctx.client()  # the engine must be up
-                url = ctx.engine.base_url
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            config = _build_config(*values[:8], list(values[8:16]), list(values[16:24]))
+            ctx.client()  # the engine must be up
+            url = ctx.engine.base_url
             job = ctx.jobs.add(Job("abtest"))
             job.progress = (0, 0, 0)
 
@@ -204,6 +199,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             yield [job.id, f"done: {len(report.trials)} trials in {report.wall_s:.1f} s ({cached} from the cache)",
                    *_results(report, Path(str(values[1])).stem)]
 
+        @shows_errors
         def on_cancel(job_id_):
             job = ctx.jobs.get(job_id_)
             if job is None or not job.running:

@@ -1,7 +1,12 @@
-"""Builds the workbench's gr.Blocks from its tabs (no launch here); `main()` launches it."""
+"""Builds the workbench's gr.Blocks from its tabs (`build_app`, no launch) and serves it (`launch`).
+
+The UI takes plain values (an EngineConfig, a URL, host and port) and never imports the CLI."""
+
+from dataclasses import replace
 
 import gradio as gr
 
+from workbench.engine import EngineConfig
 from workbench.ui.ab_tab import build_ab_tab
 from workbench.ui.context import AppContext
 from workbench.ui.docqa_tab import build_docqa_tab
@@ -24,23 +29,19 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     return app
 
 
-def main(args) -> int:
-    """`workbench ui`: start (or attach to) the engine in the background and serve the app."""
-    from workbench import settings
-    from workbench.cli import engine_config_from_args, stop_on_signals
+def launch(config: EngineConfig | None = None, url: str | None = None, log_path: str | None = None,
+           host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Start (or attach to, when `url` is given) the engine in the background and serve the app until
+    interrupted; an engine started here is stopped on the way out."""
+    from workbench import processes
 
-    from dataclasses import replace
-
-    url = args.url or settings.engine_url()
-    config = replace(engine_config_from_args(args), enable_tools=True)  # the Function calling tab needs it
-    ctx = AppContext(config=config, url=url,
-                     log_path=settings.engine_log() if url else None)
-    stop_on_signals()
+    config = replace(config or EngineConfig(), enable_tools=True)  # the Function calling tab needs it
+    ctx = AppContext(config=config, url=url, log_path=log_path)
+    processes.stop_on_signals()
     try:
         ctx.start()
         app = build_app(ctx)
-        print(f"workbench UI on http://{args.ui_host}:{args.ui_port} (engine: {ctx.status()})", flush=True)
-        app.launch(server_name=args.ui_host, server_port=args.ui_port, share=args.share)
+        print(f"workbench UI on http://{host}:{port} (engine: {ctx.status()})", flush=True)
+        app.launch(server_name=host, server_port=port, share=share)
     finally:
         ctx.stop()
-    return 0

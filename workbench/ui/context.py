@@ -21,6 +21,7 @@ class AppContext:
     jobs: JobRegistry = field(default_factory=JobRegistry)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop_requested: bool = False
 
     @property
     def starting(self) -> bool:
@@ -45,6 +46,7 @@ class AppContext:
             if self.starting or self.ready:
                 return
             self.error = None
+            self._stop_requested = False
             self._thread = threading.Thread(target=self._start, daemon=True)
             self._thread.start()
         if wait:
@@ -53,14 +55,18 @@ class AppContext:
     def _start(self) -> None:
         try:
             if self.url:
-                self.engine = Engine.attach(self.url, log_path=self.log_path)
+                self.engine = Engine.connect(self.url, log_path=self.log_path)
             else:
+                # Held before it starts (not Engine.connect), so that stop() can end a start-up under way:
+                # a UI that exits while vLLM compiles must not leave it running without a parent.
                 self.engine = Engine(self.config)
                 self.engine.start()
         except WorkbenchError as exc:
-            self.error = str(exc)
+            self.error = None if self._stop_requested else str(exc)
 
     def stop(self) -> None:
+        """Stop an engine this app started (also while it is starting); an attached one is left alone."""
+        self._stop_requested = True
         if self.engine is not None:
             self.engine.stop()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from workbench import docqa, documents
-from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
+from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import stream_pieces
 
 _HEADERS = ["field", "value", "quote", "verified", "page"]
@@ -34,32 +34,28 @@ def build_docqa_tab(ctx: AppContext) -> None:
             export_json = gr.File(label="Export JSON")
             export_md = gr.File(label="Export Markdown")
 
+        @shows_errors
         def on_upload(file, current):
             if file is None:
                 return current, "_no document yet_"
-            try:
-                doc = documents.load(file if isinstance(file, str) else file.name)
-                fit = docqa.measure_fit(ctx.client(), doc, kv_cache_tokens=ctx.engine.report.kv_cache_tokens)
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            doc = documents.load(file if isinstance(file, str) else file.name)
+            fit = docqa.measure_fit(ctx.client(), doc, kv_cache_tokens=ctx.engine.report.kv_cache_tokens)
             return doc, (f"**{doc.name}** · {doc.format} · {len(doc.pages)} page(s) · {doc.chars:,} characters · "
                          f"{fit.explain()}")
 
+        @shows_errors
         def on_ask(doc, template, question):
             if doc is None:
                 raise gr.Error("Upload a document first.")
             streamed = []
-            try:
-                pieces = stream_pieces(docqa.ask, ctx.client(), doc, template, question or None)
-                while True:
-                    try:
-                        streamed.append(next(pieces))
-                    except StopIteration as done:
-                        result = done.value
-                        break
-                    yield "".join(streamed), None, "", None, None
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            pieces = stream_pieces(docqa.ask, ctx.client(), doc, template, question or None)
+            while True:
+                try:
+                    streamed.append(next(pieces))
+                except StopIteration as done:
+                    result = done.value
+                    break
+                yield "".join(streamed), None, "", None, None
             rows = [[f.name, f.value, f.quote, "✅" if f.verified else "❌", f.page] for f in result.fields]
             ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
             rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"

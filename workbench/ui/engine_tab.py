@@ -3,8 +3,8 @@
 import gradio as gr
 
 from workbench.client import DEFAULT_SYSTEM_PROMPT
-from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
+from workbench.ui.handlers import shows_errors
 
 
 def _report_md(ctx: AppContext) -> str:
@@ -38,39 +38,39 @@ def build_engine_tab(ctx: AppContext) -> None:
             send = gr.Button("Send", scale=1)
         timings = gr.Markdown("")
 
+        @shows_errors
         def refresh():
             return ctx.status(), _report_md(ctx), ctx.log_tail()
 
+        @shows_errors
         def on_start():
             ctx.start()
             return refresh()
 
+        @shows_errors
         def on_stop():
             ctx.stop()
             return refresh()
 
+        @shows_errors
         def on_chat(message, history, system_prompt):
             history = list(history or [])
             if not message.strip():
                 raise gr.Error("Type a message first.")
-            try:
-                client = ctx.client()
-                messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
-                messages.append({"role": "user", "content": message})
-                history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-                for event in client.chat_stream(messages, system=system_prompt or None, temperature=0,
-                                                max_tokens=256):
-                    if event.kind == "content":
-                        history[-1]["content"] += event.text
-                        yield history, "", ""
-                    elif event.kind == "done":
-                        r = event.result
-                        rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
-                        ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
-                        yield history, "", (f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
-                                            f"answer {r.usage.completion_tokens} tokens · {rate}")
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            client = ctx.client()
+            messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+            messages.append({"role": "user", "content": message})
+            history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+            for event in client.chat_stream(messages, system=system_prompt or None, temperature=0, max_tokens=256):
+                if event.kind == "content":
+                    history[-1]["content"] += event.text
+                    yield history, "", ""
+                elif event.kind == "done":
+                    r = event.result
+                    rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
+                    ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
+                    yield history, "", (f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
+                                        f"answer {r.usage.completion_tokens} tokens · {rate}")
 
         outputs = [status, report, log]
         start.click(on_start, outputs=outputs, api_name="engine_start")

@@ -33,8 +33,9 @@ class Job:
                 self.result = fn(*args, **kwargs)
             except WorkbenchError as exc:
                 self.error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
-                self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            except Exception as exc:  # noqa: BLE001 - a bug: one line for the person, the traceback to the log
+                self.error = f"unexpected {type(exc).__name__}: {exc} (the traceback is in the workbench's log)"
+                traceback.print_exc()
             finally:
                 self.finished = time.monotonic()
 

@@ -3,8 +3,8 @@ curve and the `vllm serve` command. The numbers are the CLI's: both call memory.
 
 import gradio as gr
 
-from workbench import hardware, memory
-from workbench.errors import WorkbenchError
+from workbench import hardware, memory, models
+from workbench.ui.handlers import shows_errors
 
 _LENGTHS = [2048, 4096, 8192, 16384, 24576, 32768, 40960, 65536, 131072]
 
@@ -59,7 +59,7 @@ def concurrency_curve(rows: list[dict], model: str, gpu: str):
 def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs,
              version, weights_gib):
     """One call to the planner, formatted for the tab."""
-    spec = memory.find_model(model)
+    spec = models.find_model(model)
     gpu = hardware.find_gpu(gpu_name)
     settings = memory.ServeSettings(
         max_model_len=int(max_model_len), gpu_memory_utilization=float(gmu) if gmu else None,
@@ -92,7 +92,7 @@ def build_plan_tab(ctx) -> None:
     with gr.Tab("Plan"):
         gr.Markdown("Will it fit, with which flags, for how many users? The planner follows vLLM's own arithmetic.")
         with gr.Row():
-            model = gr.Dropdown(list(memory.CATALOG), value="Qwen3-14B", label="Model (or a folder path)",
+            model = gr.Dropdown(list(models.CATALOG), value="Qwen3-14B", label="Model (or a folder path)",
                                 allow_custom_value=True)
             gpu = gr.Dropdown(list(hardware.GPU_CATALOG), value="RTX 3090", label="GPU")
             quant = gr.Dropdown(list(memory.QUANT_FORMATS), value="gptq-int4", label="Weights")
@@ -115,11 +115,9 @@ def build_plan_tab(ctx) -> None:
         command = gr.Textbox(label="vllm serve command", buttons=["copy"])
         raw = gr.JSON(label="Plan as JSON (same as `workbench plan --json`)")
 
+        @shows_errors
         def on_plan(*values):
-            try:
-                return run_plan(*values)
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            return run_plan(*values)
 
         inputs = [model, gpu, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs, version,
                   weights_gib]

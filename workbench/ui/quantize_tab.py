@@ -8,8 +8,8 @@ import gradio as gr
 
 from workbench import models, quantize, settings
 from workbench.client import DEFAULT_SYSTEM_PROMPT
-from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
+from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import Job
 
 
@@ -69,28 +69,25 @@ def build_quantize_tab(ctx: AppContext) -> None:
         job_id = gr.State(None)
         report_id = gr.State(None)
 
+        @shows_errors
         def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out):
-            try:
-                s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(group_size),
-                                              samples=int(samples), seq_len=int(seq_len), desc_act=bool(desc_act))
-                spec_folder = models.resolve_model(model)
-                from workbench import memory
-
-                quantize.check_group_size(memory.spec_from_folder(spec_folder), s.group_size)
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(group_size),
+                                          samples=int(samples), seq_len=int(seq_len), desc_act=bool(desc_act))
+            quantize.check_group_size(models.spec_from_folder(models.resolve_model(model)), s.group_size)
             target = out.strip() or _default_out(model, method, s.bits, s.group_size)
             job = ctx.jobs.add(Job("quantize"))
             job.run(quantize.quantize, model, target, s, on_progress=lambda p: setattr(job, "progress", p),
                     cancel=job.cancel)
             return job.id, _status(job), target
 
+        @shows_errors
         def on_cancel(job_id):
             job = ctx.jobs.get(job_id)
             if job is not None:
                 job.cancel.set()
             return _status(job)
 
+        @shows_errors
         def on_poll(job_id, report_id):
             job, rep = ctx.jobs.get(job_id), ctx.jobs.get(report_id)
             text = _status(job)
@@ -106,10 +103,12 @@ def build_quantize_tab(ctx: AppContext) -> None:
                 raise gr.Error("No finished checkpoint yet: run Quantize first and wait for 'done'.")
             return str(job.result.out)
 
+        @shows_errors
         def on_serve(job_id):
             ctx.serve(finished_checkpoint(job_id))
             return f"serving {Path(finished_checkpoint(job_id)).name}: see the Engine tab ({ctx.status()})"
 
+        @shows_errors
         def on_report(job_id, model):
             folder = finished_checkpoint(job_id)
             checkpoints = {"original": model, Path(folder).name: folder}

@@ -7,8 +7,8 @@ import threading
 import gradio as gr
 
 from workbench import agent, settings, tools
-from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
+from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import Job
 
 CONFIRM_WAIT_S = 120
@@ -75,6 +75,7 @@ def build_tools_tab(ctx: AppContext) -> None:
         steps = gr.Dataframe(headers=["tool", "arguments", "status", "reason", "result"], label="Steps", wrap=True)
         audit = gr.Code(label=f"Audit log (last lines of {audit_path.name})", language="json")
 
+        @shows_errors
         def on_add(text, current):
             try:
                 entry = json.loads(text)
@@ -90,13 +91,11 @@ def build_tools_tab(ctx: AppContext) -> None:
                               "sensitive": bool(entry.get("sensitive", False))}]
             return new, [t.openai_spec() for t in _registry(new).tools]
 
+        @shows_errors
         def on_run(text, mode_, current):
             if not text.strip():
                 raise gr.Error("Type a message first.")
-            try:
-                client = ctx.client()
-            except WorkbenchError as exc:
-                raise gr.Error(str(exc)) from exc
+            client = ctx.client()
             job = ctx.jobs.add(Job("tools"))
             job.confirmation = Confirmation()
             job.steps = []
@@ -104,6 +103,7 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append)
             return job.id
 
+        @shows_errors
         def on_poll(job_id_):
             job = ctx.jobs.get(job_id_)
             lines = audit_path.read_text(encoding="utf-8").splitlines()[-12:] if audit_path.exists() else []
@@ -114,6 +114,7 @@ def build_tools_tab(ctx: AppContext) -> None:
             text = job.error or (job.result.answer if job.result else ("running ..." if job.running else ""))
             return note, text, _steps_table(job), "\n".join(lines)
 
+        @shows_errors
         def on_decide(job_id_, answer_: bool):
             job = ctx.jobs.get(job_id_)
             if job is None or job.confirmation.pending is None:

@@ -1,0 +1,51 @@
+"""The UI's one error path: a WorkbenchError from the core reaches the person as gr.Error, from plain and
+streaming (generator) handlers alike; anything else is left alone."""
+
+import gradio as gr
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.ui.handlers import shows_errors
+
+
+def test_a_plain_handler_shows_the_message():
+    @shows_errors
+    def plan(gpu):
+        raise ConfigError(f"GPU {gpu!r} is not in the catalog. Fix: use RTX 3090.")
+
+    with pytest.raises(gr.Error, match="'GTX 9999' is not in the catalog. Fix: use RTX 3090."):
+        plan("GTX 9999")
+
+
+def test_a_streaming_handler_keeps_what_it_streamed_and_then_shows_the_message():
+    @shows_errors
+    def chat(message):
+        yield "The capital"
+        yield "The capital of France"
+        raise ConfigError("the engine stopped. Fix: press Start.")
+
+    pieces = []
+    with pytest.raises(gr.Error, match="the engine stopped. Fix: press Start."):
+        for piece in chat("hi"):
+            pieces.append(piece)
+    assert pieces == ["The capital", "The capital of France"]
+
+
+def test_the_wrapped_handler_keeps_its_signature_for_gradio():
+    import inspect
+
+    @shows_errors
+    def handler(message, history, system_prompt="x"):
+        yield message
+
+    assert list(inspect.signature(handler).parameters) == ["message", "history", "system_prompt"]
+    assert inspect.isgeneratorfunction(handler)
+
+
+def test_a_bug_is_not_dressed_up_as_a_user_error():
+    @shows_errors
+    def broken():
+        return {}["missing"]
+
+    with pytest.raises(KeyError):
+        broken()

@@ -1,0 +1,43 @@
+"""processes.py ends the child processes the workbench starts (vLLM, the quantization worker), and makes
+the workbench's own process unwind on SIGTERM and SIGINT so that those children end with it.
+
+Each child runs in a process group of its own (`start_new_session=True`), so one signal to the group
+reaches the grandchildren too (vLLM's engine core). Knows nothing about what the children do.
+"""
+
+import os
+import signal
+import subprocess
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 20.0) -> int | None:
+    """SIGTERM the process group, wait up to timeout_s, then SIGKILL it. A SIGKILL goes to the group
+    in any case, for children left behind after their parent exited. Returns the exit code."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    _signal_group(proc.pid, signal.SIGKILL)
+    return proc.returncode
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM (`kill PID`) and SIGINT unwind like Ctrl-C, so that `finally` stops the engine
+    instead of leaving vLLM running without its parent. SIGINT is set explicitly because a process
+    started in the background by a script inherits it ignored, and Python then keeps ignoring it."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
