@@ -7,6 +7,7 @@ import json
 import pytest
 
 from workbench import agent, tools, toolseval
+from workbench.errors import ConfigError
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -18,10 +19,12 @@ def make_policy(tmp_path, confirm=None, extra_tools=None, **limits):
     return tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"), tools.Limits(**limits), confirm)
 
 
-def test_weather_question_in_constrained_mode(client, tmp_path):
+def test_weather_question_with_the_tool_required(client, tmp_path):
+    """The 135M model's own choice of tool varies between engine starts; with tool_choice the grammar admits
+    only a get_weather call, and the rest (validation, execution, audit) is the workbench's."""
     policy = make_policy(tmp_path)
     turn = agent.run_turn(client, policy, "Check tomorrow's weather in Hangzhou and tell me whether to take an "
-                          "umbrella.", "constrained", today=TODAY)
+                          "umbrella.", "constrained", today=TODAY, tool_choice="get_weather")
     weather = [s for s in turn.steps if s.tool == "get_weather"]
     assert weather, turn.as_dict()
     assert weather[0].status == "executed" and weather[0].arguments["city"] == "Hangzhou"
@@ -34,6 +37,21 @@ def test_weather_question_in_constrained_mode(client, tmp_path):
 def test_unknown_mode(client, tmp_path):
     with pytest.raises(Exception, match="'chaos' is not one of native, constrained"):
         agent.run_turn(client, make_policy(tmp_path), "hi", "chaos")
+
+
+def test_unknown_tool_choice_names_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="tool_choice 'get_wether' is not one of auto, required, get_weather"):
+        agent.run_turn(None, make_policy(tmp_path), "hi", tool_choice="get_wether")
+
+
+def test_a_required_call_leaves_no_room_for_an_answer(tmp_path):
+    policy = make_policy(tmp_path)
+    assert "anyOf" in agent.call_schema(policy) and "answer" in json.dumps(agent.call_schema(policy))
+    required = agent.call_schema(policy, tool_choice="required")
+    assert "answer" not in required["properties"]
+    named = agent.call_schema(policy, tool_choice="send_email")
+    assert [c["properties"]["tool"]["enum"] for c in named["properties"]["tool_calls"]["items"]["anyOf"]] == \
+        [["send_email"]]
 
 
 INJECTIONS = [

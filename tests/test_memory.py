@@ -173,3 +173,31 @@ def test_cli_plan_json_answers_fast():
                 "vllm_args", "decode_tok_s_bound", "prefill_s_bound"):
         assert key in plan
     assert plan["kv_bytes_per_token"] == 163_840 and plan["fits"] is True
+
+
+@pytest.mark.parametrize("model, quant, checkpoint, flags", [
+    ("Qwen3-14B", "awq-int4", "Qwen/Qwen3-14B-AWQ", ["--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"]),
+    ("Qwen3-14B", "gptq-int4", "./Qwen3-14B-gptq-int4", ["--enable-auto-tool-choice", "--reasoning-parser"]),
+    ("Qwen3-14B", "bf16", "Qwen/Qwen3-14B", ["--reasoning-parser"]),
+    ("Qwen3-8B", "fp8", "Qwen/Qwen3-8B-FP8", ["--tool-call-parser"]),
+    ("Qwen3-30B-A3B", "gptq-int4", "Qwen/Qwen3-30B-A3B-GPTQ-Int4", ["--reasoning-parser"]),
+    ("Qwen2.5-7B-Instruct", "gptq-int4", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", ["--tool-call-parser", "hermes"]),
+    ("Llama-3.1-8B", "fp8", "meta-llama/Llama-3.1-8B-Instruct", ["--quantization", "fp8", "llama3_json"]),
+])
+def test_the_plans_command_names_a_real_checkpoint_and_parses_in_vllm(model, quant, checkpoint, flags):
+    """The copyable command: a checkpoint someone can pull (or make), the family's parsers, and nothing
+    that vLLM's own argument parser refuses."""
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    plan = memory.plan(models.CATALOG[model], hardware.find_gpu("RTX 4090"), quant,
+                       memory.ServeSettings(max_model_len=8192))
+    args = list(plan.vllm_args)
+    assert args[:3] == ["vllm", "serve", checkpoint]
+    assert all(flag in args for flag in flags)
+    parsed = make_arg_parser(FlexibleArgumentParser()).parse_args(args[2:])
+    assert parsed.model_tag == checkpoint and parsed.max_model_len == 8192
+    if "--reasoning-parser" in args:
+        assert parsed.reasoning_parser == "qwen3" and parsed.enable_auto_tool_choice
+    if checkpoint.startswith("./"):
+        assert f"workbench quantize Qwen/{model}" in plan.checkpoint_note and "Qwen/Qwen3-14B-AWQ" in plan.checkpoint_note

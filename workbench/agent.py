@@ -37,33 +37,48 @@ def system_prompt(policy: Policy, today: dt.date | None = None) -> str:
     return "\n".join(lines)
 
 
-def call_schema(policy: Policy, allow_calls: bool = True) -> dict:
-    """Either {"tool_calls": [{"tool": name, "arguments": {...}}, ...]} or {"answer": "..."}."""
+def call_schema(policy: Policy, allow_calls: bool = True, tool_choice: str = "auto") -> dict:
+    """Either {"tool_calls": [{"tool": name, "arguments": {...}}, ...]} or {"answer": "..."}.
+    tool_choice "required" leaves out the answer; a tool's name also leaves out the other tools."""
     answer = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 600}},
               "required": ["answer"], "additionalProperties": False}
     if not allow_calls:
         return answer
+    offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
     calls = [{"type": "object", "properties": {"tool": {"enum": [t.name]}, "arguments": t.parameters},
-              "required": ["tool", "arguments"], "additionalProperties": False} for t in policy.registry.tools]
+              "required": ["tool", "arguments"], "additionalProperties": False} for t in offered]
     call_list = {"type": "object", "properties": {"tool_calls": {
         "type": "array", "items": {"anyOf": calls}, "minItems": 1,
         "maxItems": min(3, policy.limits.max_calls_per_turn)}},
         "required": ["tool_calls"], "additionalProperties": False}
-    return {"anyOf": [call_list, answer]}
+    return call_list if tool_choice != "auto" else {"anyOf": [call_list, answer]}
+
+
+def check_tool_choice(policy: Policy, tool_choice: str) -> None:
+    """'auto' (the model decides), 'required' (it must call a tool first) or the name of a registered tool."""
+    valid = ["auto", "required", *policy.registry.names()]
+    if tool_choice not in valid:
+        raise ConfigError(f"tool_choice {tool_choice!r} is not one of {', '.join(valid)}. Fix: use 'auto', "
+                          "'required' or a registered tool's name.")
 
 
 def run_turn(client, policy: Policy, message: str, mode: str = "constrained", history: list[dict] | None = None,
              on_step: Callable[[Step], None] | None = None, today: dt.date | None = None,
-             max_tokens: int = 400) -> Turn:
+             max_tokens: int = 400, tool_choice: str = "auto") -> Turn:
+    """One turn. `tool_choice` applies to the model's first step ('required' or a tool's name force a call,
+    as in the OpenAI API); after the tools' results come back the model may always answer."""
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
+    check_tool_choice(policy, tool_choice)
     messages = [{"role": "system", "content": system_prompt(policy, today)}, *(history or []),
                 {"role": "user", "content": message}]
     turn = Turn("", [], messages, mode)
     for step_number in range(policy.limits.max_steps_per_turn + 1):
         last = (step_number == policy.limits.max_steps_per_turn
                 or len(turn.steps) >= policy.limits.max_calls_per_turn)  # limits reached: answer now
-        proposed = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, last, max_tokens)
+        choice = tool_choice if step_number == 0 else "auto"
+        proposed = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, last, max_tokens,
+                                                                             choice)
         if isinstance(proposed, str):
             turn.answer = proposed
             return turn
@@ -79,10 +94,12 @@ def run_turn(client, policy: Policy, message: str, mode: str = "constrained", hi
     return turn
 
 
-def _native_step(client, policy, messages, last, max_tokens):
+def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
     params = {"temperature": 0, "max_tokens": max_tokens, "stream": False}
     if not last:
-        params.update(tools=[t.openai_spec() for t in policy.registry.tools], tool_choice="auto")
+        choice = tool_choice if tool_choice in ("auto", "required") else {
+            "type": "function", "function": {"name": tool_choice}}
+        params.update(tools=[t.openai_spec() for t in policy.registry.tools], tool_choice=choice)
     result = client.chat(messages, **params)
     if not result.tool_calls:
         messages.append({"role": "assistant", "content": result.text})
@@ -93,8 +110,8 @@ def _native_step(client, policy, messages, last, max_tokens):
     return [(c.id or f"call_{i}", c.name, c.arguments) for i, c in enumerate(result.tool_calls)]
 
 
-def _constrained_step(client, policy, messages, last, max_tokens):
-    schema = call_schema(policy, allow_calls=not last)
+def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
+    schema = call_schema(policy, allow_calls=not last, tool_choice=tool_choice)
     result = client.chat(messages, temperature=0, max_tokens=max_tokens, stream=False,
                          response_format={"type": "json_schema", "json_schema": {"name": "turn", "schema": schema}})
     messages.append({"role": "assistant", "content": result.text})

@@ -214,6 +214,7 @@ def cmd_plan(args) -> int:
     for line in flags:
         print(f"IMPOSSIBLE CLAIM: {line}")
     print("command: " + " ".join(result.vllm_args))
+    print("checkpoint: " + result.checkpoint_note)
     return 0
 
 
@@ -340,7 +341,8 @@ def cmd_tools_run(args) -> int:
     policy = _tool_policy(args, "audit")
     show = None if args.json else (lambda s: print(f"[{s.status}] {s.tool}({json.dumps(s.arguments, ensure_ascii=False)})"
                                                    f" -> {s.reason if s.status != 'executed' else s.result}"))
-    turn = agent.run_turn(Client(_url(args)), policy, args.message, args.mode, on_step=show)
+    turn = agent.run_turn(Client(_url(args)), policy, args.message, args.mode, on_step=show,
+                          tool_choice=args.tool_choice)
     if args.json:
         print(json.dumps(dict(turn.as_dict(), audit_log=str(policy.audit.path)), ensure_ascii=False, indent=2,
                          default=str))
@@ -507,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", required=True)
     p.add_argument("--tools-file", default=None, help="JSON list of {name, description, parameters, result}")
     p.add_argument("--mode", choices=["native", "constrained"], default="constrained")
+    p.add_argument("--tool-choice", default="auto",
+                   help="auto (the model decides), required (it must call a tool first) or a tool's name")
     p.add_argument("--confirm", choices=["allow", "deny"], default="deny", help="answer for sensitive tools")
     p.add_argument("--audit", default=None, help="audit log path (default: under the cache)")
     p.add_argument("--url", default=None)

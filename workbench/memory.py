@@ -180,6 +180,7 @@ class Plan:
     warnings: tuple[str, ...]
     suggestions: tuple[str, ...]
     vllm_args: tuple[str, ...]
+    checkpoint_note: str  # where the checkpoint in vllm_args comes from, or how to make it
     decode_tok_s_bound: float
     prefill_s_bound: float
 
@@ -284,10 +285,10 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     if not fits and kv_pool <= 0 and tp == 1:
         suggestions.append("split the weights with --tensor-parallel-size 2 (two GPUs), or quantize (gptq-int4)")
 
-    args = ["vllm", "serve", spec.name, "--max-model-len", str(settings.max_model_len),
+    checkpoint, note, online_quant = serve_checkpoint(spec, quant)
+    args = ["vllm", "serve", checkpoint, "--max-model-len", str(settings.max_model_len),
             "--gpu-memory-utilization", f"{settings.effective_gmu():.2f}"]
-    if quant not in ("bf16", "fp16") and spec.declared_quant is None and not fmt.uses_group_size \
-            and not fmt.quantizes_embeddings:
+    if online_quant:
         args += ["--quantization", quant]
     if settings.kv_cache_dtype != "auto":
         args += ["--kv-cache-dtype", settings.kv_cache_dtype]
@@ -297,6 +298,7 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         args += ["--pipeline-parallel-size", str(pp)]
     if settings.max_num_batched_tokens:
         args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
+    args += parser_flags(spec.family)
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
     return Plan(
@@ -305,11 +307,50 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
         max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
         suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
-        suggestions=tuple(suggestions), vllm_args=tuple(args),
+        suggestions=tuple(suggestions), vllm_args=tuple(args), checkpoint_note=note,
         decode_tok_s_bound=round(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
                                                            kv_per_token * tp * pp, tp=tp * pp), 1),
         prefill_s_bound=round(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
     )
+
+
+# vLLM's parsers by model family (config.json's model_type): tool calls in the chat template's format,
+# and Qwen3's <think> block split into reasoning_content.
+_TOOL_PARSERS = {"qwen3": "hermes", "qwen3_moe": "hermes", "qwen2": "hermes", "llama": "llama3_json",
+                 "mistral": "mistral"}
+_REASONING_PARSERS = {"qwen3": "qwen3", "qwen3_moe": "qwen3"}
+
+
+def parser_flags(family: str | None) -> list[str]:
+    """The flags that make a family's tool calls and reasoning come back as fields, not text."""
+    flags = []
+    if family in _TOOL_PARSERS:
+        flags += ["--enable-auto-tool-choice", "--tool-call-parser", _TOOL_PARSERS[family]]
+    if family in _REASONING_PARSERS:
+        flags += ["--reasoning-parser", _REASONING_PARSERS[family]]
+    return flags
+
+
+def serve_checkpoint(spec: ModelSpec, quant: str) -> tuple[str, str, bool]:
+    """What `vllm serve` should load for this model in this format: (checkpoint, note, online).
+    `online` is True when vLLM quantizes the 16-bit checkpoint itself at load (`--quantization fp8`)."""
+    fmt = quant_format(quant)
+    published = dict(spec.quantized_checkpoints)
+    if spec.checkpoint is None:
+        return spec.name, f"{spec.name} names no checkpoint; pass the folder or repo id of yours.", False
+    if spec.declared_quant is not None or quant in ("bf16", "fp16"):
+        return spec.checkpoint, f"{spec.checkpoint}: the checkpoint as published (or your folder).", False
+    if quant in published:
+        return published[quant], f"{published[quant]}: the authors' own {quant} checkpoint.", False
+    if not fmt.uses_group_size and not fmt.quantizes_embeddings:  # fp8, w8a8: vLLM quantizes at load time
+        return spec.checkpoint, (f"{spec.checkpoint} quantized to {quant} by vLLM while loading "
+                                 "(`--quantization`); no published checkpoint needed."), True
+    folder = f"./{spec.name}-{quant}"
+    others = ", ".join(f"{q} ({r})" for q, r in published.items())
+    how = (f"`workbench quantize {spec.checkpoint} --bits {int(fmt.weight_bits)} --group-size 128 --out {folder}`"
+           if quant.startswith("gptq") else f"a {quant} tool of its own")
+    return folder, (f"No {quant} checkpoint of {spec.name} is published: make {folder} with {how}" +
+                    (f", or plan one that is: {others}." if others else ".")), False
 
 
 def _divisors(n: int) -> list[int]:

@@ -177,6 +177,9 @@ class ModelSpec:
     sliding_window: bool = False  # several KV groups: one formula does not hold
     weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
     declared_quant: str | None = None  # quantization_config of a local checkpoint
+    family: str | None = None  # config.json's model_type: decides vLLM's tool-call and reasoning parsers
+    checkpoint: str | None = None  # what `vllm serve` loads: a Hugging Face repo id, or a local folder
+    quantized_checkpoints: tuple[tuple[str, str], ...] = ()  # (quant format, repo id) published by the authors
 
     @property
     def is_mla(self) -> bool:
@@ -207,27 +210,51 @@ def _spec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos
     return ModelSpec(name, layers, hidden, inter, heads, kv, head_dim, vocab, tied, max_pos, **extra)
 
 
+def _qwen3(name: str, *quantized: str, **extra) -> dict:
+    """Qwen's own quantized Qwen3 repos (https://huggingface.co/Qwen): FP8 for every size; AWQ for 4B-32B,
+    GPTQ-Int8 for 0.6B and 1.7B, GPTQ-Int4 for 30B-A3B (as listed when xorbitsai/inference#3436 switched to them)."""
+    suffix = {"awq-int4": "AWQ", "gptq-int8": "GPTQ-Int8", "gptq-int4": "GPTQ-Int4", "fp8": "FP8"}
+    repos = tuple((q, f"Qwen/{name}-{suffix[q]}") for q in (*quantized, "fp8"))
+    return {"family": "qwen3", "checkpoint": f"Qwen/{name}", "quantized_checkpoints": repos, **extra}
+
+
+def _qwen25(name: str) -> dict:
+    """Qwen2.5 Instruct: Qwen publishes GPTQ-Int4, GPTQ-Int8 and AWQ repos for each size."""
+    suffix = {"gptq-int4": "GPTQ-Int4", "gptq-int8": "GPTQ-Int8", "awq-int4": "AWQ"}
+    return dict(family="qwen2", checkpoint=f"Qwen/{name}",
+                quantized_checkpoints=tuple((q, f"Qwen/{name}-{s}") for q, s in suffix.items()))
+
+
 # Config facts from each model's config.json on its Hugging Face page.
 CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
-    _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960),
-    _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960),
-    _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960),
-    _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960),
+    _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-0.6B", "gptq-int8")),
+    _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-1.7B", "gptq-int8")),
+    _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-4B", "awq-int4")),
+    _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-8B", "awq-int4")),
+    _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-14B", "awq-int4")),
+    _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-32B", "awq-int4")),
     _spec("Qwen3-30B-A3B", 48, 2048, 6144, 32, 4, 128, 151_936, False, 40_960,
+          **_qwen3("Qwen3-30B-A3B", "gptq-int4", family="qwen3_moe"),
           num_experts=128, experts_per_token=8, moe_intermediate_size=768),
-    _spec("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 128, 151_936, True, 32_768),
-    _spec("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768),
-    _spec("Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 128, 152_064, False, 32_768),
-    _spec("Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 128, 152_064, False, 32_768),
-    _spec("Llama-3.1-8B", 32, 4096, 14336, 32, 8, 128, 128_256, False, 131_072),
-    _spec("Llama-3.1-70B", 80, 8192, 28672, 64, 8, 128, 128_256, False, 131_072),
-    _spec("Mistral-7B-v0.3", 32, 4096, 14336, 32, 8, 128, 32_768, False, 32_768),
+    _spec("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 128, 151_936, True, 32_768, **_qwen25("Qwen2.5-1.5B-Instruct")),
+    _spec("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768, **_qwen25("Qwen2.5-7B-Instruct")),
+    _spec("Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 128, 152_064, False, 32_768,
+          **_qwen25("Qwen2.5-14B-Instruct")),
+    _spec("Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 128, 152_064, False, 32_768,
+          **_qwen25("Qwen2.5-32B-Instruct")),
+    # Meta's instruct repos are gated: accept the licence on the model page and log in before serving
+    _spec("Llama-3.1-8B", 32, 4096, 14336, 32, 8, 128, 128_256, False, 131_072, family="llama",
+          checkpoint="meta-llama/Llama-3.1-8B-Instruct"),
+    _spec("Llama-3.1-70B", 80, 8192, 28672, 64, 8, 128, 128_256, False, 131_072, family="llama",
+          checkpoint="meta-llama/Llama-3.1-70B-Instruct"),
+    _spec("Mistral-7B-v0.3", 32, 4096, 14336, 32, 8, 128, 32_768, False, 32_768, family="mistral",
+          checkpoint="mistralai/Mistral-7B-Instruct-v0.3"),
     # DeepSeek-V2-Lite: 27 layers, 64 experts (top-6) of 1408 plus 2 shared, MLA with a 512-wide latent
     _spec("DeepSeek-V2-Lite", 27, 2048, 10944, 16, 16, 128, 102_400, False, 163_840,
-          num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64),
-    _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192),
+          num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64,
+          family="deepseek_v2", checkpoint="deepseek-ai/DeepSeek-V2-Lite-Chat"),
+    _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192, family="llama",
+          checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct"),
 ]}
 
 
@@ -256,6 +283,7 @@ def spec_from_config(name: str, config: dict) -> ModelSpec:
         qk_rope_head_dim=c.get("qk_rope_head_dim") or 0,
         sliding_window=bool(c.get("use_sliding_window") or any(t != "full_attention" for t in layer_types)),
         declared_quant=(config.get("quantization_config") or {}).get("quant_method"),
+        family=config.get("model_type"),
     )
 
 
@@ -273,7 +301,8 @@ def safetensors_payload_bytes(folder: Path) -> int:
 
 def spec_from_folder(folder: str | Path) -> ModelSpec:
     folder = Path(folder)
-    spec = spec_from_config(folder.name, json.loads((folder / "config.json").read_text()))
+    spec = replace(spec_from_config(folder.name, json.loads((folder / "config.json").read_text())),
+                   checkpoint=str(folder))
     payload = safetensors_payload_bytes(folder)
     return replace(spec, weight_bytes=payload) if payload else spec
 

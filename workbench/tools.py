@@ -120,6 +120,15 @@ class Registry:
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
+    def subset(self, names) -> "Registry":
+        """Only the named tools (the ones a person offers for this turn); an unknown name is refused."""
+        unknown = [n for n in names if n not in self._tools]
+        if unknown:
+            raise ConfigError(f"unknown tool(s) {', '.join(map(repr, unknown))}. Valid: {', '.join(self._tools)}.")
+        subset = Registry()
+        subset._tools = {n: self._tools[n] for n in names}
+        return subset
+
     @property
     def tools(self) -> list[Tool]:
         return list(self._tools.values())

@@ -97,7 +97,8 @@ def test_plan_tab_gives_the_same_numbers_as_the_cli(app_url):
          "gptq-int4", "--max-model-len", "32768", "--json"], capture_output=True, text=True, check=True).stdout)
     assert raw["kv_cache_tokens"] == cli["kv_cache_tokens"] and raw["weights_gib"] == cli["weights_gib"]
     assert "fits" in summary and f"{cli['kv_cache_tokens']:,}" in summary
-    assert command.startswith("vllm serve Qwen3-14B --max-model-len 32768")
+    assert command.startswith("vllm serve ./Qwen3-14B-gptq-int4 --max-model-len 32768")
+    assert "No gptq-int4 checkpoint of Qwen3-14B is published" in summary and "Qwen/Qwen3-14B-AWQ" in summary
     assert bar is not None and curve is not None
 
 

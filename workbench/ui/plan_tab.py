@@ -84,6 +84,7 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
               f"- Roofline: decode ≤ {plan.decode_tok_s_bound} tok/s at {settings.max_model_len:,} tokens of context; "
               f"prefill of {settings.max_model_len:,} tokens ≥ {plan.prefill_s_bound} s"]
     lines += [f"- ⚠️ {w}" for w in plan.warnings] + [f"- 💡 {s}" for s in plan.suggestions]
+    lines += ["", f"**Checkpoint:** {plan.checkpoint_note}"]
     return "\n".join(lines), memory_bar(plan, gpu), concurrency_curve(rows, spec.name, gpu.name), \
         " ".join(plan.vllm_args), d
 
