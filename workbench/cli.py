@@ -410,7 +410,8 @@ def cmd_ui(args) -> int:
 
     url = args.url or settings.engine_url()
     app.launch(engine_config_from_args(args), url=url, log_path=settings.engine_log() if url else None,
-               host=args.ui_host, port=args.ui_port, share=args.share)
+               host=args.ui_host, port=args.ui_port, share=args.share, auth=args.auth or settings.ui_auth(),
+               start_engine=not args.no_engine)
     return 0
 
 
@@ -537,12 +538,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ab_run)
 
-    p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url)")
+    p = sub.add_parser("ui", help="open the Gradio workbench (starts the engine unless --url or --no-engine)")
     _engine_flags(p)
     p.add_argument("--url", default=None, help="attach to a running engine instead of starting one")
     p.add_argument("--ui-host", default="127.0.0.1")
     p.add_argument("--ui-port", type=_port, default=7860)
-    p.add_argument("--share", action="store_true")
+    p.add_argument("--share", action="store_true", help="a public Gradio link (needs --auth)")
+    p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                   help="a login for the app (default: $WORKBENCH_AUTH); needed beyond 127.0.0.1 and with --share")
+    p.add_argument("--no-engine", action="store_true",
+                   help="serve the app without starting the engine (Plan and the read-only parts; Start is on each tab)")
     p.set_defaults(func=cmd_ui)
     return parser
 

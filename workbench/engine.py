@@ -160,6 +160,38 @@ def parse_startup_log(text: str) -> EngineReport:
     return EngineReport(**found)
 
 
+def report_from_server(url: str, timeout_s: float = 5.0) -> EngineReport:
+    """The facts a running vLLM serves about itself (/version, /v1/models, the cache_config_info metric),
+    for an engine whose start-up log is not at hand. Weights and timings are only in the log."""
+    import json
+
+    def get(path: str) -> str:
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=timeout_s) as response:
+                return response.read().decode()
+        except (OSError, ValueError):
+            return ""
+
+    facts: dict = {}
+    try:
+        facts["vllm_version"] = json.loads(get("/version") or "{}").get("version")
+        models_ = json.loads(get("/v1/models") or "{}").get("data") or [{}]
+        facts["max_model_len"] = models_[0].get("max_model_len")
+    except ValueError:
+        pass
+    line = next((l for l in get("/metrics").splitlines() if l.startswith("vllm:cache_config_info")), "")
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+    if labels.get("kv_cache_size_tokens"):
+        facts["kv_cache_tokens"] = int(labels["kv_cache_size_tokens"])
+    if labels.get("kv_cache_memory_bytes"):
+        facts["kv_cache_gib"] = round(int(labels["kv_cache_memory_bytes"]) / 2**30, 2)
+    if labels.get("kv_cache_max_concurrency"):
+        facts["max_concurrency"] = round(float(labels["kv_cache_max_concurrency"]), 2)
+    if "gpu_memory_utilization" in labels or labels.get("block_size"):
+        facts["device"] = "cpu" if labels.get("block_size") == "128" else "gpu"
+    return EngineReport(**{k: v for k, v in facts.items() if v is not None})
+
+
 # ---------------------------------------------------------------------------------------------
 # Config → argv
 
@@ -342,6 +374,9 @@ class Engine:
         if self._report is not None:
             return self._report
         if not (self.log_path and self.log_path.exists()):
+            if self.url and not self.owned:  # attached, log unknown: what the server says about itself
+                self._report = report_from_server(self.url)
+                return self._report
             return EngineReport()
         report = parse_startup_log(self.log_path.read_text(errors="replace"))
         if report.kv_cache_tokens is not None and report.max_concurrency is not None:

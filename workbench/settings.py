@@ -23,3 +23,8 @@ def engine_log() -> str | None:
 def cpu_kv_cache_gib() -> int:
     """KV cache size for vLLM's CPU build (VLLM_CPU_KVCACHE_SPACE, whole GiB), 1 unless set."""
     return int(os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"))
+
+
+def ui_auth() -> str | None:
+    """A login for the Gradio app, as user:password (WORKBENCH_AUTH)."""
+    return os.environ.get("WORKBENCH_AUTH") or None

@@ -6,38 +6,15 @@ import re
 
 import pytest
 
-from workbench.engine import free_port
+from tests.ui.conftest import attached_context, serve_app
 
-
-def serve_app(engine):
-    """The real app on a free port, attached to the session's engine; returns (url, close)."""
-    from workbench.ui.app import build_app
-    from workbench.ui.context import AppContext
-
-    ctx = AppContext(url=engine.url, log_path=str(engine.log_path) if engine.log_path else None)
-    ctx.start(wait=True)
-    app = build_app(ctx)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-
-    def close():
-        app.close()
-        ctx.stop()  # stops only an engine the app started itself (a served checkpoint)
-
-    return f"http://127.0.0.1:{port}/", close
-
-
-@pytest.fixture(scope="module")
-def app_url(engine):
-    url, close = serve_app(engine)
-    yield url
-    close()
+BUILTIN_TOOLS = ["get_weather", "calculator", "query_sales", "current_time", "send_email", "delete_record"]
 
 
 @pytest.fixture
 def own_app_url(engine):
     """An app of the test's own, for a test that replaces the app's engine."""
-    url, close = serve_app(engine)
+    url, close = serve_app(attached_context(engine))
     yield url
     close()
 
@@ -152,13 +129,18 @@ def test_tools_tab_runs_the_weather_question_and_audits_it(app_url):
     tool = {"name": "lookup_order", "description": "Find an order by id",
             "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]},
             "result": {"status": "shipped"}}
-    listed = ui.predict(json.dumps(tool), api_name="/tools_add")
+    listed, offered, _ = ui.predict(json.dumps(tool), BUILTIN_TOOLS, api_name="/tools_add")
     assert "lookup_order" in [t["function"]["name"] for t in listed]
     with pytest.raises(AppError, match="not a valid JSON schema"):
-        ui.predict(json.dumps({**tool, "name": "bad", "parameters": {"type": "nonsense"}}), api_name="/tools_add")
+        ui.predict(json.dumps({**tool, "name": "bad", "parameters": {"type": "nonsense"}}), BUILTIN_TOOLS,
+                   api_name="/tools_add")
     ui = Client(app_url, verbose=False)  # a new session: the built-in tools only
+    with pytest.raises(AppError, match="Offer at least one tool"):
+        ui.predict("Send it.", "constrained", [], "auto", api_name="/tools_run")
+    with pytest.raises(AppError, match="'send_email' is not among the tools offered"):
+        ui.predict("Send it.", "constrained", ["get_weather"], "send_email", api_name="/tools_run")
     ui.predict("Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.", "constrained",
-               api_name="/tools_run")
+               BUILTIN_TOOLS, "get_weather", api_name="/tools_run")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         pending, answer, steps, audit = ui.predict(api_name="/tools_poll")

@@ -12,7 +12,8 @@ import yaml
 from workbench import abtest
 from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import shows_errors
+from workbench.ui.handlers import HEAVY, filled, shows_errors
+from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ab_system_prompts.yaml"
@@ -45,7 +46,7 @@ def _variant_fields(data: dict, defaults: dict) -> list:
 def _variant(fields: list) -> dict:
     name, system, template, temperature, max_tokens, thinking, model, url = fields
     out = {"name": name, "system": system or None, "template": template or None, "temperature": temperature,
-           "max_tokens": None if max_tokens in (None, "") else int(max_tokens),
+           "max_tokens": None if filled(max_tokens, None) is None else int(max_tokens),
            "enable_thinking": THINKING[thinking], "model": model or None, "url": url or None}
     return {k: v for k, v in out.items() if v is not None or k == "system"}
 
@@ -60,7 +61,7 @@ def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, ju
     data = {"name": name or "A/B test", "dataset": dataset, "prompt": prompt, "variants": [_variant(a), _variant(b)],
             "assert": assertions}
     for key, value in (("repeats", repeats), ("concurrency", concurrency), ("limit", limit)):
-        if value not in (None, ""):  # an emptied number field keeps the config's default
+        if filled(value, None) is not None:  # an emptied field (the browser's 0) keeps the config's default
             data[key] = int(value)
     if judge:
         data["judge"] = {}
@@ -82,6 +83,7 @@ def build_ab_tab(ctx: AppContext) -> None:
     example = _example()
     defaults = example.get("defaults", {})
     with gr.Tab("A/B tests"):
+        build_engine_notice(ctx, "sends every item to each variant")
         gr.Markdown("Compare two prompt variants on the same items. A trial passes when every check passes; the "
                     "verdict says whether the difference is real or how many more items it would take. Answers are "
                     "cached, so a rerun (or a change of checks) sends no requests.")
@@ -109,15 +111,16 @@ def build_ab_tab(ctx: AppContext) -> None:
                         gr.Textbox(values[1], label="System prompt", lines=3),
                         gr.Textbox(values[2], label="Template (empty: the shared one)"),
                         gr.Number(values[3], label="Temperature", minimum=0, maximum=2),
-                        gr.Number(values[4], label="Max tokens", minimum=1, precision=0),
+                        gr.Number(values[4], label="Max tokens (empty: 64)", precision=0),
                         gr.Radio(list(THINKING), value=values[5], label="Thinking (Qwen3)"),
                         gr.Textbox(values[6], label="Model (empty: the engine's)"),
                         gr.Textbox(values[7], label="Endpoint URL (empty: the engine's)"),
                     ])
         with gr.Row():
-            repeats = gr.Number(example.get("repeats", 1), label="Repeats per item", minimum=1, precision=0)
-            concurrency = gr.Number(example.get("concurrency", 4), label="Concurrent requests", minimum=1, precision=0)
-            limit = gr.Number(None, label="Only the first N items (empty: all)", minimum=1, precision=0)
+            # No `minimum` on these: Gradio checks it before the handler, and a browser sends 0 for an empty field
+            repeats = gr.Number(example.get("repeats", 1), label="Repeats per item (empty: 1)", precision=0)
+            concurrency = gr.Number(example.get("concurrency", 4), label="Concurrent requests (empty: 4)", precision=0)
+            limit = gr.Number(None, label="Only the first N items (empty: all)", precision=0)
             judge = gr.Checkbox(False, label="Also ask the engine to judge A vs B (both orders)")
             use_cache = gr.Checkbox(True, label="Reuse cached answers (off: ask again)")
         with gr.Row():
@@ -210,5 +213,5 @@ def build_ab_tab(ctx: AppContext) -> None:
         dataset.change(on_dataset, [dataset], [preview], api_name="ab_dataset")
         config_file.upload(on_config, [config_file], inputs, api_name="ab_load_config")
         run.click(on_run, inputs, [job_id, status, verdict, table, chart, matrix, export_json, export_csv, config_yaml],
-                  api_name="ab_run")
+                  api_name="ab_run", **HEAVY)
         cancel.click(on_cancel, [job_id], [status], api_name="ab_cancel")

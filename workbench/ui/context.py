@@ -32,13 +32,20 @@ class AppContext:
         return self.engine is not None and not self.starting and self.engine.running
 
     def status(self) -> str:
+        """One line: starting, running, or why it is not (never started, stopped, exited, unreachable)."""
         if self.starting:
             return "starting (the first start compiles the model; about a minute)"
-        if self.ready:
-            kind = "attached to" if not self.engine.owned else "serving at"
-            return f"running: {kind} {self.engine.base_url}"
+        engine = self.engine
+        if engine is not None and engine.running:
+            kind = "attached to" if not engine.owned else "serving at"
+            return f"running: {kind} {engine.base_url}"
         if self.error:
             return f"stopped: {self.error.splitlines()[0]}"
+        if engine is not None and engine.owned and not self._stop_requested:
+            code = engine.process.poll()
+            return f"stopped: vLLM exited with code {code} (its log is on the Engine tab); press Start to restart it"
+        if engine is not None and not engine.owned:
+            return f"stopped: nothing answers at {engine.url} any more; start that engine again, then press Start"
         return "stopped"
 
     def start(self, wait: bool = False) -> None:
@@ -86,6 +93,9 @@ class AppContext:
         return Client(self.engine.base_url)
 
     def log_tail(self, lines: int = 30) -> str:
+        if self.engine is not None and self.engine.log_path is None and not self.engine.owned:
+            return ("(the log of an attached engine is not known here; the report above comes from the server. "
+                    "Set WORKBENCH_ENGINE_LOG to its log file to see it.)")
         if self.engine is not None:
             return self.engine.log_tail(lines)
         return self.error or ""

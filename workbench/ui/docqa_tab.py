@@ -9,7 +9,8 @@ import gradio as gr
 
 from workbench import docqa, documents
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import shows_errors
+from workbench.ui.handlers import HEAVY, shows_errors
+from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import stream_pieces
 
 _HEADERS = ["field", "value", "quote", "verified", "page"]
@@ -17,18 +18,20 @@ _HEADERS = ["field", "value", "quote", "verified", "page"]
 
 def build_docqa_tab(ctx: AppContext) -> None:
     with gr.Tab("Document QA"):
+        build_engine_notice(ctx, "counts the document's tokens and asks the model about it")
         gr.Markdown("Upload a PDF, DOCX, TXT, Markdown or HTML file. Every field shows the sentence it came from; "
                     "✅ means that sentence was found in the document.")
         document = gr.State(None)
         with gr.Row():
             upload = gr.File(label="Document", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"])
-            info = gr.Markdown("_no document yet_")
+            info = gr.Markdown("_no document yet_", elem_id="docqa-info")
         with gr.Row():
             template = gr.Radio(["contract", "minutes", "question"], value="contract", label="Template")
             question = gr.Textbox(label="Question (for 'question')", placeholder="What is the total amount?")
             ask = gr.Button("Ask", variant="primary")
         answer = gr.Textbox(label="Answer (streamed)", lines=6, interactive=False)
-        table = gr.Dataframe(headers=_HEADERS, label="Fields", wrap=True)
+        table = gr.Dataframe(headers=_HEADERS, label="Fields", wrap=True, elem_id="docqa-fields",
+                             column_widths=["14%", "34%", "38%", "7%", "7%"])
         timings = gr.Markdown("")
         with gr.Row():
             export_json = gr.File(label="Export JSON")
@@ -70,4 +73,4 @@ def build_docqa_tab(ctx: AppContext) -> None:
 
         upload.change(on_upload, [upload, document], [document, info], api_name="docqa_upload")
         ask.click(on_ask, [document, template, question], [answer, table, timings, export_json, export_md],
-                  api_name="docqa_ask")
+                  api_name="docqa_ask", **HEAVY)

@@ -4,7 +4,7 @@ import gradio as gr
 
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import shows_errors
+from workbench.ui.handlers import CHAT, shows_errors
 
 
 def _report_md(ctx: AppContext) -> str:
@@ -32,7 +32,7 @@ def build_engine_tab(ctx: AppContext) -> None:
                              autoscroll=True)
         gr.Markdown("### Try the model")
         system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT)
-        chatbot = gr.Chatbot(label="Chat", height=320)
+        chatbot = gr.Chatbot(label="Chat", height=320, elem_id="chat")
         with gr.Row():
             question = gr.Textbox(label="Message", placeholder="What is the capital of France?", scale=5)
             send = gr.Button("Send", scale=1)
@@ -76,6 +76,6 @@ def build_engine_tab(ctx: AppContext) -> None:
         start.click(on_start, outputs=outputs, api_name="engine_start")
         stop.click(on_stop, outputs=outputs, api_name="engine_stop")
         gr.Timer(2.0).tick(refresh, outputs=outputs, api_name="engine_refresh", show_progress="hidden")
-        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system], outputs=[chatbot, question, timings])
+        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system], outputs=[chatbot, question, timings], **CHAT)
         send.click(**chat_args, api_name="chat")
         question.submit(**chat_args, api_name="chat_submit")

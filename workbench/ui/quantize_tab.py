@@ -9,7 +9,8 @@ import gradio as gr
 from workbench import models, quantize, settings
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import shows_errors
+from workbench.ui.handlers import filled, shows_errors
+from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
 
 
@@ -22,6 +23,8 @@ def _default_out(model: str, method: str, bits: int, group_size: int) -> str:
 def _status(job: Job | None) -> str:
     if job is None:
         return "no run yet"
+    if job.cancel.is_set() and not job.running:
+        return "cancelled: nothing was written"
     if job.error:
         return f"failed: {job.error.splitlines()[0]}"
     p = job.progress
@@ -45,6 +48,7 @@ def _report_rows(rows: list[dict]) -> list[list]:
 
 def build_quantize_tab(ctx: AppContext) -> None:
     with gr.Tab("Quantize"):
+        build_engine_notice(ctx, "serves the checkpoint and measures it through the engine (quantizing needs no engine)")
         gr.Markdown("Quantize with GPTQ (GPTQModel) or round-to-nearest, then serve the result and compare it with "
                     "the original through vLLM. The group size must divide every layer's input width: "
                     "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128.")
@@ -71,8 +75,13 @@ def build_quantize_tab(ctx: AppContext) -> None:
 
         @shows_errors
         def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out):
-            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(group_size),
-                                          samples=int(samples), seq_len=int(seq_len), desc_act=bool(desc_act))
+            running = [j for j in ctx.jobs.jobs.values() if j.kind == "quantize" and j.running]
+            if running:
+                raise gr.Error("A quantization is already running on this machine (it uses every core); wait for "
+                               "it to finish or be cancelled, then start yours.")
+            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(filled(group_size, 64)),
+                                          samples=int(filled(samples, 32)), seq_len=int(filled(seq_len, 512)),
+                                          desc_act=bool(desc_act))
             quantize.check_group_size(models.spec_from_folder(models.resolve_model(model)), s.group_size)
             target = out.strip() or _default_out(model, method, s.bits, s.group_size)
             job = ctx.jobs.add(Job("quantize"))

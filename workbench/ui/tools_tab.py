@@ -1,5 +1,10 @@
-"""Function-calling tab: the tools and their schemas, your own JSON-schema tools, a chat turn with
-every step visible, Confirm/Deny for sensitive tools while the turn waits, and the audit log."""
+"""Function-calling tab: the tools and their schemas, your own JSON-schema tools, which tools to offer
+and whether a call is required, a turn with every step visible, Confirm/Deny for sensitive tools while
+the turn waits, and the audit log.
+
+Each browser session has its own custom tools, turn and audit log (under the cache's tools/ui-audit/);
+a pending confirmation is reachable only through the session that started the turn (its job id lives
+in that session's gr.State, which the HTTP API cannot set)."""
 
 import json
 import threading
@@ -9,6 +14,7 @@ import gradio as gr
 from workbench import agent, settings, tools
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import shows_errors
+from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
 
 CONFIRM_WAIT_S = 120
@@ -47,16 +53,21 @@ def _steps_table(job: Job | None) -> list[list]:
              json.dumps(s.result, ensure_ascii=False, default=str)[:300] if s.result is not None else ""] for s in steps]
 
 
+def _audit_path(session: str):
+    return settings.cache_dir() / "tools" / "ui-audit" / f"{session or 'api'}.jsonl"
+
+
 def build_tools_tab(ctx: AppContext) -> None:
-    audit_path = settings.cache_dir() / "tools" / "ui-audit.jsonl"
+    builtin = _registry([]).names()
     with gr.Tab("Function calling"):
+        build_engine_notice(ctx, "sends your message and the tools' results to the model")
         custom = gr.State([])
         job_id = gr.State(None)
         with gr.Row():
             with gr.Column(scale=2):
                 tool_list = gr.JSON(value=[t.openai_spec() for t in _registry([]).tools], label="Registered tools")
                 new_tool = gr.Code(label="Add a tool (JSON: name, description, parameters, result, sensitive?)",
-                                   language="json", value=json.dumps({
+                                   language="json", elem_id="tool-editor", value=json.dumps({
                                        "name": "lookup_order", "description": "Find an order by id",
                                        "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}},
                                                       "required": ["order_id"], "additionalProperties": False},
@@ -65,18 +76,23 @@ def build_tools_tab(ctx: AppContext) -> None:
             with gr.Column(scale=3):
                 message = gr.Textbox(label="Message", value="Check tomorrow's weather in Hangzhou and tell me whether "
                                      "to take an umbrella.")
-                mode = gr.Radio(list(agent.MODES), value="constrained", label="Mode")
+                with gr.Row():
+                    mode = gr.Radio(list(agent.MODES), value="constrained", label="Mode")
+                    choice = gr.Dropdown(["auto", "required", *builtin], value="auto", label="Tool choice",
+                                         info="auto: the model decides; required or a name: it must call first")
+                offered = gr.CheckboxGroup(builtin, value=builtin, label="Tools offered to the model")
                 run = gr.Button("Run", variant="primary")
                 pending = gr.Textbox(label="Waiting for confirmation", interactive=False)
                 with gr.Row():
                     confirm = gr.Button("Confirm", variant="primary")
                     deny = gr.Button("Deny", variant="stop")
                 answer = gr.Textbox(label="Answer", interactive=False, lines=3)
-        steps = gr.Dataframe(headers=["tool", "arguments", "status", "reason", "result"], label="Steps", wrap=True)
-        audit = gr.Code(label=f"Audit log (last lines of {audit_path.name})", language="json")
+        steps = gr.Dataframe(headers=["tool", "arguments", "status", "reason", "result"], label="Steps", wrap=True,
+                             elem_id="tool-steps", column_widths=["14%", "22%", "10%", "24%", "30%"])
+        audit = gr.Code(label="Audit log of this session (last lines)", language="json", elem_id="tool-audit")
 
         @shows_errors
-        def on_add(text, current):
+        def on_add(text, current, offered_now):
             try:
                 entry = json.loads(text)
                 registry = _registry(current)
@@ -84,31 +100,41 @@ def build_tools_tab(ctx: AppContext) -> None:
                                    bool(entry.get("sensitive", False)))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise gr.Error(f"not a tool: {exc}. Give name, description, parameters (a JSON schema) and result.")
-            except Exception as exc:  # jsonschema.SchemaError
-                raise gr.Error(f"parameters is not a valid JSON schema: {exc}") from exc
+            except Exception as exc:  # jsonschema.SchemaError: its message is the point, its str() a page
+                raise gr.Error(f"parameters is not a valid JSON schema: {getattr(exc, 'message', exc)}") from exc
             new = [*current, {"name": entry["name"], "description": entry["description"],
                               "parameters": entry["parameters"], "result": entry.get("result"),
                               "sensitive": bool(entry.get("sensitive", False))}]
-            return new, [t.openai_spec() for t in _registry(new).tools]
+            names = _registry(new).names()
+            return (new, [t.openai_spec() for t in _registry(new).tools],
+                    gr.CheckboxGroup(choices=names, value=[*offered_now, entry["name"]] if offered_now else names),
+                    gr.Dropdown(choices=["auto", "required", *names]))
 
         @shows_errors
-        def on_run(text, mode_, current):
+        def on_run(text, mode_, current, offered_, choice_, request: gr.Request):
             if not text.strip():
                 raise gr.Error("Type a message first.")
+            if not offered_:
+                raise gr.Error("Offer at least one tool (tick it under 'Tools offered to the model').")
+            if choice_ not in ("auto", "required") and choice_ not in offered_:
+                raise gr.Error(f"Tool choice {choice_!r} is not among the tools offered; tick it, or choose auto.")
             client = ctx.client()
+            registry = _registry(current).subset(offered_)
             job = ctx.jobs.add(Job("tools"))
             job.confirmation = Confirmation()
             job.steps = []
-            policy = tools.Policy(_registry(current), tools.AuditLog(audit_path), confirm=job.confirmation)
-            job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append)
+            job.audit_path = _audit_path(getattr(request, "session_hash", None))
+            policy = tools.Policy(registry, tools.AuditLog(job.audit_path), confirm=job.confirmation)
+            job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append, tool_choice=choice_)
             return job.id
 
         @shows_errors
         def on_poll(job_id_):
             job = ctx.jobs.get(job_id_)
-            lines = audit_path.read_text(encoding="utf-8").splitlines()[-12:] if audit_path.exists() else []
             if job is None:
-                return "", "", [], "\n".join(lines)
+                return "", "", [], ""
+            path = job.audit_path
+            lines = path.read_text(encoding="utf-8").splitlines()[-40:] if path.exists() else []
             waiting = job.confirmation.pending
             note = f"{waiting[0]}({json.dumps(waiting[1], ensure_ascii=False)}) — Confirm or Deny" if waiting else ""
             text = job.error or (job.result.answer if job.result else ("running ..." if job.running else ""))
@@ -122,8 +148,8 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.confirmation.resolve(answer_)
             return "confirmed" if answer_ else "denied"
 
-        add.click(on_add, [new_tool, custom], [custom, tool_list], api_name="tools_add")
-        run.click(on_run, [message, mode, custom], [job_id], api_name="tools_run")
+        add.click(on_add, [new_tool, custom, offered], [custom, tool_list, offered, choice], api_name="tools_add")
+        run.click(on_run, [message, mode, custom, offered, choice], [job_id], api_name="tools_run")
         confirm.click(lambda j: on_decide(j, True), [job_id], [pending], api_name="tools_confirm")
         deny.click(lambda j: on_decide(j, False), [job_id], [pending], api_name="tools_deny")
         gr.Timer(1.0).tick(on_poll, [job_id], [pending, answer, steps, audit], api_name="tools_poll",

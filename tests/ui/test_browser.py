@@ -1,0 +1,127 @@
+"""Every tab's main flow, clicked in a real browser against the real engine, as a person meets it: what the
+widgets hold is what is sent (an emptied number is 0). Each test saves its screenshot to docs/screenshots/,
+which the README shows, and fails on any error toast."""
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.slow
+MINUTE = 60_000
+expect.set_options(timeout=15_000)
+
+
+def test_engine_tab_reports_the_engine_and_chat_answers(app_url, open_page):
+    ui = open_page(app_url)
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(re.compile(r"^running: attached to http"))
+    expect(page.locator("table").filter(has_text="kv_cache_tokens")).to_contain_text("46592")
+    panel.get_by_role("textbox", name="Message").fill("What is the capital of France?")
+    panel.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("TTFT")).to_be_visible(timeout=MINUTE)
+    expect(page.locator("#chat [data-testid='bot']").last).to_contain_text("Paris")
+    ui.shot("engine")
+
+
+def test_plan_tab_with_its_default_form(app_url, open_page):
+    ui = open_page(app_url, tab="Plan")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    panel.get_by_role("button", name="Plan", exact=True).click()
+    expect(page.get_by_text("✅ fits")).to_be_visible()
+    expect(page.locator("#plan-command textarea")).to_have_value(re.compile(r"^vllm serve ./Qwen3-14B-gptq-int4 "))
+    expect(page.get_by_text("Checkpoint: No gptq-int4 checkpoint of Qwen3-14B is published")).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(2)
+    ui.shot("plan")
+
+
+def test_quantize_tab_starts_and_cancels(app_url, open_page, tmp_path):
+    ui = open_page(app_url, tab="Quantize")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    panel.get_by_role("textbox", name="Output folder (empty: under the cache)").fill(str(tmp_path / "gptq"))
+    panel.get_by_role("button", name="Quantize", exact=True).click()
+    status = panel.get_by_role("textbox", name="Status", exact=True)
+    expect(status).to_have_value(re.compile(r"^quantize: (loading|layer)"), timeout=MINUTE)
+    panel.get_by_role("button", name="Cancel", exact=True).click()
+    expect(status).to_have_value("cancelled: nothing was written", timeout=MINUTE)
+    assert not (tmp_path / "gptq").exists()
+    ui.shot("quantize")
+
+
+def test_document_qa_tab_on_a_chinese_pdf(app_url, open_page, tmp_path):
+    from workbench import contracts
+
+    facts = contracts.make_contract(tmp_path / "服务合同.pdf", "zh", 3_000, seed=5)
+    ui = open_page(app_url, tab="Document QA")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    page.locator("input[type='file']").first.set_input_files(str(tmp_path / "服务合同.pdf"))
+    expect(page.locator("#docqa-info")).to_contain_text("characters", timeout=MINUTE)  # read and measured
+    panel.get_by_role("button", name="Ask", exact=True).click()
+    table = page.locator("#docqa-fields").filter(has_text="payment_terms")
+    expect(table).to_be_visible(timeout=3 * MINUTE)
+    expect(page.get_by_text("strategy")).to_be_visible()
+    for field in ("parties", "services_and_delivery", "payment_terms", "liability_for_breach",
+                  "termination_conditions"):
+        expect(table).to_contain_text(field)
+    expect(table).to_contain_text(re.compile("[✅❌]"))
+    assert facts.amount  # the generated contract has an amount to find
+    ui.shot("document_qa")
+
+
+REFUND_TOOL = {"name": "approve_refund", "description": "Refund a customer's order (needs a person's approval).",
+               "parameters": {"type": "object", "properties": {"order_id": {"type": "integer", "minimum": 1,
+                                                                            "maximum": 9999}},
+                              "required": ["order_id"], "additionalProperties": False},
+               "result": {"refunded": True}, "sensitive": True}
+
+
+def test_function_calling_tab_confirms_and_denies_a_sensitive_call(app_url, open_page):
+    ui = open_page(app_url, tab="Function calling")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    editor = page.locator("#tool-editor .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(json.dumps(REFUND_TOOL))
+    panel.get_by_role("button", name="Add tool").click()
+    expect(page.get_by_label("approve_refund")).to_be_checked()
+    choice = page.get_by_label("Tool choice")
+    choice.click()
+    page.get_by_role("option", name="approve_refund").click()
+    panel.get_by_role("textbox", name="Message").fill("Please refund order 42.")
+    pending = panel.get_by_role("textbox", name="Waiting for confirmation")
+    steps = page.locator("#tool-steps")
+    answer = panel.get_by_role("textbox", name="Answer")
+    audit = page.locator("#tool-audit .cm-content")
+    for decision, status, event in (("Confirm", "executed", "confirmed"), ("Deny", "denied", "denied")):
+        panel.get_by_role("button", name="Run", exact=True).click()
+        expect(pending).to_have_value(re.compile(r"^approve_refund\(\{\"order_id\": \d+\}\) — Confirm or Deny"),
+                                      timeout=MINUTE)
+        panel.get_by_role("button", name=decision, exact=True).click()
+        expect(steps).to_contain_text(status, timeout=MINUTE)
+        finish_turn(page, panel, pending, answer)
+        expect(audit).to_contain_text(f'"event": "{event}", "tool": "approve_refund"')
+    ui.shot("function_calling")
+
+
+def finish_turn(page, panel, pending, answer, timeout_s=180):
+    """The model may propose the refund again once it has the result: deny each repeat until it answers."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if answer.input_value() not in ("", "running ..."):
+            return
+        if "Confirm or Deny" in pending.input_value():  # a decision writes "denied" there at once
+            panel.get_by_role("button", name="Deny", exact=True).click()
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the turn did not end within {timeout_s} s: {answer.input_value()!r}")
+
+
+def test_ab_tab_runs_the_example_with_the_default_form(app_url, open_page):
+    ui = open_page(app_url, tab="A/B tests")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    panel.get_by_role("button", name="Run", exact=True).click()  # "Only the first N items" is empty: 0 is sent
+    expect(page.get_by_text(re.compile(r"^done: 60 trials"))).to_be_visible(timeout=4 * MINUTE)
+    expect(page.get_by_text("McNemar").first).to_be_visible()
+    ui.shot("ab_tests")
