@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WB := $(VENV)/bin/workbench
 STAMP := $(VENV)/.workbench-installed
 
-.PHONY: install model run test test-fast bench clean-venv
+.PHONY: install model browser run test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml scripts/install.sh
 model: install
 	$(WB) prepare-model
 
+# Debian's Chromium and the fonts, for the browser tests (installed when missing; needs root or sudo)
+browser:
+	bash scripts/install_browser.sh
+
 run: model
 	$(WB) ui
 
-test: model
+test: model browser
 	$(PY) -m pytest
 
 # Everything that needs no vLLM process: no engine, no notebooks (conftest.py marks the rest `engine`).

@@ -3,11 +3,11 @@
 import csv
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeOpenAIServer
 from workbench import abtest
 from workbench.errors import ConfigError
 
@@ -149,45 +149,21 @@ def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
 
 @pytest.fixture
 def fake_overloaded_server():
-    """A fake endpoint that lists a model and answers every completion with 503, as an overloaded
-    server would: the one failure mode the real engine cannot be made to show on demand."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
-                                                         "owned_by": "test", "root": "/fake", "max_model_len": 4096}]})
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.server.posts += 1
-            self._send(503, {"error": {"message": "overloaded", "type": "ServiceUnavailable", "code": 503}})
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.posts = 0
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    """Answers every completion with 503, as an overloaded server would: the one failure mode the real
+    engine cannot be made to show on demand."""
+    with FakeOpenAIServer(lambda body: (503, {"error": {"message": "overloaded", "type": "ServiceUnavailable",
+                                                        "code": 503}})) as server:
+        yield server
 
 
 def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server, tmp_path):
-    url = f"http://127.0.0.1:{fake_overloaded_server.server_port}"
+    url = fake_overloaded_server.url
     cfg = abtest.parse_config(config(retries=1, variants=[{"name": "terse", "system": SYSTEM},
                                                           {"name": "elsewhere", "url": url}]))
     report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
     elsewhere = [t for t in report.trials if t.variant == "elsewhere"]
     assert all(not t.ok and t.attempts == 2 and "503" in t.error for t in elsewhere)
-    assert fake_overloaded_server.posts == 6
+    assert len(fake_overloaded_server.bodies) == 6
     assert report.variants["terse"].pass_rate == 1.0 and report.variants["elsewhere"].pass_rate == 0.0
     comparison = report.comparisons[0].as_dict()
     assert comparison["difference"] == -1.0 and comparison["only_baseline"] == 3

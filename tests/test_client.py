@@ -1,11 +1,8 @@
 """The client against the real engine: answers, streaming timings, token counts, logprobs."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
+from tests.fakes import FakeOpenAIServer, chat_completion
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import free_port
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
@@ -13,35 +10,15 @@ from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServed
 
 @pytest.fixture
 def recording_server():
-    """A fake OpenAI-compatible endpoint that records each request body and answers with `status`:
-    for what goes over the wire, and for statuses the real engine cannot be made to give on demand."""
+    """Records each request body and answers with `status` (200: a chat completion)."""
+    def respond(body):
+        status = server.status
+        return status, chat_completion("yes") if status == 200 else {"error": {"message": f"answered {status}",
+                                                                               "code": status}}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            self.server.bodies.append(body)
-            status = self.server.status
-            answer = ({"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": "yes"}}],
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
-                      if status == 200 else {"error": {"message": f"answered {status}", "code": status}})
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.bodies, server.status = [], 200
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    with FakeOpenAIServer(respond) as server:
+        server.status = 200
+        yield server
 
 
 def test_chat_answers_the_capital_of_france(client):

@@ -111,7 +111,8 @@ class GpuSpec:
 
 
 # Memory: cudaMemGetInfo totals as seen in vLLM logs and torch (RTX 3090 23.58, A10 22.07, T4 14.56,
-# L40S 44.99, H100 79.18 GiB); the rest from the cards' byte counts. Bandwidth and TFLOP/s: NVIDIA datasheets.
+# L40S 44.99 GiB), and measured by bench/gpu_facts.py (H100 80GB HBM3 79.18, H200 139.80 GiB;
+# bench/results/gpu_facts_*.json); the rest from the cards' byte counts. Bandwidth and TFLOP/s: NVIDIA datasheets.
 GPU_CATALOG: dict[str, GpuSpec] = {g.name: g for g in [
     GpuSpec("RTX 3060 12GB", 11.76, 360, 25.6, "8.6"),
     GpuSpec("RTX 3090", 23.58, 936, 35.6, "8.6"),

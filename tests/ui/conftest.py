@@ -26,13 +26,14 @@ new MutationObserver(() => {
 """
 
 
-def serve_app(ctx):
-    """The real app for `ctx` on a free port; returns (url, close)."""
-    from workbench.ui.app import build_app
+def serve_app(ctx, auth=None):
+    """The real app for `ctx` on a free port, as launch() serves it; returns (url, close)."""
+    from workbench.ui.app import MAX_UPLOAD, build_app
 
     app = build_app(ctx)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=auth,
+               max_file_size=MAX_UPLOAD)
 
     def close():
         app.close()
@@ -111,3 +112,13 @@ def open_page(browser):
         errors = page.errors()
         page.page.context.close()
         assert not errors, f"error toasts: {errors}"
+
+
+@pytest.fixture
+def idle_app_url():
+    """The app as `workbench ui --no-engine` serves it: no engine started."""
+    from workbench.ui.context import AppContext
+
+    url, close = serve_app(AppContext())
+    yield url
+    close()

@@ -25,8 +25,8 @@ def test_engine_tab_reports_the_engine_and_chat_answers(app_url, open_page):
     ui.shot("engine")
 
 
-def test_plan_tab_with_its_default_form(app_url, open_page):
-    ui = open_page(app_url, tab="Plan")
+def test_plan_tab_with_its_default_form_needs_no_engine(idle_app_url, open_page):
+    ui = open_page(idle_app_url, tab="Plan")
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
     panel.get_by_role("button", name="Plan", exact=True).click()
     expect(page.get_by_text("✅ fits")).to_be_visible()
@@ -125,3 +125,64 @@ def test_ab_tab_runs_the_example_with_the_default_form(app_url, open_page):
     expect(page.get_by_text(re.compile(r"^done: 60 trials"))).to_be_visible(timeout=4 * MINUTE)
     expect(page.get_by_text("McNemar").first).to_be_visible()
     ui.shot("ab_tests")
+
+
+def test_without_an_engine_the_tabs_that_need_it_offer_start(idle_app_url, open_page):
+    """`workbench ui --no-engine`: the tabs that talk to the model say so and offer Start (Plan: above)."""
+    ui = open_page(idle_app_url)
+    page = ui.page
+    for tab in ("Document QA", "Function calling", "A/B tests", "Quantize"):
+        page.get_by_role("tab", name=tab).click()
+        panel = page.get_by_role("tabpanel")
+        expect(panel.get_by_text("The engine is not running")).to_be_visible()
+        expect(panel.get_by_role("button", name="Start the engine")).to_be_visible()
+    page.get_by_role("tab", name="Engine").click()
+    expect(page.get_by_role("tabpanel").get_by_role("textbox", name="Status", exact=True)).to_have_value("stopped")
+    ui.shot("no_engine")
+
+
+def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(starts_vllm, open_page, tmp_path):
+    import os
+    import signal
+
+    from tests.ui.conftest import serve_app
+    from workbench import contracts
+    from workbench.engine import EngineConfig
+    from workbench.ui.context import AppContext
+
+    ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True, enable_tools=True))
+    ctx.start(wait=True)
+    url, close = serve_app(ctx)
+    try:
+        ui = open_page(url, tab="Document QA")
+        page = ui.page
+        contracts.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=9)
+        page.get_by_role("tabpanel").locator("input[type='file']").first.set_input_files(str(tmp_path / "contract.pdf"))
+        expect(page.locator("#docqa-info")).to_contain_text("characters", timeout=MINUTE)
+        page.get_by_role("tab", name="Engine").click()
+        panel = page.get_by_role("tabpanel")
+        panel.get_by_role("textbox", name="Message").fill("What is the capital of France?")
+
+        os.killpg(ctx.engine.process.pid, signal.SIGKILL)  # vLLM dies under the app
+        ctx.engine.process.wait(30)
+
+        expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(
+            re.compile(r"^stopped: vLLM exited with code -9 .*press Start to restart it"), timeout=MINUTE)
+        panel.get_by_role("button", name="Send").click()
+        expect(page.get_by_test_id("toast-text").filter(has_text="the engine is not running")).to_be_visible()
+        assert any("the engine is not running" in e and "press Start" in e for e in ui.take_errors())
+        expect(panel.get_by_role("textbox", name="Message")).to_have_value("What is the capital of France?")
+        for tab in ("Document QA", "Function calling", "A/B tests"):
+            page.get_by_role("tab", name=tab).click()
+            expect(page.get_by_role("tabpanel").get_by_text("vLLM exited with code -9")).to_be_visible(timeout=MINUTE)
+        page.get_by_role("tab", name="Document QA").click()
+        panel = page.get_by_role("tabpanel")
+        expect(page.locator("#docqa-info")).to_contain_text("contract.pdf")  # the upload is still there
+        panel.get_by_role("button", name="Ask", exact=True).click()
+        expect(page.get_by_test_id("toast-text").filter(has_text="the engine is not running").last).to_be_visible()
+        assert ui.take_errors()
+        ui.shot("engine_stopped")
+        panel.get_by_role("button", name="Start the engine").click()  # the restart the notice offers
+        expect(panel.get_by_text("starting")).to_be_visible(timeout=MINUTE)
+    finally:
+        close()  # stops the restarted engine too, mid-start if need be
