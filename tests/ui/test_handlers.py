@@ -49,3 +49,16 @@ def test_a_bug_is_not_dressed_up_as_a_user_error():
 
     with pytest.raises(KeyError):
         broken()
+
+
+def test_a_long_running_app_forgets_old_finished_jobs():
+    from workbench.ui.jobs import Job, JobRegistry
+
+    registry = JobRegistry(keep=3, forget_after_s=0.0)
+    old = [registry.add(Job("a").run(lambda: 1)) for _ in range(3)]
+    for job in old:
+        job.wait(5)
+    running = registry.add(Job("b").run(lambda: __import__("time").sleep(0.5)))
+    assert list(registry.jobs) == [running.id]  # the finished ones went, the new one stays
+    registry.add(Job("c"))  # not started: never finished, so kept
+    assert running.id in registry.jobs

@@ -50,11 +50,18 @@ class Job:
 
 @dataclass
 class JobRegistry:
-    """Jobs by id, so that per-user gr.State holds only an id (threads cannot be copied)."""
+    """Jobs by id, so that per-user gr.State holds only an id (threads cannot be copied). An app left
+    running forgets finished jobs an hour after they end once it holds more than `keep`."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
+    keep: int = 100
+    forget_after_s: float = 3600.0
 
     def add(self, job: Job) -> Job:
+        if len(self.jobs) >= self.keep:
+            now = time.monotonic()
+            for old in [j for j in self.jobs.values() if j.finished and now - j.finished > self.forget_after_s]:
+                del self.jobs[old.id]
         self.jobs[job.id] = job
         return job
 
