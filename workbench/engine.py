@@ -398,7 +398,6 @@ class Engine:
         """Start the server and wait until it answers /health; raise with the log tail if not."""
         if self.running:
             return self.report
-        self._stop_requested = False
         config = self.config
         port = config.port or free_port(config.host)
         if config.port and port_in_use(config.host, port):
@@ -457,12 +456,13 @@ class Engine:
         engine is left alone. Safe to call from another thread while start() waits: vLLM then ends and
         start() raises."""
         with self._lock:
-            self._stop_requested = True
+            self._stop_requested = True  # a stop before vLLM is spawned wins: start() then refuses
             process = self.process
         if process is None:
             return
         processes.stop_group(process, timeout_s)
         self._close()
+        self._stop_requested = False  # stopped: this Engine may be started again
 
     def _close(self) -> None:
         if self._log_file is not None:

@@ -44,7 +44,7 @@ class AppContext:
         if engine is not None and engine.owned and not self._stop_requested:
             code = engine.process.poll()
             return f"stopped: vLLM exited with code {code} (its log is on the Engine tab); press Start to restart it"
-        if engine is not None and not engine.owned:
+        if engine is not None and self.url:  # attached to an engine someone else runs
             return f"stopped: nothing answers at {engine.url} any more; start that engine again, then press Start"
         return "stopped"
 
