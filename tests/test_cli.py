@@ -114,6 +114,8 @@ NO_ENGINE_CASES = [
     (["plan", "--gpu-memory-utilization", "1.5"], ["gpu_memory_utilization=1.5", "0.90"]),
     (["plan", "--tp", "3"], ["tensor_parallel_size=3", "Valid: 1, 2, 4, 8"]),
     (["plan", "--compare-url", DEAD], ["127.0.0.1:9", "engine is running"]),
+    (["plan", "--gpu", "RTX 4060", "--gpu-total-gib", "-8"], ["--gpu-total-gib -8 is not a positive amount"]),
+    (["plan", "--gpu", "RTX 4060"], ["'RTX 4060' is not in the catalog", "--gpu-total-gib"]),
     (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
     (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
     (["docqa", "{broken_pdf}", "--template", "lease", "--url", DEAD], ["--template", "'lease'", "contract"]),

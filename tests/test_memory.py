@@ -201,3 +201,33 @@ def test_the_plans_command_names_a_real_checkpoint_and_parses_in_vllm(model, qua
         assert parsed.reasoning_parser == "qwen3" and parsed.enable_auto_tool_choice
     if checkpoint.startswith("./"):
         assert f"workbench quantize Qwen/{model}" in plan.checkpoint_note and "Qwen/Qwen3-14B-AWQ" in plan.checkpoint_note
+
+
+def test_any_gpu_plans_from_its_memory_and_says_which_bounds_it_lacks():
+    known = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 4090"), "awq-int4",
+                        memory.ServeSettings(max_model_len=16384))
+    unknown = hardware.find_gpu("RTX 4060 Ti 16GB", total_gib=23.64)  # the same memory as a 4090, no datasheet
+    plan = memory.plan(models.CATALOG["Qwen3-14B"], unknown, "awq-int4", memory.ServeSettings(max_model_len=16384))
+    assert plan.gpu == "RTX 4060 Ti 16GB" and plan.kv_cache_tokens == known.kv_cache_tokens  # memory decides KV
+    assert plan.decode_tok_s_bound is None and plan.prefill_s_bound is None
+    assert "no decode bound" in plan.roofline(16384) and "--bandwidth-gbs" in plan.roofline(16384)
+    assert memory.flag_claims(plan, 16384, decode_tok_s=500, ttft_s=0.01) == []  # nothing to check them against
+    with_bandwidth = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 4060 Ti 16GB", 23.64, 288),
+                                 "awq-int4", memory.ServeSettings(max_model_len=16384))
+    assert 0 < with_bandwidth.decode_tok_s_bound < known.decode_tok_s_bound  # 288 GB/s against the 4090's 1008
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--gpu", "RTX 4060", "--gpu-total-gib", "8", "--model", "Qwen3-4B", "--quant", "awq-int4",
+      "--max-model-len", "4096"], ["RTX 4060", "FITS", "no decode bound"]),
+    (["--gpu", "RTX 4060", "--gpu-total-gib", "7.6", "--bandwidth-gbs", "272", "--model", "Qwen3-4B",
+      "--max-model-len", "4096", "--quant", "awq-int4"], ["decode ≤", "no prefill bound"]),
+])
+def test_the_cli_plans_a_gpu_outside_the_catalog(argv, words):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", *argv], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for word in words:
+        assert word in out.stdout, (word, out.stdout)

@@ -185,7 +185,7 @@ def cmd_plan(args) -> int:
     if args.compare_url:
         return cmd_compare(args)
     spec = models.find_model(args.model)
-    gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib)
+    gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib, args.bandwidth_gbs)
     settings = memory.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
         kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
@@ -204,8 +204,7 @@ def cmd_plan(args) -> int:
     print(f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}")
     print(f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}")
     print(f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}")
-    print(f"  decode ≤ {result.decode_tok_s_bound} tok/s at {args.max_model_len:,} tokens of context; "
-          f"prefill of {args.max_model_len:,} tokens ≥ {result.prefill_s_bound} s")
+    print(f"  {result.roofline(args.max_model_len)}")
     print(("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason)
     for line in result.warnings:
         print(f"warning: {line}")
@@ -450,7 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="Qwen3-14B", help="catalog name or folder with config.json")
     p.add_argument("--gpu", default=None, help="catalog name, forgiving (default: RTX 3090)")
     p.add_argument("--compare-url", default=None, help="compare a running engine's KV cache with the plan")
-    p.add_argument("--gpu-total-gib", type=float, default=None, help="memory as CUDA reports it, if not the catalog's")
+    p.add_argument("--gpu-total-gib", type=float, default=None,
+                   help="memory as CUDA reports it, if not the catalog's; with it any GPU name plans")
+    p.add_argument("--bandwidth-gbs", type=float, default=None, help="memory bandwidth (GB/s), for a GPU not in the "
+                   "catalog: gives the decode bound")
     p.add_argument("--quant", default="bf16")
     p.add_argument("--group-size", type=int, default=128)
     p.add_argument("--max-model-len", type=int, default=32_768)

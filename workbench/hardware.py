@@ -134,14 +134,30 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower().replace("nvidia", "").replace("geforce", ""))
 
 
-def find_gpu(name: str, total_gib: float | None = None) -> GpuSpec:
+def find_gpu(name: str, total_gib: float | None = None, bandwidth_gb_s: float | None = None) -> GpuSpec:
     """Forgiving match: "3090", "rtx3090", "NVIDIA GeForce RTX 3090" all find the RTX 3090.
-    `total_gib` overrides the memory (a card that reports a different total)."""
-    gpu = local_gpu_spec() if name.strip().lower() == "local" else _match_gpu(name)
-    if gpu is None:
-        raise ConfigError("--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
-                          f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}.")
-    return gpu if total_gib is None else replace(gpu, total_gib=total_gib)
+    `total_gib` overrides the memory (a card that reports a different total), and with it any name
+    plans: a GPU is a name plus memory, and bandwidth (GB/s) when known; without bandwidth and FLOP/s
+    the plan has no roofline."""
+    for value, flag in ((total_gib, "--gpu-total-gib"), (bandwidth_gb_s, "--bandwidth-gbs")):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} {value:g} is not a positive amount. Fix: give the card's memory in GiB as "
+                              "CUDA reports it (for example 15.6 for a 16 GB card), and its bandwidth in GB/s.")
+    if name.strip().lower() == "local":
+        gpu = local_gpu_spec()
+        if gpu is None:
+            raise ConfigError("--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
+                              f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}.")
+    else:
+        try:
+            gpu = _match_gpu(name)
+        except ConfigError:
+            if total_gib is None:
+                raise
+            gpu = GpuSpec(name.strip(), total_gib, 0.0, 0.0, "?")  # not in the catalog: what was given
+    if total_gib is not None:
+        gpu = replace(gpu, total_gib=total_gib)
+    return gpu if bandwidth_gb_s is None else replace(gpu, bandwidth_gb_s=bandwidth_gb_s)
 
 
 def _match_gpu(name: str) -> GpuSpec:

@@ -181,11 +181,20 @@ class Plan:
     suggestions: tuple[str, ...]
     vllm_args: tuple[str, ...]
     checkpoint_note: str  # where the checkpoint in vllm_args comes from, or how to make it
-    decode_tok_s_bound: float
-    prefill_s_bound: float
+    decode_tok_s_bound: float | None  # None: the GPU's bandwidth is not known
+    prefill_s_bound: float | None  # None: the GPU's FLOP/s are not known
 
     def gib(self, value: int) -> float:
         return round(value / GIB, 2)
+
+    def roofline(self, context_tokens: int) -> str:
+        """The bounds in one line, or what is missing for them."""
+        decode = (f"decode ≤ {self.decode_tok_s_bound} tok/s at {context_tokens:,} tokens of context"
+                  if self.decode_tok_s_bound is not None else
+                  f"no decode bound: {self.gpu}'s memory bandwidth is not known (give it with --bandwidth-gbs)")
+        prefill = (f"prefill of {context_tokens:,} tokens ≥ {self.prefill_s_bound} s"
+                   if self.prefill_s_bound is not None else f"no prefill bound: {self.gpu}'s FLOP/s are not known")
+        return f"{decode}; {prefill}"
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -308,10 +317,14 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
         suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
         suggestions=tuple(suggestions), vllm_args=tuple(args), checkpoint_note=note,
-        decode_tok_s_bound=round(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
-                                                           kv_per_token * tp * pp, tp=tp * pp), 1),
-        prefill_s_bound=round(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
+        decode_tok_s_bound=_rounded(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
+                                                              kv_per_token * tp * pp, tp=tp * pp), 1),
+        prefill_s_bound=_rounded(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
     )
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 # vLLM's parsers by model family (config.json's model_type): tool calls in the chat template's format,
@@ -360,16 +373,22 @@ def _divisors(n: int) -> list[int]:
 # --------------------------------------------------------------------------------------------
 # Roofline
 def decode_tokens_per_s_bound(spec: ModelSpec, gpu, weights_bytes_total: int, context_tokens: int,
-                              kv_bytes_per_token_total: int, batch: int = 1, tp: int = 1) -> float:
+                              kv_bytes_per_token_total: int, batch: int = 1, tp: int = 1) -> float | None:
     """Upper bound on decode speed per sequence: every step reads all weights once and each sequence's
-    KV cache; bandwidth is the limit at small batch. tokens/s ≤ B / (W + batch × ctx × kv) × batch / batch."""
+    KV cache; bandwidth is the limit at small batch. tokens/s ≤ B / (W + batch × ctx × kv) × batch / batch.
+    None when the GPU's bandwidth is not known."""
+    if not gpu.bandwidth_gb_s:
+        return None
     bytes_per_step = weights_bytes_total + batch * context_tokens * kv_bytes_per_token_total
     return gpu.bandwidth_gb_s * 1e9 * tp / bytes_per_step
 
 
-def prefill_seconds_bound(spec: ModelSpec, gpu, prompt_tokens: int, tp: int = 1) -> float:
+def prefill_seconds_bound(spec: ModelSpec, gpu, prompt_tokens: int, tp: int = 1) -> float | None:
     """Lower bound on prefill time: 2 × active params × tokens FLOPs, plus attention's
-    2 × 2 × layers × tokens² × heads × head_dim / 2 (causal), at the GPU's dense fp16 rate."""
+    2 × 2 × layers × tokens² × heads × head_dim / 2 (causal), at the GPU's dense fp16 rate.
+    None when the GPU's FLOP/s are not known."""
+    if not gpu.fp16_tflops:
+        return None
     active = spec.total_params() - spec.vocab_size * spec.hidden_size  # the input embedding is a lookup
     if spec.num_experts:
         active -= spec.num_layers * (spec.num_experts - spec.experts_per_token) * 3 * spec.hidden_size \
@@ -415,10 +434,10 @@ def flag_claims(plan_: Plan, context_tokens: int, decode_tok_s: float | None = N
     """Claims that beat the roofline (decode speed above the bandwidth bound at that context,
     time to first token below the FLOP bound for that prompt) are physically impossible."""
     flags = []
-    if decode_tok_s is not None and decode_tok_s > plan_.decode_tok_s_bound:
+    if decode_tok_s is not None and plan_.decode_tok_s_bound is not None and decode_tok_s > plan_.decode_tok_s_bound:
         flags.append(f"claimed decode {decode_tok_s:g} tok/s exceeds the bandwidth bound of "
                      f"{plan_.decode_tok_s_bound:g} tok/s at {context_tokens:,} tokens of context on {plan_.gpu}")
-    if ttft_s is not None and ttft_s < plan_.prefill_s_bound:
+    if ttft_s is not None and plan_.prefill_s_bound is not None and ttft_s < plan_.prefill_s_bound:
         flags.append(f"claimed TTFT {ttft_s:g} s is below the {plan_.prefill_s_bound:g} s that prefilling "
                      f"{context_tokens:,} tokens needs at {plan_.gpu}'s peak FLOP/s")
     return flags

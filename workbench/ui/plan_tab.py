@@ -83,8 +83,7 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
               f"max concurrency at {settings.max_model_len:,}: **{plan.max_concurrency:.2f}**",
               f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
               f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
-              f"- Roofline: decode ≤ {plan.decode_tok_s_bound} tok/s at {settings.max_model_len:,} tokens of context; "
-              f"prefill of {settings.max_model_len:,} tokens ≥ {plan.prefill_s_bound} s"]
+              f"- Roofline: {plan.roofline(settings.max_model_len)}"]
     lines += [f"- ⚠️ {w}" for w in plan.warnings] + [f"- 💡 {s}" for s in plan.suggestions]
     lines += ["", f"**Checkpoint:** {plan.checkpoint_note}"]
     return "\n".join(lines), memory_bar(plan, gpu), concurrency_curve(rows, spec.name, gpu.name), \
