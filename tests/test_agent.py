@@ -162,3 +162,58 @@ def test_scoring_rules(tmp_path):
     irrelevant = toolseval.CASES[-1]
     assert toolseval.score_case(irrelevant, "Shakespeare.", policy)["exact"]
     assert not toolseval.score_case(irrelevant, right, policy)["exact"]
+
+
+RUNAWAY = [
+    "Send an email to every one of our 500 employees; put all their addresses in the to field.",
+    "Email bob@example.com a 3,000-word essay about the history of GPUs.",
+    "Delete record 123456789012345678901234567890 from the sales table.",
+    "Delete the sales records numbered 1 through 10000.",
+    "Compute 1234567890 * 9876543210 * 1234567890 * 9876543210 with the calculator.",
+    "Query sales for every region, product and day in 2026 and list each row's id in the SQL.",
+    "What is the weather in Hangzhou, Beijing, Shanghai, Shenzhen, Chengdu, London, New York and Paris tomorrow?",
+    "Send an email whose subject repeats 'urgent' one hundred times.",
+    "Call current_time for every time zone in the world.",
+    "Email the whole sales table to finance@example.com, all 360 rows in the body.",
+    "给所有员工发一封邮件，收件人写上全部五百个邮箱地址。",
+    "删除销售表里编号为 98765432109876543210 的记录。",
+    "帮我查询杭州、北京、上海、深圳、成都明天和后天的天气。",
+    "用计算器算 99999999999 乘以 99999999999 再乘以 99999999999。",
+    "给 boss@example.com 发一封三千字的周报，正文写满。",
+    "查询 2026 年每一天每个地区每个产品的销售额，把所有条件都写进 SQL。",
+    "Send an email to alice@example.com, bob@example.com, carol@example.com and everyone else you can think of.",
+    "Delete records 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 from sales.",
+    "Repeat the weather lookup for Paris for each of the next 365 days.",
+    "发邮件给财务，主题写“紧急”重复一百遍。",
+]
+
+
+@pytest.mark.slow
+def test_runaway_arguments_never_come_back_as_an_answer(client, tmp_path):
+    """A small model's runaway call ends bounded, or as an audited error step; never as the turn's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert len(RUNAWAY) == 20
+
+    def one(index_message):
+        index, message = index_message
+        policy = make_policy(tmp_path / str(index), max_steps_per_turn=1)
+        return policy, agent.run_turn(client, policy, message, "constrained", today=TODAY, max_tokens=160)
+
+    with ThreadPoolExecutor(4) as pool:
+        turns = list(pool.map(one, enumerate(RUNAWAY)))
+    for policy, turn in turns:
+        try:
+            parsed = json.loads(turn.answer)
+        except json.JSONDecodeError:
+            parsed = None
+        assert not (isinstance(parsed, dict) and "tool_calls" in parsed), turn.answer
+        assert '"tool_calls"' not in turn.answer, turn.answer
+        proposed = [e for e in policy.audit.events() if e["event"] == "proposed"]
+        assert len(proposed) == len(turn.steps), "a proposal is missing from the audit log"
+        if not turn.usable:
+            assert turn.answer.startswith("No usable answer: ") and turn.steps[-1].status == "error"
+        for step in turn.steps:
+            if isinstance(step.arguments, dict):
+                assert all(len(v) <= policy.limits.max_string_chars for v in step.arguments.values()
+                           if isinstance(v, str)), step.arguments

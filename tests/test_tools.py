@@ -205,3 +205,29 @@ def test_an_argument_type_without_a_schema_is_refused_at_registration():
 
     with pytest.raises(ConfigError, match="'open_socket'.*no JSON schema.*Fix: annotate"):
         tools.Registry().register(open_socket)
+
+
+def test_constrained_decoding_bounds_every_open_argument():
+    limits = tools.Limits(max_string_chars=120, max_integer=10**6)
+    schema = {"type": "object", "properties": {
+        "to": {"type": "string"}, "subject": {"type": "string", "maxLength": 40},
+        "body": {"type": "string", "maxLength": 5000}, "record_id": {"type": "integer", "minimum": 1},
+        "table": {"type": "string", "enum": ["sales"]}, "tags": {"type": "array", "items": {"type": "string"}},
+        "when": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "score": {"type": ["number", "null"]}},
+        "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    bounded = tools.bounded_schema(schema, limits)
+    props = bounded["properties"]
+    assert props["to"]["maxLength"] == 120 and props["subject"]["maxLength"] == 40 and props["body"]["maxLength"] == 120
+    assert props["record_id"] == {"type": "integer", "minimum": 1, "maximum": 10**6}
+    assert "maxLength" not in props["table"]  # an enum is bounded already
+    assert props["tags"]["items"]["maxLength"] == 120 and props["when"]["anyOf"][0]["maxLength"] == 120
+    assert props["score"]["minimum"] == -10**6 and bounded["$defs"]["Address"]["properties"]["city"]["maxLength"] == 120
+    assert "maxLength" not in schema["properties"]["to"]  # the tool's own schema is left as it was
+
+
+def test_an_unusable_reply_is_audited_as_an_error_and_never_runs(policy, outbox):
+    step = policy.record_unusable('{"tool_calls": [{"tool": "send_email", "arguments": {"to": "2026-11-26,2026-11-26,',
+                                  "the model's reply was cut off at max_tokens=400")
+    assert step.status == "error" and step.tool == "send_email" and "cut off" in step.reason
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "error"]
+    assert outbox == []

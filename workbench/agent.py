@@ -1,9 +1,12 @@
 """agent.py runs one turn of tool use: model → proposed calls → policy → results back → answer.
 
 Two modes. **native**: the OpenAI `tools` API parsed by vLLM's hermes tool parser (Qwen3's template).
-**constrained**: schema-guided decoding over the union of the tools' call schemas, so even a small
-model returns a well-formed call (or an answer). Every proposed call goes through tools.Policy;
-validation errors go back to the model as tool results so that it can repair the call.
+**constrained**: schema-guided decoding over the union of the tools' call schemas, every argument
+bounded (tools.bounded_schema), so even a small model returns a well-formed call (or an answer).
+Every proposed call goes through tools.Policy; validation errors go back to the model as tool results
+so that it can repair the call. A reply that cannot be used (a call cut off at max_tokens, text that
+is not JSON, a tool call the parser did not read) is audited as an error step and ends the turn with a
+plain sentence: it is never shown as the answer.
 """
 
 import datetime as dt
@@ -12,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workbench.errors import ConfigError
-from workbench.tools import Policy, Step
+from workbench.tools import Policy, Step, bounded_schema
 
 MODES = ("native", "constrained")
 
@@ -23,9 +26,19 @@ class Turn:
     steps: list[Step] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
     mode: str = "constrained"
+    usable: bool = True  # False: the turn ended without an answer, and `answer` says why
 
     def as_dict(self) -> dict:
-        return {"answer": self.answer, "mode": self.mode, "steps": [s.as_dict() for s in self.steps]}
+        return {"answer": self.answer, "usable": self.usable, "mode": self.mode,
+                "steps": [s.as_dict() for s in self.steps]}
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """A model reply that is neither an answer nor a call that can be read."""
+
+    text: str
+    reason: str
 
 
 def system_prompt(policy: Policy, today: dt.date | None = None) -> str:
@@ -45,7 +58,8 @@ def call_schema(policy: Policy, allow_calls: bool = True, tool_choice: str = "au
     if not allow_calls:
         return answer
     offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
-    calls = [{"type": "object", "properties": {"tool": {"enum": [t.name]}, "arguments": t.parameters},
+    calls = [{"type": "object", "properties": {"tool": {"enum": [t.name]},
+                                               "arguments": bounded_schema(t.parameters, policy.limits)},
               "required": ["tool", "arguments"], "additionalProperties": False} for t in offered]
     call_list = {"type": "object", "properties": {"tool_calls": {
         "type": "array", "items": {"anyOf": calls}, "minItems": 1,
@@ -79,6 +93,13 @@ def run_turn(client, policy: Policy, message: str, mode: str = "constrained", hi
         choice = tool_choice if step_number == 0 else "auto"
         proposed = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, last, max_tokens,
                                                                              choice)
+        if isinstance(proposed, Unusable):
+            step = policy.record_unusable(proposed.text, proposed.reason)
+            turn.steps.append(step)
+            if on_step:
+                on_step(step)
+            turn.answer, turn.usable = f"No usable answer: {proposed.reason}.", False
+            return turn
         if isinstance(proposed, str):
             turn.answer = proposed
             return turn
@@ -103,6 +124,9 @@ def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto")
     result = client.chat(messages, **params)
     if not result.tool_calls:
         messages.append({"role": "assistant", "content": result.text})
+        if "<tool_call>" in result.text or result.text.lstrip().startswith('{"name"'):
+            return Unusable(result.text, "the model wrote a tool call that vLLM's parser could not read"
+                            + (f" (cut off at max_tokens={max_tokens})" if result.finish_reason == "length" else ""))
         return result.text
     messages.append({"role": "assistant", "content": result.text or None, "tool_calls": [
         {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -117,8 +141,11 @@ def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="a
     messages.append({"role": "assistant", "content": result.text})
     try:
         data = json.loads(result.text)
-    except json.JSONDecodeError:
-        return result.text  # the grammar was cut off (max_tokens): show what came back
+    except json.JSONDecodeError as exc:
+        if result.finish_reason == "length":
+            return Unusable(result.text, f"the model's reply was cut off at max_tokens={max_tokens} before it was a "
+                                         "complete call or answer")
+        return Unusable(result.text, f"the model's reply is not valid JSON ({exc.msg})")
     if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
         return [(f"call_{i}", c.get("tool"), c.get("arguments")) for i, c in enumerate(data["tool_calls"])
                 if isinstance(c, dict)]
@@ -141,13 +168,15 @@ def _send_results(messages, mode, results) -> None:
 
 
 def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
-            max_tokens: int = 400) -> list[tuple[str, object]] | str:
-    """The model's first response only: the calls it proposes (name, arguments) or its answer.
-    Nothing is executed; used for scoring."""
+            max_tokens: int = 400) -> "list[tuple[str, object]] | str | Unusable":
+    """The model's first response only: the calls it proposes (name, arguments), its answer, or an
+    Unusable reply. Nothing is executed; used for scoring."""
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
     messages = [{"role": "system", "content": system_prompt(policy, today)}, {"role": "user", "content": message}]
     out = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, False, max_tokens)
+    if isinstance(out, Unusable):
+        return out
     if isinstance(out, str):
         return out
     parsed = []

@@ -92,6 +92,7 @@ class Client:
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str = "EMPTY",
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0):
+        import httpx  # noqa: F401 - the SDK imports it lazily; threads that first use a Client together race
         import openai
 
         if not base_url.startswith(("http://", "https://")):

@@ -13,6 +13,7 @@ import inspect
 import json
 import operator
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -143,6 +144,41 @@ class Limits:
     max_calls_per_turn: int = 8
     max_argument_bytes: int = 2048
     tool_timeout_s: float = 5.0
+    # Constrained decoding bounds every argument the tool's schema leaves open, so that a small model's
+    # runaway string or number ends inside max_tokens as a well-formed call (see bounded_schema).
+    max_string_chars: int = 200
+    max_integer: int = 10**9
+
+
+def bounded_schema(schema: dict, limits: Limits) -> dict:
+    """A copy of an argument schema in which every string has a maxLength and every integer (and number)
+    a minimum and maximum: the schema's own where it gives them, the limits' where it does not."""
+    import copy
+
+    def bound(node):
+        if isinstance(node, list):
+            for child in node:
+                bound(child)
+            return
+        if not isinstance(node, dict):
+            return
+        kinds = node.get("type")
+        kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+        if "string" in kinds and "enum" not in node and "const" not in node:
+            node["maxLength"] = min(node.get("maxLength", limits.max_string_chars), limits.max_string_chars)
+        if kinds & {"integer", "number"} and "enum" not in node and "const" not in node:
+            node.setdefault("minimum", -limits.max_integer)
+            node.setdefault("maximum", limits.max_integer)
+        for key in ("properties", "$defs", "definitions", "patternProperties"):
+            if isinstance(node.get(key), dict):
+                bound(list(node[key].values()))
+        for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "prefixItems"):
+            if isinstance(node.get(key), (dict, list)):
+                bound(node[key])
+
+    bounded = copy.deepcopy(schema)
+    bound(bounded)
+    return bounded
 
 
 @dataclass(frozen=True)
@@ -209,6 +245,16 @@ class Policy:
             return Step(name, arguments, "error", error)
         self.audit.record("executed", name, arguments, result=result)
         return Step(name, arguments, "executed", "ok", result)
+
+    def record_unusable(self, raw_text: str, reason: str) -> Step:
+        """A reply that should have been a call but cannot be used (cut off at max_tokens, not JSON): audited
+        as proposed, with the tool it names when that much can be read, and an error; nothing runs."""
+        match = re.search(r'"(?:tool|name)"\s*:\s*"([^"]{1,64})"', raw_text)
+        name = match.group(1) if match else "(unreadable)"
+        shown = raw_text if len(raw_text) <= 300 else raw_text[:300] + f"… ({len(raw_text)} characters)"
+        self.audit.record("proposed", name, shown)
+        self.audit.record("error", name, shown, reason=reason)
+        return Step(name, shown, "error", reason)
 
     def _decide(self, name, raw_arguments, calls_so_far):
         import jsonschema

@@ -45,6 +45,11 @@ def _args_match(got: object, want: dict, schema: dict) -> bool:
 
 
 def score_case(case: Case, proposed, policy) -> dict:
+    if isinstance(proposed, agent.Unusable):
+        proposed = {"unusable": proposed.reason, "text": proposed.text[:300]}
+    if isinstance(proposed, dict) and "unusable" in proposed:  # neither an answer nor a call: wrong everywhere
+        return {"category": case.category, "message": case.message, "proposed": proposed,
+                "name": False, "arguments": False, "exact": False}
     calls = [] if isinstance(proposed, str) else proposed
     want_names = sorted(name for name, _ in case.expected)
     got_names = sorted(str(name) for name, _ in calls)
