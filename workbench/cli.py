@@ -310,9 +310,11 @@ def cmd_docqa_eval(args) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
-    print(f"\n{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9}")
+    print(f"\n{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9} {'supported':>9} "
+          f"{'answer acc.':>11}")
     for key, s in report["summary"].items():
-        print(f"{key:<5} {s['fields']:>6} {s['value_accuracy']:>10.0%} {s['quote_accuracy']:>10.0%} {s['verified_share']:>9.0%}")
+        print(f"{key:<5} {s['fields']:>6} {s['value_accuracy']:>10.0%} {s['quote_accuracy']:>10.0%} "
+              f"{s['verified_share']:>9.0%} {s['supported_share']:>9.0%} {s['answer_accuracy']:>11.0%}")
     print(f"verified marks that were wrong: {report['verified_marks_wrong']}")
     return 0
 

@@ -186,7 +186,9 @@ def _contains(text: str, needles: list[str]) -> bool:
 def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), limit: int | None = None,
              on_row=None) -> dict:
     """Run the contract template over the eval set; score each field's value and quote against
-    the known facts, and count verified quotes. Verified means the quote is in the document."""
+    the known facts, and count verified quotes and supported values. Verified means the quote is in
+    the document; supported, that the value's facts are in the quote (then the answer shown is the
+    value, else the quote)."""
     import json
 
     from workbench import docqa, documents
@@ -205,6 +207,8 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
                              "value_correct": _contains(field.value, want[field.name]),
                              "quote_correct": _contains(field.quote, want[field.name]),
                              "verified": field.verified,
+                             "supported": field.supported,
+                             "answer_correct": _contains(field.answer, want[field.name]),
                              "verified_and_in_text": field.verified == (documents.find_quote(document, field.quote)
                                                                          is not None),
                              "seconds": round(answer.total_s, 1)})
@@ -217,7 +221,11 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
             summary[key] = {"fields": len(sel),
                             "value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
                             "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3),
-                            "verified_share": round(sum(r["verified"] for r in sel) / len(sel), 3)}
+                            "verified_share": round(sum(r["verified"] for r in sel) / len(sel), 3),
+                            "supported_share": round(sum(r["supported"] for r in sel) / len(sel), 3),
+                            "supported_and_correct": sum(r["supported"] and r["value_correct"] for r in sel),
+                            "supported_but_wrong": sum(r["supported"] and not r["value_correct"] for r in sel),
+                            "answer_accuracy": round(sum(r["answer_correct"] for r in sel) / len(sel), 3)}
     per_field = {}
     for name in expected(entries[0]["facts"]) if entries else ():
         sel = [r for r in rows if r["field"] == name]

@@ -4,8 +4,10 @@ to a verbatim quote that is checked against the document.
 Strategy: the whole document in one prompt when it fits the engine's max_model_len; otherwise
 map-reduce over sections. The document always comes first (in the system message) and the
 question last, so a follow-up question shares the prefix and vLLM's prefix cache serves it.
-Structured templates are filled with schema-guided decoding (response_format json_schema).
-This module knows nothing about files (documents.py) or the UI.
+Structured templates are filled with schema-guided decoding (response_format json_schema). Each field
+carries two marks: `verified` (its quote is in the document) and `supported` (the numbers, amounts,
+dates and company names in its value are in its quote; facts.py); an unsupported field's answer is its
+quote. This module knows nothing about files (documents.py) or the UI.
 """
 
 import json
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from workbench import facts
 from workbench.documents import Document, find_quote
 from workbench.errors import ConfigError
 
@@ -116,6 +119,20 @@ class Field:
     quote: str
     verified: bool  # the quote occurs in the document (whitespace-insensitive)
     page: int | None
+    supported: bool = True  # every number, amount, date and company name in the value is in the quote
+    unsupported: tuple[str, ...] = ()  # the value's facts that the quote lacks
+
+    @property
+    def answer(self) -> str:
+        """What to show as the field's answer: the value when its quote backs it, else the quote itself."""
+        return self.value if self.supported else self.quote
+
+    def marks(self) -> tuple[str, str]:
+        verified = "✅" if self.verified else "❌"
+        if self.supported:
+            return verified, "✅"
+        shown = self.value if len(self.value) <= 80 else self.value[:80] + "…"
+        return verified, f"⚠️ the model wrote «{shown}»: {', '.join(self.unsupported)} not in the quote"
 
 
 @dataclass(frozen=True)
@@ -138,10 +155,11 @@ class Answer:
     def to_markdown(self) -> str:
         if not self.fields:
             return self.text
-        rows = ["| field | value | quote | verified | page |", "|---|---|---|---|---|"]
+        rows = ["| field | answer | quote | verified | supported | page |", "|---|---|---|---|---|---|"]
         for f in self.fields:
             cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            rows.append(f"| {f.name} | {cell(f.value)} | {cell(f.quote)} | {'✅' if f.verified else '❌'} | "
+            verified, supported = f.marks()
+            rows.append(f"| {f.name} | {cell(f.answer)} | {cell(f.quote)} | {verified} | {cell(supported)} | "
                         f"{f.page or ''} |")
         return "\n".join(rows)
 
@@ -177,8 +195,11 @@ def measure_fit(client, document: Document, template: str = "contract", question
 
 
 def ground(document: Document, name: str, value: str, quote: str) -> Field:
+    """The field with both marks: its quote found in the document, its value's facts found in its quote."""
     at = find_quote(document, quote) if quote else None
-    return Field(name, value.strip(), quote.strip(), at is not None, document.page_of(at) if at is not None else None)
+    missing = tuple(facts.unsupported(value, quote))
+    return Field(name, value.strip(), quote.strip(), at is not None, document.page_of(at) if at is not None else None,
+                 supported=not missing, unsupported=missing)
 
 
 def _parse_quote(text: str) -> str:
@@ -201,8 +222,32 @@ def ask(client, document: Document, template: str = "question", question: str | 
     return _map_reduce(client, document, ask_text, fit, answer_tokens, on_text)
 
 
-def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None = None):
-    params = {"temperature": 0, "max_tokens": answer_tokens}
+# A value is one short sentence: a small model that starts repeating itself ("The document says: The document
+# says: ...") is stopped at the first line break and the token cap, and a phrase repeated back to back is
+# kept once (trim_repetition). No sampling penalty: on vLLM's CPU build a repetition_penalty request
+# stalled the engine until its execute_model timeout (300 s) and killed it.
+VALUE_TOKENS = 64
+_VALUE_PARAMS = {"stop": ["\n"]}
+_REPEATED = re.compile(r"(.{6,}?)\s*\1", re.S)
+
+
+def trim_repetition(text: str) -> str:
+    """Keep one copy of the first phrase (6+ characters) that the model repeated back to back, dropping
+    the further copies and the cut-off one at the end."""
+    match = _REPEATED.search(text)
+    if match is None:
+        return text.strip()
+    phrase = match.group(1)
+    rest = text[match.end():]
+    while (stripped := rest.lstrip()).startswith(phrase):
+        rest = stripped[len(phrase):]
+    if stripped and phrase.startswith(stripped):  # a copy cut off by the token cap
+        rest = ""
+    return (text[:match.start()] + phrase + rest).strip()
+
+
+def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, **extra):
+    params = {"temperature": 0, "max_tokens": answer_tokens, **extra}
     if schema:
         params["response_format"] = {"type": "json_schema", "json_schema": {"name": "field", "schema": schema}}
     result = None
@@ -229,9 +274,9 @@ def _one_call(client, document, text, template, ask_text, answer_tokens, on_text
         quote = _parse_quote(r.text)
         if on_text:
             on_text(f"«{quote}» → ")
-        v = _stream(client, context, value_instruction(template, name, quote), 64, on_text)
+        v = _stream(client, context, value_instruction(template, name, quote), VALUE_TOKENS, on_text, **_VALUE_PARAMS)
         results += [r, v]
-        fields.append(ground(document, name, v.text, quote))
+        fields.append(ground(document, name, trim_repetition(v.text), quote))
     rates = [r.tokens_per_s for r in results if r.tokens_per_s]
     text_out = json.dumps({f.name: {"value": f.value, "quote": f.quote} for f in fields}, ensure_ascii=False)
     return Answer(template, strategy, text_out, tuple(fields), results[0].usage.prompt_tokens, results[0].ttft_s,

@@ -111,12 +111,14 @@ def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
     rows = table["data"]
     assert [r[0] for r in rows] == ["parties", "services_and_delivery", "payment_terms", "liability_for_breach",
                                     "termination_conditions"]
-    for name, value, quote, verified, page in rows:
+    for name, answer, quote, verified, supported, page in rows:
         assert (verified == "✅") == (documents.find_quote(doc, quote) is not None), name
+        if supported != "✅":  # the value's facts are not in the quote: the quote is what is shown
+            assert supported.startswith("⚠️ the model wrote «") and answer == quote, (name, supported)
     assert any(f"{facts.amount:,}" in r[2] for r in rows if r[3] == "✅")
     exported = json.loads(open(json_file, encoding="utf-8").read())
     assert exported["document"] == "contract-zh-12k.pdf" and set(exported["fields"]) == {r[0] for r in rows}
-    assert "| field | value | quote | verified | page |" in open(md_file, encoding="utf-8").read()
+    assert "| field | answer | quote | verified | supported | page |" in open(md_file, encoding="utf-8").read()
 
 
 def test_tools_tab_runs_the_weather_question_and_audits_it(app_url):

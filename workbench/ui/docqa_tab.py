@@ -13,14 +13,16 @@ from workbench.ui.handlers import HEAVY, shows_errors
 from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import stream_pieces
 
-_HEADERS = ["field", "value", "quote", "verified", "page"]
+_HEADERS = ["field", "answer", "quote", "verified", "supported", "page"]
 
 
 def build_docqa_tab(ctx: AppContext) -> None:
     with gr.Tab("Document QA"):
         build_engine_notice(ctx, "counts the document's tokens and asks the model about it")
-        gr.Markdown("Upload a PDF, DOCX, TXT, Markdown or HTML file. Every field shows the sentence it came from; "
-                    "✅ means that sentence was found in the document.")
+        gr.Markdown("Upload a PDF, DOCX, TXT, Markdown or HTML file. Every field shows the sentence it came from. "
+                    "**verified** ✅: that sentence is in the document. **supported** ✅: every number, amount, date "
+                    "and company name in the model's answer is in that sentence; ⚠️ otherwise, and then the "
+                    "answer shown is the sentence itself.")
         document = gr.State(None)
         with gr.Row():
             upload = gr.File(label="Document", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"])
@@ -31,7 +33,7 @@ def build_docqa_tab(ctx: AppContext) -> None:
             ask = gr.Button("Ask", variant="primary")
         answer = gr.Textbox(label="Answer (streamed)", lines=6, interactive=False)
         table = gr.Dataframe(headers=_HEADERS, label="Fields", wrap=True, elem_id="docqa-fields",
-                             column_widths=["14%", "34%", "38%", "7%", "7%"])
+                             column_widths=["12%", "30%", "30%", "7%", "15%", "6%"])
         timings = gr.Markdown("")
         with gr.Row():
             export_json = gr.File(label="Export JSON")
@@ -59,7 +61,7 @@ def build_docqa_tab(ctx: AppContext) -> None:
                     result = done.value
                     break
                 yield "".join(streamed), None, "", None, None
-            rows = [[f.name, f.value, f.quote, "✅" if f.verified else "❌", f.page] for f in result.fields]
+            rows = [[f.name, f.answer, f.quote, *f.marks(), f.page] for f in result.fields]
             ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
             rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"
             stats = (f"strategy **{result.strategy}** · {result.prompt_tokens:,} prompt tokens · TTFT {ttft} · {rate} · "
