@@ -91,7 +91,7 @@ def test_cli_on_the_12k_chinese_contract_pdf(engine, files):
     doc = documents.load(folder / "zh-12k.pdf")
     assert 11_500 < doc.chars < 13_500
     for name, field in result["fields"].items():
-        assert set(field) == {"value", "quote", "verified", "page", "supported", "unsupported"}
+        assert set(field) == {"value", "quote", "verified", "page", "supported", "unsupported", "checked"}
         if field["verified"]:
             assert documents.find_quote(doc, field["quote"]) is not None, name
         assert field["supported"] == (not field["unsupported"])  # `docqa --json` carries both marks

@@ -208,6 +208,7 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
                              "quote_correct": _contains(field.quote, want[field.name]),
                              "verified": field.verified,
                              "supported": field.supported,
+                             "checked": field.checked,
                              "answer_correct": _contains(field.answer, want[field.name]),
                              "verified_and_in_text": field.verified == (documents.find_quote(document, field.quote)
                                                                          is not None),
@@ -223,8 +224,11 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
                             "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3),
                             "verified_share": round(sum(r["verified"] for r in sel) / len(sel), 3),
                             "supported_share": round(sum(r["supported"] for r in sel) / len(sel), 3),
-                            "supported_and_correct": sum(r["supported"] and r["value_correct"] for r in sel),
-                            "supported_but_wrong": sum(r["supported"] and not r["value_correct"] for r in sel),
+                            "checked_and_supported": sum(r["checked"] and r["supported"] for r in sel),
+                            "checked_supported_and_correct": sum(r["checked"] and r["supported"] and r["value_correct"]
+                                                                 for r in sel),
+                            "unsupported": sum(not r["supported"] for r in sel),
+                            "unsupported_but_correct": sum(not r["supported"] and r["value_correct"] for r in sel),
                             "answer_accuracy": round(sum(r["answer_correct"] for r in sel) / len(sel), 3)}
     per_field = {}
     for name in expected(entries[0]["facts"]) if entries else ():

@@ -121,6 +121,7 @@ class Field:
     page: int | None
     supported: bool = True  # every number, amount, date and company name in the value is in the quote
     unsupported: tuple[str, ...] = ()  # the value's facts that the quote lacks
+    checked: bool = False  # the value holds such facts at all ("Party A and Party B" holds none)
 
     @property
     def answer(self) -> str:
@@ -130,7 +131,7 @@ class Field:
     def marks(self) -> tuple[str, str]:
         verified = "✅" if self.verified else "❌"
         if self.supported:
-            return verified, "✅"
+            return verified, "✅" if self.checked else "➖ no figure or name to check"
         shown = self.value if len(self.value) <= 80 else self.value[:80] + "…"
         return verified, f"⚠️ the model wrote «{shown}»: {', '.join(self.unsupported)} not in the quote"
 
@@ -198,8 +199,9 @@ def ground(document: Document, name: str, value: str, quote: str) -> Field:
     """The field with both marks: its quote found in the document, its value's facts found in its quote."""
     at = find_quote(document, quote) if quote else None
     missing = tuple(facts.unsupported(value, quote))
+    checked = bool(facts.numbers(value) or facts.companies(value))
     return Field(name, value.strip(), quote.strip(), at is not None, document.page_of(at) if at is not None else None,
-                 supported=not missing, unsupported=missing)
+                 supported=not missing, unsupported=missing, checked=checked)
 
 
 def _parse_quote(text: str) -> str:

@@ -22,7 +22,7 @@ def build_docqa_tab(ctx: AppContext) -> None:
         gr.Markdown("Upload a PDF, DOCX, TXT, Markdown or HTML file. Every field shows the sentence it came from. "
                     "**verified** ✅: that sentence is in the document. **supported** ✅: every number, amount, date "
                     "and company name in the model's answer is in that sentence; ⚠️ otherwise, and then the "
-                    "answer shown is the sentence itself.")
+                    "answer shown is the sentence itself; ➖: the answer holds no figure or name to check.")
         document = gr.State(None)
         with gr.Row():
             upload = gr.File(label="Document", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"])
