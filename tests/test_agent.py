@@ -143,8 +143,8 @@ def test_tools_eval_scores_both_modes(client, tmp_path):
             # its schema, however wrong the choice
             import jsonschema
 
-            for row in rows:
-                for name, arguments in ([] if isinstance(row["proposed"], str) else row["proposed"]):
+            for row in rows:  # a list of calls; an answer is a str, an unusable reply a dict
+                for name, arguments in (row["proposed"] if isinstance(row["proposed"], list) else []):
                     jsonschema.validate(arguments, policy.registry.get(name).parameters)
 
 
