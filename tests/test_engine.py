@@ -141,6 +141,7 @@ def test_server_killed_while_a_request_is_in_flight(start_engine):
     assert time.monotonic() - killed_at < 40
     assert isinstance(outcome["error"], EngineUnavailableError)
     assert "is not answering" in str(outcome["error"]) or "broke" in str(outcome["error"])
+    engine.process.wait(30)  # a process of several GB takes a few seconds to finish exiting
     assert not engine.running
 
 
