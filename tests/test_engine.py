@@ -211,3 +211,12 @@ def test_the_app_stops_an_engine_that_is_still_starting(starts_vllm):
         if process is not None:
             assert process.poll() is not None, "vLLM outlived the app's stop()"
         assert ctx.status() == "stopped", ctx.status()
+
+
+def test_an_attached_engine_without_its_log_reports_what_the_server_says(engine):
+    attached = Engine.attach(engine.url)  # no log_path: the UI's case for `workbench ui --url URL`
+    report = attached.report
+    assert report.device == "cpu" and report.vllm_version == "0.32.0"
+    assert report.kv_cache_tokens == 46_592 and report.max_model_len == 4096 and report.kv_cache_gib == 1.0
+    assert report.max_concurrency == pytest.approx(11.38, abs=0.01)
+    assert report.weights_gib is None  # only the log has it

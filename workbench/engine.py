@@ -374,11 +374,11 @@ class Engine:
         if self._report is not None:
             return self._report
         if not (self.log_path and self.log_path.exists()):
-            if self.url and not self.owned:  # attached, log unknown: what the server says about itself
-                self._report = report_from_server(self.url)
-                return self._report
-            return EngineReport()
-        report = parse_startup_log(self.log_path.read_text(errors="replace"))
+            if not (self.url and not self.owned):
+                return EngineReport()
+            report = report_from_server(self.url)  # attached, log unknown: what the server says about itself
+        else:
+            report = parse_startup_log(self.log_path.read_text(errors="replace"))
         if report.kv_cache_tokens is not None and report.max_concurrency is not None:
             self._report = report
         return report
