@@ -336,7 +336,8 @@ class _TranslateErrors:
         if exc is None or not isinstance(exc, Exception):
             return False
         if isinstance(exc, openai.APIStatusError):
-            raise _rejected(self.client, exc.status_code, _detail(exc)) from exc
+            raise _rejected(self.client, exc.status_code,
+                            _detail(getattr(exc, "body", None), str(getattr(exc, "message", exc)))) from exc
         if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
             raise EngineUnavailableError(
                 f"the engine at {url} is not answering ({type(exc).__name__}: {exc}). Fix: start it with "
@@ -352,15 +353,14 @@ class _TranslateErrors:
         return False
 
 
-def _detail(exc) -> str:
+def _detail(body, fallback: str) -> str:
     """The server's own words from an error body ({"error": {"message": ...}} or {"message": ...})."""
-    body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         message = inner.get("message") if isinstance(inner, dict) else inner
         if message:
             return str(message)
-    return str(getattr(exc, "message", exc))
+    return fallback
 
 
 def _rejected(client: "Client", status: int, detail: str) -> RequestRejectedError:
@@ -395,11 +395,9 @@ def _http(client: "Client", request, timeout_s: float) -> str:
         body = exc.read().decode(errors="replace")
         try:
             parsed = json.loads(body)
-            inner = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
-            detail = inner.get("message", body) if isinstance(inner, dict) else str(inner)
         except ValueError:
-            detail = body.strip()[:300] or exc.reason
-        raise _rejected(client, exc.code, detail) from exc
+            parsed = None
+        raise _rejected(client, exc.code, _detail(parsed, body.strip()[:300] or str(exc.reason))) from exc
     except OSError as exc:
         raise EngineUnavailableError(f"{url} failed: {exc}. Fix: check that the engine is running "
                                      "(`workbench models --url ...`).") from exc

@@ -469,18 +469,30 @@ def load_tools_file(registry: Registry, path: str | Path) -> list[str]:
     if not isinstance(entries, list):
         raise ConfigError(f"tools file {str(path)!r} must hold a JSON list of tools.")
     names = []
-    for i, entry in enumerate(entries):
-        missing = [k for k in ("name", "description", "parameters", "result") if k not in entry]
-        if missing:
-            raise ConfigError(f"tools file entry {i} lacks {', '.join(missing)}. Each needs name, description, "
-                              "parameters (a JSON schema) and result.")
-        try:
-            registry.add_fixed(entry["name"], entry["description"], entry["parameters"], entry["result"],
-                               bool(entry.get("sensitive", False)))
-        except Exception as exc:  # jsonschema.SchemaError: its str() is a page; its message is the point
-            where = "/".join(str(p) for p in getattr(exc, "path", ())) or "parameters"
-            raise ConfigError(f"tools file entry {entry['name']!r}: parameters is not a valid JSON schema "
-                              f"(at {where}: {getattr(exc, 'message', exc)}). Fix: give a JSON schema of type "
-                              "object with properties.") from exc
-        names.append(entry["name"])
+    for entry in entries:
+        names.append(add_entry(registry, entry, "tools file entry",
+                               required=("name", "description", "parameters", "result"))["name"])
     return names
+
+
+def add_entry(registry: Registry, entry, where: str = "tool",
+              required: tuple[str, ...] = ("name", "description", "parameters")) -> dict:
+    """Register one JSON-schema tool given as {"name", "description", "parameters", "result"?, "sensitive"?}
+    (a tools file's entry, or one typed into the UI); returns it normalised. Refused with the reason."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} is not a JSON object. Give name, description, parameters (a JSON schema) and "
+                          "result.")
+    missing = [k for k in required if k not in entry]
+    if missing:
+        raise ConfigError(f"{where} {entry.get('name', '(no name)')!r} lacks {', '.join(missing)}. Each needs name, "
+                          "description, parameters (a JSON schema) and result.")
+    tool = {"name": entry["name"], "description": entry["description"], "parameters": entry["parameters"],
+            "result": entry.get("result"), "sensitive": bool(entry.get("sensitive", False))}
+    try:
+        registry.add_fixed(**tool)
+    except Exception as exc:  # jsonschema.SchemaError: its message is the point, its str() a page
+        at = "/".join(str(p) for p in getattr(exc, "path", ())) or "parameters"
+        raise ConfigError(f"{where} {tool['name']!r}: parameters is not a valid JSON schema (at {at}: "
+                          f"{getattr(exc, 'message', exc)}). Fix: give a JSON schema of type object with "
+                          "properties.") from exc
+    return tool

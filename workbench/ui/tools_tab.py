@@ -95,16 +95,9 @@ def build_tools_tab(ctx: AppContext) -> None:
         def on_add(text, current, offered_now):
             try:
                 entry = json.loads(text)
-                registry = _registry(current)
-                registry.add_fixed(entry["name"], entry["description"], entry["parameters"], entry.get("result"),
-                                   bool(entry.get("sensitive", False)))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            except json.JSONDecodeError as exc:
                 raise gr.Error(f"not a tool: {exc}. Give name, description, parameters (a JSON schema) and result.")
-            except Exception as exc:  # jsonschema.SchemaError: its message is the point, its str() a page
-                raise gr.Error(f"parameters is not a valid JSON schema: {getattr(exc, 'message', exc)}") from exc
-            new = [*current, {"name": entry["name"], "description": entry["description"],
-                              "parameters": entry["parameters"], "result": entry.get("result"),
-                              "sensitive": bool(entry.get("sensitive", False))}]
+            new = [*current, tools.add_entry(_registry(current), entry)]
             names = _registry(new).names()
             return (new, [t.openai_spec() for t in _registry(new).tools],
                     gr.CheckboxGroup(choices=names, value=[*offered_now, entry["name"]] if offered_now else names),
