@@ -82,6 +82,14 @@ class Page:
     def take_errors(self) -> list[str]:
         return self.page.evaluate("(() => { const e = window.__wbErrors || []; window.__wbErrors = []; return e; })()")
 
+    def expect_error(self, *words: str, timeout: float = 30_000) -> str:
+        """Wait for a new error toast holding all `words`, take it (and any other error recorded) and return it.
+        Waits on the recorder, not on a visible toast: an older toast with the same words may still show."""
+        words_js = repr(list(words))
+        self.page.wait_for_function(
+            f"(window.__wbErrors || []).some((e) => {words_js}.every((w) => e.includes(w)))", timeout=timeout)
+        return next(e for e in self.take_errors() if all(w in e for w in words))
+
     def shot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
