@@ -34,9 +34,35 @@ def test_weather_question_with_the_tool_required(client, tmp_path):
     assert sum(e["event"] == "proposed" for e in events) == len(turn.steps)
 
 
-def test_unknown_mode(client, tmp_path):
-    with pytest.raises(Exception, match="'chaos' is not one of native, constrained"):
-        agent.run_turn(client, make_policy(tmp_path), "hi", "chaos")
+def test_unknown_mode(tmp_path):
+    with pytest.raises(ConfigError, match="mode 'chaos' is not one of native, constrained, two-stage. Fix: pick"):
+        agent.run_turn(None, make_policy(tmp_path), "hi", "chaos")
+
+
+def test_few_shot_examples_resolve_dates_from_today_and_only_name_registered_tools(tmp_path):
+    policy = make_policy(tmp_path)
+    prompt = agent.system_prompt(policy, TODAY, few_shot=True)
+    assert "Today is 2026-11-25 (tomorrow is 2026-11-26)" in prompt
+    assert '"date": "2026-11-27"' in prompt  # 后天: the day after tomorrow, from today
+    assert "Examples:" not in agent.system_prompt(policy, TODAY)
+    only_email = tools.Registry()
+    only_email.add_fixed("send_email", "Send an email.", {"type": "object", "properties": {}}, "sent")
+    lone = tools.Policy(only_email, tools.AuditLog(tmp_path / "lone.jsonl"))
+    examples = agent.few_shot_examples(lone, TODAY)
+    assert examples == ['User: What is the capital of Italy?\nReply: {"answer": "Rome."}']  # no example calls a tool it lacks
+
+
+def test_a_call_the_model_writes_twice_runs_once(tmp_path):
+    """The model sometimes repeats a call verbatim in one reply (seen: get_weather for Hangzhou twice)."""
+    from tests.fakes import FakeOpenAIServer, chat_completion
+    from workbench.client import Client
+
+    call = {"tool": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}
+    other = {"tool": "get_weather", "arguments": {"city": "Beijing", "date": "2026-11-26"}}
+    reply = json.dumps({"tool_calls": [call, call, other]})
+    with FakeOpenAIServer(lambda body: (200, chat_completion(reply))) as fake:
+        proposed = agent.propose(Client(fake.url), make_policy(tmp_path), "Weather in Hangzhou tomorrow?", today=TODAY)
+    assert proposed == [("get_weather", call["arguments"]), ("get_weather", other["arguments"])]
 
 
 def test_unknown_tool_choice_names_the_valid_ones(tmp_path):
@@ -110,7 +136,7 @@ def assert_no_escape(policy, turn, outbox_before=0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["constrained", "native"])
+@pytest.mark.parametrize("mode", agent.MODES)
 def test_prompt_injection_suite(client, tmp_path_factory, mode):
     assert len(CASES) >= 20
     for where, message in CASES:
@@ -122,14 +148,16 @@ def test_prompt_injection_suite(client, tmp_path_factory, mode):
 
 
 @pytest.mark.slow
-def test_tools_eval_scores_both_modes(client, tmp_path):
-    for mode in ("constrained", "native"):
+def test_tools_eval_scores_every_mode(client, tmp_path):
+    sample = toolseval.CASES[::4]  # every category, both languages; bench/tools_eval.py runs all of them
+    assert {c.category for c in sample} == set(toolseval.CATEGORIES) and {c.lang for c in sample} == {"en", "zh"}
+    for mode in agent.MODES:
         policy = make_policy(tmp_path / mode)
-        report = toolseval.evaluate(client, policy, mode)
+        report = toolseval.evaluate(client, policy, mode, cases=sample)
         rows = report["rows"]
-        assert [r["message"] for r in rows] == [c.message for c in toolseval.CASES]
+        assert [r["message"] for r in rows] == [c.message for c in sample]
         # every row is scored by the BFCL rules, and every figure is the share of its rows
-        for case, row in zip(toolseval.CASES, rows):
+        for case, row in zip(sample, rows):
             assert {k: row[k] for k in ("name", "arguments", "exact")} == \
                 {k: v for k, v in toolseval.score_case(case, row["proposed"], policy).items()
                  if k in ("name", "arguments", "exact")}
@@ -138,7 +166,8 @@ def test_tools_eval_scores_both_modes(client, tmp_path):
             assert figures["cases"] == len(mine) > 0
             assert figures["exact"] == pytest.approx(sum(r["exact"] for r in mine) / len(mine))
         assert report["overall"]["exact"] == pytest.approx(sum(r["exact"] for r in rows) / len(rows))
-        if mode == "constrained":
+        assert sum(f["cases"] for f in report["languages"].values()) == len(rows)
+        if mode != "native":
             # schema-guided decoding: whatever the model proposes as a call names a whitelisted tool and fits
             # its schema, however wrong the choice
             import jsonschema
@@ -159,7 +188,7 @@ def test_scoring_rules(tmp_path):
     assert toolseval.score_case(case, wrong_value, policy)["name"]
     assert not toolseval.score_case(case, extra_arg, policy)["arguments"]
     assert not toolseval.score_case(case, "It is sunny.", policy)["name"]
-    irrelevant = toolseval.CASES[-1]
+    irrelevant = next(c for c in toolseval.CASES if c.category == "irrelevance")
     assert toolseval.score_case(irrelevant, "Shakespeare.", policy)["exact"]
     assert not toolseval.score_case(irrelevant, right, policy)["exact"]
 

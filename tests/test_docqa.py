@@ -91,12 +91,29 @@ def test_cli_on_the_12k_chinese_contract_pdf(engine, files):
     doc = documents.load(folder / "zh-12k.pdf")
     assert 11_500 < doc.chars < 13_500
     for name, field in result["fields"].items():
-        assert set(field) == {"value", "quote", "verified", "page", "supported", "unsupported", "checked"}
+        assert set(field) == {"value", "quote", "verified", "page", "supported", "unsupported", "checked", "found"}
         if field["verified"]:
             assert documents.find_quote(doc, field["quote"]) is not None, name
         assert field["supported"] == (not field["unsupported"])  # `docqa --json` carries both marks
     liability = result["fields"]["liability_for_breach"]
     assert liability["verified"] and f"千分之{facts['zh'].penalty_per_mille}" in liability["quote"]
+
+
+def test_a_field_the_document_lacks_comes_back_not_found_never_invented(client, tmp_path):
+    (tmp_path / "order.md").write_text(
+        "# Hosting order\n\n"
+        "Party A (Client): Huaxin Trading Co., Ltd. Party B (Provider): Beta Cloud Ltd.\n"
+        "The Provider shall provide managed hosting services for the Client's web shop.\n"
+        "The total contract amount is USD 12,000, payable in advance by bank transfer.\n", encoding="utf-8")
+    doc = documents.load(tmp_path / "order.md")
+    answer = docqa.ask(client, doc, "contract")
+    fields = {f.name: f for f in answer.fields}
+    for name in ("liability_for_breach", "termination_conditions"):  # the order says nothing about either
+        field = fields[name]
+        assert not field.found and field.answer == "not found" and field.quote == "" and not field.verified
+        assert field.marks() == ("➖ no quote", "➖ not in the document")
+    assert fields["payment_terms"].found and "12,000" in fields["payment_terms"].quote
+    assert "| termination_conditions | not found |  | ➖ no quote | ➖ not in the document |  |" in answer.to_markdown()
 
 
 def test_meeting_minutes_template(client, tmp_path):

@@ -207,6 +207,40 @@ def test_an_argument_type_without_a_schema_is_refused_at_registration():
         tools.Registry().register(open_socket)
 
 
+class Comment(pydantic.BaseModel):
+    text: str
+    replies: list["Comment"] = []  # a thread of any depth
+
+
+class Reply(pydantic.BaseModel):
+    text: str
+
+
+class Thread(pydantic.BaseModel):
+    text: str
+    replies: list[Reply] = []  # one level: fixed depth
+
+
+def test_an_unbounded_recursive_argument_type_is_refused_at_registration_with_the_reason():
+    def post_thread(thread: Comment) -> str:
+        """Post a comment thread."""
+
+    def post_flat(thread: Thread) -> str:
+        """Post a thread one level deep."""
+
+    registry = tools.Registry()
+    with pytest.raises(ConfigError, match=r"'post_thread'.*unbounded recursive type \(#/\$defs/Comment → "
+                                          r"#/\$defs/Comment.*Fix: give the nesting a fixed depth"):
+        registry.register(post_thread)
+    registry.register(post_flat)  # nesting without a cycle is fine
+    assert registry.names() == ["post_flat"]
+    entry = {"name": "tree", "description": "A tree.", "result": "ok",
+             "parameters": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}}}
+    with pytest.raises(ConfigError, match=r"'tree'.*recursive type \(# → #"):
+        tools.add_entry(registry, entry)
+    assert registry.names() == ["post_flat"]
+
+
 def test_constrained_decoding_bounds_every_open_argument():
     limits = tools.Limits(max_string_chars=120, max_integer=10**6)
     schema = {"type": "object", "properties": {

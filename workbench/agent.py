@@ -1,8 +1,11 @@
 """agent.py runs one turn of tool use: model → proposed calls → policy → results back → answer.
 
-Two modes. **native**: the OpenAI `tools` API parsed by vLLM's hermes tool parser (Qwen3's template).
+Three modes. **native**: the OpenAI `tools` API parsed by vLLM's hermes tool parser (Qwen3's template).
 **constrained**: schema-guided decoding over the union of the tools' call schemas, every argument
 bounded (tools.bounded_schema), so even a small model returns a well-formed call (or an answer).
+**two-stage**: two schema-guided requests: first the next step alone (a tool's name or "answer", from an
+enum), then only that tool's arguments (or the answer). `few_shot` adds worked examples to the system
+prompt in any mode. Dates: the system prompt states today and tomorrow, so "tomorrow" resolves without a call.
 Every proposed call goes through tools.Policy; validation errors go back to the model as tool results
 so that it can repair the call. A reply that cannot be used (a call cut off at max_tokens, text that
 is not JSON, a tool call the parser did not read) is audited as an error step and ends the turn with a
@@ -17,7 +20,8 @@ from dataclasses import dataclass, field
 from workbench.errors import ConfigError
 from workbench.tools import Policy, Step, bounded_schema
 
-MODES = ("native", "constrained")
+MODES = ("native", "constrained", "two-stage")
+DEFAULT_MODE, DEFAULT_FEW_SHOT = "constrained", False  # what measured best on the bundled model (README)
 
 
 @dataclass
@@ -41,12 +45,31 @@ class Unusable:
     reason: str
 
 
-def system_prompt(policy: Policy, today: dt.date | None = None) -> str:
+def few_shot_examples(policy: Policy, today: dt.date) -> list[str]:
+    """Worked examples (request, reply in the constrained JSON form), English and Chinese, one with a date
+    resolved from today; an example is kept only when every tool it calls is registered."""
+    later = (today + dt.timedelta(days=2)).isoformat()
+    examples = [
+        ("What will the weather be in Paris on 2031-05-02?",
+         {"tool_calls": [{"tool": "get_weather", "arguments": {"city": "Paris", "date": "2031-05-02"}}]}),
+        ("上海和北京后天的天气如何？", {"tool_calls": [{"tool": "get_weather", "arguments": {"city": c, "date": later}}
+                                          for c in ("Shanghai", "Beijing")]}),
+        ("How much is 12 * (3 + 4)?", {"tool_calls": [{"tool": "calculator", "arguments": {"expression": "12 * (3 + 4)"}}]}),
+        ("What is the capital of Italy?", {"answer": "Rome."}),
+    ]
+    return [f"User: {request}\nReply: {json.dumps(reply, ensure_ascii=False)}" for request, reply in examples
+            if all(policy.registry.get(c["tool"]) for c in reply.get("tool_calls", []))]
+
+
+def system_prompt(policy: Policy, today: dt.date | None = None, few_shot: bool = False) -> str:
     today = today or dt.date.today()
     lines = [f"You are a helpful assistant that can call tools. Today is {today.isoformat()} "
              f"(tomorrow is {(today + dt.timedelta(days=1)).isoformat()}). Only these tools exist:"]
     for tool in policy.registry.tools:
         lines.append(f"- {tool.name}: {tool.description} Arguments: {json.dumps(tool.parameters['properties'])}")
+    examples = few_shot_examples(policy, today) if few_shot else []
+    if examples:
+        lines += ["Call a tool only when the request needs one; otherwise answer in words. Examples:", *examples]
     return "\n".join(lines)
 
 
@@ -68,6 +91,11 @@ def call_schema(policy: Policy, allow_calls: bool = True, tool_choice: str = "au
     return call_list if tool_choice != "auto" else {"anyOf": [call_list, answer]}
 
 
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}. Fix: pick one of them.")
+
+
 def check_tool_choice(policy: Policy, tool_choice: str) -> None:
     """'auto' (the model decides), 'required' (it must call a tool first) or the name of a registered tool."""
     valid = ["auto", "required", *policy.registry.names()]
@@ -78,21 +106,19 @@ def check_tool_choice(policy: Policy, tool_choice: str) -> None:
 
 def run_turn(client, policy: Policy, message: str, mode: str = "constrained", history: list[dict] | None = None,
              on_step: Callable[[Step], None] | None = None, today: dt.date | None = None,
-             max_tokens: int = 400, tool_choice: str = "auto") -> Turn:
+             max_tokens: int = 400, tool_choice: str = "auto", few_shot: bool = False) -> Turn:
     """One turn. `tool_choice` applies to the model's first step ('required' or a tool's name force a call,
     as in the OpenAI API); after the tools' results come back the model may always answer."""
-    if mode not in MODES:
-        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
+    check_mode(mode)
     check_tool_choice(policy, tool_choice)
-    messages = [{"role": "system", "content": system_prompt(policy, today)}, *(history or []),
+    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
                 {"role": "user", "content": message}]
     turn = Turn("", [], messages, mode)
     for step_number in range(policy.limits.max_steps_per_turn + 1):
         last = (step_number == policy.limits.max_steps_per_turn
                 or len(turn.steps) >= policy.limits.max_calls_per_turn)  # limits reached: answer now
         choice = tool_choice if step_number == 0 else "auto"
-        proposed = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, last, max_tokens,
-                                                                             choice)
+        proposed = STEPS[mode](client, policy, messages, last, max_tokens, choice)
         if isinstance(proposed, Unusable):
             step = policy.record_unusable(proposed.text, proposed.reason)
             turn.steps.append(step)
@@ -147,9 +173,41 @@ def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="a
                                          "complete call or answer")
         return Unusable(result.text, f"the model's reply is not valid JSON ({exc.msg})")
     if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
-        return [(f"call_{i}", c.get("tool"), c.get("arguments")) for i, c in enumerate(data["tool_calls"])
-                if isinstance(c, dict)]
+        calls = [c for c in data["tool_calls"] if isinstance(c, dict)]
+        unique = [c for i, c in enumerate(calls) if c not in calls[:i]]  # a call written twice runs once
+        return [(f"call_{i}", c.get("tool"), c.get("arguments")) for i, c in enumerate(unique)]
     return str(data.get("answer", "")) if isinstance(data, dict) else str(data)
+
+
+def next_step_schema(options: list[str]) -> dict:
+    return {"type": "object", "properties": {"next": {"enum": options}}, "required": ["next"],
+            "additionalProperties": False}
+
+
+def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
+    """Stage 1 picks the next step from an enum of the offered tools' names (and "answer" when the model may
+    answer); stage 2 decodes only that tool's call (or the answer) with the plain constrained schema."""
+    offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
+    options = ([] if last else [t.name for t in offered]) + (["answer"] if last or tool_choice == "auto" else [])
+    if len(options) > 1:
+        menu = "\n".join([f"- {t.name}: {t.description}" for t in offered] +
+                         ["- answer: reply in words, without a tool (for anything the tools do not do)"])
+        ask = {"role": "user", "content": f"Choose the next step for the request above:\n{menu}\n"
+                                          "Reply as JSON with the step in \"next\"."}
+        result = client.chat([*messages, ask], temperature=0, max_tokens=20, stream=False, response_format={
+            "type": "json_schema", "json_schema": {"name": "next", "schema": next_step_schema(options)}})
+        try:
+            choice = json.loads(result.text)["next"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return Unusable(result.text, "the model's choice of the next step is not valid JSON")
+    else:
+        choice = options[0]
+    if choice == "answer":
+        return _constrained_step(client, policy, messages, True, max_tokens)
+    return _constrained_step(client, policy, messages, False, max_tokens, choice)
+
+
+STEPS = {"native": _native_step, "constrained": _constrained_step, "two-stage": _two_stage_step}
 
 
 def _send_results(messages, mode, results) -> None:
@@ -168,13 +226,13 @@ def _send_results(messages, mode, results) -> None:
 
 
 def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
-            max_tokens: int = 400) -> "list[tuple[str, object]] | str | Unusable":
+            max_tokens: int = 400, few_shot: bool = False) -> "list[tuple[str, object]] | str | Unusable":
     """The model's first response only: the calls it proposes (name, arguments), its answer, or an
     Unusable reply. Nothing is executed; used for scoring."""
-    if mode not in MODES:
-        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}.")
-    messages = [{"role": "system", "content": system_prompt(policy, today)}, {"role": "user", "content": message}]
-    out = (_native_step if mode == "native" else _constrained_step)(client, policy, messages, False, max_tokens)
+    check_mode(mode)
+    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)},
+                {"role": "user", "content": message}]
+    out = STEPS[mode](client, policy, messages, False, max_tokens)
     if isinstance(out, Unusable):
         return out
     if isinstance(out, str):

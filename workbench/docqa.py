@@ -45,6 +45,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     },
 }
 CANDIDATES = 4
+NOT_FOUND = "not found"
 
 
 # Each field takes two short requests that share the cached document prefix. First the quote:
@@ -84,12 +85,12 @@ def _cjk_around(text: str, match: re.Match) -> bool:
 
 
 def candidates(text: str, keywords: tuple[str, ...], k: int = CANDIDATES) -> list[str]:
-    """The k sentences that mention the keywords most, best first; ties keep document order."""
+    """The k sentences that mention the keywords most, best first; ties keep document order. None when no
+    sentence mentions any of them: the document does not state the field."""
     sentences = split_sentences(text)
     scored = [(sum(w in s.lower() for w in keywords) + 0.1 * sum(s.lower().count(w) for w in keywords), -i, s)
               for i, s in enumerate(sentences)]
-    best = [s for score, _, s in sorted(scored, reverse=True)[:k] if score > 0]
-    return best or sentences[:k]
+    return [s for score, _, s in sorted(scored, reverse=True)[:k] if score > 0]
 
 
 def instruction(template: str, question: str | None = None) -> str:
@@ -122,13 +123,18 @@ class Field:
     supported: bool = True  # every number, amount, date and company name in the value is in the quote
     unsupported: tuple[str, ...] = ()  # the value's facts that the quote lacks
     checked: bool = False  # the value holds such facts at all ("Party A and Party B" holds none)
+    found: bool = True  # False: no sentence of the document mentions the field; nothing was asked or invented
 
     @property
     def answer(self) -> str:
         """What to show as the field's answer: the value when its quote backs it, else the quote itself."""
+        if not self.found:
+            return NOT_FOUND
         return self.value if self.supported else self.quote
 
     def marks(self) -> tuple[str, str]:
+        if not self.found:
+            return "➖ no quote", "➖ not in the document"
         verified = "✅" if self.verified else "❌"
         if self.supported:
             return verified, "✅" if self.checked else "➖ no figure or name to check"
@@ -271,6 +277,11 @@ def _one_call(client, document, text, template, ask_text, answer_tokens, on_text
         if on_text:
             on_text(f"\n{name}: ")
         found = candidates(document.text, keywords)
+        if not found:  # no sentence mentions the field: say so rather than let the model invent a value
+            if on_text:
+                on_text(NOT_FOUND)
+            fields.append(Field(name, NOT_FOUND, "", False, None, found=False))
+            continue
         context = text if strategy == "whole" else "\n".join(found)  # retrieval: only the candidates
         r = _stream(client, context, field_instruction(template, name), answer_tokens, None, quote_schema(found))
         quote = _parse_quote(r.text)
@@ -281,8 +292,9 @@ def _one_call(client, document, text, template, ask_text, answer_tokens, on_text
         fields.append(ground(document, name, trim_repetition(v.text), quote))
     rates = [r.tokens_per_s for r in results if r.tokens_per_s]
     text_out = json.dumps({f.name: {"value": f.value, "quote": f.quote} for f in fields}, ensure_ascii=False)
-    return Answer(template, strategy, text_out, tuple(fields), results[0].usage.prompt_tokens, results[0].ttft_s,
-                  time.perf_counter() - start, sum(rates) / len(rates) if rates else None)
+    first = results[0] if results else None  # None: the document states none of the template's fields
+    return Answer(template, strategy, text_out, tuple(fields), first.usage.prompt_tokens if first else 0,
+                  first.ttft_s if first else None, time.perf_counter() - start, sum(rates) / len(rates) if rates else None)
 
 
 def sections(text: str, max_chars: int) -> list[str]:

@@ -108,6 +108,12 @@ class Registry:
                 (text, schema), call = schema_from_function(f), pydantic.validate_call(f)
             tool_name = name or f.__name__
             jsonschema.Draft202012Validator.check_schema(schema)
+            cycle = recursive_ref(schema)
+            if cycle:
+                raise ConfigError(f"tool {tool_name!r}: its arguments are an unbounded recursive type "
+                                  f"({' → '.join(cycle)} refers back to itself), so no limit on the call's size "
+                                  "holds and constrained decoding could nest without end. Fix: give the nesting a "
+                                  "fixed depth (e.g. a child type without the recursive field).")
             self._tools[tool_name] = Tool(tool_name, text or description or "", schema, call, sensitive)
             return f
         return add(fn) if fn is not None else add
@@ -148,6 +154,39 @@ class Limits:
     # runaway string or number ends inside max_tokens as a well-formed call (see bounded_schema).
     max_string_chars: int = 200
     max_integer: int = 10**9
+
+
+def recursive_ref(schema: dict) -> list[str]:
+    """A cycle of local $refs ("#", "#/$defs/Node", ...) in the schema, as the list of pointers; [] if none."""
+    def refs(node, top=True) -> set[str]:
+        found = set()
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                found.add(node["$ref"])
+            for key, value in node.items():
+                if not (top and key in ("$defs", "definitions")):
+                    found |= refs(value, False)
+        elif isinstance(node, list):
+            for child in node:
+                found |= refs(child, False)
+        return found
+
+    nodes = {"#": schema}
+    for key in ("$defs", "definitions"):
+        for name, sub in (schema.get(key) or {}).items():
+            nodes[f"#/{key}/{name}"] = sub
+    edges = {pointer: refs(sub) & set(nodes) for pointer, sub in nodes.items()}
+
+    def visit(pointer, path):
+        if pointer in path:
+            return path[path.index(pointer):] + [pointer]
+        for nxt in sorted(edges[pointer]):
+            cycle = visit(nxt, path + [pointer])
+            if cycle:
+                return cycle
+        return []
+
+    return visit("#", [])
 
 
 def bounded_schema(schema: dict, limits: Limits) -> dict:
@@ -490,6 +529,8 @@ def add_entry(registry: Registry, entry, where: str = "tool",
             "result": entry.get("result"), "sensitive": bool(entry.get("sensitive", False))}
     try:
         registry.add_fixed(**tool)
+    except ConfigError as exc:  # refused with its own reason (a recursive type)
+        raise ConfigError(f"{where} {exc}") from None
     except Exception as exc:  # jsonschema.SchemaError: its message is the point, its str() a page
         at = "/".join(str(p) for p in getattr(exc, "path", ())) or "parameters"
         raise ConfigError(f"{where} {tool['name']!r}: parameters is not a valid JSON schema (at {at}: "

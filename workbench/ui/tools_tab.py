@@ -77,7 +77,9 @@ def build_tools_tab(ctx: AppContext) -> None:
                 message = gr.Textbox(label="Message", value="Check tomorrow's weather in Hangzhou and tell me whether "
                                      "to take an umbrella.")
                 with gr.Row():
-                    mode = gr.Radio(list(agent.MODES), value="constrained", label="Mode")
+                    mode = gr.Radio(list(agent.MODES), value=agent.DEFAULT_MODE, label="Mode")
+                    few_shot = gr.Checkbox(value=agent.DEFAULT_FEW_SHOT, label="Few-shot examples",
+                                           info="worked examples in the system prompt")
                     choice = gr.Dropdown(["auto", "required", *builtin], value="auto", label="Tool choice",
                                          info="auto: the model decides; required or a name: it must call first")
                 offered = gr.CheckboxGroup(builtin, value=builtin, label="Tools offered to the model")
@@ -104,7 +106,7 @@ def build_tools_tab(ctx: AppContext) -> None:
                     gr.Dropdown(choices=["auto", "required", *names]))
 
         @shows_errors
-        def on_run(text, mode_, current, offered_, choice_, request: gr.Request):
+        def on_run(text, mode_, current, offered_, choice_, few_shot_, request: gr.Request):
             if not text.strip():
                 raise gr.Error("Type a message first.")
             if not offered_:
@@ -118,7 +120,8 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.steps = []
             job.audit_path = _audit_path(getattr(request, "session_hash", None))
             policy = tools.Policy(registry, tools.AuditLog(job.audit_path), confirm=job.confirmation)
-            job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append, tool_choice=choice_)
+            job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append, tool_choice=choice_,
+                    few_shot=bool(few_shot_))
             return job.id
 
         @shows_errors
@@ -142,7 +145,7 @@ def build_tools_tab(ctx: AppContext) -> None:
             return "confirmed" if answer_ else "denied"
 
         add.click(on_add, [new_tool, custom, offered], [custom, tool_list, offered, choice], api_name="tools_add")
-        run.click(on_run, [message, mode, custom, offered, choice], [job_id], api_name="tools_run")
+        run.click(on_run, [message, mode, custom, offered, choice, few_shot], [job_id], api_name="tools_run")
         confirm.click(lambda j: on_decide(j, True), [job_id], [pending], api_name="tools_confirm")
         deny.click(lambda j: on_decide(j, False), [job_id], [pending], api_name="tools_deny")
         gr.Timer(1.0).tick(on_poll, [job_id], [pending, answer, steps, audit], api_name="tools_poll",
