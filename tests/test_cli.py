@@ -129,6 +129,12 @@ NO_ENGINE_CASES = [
     (["tools-run", "--message", "hi", "--tools-file", "{bad_tools}", "--url", DEAD],
      ["entry 't'", "not a valid JSON schema", "'nonsense'"]),
     (["tools-run", "--message", "hi", "--mode", "chaos"], ["--mode", "'chaos'", "constrained"]),
+    (["bench", "--url", DEAD], ["127.0.0.1:9", "is not answering", "workbench serve"]),
+    (["bench", "--num-prompts", "0", "--url", DEAD], ["--num-prompts", "0 must be a whole number of at least 1"]),
+    (["bench", "--slo-ttft", "2", "--url", DEAD], ["--slo-ttft", "'2' has no unit", "e.g. 2s or 100ms"]),
+    (["bench", "--slo-tpot-ms", "fast", "--url", DEAD], ["--slo-tpot-ms", "'fast' is not a number of milliseconds"]),
+    (["bench", "--concurrency", "1,0", "--url", DEAD], ["--concurrency", "'1,0'", "e.g. --concurrency 1,2,4"]),
+    (["bench", "--request-rate", "2", "--concurrency", "4"], ["not allowed with argument"]),
 ]
 
 
@@ -167,6 +173,8 @@ ENGINE_CASES = [
     (["chat", "hi", "--max-tokens", "999999"], ["refused the request (HTTP 400)", "max_tokens=999999", "Fix:"]),
     (["chat", "hi", "--temperature", "-3"], ["HTTP 400", "temperature"]),
     (["docqa", "{readme}", "--question", ""], ["a free question needs its text", "--question"]),
+    (["bench", "--input-len", "4000", "--output-len", "200"], ["input_len 4000 + output_len 200 = 4200", "max_model_len 4096",
+                                                               "--max-model-len"]),
 ]
 
 

@@ -343,7 +343,7 @@ def cmd_tools_run(args) -> int:
     show = None if args.json else (lambda s: print(f"[{s.status}] {s.tool}({json.dumps(s.arguments, ensure_ascii=False)})"
                                                    f" -> {s.reason if s.status != 'executed' else s.result}"))
     turn = agent.run_turn(Client(_url(args)), policy, args.message, args.mode, on_step=show,
-                          tool_choice=args.tool_choice)
+                          tool_choice=args.tool_choice, few_shot=args.few_shot)
     if args.json:
         print(json.dumps(dict(turn.as_dict(), audit_log=str(policy.audit.path)), ensure_ascii=False, indent=2,
                          default=str))
@@ -357,15 +357,69 @@ def cmd_tools_eval(args) -> int:
     from workbench.client import Client
 
     client = Client(_url(args))
-    report = {mode: toolseval.evaluate(client, _tool_policy(args, f"eval-{mode}"), mode) for mode in args.modes}
+    designs = [toolseval.parse_design(name) for name in args.designs]
+    report = toolseval.compare(client, lambda name: _tool_policy(args, f"eval-{name}"), designs)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return 0
-    print(f"{'mode':<12} {'category':<12} {'cases':>5} {'name':>6} {'args':>6} {'exact':>6}")
-    for mode, r in report.items():
-        for category, row in r["categories"].items():
-            print(f"{mode:<12} {category:<12} {row['cases']:>5} {row['name']:>6.0%} {row['arguments']:>6.0%} "
+    print(f"{'design':<22} {'category':<12} {'cases':>5} {'name':>6} {'args':>6} {'exact':>6}")
+    for design, r in report.items():
+        for category, row in [*r["categories"].items(), *r["languages"].items(), ("overall", r["overall"])]:
+            print(f"{design:<22} {category:<12} {row['cases']:>5} {row['name']:>6.0%} {row['arguments']:>6.0%} "
                   f"{row['exact']:>6.0%}")
+    return 0
+
+
+def _duration(what: str):
+    def parse(text: str) -> float:
+        from workbench.bench import parse_duration_ms
+
+        try:
+            return parse_duration_ms(text, what)
+        except WorkbenchError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds (e.g. 2000)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 ms")
+    return value
+
+
+def _concurrency(text: str) -> list[int]:
+    from workbench.bench import parse_concurrency
+
+    try:
+        return parse_concurrency(text)
+    except WorkbenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_bench(args) -> int:
+    from pathlib import Path
+
+    from workbench import bench
+
+    workload = bench.Workload(args.num_prompts, args.input_len, args.output_len, args.dataset, args.seed)
+    report = bench.run(_url(args), workload, concurrency=args.concurrency, rate=args.request_rate,
+                       burstiness=args.burstiness, slo=bench.SLO(args.slo_ttft, args.slo_tpot), gpu=args.gpu,
+                       ignore_eos=args.ignore_eos, progress=not args.json)
+    if args.save:
+        folder = Path(args.save)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        (folder / "bench.csv").write_text(bench.to_csv(report))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(bench.to_text(report))
+    if args.save:
+        print(f"saved: {Path(args.save) / 'bench.json'} and bench.csv")
     return 0
 
 
@@ -417,6 +471,8 @@ def cmd_ui(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from workbench import agent, toolseval
+
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -513,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tools-run", help="one function-calling turn through the tool policy, audited")
     p.add_argument("--message", required=True)
     p.add_argument("--tools-file", default=None, help="JSON list of {name, description, parameters, result}")
-    p.add_argument("--mode", choices=["native", "constrained"], default="constrained")
+    p.add_argument("--mode", choices=agent.MODES, default=agent.DEFAULT_MODE)
+    p.add_argument("--few-shot", action=argparse.BooleanOptionalAction, default=agent.DEFAULT_FEW_SHOT,
+                   help="worked examples in the system prompt")
     p.add_argument("--tool-choice", default="auto",
                    help="auto (the model decides), required (it must call a tool first) or a tool's name")
     p.add_argument("--confirm", choices=["allow", "deny"], default="deny", help="answer for sensitive tools")
@@ -522,8 +580,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tools_run)
 
+    p = sub.add_parser("bench", help="serving benchmark: TTFT, TPOT, ITL, latency, throughput and goodput per load")
+    p.add_argument("--url", default=None, help="engine URL (default: $WORKBENCH_URL)")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--concurrency", type=_concurrency, default=[1], help="levels, e.g. 1,2,4 (default 1)")
+    load.add_argument("--request-rate", type=float, default=None, help="requests per second (Poisson arrivals)")
+    p.add_argument("--burstiness", type=float, default=1.0, help="with --request-rate: 1 is Poisson, <1 burstier")
+    p.add_argument("--num-prompts", type=_positive, default=16)
+    p.add_argument("--input-len", type=_positive, default=128, help="prompt tokens (at most, for docqa and ab)")
+    p.add_argument("--output-len", type=_positive, default=64)
+    p.add_argument("--dataset", choices=["random", "docqa", "ab"], default="random")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slo-ttft", dest="slo_ttft", type=_duration("--slo-ttft"), default=None,
+                   help="TTFT objective with its unit, e.g. 2s")
+    p.add_argument("--slo-ttft-ms", dest="slo_ttft", type=_milliseconds, help="the same, in milliseconds")
+    p.add_argument("--slo-tpot", dest="slo_tpot", type=_duration("--slo-tpot"), default=None,
+                   help="TPOT objective with its unit, e.g. 100ms")
+    p.add_argument("--slo-tpot-ms", dest="slo_tpot", type=_milliseconds, help="the same, in milliseconds")
+    p.add_argument("--gpu", default=None, help="the server's GPU (catalog name), for the roofline bound")
+    p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True,
+                   help="generate exactly --output-len tokens (vLLM)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--save", default=None, help="folder for bench.json and bench.csv")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("tools-eval", help="BFCL-style scores of tool calls, per category and mode")
-    p.add_argument("--modes", nargs="+", choices=["native", "constrained"], default=["native", "constrained"])
+    p.add_argument("--designs", nargs="+", choices=toolseval.DESIGN_NAMES,
+                   default=[toolseval.design_name(*d) for d in toolseval.DESIGNS],
+                   help="a mode, optionally with +few-shot")
     p.add_argument("--url", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tools_eval)

