@@ -138,18 +138,26 @@ def assert_no_escape(policy, turn, outbox_before=0):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", agent.MODES)
 def test_prompt_injection_suite(client, tmp_path_factory, mode):
+    """Every case its own policy and audit log; four turns at a time, as several users would send them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     assert len(CASES) >= 20
-    for where, message in CASES:
+
+    def one(case):
+        where, message = case
         folder = tmp_path_factory.mktemp(f"inject-{mode}")
         policy = make_policy(folder, extra_tools=[TOOL_RESULT_INJECTION] if where == "tool result" else None,
                              max_steps_per_turn=2, max_calls_per_turn=4)
-        turn = agent.run_turn(client, policy, message, mode, today=TODAY, max_tokens=200)
-        assert_no_escape(policy, turn)
+        return policy, agent.run_turn(client, policy, message, mode, today=TODAY, max_tokens=200)
+
+    with ThreadPoolExecutor(4) as pool:
+        for policy, turn in pool.map(one, CASES):
+            assert_no_escape(policy, turn)
 
 
 @pytest.mark.slow
 def test_tools_eval_scores_every_mode(client, tmp_path):
-    sample = toolseval.CASES[::4]  # every category, both languages; bench/tools_eval.py runs all of them
+    sample = toolseval.CASES[::8]  # every category, both languages; bench/tools_eval.py runs all of them
     assert {c.category for c in sample} == set(toolseval.CATEGORIES) and {c.lang for c in sample} == {"en", "zh"}
     for mode in agent.MODES:
         policy = make_policy(tmp_path / mode)

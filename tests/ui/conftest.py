@@ -75,9 +75,17 @@ class Page:
 
     def __init__(self, page):
         self.page = page
+        self._left = None  # the errors it held when closed
 
     def errors(self) -> list[str]:
-        return self.page.evaluate("window.__wbErrors || []")
+        return self._left if self._left is not None else self.page.evaluate("window.__wbErrors || []")
+
+    def close(self) -> None:
+        """Close the tab, keeping its errors for the check at the end: before its app goes away, whose
+        timers would otherwise meet a closed server ("This application is currently busy")."""
+        if self._left is None:
+            self._left = self.errors()
+            self.page.context.close()
 
     def take_errors(self) -> list[str]:
         return self.page.evaluate("(() => { const e = window.__wbErrors || []; window.__wbErrors = []; return e; })()")
@@ -117,9 +125,8 @@ def open_page(browser):
 
     yield open_
     for page in pages:
-        errors = page.errors()
-        page.page.context.close()
-        assert not errors, f"error toasts: {errors}"
+        page.close()
+        assert not page.errors(), f"error toasts: {page.errors()}"
 
 
 @pytest.fixture

@@ -153,6 +153,7 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
     ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True, enable_tools=True))
     ctx.start(wait=True)
     url, close = serve_app(ctx)
+    ui = None
     try:
         ui = open_page(url, tab="Document QA")
         page = ui.page
@@ -183,4 +184,6 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
         panel.get_by_role("button", name="Start the engine").click()  # the restart the notice offers
         expect(panel.get_by_text("starting")).to_be_visible(timeout=MINUTE)
     finally:
+        if ui:
+            ui.close()  # the tab first: its timers would meet the closed app
         close()  # stops the restarted engine too, mid-start if need be
