@@ -29,10 +29,14 @@ def counters(url: str) -> dict[str, float]:
 @pytest.mark.slow
 def test_figures_agree_with_the_servers_prometheus_counters(engine):
     before = counters(engine.url)
-    report = bench.run(engine.url, bench.Workload(num_prompts=5, input_len=48, output_len=12), concurrency=[1, 3])
+    heard = []
+    report = bench.run(engine.url, bench.Workload(num_prompts=5, input_len=48, output_len=12), concurrency=[1, 3],
+                       on_progress=lambda p: heard.append(str(p)))
     after = counters(engine.url)
     levels = report["levels"]
     assert [lv["concurrency"] for lv in levels] == [1, 3]
+    assert heard[0] == "concurrency 1 (level 1 of 2): 1/5 requests" and heard[-1] == "concurrency 3 (level 2 of 2): 5/5 requests"
+    assert all(len(lv["samples"]["ttft_ms"]) == len(lv["samples"]["e2e_ms"]) == 5 for lv in levels)
     assert all(lv["completed"] == 5 and lv["failed"] == 0 for lv in levels), levels
     assert after["requests"] - before["requests"] == 10
     assert after["prompt_tokens"] - before["prompt_tokens"] == sum(lv["input_tokens"] for lv in levels) == 10 * 48

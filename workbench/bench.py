@@ -75,6 +75,22 @@ class RequestResult:
         return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
 
 
+@dataclass
+class Progress:
+    """Where a run is: load level `level` of `levels` (0-based), `done` of `total` requests ended."""
+
+    level: int
+    levels: int
+    load: str
+    done: int
+    total: int
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.load} (level {self.level + 1} of {self.levels}): {self.done}/{self.total} requests"
+                + (f", {self.failed} failed" if self.failed else ""))
+
+
 def parse_duration_ms(text: str, what: str) -> float:
     """'2s', '2000ms' or '1.5 s' → milliseconds. A bare number is refused: '2' could be seconds or ms."""
     import re
@@ -185,7 +201,7 @@ async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResu
 
 
 async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: int | None, rate: float | None,
-                 burstiness: float, seed: int, ignore_eos: bool, progress: bool, timeout_s: float):
+                 burstiness: float, seed: int, ignore_eos: bool, progress: bool, timeout_s: float, on_done=None):
     import openai
     from tqdm.auto import tqdm
 
@@ -199,6 +215,8 @@ async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: 
         async with limit:
             r = await _one(sdk, model, prompt, ignore_eos)
         bar.update(1)
+        if on_done is not None:
+            on_done(r)
         return r
 
     start = time.perf_counter()
@@ -212,6 +230,18 @@ async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: 
     bar.close()
     await sdk.close()
     return results, duration
+
+
+def _run_async(coro):
+    """asyncio.run, also from where an event loop already runs (a Jupyter cell): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict:
@@ -233,6 +263,11 @@ def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict
         "itl_ms": ms(gap for r in done for gap in r.itl_s), "e2e_ms": ms(r.e2e_s for r in done),
         "req_s": round(len(done) / duration_s, 4), "output_tok_s": round(out_tokens / duration_s, 3),
         "goodput_req_s": round(sum(slo.met(r) for r in done) / duration_s, 4),
+        "met_slo": sum(slo.met(r) for r in done),
+        # per request, in the order they finished: for latency CDFs (plots.latency_cdf)
+        "samples": {"ttft_ms": [round(r.ttft_s * 1000, 2) for r in done],
+                    "tpot_ms": [round(r.tpot_s * 1000, 2) for r in done if r.tpot_s is not None],
+                    "e2e_ms": [round(r.e2e_s * 1000, 2) for r in done]},
     }
 
 
@@ -263,8 +298,10 @@ def server_facts(client, gpu: str | None = None) -> dict:
 
 def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate: float | None = None,
         burstiness: float = 1.0, slo: SLO | None = None, gpu: str | None = None, ignore_eos: bool = True,
-        progress: bool = False, timeout_s: float = 600) -> dict:
-    """The whole benchmark: one entry per load level (each concurrency, or the one request rate)."""
+        progress: bool = False, timeout_s: float = 600, on_progress=None) -> dict:
+    """The whole benchmark: one entry per load level (each concurrency, or the one request rate).
+
+    `on_progress(Progress)` is called after each request ends (the Benchmark tab's live status)."""
     from workbench.client import Client
 
     if rate is not None and rate <= 0:
@@ -276,9 +313,18 @@ def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate
     prompts = make_prompts(client, workload, facts["max_model_len"])
     slo = slo or SLO()
     levels = []
-    for c in ([None] if rate else (concurrency or [1])):
-        results, duration = asyncio.run(_level(client.base_url, client.model, prompts, c, rate, burstiness,
-                                               workload.seed, ignore_eos, progress, timeout_s))
+    loads = [None] if rate else (concurrency or [1])
+    for i, c in enumerate(loads):
+        tick = None
+        if on_progress is not None:
+            progress_ = Progress(i, len(loads), load_label({"concurrency": c, "request_rate": rate}), 0, len(prompts))
+
+            def tick(r, p=progress_):
+                p.done += 1
+                p.failed += not r.ok
+                on_progress(p)
+        results, duration = _run_async(_level(client.base_url, client.model, prompts, c, rate, burstiness,
+                                               workload.seed, ignore_eos, progress, timeout_s, tick))
         level = {"concurrency": c, "request_rate": rate, **summarize(results, duration, slo)}
         if facts.get("decode_tok_s_bound") and level["tpot_ms"]["p50"]:
             level["decode_efficiency"] = round(1000 / level["tpot_ms"]["p50"] / facts["decode_tok_s_bound"], 3)
@@ -290,7 +336,8 @@ def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate
 _COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")
 
 
-def _load(level: dict) -> str:
+def load_label(level: dict) -> str:
+    """'concurrency 4' or 'rate 2.0/s'."""
     return f"concurrency {level['concurrency']}" if level["concurrency"] else f"rate {level['request_rate']}/s"
 
 
@@ -303,7 +350,7 @@ def to_text(report: dict) -> str:
              f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}"]
     for lv in report["levels"]:
         f = lambda m, q: "—" if lv[m][q] is None else f"{lv[m][q]:.0f}"  # noqa: E731
-        lines.append(f"{_load(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
+        lines.append(f"{load_label(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
                      f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
                      f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
                      f"{lv['goodput_req_s']:>8.2f}")

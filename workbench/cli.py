@@ -423,6 +423,30 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from workbench import bench, hardware, tune
+    from workbench.engine import detect_device
+
+    workload = bench.Workload(args.num_prompts, args.input_len, args.output_len)
+    slo = bench.SLO(args.slo_ttft, args.slo_tpot)
+    gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib) if args.gpu else None
+    device = "gpu" if gpu else detect_device()
+    if args.dry_run:
+        proposals = tune.propose(models.find_model(args.model), workload, args.concurrency, device, gpu, args.quant)
+        if args.json:
+            print(json.dumps([p.as_dict() for p in proposals], ensure_ascii=False, indent=2))
+        else:
+            print(tune.proposals_text(proposals))
+        return 0
+    if gpu and detect_device() != "gpu":
+        raise WorkbenchError(f"--gpu {args.gpu} plans for a GPU, but this machine has none to benchmark on. "
+                             "Fix: add --dry-run to see the planner's candidates, or run it on that GPU.")
+    report = tune.tune(args.model, workload, args.concurrency, slo, device, gpu, args.quant, args.max_candidates,
+                       on_event=(lambda text: print(text, file=sys.stderr, flush=True)))
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else tune.to_text(report))
+    return 0 if report["serve"] else 1
+
+
 def cmd_ab_run(args) -> int:
     import tempfile
     from pathlib import Path
@@ -603,6 +627,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--save", default=None, help="folder for bench.json and bench.csv")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("tune", help="the engine flags that serve a workload best: planner-pruned candidates, "
+                                    "each started and benchmarked, ranked by goodput")
+    p.add_argument("--model", default=models.BUNDLED_MODEL, help="model name or folder")
+    p.add_argument("--concurrency", type=_positive, default=4, help="requests in flight (default 4)")
+    p.add_argument("--num-prompts", type=_positive, default=16)
+    p.add_argument("--input-len", type=_positive, default=128)
+    p.add_argument("--output-len", type=_positive, default=32)
+    p.add_argument("--slo-ttft", dest="slo_ttft", type=_duration("--slo-ttft"), default=None, help="e.g. 2s")
+    p.add_argument("--slo-ttft-ms", dest="slo_ttft", type=_milliseconds, help="the same, in milliseconds")
+    p.add_argument("--slo-tpot", dest="slo_tpot", type=_duration("--slo-tpot"), default=None, help="e.g. 100ms")
+    p.add_argument("--slo-tpot-ms", dest="slo_tpot", type=_milliseconds, help="the same, in milliseconds")
+    p.add_argument("--gpu", default=None, help="plan for this GPU (catalog name) instead of this machine")
+    p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
+    p.add_argument("--quant", default="bf16", help="weights format, for the GPU plan (e.g. gptq-int4)")
+    p.add_argument("--max-candidates", type=_positive, default=None, help="benchmark at most this many")
+    p.add_argument("--dry-run", action="store_true", help="only propose and prune; start no engine")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("tools-eval", help="BFCL-style scores of tool calls, per category and mode")
     p.add_argument("--designs", nargs="+", choices=toolseval.DESIGN_NAMES,

@@ -99,6 +99,22 @@ def max_concurrency(kv_tokens: int, max_model_len: int, block_size: int = BLOCK_
     return (kv_tokens // block_size) / math.ceil(max_model_len / block_size)
 
 
+def vllm_batch_defaults(device: str, gpu=None) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks when neither is given, per device,
+    as vllm/engine/arg_utils.py's get_batch_defaults has them for the OpenAI server (v0.10 to v0.32):
+    CPU 2048 / 128; a GPU with 160 GiB or more (B200) 16384 / 1024; 70 GiB or more, A100 excepted (H100,
+    H200), 8192 / 1024 (vLLM PR #17885 keeps A100 lower); any other GPU 2048 / 256. For one process: vLLM
+    multiplies the CPU values by TP × PP."""
+    if device == "cpu":
+        return 2048, 128
+    total = getattr(gpu, "total_gib", 0.0)
+    if total >= 160:
+        return 16384, 1024
+    if total >= 70 and "a100" not in getattr(gpu, "name", "").lower():
+        return 8192, 1024
+    return 2048, 256
+
+
 # --------------------------------------------------------------------------------------------
 # The GPU plan
 @dataclass(frozen=True)

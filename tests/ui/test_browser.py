@@ -127,11 +127,40 @@ def test_ab_tab_runs_the_example_with_the_default_form(app_url, open_page):
     ui.shot("ab_tests")
 
 
+def test_benchmark_tab_runs_with_live_progress_plots_and_exports(app_url, open_page):
+    ui = open_page(app_url, tab="Benchmark")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    panel.get_by_role("textbox", name="SLO: TTFT at most (empty: none)").fill("2")  # no unit
+    panel.get_by_role("button", name="Run benchmark").click()
+    ui.expect_error("SLO TTFT '2' has no unit", "2s or 100ms")
+    panel.get_by_role("textbox", name="SLO: TTFT at most (empty: none)").fill("2s")
+    panel.get_by_role("textbox", name="Concurrency levels").fill("1,2")
+    panel.get_by_role("spinbutton", name="Prompts per level").fill("")  # empty: the default (8), not 0
+    panel.get_by_role("button", name="Run benchmark").click()
+    expect(page.locator("#bench-status")).to_contain_text(re.compile(r"running: concurrency \d"), timeout=MINUTE)
+    expect(page.locator("#bench-status")).to_contain_text("done: 2 load level(s)", timeout=3 * MINUTE)
+    table = page.locator("#bench-table")
+    for load in ("concurrency 1", "concurrency 2"):
+        expect(table).to_contain_text(load)
+    expect(page.locator("#bench-status")).to_contain_text("of 8 completed requests met the SLOs")
+    expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(2)
+    ui.shot("benchmark")
+    exported = {}
+    for name in ("bench.json", "bench.csv"):  # what the download links serve
+        link = page.get_by_role("row", name=re.compile(rf"^{re.escape(name)}")).get_by_role("link")
+        exported[name] = page.request.get(link.get_attribute("href")).text()
+    report = json.loads(exported["bench.json"])
+    assert [(lv["concurrency"], lv["completed"], lv["failed"]) for lv in report["levels"]] == [(1, 8, 0), (2, 8, 0)]
+    assert report["slo"] == {"ttft_ms": 2000.0, "tpot_ms": 100.0}
+    assert exported["bench.csv"].splitlines()[0].startswith("concurrency,request_rate,completed,failed")
+    assert len(exported["bench.csv"].splitlines()) == 3
+
+
 def test_without_an_engine_the_tabs_that_need_it_offer_start(idle_app_url, open_page):
     """`workbench ui --no-engine`: the tabs that talk to the model say so and offer Start (Plan: above)."""
     ui = open_page(idle_app_url)
     page = ui.page
-    for tab in ("Document QA", "Function calling", "A/B tests", "Quantize"):
+    for tab in ("Document QA", "Function calling", "A/B tests", "Quantize", "Benchmark"):
         page.get_by_role("tab", name=tab).click()
         panel = page.get_by_role("tabpanel")
         expect(panel.get_by_text("The engine is not running")).to_be_visible()

@@ -7,7 +7,7 @@ Safe by default: it binds 127.0.0.1; a non-loopback address or a share link need
 
 Many users at once (a workshop): per-user values live in gr.State; the engine is shared on purpose.
 The queue keeps a heavy run from starving chat: chat has its own pool of 16 workers (handlers.CHAT);
-the long runs (A/B tests, document QA) share 2 (handlers.HEAVY); everything else (plans, polls,
+the long runs (A/B tests, document QA, benchmarks) share 2 (handlers.HEAVY); everything else (plans, polls,
 uploads, tool turns, which run in the background) runs DEFAULT_CONCURRENCY at a time; at most
 QUEUE_SIZE requests wait. One quantization runs at a time on the machine (quantize_tab).
 """
@@ -20,6 +20,7 @@ import gradio as gr
 from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
 from workbench.ui.ab_tab import build_ab_tab
+from workbench.ui.bench_tab import build_bench_tab
 from workbench.ui.context import AppContext
 from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
@@ -42,6 +43,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_docqa_tab(ctx)
         build_tools_tab(ctx)
         build_ab_tab(ctx)
+        build_bench_tab(ctx)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return app
 

@@ -3,57 +3,10 @@ curve and the `vllm serve` command. The numbers are the CLI's: both call memory.
 
 import gradio as gr
 
-from workbench import hardware, memory, models
+from workbench import hardware, memory, models, plots
 from workbench.ui.handlers import filled, shows_errors
 
 _LENGTHS = [2048, 4096, 8192, 16384, 24576, 32768, 40960, 65536, 131072]
-
-
-def memory_bar(plan: memory.Plan, gpu: hardware.GpuSpec):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    gib = memory.GIB
-    parts = [
-        ("weights", plan.weights_bytes / gib, "#4C72B0"),
-        ("activation", plan.activation_bytes / gib, "#DD8452"),
-        ("non-torch + CUDA graphs", (plan.non_torch_bytes + plan.cuda_graph_bytes) / gib, "#937860"),
-        ("KV cache", plan.kv_cache_bytes / gib, "#55A868"),
-        ("headroom (1 − gmu)", max(0.0, gpu.total_gib - plan.requested_bytes / gib), "#CCCCCC"),
-    ]
-    fig, ax = plt.subplots(figsize=(8, 2.4))
-    left = 0.0
-    for label, value, color in parts:
-        ax.barh([0], [value], left=left, color=color, label=f"{label} {value:.2f} GiB")
-        left += value
-    ax.axvline(gpu.total_gib, color="black", linestyle="--", linewidth=1)
-    ax.set_xlim(0, max(gpu.total_gib, left) * 1.02)
-    ax.set_yticks([])
-    ax.set_xlabel(f"GiB on one {gpu.name} ({gpu.total_gib} GiB visible to CUDA)")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def concurrency_curve(rows: list[dict], model: str, gpu: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3))
-    xs = [r["max_model_len"] for r in rows]
-    ax.plot(xs, [r["max_concurrency"] for r in rows], marker="o")
-    ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(xs, [f"{x // 1024}K" for x in xs])
-    ax.set_xlabel("max_model_len (tokens)")
-    ax.set_ylabel("requests at full length")
-    ax.set_title(f"{model} on {gpu}: how many full-length requests fit at once")
-    fig.tight_layout()
-    return fig
 
 
 def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs,
@@ -86,7 +39,7 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
               f"- Roofline: {plan.roofline(settings.max_model_len)}"]
     lines += [f"- ⚠️ {w}" for w in plan.warnings] + [f"- 💡 {s}" for s in plan.suggestions]
     lines += ["", f"**Checkpoint:** {plan.checkpoint_note}"]
-    return "\n".join(lines), memory_bar(plan, gpu), concurrency_curve(rows, spec.name, gpu.name), \
+    return "\n".join(lines), plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
         " ".join(plan.vllm_args), d
 
 

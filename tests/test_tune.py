@@ -1,0 +1,116 @@
+"""`workbench tune`'s planner half: the candidates it proposes, what it prunes and why, checked against
+vLLM's own validation (no engine: the benchmarked half is bench/tune.py)."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from workbench import hardware, models, tune
+from workbench.bench import Workload
+
+WORKLOAD = Workload(num_prompts=16, input_len=128, output_len=32)
+
+
+def bundled():
+    return models.find_model(models.BUNDLED_MODEL)
+
+
+def vllm_accepts(c: tune.Candidate) -> bool:
+    """vLLM's own check of the scheduler flags (vllm/config/scheduler.py), as `vllm serve` runs it."""
+    from vllm.config import SchedulerConfig
+
+    try:
+        SchedulerConfig(max_model_len=c.max_model_len, is_encoder_decoder=False,
+                        max_num_batched_tokens=c.max_num_batched_tokens, max_num_seqs=c.max_num_seqs)
+        return True
+    except ValueError:
+        return False
+
+
+def test_what_the_planner_says_vllm_refuses_vllm_refuses_and_the_rest_it_accepts():
+    proposals = tune.propose(bundled(), WORKLOAD, concurrency=4)
+    refused = [p for p in proposals if p.pruned and p.pruned.startswith("vLLM refuses")]
+    assert refused  # the grid includes batched budgets below vLLM's default max_num_seqs
+    for p in proposals:
+        assert vllm_accepts(p.candidate) == (p not in refused), p.as_dict()
+
+
+def test_kept_candidates_differ_in_how_they_schedule_the_workload():
+    proposals = tune.propose(bundled(), WORKLOAD, concurrency=4)
+    kept = tune.kept(proposals)
+    assert len(kept) == 3  # the demo in bench/tune.py benchmarks these three
+    assert len({p.candidate.max_num_batched_tokens for p in kept}) == 3
+    assert [p.note.split("prefills in ")[1] for p in kept] == ["3 steps", "2 steps", "1 step"]
+    for p in kept:
+        assert p.candidate.max_num_seqs == 4 and p.candidate.cpu_kv_cache_gib == 1
+        assert p.candidate.max_model_len >= WORKLOAD.input_len + WORKLOAD.output_len
+    merged = [p for p in proposals if p.pruned and p.pruned.startswith("schedules this workload as")]
+    kept_labels = {p.candidate.label() for p in kept}
+    assert merged and all(any(label in p.pruned for label in kept_labels) for p in merged)
+
+
+def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
+    qwen, rtx3090 = models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090")
+    proposals = tune.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=rtx3090, quant="gptq-int4")
+    no_room = [p for p in proposals if p.pruned and "KV cache is needed" in p.pruned]
+    assert no_room and all(p.kv_cache_tokens < p.candidate.max_model_len for p in no_room)
+    kept = tune.kept(proposals)
+    rescued = [p for p in no_room if p.candidate.kv_cache_dtype == "auto" and
+               any(k.candidate == replace(p.candidate, kv_cache_dtype="fp8") for k in kept)]
+    assert rescued  # the same flags with an fp8 KV cache start
+    assert kept and all(p.candidate.gpu_memory_utilization in (0.90, 0.95) for p in kept)
+    assert any(p.candidate.kv_cache_dtype == "fp8" for p in kept)
+    assert all(p.kv_cache_tokens >= p.candidate.max_model_len for p in kept)
+    assert any("vLLM preempts" in p.note for p in kept)  # 4 requests of 17K tokens do not all fit in 24 GB
+
+
+def test_batch_defaults_follow_vllms_per_device_table():
+    from workbench import memory
+
+    assert memory.vllm_batch_defaults("cpu") == (2048, 128)
+    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("RTX 3090")) == (2048, 256)
+    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("H100 80GB")) == (8192, 1024)
+    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("A100 80GB")) == (2048, 256)
+
+
+def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
+    def entry(batched, goodput, tok_s):
+        c = tune.Candidate(1024, 4, batched, cpu_kv_cache_gib=1)
+        level = {"goodput_req_s": goodput, "output_tok_s": tok_s, "met_slo": 3, "completed": 4,
+                 "ttft_ms": {"p50": 500.0}, "tpot_ms": {"p50": 30.0}}
+        return {**tune.Proposal(c, 46592, 36.4, None, "4 running at once").as_dict(), "level": level, "error": None}
+
+    ranked = sorted([entry(64, 1.0, 90.0), entry(516, 1.5, 80.0), entry(128, 1.5, 85.0)], key=tune._rank_key)
+    assert [e["max_num_batched_tokens"] for e in ranked] == [128, 516, 64]  # goodput, then tokens/s
+    text = tune.explain(ranked, tune.SLO(1000, 50))
+    assert "seqs 4 · batched 128" in text and "TTFT ≤ 1000 ms, TPOT ≤ 50 ms" in text
+    line = tune.Candidate(1024, 4, 128, cpu_kv_cache_gib=1).serve_line("/models/smol")
+    assert line == ("VLLM_CPU_KVCACHE_SPACE=1 vllm serve /models/smol --max-model-len 1024 --max-num-seqs 4 "
+                    "--max-num-batched-tokens 128")
+
+
+def test_vllms_own_parser_reads_the_winners_flags():
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    c = tune.kept(tune.propose(bundled(), WORKLOAD, 4))[0].candidate
+    args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *c.flags()])
+    assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == \
+        (c.max_model_len, c.max_num_seqs, c.max_num_batched_tokens)
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_dry_run_from_the_command_line(json_out):
+    argv = [sys.executable, "-m", "workbench.cli", "tune", "--dry-run", "--concurrency", "4"]
+    out = subprocess.run(argv + (["--json"] if json_out else []), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    if json_out:
+        rows = json.loads(out.stdout)
+        assert sum(r["pruned"] is None for r in rows) == 3
+    else:
+        assert out.stdout.startswith(f"{len(tune.propose(bundled(), WORKLOAD, 4))} candidates; the planner keeps 3:")
+        assert "vLLM refuses to start: max_num_batched_tokens (64) must be greater than or equal to max_num_seqs" \
+            in out.stdout

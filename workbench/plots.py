@@ -1,0 +1,94 @@
+"""The workbench's pictures: the GPU memory bar, the concurrency-vs-context curve, latency CDFs and the
+throughput-vs-concurrency curve. Each function takes plain results and returns a matplotlib Figure
+(no pyplot state, so threads in the UI can draw at once); the Gradio tabs show it in gr.Plot and a
+notebook shows it inline. Knows nothing about processes, the engine or the UI.
+"""
+
+from workbench import memory
+from workbench.bench import load_label
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def memory_bar(plan: "memory.Plan", gpu):
+    """One GPU's memory as a stacked bar: weights, activation, overheads, KV cache and headroom."""
+    gib = memory.GIB
+    parts = [
+        ("weights", plan.weights_bytes / gib, "#4C72B0"),
+        ("activation", plan.activation_bytes / gib, "#DD8452"),
+        ("non-torch + CUDA graphs", (plan.non_torch_bytes + plan.cuda_graph_bytes) / gib, "#937860"),
+        ("KV cache", plan.kv_cache_bytes / gib, "#55A868"),
+        ("headroom (1 − gmu)", max(0.0, gpu.total_gib - plan.requested_bytes / gib), "#CCCCCC"),
+    ]
+    fig = _figure(8, 2.4)
+    ax = fig.subplots()
+    left = 0.0
+    for label, value, color in parts:
+        ax.barh([0], [value], left=left, color=color, label=f"{label} {value:.2f} GiB")
+        left += value
+    ax.axvline(gpu.total_gib, color="black", linestyle="--", linewidth=1)
+    ax.set_xlim(0, max(gpu.total_gib, left) * 1.02)
+    ax.set_yticks([])
+    ax.set_xlabel(f"GiB on one {gpu.name} ({gpu.total_gib} GiB visible to CUDA)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def concurrency_curve(rows: list[dict], model: str, gpu: str):
+    """Requests of full length that fit at once, per max_model_len (memory.sweep_context's rows)."""
+    fig = _figure(8, 3)
+    ax = fig.subplots()
+    xs = [r["max_model_len"] for r in rows]
+    ax.plot(xs, [r["max_concurrency"] for r in rows], marker="o")
+    ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [f"{x // 1024}K" for x in xs])
+    ax.set_xlabel("max_model_len (tokens)")
+    ax.set_ylabel("requests at full length")
+    ax.set_title(f"{model} on {gpu}: how many full-length requests fit at once")
+    return fig
+
+
+def latency_cdf(report: dict):
+    """TTFT and end-to-end latency CDFs, one line per load level of a bench.run report, with the
+    TTFT SLO drawn where one was given."""
+    fig = _figure(10, 3.2)
+    axes = fig.subplots(1, 2)
+    slo = report.get("slo", {})
+    for ax, metric, label in ((axes[0], "ttft_ms", "time to first token (ms)"),
+                              (axes[1], "e2e_ms", "end-to-end latency (ms)")):
+        for level in report["levels"]:
+            values = sorted(level["samples"][metric])
+            if values:
+                ys = [(i + 1) / len(values) for i in range(len(values))]
+                ax.step(values, ys, where="post", label=load_label(level))
+        if metric == "ttft_ms" and slo.get("ttft_ms"):
+            ax.axvline(slo["ttft_ms"], color="red", linestyle=":", linewidth=1, label=f"SLO {slo['ttft_ms']:g} ms")
+        ax.set(xlabel=label, ylabel="share of requests (CDF)", ylim=(0, 1.02))
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def throughput_curve(report: dict):
+    """Against concurrency: output tokens/s (left), and requests/s with goodput (right)."""
+    levels = [lv for lv in report["levels"] if lv["concurrency"]]
+    fig = _figure(10, 3.2)
+    tokens, requests = fig.subplots(1, 2)
+    if not levels:  # a request-rate run has one level and no concurrency axis
+        for ax in (tokens, requests):
+            ax.text(0.5, 0.5, "a request-rate run has no concurrency axis", ha="center", va="center")
+            ax.set_axis_off()
+        return fig
+    xs = [lv["concurrency"] for lv in levels]
+    tokens.plot(xs, [lv["output_tok_s"] for lv in levels], marker="o")
+    tokens.set(xlabel="concurrent requests", ylabel="output tokens/s", xticks=xs, ylim=(0, None))
+    requests.plot(xs, [lv["req_s"] for lv in levels], marker="^", color="#999999", label="completed")
+    requests.plot(xs, [lv["goodput_req_s"] for lv in levels], marker="s", linestyle="--", color="#55A868",
+                  label="goodput (met the SLOs)")
+    requests.set(xlabel="concurrent requests", ylabel="requests/s", xticks=xs, ylim=(0, None))
+    requests.legend(fontsize=8, loc="lower right")
+    return fig

@@ -1,0 +1,302 @@
+"""tune.py finds the engine flags that serve a stated workload best.
+
+1. `propose`: the planner builds candidates around vLLM's defaults (max_num_seqs, max_num_batched_tokens,
+   max_model_len, the KV cache size; on a GPU also gpu_memory_utilization and the KV cache dtype) and
+   prunes, with the reason, every one that vLLM would refuse to start or that could not hold one request
+   of the workload. It then merges candidates that must schedule this workload the same way (for
+   example two max_num_seqs values above the concurrency) and keeps one of each.
+2. `tune`: each remaining candidate is started, warmed up, benchmarked with bench.run, stopped, and the
+   candidates are ranked by goodput under the SLOs, then by output tokens/s. The winner's `vllm serve`
+   line is printed.
+
+vLLM's own benchmarks/auto_tune/auto_tune.sh sweeps max_num_seqs × max_num_batched_tokens blindly and
+starts every point; here the planner removes what cannot start, and what cannot change the schedule,
+before any engine starts. Knows nothing about the UI.
+"""
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+from workbench import memory
+from workbench.bench import SLO, Workload
+from workbench.errors import ConfigError
+
+CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
+
+
+@dataclass(frozen=True)
+class Candidate:
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    cpu_kv_cache_gib: int | None = None  # CPU only: VLLM_CPU_KVCACHE_SPACE
+    gpu_memory_utilization: float | None = None  # GPU only
+    kv_cache_dtype: str = "auto"
+
+    def label(self) -> str:
+        kv = (f"kv {self.cpu_kv_cache_gib} GiB" if self.cpu_kv_cache_gib is not None else
+              f"gmu {self.gpu_memory_utilization:.2f}" + (f" kv {self.kv_cache_dtype}" if self.kv_cache_dtype != "auto"
+                                                           else ""))
+        return (f"seqs {self.max_num_seqs} · batched {self.max_num_batched_tokens} · len {self.max_model_len} · {kv}")
+
+    def flags(self) -> list[str]:
+        out = ["--max-model-len", str(self.max_model_len), "--max-num-seqs", str(self.max_num_seqs),
+               "--max-num-batched-tokens", str(self.max_num_batched_tokens)]
+        if self.gpu_memory_utilization is not None:
+            out += ["--gpu-memory-utilization", f"{self.gpu_memory_utilization:.2f}"]
+        if self.kv_cache_dtype != "auto":
+            out += ["--kv-cache-dtype", self.kv_cache_dtype]
+        return out
+
+    def serve_line(self, checkpoint: str) -> str:
+        env = f"VLLM_CPU_KVCACHE_SPACE={self.cpu_kv_cache_gib} " if self.cpu_kv_cache_gib is not None else ""
+        return f"{env}vllm serve {checkpoint} {' '.join(self.flags())}"
+
+    def engine_config(self, model: str, startup_timeout_s: float = 600.0):
+        from workbench.engine import EngineConfig
+
+        return EngineConfig(model=model, max_model_len=self.max_model_len, max_num_seqs=self.max_num_seqs,
+                            max_num_batched_tokens=self.max_num_batched_tokens, cpu_kv_cache_gib=self.cpu_kv_cache_gib,
+                            gpu_memory_utilization=self.gpu_memory_utilization,
+                            kv_cache_dtype=None if self.kv_cache_dtype == "auto" else self.kv_cache_dtype,
+                            startup_timeout_s=startup_timeout_s)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    candidate: Candidate
+    kv_cache_tokens: int
+    requests_in_kv: float  # workload requests (input + output tokens) the KV cache holds at once
+    pruned: str | None  # why it is not benchmarked; None: it is
+    note: str  # what the planner expects of it
+
+    def as_dict(self) -> dict:
+        return {**asdict(self.candidate), "label": self.candidate.label(), "kv_cache_tokens": self.kv_cache_tokens,
+                "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "note": self.note}
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
+            vllm_version: str = "0.32.0") -> list[Proposal]:
+    """Candidates for serving `workload` at `concurrency` requests in flight, each kept or pruned with its
+    reason. `gpu` (a hardware.GpuSpec) is needed when device is "gpu". Pure arithmetic."""
+    if concurrency < 1:
+        raise ConfigError(f"concurrency {concurrency} is not positive. Fix: give the requests in flight, e.g. 4.")
+    if device not in ("cpu", "gpu"):
+        raise ConfigError(f"device {device!r} is not one of cpu, gpu.")
+    if device == "gpu" and gpu is None:
+        raise ConfigError("tuning for a GPU needs the GPU's name. Fix: pass --gpu (see `workbench plan --list-gpus`).")
+    need = workload.input_len + workload.output_len
+    limit = spec.max_position_embeddings or need
+    if need > limit:
+        raise ConfigError(f"input_len {workload.input_len} + output_len {workload.output_len} = {need} tokens exceeds "
+                          f"{spec.name}'s context of {limit:,} tokens. Fix: shorten the workload.")
+    default_batched, default_seqs = memory.vllm_batch_defaults(device, gpu)
+    block = memory.CPU_BLOCK_SIZE if device == "cpu" else memory.BLOCK_SIZE
+    fit_len = min(limit, max(_round_up(need, 256), 1024))
+    wave = concurrency * workload.input_len  # the prompt tokens of one wave of arrivals
+
+    # the knobs: vLLM's defaults, and the values the workload suggests
+    lens = {fit_len, limit}
+    seqs = {concurrency, default_seqs}
+    batched = {max(concurrency, workload.input_len // 2), max(concurrency, workload.input_len),
+               max(wave + concurrency, 256), default_batched}
+    if device == "cpu":
+        minimal = max(1, math.ceil(concurrency * _round_up(need, block) * memory.kv_bytes_per_token(spec) / memory.GIB))
+        kv_options = [dict(cpu_kv_cache_gib=g) for g in sorted({minimal, 4}) if g <= CPU_KV_GIB_MAX]
+    else:
+        kv_options = [dict(gpu_memory_utilization=g, kv_cache_dtype=d) for g in (0.90, 0.95) for d in ("auto", "fp8")]
+
+    proposals, seen = [], {}
+    for n_len in sorted(lens):
+        for n_seqs in sorted(seqs):
+            for n_batched in sorted(batched):
+                for kv in kv_options:
+                    c = Candidate(n_len, n_seqs, n_batched, **kv)
+                    p = _judge(spec, c, workload, concurrency, device, gpu, quant, vllm_version, block)
+                    key = _schedule_key(p, workload, concurrency)
+                    if p.pruned is None and key in seen:  # same schedule as a kept one: say which
+                        p = replace(p, pruned=f"schedules this workload as {seen[key].label()} does "
+                                              f"({p.note}); kept that one")
+                    elif p.pruned is None:
+                        seen[key] = c
+                    proposals.append(p)
+    return proposals
+
+
+def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str, gpu, quant: str,
+           vllm_version: str, block: int) -> Proposal:
+    need = workload.input_len + workload.output_len
+    if device == "cpu":
+        kv_tokens = memory.cpu_kv_cache_tokens(spec, c.cpu_kv_cache_gib, c.kv_cache_dtype)
+        fits, why = True, ""
+    else:
+        p = memory.plan(spec, gpu, quant, memory.ServeSettings(
+            max_model_len=c.max_model_len, gpu_memory_utilization=c.gpu_memory_utilization,
+            kv_cache_dtype=c.kv_cache_dtype, max_num_batched_tokens=c.max_num_batched_tokens,
+            max_num_seqs=c.max_num_seqs, vllm_version=vllm_version))
+        kv_tokens, fits, why = p.kv_cache_tokens, p.fits, p.reason
+    per_request = _round_up(need, block)
+    in_kv = kv_tokens / per_request
+    pruned = None
+    if c.max_num_batched_tokens < c.max_num_seqs:  # vllm/config/scheduler.py verify_max_model_len
+        pruned = (f"vLLM refuses to start: max_num_batched_tokens ({c.max_num_batched_tokens}) must be greater than "
+                  f"or equal to max_num_seqs ({c.max_num_seqs})")
+    elif not fits:
+        pruned = f"vLLM refuses to start: {why}"
+    elif kv_tokens < c.max_model_len:
+        pruned = (f"vLLM refuses to start: one request of max_model_len {c.max_model_len:,} needs more KV cache than "
+                  f"the {kv_tokens:,} tokens it holds")
+    elif c.max_model_len < need:
+        pruned = f"max_model_len {c.max_model_len} is below the workload's {need} tokens per request: all rejected"
+    chunks = math.ceil(workload.input_len / max(1, c.max_num_batched_tokens - (concurrency - 1)))
+    running = min(concurrency, c.max_num_seqs)
+    note = (f"{running} running at once" + (f" ({concurrency - running} queued)" if running < concurrency else "")
+            + f"; a prompt prefills in {chunks} step{'s' if chunks > 1 else ''}"
+            + ("" if in_kv >= concurrency else f"; the KV cache holds {in_kv:.1f} of {concurrency} requests: "
+               "vLLM preempts"))
+    return Proposal(c, kv_tokens, in_kv, pruned, note)
+
+
+def _schedule_key(p: Proposal, workload: Workload, concurrency: int) -> tuple:
+    """What decides how vLLM schedules this closed-loop workload: requests running at once, how many
+    prompt tokens one step may take (beyond a whole wave all budgets act alike), and whether the KV
+    cache holds every running request. max_model_len and spare KV cache change nothing once it fits."""
+    c = p.candidate
+    wave = concurrency * workload.input_len + concurrency
+    return (min(c.max_num_seqs, concurrency), min(c.max_num_batched_tokens, wave),
+            min(p.requests_in_kv, concurrency) >= concurrency, c.kv_cache_dtype)
+
+
+def kept(proposals: list[Proposal]) -> list[Proposal]:
+    return [p for p in proposals if p.pruned is None]
+
+
+def tune(model: str, workload: Workload, concurrency: int, slo: SLO, device: str | None = None, gpu=None,
+         quant: str = "bf16", max_candidates: int | None = None, warmup: int = 2, on_event=print) -> dict:
+    """Start, benchmark and rank every kept candidate (or the first `max_candidates`). A candidate that
+    fails to start is reported, never fatal. `on_event(str)` hears what happens."""
+    from workbench import bench, hardware, models
+    from workbench.engine import Engine, detect_device
+
+    spec = models.find_model(model)
+    device = device or detect_device()
+    proposals = propose(spec, workload, concurrency, device, gpu, quant, _vllm_version(hardware))
+    runs = kept(proposals)[:max_candidates] if max_candidates else kept(proposals)
+    on_event(f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
+             f"benchmarking {len(runs)}")
+    results = []
+    for i, p in enumerate(runs, 1):
+        c = p.candidate
+        on_event(f"[{i}/{len(runs)}] starting {c.label()} ...")
+        entry = {**p.as_dict(), "error": None, "level": None}
+        try:
+            with Engine(c.engine_config(model)) as engine:
+                if warmup:
+                    bench.run(engine.base_url, replace(workload, num_prompts=warmup, seed=workload.seed + 1),
+                              concurrency=[min(warmup, concurrency)])
+                report = bench.run(engine.base_url, workload, concurrency=[concurrency], slo=slo)
+                entry["level"] = report["levels"][0]
+                entry["server"] = report["server"]
+        except Exception as exc:  # noqa: BLE001 - one candidate failing is a result, not the end of the run
+            entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        lv = entry["level"]
+        on_event(f"[{i}/{len(runs)}] " + (f"failed: {entry['error']}" if lv is None else
+                 f"goodput {lv['goodput_req_s']:.3f} req/s, {lv['output_tok_s']:.1f} tok/s, "
+                 f"TTFT p50 {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 {lv['tpot_ms']['p50']:.1f} ms"))
+        results.append(entry)
+    ranked = sorted(results, key=_rank_key)
+    checkpoint = _checkpoint(spec, model, quant)
+    winner = ranked[0] if ranked and ranked[0]["level"] else None
+    return {
+        "model": spec.name, "device": device, "gpu": getattr(gpu, "name", None), "workload": asdict(workload),
+        "concurrency": concurrency, "slo": asdict(slo),
+        "pruned": [p.as_dict() for p in proposals if p.pruned is not None],
+        "ranked": ranked, "explanation": explain(ranked, slo),
+        "serve": Candidate(**{k: winner[k] for k in Candidate.__dataclass_fields__}).serve_line(checkpoint)
+        if winner else None,
+    }
+
+
+def _vllm_version(hardware) -> str:
+    build = hardware.vllm_build()
+    return (hardware.package_version(build) if build else None) or "0.32.0"
+
+
+def _rank_key(entry: dict):
+    lv = entry["level"]
+    if lv is None:
+        return (1, 0.0, 0.0)
+    return (0, -lv["goodput_req_s"], -lv["output_tok_s"])
+
+
+def _checkpoint(spec, model: str, quant: str) -> str:
+    from workbench import models
+
+    try:
+        return str(models.resolve_model(model))
+    except Exception:  # noqa: BLE001 - not on this machine: the catalog's checkpoint
+        return memory.serve_checkpoint(spec, quant)[0]
+
+
+def explain(ranked: list[dict], slo: SLO) -> str:
+    """Why the winner won, in a sentence or two."""
+    done = [e for e in ranked if e["level"]]
+    if not done:
+        return "no candidate finished its benchmark; see each one's error."
+    slos = ", ".join(s for s in (f"TTFT ≤ {slo.ttft_ms:g} ms" if slo.ttft_ms else "",
+                                 f"TPOT ≤ {slo.tpot_ms:g} ms" if slo.tpot_ms else "") if s) or "no SLO given"
+    w = done[0]
+    lv = w["level"]
+    text = (f"Ranked by goodput ({slos}), then output tokens/s. {w['label']} wins with "
+            f"{lv['goodput_req_s']:.3f} req/s goodput ({lv['met_slo']}/{lv['completed']} requests met the SLOs) and "
+            f"{lv['output_tok_s']:.1f} tok/s; the planner expected: {w['note']}.")
+    if len(done) > 1:
+        r = done[1]["level"]
+        gain = (lv["goodput_req_s"] / r["goodput_req_s"] - 1) * 100 if r["goodput_req_s"] else None
+        text += (f" Runner-up {done[1]['label']}: {r['goodput_req_s']:.3f} req/s"
+                 + (f" ({gain:+.1f} % for the winner)" if gain is not None else "")
+                 + f", TTFT p50 {r['ttft_ms']['p50']:.0f} vs {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 "
+                 f"{r['tpot_ms']['p50']:.1f} vs {lv['tpot_ms']['p50']:.1f} ms.")
+    return text
+
+
+def _pruned_lines(pruned: list[dict]) -> list[str]:
+    """Refusals one by one; merged candidates as one line with their count."""
+    refused = [p for p in pruned if not p["pruned"].startswith("schedules")]
+    merged = len(pruned) - len(refused)
+    lines = [f"  ✗ {p['label']}: {p['pruned']}" for p in refused]
+    if merged:
+        lines.append(f"  = {merged} more schedule this workload exactly as a kept candidate does (spare KV cache, "
+                     "max_model_len or max_num_seqs above the concurrency change nothing here)")
+    return lines
+
+
+def proposals_text(proposals: list[Proposal]) -> str:
+    """`workbench tune --dry-run`: what would be benchmarked, and what was pruned and why."""
+    rows = [p.as_dict() for p in proposals]
+    lines = [f"{len(rows)} candidates; the planner keeps {len(kept(proposals))}:"]
+    lines += [f"  ✓ {r['label']}: {r['note']}" for r in rows if r["pruned"] is None]
+    lines.append("pruned:")
+    return "\n".join(lines + _pruned_lines([r for r in rows if r["pruned"] is not None]))
+
+
+def to_text(report: dict) -> str:
+    lines = [f"{report['model']} on {report['gpu'] or report['device']} · {report['workload']['input_len']} in / "
+             f"{report['workload']['output_len']} out tokens · concurrency {report['concurrency']}",
+             f"pruned by the planner ({len(report['pruned'])}):", *_pruned_lines(report["pruned"])]
+    lines.append(f"{'rank':<5} {'candidate':<52} {'goodput':>8} {'tok/s':>7} {'TTFT p50':>9} {'TPOT p50':>9}")
+    for n, e in enumerate(report["ranked"], 1):
+        lv = e["level"]
+        if lv is None:
+            lines.append(f"{n:<5} {e['label']:<52} failed: {e['error']}")
+        else:
+            lines.append(f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
+                         f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}")
+    lines += ["", report["explanation"]]
+    if report["serve"]:
+        lines += ["", "winner:", f"  {report['serve']}"]
+    return "\n".join(lines)
