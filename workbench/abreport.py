@@ -172,6 +172,9 @@ class Report:
         lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
         return "\n".join(lines) + "\n\n" + self.verdict
 
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.write_text(json.dumps(self.as_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8")
@@ -197,26 +200,10 @@ class Report:
         return path
 
     def figure(self):
-        """Pass rate with its interval, and latency and answer-length spreads, per variant."""
-        from matplotlib.figure import Figure
+        """Pass rate with its interval, and latency and answer-length spreads, per variant (plots.ab_chart)."""
+        from workbench import plots
 
-        fig = Figure(figsize=(11, 3.4), layout="constrained")
-        rate, latency, tokens = fig.subplots(1, 3)
-        summaries = list(self.variants.values())
-        xs = range(len(summaries))
-        rates = [v.pass_rate * 100 for v in summaries]
-        low = [r - v.interval[0] * 100 for r, v in zip(rates, summaries)]
-        high = [v.interval[1] * 100 - r for r, v in zip(rates, summaries)]
-        rate.bar(xs, rates, yerr=[low, high], capsize=6, color="#4c78a8")
-        rate.set(xticks=list(xs), xticklabels=self.names, ylim=(0, 100), ylabel="pass rate (%)",
-                 title=f"pass rate, {self.config.confidence:.0%} Wilson CI")
-        for axis, attribute, label in ((latency, "latency_s", "latency (s)"),
-                                       (tokens, "completion_tokens", "answer tokens")):
-            data = [[getattr(t, attribute) for t in self.trials if t.variant == name and t.ok] or [0]
-                    for name in self.names]
-            axis.boxplot(data, tick_labels=self.names)
-            axis.set(ylabel=label, title=label.split(" (")[0] + " per trial")
-        return fig
+        return plots.ab_chart(self)
 
 
 def _num(value, digits: int) -> str:

@@ -36,6 +36,20 @@ class Turn:
         return {"answer": self.answer, "usable": self.usable, "mode": self.mode,
                 "steps": [s.as_dict() for s in self.steps]}
 
+    def to_markdown(self) -> str:
+        """The steps as a table (tool, arguments, status, reason, result), then the answer."""
+        import json
+
+        cell = lambda v: json.dumps(v, ensure_ascii=False, default=str).replace("|", "\\|")  # noqa: E731
+        rows = ["| # | tool | arguments | status | reason | result |", "|---|---|---|---|---|---|"]
+        rows += [f"| {n} | {s.tool} | {cell(s.arguments)} | **{s.status}** | {s.reason.replace('|', '/')} | "
+                 f"{'' if s.result is None else cell(s.result)} |" for n, s in enumerate(self.steps, 1)]
+        answer = self.answer if self.usable else f"⚠️ no usable answer: {self.answer}"
+        return ("\n".join(rows) + "\n\n" if self.steps else "") + f"**Answer** ({self.mode}): {answer}"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
 
 @dataclass(frozen=True)
 class Unusable:

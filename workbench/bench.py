@@ -75,6 +75,22 @@ class RequestResult:
         return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
 
 
+class Report(dict):
+    """bench.run's result: a plain dict (JSON as it is) that a notebook shows as the table and its pictures."""
+
+    def _repr_markdown_(self) -> str:
+        s = self["server"]
+        rows = ["| load | done | failed | TTFT p50 | TTFT p99 | TPOT p50 | ITL p50 | e2e p50 | req/s | tok/s | goodput |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for lv in self["levels"]:
+            m = lambda k, q: "—" if lv[k][q] is None else f"{lv[k][q]:.0f}"  # noqa: E731
+            rows.append(f"| {load_label(lv)} | {lv['completed']} | {lv['failed']} | {m('ttft_ms', 'p50')} | "
+                        f"{m('ttft_ms', 'p99')} | {m('tpot_ms', 'p50')} | {m('itl_ms', 'p50')} | {m('e2e_ms', 'p50')} | "
+                        f"{lv['req_s']:.2f} | {lv['output_tok_s']:.1f} | {lv['goodput_req_s']:.2f} |")
+        return (f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · bound: {s['bound']}\n\n"
+                + "\n".join(rows) + "\n\n(milliseconds; goodput: requests/s that met every SLO given)")
+
+
 @dataclass
 class Progress:
     """Where a run is: load level `level` of `levels` (0-based), `done` of `total` requests ended."""
@@ -329,8 +345,7 @@ def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate
         if facts.get("decode_tok_s_bound") and level["tpot_ms"]["p50"]:
             level["decode_efficiency"] = round(1000 / level["tpot_ms"]["p50"] / facts["decode_tok_s_bound"], 3)
         levels.append(level)
-    return {"server": facts, "workload": asdict(workload), "slo": asdict(slo), "ignore_eos": ignore_eos,
-            "levels": levels}
+    return Report(server=facts, workload=asdict(workload), slo=asdict(slo), ignore_eos=ignore_eos, levels=levels)
 
 
 _COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")

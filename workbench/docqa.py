@@ -170,6 +170,11 @@ class Answer:
                         f"{f.page or ''} |")
         return "\n".join(rows)
 
+    def _repr_markdown_(self) -> str:
+        ttft = f"{self.ttft_s * 1000:.0f} ms" if self.ttft_s is not None else "n/a"
+        return (f"{self.to_markdown()}\n\n*{self.template}* · strategy **{self.strategy}** · "
+                f"{self.prompt_tokens:,} prompt tokens · TTFT {ttft} · {self.total_s:.1f} s")
+
 
 @dataclass(frozen=True)
 class Fit:

@@ -90,6 +90,9 @@ class EngineReport:
         rows = [f"| {k} | {'' if v is None else v} |" for k, v in self.as_dict().items()]
         return "| fact | value |\n|---|---|\n" + "\n".join(rows)
 
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
 
 # ---------------------------------------------------------------------------------------------
 # Start-up log → report

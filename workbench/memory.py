@@ -218,6 +218,31 @@ class Plan:
             d[f"{key}_gib"] = self.gib(d[f"{key}_bytes"])
         return d
 
+    def to_markdown(self, max_model_len: int | None = None) -> str:
+        """The verdict, the budget per term, the KV cache, the roofline, warnings and the command."""
+        d = self.as_dict()
+        length = max_model_len or _flag(self.vllm_args, "--max-model-len")
+        lines = [f"### {'✅ fits' if self.fits else '❌ does not fit'}: {self.model} ({self.quant}) on {self.gpu}",
+                 self.reason, "", "| term (per GPU) | GiB |", "|---|---|"]
+        lines += [f"| {k.removesuffix('_gib')} | {d[k]:.2f} |" for k in
+                  ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib")]
+        r = self.kv_cache_gib_range
+        lines += ["", f"- KV bytes per token: **{self.kv_bytes_per_token:,}**; KV cache tokens: "
+                  f"**{self.kv_cache_tokens:,}**; max concurrency at {length:,}: **{self.max_concurrency:.2f}**",
+                  f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
+                  f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
+                  f"- Roofline: {self.roofline(length)}"]
+        lines += [f"- ⚠️ {w}" for w in self.warnings] + [f"- 💡 {s}" for s in self.suggestions]
+        lines += ["", f"**Checkpoint:** {self.checkpoint_note}", "", f"`{' '.join(self.vllm_args)}`"]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:  # a notebook shows the plan, not the dataclass
+        return self.to_markdown()
+
+
+def _flag(args: tuple[str, ...], name: str) -> int:
+    return int(args[args.index(name) + 1])
+
 
 # Overheads (GiB) the profile adds beside the per-token activations: optimistic / nominal / pessimistic.
 # Calibrated on the public start-up logs in tests/test_memory.py (RTX 3090, T4, L40S; V0 and V1).

@@ -14,7 +14,7 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def memory_bar(plan: "memory.Plan", gpu):
+def memory_bar(plan: "memory.Plan", gpu, title: str | None = None):
     """One GPU's memory as a stacked bar: weights, activation, overheads, KV cache and headroom."""
     gib = memory.GIB
     parts = [
@@ -35,6 +35,8 @@ def memory_bar(plan: "memory.Plan", gpu):
     ax.set_yticks([])
     ax.set_xlabel(f"GiB on one {gpu.name} ({gpu.total_gib} GiB visible to CUDA)")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -91,4 +93,42 @@ def throughput_curve(report: dict):
                   label="goodput (met the SLOs)")
     requests.set(xlabel="concurrent requests", ylabel="requests/s", xticks=xs, ylim=(0, None))
     requests.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def ab_chart(report):
+    """An A/B report (abreport.Report): pass rate with its Wilson interval, and latency and answer-length
+    spreads, per variant."""
+    fig = _figure(11, 3.4)
+    rate, latency, tokens = fig.subplots(1, 3)
+    summaries = list(report.variants.values())
+    xs = range(len(summaries))
+    rates = [v.pass_rate * 100 for v in summaries]
+    low = [r - v.interval[0] * 100 for r, v in zip(rates, summaries)]
+    high = [v.interval[1] * 100 - r for r, v in zip(rates, summaries)]
+    rate.bar(xs, rates, yerr=[low, high], capsize=6, color="#4c78a8")
+    rate.set(xticks=list(xs), xticklabels=report.names, ylim=(0, 100), ylabel="pass rate (%)",
+             title=f"pass rate, {report.config.confidence:.0%} Wilson CI")
+    for axis, attribute, label in ((latency, "latency_s", "latency (s)"),
+                                   (tokens, "completion_tokens", "answer tokens")):
+        data = [[getattr(t, attribute) for t in report.trials if t.variant == name and t.ok] or [0]
+                for name in report.names]
+        axis.boxplot(data, tick_labels=report.names)
+        axis.set(ylabel=label, title=label.split(" (")[0] + " per trial")
+    return fig
+
+
+def perplexity_chart(rows: list[dict]):
+    """quantize.quality_report's rows: perplexity per checkpoint, with its increase over the first."""
+    fig = _figure(8, 3)
+    ax = fig.subplots()
+    names = [r["name"] for r in rows]
+    values = [r["ppl"] for r in rows]
+    bars = ax.bar(range(len(rows)), values, color=["#4C72B0", "#55A868", "#DD8452", "#8172B3"][:len(rows)])
+    for bar, r in zip(bars, rows):
+        delta = r.get("ppl_increase")
+        ax.annotate(f"{r['ppl']:.2f}" + (f"\n(+{delta:.2f})" if delta else ""), (bar.get_x() + bar.get_width() / 2,
+                    bar.get_height()), ha="center", va="bottom", fontsize=8)
+    ax.set(xticks=range(len(rows)), xticklabels=names, ylabel="perplexity (lower is better)",
+           ylim=(0, max(values) * 1.25), title="perplexity through the served engine, held-out text")
     return fig

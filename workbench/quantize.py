@@ -196,6 +196,12 @@ class QuantizeResult:
     out_bytes: int
     manifest: dict = field(default_factory=dict)
 
+    def _repr_markdown_(self) -> str:
+        settings = ", ".join(f"{k} {v}" for k, v in self.manifest.get("settings", {}).items())
+        return (f"**{Path(self.out).name}** in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB → "
+                f"{self.out_bytes / 1e6:.0f} MB ({self.out_bytes / self.source_bytes:.0%})"
+                + (f"<br>{settings}" if settings else ""))
+
 
 class Cancelled(WorkbenchError):
     """The run was cancelled; nothing was written where the checkpoint was expected."""

@@ -26,21 +26,8 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
     plan = memory.plan(spec, gpu, quant, settings, group_size, weights)
     limit = spec.max_position_embeddings or max(_LENGTHS)
     rows = memory.sweep_context(spec, gpu, quant, settings, [n for n in _LENGTHS if n <= limit], group_size, weights)
-    d = plan.as_dict()
-    lines = [f"### {'✅ fits' if plan.fits else '❌ does not fit'}", plan.reason, "",
-             "| term (per GPU) | GiB |", "|---|---|"]
-    lines += [f"| {k.removesuffix('_gib')} | {d[k]:.2f} |" for k in
-              ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib")]
-    r = plan.kv_cache_gib_range
-    lines += ["", f"- KV bytes per token: **{plan.kv_bytes_per_token:,}**; KV cache tokens: **{plan.kv_cache_tokens:,}**; "
-              f"max concurrency at {settings.max_model_len:,}: **{plan.max_concurrency:.2f}**",
-              f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
-              f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
-              f"- Roofline: {plan.roofline(settings.max_model_len)}"]
-    lines += [f"- ⚠️ {w}" for w in plan.warnings] + [f"- 💡 {s}" for s in plan.suggestions]
-    lines += ["", f"**Checkpoint:** {plan.checkpoint_note}"]
-    return "\n".join(lines), plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
-        " ".join(plan.vllm_args), d
+    return plan.to_markdown(), plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
+        " ".join(plan.vllm_args), plan.as_dict()
 
 
 def build_plan_tab(ctx) -> None:
