@@ -135,6 +135,8 @@ NO_ENGINE_CASES = [
     (["bench", "--slo-tpot-ms", "fast", "--url", DEAD], ["--slo-tpot-ms", "'fast' is not a number of milliseconds"]),
     (["bench", "--concurrency", "1,0", "--url", DEAD], ["--concurrency", "'1,0'", "e.g. --concurrency 1,2,4"]),
     (["bench", "--request-rate", "2", "--concurrency", "4"], ["not allowed with argument"]),
+    (["plan", "--parallel", "--gpus-per-node", "0"], ["--gpus-per-node", "0 must be a whole number of at least 1"]),
+    (["serve", "--distributed-executor-backend", "slurm"], ["--distributed-executor-backend", "'slurm'", "mp", "ray"]),
     (["tune", "--input-len", "8000", "--output-len", "500"], ["8500 tokens exceeds", "8,192", "shorten the workload"]),
     (["tune", "--gpu", "RTX 3090", "--model", "Qwen3-14B"], ["this machine has none", "--dry-run"]),
     (["tune", "--gpu", "RTX 9999", "--dry-run"], ["RTX 9999"]),

@@ -52,6 +52,26 @@ def test_gpu_argv_carries_the_memory_budget_and_parallelism(tmp_path):
     assert flag_value(argv, "--reasoning-parser") == "qwen3"
 
 
+def test_pipeline_parallel_and_ray_reach_vllms_own_parser(tmp_path):
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    folder = model_folder(tmp_path, model_type="qwen3")
+    config = EngineConfig(model=str(folder), tensor_parallel_size=4, pipeline_parallel_size=2,
+                          distributed_executor_backend="ray")
+    argv = build_argv(config, folder, 8000, "gpu")
+    assert flag_value(argv, "--pipeline-parallel-size") == "2"
+    assert flag_value(argv, "--distributed-executor-backend") == "ray"
+    parsed, _ = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_known_args(argv[argv.index("--model"):])
+    assert (parsed.tensor_parallel_size, parsed.pipeline_parallel_size, parsed.distributed_executor_backend) == \
+        (4, 2, "ray")
+    assert "--pipeline-parallel-size" not in build_argv(EngineConfig(model=str(folder)), folder, 1, "gpu")
+    with pytest.raises(ConfigError, match="'slurm' is not one of 'mp'"):
+        EngineConfig(distributed_executor_backend="slurm")
+    with pytest.raises(ConfigError, match="pipeline_parallel_size=0 must be at least 1"):
+        EngineConfig(pipeline_parallel_size=0)
+
+
 def test_quantization_flag_is_dropped_when_the_checkpoint_declares_its_own(tmp_path):
     declared = model_folder(tmp_path, model_type="qwen3", quantization_config={"quant_method": "gptq", "bits": 4})
     assert "--quantization" not in build_argv(EngineConfig(model=str(declared), quantization="gptq"), declared, 1, "gpu")

@@ -231,3 +231,35 @@ def test_the_cli_plans_a_gpu_outside_the_catalog(argv, words):
     assert out.returncode == 0, out.stderr
     for word in words:
         assert word in out.stdout, (word, out.stdout)
+
+
+def test_the_parallel_sweep_splits_memory_per_gpu_and_says_when_one_node_is_not_enough():
+    llama, rtx3090 = models.CATALOG["Llama-3.1-70B"], hardware.find_gpu("RTX 3090")
+    sweep = memory.sweep_parallel(llama, rtx3090, "bf16", memory.ServeSettings(max_model_len=16384), gpus_per_node=4)
+    total = memory.weight_bytes(llama, "bf16") / GIB
+    for row in sweep["rows"]:
+        assert row["weights_gib_per_gpu"] == pytest.approx(total / row["gpus"], abs=0.01)
+    choice = sweep["choice"]
+    assert (choice["tp"], choice["pp"], choice["nodes"]) == (4, 2, 2)
+    assert not any(r["fits"] for r in sweep["rows"] if r["gpus"] < 8)  # 131 GiB of bf16 weights on 24 GB cards
+    assert "more than one node of 4" in sweep["verdict"] and "Ray" in sweep["verdict"]
+    assert choice["vllm_args"][-2:] == ["--distributed-executor-backend", "ray"]
+    one_node = memory.sweep_parallel(models.CATALOG["Qwen3-14B"], rtx3090, "bf16", memory.ServeSettings())
+    assert (one_node["choice"]["tp"], one_node["choice"]["pp"]) == (2, 1)
+    assert "--distributed-executor-backend" not in one_node["choice"]["vllm_args"]
+
+
+def test_plan_json_says_its_kv_range_and_what_it_assumed():
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090",
+                          "--quant", "gptq-int4", "--json"], capture_output=True, text=True, timeout=120)
+    plan = json.loads(out.stdout)
+    low, high = plan["kv_cache_gib_range"]
+    assert low <= plan["kv_cache_gib"] <= high and high - low > 0.5
+    assumed = " ".join(plan["assumptions"])
+    for words in ("gpu_memory_utilization 0.92", "profile batch 2,048 tokens", "max_num_seqs 256", "--weights-gib"):
+        assert words in assumed
+    set_by_hand = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--gpu-memory-utilization", "0.9",
+                                  "--max-num-batched-tokens", "4096", "--weights-gib", "9.3", "--json"],
+                                 capture_output=True, text=True, timeout=120)
+    assumed = " ".join(json.loads(set_by_hand.stdout)["assumptions"])
+    assert "gpu_memory_utilization" not in assumed and "profile batch" not in assumed and "--weights-gib" not in assumed

@@ -41,7 +41,10 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kv-cache-gib", type=int, default=None, help="CPU only: VLLM_CPU_KVCACHE_SPACE (whole GiB)")
     p.add_argument("--kv-cache-dtype", default=None, help="auto, fp8, ...")
     p.add_argument("--quantization", default=None, help="ignored when the checkpoint declares its own")
-    p.add_argument("--tensor-parallel-size", type=_positive, default=1)
+    p.add_argument("--tensor-parallel-size", type=_positive, default=1, help="GPU only: GPUs per weight split")
+    p.add_argument("--pipeline-parallel-size", type=_positive, default=1, help="GPU only: layer stages (GPUs or nodes)")
+    p.add_argument("--distributed-executor-backend", choices=["mp", "ray"], default=None,
+                   help="GPU only: mp on one machine, ray across a Ray cluster (start it first)")
     p.add_argument("--max-num-seqs", type=_positive, default=None)
     p.add_argument("--max-num-batched-tokens", type=_positive, default=None)
     p.add_argument("--enable-tools", action="store_true", help="--enable-auto-tool-choice --tool-call-parser hermes")
@@ -57,7 +60,8 @@ def engine_config_from_args(args) -> "EngineConfig":
         model=args.model, host=args.host, port=args.port, max_model_len=args.max_model_len,
         gpu_memory_utilization=args.gpu_memory_utilization, cpu_kv_cache_gib=args.kv_cache_gib,
         kv_cache_dtype=args.kv_cache_dtype, quantization=args.quantization,
-        tensor_parallel_size=args.tensor_parallel_size, max_num_seqs=args.max_num_seqs,
+        tensor_parallel_size=args.tensor_parallel_size, pipeline_parallel_size=args.pipeline_parallel_size,
+        distributed_executor_backend=args.distributed_executor_backend, max_num_seqs=args.max_num_seqs,
         max_num_batched_tokens=args.max_num_batched_tokens, enable_tools=args.enable_tools,
         enable_reasoning=args.enable_reasoning, enforce_eager=args.enforce_eager,
         startup_timeout_s=args.startup_timeout,
@@ -192,6 +196,8 @@ def cmd_plan(args) -> int:
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
         vllm_version=args.vllm_version,
     )
+    if args.parallel:
+        return _plan_parallel(spec, gpu, args, settings)
     result = memory.plan(spec, gpu, args.quant, settings, args.group_size, args.weights_gib)
     flags = memory.flag_claims(result, args.max_model_len, args.claim_tok_s, args.claim_ttft_s)
     if args.json:
@@ -215,6 +221,27 @@ def cmd_plan(args) -> int:
     print("command: " + " ".join(result.vllm_args))
     print("checkpoint: " + result.checkpoint_note)
     return 0
+
+
+def _plan_parallel(spec, gpu, args, settings) -> int:
+    from workbench import memory
+
+    sweep = memory.sweep_parallel(spec, gpu, args.quant, settings, args.group_size, args.gpus_per_node)
+    if args.json:
+        print(json.dumps(sweep, indent=2))
+        return 0
+    print(f"{spec.name} · {args.quant} on {gpu.name} · max_model_len {args.max_model_len:,} · "
+          f"{args.gpus_per_node} GPUs per node (memory per GPU)")
+    print(f"{'TP':>3} {'PP':>3} {'GPUs':>5} {'nodes':>5} {'weights GiB':>12} {'KV GiB':>8} {'KV tokens':>10} "
+          f"{'requests':>9}  fits")
+    for r in sweep["rows"]:
+        print(f"{r['tp']:>3} {r['pp']:>3} {r['gpus']:>5} {r['nodes']:>5} {r['weights_gib_per_gpu']:>12.2f} "
+              f"{r['kv_cache_gib_per_gpu']:>8.2f} {r['kv_cache_tokens']:>10,} {r['max_concurrency']:>9.2f}  "
+              f"{'yes' if r['fits'] else 'no'}")
+    print(sweep["verdict"])
+    if sweep["choice"]:
+        print("command: " + " ".join(sweep["choice"]["vllm_args"]))
+    return 0 if sweep["choice"] else 1
 
 
 def cmd_quantize(args) -> int:
@@ -542,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kv-cache-dtype", default="auto")
     p.add_argument("--tp", type=int, default=1)
     p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--parallel", action="store_true", help="sweep TP × PP layouts, memory per GPU, and pick one")
+    p.add_argument("--gpus-per-node", type=_positive, default=8, help="with --parallel: GPUs in one machine")
     p.add_argument("--max-num-batched-tokens", type=int, default=None)
     p.add_argument("--max-num-seqs", type=int, default=256)
     p.add_argument("--vllm-version", default="0.33.0")

@@ -41,6 +41,8 @@ class EngineConfig:
     kv_cache_dtype: str | None = None
     quantization: str | None = None  # dropped when the checkpoint declares its own
     tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1  # GPU only: layers split across GPUs (or nodes, with Ray)
+    distributed_executor_backend: str | None = None  # GPU only: "mp" (one node) or "ray" (a Ray cluster); None: vLLM's
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     enable_tools: bool = False  # --enable-auto-tool-choice --tool-call-parser hermes
@@ -66,6 +68,12 @@ class EngineConfig:
             )
         if self.device not in (None, "cpu", "gpu"):
             raise ConfigError(f"device={self.device!r} is not one of 'cpu', 'gpu'.")
+        if self.distributed_executor_backend not in (None, "mp", "ray"):
+            raise ConfigError(f"distributed_executor_backend={self.distributed_executor_backend!r} is not one of "
+                              "'mp' (one machine) or 'ray' (a Ray cluster across machines).")
+        for name in ("tensor_parallel_size", "pipeline_parallel_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1.")
 
 
 @dataclass(frozen=True)
@@ -230,6 +238,10 @@ def build_argv(config: EngineConfig, model_path: Path, port: int, device: str) -
             argv += ["--gpu-memory-utilization", str(config.gpu_memory_utilization)]
         if config.tensor_parallel_size != 1:
             argv += ["--tensor-parallel-size", str(config.tensor_parallel_size)]
+        if config.pipeline_parallel_size != 1:
+            argv += ["--pipeline-parallel-size", str(config.pipeline_parallel_size)]
+        if config.distributed_executor_backend:
+            argv += ["--distributed-executor-backend", config.distributed_executor_backend]
     if config.max_num_seqs is not None:
         argv += ["--max-num-seqs", str(config.max_num_seqs)]
     if config.max_num_batched_tokens is not None:

@@ -199,6 +199,7 @@ class Plan:
     checkpoint_note: str  # where the checkpoint in vllm_args comes from, or how to make it
     decode_tok_s_bound: float | None  # None: the GPU's bandwidth is not known
     prefill_s_bound: float | None  # None: the GPU's FLOP/s are not known
+    assumptions: tuple[str, ...] = ()  # the defaults and overheads it used, each with why: what to override
 
     def gib(self, value: int) -> float:
         return round(value / GIB, 2)
@@ -216,6 +217,10 @@ class Plan:
         d = asdict(self)
         for key in ("requested", "weights", "activation", "non_torch", "cuda_graph", "kv_cache"):
             d[f"{key}_gib"] = self.gib(d[f"{key}_bytes"])
+        r = self.kv_cache_gib_range
+        d["kv_cache_gib_range"] = [round(r.pessimistic, 2), round(r.optimistic, 2)]  # [pessimistic, optimistic]
+        d["kv_cache_gib_scenarios"] = {k: round(v, 2) for k, v in asdict(r).items()}
+        d["assumptions"] = list(self.assumptions)
         return d
 
     def to_markdown(self, max_model_len: int | None = None) -> str:
@@ -351,7 +356,7 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     args += parser_flags(spec.family)
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
-    return Plan(
+    return Plan(assumptions=_assumptions(settings, gpu, tokens, weights_gib is not None),
         model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
         activation_bytes=activation, non_torch_bytes=int(_NON_TORCH_GIB.nominal * GIB), cuda_graph_bytes=graphs,
         kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
@@ -362,6 +367,32 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
                                                               kv_per_token * tp * pp, tp=tp * pp), 1),
         prefill_s_bound=_rounded(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
     )
+
+
+def _assumptions(settings: ServeSettings, gpu, tokens: int, weights_measured: bool) -> tuple[str, ...]:
+    """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
+    out = []
+    if settings.gpu_memory_utilization is None:
+        out.append(f"gpu_memory_utilization {settings.effective_gmu():.2f}: vLLM {settings.vllm_version}'s default "
+                   "(0.92 from v0.21, when CUDA-graph memory joined the budget; 0.90 before). Set "
+                   "--gpu-memory-utilization to yours.")
+    if settings.max_num_batched_tokens is None:
+        why = ("V1 profiles one batch of max_num_batched_tokens; vLLM's default for a GPU of "
+               f"{gpu.total_gib} GiB" if settings.v1 else "V0 profiles a whole max_model_len prompt")
+        out.append(f"profile batch {tokens:,} tokens: {why}. Set --max-num-batched-tokens to yours.")
+    out.append(f"max_num_seqs {settings.max_num_seqs}: sizes the sampler's logits in the profile. Set --max-num-seqs "
+               "to yours.")
+    out.append("overheads (nominal, with the range from optimistic to pessimistic): non-torch "
+               f"{_NON_TORCH_GIB.nominal} GiB ({_NON_TORCH_GIB.optimistic}–{_NON_TORCH_GIB.pessimistic}), V1 "
+               f"workspace {_V1_WORKSPACE_GIB.nominal} GiB ({_V1_WORKSPACE_GIB.optimistic}–"
+               f"{_V1_WORKSPACE_GIB.pessimistic})" + (f", CUDA graphs {_CUDA_GRAPH_GIB.nominal} GiB "
+                                                     f"({_CUDA_GRAPH_GIB.optimistic}–{_CUDA_GRAPH_GIB.pessimistic})"
+                                                     if settings.graphs_in_budget else "")
+               + "; fitted on public start-up logs (tests/test_memory.py).")
+    if not weights_measured:
+        out.append("weights computed from the architecture and the format; give --weights-gib with vLLM's "
+                   "\"Model loading took\" to use the measured value.")
+    return tuple(out)
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -447,6 +478,47 @@ def sweep_context(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, len
         rows.append({"max_model_len": length, "kv_one_request_gib": round(length * p.kv_bytes_per_token / GIB, 2),
                      "kv_cache_gib": p.gib(p.kv_cache_bytes), "max_concurrency": p.max_concurrency, "fits": p.fits})
     return rows
+
+
+PARALLEL_SIZES = (1, 2, 4, 8)
+
+
+def sweep_parallel(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, group_size: int | None = DEFAULT_GROUP_SIZE,
+                   gpus_per_node: int = 8, max_gpus: int = 64) -> dict:
+    """Tensor × pipeline parallel layouts, each planned per GPU: `rows` (tp, pp, GPUs, nodes, per-GPU weights
+    and KV cache, KV tokens, concurrency, fits) and the `choice`: the fewest GPUs that fit, with TP inside a
+    node (it needs the fast links) and PP across nodes, as vLLM's docs advise (docs/serving/parallelism_scaling.md).
+    Sizes the model's heads do not divide are skipped. PP is taken as an even split of the layers; in vLLM the
+    first and last stages also hold the embeddings and lm_head, so those two GPUs carry slightly more."""
+    if gpus_per_node < 1:
+        raise ConfigError(f"gpus_per_node={gpus_per_node} must be at least 1.")
+    rows = []
+    for tp in [t for t in PARALLEL_SIZES if t <= gpus_per_node]:
+        for pp in [p for p in (1, 2, 3, 4, 6, 8, 16) if p <= spec.num_layers and tp * p <= max_gpus]:
+            try:
+                p_ = plan(spec, gpu, quant, replace(settings, tensor_parallel_size=tp, pipeline_parallel_size=pp),
+                          group_size)
+            except ConfigError:
+                continue  # TP does not divide the heads
+            gpus, nodes = tp * pp, -(-tp * pp // gpus_per_node)
+            args = list(p_.vllm_args) + (["--distributed-executor-backend", "ray"] if nodes > 1 else [])
+            rows.append({"tp": tp, "pp": pp, "gpus": gpus, "nodes": nodes,
+                         "weights_gib_per_gpu": p_.gib(p_.weights_bytes), "kv_cache_gib_per_gpu": p_.gib(p_.kv_cache_bytes),
+                         "kv_cache_tokens": p_.kv_cache_tokens, "max_concurrency": p_.max_concurrency, "fits": p_.fits,
+                         "vllm_args": args})
+    fitting = sorted((r for r in rows if r["fits"]), key=lambda r: (r["gpus"], -r["tp"]))
+    choice = fitting[0] if fitting else None
+    if choice is None:
+        verdict = (f"no layout of up to {max_gpus} {gpu.name} GPUs holds {spec.name} ({quant}) at "
+                   f"{settings.max_model_len:,} tokens: quantize further or shorten the context.")
+    elif choice["nodes"] > 1:
+        verdict = (f"{spec.name} ({quant}) needs {choice['gpus']} {gpu.name} GPUs: more than one node of "
+                   f"{gpus_per_node}. Use TP {choice['tp']} inside each node and PP {choice['pp']} across "
+                   f"{choice['nodes']} nodes, with vLLM's Ray backend (--distributed-executor-backend ray).")
+    else:
+        verdict = (f"{spec.name} ({quant}) fits on {choice['gpus']} {gpu.name} GPU{'s' if choice['gpus'] > 1 else ''}"
+                   f" of one node: TP {choice['tp']}" + (f" × PP {choice['pp']}" if choice["pp"] > 1 else "") + ".")
+    return {"rows": rows, "choice": choice, "verdict": verdict, "gpus_per_node": gpus_per_node}
 
 
 def compare_with_served(spec: ModelSpec, served: dict, plan_: Plan | None = None) -> list[dict]:
