@@ -76,7 +76,8 @@ class RequestResult:
 
 
 class Report(dict):
-    """bench.run's result: a plain dict (JSON as it is) that a notebook shows as the table and its pictures."""
+    """bench.run's result: a plain dict (JSON as it is) that a notebook shows as its table (plots.latency_cdf and
+    plots.throughput_curve draw it)."""
 
     def _repr_markdown_(self) -> str:
         s = self["server"]
