@@ -456,8 +456,11 @@ def cmd_tune(args) -> int:
 
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len)
     slo = bench.SLO(args.slo_ttft, args.slo_tpot)
+    here = detect_device()
     gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib) if args.gpu else None
-    device = "gpu" if gpu else detect_device()
+    if gpu is None and here == "gpu":
+        gpu = hardware.local_gpu_spec()  # this machine's card, to plan and benchmark on
+    device = "gpu" if gpu else here
     if args.dry_run:
         proposals = tune.propose(models.find_model(args.model), workload, args.concurrency, device, gpu, args.quant)
         if args.json:
@@ -465,7 +468,7 @@ def cmd_tune(args) -> int:
         else:
             print(tune.proposals_text(proposals))
         return 0
-    if gpu and detect_device() != "gpu":
+    if gpu and here != "gpu":
         raise WorkbenchError(f"--gpu {args.gpu} plans for a GPU, but this machine has none to benchmark on. "
                              "Fix: add --dry-run to see the planner's candidates, or run it on that GPU.")
     report = tune.tune(args.model, workload, args.concurrency, slo, device, gpu, args.quant, args.max_candidates,

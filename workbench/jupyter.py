@@ -40,10 +40,10 @@ class View:
         return bundle
 
 
-def _png(fig) -> str:
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
 
 
 def _html(markdown_text: str) -> str:
@@ -68,8 +68,7 @@ def plan_for(model: str, gpu: str, quant: str, max_model_len: int, gmu: float | 
 
 
 def _bar(plan, card):
-    length = int(plan.vllm_args[plan.vllm_args.index("--max-model-len") + 1])
-    return plots.memory_bar(plan, card, title=f"{plan.model} ({plan.quant}) at {length:,} tokens: "
+    return plots.memory_bar(plan, card, title=f"{plan.model} ({plan.quant}) at {plan.max_model_len:,} tokens: "
                                               f"{plan.max_concurrency} requests at once")
 
 
@@ -100,10 +99,10 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
         except Exception as exc:  # noqa: BLE001 - a bad combination is shown where the plan would be
             summary.value = f"<p><b>cannot plan this</b>: {html.escape(str(exc))}</p>"
             return
-        state.update(plan=plan, card=card, rows=rows)
+        state.update(plan=plan, bar=_png(_bar(plan, card)))
         summary.value = _html(plan.to_markdown())
-        bar.value = base64.b64decode(_png(_bar(plan, card)))
-        curve.value = base64.b64decode(_png(plots.concurrency_curve(rows, plan.model, card.name)))
+        bar.value = state["bar"]
+        curve.value = _png(plots.concurrency_curve(rows, plan.model, card.name))
 
     for control in controls.values():
         control.observe(redraw, names="value")
@@ -112,9 +111,8 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
                   w.HBox([controls["max_model_len"], controls["gmu"], controls["kv_dtype"]]), bar, curve, summary])
     box.add_class("workbench-planner")
 
-    def static():
-        plan, card = state["plan"], state["card"]
-        return {"image/png": _png(_bar(plan, card)), "text/markdown": plan.to_markdown()}
+    def static():  # the picture and plan now shown, as the saved output
+        return {"image/png": base64.b64encode(state["bar"]).decode(), "text/markdown": state["plan"].to_markdown()}
 
     def label() -> str:
         v = values()

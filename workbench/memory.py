@@ -223,10 +223,15 @@ class Plan:
         d["assumptions"] = list(self.assumptions)
         return d
 
-    def to_markdown(self, max_model_len: int | None = None) -> str:
+    @property
+    def max_model_len(self) -> int:
+        """The context the plan was made for (its command carries it)."""
+        return int(self.vllm_args[self.vllm_args.index("--max-model-len") + 1])
+
+    def to_markdown(self) -> str:
         """The verdict, the budget per term, the KV cache, the roofline, warnings and the command."""
         d = self.as_dict()
-        length = max_model_len or _flag(self.vllm_args, "--max-model-len")
+        length = self.max_model_len
         lines = [f"### {'✅ fits' if self.fits else '❌ does not fit'}: {self.model} ({self.quant}) on {self.gpu}",
                  self.reason, "", "| term (per GPU) | GiB |", "|---|---|"]
         lines += [f"| {k.removesuffix('_gib')} | {d[k]:.2f} |" for k in
@@ -243,10 +248,6 @@ class Plan:
 
     def _repr_markdown_(self) -> str:  # a notebook shows the plan, not the dataclass
         return self.to_markdown()
-
-
-def _flag(args: tuple[str, ...], name: str) -> int:
-    return int(args[args.index(name) + 1])
 
 
 # Overheads (GiB) the profile adds beside the per-token activations: optimistic / nominal / pessimistic.

@@ -88,7 +88,8 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"device {device!r} is not one of cpu, gpu.")
     if device == "gpu" and gpu is None:
-        raise ConfigError("tuning for a GPU needs the GPU's name. Fix: pass --gpu (see `workbench plan --list-gpus`).")
+        raise ConfigError("tuning for a GPU needs the GPU. Fix: pass --gpu with a catalog name (for example "
+                          "\"RTX 3090\"), with --gpu-total-gib for a card outside the catalog.")
     need = workload.input_len + workload.output_len
     limit = spec.max_position_embeddings or need
     if need > limit:
@@ -179,12 +180,12 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, device: str
          quant: str = "bf16", max_candidates: int | None = None, warmup: int = 2, on_event=print) -> dict:
     """Start, benchmark and rank every kept candidate (or the first `max_candidates`). A candidate that
     fails to start is reported, never fatal. `on_event(str)` hears what happens."""
-    from workbench import bench, hardware, models
+    from workbench import bench, models
     from workbench.engine import Engine, detect_device
 
     spec = models.find_model(model)
     device = device or detect_device()
-    proposals = propose(spec, workload, concurrency, device, gpu, quant, _vllm_version(hardware))
+    proposals = propose(spec, workload, concurrency, device, gpu, quant, _vllm_version())
     runs = kept(proposals)[:max_candidates] if max_candidates else kept(proposals)
     on_event(f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
              f"benchmarking {len(runs)}")
@@ -208,20 +209,21 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, device: str
                  f"goodput {lv['goodput_req_s']:.3f} req/s, {lv['output_tok_s']:.1f} tok/s, "
                  f"TTFT p50 {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 {lv['tpot_ms']['p50']:.1f} ms"))
         results.append(entry)
-    ranked = sorted(results, key=_rank_key)
-    checkpoint = _checkpoint(spec, model, quant)
-    winner = ranked[0] if ranked and ranked[0]["level"] else None
+    order = sorted(range(len(results)), key=lambda n: _rank_key(results[n]))
+    ranked = [results[n] for n in order]
+    winner = runs[order[0]].candidate if ranked and ranked[0]["level"] else None
     return {
         "model": spec.name, "device": device, "gpu": getattr(gpu, "name", None), "workload": asdict(workload),
         "concurrency": concurrency, "slo": asdict(slo),
         "pruned": [p.as_dict() for p in proposals if p.pruned is not None],
         "ranked": ranked, "explanation": explain(ranked, slo),
-        "serve": Candidate(**{k: winner[k] for k in Candidate.__dataclass_fields__}).serve_line(checkpoint)
-        if winner else None,
+        "serve": winner.serve_line(_checkpoint(spec, model, quant)) if winner else None,
     }
 
 
-def _vllm_version(hardware) -> str:
+def _vllm_version() -> str:
+    from workbench import hardware
+
     build = hardware.vllm_build()
     return (hardware.package_version(build) if build else None) or "0.32.0"
 

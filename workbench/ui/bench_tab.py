@@ -10,7 +10,7 @@ import gradio as gr
 from workbench import bench, plots
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
-from workbench.ui.jobs import stream_pieces
+from workbench.ui.jobs import relay, stream_pieces
 from workbench.ui.notice import build_engine_notice
 
 _HEADERS = ["load", "done", "failed", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "ITL p50", "e2e p50",
@@ -75,13 +75,7 @@ def build_bench_tab(ctx: AppContext) -> None:
             yield "starting: tokenizing the prompts ...", None, None, None, None, None
             updates = stream_pieces(lambda on_text: bench.run(url, workload, concurrency=levels, slo=slo,
                                                               on_progress=lambda p: on_text(str(p))))
-            while True:
-                try:
-                    text = next(updates)
-                except StopIteration as done:
-                    report = done.value
-                    break
-                yield f"running: {text}", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            report = yield from relay(updates, lambda text: (f"running: {text}", *[gr.skip()] * 5))
             out = Path(tempfile.mkdtemp(prefix="bench-"))
             (out / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
             (out / "bench.csv").write_text(bench.to_csv(report))

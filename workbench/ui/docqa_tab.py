@@ -11,7 +11,7 @@ from workbench import docqa, documents
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, shows_errors
 from workbench.ui.notice import build_engine_notice
-from workbench.ui.jobs import stream_pieces
+from workbench.ui.jobs import relay, stream_pieces
 
 _HEADERS = ["field", "answer", "quote", "verified", "supported", "page"]
 
@@ -53,14 +53,12 @@ def build_docqa_tab(ctx: AppContext) -> None:
             if doc is None:
                 raise gr.Error("Upload a document first.")
             streamed = []
-            pieces = stream_pieces(docqa.ask, ctx.client(), doc, template, question or None)
-            while True:
-                try:
-                    streamed.append(next(pieces))
-                except StopIteration as done:
-                    result = done.value
-                    break
-                yield "".join(streamed), None, "", None, None
+
+            def partial(piece):
+                streamed.append(piece)
+                return "".join(streamed), None, "", None, None
+
+            result = yield from relay(stream_pieces(docqa.ask, ctx.client(), doc, template, question or None), partial)
             rows = [[f.name, f.answer, f.quote, *f.marks(), f.page] for f in result.fields]
             ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
             rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"

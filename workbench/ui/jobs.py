@@ -69,6 +69,17 @@ class JobRegistry:
         return self.jobs.get(job_id) if job_id else None
 
 
+def relay(pieces, show):
+    """Inside a generator handler: `result = yield from relay(stream_pieces(...), show)` yields show(piece)
+    for each piece and returns the stream's result."""
+    while True:
+        try:
+            piece = next(pieces)
+        except StopIteration as done:
+            return done.value
+        yield show(piece)
+
+
 def stream_pieces(fn, *args, **kwargs):
     """Call fn(*args, on_text=callback, **kwargs) in a thread and yield each piece of text as it
     arrives; the generator's return value is fn's result (its exception is raised here)."""
