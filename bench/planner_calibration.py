@@ -1,0 +1,160 @@
+"""Fit the planner's overhead terms on public vLLM start-up logs, and measure it on the ones held out.
+
+    python bench/planner_calibration.py          # → bench/results/planner_calibration.json and a table
+
+The logs are tests/data/public_logs.json: per row the settings of the run and the lines that carry its
+memory facts. Given the weights vLLM measured, the planner predicts the KV cache; the error is
+planned − reported. Rows alternate between the fit part and the held-out part within each engine
+generation (V0, V1), in file order, a rule fixed before any error was computed.
+
+The fit: for each fit row, the overhead that vLLM's numbers imply once the computed activations (and,
+from v0.21, the CUDA-graph term) are taken out: requested − weights − KV − activations − graphs. V0 rows
+give the non-torch term; V1 rows give non-torch + the V1 workspace. Each term is (min, median, max) of
+what its rows imply: optimistic, nominal, pessimistic. memory.py holds the result (its test checks that).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workbench import calibrate, hardware, memory, models  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "public_logs.json"
+GIB = memory.GIB
+
+
+def load_rows(path: Path = DATA) -> list[dict]:
+    """Rows with their facts read from their lines (or the values given where no lines were kept)."""
+    rows = json.loads(path.read_text())["rows"]
+    for row in rows:
+        facts = {}
+        if row["lines"]:
+            f = calibrate.read_log("\n".join(row["lines"]), row["id"])
+            facts = {"weights_gib": f.weights_gib, "kv_cache_gib": f.kv_cache_gib, "kv_cache_tokens": f.kv_cache_tokens,
+                     "total_gib": f.total_gib}
+        facts.update(row.get("reported", {}))
+        row["facts"] = facts
+    _split(rows)
+    return rows
+
+
+def _split(rows: list[dict]) -> None:
+    seen = {"V0": 0, "V1": 0}
+    for row in rows:
+        engine = "V1" if settings_of(row).v1 else "V0"
+        row["engine"] = engine
+        row["part"] = "fit" if seen[engine] % 2 == 0 else "held-out"
+        seen[engine] += 1
+
+
+def settings_of(row: dict) -> memory.ServeSettings:
+    return memory.ServeSettings(
+        max_model_len=row["max_model_len"], gpu_memory_utilization=row.get("gpu_memory_utilization"),
+        kv_cache_dtype=row.get("kv_cache_dtype", "auto"), tensor_parallel_size=row.get("tp", 1),
+        pipeline_parallel_size=row.get("pp", 1), max_num_batched_tokens=row.get("max_num_batched_tokens"),
+        max_num_seqs=row.get("max_num_seqs"), vllm_version=row["vllm_version"],
+        enforce_eager=row.get("enforce_eager", False))
+
+
+def gpu_of(row: dict):
+    total = row.get("total_gib") or row["facts"].get("total_gib")
+    return hardware.find_gpu(row["gpu"], total)
+
+
+def reported_kv_gib(row: dict) -> float:
+    f = row["facts"]
+    if f.get("kv_cache_gib") is not None:
+        return f["kv_cache_gib"]
+    spec, s = models.CATALOG[row["model"]], settings_of(row)
+    return f["kv_cache_tokens"] * memory.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size,
+                                                             s.pipeline_parallel_size) / GIB
+
+
+def implied_overhead_gib(row: dict) -> float:
+    """What the log leaves for the fixed terms once weights, KV, activations and graphs are taken out."""
+    spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+    tokens, seqs = s.batch(gpu)
+    requested = gpu.total_gib * s.effective_gmu()
+    activation = memory.activation_bytes(spec, tokens, s, 0.0, seqs) / GIB
+    graphs = memory._CUDA_GRAPH_GIB.nominal if s.graphs_in_budget else 0.0
+    return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs
+
+
+def fit(rows: list[dict]) -> dict[str, memory.Range]:
+    def spread(values):
+        return memory.Range(round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2))
+
+    v0 = [implied_overhead_gib(r) for r in rows if r["part"] == "fit" and r["engine"] == "V0"]
+    non_torch = spread(v0)
+    v1 = [implied_overhead_gib(r) - non_torch.nominal for r in rows if r["part"] == "fit" and r["engine"] == "V1"]
+    return {"non_torch": non_torch, "v1_workspace": spread(v1)}
+
+
+def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> list[dict]:
+    """The planner on every row, with `terms` (default: memory.py's) as its overheads."""
+    if terms is not None:
+        saved = memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB
+        memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB = terms["non_torch"], terms["v1_workspace"]
+        try:
+            return evaluate(rows)
+        finally:
+            memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB = saved
+    out = []
+    for row in rows:
+        spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=row["facts"]["weights_gib"])
+        reported, planned = reported_kv_gib(row), p.kv_cache_bytes / GIB
+        r = p.kv_cache_gib_range
+        out.append({"id": row["id"], "part": row["part"], "engine": row["engine"], "model": row["model"],
+                    "quant": row["quant"], "gpu": gpu.name, "tp": s.tensor_parallel_size, "pp": s.pipeline_parallel_size,
+                    "vllm": row["vllm_version"], "reported_kv_gib": round(reported, 2), "planned_kv_gib": round(planned, 2),
+                    "error_pct": round(100 * (planned - reported) / reported, 1),
+                    "range_gib": [round(r.pessimistic, 2), round(r.optimistic, 2)],
+                    "inside_range": r.pessimistic - 0.005 <= reported <= r.optimistic + 0.005,
+                    "source": row["source"]})
+    return out
+
+
+def summary(results: list[dict], part: str, engine: str | None = None) -> dict:
+    chosen = [r for r in results if r["part"] == part and (engine is None or r["engine"] == engine)]
+    errors = sorted(abs(r["error_pct"]) for r in chosen)
+    if not errors:
+        return {"rows": 0}
+    p90 = errors[min(len(errors) - 1, round(0.9 * (len(errors) - 1)))]
+    return {"rows": len(chosen), "median_abs_error_pct": round(statistics.median(errors), 1),
+            "p90_abs_error_pct": p90, "share_inside_range": round(sum(r["inside_range"] for r in chosen) / len(chosen), 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "planner_calibration.json"))
+    args = parser.parse_args()
+    rows = load_rows()
+    fitted = fit(rows)
+    current = {"non_torch": memory._NON_TORCH_GIB, "v1_workspace": memory._V1_WORKSPACE_GIB}
+    results = evaluate(rows, fitted)
+    report = {"data": str(DATA.relative_to(ROOT)), "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
+              "terms_in_memory_py_gib": {k: v.__dict__ for k, v in current.items()},
+              "held_out": {"all": summary(results, "held-out"), "V1": summary(results, "held-out", "V1"),
+                           "V0": summary(results, "held-out", "V0")},
+              "fit": {"all": summary(results, "fit")}, "rows": results}
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print("| part | model | GPU | TP×PP | vLLM | KV reported | planned | error | inside range |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['part']} | {r['model']} {r['quant']} | {r['gpu']} | {r['tp']}×{r['pp']} | {r['vllm']} | "
+              f"{r['reported_kv_gib']:.2f} | {r['planned_kv_gib']:.2f} | {r['error_pct']:+.1f} % | "
+              f"{'yes' if r['inside_range'] else 'no'} |")
+    print(json.dumps({k: report[k] for k in ("fitted_terms_gib", "terms_in_memory_py_gib", "held_out", "fit")}, indent=1))
+    if any(fitted[k] != current[k] for k in fitted):
+        print("note: memory.py's terms differ from this fit; copy the fitted terms into memory.py", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

