@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import calibrate, cli, engine as engine_mod, hardware, memory, models
-from workbench.engine import EngineConfig
+from workbench import calibrate, cli, hardware, memory, models
 from workbench.errors import ConfigError
 
 LOGS = Path(__file__).parent / "data" / "logs"
@@ -68,20 +67,3 @@ def test_a_log_without_the_gpu_memory_needs_the_gpu_named():
 def test_a_log_the_parser_does_not_know_is_refused_with_the_lines_it_looks_for(text):
     with pytest.raises(ConfigError, match="not a vLLM start-up log this parser knows.*Available KV cache memory"):
         calibrate.read_log(text)
-
-
-@pytest.mark.slow
-def test_calibrated_on_the_engines_log_it_predicts_another_start(engine, start_engine, capsys):
-    """The real loop on the CPU build: calibrate from the session engine's log, plan one more GiB of
-    KV cache, start vLLM with it, and compare the token counts vLLM reports."""
-    if not engine.log_path or not Path(engine.log_path).is_file():
-        pytest.skip("the session engine's start-up log is not known (set WORKBENCH_TEST_LOG with WORKBENCH_TEST_URL)")
-    log = str(engine.log_path)
-    space = int(calibrate.read_log_file(log).kv_cache_gib) + 1
-    planned = plan_json(capsys, "--model", models.BUNDLED_MODEL, "--calibrate-from", log,
-                        "--kv-space-gib", str(space), "--max-model-len", "4096")
-    assert planned["calibration"]["residual"]["kv_cache_tokens"] == 0
-    fresh = start_engine(EngineConfig(cpu_kv_cache_gib=space, max_model_len=4096))
-    seen = engine_mod.parse_startup_log(Path(fresh.log_path).read_text())
-    assert seen.kv_cache_tokens == planned["kv_cache_tokens"]
-    assert seen.max_concurrency == pytest.approx(planned["max_concurrency"], abs=0.01)

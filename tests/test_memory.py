@@ -53,11 +53,22 @@ def tiny_root(tmp_path_factory):
     ("tiny-qwen3-l2-kv2-d128", None, 1),
     ("tiny-qwen3-l2-kv2-d128", "fp8", 1),  # the CPU build's fp8 KV cache needs head_dim % 32 == 0
 ])
-def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, name, kv_dtype, space_gib):
+def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, engine, capsys, name, kv_dtype,
+                                                     space_gib):
+    """Exact on the CPU build, twice over: the planner's arithmetic, and `workbench plan --calibrate-from` fed the
+    session engine's own start-up log (the bundled model at 1 GiB) and asked for another model and space."""
     from tests.tiny_models import make_tiny_model
+    from workbench import cli
     from workbench.engine import EngineConfig
 
+    if not engine.log_path or not Path(engine.log_path).is_file():
+        pytest.skip("the session engine's start-up log is not known (set WORKBENCH_TEST_LOG with WORKBENCH_TEST_URL)")
     folder = make_tiny_model(name, tiny_root)
+    argv = ["plan", "--model", str(folder), "--calibrate-from", str(engine.log_path), "--kv-space-gib", str(space_gib),
+            "--max-model-len", "2048", "--json"] + (["--kv-cache-dtype", kv_dtype] if kv_dtype else [])
+    assert cli.main(argv) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["calibrated"] and planned["calibration"]["residual"]["kv_cache_tokens"] == 0
     spec = models.spec_from_folder(folder)
     config = EngineConfig(model=str(folder), max_model_len=2048, kv_cache_dtype=kv_dtype, cpu_kv_cache_gib=space_gib,
                           enforce_eager=True, startup_timeout_s=400)
@@ -66,6 +77,7 @@ def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, n
     engine.stop()
     assert report.kv_cache_gib == space_gib
     assert report.kv_cache_tokens == memory.cpu_kv_cache_tokens(spec, space_gib, kv_dtype or "auto")
+    assert report.kv_cache_tokens == planned["kv_cache_tokens"]
 
 
 def test_compare_url_agrees_with_the_running_engine(engine):
