@@ -80,7 +80,7 @@ def implied_overhead_gib(row: dict) -> float:
     spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
     tokens, seqs = s.batch(gpu)
     requested = gpu.total_gib * s.effective_gmu()
-    activation = memory.activation_bytes(spec, tokens, s, 0.0, seqs) / GIB
+    activation = memory.activation_bytes(spec, tokens, s, seqs) / GIB
     graphs = memory._CUDA_GRAPH_GIB.nominal if s.graphs_in_budget else 0.0
     return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs
 
@@ -97,17 +97,12 @@ def fit(rows: list[dict]) -> dict[str, memory.Range]:
 
 def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> list[dict]:
     """The planner on every row, with `terms` (default: memory.py's) as its overheads."""
-    if terms is not None:
-        saved = memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB
-        memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB = terms["non_torch"], terms["v1_workspace"]
-        try:
-            return evaluate(rows)
-        finally:
-            memory._NON_TORCH_GIB, memory._V1_WORKSPACE_GIB = saved
+    terms = terms or {}
     out = []
     for row in rows:
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=row["facts"]["weights_gib"])
+        overheads = memory.fixed_overheads(s, terms.get("non_torch"), terms.get("v1_workspace"))
+        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=row["facts"]["weights_gib"], overhead_gib=overheads)
         reported, planned = reported_kv_gib(row), p.kv_cache_bytes / GIB
         r = p.kv_cache_gib_range
         out.append({"id": row["id"], "part": row["part"], "engine": row["engine"], "model": row["model"],

@@ -85,13 +85,15 @@ def read_log(text: str, source: str = "the log") -> LogFacts:
         max_num_batched_tokens=_int(found["max_num_batched_tokens"]), max_num_seqs=_int(found["max_num_seqs"]))
 
 
-def read_log_file(path: str) -> LogFacts:
+def read_log_file(path: str, source: str | None = None) -> LogFacts:
+    """`source` names the file in errors (default: as the CLI flag)."""
+    source = source or f"--calibrate-from {path!r}"
     try:
         text = Path(path).expanduser().read_text(errors="replace")
     except OSError as e:
-        raise ConfigError(f"--calibrate-from {path!r}: cannot read it ({e.strerror}). Fix: give the path of a "
-                          "saved `vllm serve` log.") from None
-    return read_log(text, f"--calibrate-from {path!r}")
+        raise ConfigError(f"{source}: cannot read it ({e.strerror}). Fix: give the path of a saved `vllm serve` "
+                          "log.") from None
+    return read_log(text, source)
 
 
 def _int(value: str | None) -> int | None:
@@ -112,6 +114,10 @@ class Calibration:
     def as_dict(self) -> dict:
         return {"facts": asdict(self.facts), "fitted_terms": self.terms, "residual": self.residual,
                 "notes": list(self.notes)}
+
+    def json_fields(self) -> dict:
+        """What a plan's JSON gains when it is calibrated."""
+        return {"calibrated": True, "calibration": self.as_dict()}
 
 
 def _log_spec(log_model: str | None) -> ModelSpec | None:
@@ -175,7 +181,7 @@ def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: 
                      f"{log_settings.vllm_version}'s default; the log does not print it)")
     log_gpu = GpuSpec(gpu.name if gpu else "the log's GPU", total, 0.0, 0.0, "?")
     tokens, seqs = log_settings.batch(log_gpu)
-    activation = memory.activation_bytes(spec_at_log, tokens, log_settings, 0.0, seqs)
+    activation = memory.activation_bytes(spec_at_log, tokens, log_settings, seqs)
     per_token = memory.kv_bytes_per_token(spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size)
     kv = facts.kv_cache_gib * GIB if facts.kv_cache_gib is not None else facts.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
@@ -223,7 +229,7 @@ def gpu_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: memory.ServeSe
     computes to), the plan uses the log's measured weights, re-split for this TP × PP."""
     overhead = calibration.terms["overhead_gib"]
     tokens, seqs = settings.batch(gpu)
-    moved = abs(memory.activation_bytes(spec, tokens, settings, 0.0, seqs) / GIB
+    moved = abs(memory.activation_bytes(spec, tokens, settings, seqs) / GIB
                 - calibration.terms["activation_gib_at_log_settings"])
     spread = 0.1 + 0.25 * moved
     if weights_gib is None:
@@ -233,7 +239,7 @@ def gpu_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: memory.ServeSe
 
 
 def _measured_weights(spec, quant, group_size, settings, facts: LogFacts) -> float | None:
-    if not facts.weights_gib or not _same_model(facts.model, spec) or facts.model is None:
+    if facts.model is None or not facts.weights_gib or not _same_model(facts.model, spec):
         return None
     log_split = facts.tensor_parallel_size  # the log's per-GPU share
     total = facts.weights_gib * log_split
@@ -241,6 +247,28 @@ def _measured_weights(spec, quant, group_size, settings, facts: LogFacts) -> flo
     if abs(computed - total) / total > 0.03:
         return None  # another format than the log's (e.g. a bf16 log, a GPTQ plan): computed weights
     return total / (settings.tensor_parallel_size * settings.pipeline_parallel_size)
+
+
+def as_logged(settings: memory.ServeSettings, facts: LogFacts, vllm_version: str | None) -> memory.ServeSettings:
+    """The asked settings, with what was not asked taken as the log ran: its gpu_memory_utilization and vLLM
+    version (`vllm_version` is the one the user gave, or None)."""
+    return replace(settings, gpu_memory_utilization=settings.gpu_memory_utilization or facts.gpu_memory_utilization,
+                   vllm_version=vllm_version or facts.vllm_version or memory.DEFAULT_VLLM_VERSION)
+
+
+def plan_from_log(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec, quant: str, settings: memory.ServeSettings,
+                  group_size: int | None = memory.DEFAULT_GROUP_SIZE,
+                  weights_gib: float | None = None) -> tuple[memory.Plan, Calibration]:
+    """Fit to a GPU log and plan the asked settings with it."""
+    cal = fit(spec, facts, gpu, settings, quant)
+    return gpu_plan(spec, gpu, quant, settings, cal, group_size, weights_gib), cal
+
+
+def cpu_plan_from_log(spec: ModelSpec, facts: LogFacts, max_model_len: int, kv_cache_dtype: str = "auto",
+                      space_gib: float | None = None) -> dict:
+    """A CPU-build log: the KV arithmetic checked against it, and the plan for `space_gib` (default: the log's)."""
+    space = space_gib if space_gib is not None else facts.kv_cache_gib
+    return dict(cpu_plan(spec, space, max_model_len, kv_cache_dtype), **fit(spec, facts).json_fields())
 
 
 def cpu_plan(spec: ModelSpec, space_gib: float, max_model_len: int, kv_cache_dtype: str = "auto") -> dict:

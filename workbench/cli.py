@@ -252,35 +252,27 @@ def _plan_calibrated(spec, args) -> int:
 
     facts = calibrate.read_log_file(args.calibrate_from)
     if facts.device == "cpu":
-        cal = calibrate.fit(spec, facts)
-        space = args.kv_space_gib if args.kv_space_gib is not None else facts.kv_cache_gib
-        out = dict(calibrate.cpu_plan(spec, space, args.max_model_len, args.kv_cache_dtype), calibrated=True,
-                   calibration=cal.as_dict())
+        out = calibrate.cpu_plan_from_log(spec, facts, args.max_model_len, args.kv_cache_dtype, args.kv_space_gib)
         if args.json:
             print(json.dumps(out, indent=2))
             return 0
-        print(f"{spec.name} on the CPU build · VLLM_CPU_KVCACHE_SPACE={space:g} · max_model_len {args.max_model_len:,}")
+        print(f"{spec.name} on the CPU build · VLLM_CPU_KVCACHE_SPACE={out['kv_cache_gib']:g} · max_model_len "
+              f"{args.max_model_len:,}")
         print(f"  kv_cache_tokens {out['kv_cache_tokens']:,} ({out['kv_bytes_per_token']:,} B per token, blocks of "
               f"{memory.CPU_BLOCK_SIZE}); max concurrency {out['max_concurrency']:.2f}")
         _print_calibration(out["calibration"])
         return 0
     total = args.gpu_total_gib or facts.total_gib
-    if getattr(args, "gpu_given", args.gpu is not None):
+    if args.gpu_given:
         gpu = hardware.find_gpu(args.gpu, total, args.bandwidth_gbs)
-    elif total:
-        gpu = hardware.GpuSpec("the log's GPU", total, args.bandwidth_gbs or 0.0, 0.0, "?")
-    else:
-        gpu = None
-    settings = memory.ServeSettings(  # what is not asked for stays as the log ran it
-        max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization or
-        facts.gpu_memory_utilization, kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp,
-        pipeline_parallel_size=args.pp, max_num_batched_tokens=args.max_num_batched_tokens,
-        max_num_seqs=args.max_num_seqs, vllm_version=args.vllm_version or facts.vllm_version or DEFAULT_VLLM_VERSION)
-    cal = calibrate.fit(spec, facts, gpu, settings, args.quant)
-    if gpu is None:
-        gpu = hardware.GpuSpec("the log's GPU", cal.facts.total_gib, 0.0, 0.0, "?")
-    result = calibrate.gpu_plan(spec, gpu, args.quant, settings, cal, args.group_size, args.weights_gib)
-    return _print_plan(result, args, {"calibrated": True, "calibration": cal.as_dict()})
+    else:  # no total either: fit() says which flag to add
+        gpu = hardware.GpuSpec("the log's GPU", total, args.bandwidth_gbs or 0.0, 0.0, "?") if total else None
+    settings = calibrate.as_logged(memory.ServeSettings(
+        max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
+        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+        max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs), facts, args.vllm_version)
+    result, cal = calibrate.plan_from_log(spec, facts, gpu, args.quant, settings, args.group_size, args.weights_gib)
+    return _print_plan(result, args, cal.json_fields())
 
 
 def _plan_parallel(spec, gpu, args, settings) -> int:

@@ -266,25 +266,30 @@ _V1_WORKSPACE_GIB = Range(-0.09, 0.06, 1.0)  # V1 rows, beyond non-torch: torch.
 _CUDA_GRAPH_GIB = Range(0.2, 0.8, 1.0)
 
 
-def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, workspace_gib: float,
-                     seqs: int = 256) -> int:
+def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: int = 256) -> int:
     """Peak of the profile run. The forward: per token, the residual stream and the MLP's gate/up/act
     outputs in 16 bits (2 × (4·hidden + 3·intermediate) B). In V1 the sampler warm-up runs after the
     forward, which has freed all but its output hidden states (gpu_model_runner.profile_run: _dummy_run,
     then _dummy_sampler_run on the last rank), so the peak is the larger of the two: the forward, or
-    max_num_seqs rows of fp32 logits and their probabilities (2 × 4 B × vocab per row); plus a fixed
-    workspace."""
+    max_num_seqs rows of fp32 logits and their probabilities (2 × 4 B × vocab per row). The fixed workspace
+    beside it is one of the fixed_overheads."""
     inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
     per_token = 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
     total = tokens * per_token
     if settings.v1:
         total = max(total, seqs * spec.vocab_size * 4 * 2 // settings.tensor_parallel_size)
-        total += int(workspace_gib * GIB)
     return total
 
 
-def _kv_pool(requested, weights, activation, non_torch, graphs) -> int:
-    return requested - weights - activation - non_torch - graphs
+def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None) -> Range:
+    """The overheads beside the computed activations, per scenario: non-torch memory, in V1 the workspace,
+    from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms (the fit does)."""
+    parts = [non_torch or _NON_TORCH_GIB]
+    if settings.v1:
+        parts.append(workspace or _V1_WORKSPACE_GIB)
+    if settings.graphs_in_budget:
+        parts.append(_CUDA_GRAPH_GIB)
+    return Range(*(sum(getattr(p, f) for p in parts) for f in ("optimistic", "nominal", "pessimistic")))
 
 
 def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | None = None,
@@ -311,26 +316,23 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
     page = BLOCK_SIZE * kv_per_token
 
+    computed = activation_bytes(spec, tokens, settings, seqs)  # the part the overheads do not hold
+    overheads = overhead_gib or fixed_overheads(settings)
+
     def pool(scenario: int) -> int:
-        pick = lambda r: (r.optimistic, r.nominal, r.pessimistic)[scenario]  # noqa: E731
-        if overhead_gib is not None:
-            act = activation_bytes(spec, tokens, settings, 0.0, seqs)
-            return _kv_pool(requested, weights, act, int(pick(overhead_gib) * GIB), 0)
-        graphs = int(pick(_CUDA_GRAPH_GIB) * GIB) if settings.graphs_in_budget else 0
-        act = activation_bytes(spec, tokens, settings, pick(_V1_WORKSPACE_GIB), seqs)
-        return _kv_pool(requested, weights, act, int(pick(_NON_TORCH_GIB) * GIB), graphs)
+        return requested - weights - computed - int((overheads.optimistic, overheads.nominal,
+                                                     overheads.pessimistic)[scenario] * GIB)
 
     kv_pool = pool(1)
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
     need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
     suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
-    if overhead_gib is None:
-        activation = activation_bytes(spec, tokens, settings, _V1_WORKSPACE_GIB.nominal, seqs)
+    if overhead_gib is None:  # the breakdown shown: the workspace with the activations, graphs apart
+        activation = computed + (int(_V1_WORKSPACE_GIB.nominal * GIB) if settings.v1 else 0)
         graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
         non_torch = int(_NON_TORCH_GIB.nominal * GIB)
     else:  # one fitted term holds the non-torch memory, the workspace and the graphs
-        activation, graphs = activation_bytes(spec, tokens, settings, 0.0, seqs), 0
-        non_torch = int(overhead_gib.nominal * GIB)
+        activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB)
 
     if kv_pool <= 0:
         fits = False
@@ -510,11 +512,14 @@ def prefill_seconds_bound(spec: ModelSpec, gpu, prompt_tokens: int, tp: int = 1)
 
 
 def sweep_context(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, lengths: list[int],
-                  group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> list[dict]:
-    """Memory and concurrency against max_model_len: one row per length."""
+                  group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None,
+                  plan_at=None) -> list[dict]:
+    """Memory and concurrency against max_model_len: one row per length. `plan_at(settings) -> Plan`
+    replaces this module's plan (a calibrated planner, for one)."""
+    plan_at = plan_at or (lambda s: plan(spec, gpu, quant, s, group_size, weights_gib))
     rows = []
     for length in lengths:
-        p = plan(spec, gpu, quant, replace(settings, max_model_len=length), group_size, weights_gib)
+        p = plan_at(replace(settings, max_model_len=length))
         rows.append({"max_model_len": length, "kv_one_request_gib": round(length * p.kv_bytes_per_token / GIB, 2),
                      "kv_cache_gib": p.gib(p.kv_cache_bytes), "max_concurrency": p.max_concurrency, "fits": p.fits})
     return rows

@@ -21,23 +21,24 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
     total = float(gpu_total_gib) if gpu_total_gib else (facts.total_gib if facts else None)
     gpu = hardware.find_gpu(gpu_name, total)
     settings = memory.ServeSettings(
-        max_model_len=max_model_len, gpu_memory_utilization=float(gmu) if gmu else (
-            facts.gpu_memory_utilization if facts else None),
+        max_model_len=max_model_len, gpu_memory_utilization=float(gmu) if gmu else None,
         kv_cache_dtype=kv_dtype, tensor_parallel_size=int(filled(tp, 1)), pipeline_parallel_size=int(filled(pp, 1)),
         max_num_batched_tokens=int(batched) if batched else None, max_num_seqs=int(num_seqs) if num_seqs else None,
-        vllm_version=version or (facts.vllm_version if facts else None) or memory.DEFAULT_VLLM_VERSION,
+        vllm_version=version or memory.DEFAULT_VLLM_VERSION,
     )
     weights = float(weights_gib) if weights_gib else None
     group_size = int(filled(group_size, 128))
-    if facts is None:
-        plan = memory.plan(spec, gpu, quant, settings, group_size, weights)
-        extra = {}
-    else:
-        cal = calibrate.fit(spec, facts, gpu, settings, quant)
-        plan = calibrate.gpu_plan(spec, gpu, quant, settings, cal, group_size, weights)
-        extra = {"calibrated": True, "calibration": cal.as_dict()}
     limit = spec.max_position_embeddings or max(_LENGTHS)
-    rows = memory.sweep_context(spec, gpu, quant, settings, [n for n in _LENGTHS if n <= limit], group_size, weights)
+    lengths = [n for n in _LENGTHS if n <= limit]
+    if facts is None:
+        plan, extra = memory.plan(spec, gpu, quant, settings, group_size, weights), {}
+        rows = memory.sweep_context(spec, gpu, quant, settings, lengths, group_size, weights)
+    else:
+        settings = calibrate.as_logged(settings, facts, version or None)
+        plan, cal = calibrate.plan_from_log(spec, facts, gpu, quant, settings, group_size, weights)
+        extra = cal.json_fields()
+        rows = memory.sweep_context(spec, gpu, quant, settings, lengths, plan_at=lambda s: calibrate.gpu_plan(
+            spec, gpu, quant, s, cal, group_size, weights))
     summary = plan.to_markdown() + (_calibration_markdown(extra["calibration"]) if extra else "")
     return summary, plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
         " ".join(plan.vllm_args), dict(plan.as_dict(), **extra)
@@ -45,7 +46,7 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
 
 def _log_facts(log_text: str, log_file) -> "calibrate.LogFacts | None":
     if log_file:
-        return calibrate.read_log_file(log_file if isinstance(log_file, str) else log_file.name)
+        return calibrate.read_log_file(log_file if isinstance(log_file, str) else log_file.name, "the uploaded log")
     if log_text and log_text.strip():
         return calibrate.read_log(log_text, "the pasted log")
     return None
@@ -53,9 +54,7 @@ def _log_facts(log_text: str, log_file) -> "calibrate.LogFacts | None":
 
 def _cpu_plan(spec, facts, max_model_len: int, kv_dtype: str):
     """A CPU-build log: the KV cache is the space the user sets, so the plan is its token count."""
-    cal = calibrate.fit(spec, facts)
-    out = dict(calibrate.cpu_plan(spec, facts.kv_cache_gib, max_model_len, kv_dtype), calibrated=True,
-               calibration=cal.as_dict())
+    out = calibrate.cpu_plan_from_log(spec, facts, max_model_len, kv_dtype)
     summary = (f"### {'✅ fits' if out['fits'] else '❌ does not fit'}: {spec.name} on the CPU build\n"
                f"VLLM_CPU_KVCACHE_SPACE={facts.kv_cache_gib:g} GiB holds **{out['kv_cache_tokens']:,}** tokens "
                f"({out['kv_bytes_per_token']:,} B each, blocks of {memory.CPU_BLOCK_SIZE}); max concurrency at "
