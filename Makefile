@@ -28,7 +28,7 @@ test: model browser
 
 # Everything that needs no vLLM process: no engine, no notebooks (conftest.py marks the rest `engine`).
 test-fast: model
-	WORKBENCH_TEST_TIER=fast $(PY) -m pytest -o addopts=-ra -p no:nbval -m "not engine" tests
+	WORKBENCH_TEST_TIER=fast $(PY) -m pytest -o addopts=-ra -p no:nbval -m "not engine and not network" tests
 
 bench: model
 	$(PY) bench/plan_speed.py

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 _session_engine = None
-ENGINE_FIXTURES = {"engine", "client", "app_url", "start_engine", "starts_vllm"}
+ENGINE_FIXTURES = {"engine", "client", "app_url", "start_engine", "starts_vllm", "qwen3_engine"}
 
 
 def _is_notebook(item) -> bool:

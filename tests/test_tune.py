@@ -78,7 +78,8 @@ def test_batch_defaults_follow_vllms_per_device_table():
 
 def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
     def entry(batched, goodput, tok_s):
-        c = tune.Candidate(1024, 4, batched, cpu_kv_cache_gib=1)
+        c = tune.Candidate(max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=batched, cpu_kv_cache_gib=1,
+                           device="cpu")
         level = {"goodput_req_s": goodput, "output_tok_s": tok_s, "met_slo": 3, "completed": 4,
                  "ttft_ms": {"p50": 500.0}, "tpot_ms": {"p50": 30.0}}
         return {**tune.Proposal(c, 46592, 36.4, None, "4 running at once").as_dict(), "level": level, "error": None}
@@ -87,9 +88,10 @@ def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
     assert [e["max_num_batched_tokens"] for e in ranked] == [128, 516, 64]  # goodput, then tokens/s
     text = tune.explain(ranked, tune.SLO(1000, 50))
     assert "seqs 4 · batched 128" in text and "TTFT ≤ 1000 ms, TPOT ≤ 50 ms" in text
-    line = tune.Candidate(1024, 4, 128, cpu_kv_cache_gib=1).serve_line("/models/smol")
-    assert line == ("VLLM_CPU_KVCACHE_SPACE=1 vllm serve /models/smol --max-model-len 1024 --max-num-seqs 4 "
-                    "--max-num-batched-tokens 128")
+    line = tune.Candidate(max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=128, cpu_kv_cache_gib=1,
+                          device="cpu").serve_line("/models/smol")
+    assert line == ("VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model /models/smol "
+                    "--max-model-len 1024 --max-num-seqs 4 --max-num-batched-tokens 128")
 
 
 def test_vllms_own_parser_reads_the_winners_flags():
@@ -97,7 +99,7 @@ def test_vllms_own_parser_reads_the_winners_flags():
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     c = tune.kept(tune.propose(bundled(), WORKLOAD, 4))[0].candidate
-    args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *c.flags()])
+    args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *c.args()])
     assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == \
         (c.max_model_len, c.max_num_seqs, c.max_num_batched_tokens)
 

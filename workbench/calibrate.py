@@ -18,6 +18,7 @@ from workbench import engine, memory
 from workbench.errors import ConfigError
 from workbench.hardware import GpuSpec
 from workbench.models import ModelSpec
+from workbench.vllm_flags import ServeFlags
 
 GIB = memory.GIB
 
@@ -273,12 +274,16 @@ def cpu_plan_from_log(spec: ModelSpec, facts: LogFacts, max_model_len: int, kv_c
 
 def cpu_plan(spec: ModelSpec, space_gib: float, max_model_len: int, kv_cache_dtype: str = "auto") -> dict:
     """What vLLM's CPU build will report for VLLM_CPU_KVCACHE_SPACE=space_gib."""
-    if not space_gib > 0:
-        raise ConfigError(f"--kv-space-gib {space_gib:g} is not a positive amount. Fix: give the KV cache space in "
-                          "GiB, as VLLM_CPU_KVCACHE_SPACE takes it (e.g. 2).")
+    if not space_gib > 0 or space_gib != int(space_gib):
+        raise ConfigError(f"--kv-space-gib {space_gib:g} is not a whole, positive number of GiB (vLLM's CPU build "
+                          "reads VLLM_CPU_KVCACHE_SPACE with int()). Fix: give the KV cache space in whole GiB, "
+                          "e.g. 2.")
     per_token = memory.kv_bytes_per_token(spec, kv_cache_dtype)
     tokens = memory.kv_cache_tokens(int(space_gib * GIB), per_token, memory.CPU_BLOCK_SIZE)
+    flags = ServeFlags(model=spec.checkpoint or spec.name, max_model_len=max_model_len, kv_cache_dtype=kv_cache_dtype,
+                       cpu_kv_cache_gib=int(space_gib), device="cpu")
     return {"device": "cpu", "model": spec.name, "kv_cache_gib": space_gib, "kv_bytes_per_token": per_token,
             "kv_cache_tokens": tokens, "max_model_len": max_model_len,
             "max_concurrency": round(memory.max_concurrency(tokens, max_model_len, memory.CPU_BLOCK_SIZE), 2),
-            "fits": tokens >= max_model_len, "env": {"VLLM_CPU_KVCACHE_SPACE": f"{space_gib:g}"}}
+            "fits": tokens >= max_model_len, "env": {"VLLM_CPU_KVCACHE_SPACE": f"{space_gib:g}"},
+            "command": flags.command()}

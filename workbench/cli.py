@@ -33,40 +33,65 @@ def _int(text: str) -> int:
 
 
 def _engine_flags(p: argparse.ArgumentParser) -> None:
+    """vLLM's serve flags, in vLLM's own names (workbench/vllm_flags.py), and the engine's own."""
     p.add_argument("--model", default=models.BUNDLED_MODEL,
                    help=f"model name or folder with config.json (default: {models.BUNDLED_MODEL})")
     p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--max-model-len", type=_positive, default=4096)
+    p.add_argument("--dtype", default=None, help="auto, bfloat16, float16 ...")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="GPU only")
     p.add_argument("--kv-cache-gib", type=int, default=None, help="CPU only: VLLM_CPU_KVCACHE_SPACE (whole GiB)")
     p.add_argument("--kv-cache-dtype", default=None, help="auto, fp8, ...")
     p.add_argument("--quantization", default=None, help="ignored when the checkpoint declares its own")
-    p.add_argument("--tensor-parallel-size", type=_positive, default=1, help="GPU only: GPUs per weight split")
-    p.add_argument("--pipeline-parallel-size", type=_positive, default=1, help="GPU only: layer stages (GPUs or nodes)")
+    _parallel_flags(p, "GPU only: ")
     p.add_argument("--distributed-executor-backend", choices=["mp", "ray"], default=None,
                    help="GPU only: mp on one machine, ray across a Ray cluster (start it first)")
     p.add_argument("--max-num-seqs", type=_positive, default=None)
     p.add_argument("--max-num-batched-tokens", type=_positive, default=None)
-    p.add_argument("--enable-tools", action="store_true", help="--enable-auto-tool-choice --tool-call-parser hermes")
+    p.add_argument("--enable-tools", "--enable-auto-tool-choice", dest="enable_tools", action="store_true",
+                   help="--enable-auto-tool-choice with the tool parser for the model's family (hermes for Qwen)")
+    p.add_argument("--tool-call-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
     p.add_argument("--enable-reasoning", action="store_true", help="--reasoning-parser qwen3 (Qwen3 only)")
+    p.add_argument("--reasoning-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
     p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                   help="which vLLM build runs it (default: this machine's); with --print-command, the one to print for")
     p.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for /health")
+    p.add_argument("--print-command", action="store_true",
+                   help="print the exact command this would run, and start nothing")
+
+
+def _parallel_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument("--tensor-parallel-size", "--tp", dest="tensor_parallel_size", type=_positive, default=1,
+                   help=f"{prefix}GPUs per weight split")
+    p.add_argument("--pipeline-parallel-size", "--pp", dest="pipeline_parallel_size", type=_positive, default=1,
+                   help=f"{prefix}layer stages (GPUs or nodes)")
 
 
 def engine_config_from_args(args) -> "EngineConfig":
     from workbench.engine import EngineConfig
 
     return EngineConfig(
-        model=args.model, host=args.host, port=args.port, max_model_len=args.max_model_len,
+        model=args.model, host=args.host, port=args.port, max_model_len=args.max_model_len, dtype=args.dtype,
         gpu_memory_utilization=args.gpu_memory_utilization, cpu_kv_cache_gib=args.kv_cache_gib,
-        kv_cache_dtype=args.kv_cache_dtype, quantization=args.quantization,
+        kv_cache_dtype=args.kv_cache_dtype or "auto", quantization=args.quantization,
         tensor_parallel_size=args.tensor_parallel_size, pipeline_parallel_size=args.pipeline_parallel_size,
         distributed_executor_backend=args.distributed_executor_backend, max_num_seqs=args.max_num_seqs,
         max_num_batched_tokens=args.max_num_batched_tokens, enable_tools=args.enable_tools,
-        enable_reasoning=args.enable_reasoning, enforce_eager=args.enforce_eager,
+        tool_call_parser=args.tool_call_parser, enable_reasoning=args.enable_reasoning,
+        reasoning_parser=args.reasoning_parser, enforce_eager=args.enforce_eager, device=args.device,
         startup_timeout_s=args.startup_timeout,
     )
+
+
+def _print_command(config) -> int:
+    """`--print-command`: the line a start would run now, checked as a start checks it; nothing starts."""
+    from workbench.engine import check_parsers
+
+    check_parsers(config)
+    print(config.resolve().command())
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -75,8 +100,11 @@ def cmd_serve(args) -> int:
     from workbench.engine import Engine
     from workbench.processes import stop_on_signals
 
+    config = engine_config_from_args(args)
+    if args.print_command:
+        return _print_command(config)
     stop_on_signals()
-    engine = Engine(engine_config_from_args(args))
+    engine = Engine(config)
     print(f"starting vLLM on {args.model} (the first start compiles the model; this takes a minute) ...",
           flush=True)
     try:
@@ -195,7 +223,8 @@ def cmd_plan(args) -> int:
     gpu = hardware.find_gpu(args.gpu, args.gpu_total_gib, args.bandwidth_gbs)
     settings = memory.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
-        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tensor_parallel_size,
+        pipeline_parallel_size=args.pipeline_parallel_size,
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
         vllm_version=args.vllm_version or DEFAULT_VLLM_VERSION,
     )
@@ -229,7 +258,7 @@ def _print_plan(result, args, extra: dict | None = None) -> int:
         print(f"suggestion: {line}")
     for line in flags:
         print(f"IMPOSSIBLE CLAIM: {line}")
-    print("command: " + " ".join(result.vllm_args))
+    print("command: " + result.flags.command())
     print("checkpoint: " + result.checkpoint_note)
     if extra:
         _print_calibration(extra["calibration"])
@@ -269,7 +298,8 @@ def _plan_calibrated(spec, args) -> int:
         gpu = hardware.GpuSpec("the log's GPU", total, args.bandwidth_gbs or 0.0, 0.0, "?") if total else None
     settings = calibrate.as_logged(memory.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
-        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+        kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tensor_parallel_size,
+        pipeline_parallel_size=args.pipeline_parallel_size,
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs), facts, args.vllm_version)
     result, cal = calibrate.plan_from_log(spec, facts, gpu, args.quant, settings, args.group_size, args.weights_gib)
     return _print_plan(result, args, cal.json_fields())
@@ -292,7 +322,7 @@ def _plan_parallel(spec, gpu, args, settings) -> int:
               f"{'yes' if r['fits'] else 'no'}")
     print(sweep["verdict"])
     if sweep["choice"]:
-        print("command: " + " ".join(sweep["choice"]["vllm_args"]))
+        print("command: " + sweep["choice"]["command"])
     return 0 if sweep["choice"] else 1
 
 
@@ -570,6 +600,11 @@ def cmd_ui(args) -> int:
     from workbench.ui import app
 
     url = args.url or settings.engine_url()
+    if args.print_command:
+        if args.url:
+            raise WorkbenchError(f"--print-command prints the command that starts an engine, and --url {args.url} "
+                                 "attaches to one that runs already: nothing would start. Fix: drop one of them.")
+        return _print_command(engine_config_from_args(args))
     app.launch(engine_config_from_args(args), url=url, log_path=settings.engine_log() if url else None,
                host=args.ui_host, port=args.ui_port, share=args.share, auth=args.auth or settings.ui_auth(),
                start_engine=not args.no_engine)
@@ -622,8 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-len", type=int, default=32_768)
     p.add_argument("--gpu-memory-utilization", type=float, default=None)
     p.add_argument("--kv-cache-dtype", default="auto")
-    p.add_argument("--tp", type=int, default=1)
-    p.add_argument("--pp", type=int, default=1)
+    _parallel_flags(p)
     p.add_argument("--parallel", action="store_true", help="sweep TP × PP layouts, memory per GPU, and pick one")
     p.add_argument("--gpus-per-node", type=_positive, default=8, help="with --parallel: GPUs in one machine")
     p.add_argument("--max-num-batched-tokens", type=int, default=None)

@@ -20,60 +20,44 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import models, processes, settings
+from workbench import models, processes, settings, vllm_flags
 from workbench.errors import ConfigError, EngineStartupError
+from workbench.vllm_flags import ServeFlags
 
-_TOOL_PARSER = "hermes"
 _HEALTH_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
-class EngineConfig:
-    """What to serve and how. `None` leaves vLLM's own default in place."""
+class EngineConfig(ServeFlags):
+    """vLLM's flags (ServeFlags), plus what the engine decides before it runs them: `model` is a name or a
+    folder, resolved at start; the parsers come from the model's family when `enable_tools` or
+    `enable_reasoning` ask for them (an explicit `tool_call_parser`/`reasoning_parser` wins); `quantization` is
+    dropped when the checkpoint declares its own; `port` None takes a free one and `device` None detects the
+    build; `cpu_kv_cache_gib` None is VLLM_CPU_KVCACHE_SPACE from this environment (default 1)."""
 
     model: str = models.BUNDLED_MODEL
-    host: str = "127.0.0.1"
-    port: int | None = None  # None: a free port
+    host: str | None = "127.0.0.1"
     max_model_len: int | None = 4096
-    dtype: str | None = None
-    gpu_memory_utilization: float | None = None  # GPU only
-    cpu_kv_cache_gib: int | None = None  # CPU only: VLLM_CPU_KVCACHE_SPACE, whole GiB (default 1)
-    kv_cache_dtype: str | None = None
-    quantization: str | None = None  # dropped when the checkpoint declares its own
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1  # GPU only: layers split across GPUs (or nodes, with Ray)
-    distributed_executor_backend: str | None = None  # GPU only: "mp" (one node) or "ray" (a Ray cluster); None: vLLM's
-    max_num_seqs: int | None = None
-    max_num_batched_tokens: int | None = None
-    enable_tools: bool = False  # --enable-auto-tool-choice --tool-call-parser hermes
-    enable_reasoning: bool = False  # --reasoning-parser qwen3 (Qwen3 models only)
-    enforce_eager: bool = False
-    extra_args: tuple[str, ...] = ()
+    device: str | None = None
+    enable_tools: bool = False  # --enable-auto-tool-choice --tool-call-parser <the family's>
+    enable_reasoning: bool = False  # --reasoning-parser <the family's> (Qwen3 models only)
     startup_timeout_s: float = 600.0
-    device: str | None = None  # "cpu" or "gpu"; None: detect
 
-    def __post_init__(self):
-        gmu = self.gpu_memory_utilization
-        if gmu is not None and not 0 < gmu <= 1:
-            raise ConfigError(
-                f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use a fraction such as 0.90."
-            )
-        if self.port is not None and not 0 < self.port < 65536:
-            raise ConfigError(f"port={self.port} is not a TCP port (1-65535). Fix: omit it for a free port.")
-        kv = self.cpu_kv_cache_gib
-        if kv is not None and (not isinstance(kv, int) or kv < 1):
-            raise ConfigError(
-                f"cpu_kv_cache_gib={kv!r} is not a whole number of GiB >= 1 (vLLM's CPU build reads "
-                "VLLM_CPU_KVCACHE_SPACE as an integer). Fix: use 1, 2, 4 ..."
-            )
-        if self.device not in (None, "cpu", "gpu"):
-            raise ConfigError(f"device={self.device!r} is not one of 'cpu', 'gpu'.")
-        if self.distributed_executor_backend not in (None, "mp", "ray"):
-            raise ConfigError(f"distributed_executor_backend={self.distributed_executor_backend!r} is not one of "
-                              "'mp' (one machine) or 'ray' (a Ray cluster across machines).")
-        for name in ("tensor_parallel_size", "pipeline_parallel_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1.")
+    def resolve(self, port: int | None = None, device: str | None = None) -> ServeFlags:
+        """The exact flags a start runs now: the model's folder, the parsers for its family, a port, the build."""
+        model_path = models.resolve_model(self.model)
+        model_config = models.read_config(model_path)
+        device = device or self.device or detect_device()
+        chosen = vllm_flags.parsers(model_config.get("model_type"), models.chat_format_of(models.chat_template(model_path)),
+                                    self.enable_tools, self.enable_reasoning, self.tool_call_parser,
+                                    self.reasoning_parser)
+        host = self.host or "127.0.0.1"
+        return vllm_flags.flags_of(
+            self, model=str(model_path.resolve()), served_model_name=self.served_model_name or models.served_name(self.model),
+            host=host, port=port or self.port or free_port(host), device=device,
+            quantization=None if "quantization_config" in model_config else self.quantization,
+            cpu_kv_cache_gib=(self.cpu_kv_cache_gib or settings.cpu_kv_cache_gib()) if device == "cpu" else None,
+            **chosen)
 
 
 @dataclass(frozen=True)
@@ -216,63 +200,40 @@ def detect_device() -> str:
     return "gpu" if hardware.vllm_build() == "vllm" and hardware.detect_gpus() else "cpu"
 
 
-def build_argv(config: EngineConfig, model_path: Path, port: int, device: str) -> list[str]:
-    """The exact command line for the server, as a list (no shell)."""
-    model_path = Path(model_path)
-    model_config = models.read_config(model_path)
-    argv = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_path),
-        "--served-model-name", models.served_name(config.model),
-        "--host", config.host,
-        "--port", str(port),
-    ]
-    if config.max_model_len is not None:
-        argv += ["--max-model-len", str(config.max_model_len)]
-    if config.dtype:
-        argv += ["--dtype", config.dtype]
-    if config.quantization and "quantization_config" not in model_config:
-        argv += ["--quantization", config.quantization]
-    if config.kv_cache_dtype:
-        argv += ["--kv-cache-dtype", config.kv_cache_dtype]
-    if device == "gpu":
-        if config.gpu_memory_utilization is not None:
-            argv += ["--gpu-memory-utilization", str(config.gpu_memory_utilization)]
-        if config.tensor_parallel_size != 1:
-            argv += ["--tensor-parallel-size", str(config.tensor_parallel_size)]
-        if config.pipeline_parallel_size != 1:
-            argv += ["--pipeline-parallel-size", str(config.pipeline_parallel_size)]
-        if config.distributed_executor_backend:
-            argv += ["--distributed-executor-backend", config.distributed_executor_backend]
-    if config.max_num_seqs is not None:
-        argv += ["--max-num-seqs", str(config.max_num_seqs)]
-    if config.max_num_batched_tokens is not None:
-        argv += ["--max-num-batched-tokens", str(config.max_num_batched_tokens)]
-    if config.enable_tools:
-        argv += ["--enable-auto-tool-choice", "--tool-call-parser", _TOOL_PARSER]
-    if config.enable_reasoning:
-        if model_config.get("model_type") not in ("qwen3", "qwen3_moe"):
-            raise ConfigError(
-                f"enable_reasoning asks for --reasoning-parser qwen3, but {model_path} is a "
-                f"{model_config.get('model_type')!r} model. Valid: Qwen3 models (model_type qwen3, "
-                "qwen3_moe). Fix: turn reasoning off for this model."
-            )
-        argv += ["--reasoning-parser", "qwen3"]
-    if config.enforce_eager:
-        argv.append("--enforce-eager")
-    return argv + list(config.extra_args)
-
-
-def build_env(config: EngineConfig, device: str) -> dict[str, str]:
+def build_env(flags: ServeFlags) -> dict[str, str]:
+    """This process's environment, offline and without usage stats, plus what the build reads (flags.env())."""
     env = dict(os.environ)
-    if device == "cpu":
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kv_cache_gib or settings.cpu_kv_cache_gib())
     env.setdefault("VLLM_NO_USAGE_STATS", "1")
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return env | flags.env()
+
+
+def check_parsers(config: EngineConfig) -> None:
+    """A parser named by hand must be one the installed vLLM has (vLLM itself would fail only after loading
+    the model). Reads vLLM's own registries, which takes seconds, so only names given by hand are checked;
+    the family table's are checked once by the tests."""
+    if config.tool_call_parser:
+        from vllm.tool_parsers import ToolParserManager
+
+        _known("tool call", config.tool_call_parser, ToolParserManager.list_registered(), "--tool-call-parser")
+    if config.reasoning_parser:
+        from vllm.reasoning import ReasoningParserManager
+
+        _known("reasoning", config.reasoning_parser, ReasoningParserManager.list_registered(), "--reasoning-parser")
+
+
+def _known(kind: str, name: str, registered, flag: str) -> None:
+    names = sorted(registered)
+    if name not in names:
+        from workbench import hardware
+
+        build = hardware.vllm_build() or "vllm"
+        raise ConfigError(f"{flag} {name!r}: the installed vLLM ({build} {hardware.package_version(build)}) has no "
+                          f"{kind} parser of that name. Valid: {', '.join(names)}. Fix: pick one of those, or leave "
+                          f"{flag} out to use the model family's.")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -416,15 +377,15 @@ class Engine:
         if self.running:
             return self.report
         config = self.config
-        port = config.port or free_port(config.host)
-        if config.port and port_in_use(config.host, port):
+        check_parsers(config)
+        flags = config.resolve()
+        host, port = flags.host, flags.port
+        if config.port and port_in_use(host, port):
             raise EngineStartupError(
-                f"port {port} on {config.host} is already in use. "
+                f"port {port} on {host} is already in use. "
                 "Fix: omit the port to get a free one, or stop what is listening there."
             )
-        model_path = models.resolve_model(config.model)
-        device = config.device or detect_device()
-        self.argv = build_argv(config, model_path, port, device)
+        self.argv = flags.server_argv(sys.executable)
         if self.log_path is None:
             log_dir = settings.cache_dir() / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -432,14 +393,14 @@ class Engine:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "wb")
         self._report = None
-        self.url = f"http://{config.host}:{port}"
+        self.url = f"http://{host}:{port}"
         with self._lock:  # stop() from another thread either comes first and wins, or sees the process
             if self._stop_requested:
                 self._close()
                 raise EngineStartupError("the engine was stopped before vLLM started.")
             self.process = subprocess.Popen(
                 self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=build_env(config, device), start_new_session=True,
+                env=build_env(flags), start_new_session=True,
             )
         self._wait_healthy(config.startup_timeout_s)
         return self.report

@@ -56,7 +56,7 @@ def _html(markdown_text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # The interactive planner
 def plan_for(model: str, gpu: str, quant: str, max_model_len: int, gmu: float | None, kv_dtype: str,
-             vllm_version: str = "0.33.0"):
+             vllm_version: str = memory.DEFAULT_VLLM_VERSION):
     """One plan and its context sweep, as the Plan tab makes them."""
     spec, card = models.find_model(model), hardware.find_gpu(gpu)
     settings = memory.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype,

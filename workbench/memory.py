@@ -18,8 +18,10 @@ This module knows nothing about processes or the UI.
 import math
 from dataclasses import asdict, dataclass, replace
 
+from workbench import vllm_flags
 from workbench.errors import ConfigError
 from workbench.models import ModelSpec
+from workbench.vllm_flags import ServeFlags
 
 GIB = 2**30
 BLOCK_SIZE = 16  # vLLM's default block size on GPUs
@@ -118,31 +120,21 @@ def vllm_batch_defaults(device: str, gpu=None) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------------------------
 # The GPU plan
-DEFAULT_VLLM_VERSION = "0.33.0"  # the newest release the planner's tables know
+DEFAULT_VLLM_VERSION = "0.32.0"  # the release both targets install (pyproject.toml), and the newest the tables know
 
 
 @dataclass(frozen=True)
-class ServeSettings:
-    max_model_len: int = 32_768
-    gpu_memory_utilization: float | None = None  # None: vLLM's default for the version
-    kv_cache_dtype: str = "auto"
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
-    max_num_batched_tokens: int | None = None  # None: vLLM's default for the version and GPU
-    max_num_seqs: int | None = None  # None: vLLM's default for the version and GPU
+class ServeSettings(ServeFlags):
+    """The flags a plan is for (vllm_flags.ServeFlags; `None` leaves vLLM's default for the version and GPU),
+    and the vLLM version whose defaults and profile the plan follows. The model is the plan's ModelSpec."""
+
+    max_model_len: int | None = 32_768
     vllm_version: str = DEFAULT_VLLM_VERSION
-    enforce_eager: bool = False  # no CUDA graphs (and no torch.compile)
 
     def __post_init__(self):
-        gmu = self.gpu_memory_utilization
-        if gmu is not None and not 0 < gmu <= 1:
-            raise ConfigError(f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use e.g. 0.90.")
-        if self.kv_cache_dtype not in ("auto", "fp8", "fp8_e4m3", "fp8_e5m2"):
-            raise ConfigError(f"kv_cache_dtype={self.kv_cache_dtype!r} is not one of auto, fp8, fp8_e4m3, fp8_e5m2.")
-        for field_name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs",
-                           "max_num_batched_tokens"):
-            if getattr(self, field_name) is not None and getattr(self, field_name) < 1:
-                raise ConfigError(f"{field_name}={getattr(self, field_name)} must be at least 1.")
+        super().__post_init__()
+        if self.max_model_len is None:
+            raise ConfigError("max_model_len is needed to plan. Fix: give the context length, e.g. 32768.")
 
     @property
     def version(self) -> tuple[int, ...]:
@@ -202,8 +194,8 @@ class Plan:
     kv_cache_gib_range: Range
     warnings: tuple[str, ...]
     suggestions: tuple[str, ...]
-    vllm_args: tuple[str, ...]
-    checkpoint_note: str  # where the checkpoint in vllm_args comes from, or how to make it
+    flags: ServeFlags  # the `vllm serve` line that runs this plan
+    checkpoint_note: str  # where the checkpoint in the flags comes from, or how to make it
     decode_tok_s_bound: float | None  # None: the GPU's bandwidth is not known
     prefill_s_bound: float | None  # None: the GPU's FLOP/s are not known
     assumptions: tuple[str, ...] = ()  # the defaults and overheads it used, each with why: what to override
@@ -220,8 +212,15 @@ class Plan:
                    if self.prefill_s_bound is not None else f"no prefill bound: {self.gpu}'s FLOP/s are not known")
         return f"{decode}; {prefill}"
 
+    @property
+    def vllm_args(self) -> tuple[str, ...]:
+        """`vllm serve CHECKPOINT --flag value ...`, as a list."""
+        return tuple(self.flags.serve_argv())
+
     def as_dict(self) -> dict:
         d = asdict(self)
+        del d["flags"]
+        d["vllm_args"] = list(self.vllm_args)
         for key in ("requested", "weights", "activation", "non_torch", "cuda_graph", "kv_cache"):
             d[f"{key}_gib"] = self.gib(d[f"{key}_bytes"])
         r = self.kv_cache_gib_range
@@ -232,8 +231,8 @@ class Plan:
 
     @property
     def max_model_len(self) -> int:
-        """The context the plan was made for (its command carries it)."""
-        return int(self.vllm_args[self.vllm_args.index("--max-model-len") + 1])
+        """The context the plan was made for."""
+        return self.flags.max_model_len
 
     def to_markdown(self) -> str:
         """The verdict, the budget per term, the KV cache, the roofline, warnings and the command."""
@@ -250,7 +249,7 @@ class Plan:
                   f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
                   f"- Roofline: {self.roofline(length)}"]
         lines += [f"- ⚠️ {w}" for w in self.warnings] + [f"- 💡 {s}" for s in self.suggestions]
-        lines += ["", f"**Checkpoint:** {self.checkpoint_note}", "", f"`{' '.join(self.vllm_args)}`"]
+        lines += ["", f"**Checkpoint:** {self.checkpoint_note}", "", f"`{self.flags.command()}`"]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:  # a notebook shows the plan, not the dataclass
@@ -369,23 +368,9 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
                            (", or quantize (gptq-int4)" if fmt.weight_bits >= 16 else ", or take a smaller model"))
 
     checkpoint, note, online_quant = serve_checkpoint(spec, quant)
-    args = ["vllm", "serve", checkpoint, "--max-model-len", str(settings.max_model_len),
-            "--gpu-memory-utilization", f"{settings.effective_gmu():.2f}"]
-    if online_quant:
-        args += ["--quantization", quant]
-    if settings.kv_cache_dtype != "auto":
-        args += ["--kv-cache-dtype", settings.kv_cache_dtype]
-    if tp > 1:
-        args += ["--tensor-parallel-size", str(tp)]
-    if pp > 1:
-        args += ["--pipeline-parallel-size", str(pp)]
-    if settings.max_num_batched_tokens:
-        args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
-    if settings.max_num_seqs:
-        args += ["--max-num-seqs", str(settings.max_num_seqs)]
-    if settings.enforce_eager:
-        args += ["--enforce-eager"]
-    args += parser_flags(spec.family)
+    flags = vllm_flags.flags_of(settings, model=checkpoint, gpu_memory_utilization=settings.effective_gmu(),
+                                quantization=quant if online_quant else settings.quantization, device="gpu",
+                                **{k: getattr(settings, k) or v for k, v in family_parsers(spec).items()})
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
     assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib)
@@ -395,7 +380,7 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
         max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
         suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
-        suggestions=tuple(suggestions), vllm_args=tuple(args), checkpoint_note=note,
+        suggestions=tuple(suggestions), flags=flags, checkpoint_note=note,
         decode_tok_s_bound=_rounded(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
                                                               kv_per_token * tp * pp, tp=tp * pp), 1),
         prefill_s_bound=_rounded(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
@@ -441,21 +426,12 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-# vLLM's parsers by model family (config.json's model_type): tool calls in the chat template's format,
-# and Qwen3's <think> block split into reasoning_content.
-_TOOL_PARSERS = {"qwen3": "hermes", "qwen3_moe": "hermes", "qwen2": "hermes", "llama": "llama3_json",
-                 "mistral": "mistral"}
-_REASONING_PARSERS = {"qwen3": "qwen3", "qwen3_moe": "qwen3"}
-
-
-def parser_flags(family: str | None) -> list[str]:
-    """The flags that make a family's tool calls and reasoning come back as fields, not text."""
-    flags = []
-    if family in _TOOL_PARSERS:
-        flags += ["--enable-auto-tool-choice", "--tool-call-parser", _TOOL_PARSERS[family]]
-    if family in _REASONING_PARSERS:
-        flags += ["--reasoning-parser", _REASONING_PARSERS[family]]
-    return flags
+def family_parsers(spec: ModelSpec) -> dict:
+    """The parsers a plan's command carries: every one known for the model's family (vllm_flags), so that tool
+    calls and Qwen3's reasoning come back as fields; a family with none gets none."""
+    fmt = spec.chat_format or vllm_flags.chat_format(spec.family)
+    return vllm_flags.parsers(spec.family, fmt, tools=fmt in vllm_flags.TOOL_PARSERS,
+                              reasoning=spec.family in vllm_flags.REASONING_PARSERS)
 
 
 def serve_checkpoint(spec: ModelSpec, quant: str) -> tuple[str, str, bool]:
@@ -546,11 +522,11 @@ def sweep_parallel(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, gr
             except ConfigError:
                 continue  # TP does not divide the heads
             gpus, nodes = tp * pp, -(-tp * pp // gpus_per_node)
-            args = list(p_.vllm_args) + (["--distributed-executor-backend", "ray"] if nodes > 1 else [])
+            flags = replace(p_.flags, distributed_executor_backend="ray") if nodes > 1 else p_.flags
             rows.append({"tp": tp, "pp": pp, "gpus": gpus, "nodes": nodes,
                          "weights_gib_per_gpu": p_.gib(p_.weights_bytes), "kv_cache_gib_per_gpu": p_.gib(p_.kv_cache_bytes),
                          "kv_cache_tokens": p_.kv_cache_tokens, "max_concurrency": p_.max_concurrency, "fits": p_.fits,
-                         "vllm_args": args})
+                         "vllm_args": flags.serve_argv(), "command": flags.command()})
     fitting = sorted((r for r in rows if r["fits"]), key=lambda r: (r["gpus"], -r["tp"]))
     choice = fitting[0] if fitting else None
     if choice is None:

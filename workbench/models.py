@@ -177,7 +177,8 @@ class ModelSpec:
     sliding_window: bool = False  # several KV groups: one formula does not hold
     weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
     declared_quant: str | None = None  # quantization_config of a local checkpoint
-    family: str | None = None  # config.json's model_type: decides vLLM's tool-call and reasoning parsers
+    family: str | None = None  # config.json's model_type: decides vLLM's reasoning parser
+    chat_format: str | None = None  # what its chat template writes (chatml, llama3, mistral): the tool parser
     checkpoint: str | None = None  # what `vllm serve` loads: a Hugging Face repo id, or a local folder
     quantized_checkpoints: tuple[tuple[str, str], ...] = ()  # (quant format, repo id) published by the authors
 
@@ -253,8 +254,9 @@ CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
     _spec("DeepSeek-V2-Lite", 27, 2048, 10944, 16, 16, 128, 102_400, False, 163_840,
           num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64,
           family="deepseek_v2", checkpoint="deepseek-ai/DeepSeek-V2-Lite-Chat"),
+    # a Llama architecture with a ChatML template (its chat_template.jinja)
     _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192, family="llama",
-          checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct"),
+          chat_format="chatml", checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct"),
 ]}
 
 
@@ -299,10 +301,32 @@ def safetensors_payload_bytes(folder: Path) -> int:
     return total
 
 
+# Markers of each chat format in a template, checked in this order.
+_FORMAT_MARKERS = [("chatml", "<|im_start|>"), ("llama3", "<|start_header_id|>"), ("mistral", "[INST]")]
+
+
+def chat_template(folder: Path) -> str:
+    """The checkpoint's chat template: chat_template.jinja, else tokenizer_config.json's ("" when none)."""
+    folder = Path(folder)
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text()
+    try:
+        template = json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template") or ""
+    except (OSError, ValueError):
+        return ""
+    if isinstance(template, list):  # named templates: [{"name": "default", "template": ...}, ...]
+        template = "\n".join(t.get("template", "") for t in template if isinstance(t, dict))
+    return template
+
+
+def chat_format_of(template: str) -> str | None:
+    return next((name for name, marker in _FORMAT_MARKERS if marker in template), None)
+
+
 def spec_from_folder(folder: str | Path) -> ModelSpec:
     folder = Path(folder)
     spec = replace(spec_from_config(folder.name, json.loads((folder / "config.json").read_text())),
-                   checkpoint=str(folder))
+                   checkpoint=str(folder), chat_format=chat_format_of(chat_template(folder)))
     payload = safetensors_payload_bytes(folder)
     return replace(spec, weight_bytes=payload) if payload else spec
 

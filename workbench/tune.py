@@ -17,21 +17,22 @@ before any engine starts. Knows nothing about the UI.
 import math
 from dataclasses import asdict, dataclass, replace
 
-from workbench import memory
+from workbench import memory, vllm_flags
 from workbench.bench import SLO, Workload
 from workbench.errors import ConfigError
+from workbench.vllm_flags import ServeFlags
 
 CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
 
 
+# The knobs a candidate turns; every other flag stays at vLLM's default.
+KNOBS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "cpu_kv_cache_gib", "gpu_memory_utilization",
+         "kv_cache_dtype")
+
+
 @dataclass(frozen=True)
-class Candidate:
-    max_model_len: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    cpu_kv_cache_gib: int | None = None  # CPU only: VLLM_CPU_KVCACHE_SPACE
-    gpu_memory_utilization: float | None = None  # GPU only
-    kv_cache_dtype: str = "auto"
+class Candidate(ServeFlags):
+    """One set of serve flags to try (vllm_flags.ServeFlags, turning only the KNOBS)."""
 
     def label(self) -> str:
         kv = (f"kv {self.cpu_kv_cache_gib} GiB" if self.cpu_kv_cache_gib is not None else
@@ -39,27 +40,13 @@ class Candidate:
                                                            else ""))
         return (f"seqs {self.max_num_seqs} · batched {self.max_num_batched_tokens} · len {self.max_model_len} · {kv}")
 
-    def flags(self) -> list[str]:
-        out = ["--max-model-len", str(self.max_model_len), "--max-num-seqs", str(self.max_num_seqs),
-               "--max-num-batched-tokens", str(self.max_num_batched_tokens)]
-        if self.gpu_memory_utilization is not None:
-            out += ["--gpu-memory-utilization", f"{self.gpu_memory_utilization:.2f}"]
-        if self.kv_cache_dtype != "auto":
-            out += ["--kv-cache-dtype", self.kv_cache_dtype]
-        return out
-
     def serve_line(self, checkpoint: str) -> str:
-        env = f"VLLM_CPU_KVCACHE_SPACE={self.cpu_kv_cache_gib} " if self.cpu_kv_cache_gib is not None else ""
-        return f"{env}vllm serve {checkpoint} {' '.join(self.flags())}"
+        return replace(self, model=checkpoint).command()
 
     def engine_config(self, model: str, startup_timeout_s: float = 600.0):
         from workbench.engine import EngineConfig
 
-        return EngineConfig(model=model, max_model_len=self.max_model_len, max_num_seqs=self.max_num_seqs,
-                            max_num_batched_tokens=self.max_num_batched_tokens, cpu_kv_cache_gib=self.cpu_kv_cache_gib,
-                            gpu_memory_utilization=self.gpu_memory_utilization,
-                            kv_cache_dtype=None if self.kv_cache_dtype == "auto" else self.kv_cache_dtype,
-                            startup_timeout_s=startup_timeout_s)
+        return vllm_flags.flags_of(self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -71,7 +58,8 @@ class Proposal:
     note: str  # what the planner expects of it
 
     def as_dict(self) -> dict:
-        return {**asdict(self.candidate), "label": self.candidate.label(), "kv_cache_tokens": self.kv_cache_tokens,
+        knobs = {k: getattr(self.candidate, k) for k in KNOBS}
+        return {**knobs, "label": self.candidate.label(), "kv_cache_tokens": self.kv_cache_tokens,
                 "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "note": self.note}
 
 
@@ -80,7 +68,7 @@ def _round_up(n: int, step: int) -> int:
 
 
 def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
-            vllm_version: str = "0.32.0") -> list[Proposal]:
+            vllm_version: str = memory.DEFAULT_VLLM_VERSION) -> list[Proposal]:
     """Candidates for serving `workload` at `concurrency` requests in flight, each kept or pruned with its
     reason. `gpu` (a hardware.GpuSpec) is needed when device is "gpu". Pure arithmetic."""
     if concurrency < 1:
@@ -107,16 +95,17 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
                max(wave + concurrency, 256), default_batched}
     if device == "cpu":
         minimal = max(1, math.ceil(concurrency * _round_up(need, block) * memory.kv_bytes_per_token(spec) / memory.GIB))
-        kv_options = [dict(cpu_kv_cache_gib=g) for g in sorted({minimal, 4}) if g <= CPU_KV_GIB_MAX]
+        kv_options = [dict(cpu_kv_cache_gib=g, device="cpu") for g in sorted({minimal, 4}) if g <= CPU_KV_GIB_MAX]
     else:
-        kv_options = [dict(gpu_memory_utilization=g, kv_cache_dtype=d) for g in (0.90, 0.95) for d in ("auto", "fp8")]
+        kv_options = [dict(gpu_memory_utilization=g, kv_cache_dtype=d, device="gpu") for g in (0.90, 0.95)
+                      for d in ("auto", "fp8")]
 
     proposals, seen = [], {}
     for n_len in sorted(lens):
         for n_seqs in sorted(seqs):
             for n_batched in sorted(batched):
                 for kv in kv_options:
-                    c = Candidate(n_len, n_seqs, n_batched, **kv)
+                    c = Candidate(max_model_len=n_len, max_num_seqs=n_seqs, max_num_batched_tokens=n_batched, **kv)
                     p = _judge(spec, c, workload, concurrency, device, gpu, quant, vllm_version, block)
                     key = _schedule_key(p, workload, concurrency)
                     if p.pruned is None and key in seen:  # same schedule as a kept one: say which
@@ -135,10 +124,7 @@ def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str
         kv_tokens = memory.cpu_kv_cache_tokens(spec, c.cpu_kv_cache_gib, c.kv_cache_dtype)
         fits, why = True, ""
     else:
-        p = memory.plan(spec, gpu, quant, memory.ServeSettings(
-            max_model_len=c.max_model_len, gpu_memory_utilization=c.gpu_memory_utilization,
-            kv_cache_dtype=c.kv_cache_dtype, max_num_batched_tokens=c.max_num_batched_tokens,
-            max_num_seqs=c.max_num_seqs, vllm_version=vllm_version))
+        p = memory.plan(spec, gpu, quant, vllm_flags.flags_of(c, memory.ServeSettings, vllm_version=vllm_version))
         kv_tokens, fits, why = p.kv_cache_tokens, p.fits, p.reason
     per_request = _round_up(need, block)
     in_kv = kv_tokens / per_request
@@ -225,7 +211,7 @@ def _vllm_version() -> str:
     from workbench import hardware
 
     build = hardware.vllm_build()
-    return (hardware.package_version(build) if build else None) or "0.32.0"
+    return (hardware.package_version(build) if build else None) or memory.DEFAULT_VLLM_VERSION
 
 
 def _rank_key(entry: dict):

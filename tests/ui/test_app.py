@@ -67,7 +67,7 @@ def test_plan_tab_gives_the_same_numbers_as_the_cli(app_url):
     from gradio_client import Client
 
     summary, bar, curve, command, raw = Client(app_url, verbose=False).predict(
-        "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.33.0", None, None, "",
+        "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.32.0", None, None, "",
         None, api_name="/plan")
     cli = json.loads(subprocess.run(
         [sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090", "--quant",
@@ -85,7 +85,7 @@ def test_plan_tab_refuses_an_unknown_gpu_with_the_options(app_url):
 
     with pytest.raises(AppError, match="RTX 3090"):
         Client(app_url, verbose=False).predict("Qwen3-14B", "GTX 9999", "gptq-int4", 128, 32768, None, "auto", 1, 1,
-                                               None, 256, "0.33.0", None, None, "", None, api_name="/plan")
+                                               None, 256, "0.32.0", None, None, "", None, api_name="/plan")
 
 
 @pytest.mark.slow

@@ -36,9 +36,9 @@ def test_the_login_holds_for_the_http_api():
     try:
         with pytest.raises(Exception):
             Client(url, verbose=False).predict("Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1,
-                                               None, 256, "0.33.0", None, None, "", None, api_name="/plan")
+                                               None, 256, "0.32.0", None, None, "", None, api_name="/plan")
         summary = Client(url, auth=("ada", "lovelace-1843"), verbose=False).predict(
-            "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.33.0", None, None, "",
+            "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.32.0", None, None, "",
             None, api_name="/plan")[0]
         assert "fits" in summary
     finally:

@@ -84,7 +84,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
 
     def plan_session():
         return Client(app_url, verbose=False).predict("Qwen3-8B", "RTX 4090", "awq-int4", 128, 16384, None, "auto",
-                                                      1, 1, None, 256, "0.33.0", None, None, "", None,
+                                                      1, 1, None, 256, "0.32.0", None, None, "", None,
                                                       api_name="/plan")[4]
 
     def docqa_session():

@@ -41,7 +41,7 @@ def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, t
             spec, gpu, quant, s, cal, group_size, weights))
     summary = plan.to_markdown() + (_calibration_markdown(extra["calibration"]) if extra else "")
     return summary, plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
-        " ".join(plan.vllm_args), dict(plan.as_dict(), **extra)
+        plan.flags.command(), dict(plan.as_dict(), **extra)
 
 
 def _log_facts(log_text: str, log_file) -> "calibrate.LogFacts | None":
@@ -60,8 +60,7 @@ def _cpu_plan(spec, facts, max_model_len: int, kv_dtype: str):
                f"({out['kv_bytes_per_token']:,} B each, blocks of {memory.CPU_BLOCK_SIZE}); max concurrency at "
                f"{max_model_len:,}: **{out['max_concurrency']:.2f}**. Set another space with "
                "`workbench plan --calibrate-from LOG --kv-space-gib N`." + _calibration_markdown(out["calibration"]))
-    command = f"VLLM_CPU_KVCACHE_SPACE={facts.kv_cache_gib:g} vllm serve {spec.name} --max-model-len {max_model_len}"
-    return summary, None, None, command, out
+    return summary, None, None, out["command"], out
 
 
 def _calibration_markdown(cal: dict) -> str:

