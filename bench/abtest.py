@@ -10,11 +10,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from workbench import abtest, settings
+from workbench import abconfig, abtest, settings
 from workbench.engine import Engine, EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
-EXAMPLE = Path(__file__).parents[1] / "examples" / "ab_system_prompts.yaml"
+EXAMPLE = abconfig.EXAMPLE
 
 
 def main() -> None:
@@ -24,12 +24,11 @@ def main() -> None:
     args = parser.parse_args()
     with Engine.connect(args.url or settings.engine_url(), EngineConfig()) as engine:
         url = engine.url
-        base = abtest.load_config(EXAMPLE)
+        base = abconfig.load_config(EXAMPLE)
         rows, report = [], None
         with tempfile.TemporaryDirectory(prefix="wb-ab-") as tmp:
             for concurrency in args.concurrency:
-                config = abtest.parse_config({**base.model_dump(by_alias=True, exclude_unset=True),
-                                              "concurrency": concurrency}, base.base_dir)
+                config = abconfig.with_changes(base, concurrency=concurrency)
                 run = abtest.run(config, url, cache=abtest.ResultCache(Path(tmp) / f"c{concurrency}.sqlite"))
                 report = run if report is None or concurrency == base.concurrency else report  # the example's own
                 rows.append({"concurrency": concurrency, "trials": len(run.trials), "wall_s": round(run.wall_s, 2),

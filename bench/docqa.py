@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import contracts, docqa, documents, settings
+from workbench import docqa, docqa_dataset, documents, settings
 from workbench.client import Client
 from workbench.engine import Engine, EngineConfig
 
@@ -25,7 +25,7 @@ def latency(client, folder: Path, repeats: int) -> list[dict]:
         first, follow = [], []
         for r in range(repeats):
             path = folder / f"latency-{language}-{chars}-{r}.docx"
-            contracts.make_contract(path, language, chars, seed=1000 + r + chars)  # unseen text: a cold prefix
+            docqa_dataset.make_contract(path, language, chars, seed=1000 + r + chars)  # unseen text: a cold prefix
             doc = documents.load(path)
             first.append(docqa.ask(client, doc, "question", "Who are the parties?").ttft_s)
             follow.append(docqa.ask(client, doc, "question", "What is the total contract amount?").ttft_s)
@@ -50,8 +50,8 @@ def main() -> None:
         for r in rows:
             print(f"{r['document']:<16} {r['document_tokens']:>7} {r['first_ttft_ms']:>14} {r['follow_up_ttft_ms']:>18}")
         started = time.perf_counter()
-        contracts.make_eval_set(Path(tmp) / "eval")
-        report = contracts.evaluate(client, Path(tmp) / "eval", ("pdf",), args.limit)
+        docqa_dataset.make_eval_set(Path(tmp) / "eval")
+        report = docqa_dataset.evaluate(client, Path(tmp) / "eval", ("pdf",), args.limit)
         eval_s = time.perf_counter() - started
     print(f"\n{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9}")
     for key, s in report["summary"].items():

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import hardware, models, quantize
+from workbench import hardware, models, quality, quantize
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,7 +34,7 @@ def main() -> None:
             result = quantize.quantize(models.BUNDLED_MODEL, tmp / method, settings)
             folders[f"{method}-int4-g{args.group_size}"] = result.out
             print(f"{method}: {result.seconds:.0f} s", flush=True)
-        rows = quantize.quality_report(folders, quantize.eval_text(), DEFAULT_SYSTEM_PROMPT, engine_log_dir=tmp)
+        rows = quality.quality_report(folders, quality.eval_text(), DEFAULT_SYSTEM_PROMPT, engine_log_dir=tmp)
     gptq, rtn = rows[1], rows[2]
     ratio = gptq["ppl_increase"] / rtn["ppl_increase"] if rtn["ppl_increase"] > 0 else None
     print(f"\n{'checkpoint':<18} {'ppl':>8} {'Δppl':>7} {'exact':>6} {'MB':>7} {'quantize s':>11}  kernel")

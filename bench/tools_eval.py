@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import tools, toolseval
+from workbench import demo_tools, tools, toolseval
 from workbench.client import Client
 from workbench.engine import Engine, EngineConfig
 
@@ -20,7 +20,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def one_start(url: str | None, data: Path) -> dict:
     with Engine.connect(url, EngineConfig(enable_tools=True)) as engine:
-        registry = tools.builtin_registry(data)
+        registry = demo_tools.builtin_registry(data)
         started = time.perf_counter()
         report = toolseval.compare(Client(engine.url, timeout_s=600), lambda name: tools.Policy(
             registry, tools.AuditLog(data / f"audit-{name}-{time.time_ns()}.jsonl")))

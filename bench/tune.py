@@ -37,7 +37,7 @@ def main() -> None:
     for entry in report["ranked"]:  # the per-request samples are in the level; keep the file readable
         if entry["level"]:
             entry["level"].pop("samples", None)
-    print(tune.to_text(report))
+    print(report.to_text())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tune.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"wrote {RESULTS / 'tune.json'} ({report['seconds']:.0f} s)")

@@ -1,5 +1,6 @@
-"""Fakes, for what the real engine cannot be made to do on demand (an HTTP 503, a 429) or to see what goes
-over the wire. Each is a real HTTP server on 127.0.0.1 that answers as an OpenAI-compatible server would."""
+"""Fakes, for what the real engine cannot be made to do on demand (an HTTP 503, a 429, an answer scripted for
+a test) or to see what goes over the wire. Each is a real HTTP server on 127.0.0.1 that answers as an
+OpenAI-compatible server would, streamed when the request asks for it."""
 
 import json
 import threading
@@ -28,10 +29,30 @@ class FakeOpenAIServer:
             def do_GET(self):
                 self._send(200, MODEL_LIST)
 
+            def _stream(self, completion):
+                """A chat completion as the server-sent events of a streamed one: the text, then the usage."""
+                choice = completion["choices"][0]
+                chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant",
+                                                              "content": choice["message"]["content"]}}]},
+                          {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
+                          {"choices": [], "usage": completion["usage"]}]
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for chunk in chunks:
+                    event = {"id": completion["id"], "object": "chat.completion.chunk", "created": 0,
+                             "model": completion["model"], **chunk}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 fake.bodies.append(body)
-                self._send(*respond(body))
+                status, payload = respond(body)
+                if status == 200 and body.get("stream") and payload.get("object") == "chat.completion":
+                    self._stream(payload)
+                else:
+                    self._send(status, payload)
 
             def log_message(self, *args):
                 pass

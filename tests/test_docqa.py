@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from workbench import contracts, docqa, documents
+from workbench import docqa, docqa_dataset, documents
 from workbench.errors import ConfigError
 
 
@@ -14,8 +14,8 @@ from workbench.errors import ConfigError
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("contracts")
     facts = {
-        "en": contracts.make_contract(folder / "en-3k.docx", "en", 3000, seed=11),
-        "zh": contracts.make_contract(folder / "zh-12k.pdf", "zh", 12_000, seed=12),
+        "en": docqa_dataset.make_contract(folder / "en-3k.docx", "en", 3000, seed=11),
+        "zh": docqa_dataset.make_contract(folder / "zh-12k.pdf", "zh", 12_000, seed=12),
     }
     return folder, facts
 
@@ -62,7 +62,7 @@ def test_short_english_contract_whole_document_with_verified_quotes(client, file
 
 
 def test_follow_up_reuses_the_document_prefix(client, tmp_path):
-    contracts.make_contract(tmp_path / "unseen.docx", "en", 3000, seed=99)  # nothing cached for it yet
+    docqa_dataset.make_contract(tmp_path / "unseen.docx", "en", 3000, seed=99)  # nothing cached for it yet
     doc = documents.load(tmp_path / "unseen.docx")
     first = docqa.ask(client, doc, "question", "Who is Party B?")
     follow = docqa.ask(client, doc, "question", "What is the total contract amount?")
@@ -113,7 +113,7 @@ def test_a_field_the_document_lacks_comes_back_not_found_never_invented(client, 
         assert not field.found and field.answer == "not found" and field.quote == "" and not field.verified
         assert field.marks() == ("➖ no quote", "➖ not in the document")
     assert fields["payment_terms"].found and "12,000" in fields["payment_terms"].quote
-    assert "| termination_conditions | not found |  | ➖ no quote | ➖ not in the document |  |" in answer.to_markdown()
+    assert "| termination_conditions | not found |  | ➖ no quote | ➖ not in the document |  |" in answer.fields_table()
 
 
 def test_meeting_minutes_template(client, tmp_path):

@@ -2,16 +2,16 @@
 
 import pytest
 
-from workbench import contracts, documents
+from workbench import docqa_dataset, documents
 from workbench.errors import DocumentError
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     folder = tmp_path_factory.mktemp("docs")
-    zh = contracts.make_contract(folder / "zh.pdf", "zh", 6000, seed=3)
-    contracts.make_contract(folder / "zh.docx", "zh", 6000, seed=3)
-    en = contracts.make_contract(folder / "en.pdf", "en", 4000, seed=4)
+    zh = docqa_dataset.make_contract(folder / "zh.pdf", "zh", 6000, seed=3)
+    docqa_dataset.make_contract(folder / "zh.docx", "zh", 6000, seed=3)
+    en = docqa_dataset.make_contract(folder / "en.pdf", "en", 4000, seed=4)
     (folder / "notes.md").write_text("# Minutes\n\nDecided: ship on **Friday**.\n", encoding="utf-8")
     (folder / "page.html").write_text("<html><head><style>p{}</style><script>var x=1</script></head>"
                                       "<body><h1>标题</h1><p>第一段。</p><p>Second paragraph.</p></body></html>",

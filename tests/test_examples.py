@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from workbench import agent, tools
+from workbench import agent, demo_tools, tools
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import EngineConfig
 
@@ -17,7 +17,7 @@ def shown_outputs(client, data) -> dict[str, str]:
     paris = client.chat("What is the capital of France?", system=DEFAULT_SYSTEM_PROMPT, temperature=0, max_tokens=32)
     pieces = [e.text for e in client.chat_stream("Name three primary colours.", system=DEFAULT_SYSTEM_PROMPT,
                                                  temperature=0, max_tokens=32) if e.kind == "content"]
-    policy = tools.Policy(tools.builtin_registry(data), tools.AuditLog(data / "audit.jsonl"))
+    policy = tools.Policy(demo_tools.builtin_registry(data), tools.AuditLog(data / "audit.jsonl"))
     turn = agent.run_turn(client, policy, "Check tomorrow's weather in Hangzhou and tell me whether to take an "
                           "umbrella.", "constrained", today=dt.date(2026, 11, 25), tool_choice="get_weather")
     weather = [s for s in turn.steps if s.tool == "get_weather"]  # as notebook 06 prints it

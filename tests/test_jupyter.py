@@ -25,7 +25,7 @@ def test_a_plan_shows_its_verdict_budget_and_command():
 def test_a_bench_report_is_still_json_and_shows_as_a_table():
     level = {"concurrency": 2, "request_rate": None, "completed": 4, "failed": 0, "req_s": 1.5, "output_tok_s": 48.0,
              "goodput_req_s": 1.0, **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": None} for m in bench.METRICS}}
-    report = bench.Report(server={"model": "m", "vllm_version": "0.32.0", "device": "cpu", "bound": "none"},
+    report = bench.BenchReport(server={"model": "m", "vllm_version": "0.32.0", "device": "cpu", "bound": "none"},
                           levels=[level])
     assert json.loads(json.dumps(report))["levels"][0]["req_s"] == 1.5
     assert "| concurrency 2 | 4 | 0 | 10 | — | 10 | 10 | 10 | 1.50 | 48.0 | 1.00 |" in report._repr_markdown_()
@@ -69,7 +69,7 @@ def test_the_ab_explorer_filters_the_matrix_and_opens_a_trial():
     def trial(variant, item, output):
         return Trial(variant, item.id, 0, True, output=output, checks=[Check("contains 'yes'", output == "yes")])
 
-    report = abreport.Report(config, items, [trial("base", items[0], "yes"), trial("new", items[0], "no"),
+    report = abreport.ABReport(config, items, [trial("base", items[0], "yes"), trial("new", items[0], "no"),
                                              trial("base", items[1], "yes"), trial("new", items[1], "yes")])
     view = jupyter.ab_explorer(report)
     show, matrix, (item, variant), opened = view.widget.children[0], view.widget.children[1], \

@@ -1,10 +1,10 @@
 """The planner agrees with vLLM: exactly on the CPU build, within stated bounds on public GPU logs."""
 
 import json
-from pathlib import Path
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -172,13 +172,7 @@ def test_the_seeds_speed_claims_are_flagged():
     assert memory.flag_claims(plan, 32768, decode_tok_s=40, ttft_s=60) == []
 
 
-@pytest.mark.parametrize("name", ["3090", "rtx3090", "NVIDIA GeForce RTX 3090", "RTX 3090"])
-def test_gpu_names_are_matched_forgivingly(name):
-    assert hardware.find_gpu(name).name == "RTX 3090"
-
-
 @pytest.mark.parametrize("call, words", [
-    (lambda: hardware.find_gpu("RTX 9999"), ["'RTX 9999'", "RTX 3090", "H200"]),
     (lambda: models.find_model("Qwen9-1T"), ["'Qwen9-1T'", "Qwen3-14B"]),
     (lambda: memory.quant_format("int3"), ["'int3'", "gptq-int4", "gguf-q4_k_m"]),
     (lambda: memory.ServeSettings(gpu_memory_utilization=1.2), ["gpu_memory_utilization=1.2", "(0, 1]"]),
@@ -296,15 +290,6 @@ def test_plan_json_says_its_kv_range_and_what_it_assumed():
                                  capture_output=True, text=True, timeout=120)
     assumed = " ".join(json.loads(set_by_hand.stdout)["assumptions"])
     assert "gpu_memory_utilization" not in assumed and "profile batch" not in assumed and "--weights-gib" not in assumed
-
-
-@pytest.mark.parametrize("name", ["RTX 3060 12GB", "RTX 3080 10GB", "RTX 3080 12GB", "RTX 4060 Ti 16GB",
-                                  "RTX 4070 Ti Super", "RTX 5080", "RTX 5090", "RTX A4000", "RTX A5000",
-                                  "RTX A6000", "RTX 6000 Ada", "L4", "L40S", "A10", "A100 40GB", "A100 80GB",
-                                  "H100 80GB", "H200", "B200", "RTX 2080 Ti"])
-def test_the_catalog_has_the_cards_people_ask_about_each_with_its_source(name):
-    gpu = hardware.find_gpu(name)
-    assert gpu.total_gib > 0 and gpu.bandwidth_gb_s > 0 and "NVIDIA" in gpu.source and "memory:" in gpu.source
 
 
 def test_a_16_gb_card_plans_qwen3_14b_int4_at_16k_from_the_catalog_or_from_its_memory(capsys):

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from workbench import memory, models, quantize
+from workbench import models, quality, quantize
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import Engine, EngineConfig
+from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
 
 
@@ -83,15 +83,15 @@ def test_gptq_end_to_end_served_by_vllm(tmp_path, client, start_engine):
     result = quantize.quantize(models.BUNDLED_MODEL, out, quantize.QuantizeSettings(samples=8, seq_len=256))
     assert result.out == out and (out / quantize.MANIFEST).is_file() and (out / "heldout.txt").is_file()
     assert result.out_bytes < 0.5 * result.source_bytes  # 4-bit linear layers, 16-bit embeddings
-    text = quantize.eval_text(6000)
-    bf16_ppl = quantize.perplexity(client, text)["ppl"]
+    text = quality.eval_text(6000)
+    bf16_ppl = quality.perplexity(client, text)["ppl"]
     engine = start_engine(EngineConfig(model=str(out), max_model_len=2048, enforce_eager=True, quantization="gptq"))
     assert "--quantization" not in engine.argv  # the checkpoint declares its own
     assert engine.report.linear_kernel == "CPUWNA16LinearKernel"
     served = Client(engine.base_url)
     answer = served.chat("What is the capital of France?", system=DEFAULT_SYSTEM_PROMPT, temperature=0,
                          max_tokens=32).text
-    gptq_ppl = quantize.perplexity(served, text)["ppl"]
+    gptq_ppl = quality.perplexity(served, text)["ppl"]
     assert "Paris" in answer
     # bound: measured +16 % with 32 samples; 8 short samples are allowed up to +40 %
     assert bf16_ppl < gptq_ppl < 1.4 * bf16_ppl

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from workbench import agent, hardware, memory, models, tools
+from workbench import agent, demo_tools, hardware, memory, models, tools
 from workbench.client import Client
 
 TODAY = dt.date(2026, 11, 25)
@@ -62,7 +62,7 @@ def test_served_with_the_flags_the_planner_prints_for_qwen3_14b(qwen3_engine):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_tool_call_comes_back_as_tool_calls_through_the_hermes_parser(qwen3, tmp_path, stream):
-    registry = tools.builtin_registry(tmp_path)
+    registry = demo_tools.builtin_registry(tmp_path)
     result = qwen3.chat("Weather in Hangzhou tomorrow?", stream=stream, temperature=0, max_tokens=80,
                         tools=[registry.get("get_weather").openai_spec()], tool_choice="auto",
                         enable_thinking=False, **forced(re.escape(CALL_TEXT)))
@@ -103,7 +103,7 @@ class SteeredClient:
 
 
 def policy_for(tmp_path, **limits) -> tools.Policy:
-    return tools.Policy(tools.builtin_registry(tmp_path / "data"), tools.AuditLog(tmp_path / "audit.jsonl"),
+    return tools.Policy(demo_tools.builtin_registry(tmp_path / "data"), tools.AuditLog(tmp_path / "audit.jsonl"),
                         tools.Limits(**limits))
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import tools
+from workbench import demo_tools, tools
 from workbench.errors import ConfigError
 
 
@@ -22,7 +22,7 @@ def outbox():
 
 @pytest.fixture
 def policy(tmp_path, outbox):
-    registry = tools.builtin_registry(tmp_path / "data", outbox)
+    registry = demo_tools.builtin_registry(tmp_path / "data", outbox)
     return tools.Policy(registry, tools.AuditLog(tmp_path / "audit.jsonl"))
 
 
@@ -53,7 +53,7 @@ def test_rejected_before_anything_runs(policy, outbox, name, arguments, reason):
 
 
 def test_sensitive_tools_are_denied_by_default_and_run_when_confirmed(tmp_path, outbox):
-    registry = tools.builtin_registry(tmp_path / "data", outbox)
+    registry = demo_tools.builtin_registry(tmp_path / "data", outbox)
     args = '{"to": "boss@example.com", "subject": "report", "body": "done"}'
     denied = tools.Policy(registry, tools.AuditLog(tmp_path / "a.jsonl")).run("send_email", args)
     assert denied.status == "denied" and outbox == []
@@ -66,7 +66,7 @@ def test_sensitive_tools_are_denied_by_default_and_run_when_confirmed(tmp_path, 
 
 
 def test_limits(tmp_path):
-    registry = tools.builtin_registry(tmp_path / "data")
+    registry = demo_tools.builtin_registry(tmp_path / "data")
     registry.register(lambda seconds: time.sleep(seconds) or "slept", name="sleep",
                       parameters={"type": "object", "properties": {"seconds": {"type": "number"}}},
                       description="sleep")
@@ -77,28 +77,6 @@ def test_limits(tmp_path):
     assert "the limit is 100" in policy.run("calculator", big).reason
     slow = policy.run("sleep", '{"seconds": 3}')
     assert slow.status == "error" and "timed out" in slow.reason
-
-
-@pytest.mark.parametrize("expression, value", [("2 + 3 * 4", 14), ("(1 + 1) ** 10", 1024), ("-7 // 2", -4)])
-def test_calculator(policy, expression, value):
-    assert policy.run("calculator", json.dumps({"expression": expression})).result == value
-
-
-@pytest.mark.parametrize("expression", ["__import__('os').system('id')", "open('/etc/passwd')", "2 ** 100000",
-                                        "[1, 2]", "a + 1"])
-def test_calculator_refuses_anything_but_arithmetic(policy, expression):
-    step = policy.run("calculator", json.dumps({"expression": expression}))
-    assert step.status == "error"
-
-
-def test_query_sales_reads_and_never_writes(policy):
-    ok = policy.run("query_sales", json.dumps({"sql": "SELECT region, SUM(revenue) FROM sales GROUP BY region"}))
-    assert ok.status == "executed" and len(ok.result["rows"]) == 4
-    for sql in ("DELETE FROM sales", "DROP TABLE sales", "SELECT 1; DROP TABLE sales",
-                "WITH x AS (SELECT 1) INSERT INTO sales VALUES ('d','r','p',1,1)", "ATTACH '/tmp/x.db' AS x"):
-        assert policy.run("query_sales", json.dumps({"sql": sql})).status == "error", sql
-    again = policy.run("query_sales", json.dumps({"sql": "SELECT COUNT(*) FROM sales"}))
-    assert again.result["rows"][0][0] == 30 * 4 * 3
 
 
 def test_tools_file(tmp_path):
@@ -124,7 +102,7 @@ def test_tools_file(tmp_path):
            .map(json.dumps)))
 def test_malformed_calls_never_crash_the_policy(tmp_path_factory, name, raw):
     folder = tmp_path_factory.mktemp("fuzz")
-    policy = tools.Policy(tools.builtin_registry(folder / "data"), tools.AuditLog(folder / "audit.jsonl"))
+    policy = tools.Policy(demo_tools.builtin_registry(folder / "data"), tools.AuditLog(folder / "audit.jsonl"))
     step = policy.run(name, raw)
     assert step.status in tools.STATUSES
     assert step.status != "executed" or name in ("get_weather", "calculator")

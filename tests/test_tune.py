@@ -116,3 +116,23 @@ def test_dry_run_from_the_command_line(json_out):
         assert out.stdout.startswith(f"{len(tune.propose(bundled(), WORKLOAD, 4))} candidates; the planner keeps 3:")
         assert "vLLM refuses to start: max_num_batched_tokens (64) must be greater than or equal to max_num_seqs" \
             in out.stdout
+
+
+def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
+    """Qwen3-14B in bf16 on an RTX 3090: every candidate fails for the same cause; it is said once, with the
+    hint that GPTQ INT4 fits, and how many candidates that keeps."""
+    dry = tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090")
+    text = dry.to_text()
+    assert text.startswith(f"{len(dry.proposals)} candidates; the planner keeps 0:")
+    refusals = [line for line in text.splitlines() if line.startswith("  ✗")]
+    causes = {p.cause for p in dry.proposals}
+    assert causes == {"no KV cache", "batch below seqs"} and len(refusals) == len(causes)  # each said once
+    no_kv = sum(p.cause == "no KV cache" for p in dry.proposals)
+    assert any(line.startswith(f"  ✗ {no_kv} candidates (no KV cache), e.g. ") for line in refusals)
+    assert "fix: free memory for the KV cache: quantize the weights (--quant gptq-int4)" in text
+    int4 = tune.kept(tune.propose(models.find_model("Qwen3-14B"), WORKLOAD, 4, "gpu", hardware.find_gpu("RTX 3090"),
+                                  "gptq-int4"))
+    assert dry.hints == (f"Qwen3-14B's bf16 weights (27.51 GiB) leave no room for a KV cache on one RTX 3090 "
+                         f"(23.58 GiB); with --quant gptq-int4 (9.29 GiB) the planner keeps {len(int4)}.",)
+    assert int4 and f"hint: {dry.hints[0]}" in text
+    assert tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090", quant="gptq-int4").hints == ()

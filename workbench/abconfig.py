@@ -6,18 +6,24 @@ It sends no requests and applies no checks; `abtest.py` runs what this describes
 """
 
 import csv
+import difflib
 import io
 import json
 import re
 import string
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import ConfigError
 
+# The worked example, shipped inside the package (pyproject's package-data): two system prompts, 30 questions.
+EXAMPLE = Path(__file__).parent / "data" / "ab_system_prompts.yaml"
+EXAMPLE_NAME = "workbench/data/ab_system_prompts.yaml"
 ASSERTION_TYPES = ("equals", "contains", "not_contains", "regex", "json_schema", "max_latency_s", "max_tokens",
                    "python")
 _STRICT = ConfigDict(extra="forbid")
@@ -151,8 +157,6 @@ class ABConfig(BaseModel):
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     """The field names valid at `loc` (without its last element), for 'unknown field' errors."""
-    import typing
-
     current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int):
@@ -169,8 +173,6 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _explain(exc: ValidationError, where: str) -> ConfigError:
-    import difflib
-
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -185,7 +187,7 @@ def _explain(exc: ValidationError, where: str) -> ConfigError:
             shown = "" if isinstance(got, (dict, list)) or error["type"] == "missing" else f" (got {got!r})"
             lines.append(f"{path}: {error['msg']}{shown}.")
     return ConfigError(f"{where} is not a valid A/B config:\n  " + "\n  ".join(lines)
-                       + "\nFix the field(s) above; examples/ab_system_prompts.yaml shows every part.")
+                       + f"\nFix the field(s) above; the worked example ({EXAMPLE_NAME}) shows every part.")
 
 
 def parse_config(data: dict, base_dir: str | Path = ".", where: str = "the config") -> ABConfig:
@@ -197,13 +199,19 @@ def parse_config(data: dict, base_dir: str | Path = ".", where: str = "the confi
         raise _explain(exc, where) from None
 
 
+def with_changes(config: ABConfig, where: str = "the config", **changes) -> ABConfig:
+    """The config with some fields replaced (a None leaves its field as it was), checked again."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return config
+    return parse_config({**config.model_dump(by_alias=True, exclude_unset=True), **changes}, config.base_dir, where)
+
+
 def load_config(path: str | Path) -> ABConfig:
     """Read a YAML (or JSON) config; a relative dataset path is taken from the config's folder."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"no A/B config at {path}. Fix: pass a YAML file such as examples/ab_system_prompts.yaml.")
+        raise ConfigError(f"no A/B config at {path}. Fix: pass a YAML file such as the worked example, {EXAMPLE}.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -286,3 +294,10 @@ def load_items(config: ABConfig) -> list[Item]:
             raise ConfigError(f"{owner} uses {sorted(missing)} but {where} has the columns {sorted(columns)}. "
                               "Fix: rename the placeholder or add the column (write {{ and }} for literal braces).")
     return items
+
+
+def render(variant: Variant, config: ABConfig, item: Item) -> list[dict]:
+    """The messages one variant sends for one item: its system prompt, then the prompt filled from the item."""
+    messages = [{"role": "system", "content": variant.system}] if variant.system else []
+    messages.append({"role": "user", "content": (variant.template or config.prompt).format_map(item.vars)})
+    return messages

@@ -1,18 +1,16 @@
 """abreport.py turns the trials of an A/B run into what a person reads: pass rate per variant with
 its Wilson interval, each variant against the baseline (paired difference, bootstrap interval,
 exact McNemar test, items needed), latency and token spreads, judge votes, a verdict in words, the
-inputs × variants matrix, and CSV/JSON/Markdown exports and a chart. It sends no requests.
+inputs × variants matrix, and CSV/JSON/Markdown exports (plots.ab_chart draws it). It sends no requests.
 
 The unit of analysis is the item: with repeats, an item's score is the share of its repeats that
 passed, and a trial that got no answer counts as a failure (the report says how many did).
 """
 
-import csv
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from workbench import stats
+from workbench.export import Exportable
 
 PASS, FAIL, NO_ANSWER = "✅", "❌", "⚠"
 
@@ -36,7 +34,9 @@ class VariantSummary:
         return {**self.__dict__, "interval": list(self.interval)}
 
 
-class Report:
+class ABReport(Exportable):
+    """An A/B run's trials and what they mean; saves as JSON (everything), CSV (one row per trial) and Markdown."""
+
     def __init__(self, config, items, trials, judgements=(), wall_s: float = 0.0):
         self.config, self.items, self.trials, self.judgements = config, list(items), list(trials), list(judgements)
         self.wall_s = wall_s
@@ -172,38 +172,21 @@ class Report:
         lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
         return "\n".join(lines) + "\n\n" + self.verdict
 
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.as_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        return path
-
-    def write_csv(self, path: str | Path) -> Path:
+    def csv_rows(self) -> tuple[list[str], list[list]]:
         """One row per trial, with the item's columns, so a spreadsheet can redo any of the numbers."""
-        path = Path(path)
         columns = list(self.items[0].vars) if self.items else []
         by_id = {i.id: i for i in self.items}
-        fields = ["item", *columns, "variant", "repeat", "passed", "ok", "error", "output", "failed_checks",
+        header = ["item", *columns, "variant", "repeat", "passed", "ok", "error", "output", "failed_checks",
                   "latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "attempts", "cached"]
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(fields)
-            order = {item.id: n for n, item in enumerate(self.items)}
-            for t in sorted(self.trials, key=lambda t: (order[t.item], self.names.index(t.variant), t.repeat)):
-                item = by_id[t.item]
-                writer.writerow([t.item, *(item.vars.get(c, "") for c in columns), t.variant, t.repeat, t.passed, t.ok,
-                                 t.error or "", t.output, "; ".join(_failure(c) for c in t.checks if not c.passed),
-                                 f"{t.latency_s:.4f}", "" if t.ttft_s is None else f"{t.ttft_s:.4f}",
-                                 t.prompt_tokens, t.completion_tokens, t.attempts, t.cached])
-        return path
-
-    def figure(self):
-        """Pass rate with its interval, and latency and answer-length spreads, per variant (plots.ab_chart)."""
-        from workbench import plots
-
-        return plots.ab_chart(self)
+        order = {item.id: n for n, item in enumerate(self.items)}
+        rows = []
+        for t in sorted(self.trials, key=lambda t: (order[t.item], self.names.index(t.variant), t.repeat)):
+            item = by_id[t.item]
+            rows.append([t.item, *(item.vars.get(c, "") for c in columns), t.variant, t.repeat, t.passed, t.ok,
+                         t.error or "", t.output, "; ".join(_failure(c) for c in t.checks if not c.passed),
+                         f"{t.latency_s:.4f}", "" if t.ttft_s is None else f"{t.ttft_s:.4f}",
+                         t.prompt_tokens, t.completion_tokens, t.attempts, t.cached])
+        return header, rows
 
 
 def _num(value, digits: int) -> str:

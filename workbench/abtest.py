@@ -3,10 +3,10 @@ thinking on/off) over a dataset, each item repeated, concurrently, with retries,
 
 A trial that fails (time-out, server error, refused request) is recorded as data and never stops
 the run. Checks (`Assertion`) are applied to cached answers on every run, so changing them costs no
-requests. The config and dataset are `abconfig.py`'s (re-exported here), what the trials mean is
+requests. The config, the dataset and the rendering of a prompt are `abconfig.py`'s, what the trials mean is
 `abreport.py`'s, and the arithmetic is `stats.py`'s.
 
-    config = abtest.load_config("examples/ab_system_prompts.yaml")
+    config = abconfig.load_config(abconfig.EXAMPLE)
     report = abtest.run(config, url="http://127.0.0.1:8000")
     print(report.verdict)
 """
@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from workbench.abconfig import (  # noqa: F401 - the A/B API in one place
-    ASSERTION_TYPES, ABConfig, Assertion, Item, Judge, Sampling, Variant, load_config, load_items, parse_config,
-)
+from workbench import abreport, settings
+from workbench.abconfig import ABConfig, Assertion, Item, Sampling, Variant, load_items, render
+from workbench.client import Client
 from workbench.errors import ConfigError, EngineUnavailableError, RequestRejectedError, WorkbenchError
 
 
@@ -160,8 +160,6 @@ class ResultCache:
 
 
 def default_cache() -> ResultCache:
-    from workbench import settings
-
     return ResultCache(settings.cache_dir() / "abtest" / "answers.sqlite")
 
 
@@ -179,8 +177,6 @@ class _Endpoint:
     """One (url, model) pair: its client and the identity that goes into cache keys."""
 
     def __init__(self, url: str, model: str | None, timeout_s: float):
-        from workbench.client import Client
-
         self.client = Client(url, model=model, timeout_s=timeout_s)
         card = self.client.model_card()  # fails early, once, when the engine is not there
         self.identity = {"model": card["id"], "root": card["root"]}
@@ -234,20 +230,12 @@ class Runner:
         return trial
 
 
-def render(variant: Variant, config: ABConfig, item: Item) -> list[dict]:
-    messages = [{"role": "system", "content": variant.system}] if variant.system else []
-    messages.append({"role": "user", "content": (variant.template or config.prompt).format_map(item.vars)})
-    return messages
-
-
 def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None | Literal["default"] = "default",
         on_trial=None, cancel: threading.Event | None = None):
-    """Run every variant on every item `repeats` times and return an `abreport.Report`.
+    """Run every variant on every item `repeats` times and return an `abreport.ABReport`.
 
     `on_trial(done, total, trial)` is called as trials finish; setting `cancel` stops before the
     next request (finished answers stay cached, so running again resumes where this stopped)."""
-    from workbench import abreport, settings
-
     if cache == "default":
         cache = default_cache()
         try:
@@ -284,7 +272,7 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
                 "the answer cache was off, so running again starts over")
         raise WorkbenchError(f"cancelled after {finished} of {len(plan)} trials; {then}.")
     judgements = judge(config, runner, items, trials) if config.judge else []
-    return abreport.Report(config, items, trials, judgements, wall_s=time.perf_counter() - started)
+    return abreport.ABReport(config, items, trials, judgements, wall_s=time.perf_counter() - started)
 
 
 # -- pairwise judging -------------------------------------------------------------------------

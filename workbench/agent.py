@@ -38,8 +38,6 @@ class Turn:
 
     def to_markdown(self) -> str:
         """The steps as a table (tool, arguments, status, reason, result), then the answer."""
-        import json
-
         cell = lambda v: json.dumps(v, ensure_ascii=False, default=str).replace("|", "\\|")  # noqa: E731
         rows = ["| # | tool | arguments | status | reason | result |", "|---|---|---|---|---|---|"]
         rows += [f"| {n} | {s.tool} | {cell(s.arguments)} | **{s.status}** | {s.reason.replace('|', '/')} | "

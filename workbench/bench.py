@@ -15,13 +15,22 @@ counted, never fatal. Knows nothing about the UI.
 
 import asyncio
 import random
+import re
+import tempfile
 import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from workbench import abconfig, docqa_dataset, documents, hardware, memory, models, stats
+from workbench.client import Client, Clock
 from workbench.errors import ConfigError
+from workbench.export import Exportable
 
 DATASETS = ("random", "docqa", "ab")
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+_COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")
 _WORDS = ("time year people way day man thing woman life child world school state family student group "
           "country problem hand part place case week company system program question work government number "
           "night point home water room mother area money story fact month lot right study book eye job word "
@@ -75,11 +84,15 @@ class RequestResult:
         return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
 
 
-class Report(dict):
-    """bench.run's result: a plain dict (JSON as it is) that a notebook shows as its table (plots.latency_cdf and
-    plots.throughput_curve draw it)."""
+class BenchReport(Exportable, dict):
+    """bench.run's result: a plain dict (its JSON as it is: server, workload, slo, levels), which prints as a
+    table, saves as JSON, CSV (one row per load level) and Markdown, and which plots.latency_cdf and
+    plots.throughput_curve draw."""
 
-    def _repr_markdown_(self) -> str:
+    def as_dict(self) -> dict:
+        return dict(self)
+
+    def to_markdown(self) -> str:
         s = self["server"]
         rows = ["| load | done | failed | TTFT p50 | TTFT p99 | TPOT p50 | ITL p50 | e2e p50 | req/s | tok/s | goodput |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -90,6 +103,35 @@ class Report(dict):
                         f"{lv['req_s']:.2f} | {lv['output_tok_s']:.1f} | {lv['goodput_req_s']:.2f} |")
         return (f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · bound: {s['bound']}\n\n"
                 + "\n".join(rows) + "\n\n(milliseconds; goodput: requests/s that met every SLO given)")
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        header = ["concurrency", "request_rate", *_COLUMNS,
+                  *[f"{m}_{q}" for m in METRICS for q in ("mean", "p50", "p90", "p99")]]
+        rows = [[lv["concurrency"], lv["request_rate"], *[lv[c] for c in _COLUMNS],
+                 *[lv[m][q] for m in METRICS for q in ("mean", "p50", "p90", "p99")]] for lv in self["levels"]]
+        return header, rows
+
+    def to_text(self) -> str:
+        """The table `workbench bench` prints."""
+        s, w = self["server"], self["workload"]
+        lines = [f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
+                 f"{w['num_prompts']} prompts ({w['dataset']}), {w['input_len']} in / {w['output_len']} out tokens; "
+                 f"bound: {s['bound']}",
+                 f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
+                 f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}"]
+        for lv in self["levels"]:
+            f = lambda m, q: "—" if lv[m][q] is None else f"{lv[m][q]:.0f}"  # noqa: E731
+            lines.append(f"{load_label(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
+                         f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
+                         f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
+                         f"{lv['goodput_req_s']:>8.2f}")
+            if lv["errors"]:
+                lines.append(f"  failed: {'; '.join(lv['errors'])}")
+        slo = self["slo"]
+        lines.append("(milliseconds; goodput: requests/s that met every SLO given"
+                     + (f": TTFT ≤ {slo['ttft_ms']:g} ms" if slo["ttft_ms"] else "")
+                     + (f", TPOT ≤ {slo['tpot_ms']:g} ms" if slo["tpot_ms"] else "") + ")")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -110,8 +152,6 @@ class Progress:
 
 def parse_duration_ms(text: str, what: str) -> float:
     """'2s', '2000ms' or '1.5 s' → milliseconds. A bare number is refused: '2' could be seconds or ms."""
-    import re
-
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", str(text))
     if not match:
         raise ConfigError(f"{what} {text!r} has no unit. Fix: give it with one, e.g. 2s or 100ms.")
@@ -159,56 +199,34 @@ def make_prompts(client, workload: Workload, max_model_len: int) -> list[Prompt]
 
 
 def _docqa_texts(rng) -> list[str]:
-    import tempfile
-    from pathlib import Path
-
-    from workbench import contracts, documents
-
     texts = []
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
         for i, language in enumerate(("en", "zh", "en", "zh")):
             path = Path(tmp) / f"c{i}.docx"
-            contracts.make_contract(path, language, 3000, seed=rng.randrange(10**6))
+            docqa_dataset.make_contract(path, language, 3000, seed=rng.randrange(10**6))
             doc = documents.load(path)
             texts.append(f"{doc.text}\n\nQuestion: what are the payment terms?\nAnswer:")
     return texts
 
 
-AB_EXAMPLE = "examples/ab_system_prompts.yaml"  # in the project's folder
-
-
 def _ab_texts() -> list[str]:
-    """The worked A/B example's prompts, rendered for its first variant."""
-    from pathlib import Path
-
-    from workbench import abconfig, abtest
-
-    path = Path(__file__).resolve().parents[1] / AB_EXAMPLE
-    if not path.exists():
-        raise ConfigError(f"dataset 'ab' reads {AB_EXAMPLE} from the project's folder, which this install lacks. "
-                          "Fix: run from a clone of the project, or use --dataset random.")
-    config = abconfig.load_config(path)
-    return [abtest.render(config.variants[0], config, item)[-1]["content"] for item in abconfig.load_items(config)]
+    """The worked A/B example's prompts (package data), rendered for its first variant."""
+    config = abconfig.load_config(abconfig.EXAMPLE)
+    return [abconfig.render(config.variants[0], config, item)[-1]["content"] for item in abconfig.load_items(config)]
 
 
 async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResult:
-    result, start = RequestResult(), time.perf_counter()
-    last = None
+    result, clock = RequestResult(), Clock()  # the client's clock: TTFT and ITL are timed the same everywhere
     try:
         stream = await sdk.completions.create(
             model=model, prompt=prompt.prompt, max_tokens=prompt.output_len, temperature=0, stream=True,
             stream_options={"include_usage": True}, extra_body={"ignore_eos": ignore_eos} if ignore_eos else None)
         async for chunk in stream:
-            now = time.perf_counter()
             if chunk.choices and chunk.choices[0].text:
-                if result.ttft_s is None:
-                    result.ttft_s = now - start
-                else:
-                    result.itl_s.append(now - last)
-                last = now
+                clock.tick()
             if chunk.usage:
                 result.input_tokens, result.output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-        result.e2e_s = time.perf_counter() - start
+        result.ttft_s, result.itl_s, result.e2e_s = clock.ttft_s, clock.gaps_s, clock.elapsed_s()
         result.ok = result.ttft_s is not None
         if not result.ok:
             result.error = "the stream ended without any text"
@@ -255,15 +273,11 @@ def _run_async(coro):
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
 
 
 def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict:
-    from workbench import stats
-
     done = [r for r in results if r.ok]
 
     def ms(values):
@@ -290,10 +304,6 @@ def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict
 
 def server_facts(client, gpu: str | None = None) -> dict:
     """Model, vLLM version, device and max_model_len; the planner's decode bound where model and GPU are known."""
-    import urllib.parse
-
-    from workbench import hardware, memory, models
-
     card = client.model_card()
     version = client.server_version()
     local = urllib.parse.urlparse(client.server_url).hostname in ("127.0.0.1", "localhost", "::1")
@@ -319,8 +329,6 @@ def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate
     """The whole benchmark: one entry per load level (each concurrency, or the one request rate).
 
     `on_progress(Progress)` is called after each request ends (the Benchmark tab's live status)."""
-    from workbench.client import Client
-
     if rate is not None and rate <= 0:
         raise ConfigError(f"request rate {rate} is not positive. Fix: give requests per second, e.g. 2.")
     if burstiness <= 0:
@@ -343,51 +351,13 @@ def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate
         results, duration = _run_async(_level(client.base_url, client.model, prompts, c, rate, burstiness,
                                                workload.seed, ignore_eos, progress, timeout_s, tick))
         level = {"concurrency": c, "request_rate": rate, **summarize(results, duration, slo)}
+        level["load"] = load_label(level)
         if facts.get("decode_tok_s_bound") and level["tpot_ms"]["p50"]:
             level["decode_efficiency"] = round(1000 / level["tpot_ms"]["p50"] / facts["decode_tok_s_bound"], 3)
         levels.append(level)
-    return Report(server=facts, workload=asdict(workload), slo=asdict(slo), ignore_eos=ignore_eos, levels=levels)
-
-
-_COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")
+    return BenchReport(server=facts, workload=asdict(workload), slo=asdict(slo), ignore_eos=ignore_eos, levels=levels)
 
 
 def load_label(level: dict) -> str:
     """'concurrency 4' or 'rate 2.0/s'."""
     return f"concurrency {level['concurrency']}" if level["concurrency"] else f"rate {level['request_rate']}/s"
-
-
-def to_text(report: dict) -> str:
-    s, w = report["server"], report["workload"]
-    lines = [f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
-             f"{w['num_prompts']} prompts ({w['dataset']}), {w['input_len']} in / {w['output_len']} out tokens; "
-             f"bound: {s['bound']}",
-             f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
-             f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}"]
-    for lv in report["levels"]:
-        f = lambda m, q: "—" if lv[m][q] is None else f"{lv[m][q]:.0f}"  # noqa: E731
-        lines.append(f"{load_label(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
-                     f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
-                     f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
-                     f"{lv['goodput_req_s']:>8.2f}")
-        if lv["errors"]:
-            lines.append(f"  failed: {'; '.join(lv['errors'])}")
-    lines.append("(milliseconds; goodput: requests/s that met every SLO given"
-                 + (f": TTFT ≤ {report['slo']['ttft_ms']:g} ms" if report["slo"]["ttft_ms"] else "")
-                 + (f", TPOT ≤ {report['slo']['tpot_ms']:g} ms" if report["slo"]["tpot_ms"] else "") + ")")
-    return "\n".join(lines)
-
-
-def to_csv(report: dict) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    header = ["concurrency", "request_rate", *_COLUMNS,
-              *[f"{m}_{q}" for m in METRICS for q in ("mean", "p50", "p90", "p99")]]
-    writer.writerow(header)
-    for lv in report["levels"]:
-        writer.writerow([lv["concurrency"], lv["request_rate"], *[lv[c] for c in _COLUMNS],
-                         *[lv[m][q] for m in METRICS for q in ("mean", "p50", "p90", "p99")]])
-    return out.getvalue()

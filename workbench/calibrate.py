@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from workbench import engine, memory
+from workbench import memory, models, startup_log
 from workbench.errors import ConfigError
 from workbench.hardware import GpuSpec
 from workbench.models import ModelSpec
@@ -62,7 +62,7 @@ class LogFacts:
 
 def read_log(text: str, source: str = "the log") -> LogFacts:
     """The facts of a vLLM start-up log, CPU or GPU build; ConfigError when it is not one."""
-    report = engine.parse_startup_log(text)
+    report = startup_log.parse_startup_log(text)
     if report.kv_cache_gib is None and report.kv_cache_tokens is None:
         raise ConfigError(
             f"{source} is not a vLLM start-up log this parser knows: it has none of the lines \"Available KV "
@@ -123,8 +123,6 @@ class Calibration:
 
 def _log_spec(log_model: str | None) -> ModelSpec | None:
     """The served model's architecture when it can be found here: a catalog name or a folder."""
-    from workbench import models
-
     if not log_model:
         return None
     for candidate in (log_model, Path(log_model.rstrip("/")).name):

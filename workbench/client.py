@@ -8,6 +8,7 @@ them reach the edge; batch callers record them as data. Knows nothing about proc
 """
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -162,8 +163,6 @@ class Client:
     def served_cache(self) -> dict:
         """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
         folder and max_model_len (/v1/models)."""
-        import re
-
         metrics = _http(self, f"{self.server_url}/metrics", 10)
         line = next((l for l in metrics.splitlines() if l.startswith("vllm:cache_config_info")), None)
         if line is None:
@@ -213,7 +212,7 @@ class Client:
         """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result."""
         kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
         kwargs.update(stream=True, stream_options={"include_usage": True})
-        clock = _Clock()
+        clock = Clock()
         text, reasoning = [], []
         calls: dict[int, dict] = {}
         usage, finish, model = Usage(), None, ""
@@ -251,7 +250,7 @@ class Client:
 
     def complete(self, prompt: str, *, max_tokens: int = 64, **params) -> Result:
         """A plain (non-chat) completion, streamed for timings."""
-        clock, text = _Clock(), []
+        clock, text = Clock(), []
         usage, finish, model = Usage(), None, ""
         with self._errors():
             stream = self.sdk.completions.create(
@@ -305,7 +304,7 @@ class Client:
         return _TranslateErrors(self)
 
 
-class _Clock:
+class Clock:
     """Time to the first token and the gaps between the ones after it."""
 
     def __init__(self):

@@ -14,11 +14,12 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from workbench import facts
+from workbench import fact_check
 from workbench.documents import Document, find_quote
 from workbench.errors import ConfigError
+from workbench.export import Exportable
 
 SYSTEM = ("You answer questions about the document below, using only what it says. "
           "When asked for quotes, copy the sentence from the document exactly, character for character.")
@@ -143,7 +144,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(Exportable):
     template: str
     strategy: str  # "whole" or "map-reduce"
     text: str
@@ -153,13 +154,16 @@ class Answer:
     total_s: float
     tokens_per_s: float | None
     sections: int = 1
+    document: str = ""  # the document's name, and its length in characters
+    chars: int = 0
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["fields"] = {f.name: {k: v for k, v in asdict(f).items() if k != "name"} for f in self.fields}
         return d
 
-    def to_markdown(self) -> str:
+    def fields_table(self) -> str:
+        """Each field with its answer, quote and marks (Markdown); a free question's answer as it is."""
         if not self.fields:
             return self.text
         rows = ["| field | answer | quote | verified | supported | page |", "|---|---|---|---|---|---|"]
@@ -170,9 +174,14 @@ class Answer:
                         f"{f.page or ''} |")
         return "\n".join(rows)
 
-    def _repr_markdown_(self) -> str:
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        return (["field", "answer", "value", "quote", "verified", "supported", "page"],
+                [[f.name, f.answer, f.value, f.quote, *f.marks(), f.page] for f in self.fields])
+
+    def to_markdown(self) -> str:
         ttft = f"{self.ttft_s * 1000:.0f} ms" if self.ttft_s is not None else "n/a"
-        return (f"{self.to_markdown()}\n\n*{self.template}* · strategy **{self.strategy}** · "
+        head = f"# {self.document}\n\n" if self.document else ""
+        return (f"{head}{self.fields_table()}\n\n*{self.template}* · strategy **{self.strategy}** · "
                 f"{self.prompt_tokens:,} prompt tokens · TTFT {ttft} · {self.total_s:.1f} s")
 
 
@@ -209,8 +218,8 @@ def measure_fit(client, document: Document, template: str = "contract", question
 def ground(document: Document, name: str, value: str, quote: str) -> Field:
     """The field with both marks: its quote found in the document, its value's facts found in its quote."""
     at = find_quote(document, quote) if quote else None
-    missing = tuple(facts.unsupported(value, quote))
-    checked = bool(facts.numbers(value) or facts.companies(value))
+    missing = tuple(fact_check.unsupported(value, quote))
+    checked = bool(fact_check.numbers(value) or fact_check.companies(value))
     return Field(name, value.strip(), quote.strip(), at is not None, document.page_of(at) if at is not None else None,
                  supported=not missing, unsupported=missing, checked=checked)
 
@@ -229,10 +238,12 @@ def ask(client, document: Document, template: str = "question", question: str | 
     ask_text = instruction(template, question)
     fit = measure_fit(client, document, template, question, answer_tokens)
     if fit.fits:
-        return _one_call(client, document, document.text, template, ask_text, answer_tokens, on_text, "whole")
-    if template != "question":
-        return _one_call(client, document, document.text, template, ask_text, answer_tokens, on_text, "retrieval")
-    return _map_reduce(client, document, ask_text, fit, answer_tokens, on_text)
+        answer = _one_call(client, document, document.text, template, ask_text, answer_tokens, on_text, "whole")
+    elif template != "question":
+        answer = _one_call(client, document, document.text, template, ask_text, answer_tokens, on_text, "retrieval")
+    else:
+        answer = _map_reduce(client, document, ask_text, fit, answer_tokens, on_text)
+    return replace(answer, document=document.name, chars=document.chars)
 
 
 # A value is one short sentence: a small model that starts repeating itself ("The document says: The document

@@ -47,7 +47,7 @@ def run_checks() -> list[Check]:
     for dist, fix in (("torch", "installed with vLLM by `make install`"),
                       ("transformers", "pip install 'transformers>=5.19,<5.20'"),
                       ("gptqmodel", "pip install gptqmodel==7.6.0"),
-                      ("gradio", "pip install gradio")):
+                      ("gradio", "pip install 'gradio>=6,<7'")):
         version = hardware.package_version(dist)
         checks.append(Check(dist, version is not None, version or "not installed", fix))
     broken = [d for d in ("torchvision", "torchaudio", "torchcodec") if hardware.package_version(d)]

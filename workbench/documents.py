@@ -3,6 +3,7 @@ Markdown and HTML, Chinese and English. Every file it cannot read gets a Documen
 why and what to do. It knows nothing about models or prompts."""
 
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +91,6 @@ def _pdf(path: Path, fmt: str) -> Document:
 
 
 def _docx(path: Path, fmt: str) -> Document:
-    import zipfile
-
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 

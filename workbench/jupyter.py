@@ -15,10 +15,11 @@ import base64
 import html
 import io
 
-from workbench import hardware, memory, models, plots
-from workbench.client import DEFAULT_SYSTEM_PROMPT
+from markdown_it import MarkdownIt
 
-CONTEXTS = [2048, 4096, 8192, 16384, 32768, 40960, 65536, 131072]
+from workbench import documents, hardware, memory, models, planning, plots
+from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.errors import WorkbenchError
 
 
 class View:
@@ -48,23 +49,17 @@ def _png(fig) -> bytes:
 
 def _html(markdown_text: str) -> str:
     """Markdown (tables included) as HTML, for widgets that hold a value rather than captured output."""
-    from markdown_it import MarkdownIt
-
     return MarkdownIt("commonmark").enable("table").render(markdown_text)
 
 
 # ---------------------------------------------------------------------------------------------
 # The interactive planner
 def plan_for(model: str, gpu: str, quant: str, max_model_len: int, gmu: float | None, kv_dtype: str,
-             vllm_version: str = memory.DEFAULT_VLLM_VERSION):
-    """One plan and its context sweep, as the Plan tab makes them."""
-    spec, card = models.find_model(model), hardware.find_gpu(gpu)
-    settings = memory.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype,
-                                    vllm_version=vllm_version)
-    plan = memory.plan(spec, card, quant, settings)
-    limit = spec.max_position_embeddings or max(CONTEXTS)
-    rows = memory.sweep_context(spec, card, quant, settings, [n for n in CONTEXTS if n <= limit])
-    return plan, card, rows
+             vllm_version: str | None = None) -> "planning.PlanAnswer":
+    """One plan and its context sweep: the Plan tab's planning.plan request."""
+    settings = memory.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype)
+    return planning.plan(planning.PlanRequest(model=model, gpu=gpu, quant=quant, settings=settings,
+                                              vllm_version=vllm_version, curve=True))
 
 
 def _bar(plan, card):
@@ -82,7 +77,7 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
         "model": w.Dropdown(options=list(models.CATALOG), value=model, description="model"),
         "gpu": w.Dropdown(options=list(hardware.GPU_CATALOG), value=gpu, description="GPU"),
         "quant": w.Dropdown(options=list(memory.QUANT_FORMATS), value=quant, description="weights"),
-        "max_model_len": w.SelectionSlider(options=CONTEXTS, value=max_model_len, description="context"),
+        "max_model_len": w.SelectionSlider(options=planning.CONTEXTS, value=max_model_len, description="context"),
         "gmu": w.FloatSlider(value=gmu, min=0.5, max=0.98, step=0.01, description="gmu"),
         "kv_dtype": w.ToggleButtons(options=["auto", "fp8"], value=kv_dtype, description="KV dtype"),
     }
@@ -95,14 +90,15 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
 
     def redraw(_=None):
         try:
-            plan, card, rows = plan_for(**values())
-        except Exception as exc:  # noqa: BLE001 - a bad combination is shown where the plan would be
+            answer = plan_for(**values())
+        except WorkbenchError as exc:  # a combination the planner refuses is shown where the plan would be
             summary.value = f"<p><b>cannot plan this</b>: {html.escape(str(exc))}</p>"
             return
+        plan, card = answer.plan, answer.gpu
         state.update(plan=plan, bar=_png(_bar(plan, card)))
         summary.value = _html(plan.to_markdown())
         bar.value = state["bar"]
-        curve.value = _png(plots.concurrency_curve(rows, plan.model, card.name))
+        curve.value = _png(plots.concurrency_curve(list(answer.curve), plan.model, card.name))
 
     for control in controls.values():
         control.observe(redraw, names="value")
@@ -145,7 +141,7 @@ def engine_panel(engine) -> View:
         status.value = "<b>engine</b>: starting (about a minute) ..."
         try:
             engine.start()
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, one line
+        except WorkbenchError as exc:  # shown in the panel, one line, as the other faces show it
             status.value = f"<b>engine</b>: could not start: {html.escape(str(exc).splitlines()[0])}"
             return
         redraw()
@@ -186,7 +182,7 @@ def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 2
                 if event.kind == "content":
                     answer.value += event.text
                 result = event.result or result
-        except Exception as exc:  # noqa: BLE001 - the message stays in its box; the reason is shown
+        except WorkbenchError as exc:  # the message stays in its box; the reason is shown
             timing.value = f"<span style='color:#b00'>{html.escape(str(exc).splitlines()[0])}</span>"
             return
         history.append((message.value, result.text))
@@ -272,8 +268,6 @@ def highlight_quotes(doc, answer, context_chars: int = 160):
     """The passages of the document that the answer's fields quote, with each quote marked and labelled
     by its field; a quote that is not in the document is listed as such."""
     from IPython.display import HTML
-
-    from workbench import documents
 
     text = doc.text
     parts = []

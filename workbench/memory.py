@@ -505,20 +505,21 @@ PARALLEL_SIZES = (1, 2, 4, 8)
 
 
 def sweep_parallel(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, group_size: int | None = DEFAULT_GROUP_SIZE,
-                   gpus_per_node: int = 8, max_gpus: int = 64) -> dict:
+                   gpus_per_node: int = 8, max_gpus: int = 64, plan_at=None) -> dict:
     """Tensor × pipeline parallel layouts, each planned per GPU: `rows` (tp, pp, GPUs, nodes, per-GPU weights
     and KV cache, KV tokens, concurrency, fits) and the `choice`: the fewest GPUs that fit, with TP inside a
     node (it needs the fast links) and PP across nodes, as vLLM's docs advise (docs/serving/parallelism_scaling.md).
     Sizes the model's heads do not divide are skipped. PP is taken as an even split of the layers; in vLLM the
-    first and last stages also hold the embeddings and lm_head, so those two GPUs carry slightly more."""
+    first and last stages also hold the embeddings and lm_head, so those two GPUs carry slightly more.
+    `plan_at(settings) -> Plan` replaces this module's plan (a calibrated planner, for one)."""
+    plan_at = plan_at or (lambda s: plan(spec, gpu, quant, s, group_size))
     if gpus_per_node < 1:
         raise ConfigError(f"gpus_per_node={gpus_per_node} must be at least 1.")
     rows = []
     for tp in [t for t in PARALLEL_SIZES if t <= gpus_per_node]:
         for pp in [p for p in (1, 2, 3, 4, 6, 8, 16) if p <= spec.num_layers and tp * p <= max_gpus]:
             try:
-                p_ = plan(spec, gpu, quant, replace(settings, tensor_parallel_size=tp, pipeline_parallel_size=pp),
-                          group_size)
+                p_ = plan_at(replace(settings, tensor_parallel_size=tp, pipeline_parallel_size=pp))
             except ConfigError:
                 continue  # TP does not divide the heads
             gpus, nodes = tp * pp, -(-tp * pp // gpus_per_node)

@@ -8,6 +8,7 @@ them from a name or a local checkpoint (config.json and the safetensors headers)
 This module knows nothing about serving; the arithmetic over a ModelSpec lives in memory.py.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -40,8 +41,6 @@ def bundled_model_dir() -> Path:
 
 
 def _gguf_path() -> Path | None:
-    import importlib.util
-
     spec = importlib.util.find_spec(_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -1,11 +1,12 @@
-"""The workbench's pictures: the GPU memory bar, the concurrency-vs-context curve, latency CDFs and the
-throughput-vs-concurrency curve. Each function takes plain results and returns a matplotlib Figure
-(no pyplot state, so threads in the UI can draw at once); the Gradio tabs show it in gr.Plot and a
-notebook shows it inline. Knows nothing about processes, the engine or the UI.
+"""The workbench's pictures, six of them: the GPU memory bar of a plan, the concurrency-vs-context curve,
+latency CDFs and the throughput-vs-concurrency curve of a benchmark, the pass rates and spreads of an A/B
+report, and the perplexity of checkpoints side by side. Each function takes a result as data (its fields,
+dicts and lists) and returns a matplotlib Figure (no pyplot state, so threads in the UI can draw at once);
+the faces call them on their results, and a result never draws itself. A leaf: it imports nothing of the
+workbench. The Gradio tabs show a figure in gr.Plot and a notebook shows it inline.
 """
 
-from workbench import memory
-from workbench.bench import load_label
+GIB = 2**30
 
 
 def _figure(width: float, height: float):
@@ -14,9 +15,10 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def memory_bar(plan: "memory.Plan", gpu, title: str | None = None):
-    """One GPU's memory as a stacked bar: weights, activation, overheads, KV cache and headroom."""
-    gib = memory.GIB
+def memory_bar(plan, gpu, title: str | None = None):
+    """One GPU's memory as a stacked bar (a memory.Plan's bytes on a hardware.GpuSpec): weights, activation,
+    overheads, KV cache and headroom."""
+    gib = GIB
     parts = [
         ("weights", plan.weights_bytes / gib, "#4C72B0"),
         ("activation", plan.activation_bytes / gib, "#DD8452"),
@@ -67,7 +69,7 @@ def latency_cdf(report: dict):
             values = sorted(level["samples"][metric])
             if values:
                 ys = [(i + 1) / len(values) for i in range(len(values))]
-                ax.step(values, ys, where="post", label=load_label(level))
+                ax.step(values, ys, where="post", label=level["load"])
         if metric == "ttft_ms" and slo.get("ttft_ms"):
             ax.axvline(slo["ttft_ms"], color="red", linestyle=":", linewidth=1, label=f"SLO {slo['ttft_ms']:g} ms")
         ax.set(xlabel=label, ylabel="share of requests (CDF)", ylim=(0, 1.02))
@@ -97,7 +99,7 @@ def throughput_curve(report: dict):
 
 
 def ab_chart(report):
-    """An A/B report (abreport.Report): pass rate with its Wilson interval, and latency and answer-length
+    """An A/B report (abreport.ABReport): pass rate with its Wilson interval, and latency and answer-length
     spreads, per variant."""
     fig = _figure(11, 3.4)
     rate, latency, tokens = fig.subplots(1, 3)
@@ -119,7 +121,7 @@ def ab_chart(report):
 
 
 def perplexity_chart(rows: list[dict]):
-    """quantize.quality_report's rows: perplexity per checkpoint, with its increase over the first."""
+    """quality.quality_report's rows: perplexity per checkpoint, with its increase over the first."""
     fig = _figure(8, 3)
     ax = fig.subplots()
     names = [r["name"] for r in rows]

@@ -2,11 +2,10 @@
 vLLM serves, and measures what it cost. GPTQModel 7.6 does the work in a child process (so that a
 run can be cancelled and its memory is returned); this module checks the settings before any work,
 prepares calibration text, streams per-layer progress, and moves the result into place only when it
-is complete, with a manifest. It knows nothing about serving beyond the quality report's client.
+is complete, with a manifest. It knows nothing about serving: quality.py measures what a checkpoint cost through the served engine.
 """
 
 import json
-import math
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from pydoc_data.topics import topics
 
 from workbench import hardware, memory, models, processes
 from workbench import settings as settings_module
@@ -115,14 +115,7 @@ def check_machine(spec: models.ModelSpec, settings: QuantizeSettings, available_
 # Calibration text
 def default_text() -> str:
     """Python's own reference documentation (pydoc_data), present in every CPython."""
-    from pydoc_data.topics import topics
-
     return "\n\n".join(topics[key] for key in sorted(topics))
-
-
-def eval_text(chars: int = 12_000) -> str:
-    """The end of Python's docs: text the default calibration (taken from the start) never sees."""
-    return default_text()[-chars:]
 
 
 def read_texts(paths: list[str | Path]) -> str:
@@ -196,6 +189,15 @@ class QuantizeResult:
     out_bytes: int
     manifest: dict = field(default_factory=dict)
 
+    def as_dict(self) -> dict:
+        """What `workbench quantize --json` prints."""
+        return {"out": str(self.out), "seconds": round(self.seconds, 1), "source_bytes": self.source_bytes,
+                "out_bytes": self.out_bytes, "settings": self.manifest["settings"]}
+
+    def to_text(self) -> str:
+        return (f"wrote {self.out} in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB -> "
+                f"{self.out_bytes / 1e6:.0f} MB. Serve it: workbench serve --model {self.out}")
+
     def _repr_markdown_(self) -> str:
         settings = ", ".join(f"{k} {v}" for k, v in self.manifest.get("settings", {}).items())
         return (f"**{Path(self.out).name}** in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB → "
@@ -214,7 +216,8 @@ def folder_bytes(folder: Path) -> int:
 def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = None,
              calibration_text: str | None = None, on_progress: Callable[[Progress], None] | None = None,
              cancel: threading.Event | None = None, log_path: str | Path | None = None) -> QuantizeResult:
-    """Quantize `model` into `out`. Checks first; the output appears only when complete."""
+    """Quantize `model` into `out`. Checks first; the output appears only when complete. `calibration_text` is
+    the text itself, a list of .txt/.jsonl files to read it from, or None for Python's own docs."""
     from transformers import AutoTokenizer
 
     settings = settings or QuantizeSettings()
@@ -230,6 +233,8 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output folder {str(out)!r} exists and is not empty. Fix: choose a new --out, or delete it.")
     tokenizer = AutoTokenizer.from_pretrained(source)
+    if isinstance(calibration_text, (list, tuple)):
+        calibration_text = read_texts(calibration_text)
     calibration = split_calibration(calibration_text if calibration_text is not None else default_text(),
                                     tokenizer, settings)
 
@@ -317,64 +322,5 @@ def _worker(job_path: str) -> None:
     model.save(job["out"])
 
 
-# ---------------------------------------------------------------------------------------------
-# Quality through the served engine
-def perplexity(client, text: str, chunk_chars: int = 2000) -> dict:
-    """exp(mean negative log-likelihood) over the text, scored by the server (prompt_logprobs) in
-    chunks that fit any context; the first token of each chunk has no log-probability."""
-    if not text.strip():
-        raise ConfigError("the text to score is empty.")
-    total, count = 0.0, 0
-    for start in range(0, len(text), chunk_chars):
-        logprobs = [lp for lp in client.prompt_logprobs(text[start:start + chunk_chars]) if lp is not None]
-        total += sum(logprobs)
-        count += len(logprobs)
-    return {"ppl": math.exp(-total / count), "tokens": count}
-
-
-# Questions whose answers a working checkpoint of the bundled model gets right (checked on bf16).
-EXACT_MATCH = [
-    ("What is the capital of France?", "Paris"),
-    ("What is the capital of Japan?", "Tokyo"),
-    ("What is the capital of Italy?", "Rome"),
-]
-
-
-def exact_match(client, system: str) -> list[dict]:
-    rows = []
-    for question, answer in EXACT_MATCH:
-        text = client.chat(question, system=system, temperature=0, max_tokens=32).text
-        rows.append({"question": question, "expected": answer, "answer": text, "ok": answer in text})
-    return rows
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the child process quantize() starts
     _worker(sys.argv[1])
-
-
-def quality_report(checkpoints: dict[str, str | Path], text: str, system: str,
-                   engine_log_dir: str | Path | None = None) -> list[dict]:
-    """Serve each checkpoint in turn with the real engine and measure it: perplexity on `text`,
-    the exact-match questions, size on disk. The first entry is the reference for the deltas."""
-    from workbench.client import Client
-    from workbench.engine import Engine, EngineConfig
-
-    rows = []
-    for name, folder in checkpoints.items():
-        folder = models.resolve_model(folder)
-        log = Path(engine_log_dir) / f"{name}.log" if engine_log_dir else None
-        with Engine(EngineConfig(model=str(folder), max_model_len=2048, enforce_eager=True), log_path=log) as engine:
-            client = Client(engine.base_url)
-            ppl = perplexity(client, text)
-            answers = exact_match(client, system)
-            kernel = engine.report.linear_kernel
-        manifest_path = Path(folder) / MANIFEST
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        rows.append({"name": name, "ppl": round(ppl["ppl"], 3), "tokens": ppl["tokens"],
-                     "exact_match": f"{sum(a['ok'] for a in answers)}/{len(answers)}", "answers": answers,
-                     "size_mb": round(folder_bytes(folder) / 1e6, 1), "quantize_s": manifest.get("seconds"),
-                     "linear_kernel": kernel})
-    base = rows[0]["ppl"]
-    for row in rows:
-        row["ppl_increase"] = round(row["ppl"] - base, 3)
-    return rows

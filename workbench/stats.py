@@ -8,6 +8,8 @@ It knows nothing about prompts, engines or files; `abreport.py` applies it to tr
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_POWER = 0.80
 MIN_EFFECT = 0.10  # the difference worth detecting when none was observed: 10 points of pass rate
@@ -48,7 +50,6 @@ def bootstrap_interval(differences, confidence: float = DEFAULT_CONFIDENCE, resa
     """BCa bootstrap interval of the mean of paired per-item differences (scipy.stats.bootstrap).
     Items are resampled whole, so repeats of one item stay together. Seeded: a rerun on the same
     trials gives the same interval."""
-    import numpy as np
     from scipy.stats import bootstrap
 
     values = np.asarray(differences, dtype=float)
@@ -71,7 +72,6 @@ def mcnemar_power(n: int, discordant: float, difference: float, confidence: floa
     share `discordant` of items splits the variants and B's pass rate is `difference` higher.
     Exact: sums over the number of discordant items D ~ Binomial(n, ψ), and given D over B's wins
     ~ Binomial(D, (ψ + δ) / 2ψ) falling in the test's rejection region."""
-    import numpy as np
     from scipy.stats import binom
 
     if discordant <= 0 or n <= 0:
@@ -109,8 +109,6 @@ def items_needed(discordant: float, difference: float, confidence: float = DEFAU
 
 def describe(values) -> dict:
     """Count, mean and percentiles of a sample (latency, tokens); empty samples give None."""
-    import numpy as np
-
     data = np.asarray([v for v in values if v is not None], dtype=float)
     if data.size == 0:
         return {"n": 0, "mean": None, "min": None, "p50": None, "p90": None, "p99": None, "max": None}

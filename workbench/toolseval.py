@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from workbench import agent
+from workbench.export import Exportable
 
 TODAY = dt.date(2026, 11, 25)
 TOMORROW, AFTER = "2026-11-26", "2026-11-27"
@@ -149,9 +150,34 @@ def parse_design(name: str) -> tuple[str, bool]:
     return mode, extra == "few-shot"
 
 
-def compare(client, make_policy, designs=DESIGNS, cases: list[Case] | None = None) -> dict:
+class ToolsEvalReport(Exportable, dict):
+    """compare's result, a plain dict {design: its scores}; a table per design, category and language."""
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+    def table(self) -> list[list]:
+        return [[design, category, row["cases"], row["name"], row["arguments"], row["exact"]]
+                for design, r in self.items()
+                for category, row in [*r["categories"].items(), *r["languages"].items(), ("overall", r["overall"])]]
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        return ["design", "category", "cases", "name", "arguments", "exact"], self.table()
+
+    def to_markdown(self) -> str:
+        rows = ["| design | category | cases | name | arguments | exact |", "|---|---|---|---|---|---|"]
+        rows += [f"| {d} | {c} | {n} | {a:.0%} | {b:.0%} | {e:.0%} |" for d, c, n, a, b, e in self.table()]
+        return "\n".join(rows)
+
+    def to_text(self) -> str:
+        lines = [f"{'design':<22} {'category':<12} {'cases':>5} {'name':>6} {'args':>6} {'exact':>6}"]
+        lines += [f"{d:<22} {c:<12} {n:>5} {a:>6.0%} {b:>6.0%} {e:>6.0%}" for d, c, n, a, b, e in self.table()]
+        return "\n".join(lines)
+
+
+def compare(client, make_policy, designs=DESIGNS, cases: list[Case] | None = None) -> ToolsEvalReport:
     """Scores for each (mode, few_shot) design; make_policy(name) gives each design its own audited policy."""
-    out = {}
+    out = ToolsEvalReport()
     for mode, few_shot in designs:
         name = design_name(mode, few_shot)
         out[name] = evaluate(client, make_policy(name), mode, few_shot, cases)

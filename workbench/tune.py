@@ -17,9 +17,11 @@ before any engine starts. Knows nothing about the UI.
 import math
 from dataclasses import asdict, dataclass, replace
 
-from workbench import memory, vllm_flags
+from workbench import bench, hardware, memory, models, vllm_flags
 from workbench.bench import SLO, Workload
+from workbench.engine import Engine, EngineConfig, detect_device
 from workbench.errors import ConfigError
+from workbench.export import Exportable
 from workbench.vllm_flags import ServeFlags
 
 CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
@@ -43,10 +45,18 @@ class Candidate(ServeFlags):
     def serve_line(self, checkpoint: str) -> str:
         return replace(self, model=checkpoint).command()
 
-    def engine_config(self, model: str, startup_timeout_s: float = 600.0):
-        from workbench.engine import EngineConfig
-
+    def engine_config(self, model: str, startup_timeout_s: float = 600.0) -> EngineConfig:
         return vllm_flags.flags_of(self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s)
+
+
+# Why a candidate is pruned, one key per cause: what `--dry-run` groups the refusals by, with the fix.
+CAUSES = {
+    "batch below seqs": "raise --max-num-batched-tokens to at least --max-num-seqs",
+    "no KV cache": "free memory for the KV cache: quantize the weights (--quant gptq-int4), or a larger GPU",
+    "one request does not fit": "shorten the workload, use --kv-cache-dtype fp8, or a larger GPU",
+    "context below the workload": "a longer max_model_len is among the candidates; nothing to do",
+    "same schedule": "nothing to do: a kept candidate schedules the workload the same way",
+}
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,13 @@ class Proposal:
     requests_in_kv: float  # workload requests (input + output tokens) the KV cache holds at once
     pruned: str | None  # why it is not benchmarked; None: it is
     note: str  # what the planner expects of it
+    cause: str | None = None  # the key in CAUSES of why it is pruned
 
     def as_dict(self) -> dict:
         knobs = {k: getattr(self.candidate, k) for k in KNOBS}
         return {**knobs, "label": self.candidate.label(), "kv_cache_tokens": self.kv_cache_tokens,
-                "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "note": self.note}
+                "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "cause": self.cause,
+                "note": self.note}
 
 
 def _round_up(n: int, step: int) -> int:
@@ -110,7 +122,7 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
                     key = _schedule_key(p, workload, concurrency)
                     if p.pruned is None and key in seen:  # same schedule as a kept one: say which
                         p = replace(p, pruned=f"schedules this workload as {seen[key].label()} does "
-                                              f"({p.note}); kept that one")
+                                              f"({p.note}); kept that one", cause="same schedule")
                     elif p.pruned is None:
                         seen[key] = c
                     proposals.append(p)
@@ -128,24 +140,28 @@ def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str
         kv_tokens, fits, why = p.kv_cache_tokens, p.fits, p.reason
     per_request = _round_up(need, block)
     in_kv = kv_tokens / per_request
-    pruned = None
+    pruned = cause = None
     if c.max_num_batched_tokens < c.max_num_seqs:  # vllm/config/scheduler.py verify_max_model_len
         pruned = (f"vLLM refuses to start: max_num_batched_tokens ({c.max_num_batched_tokens}) must be greater than "
                   f"or equal to max_num_seqs ({c.max_num_seqs})")
+        cause = "batch below seqs"
     elif not fits:
         pruned = f"vLLM refuses to start: {why}"
+        cause = "no KV cache" if kv_tokens == 0 else "one request does not fit"
     elif kv_tokens < c.max_model_len:
         pruned = (f"vLLM refuses to start: one request of max_model_len {c.max_model_len:,} needs more KV cache than "
                   f"the {kv_tokens:,} tokens it holds")
+        cause = "one request does not fit"
     elif c.max_model_len < need:
         pruned = f"max_model_len {c.max_model_len} is below the workload's {need} tokens per request: all rejected"
+        cause = "context below the workload"
     chunks = math.ceil(workload.input_len / max(1, c.max_num_batched_tokens - (concurrency - 1)))
     running = min(concurrency, c.max_num_seqs)
     note = (f"{running} running at once" + (f" ({concurrency - running} queued)" if running < concurrency else "")
             + f"; a prompt prefills in {chunks} step{'s' if chunks > 1 else ''}"
             + ("" if in_kv >= concurrency else f"; the KV cache holds {in_kv:.1f} of {concurrency} requests: "
                "vLLM preempts"))
-    return Proposal(c, kv_tokens, in_kv, pruned, note)
+    return Proposal(c, kv_tokens, in_kv, pruned, note, cause)
 
 
 def _schedule_key(p: Proposal, workload: Workload, concurrency: int) -> tuple:
@@ -162,15 +178,97 @@ def kept(proposals: list[Proposal]) -> list[Proposal]:
     return [p for p in proposals if p.pruned is None]
 
 
-def tune(model: str, workload: Workload, concurrency: int, slo: SLO, device: str | None = None, gpu=None,
-         quant: str = "bf16", max_candidates: int | None = None, warmup: int = 2, on_event=print) -> dict:
-    """Start, benchmark and rank every kept candidate (or the first `max_candidates`). A candidate that
-    fails to start is reported, never fatal. `on_event(str)` hears what happens."""
-    from workbench import bench, models
-    from workbench.engine import Engine, detect_device
+def target(gpu_name: str | None = None, gpu_total_gib: float | None = None) -> tuple[str, "hardware.GpuSpec | None"]:
+    """(device, gpu) to tune for: the GPU named (a catalog name, or any with its memory), else this machine's own
+    GPU when the CUDA build runs here, else this machine's CPU build."""
+    here = detect_device()
+    gpu = hardware.find_gpu(gpu_name, gpu_total_gib) if gpu_name else None
+    if gpu is None and here == "gpu":
+        gpu = hardware.local_gpu_spec()  # this machine's card, to plan and benchmark on
+    return ("gpu" if gpu else here), gpu
 
+
+@dataclass(frozen=True)
+class DryRun(Exportable):
+    """`workbench tune --dry-run`: the planner's half, for any GPU in the catalog."""
+
+    proposals: tuple[Proposal, ...]
+    hints: tuple[str, ...] = ()
+
+    def rows(self) -> list[dict]:
+        return [p.as_dict() for p in self.proposals]
+
+    def as_dict(self) -> dict:
+        return {"candidates": self.rows(), "hints": list(self.hints)}
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        rows = self.rows()
+        header = list(rows[0]) if rows else ["label"]
+        return header, [[r[k] for k in header] for r in rows]
+
+    def to_text(self) -> str:
+        return proposals_text(list(self.proposals), list(self.hints))
+
+    def to_markdown(self) -> str:
+        return "```\n" + self.to_text() + "\n```"
+
+
+def dry_run(model: str, workload: Workload, concurrency: int, gpu_name: str | None = None,
+            gpu_total_gib: float | None = None, quant: str = "bf16") -> DryRun:
+    """Propose and prune for this machine, or for the GPU named; start nothing."""
     spec = models.find_model(model)
-    device = device or detect_device()
+    device, gpu = target(gpu_name, gpu_total_gib)
+    proposals = propose(spec, workload, concurrency, device, gpu, quant)
+    return DryRun(tuple(proposals), tuple(advice(spec, workload, concurrency, device, gpu, quant, proposals)))
+
+
+class TuneReport(Exportable, dict):
+    """tune's result, a plain dict: what was pruned, the benchmarked candidates ranked, why, the winner's line."""
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        header = ["rank", "label", "goodput_req_s", "output_tok_s", "ttft_p50_ms", "tpot_p50_ms", "error"]
+        rows = []
+        for n, e in enumerate(self["ranked"], 1):
+            lv = e["level"] or {}
+            rows.append([n, e["label"], lv.get("goodput_req_s"), lv.get("output_tok_s"),
+                         (lv.get("ttft_ms") or {}).get("p50"), (lv.get("tpot_ms") or {}).get("p50"), e["error"]])
+        return header, rows
+
+    def to_markdown(self) -> str:
+        return "```\n" + self.to_text() + "\n```"
+
+    def to_text(self) -> str:
+        lines = [f"{self['model']} on {self['gpu'] or self['device']} · {self['workload']['input_len']} in / "
+                 f"{self['workload']['output_len']} out tokens · concurrency {self['concurrency']}",
+                 f"pruned by the planner ({len(self['pruned'])}):", *_pruned_lines(self["pruned"])]
+        lines.append(f"{'rank':<5} {'candidate':<52} {'goodput':>8} {'tok/s':>7} {'TTFT p50':>9} {'TPOT p50':>9}")
+        for n, e in enumerate(self["ranked"], 1):
+            lv = e["level"]
+            if lv is None:
+                lines.append(f"{n:<5} {e['label']:<52} failed: {e['error']}")
+            else:
+                lines.append(f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
+                             f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}")
+        lines += ["", self["explanation"]]
+        if self["serve"]:
+            lines += ["", "winner:", f"  {self['serve']}"]
+        return "\n".join(lines)
+
+
+def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: str | None = None,
+         gpu_total_gib: float | None = None, quant: str = "bf16", max_candidates: int | None = None,
+         warmup: int = 2, on_event=print) -> TuneReport:
+    """Start, benchmark and rank every kept candidate (or the first `max_candidates`). A candidate that
+    fails to start is reported, never fatal. `on_event(str)` hears what happens. A GPU named on a machine
+    without one is refused: nothing could be benchmarked (`dry_run` plans for it)."""
+    spec = models.find_model(model)
+    device, gpu = target(gpu_name, gpu_total_gib)
+    if gpu_name and detect_device() != "gpu":
+        raise ConfigError(f"--gpu {gpu_name} plans for a GPU, but this machine has none to benchmark on. "
+                          "Fix: add --dry-run to see the planner's candidates, or run it on that GPU.")
     proposals = propose(spec, workload, concurrency, device, gpu, quant, _vllm_version())
     runs = kept(proposals)[:max_candidates] if max_candidates else kept(proposals)
     on_event(f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
@@ -198,18 +296,16 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, device: str
     order = sorted(range(len(results)), key=lambda n: _rank_key(results[n]))
     ranked = [results[n] for n in order]
     winner = runs[order[0]].candidate if ranked and ranked[0]["level"] else None
-    return {
-        "model": spec.name, "device": device, "gpu": getattr(gpu, "name", None), "workload": asdict(workload),
-        "concurrency": concurrency, "slo": asdict(slo),
-        "pruned": [p.as_dict() for p in proposals if p.pruned is not None],
-        "ranked": ranked, "explanation": explain(ranked, slo),
-        "serve": winner.serve_line(_checkpoint(spec, model, quant)) if winner else None,
-    }
+    return TuneReport(
+        model=spec.name, device=device, gpu=getattr(gpu, "name", None), workload=asdict(workload),
+        concurrency=concurrency, slo=asdict(slo),
+        pruned=[p.as_dict() for p in proposals if p.pruned is not None],
+        ranked=ranked, explanation=explain(ranked, slo),
+        serve=winner.serve_line(_checkpoint(spec, model, quant)) if winner else None,
+    )
 
 
 def _vllm_version() -> str:
-    from workbench import hardware
-
     build = hardware.vllm_build()
     return (hardware.package_version(build) if build else None) or memory.DEFAULT_VLLM_VERSION
 
@@ -222,8 +318,6 @@ def _rank_key(entry: dict):
 
 
 def _checkpoint(spec, model: str, quant: str) -> str:
-    from workbench import models
-
     try:
         return str(models.resolve_model(model))
     except Exception:  # noqa: BLE001 - not on this machine: the catalog's checkpoint
@@ -253,38 +347,46 @@ def explain(ranked: list[dict], slo: SLO) -> str:
 
 
 def _pruned_lines(pruned: list[dict]) -> list[str]:
-    """Refusals one by one; merged candidates as one line with their count."""
-    refused = [p for p in pruned if not p["pruned"].startswith("schedules")]
-    merged = len(pruned) - len(refused)
-    lines = [f"  ✗ {p['label']}: {p['pruned']}" for p in refused]
-    if merged:
-        lines.append(f"  = {merged} more schedule this workload exactly as a kept candidate does (spare KV cache, "
-                     "max_model_len or max_num_seqs above the concurrency change nothing here)")
+    """One line per cause: how many candidates, one of them with vLLM's own words, and the fix."""
+    lines = []
+    for cause, fix in CAUSES.items():
+        group = [p for p in pruned if p["cause"] == cause]
+        if not group:
+            continue
+        if cause == "same schedule":
+            lines.append(f"  = {len(group)} more schedule this workload exactly as a kept candidate does (spare KV "
+                         "cache, max_model_len or max_num_seqs above the concurrency change nothing here)")
+            continue
+        first = group[0]
+        count = f"{len(group)} candidates" if len(group) > 1 else "1 candidate"
+        lines.append(f"  ✗ {count} ({cause}), e.g. {first['label']}: {first['pruned']}")
+        lines.append(f"    fix: {fix}")
     return lines
 
 
-def proposals_text(proposals: list[Proposal]) -> str:
-    """`workbench tune --dry-run`: what would be benchmarked, and what was pruned and why."""
+def advice(spec, workload: Workload, concurrency: int, device: str, gpu, quant: str,
+           proposals: list[Proposal]) -> list[str]:
+    """What to change when the planner keeps nothing: a 16-bit model whose weights leave no KV cache is planned
+    again as GPTQ INT4, and the answer says how many candidates that keeps."""
+    if kept(proposals) or device != "gpu" or memory.quant_format(quant).weight_bits < 16:
+        return []
+    if not any(p.cause == "no KV cache" for p in proposals):
+        return []
+    weights = memory.weight_bytes(spec, quant) / memory.GIB
+    int4 = kept(propose(spec, workload, concurrency, device, gpu, "gptq-int4"))
+    int4_weights = memory.weight_bytes(spec, "gptq-int4") / memory.GIB
+    then = (f"with --quant gptq-int4 ({int4_weights:.2f} GiB) the planner keeps {len(int4)}" if int4 else
+            f"gptq-int4 ({int4_weights:.2f} GiB) does not fit either: take a smaller model or a larger GPU")
+    return [f"{spec.name}'s {quant} weights ({weights:.2f} GiB) leave no room for a KV cache on one {gpu.name} "
+            f"({gpu.total_gib} GiB); {then}."]
+
+
+def proposals_text(proposals: list[Proposal], hints: list[str] = ()) -> str:
+    """`workbench tune --dry-run`: what would be benchmarked, what was pruned and why (once per cause), and
+    what to change when nothing is kept."""
     rows = [p.as_dict() for p in proposals]
     lines = [f"{len(rows)} candidates; the planner keeps {len(kept(proposals))}:"]
     lines += [f"  ✓ {r['label']}: {r['note']}" for r in rows if r["pruned"] is None]
     lines.append("pruned:")
-    return "\n".join(lines + _pruned_lines([r for r in rows if r["pruned"] is not None]))
-
-
-def to_text(report: dict) -> str:
-    lines = [f"{report['model']} on {report['gpu'] or report['device']} · {report['workload']['input_len']} in / "
-             f"{report['workload']['output_len']} out tokens · concurrency {report['concurrency']}",
-             f"pruned by the planner ({len(report['pruned'])}):", *_pruned_lines(report["pruned"])]
-    lines.append(f"{'rank':<5} {'candidate':<52} {'goodput':>8} {'tok/s':>7} {'TTFT p50':>9} {'TPOT p50':>9}")
-    for n, e in enumerate(report["ranked"], 1):
-        lv = e["level"]
-        if lv is None:
-            lines.append(f"{n:<5} {e['label']:<52} failed: {e['error']}")
-        else:
-            lines.append(f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
-                         f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}")
-    lines += ["", report["explanation"]]
-    if report["serve"]:
-        lines += ["", "winner:", f"  {report['serve']}"]
-    return "\n".join(lines)
+    lines += _pruned_lines([r for r in rows if r["pruned"] is not None])
+    return "\n".join(lines + [f"hint: {h}" for h in hints])

@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from tests.ui.conftest import attached_context, serve_app
-
-BUILTIN_TOOLS = ["get_weather", "calculator", "query_sales", "current_time", "send_email", "delete_record"]
+from tests.ui.helpers import BUILTIN_TOOLS, attached_context, serve_app
+from workbench import abconfig
 
 
 @pytest.fixture
@@ -95,9 +94,9 @@ def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from workbench import contracts, documents
+    from workbench import docqa_dataset, documents
 
-    facts = contracts.make_contract(tmp_path / "contract-zh-12k.pdf", "zh", 12_000, seed=21)
+    facts = docqa_dataset.make_contract(tmp_path / "contract-zh-12k.pdf", "zh", 12_000, seed=21)
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
     ui = Client(app_url, verbose=False)
     info = ui.predict(handle_file(str(tmp_path / "contract-zh-12k.pdf")), api_name="/docqa_upload")
@@ -179,7 +178,7 @@ def test_ab_tab_runs_two_system_prompts_and_exports(app_url):
 
     from gradio_client import Client, handle_file
 
-    examples = Path(__file__).resolve().parents[2] / "examples"
+    examples = abconfig.EXAMPLE.parent
     ui = Client(app_url, verbose=False)
     assert ui.predict(handle_file(str(examples / "ab_capitals.csv")), api_name="/ab_dataset") == \
         "30 items · columns: `country`, `capital`"
@@ -200,12 +199,10 @@ def test_ab_tab_runs_two_system_prompts_and_exports(app_url):
 
 
 def test_ab_tab_refuses_a_bad_check_naming_the_field(app_url):
-    from pathlib import Path
-
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    examples = Path(__file__).resolve().parents[2] / "examples"
+    examples = abconfig.EXAMPLE.parent
     ui = Client(app_url, verbose=False)
     form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
     form[1] = handle_file(str(examples / "ab_capitals.csv"))
@@ -216,11 +213,10 @@ def test_ab_tab_refuses_a_bad_check_naming_the_field(app_url):
 
 def test_ab_tab_cancels_a_run_and_says_how_to_resume(app_url):
     import time
-    from pathlib import Path
 
     from gradio_client import Client, handle_file
 
-    examples = Path(__file__).resolve().parents[2] / "examples"
+    examples = abconfig.EXAMPLE.parent
     ui = Client(app_url, verbose=False)
     form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
     form[1] = handle_file(str(examples / "ab_capitals.csv"))

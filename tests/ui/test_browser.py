@@ -81,9 +81,9 @@ def test_quantize_tab_starts_and_cancels(app_url, open_page, tmp_path):
 
 
 def test_document_qa_tab_on_a_chinese_pdf(app_url, open_page, tmp_path):
-    from workbench import contracts
+    from workbench import docqa_dataset
 
-    facts = contracts.make_contract(tmp_path / "服务合同.pdf", "zh", 3_000, seed=5)
+    facts = docqa_dataset.make_contract(tmp_path / "服务合同.pdf", "zh", 3_000, seed=5)
     ui = open_page(app_url, tab="Document QA")
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
     page.locator("input[type='file']").first.set_input_files(str(tmp_path / "服务合同.pdf"))
@@ -205,8 +205,8 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
     import os
     import signal
 
-    from tests.ui.conftest import serve_app
-    from workbench import contracts
+    from tests.ui.helpers import serve_app
+    from workbench import docqa_dataset
     from workbench.engine import EngineConfig
     from workbench.ui.context import AppContext
 
@@ -217,7 +217,7 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
     try:
         ui = open_page(url, tab="Document QA")
         page = ui.page
-        contracts.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=9)
+        docqa_dataset.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=9)
         page.get_by_role("tabpanel").locator("input[type='file']").first.set_input_files(str(tmp_path / "contract.pdf"))
         expect(page.locator("#docqa-info")).to_contain_text("characters", timeout=MINUTE)
         page.get_by_role("tab", name="Engine").click()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import SCREENSHOTS
+from tests.ui.helpers import SCREENSHOTS
 from workbench.engine import free_port
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ for size and type before anything reads them. No engine is needed for any of it.
 
 import pytest
 
-from tests.ui.conftest import serve_app
+from tests.ui.helpers import serve_app
 from workbench.errors import ConfigError
 from workbench.ui.app import check_exposure, parse_auth
 

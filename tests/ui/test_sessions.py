@@ -7,16 +7,16 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.ui.test_app import BUILTIN_TOOLS
+from tests.ui.helpers import BUILTIN_TOOLS
+from workbench import abconfig
 
 pytestmark = pytest.mark.slow
 SYSTEM = "You are a concise, factual assistant."
 CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo"}
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = abconfig.EXAMPLE.parent
 
 
 def sensitive_tool(name: str) -> dict:
@@ -76,10 +76,10 @@ def tools_session(url: str, tool: str, others_pending: threading.Event, mine_pen
 def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_path):
     from gradio_client import Client, handle_file
 
-    from workbench import contracts, hardware, memory, models
+    from workbench import docqa_dataset, hardware, memory, models
 
     baseline = chats(app_url, rounds=2)  # chat alone: 6 requests, 3 at a time
-    contracts.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=3)
+    docqa_dataset.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=3)
     pending = {name: threading.Event() for name in ("approve_refund", "cancel_booking")}
 
     def plan_session():

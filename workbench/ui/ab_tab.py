@@ -9,26 +9,22 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
-from workbench import abtest
+from workbench import abconfig, abtest, plots
 from workbench.errors import WorkbenchError
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
-from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
+from workbench.ui.notice import build_engine_notice
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ab_system_prompts.yaml"
 THINKING = {"template default": None, "on": True, "off": False}
 FORM_FIELDS = {"name", "system", "template", "temperature", "max_tokens", "enable_thinking", "model", "url"}
 
 
 def _example() -> dict:
-    """The worked example of the repository, when the workbench runs from a checkout."""
-    if EXAMPLE.is_file():
-        data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-        data["dataset"] = str(EXAMPLE.parent / data["dataset"])
-        return data
-    return {"name": "A/B test", "dataset": None, "prompt": "{input}", "defaults": {"temperature": 0, "max_tokens": 64},
-            "variants": [{"name": "A", "system": ""}, {"name": "B", "system": ""}], "assert": []}
+    """The worked example (package data), as the form's starting values."""
+    data = yaml.safe_load(abconfig.EXAMPLE.read_text(encoding="utf-8"))
+    data["dataset"] = str(abconfig.EXAMPLE.parent / data["dataset"])
+    return data
 
 
 def _variant_fields(data: dict, defaults: dict) -> list:
@@ -51,7 +47,7 @@ def _variant(fields: list) -> dict:
     return {k: v for k, v in out.items() if v is not None or k == "system"}
 
 
-def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, judge, a: list, b: list) -> abtest.ABConfig:
+def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, judge, a: list, b: list) -> abconfig.ABConfig:
     if not dataset:
         raise WorkbenchError("no dataset: upload a CSV, JSONL or JSON file (its columns fill the {placeholders}).")
     try:
@@ -65,16 +61,15 @@ def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, ju
             data[key] = int(value)
     if judge:
         data["judge"] = {}
-    return abtest.parse_config(data, where="the form")
+    return abconfig.parse_config(data, where="the form")
 
 
 def _results(report, stem: str) -> list:
-    out = Path(tempfile.mkdtemp(prefix="ab-"))
+    files = report.save(tempfile.mkdtemp(prefix="ab-"), stem)
     headers, rows = report.table()
     matrix_headers, matrix_rows = report.matrix()
-    return [report.verdict.replace("\n", "\n\n"), gr.Dataframe(value=rows, headers=headers), report.figure(),
-            gr.Dataframe(value=matrix_rows, headers=matrix_headers),
-            str(report.write_json(out / f"{stem}.json")), str(report.write_csv(out / f"{stem}.csv")),
+    return [report.verdict.replace("\n", "\n\n"), gr.Dataframe(value=rows, headers=headers), plots.ab_chart(report),
+            gr.Dataframe(value=matrix_rows, headers=matrix_headers), str(files["json"]), str(files["csv"]),
             yaml.safe_dump(report.config.model_dump(by_alias=True, exclude_none=True, mode="json"), sort_keys=False,
                            allow_unicode=True)]
 
@@ -141,7 +136,7 @@ def build_ab_tab(ctx: AppContext) -> None:
         def on_dataset(file):
             if not file:
                 return ""
-            items = abtest.load_items(abtest.parse_config({"dataset": str(file), "variants": [
+            items = abconfig.load_items(abconfig.parse_config({"dataset": str(file), "variants": [
                 {"name": "a"}, {"name": "b"}], "prompt": ""}))
             return f"{len(items)} items · columns: {', '.join(f'`{c}`' for c in items[0].vars)}"
 
@@ -149,7 +144,7 @@ def build_ab_tab(ctx: AppContext) -> None:
         def on_config(file):
             if not file:
                 return [gr.skip()] * len(inputs)
-            config = abtest.load_config(file)
+            config = abconfig.load_config(file)
             data = config.model_dump(by_alias=True, mode="json")
             source = config.dataset if isinstance(config.dataset, str) else None
             if source and not Path(source).is_absolute():
@@ -163,7 +158,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             sampling = {k for v in [data["defaults"], *data["variants"][:2]] for k, value in v.items()
                         if value is not None and k not in FORM_FIELDS}
             settings_ = {k for k in ("retries", "timeout_s", "confidence", "baseline")
-                         if getattr(config, k) != abtest.ABConfig.model_fields[k].default}
+                         if getattr(config, k) != abconfig.ABConfig.model_fields[k].default}
             judge_ = {"judge settings"} if config.judge and config.judge.model_fields_set else set()
             dropped = sorted(sampling | settings_ | judge_)
             if dropped:

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import gradio as gr
 
+from workbench import processes
 from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
 from workbench.ui.ab_tab import build_ab_tab
@@ -78,8 +79,6 @@ def launch(config: EngineConfig | None = None, url: str | None = None, log_path:
     """Start (or attach to, when `url` is given) the engine in the background and serve the app until
     interrupted; an engine started here is stopped on the way out. With start_engine=False the app
     serves Plan and the read-only parts, and the tabs that need the engine offer Start."""
-    from workbench import processes
-
     credentials = parse_auth(auth)
     check_exposure(host, share, credentials)
     config = replace(config or EngineConfig(), enable_tools=True)  # the Function calling tab needs it

@@ -1,9 +1,7 @@
 """Benchmark tab: the serving benchmark of `workbench bench` against the running engine, with live
 progress, a latency CDF, throughput and goodput against concurrency, and JSON/CSV export."""
 
-import json
 import tempfile
-from pathlib import Path
 
 import gradio as gr
 
@@ -18,7 +16,7 @@ _HEADERS = ["load", "done", "failed", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT 
 
 
 def _rows(report: dict) -> list[list]:
-    return [[bench.load_label(lv), lv["completed"], lv["failed"], lv["ttft_ms"]["p50"], lv["ttft_ms"]["p99"],
+    return [[lv["load"], lv["completed"], lv["failed"], lv["ttft_ms"]["p50"], lv["ttft_ms"]["p99"],
              lv["tpot_ms"]["p50"], lv["tpot_ms"]["p99"], lv["itl_ms"]["p50"], lv["e2e_ms"]["p50"], lv["req_s"],
              lv["output_tok_s"], lv["goodput_req_s"]] for lv in report["levels"]]
 
@@ -35,7 +33,7 @@ def _summary(report: dict) -> str:
              f"Bound: {s['bound']}",
              f"Goodput counts the requests per second that met {goals or 'every SLO (none given: all completed)'}."]
     for lv in report["levels"]:
-        lines.append(f"- {bench.load_label(lv)}: {lv['met_slo']} of {lv['completed']} completed requests met the SLOs"
+        lines.append(f"- {lv['load']}: {lv['met_slo']} of {lv['completed']} completed requests met the SLOs"
                      + (f"; {lv['failed']} failed ({'; '.join(lv['errors'])})" if lv["failed"] else ""))
     return "\n\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:])
 
@@ -76,12 +74,9 @@ def build_bench_tab(ctx: AppContext) -> None:
             updates = stream_pieces(lambda on_text: bench.run(url, workload, concurrency=levels, slo=slo,
                                                               on_progress=lambda p: on_text(str(p))))
             report = yield from relay(updates, lambda text: (f"running: {text}", *[gr.skip()] * 5))
-            out = Path(tempfile.mkdtemp(prefix="bench-"))
-            (out / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-            (out / "bench.csv").write_text(bench.to_csv(report))
+            files = report.save(tempfile.mkdtemp(prefix="bench-"), "bench")
             yield (f"done: {len(report['levels'])} load level(s)\n\n{_summary(report)}", _rows(report),
-                   plots.latency_cdf(report), plots.throughput_curve(report), str(out / "bench.json"),
-                   str(out / "bench.csv"))
+                   plots.latency_cdf(report), plots.throughput_curve(report), str(files["json"]), str(files["csv"]))
 
         run.click(on_run, [concurrency, num_prompts, input_len, output_len, dataset, slo_ttft, slo_tpot],
                   [status, table, cdf, curve, export_json, export_csv], api_name="bench_run", **HEAVY)

@@ -3,7 +3,7 @@ a machine resource, not per-user state). Starting runs in a background thread so
 show the log while vLLM compiles. No gradio here."""
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from workbench.client import Client
 from workbench.engine import Engine, EngineConfig
@@ -79,8 +79,6 @@ class AppContext:
 
     def serve(self, model: str) -> None:
         """Replace the engine with one serving `model` (stops an engine we own; detaches otherwise)."""
-        from dataclasses import replace
-
         self.stop()
         self.engine = None
         self.url = None
@@ -88,6 +86,9 @@ class AppContext:
         self.start()
 
     def client(self) -> Client:
+        if self.starting:
+            raise WorkbenchError("the engine is still starting (the first start compiles the model; about a minute). "
+                                 "Fix: wait until the Engine tab says running, then try again.")
         if not self.ready:
             raise WorkbenchError(f"the engine is not running ({self.status()}). Fix: press Start on the Engine tab.")
         return Client(self.engine.base_url)

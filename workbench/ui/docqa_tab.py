@@ -1,7 +1,6 @@
 """Document QA tab: upload a document, see whether it fits, fill a template or ask a question,
 and see every field with the quote it came from, checked against the document."""
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import gradio as gr
 from workbench import docqa, documents
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, shows_errors
-from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import relay, stream_pieces
+from workbench.ui.notice import build_engine_notice
 
 _HEADERS = ["field", "answer", "quote", "verified", "supported", "page"]
 
@@ -64,12 +63,8 @@ def build_docqa_tab(ctx: AppContext) -> None:
             rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"
             stats = (f"strategy **{result.strategy}** · {result.prompt_tokens:,} prompt tokens · TTFT {ttft} · {rate} · "
                      f"{result.total_s:.1f} s")
-            out = Path(tempfile.mkdtemp(prefix="docqa-"))
-            stem = Path(doc.name).stem
-            payload = dict(result.as_dict(), document=doc.name, chars=doc.chars)
-            (out / f"{stem}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-            (out / f"{stem}.md").write_text(f"# {doc.name}\n\n{result.to_markdown()}\n\n{stats}\n", encoding="utf-8")
-            yield result.text, rows, stats, str(out / f"{stem}.json"), str(out / f"{stem}.md")
+            files = result.save(tempfile.mkdtemp(prefix="docqa-"), Path(doc.name).stem)
+            yield result.text, rows, stats, str(files["json"]), str(files["md"])
 
         upload.change(on_upload, [upload, document], [document, info], api_name="docqa_upload")
         ask.click(on_ask, [document, template, question], [answer, table, timings, export_json, export_md],

@@ -1,5 +1,6 @@
 """Background jobs the UI starts and polls (quantization, quality reports). No gradio here."""
 
+import queue
 import threading
 import time
 import traceback
@@ -83,8 +84,6 @@ def relay(pieces, show):
 def stream_pieces(fn, *args, **kwargs):
     """Call fn(*args, on_text=callback, **kwargs) in a thread and yield each piece of text as it
     arrives; the generator's return value is fn's result (its exception is raised here)."""
-    import queue
-
     pieces: queue.Queue = queue.Queue()
     box: dict = {}
 

@@ -1,76 +1,31 @@
 """Plan tab: the planner's inputs, a stacked bar of the GPU's memory, the concurrency-vs-context
-curve and the `vllm serve` command. The numbers are the CLI's: both call memory.plan."""
+curve and the `vllm serve` command. The numbers are the CLI's: both make one planning.plan request."""
 
 import gradio as gr
 
-from workbench import calibrate, hardware, memory, models, plots
+from workbench import hardware, memory, models, planning, plots
 from workbench.ui.handlers import filled, shows_errors
-
-_LENGTHS = [2048, 4096, 8192, 16384, 24576, 32768, 40960, 65536, 131072]
 
 
 def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs,
              version, weights_gib, gpu_total_gib=None, log_text="", log_file=None):
-    """One call to the planner, formatted for the tab. A pasted or uploaded start-up log calibrates it
-    (workbench.calibrate), as `workbench plan --calibrate-from LOG` does."""
-    spec = models.find_model(model)
-    max_model_len = int(filled(max_model_len, 32768))
-    facts = _log_facts(log_text, log_file)
-    if facts is not None and facts.device == "cpu":
-        return _cpu_plan(spec, facts, max_model_len, kv_dtype)
-    total = float(gpu_total_gib) if gpu_total_gib else (facts.total_gib if facts else None)
-    gpu = hardware.find_gpu(gpu_name, total)
+    """One planner call (planning.plan), formatted for the tab; a pasted or uploaded start-up log calibrates it,
+    as `workbench plan --calibrate-from LOG` does."""
     settings = memory.ServeSettings(
-        max_model_len=max_model_len, gpu_memory_utilization=float(gmu) if gmu else None,
+        max_model_len=int(filled(max_model_len, 32768)), gpu_memory_utilization=float(gmu) if gmu else None,
         kv_cache_dtype=kv_dtype, tensor_parallel_size=int(filled(tp, 1)), pipeline_parallel_size=int(filled(pp, 1)),
-        max_num_batched_tokens=int(batched) if batched else None, max_num_seqs=int(num_seqs) if num_seqs else None,
-        vllm_version=version or memory.DEFAULT_VLLM_VERSION,
-    )
-    weights = float(weights_gib) if weights_gib else None
-    group_size = int(filled(group_size, 128))
-    limit = spec.max_position_embeddings or max(_LENGTHS)
-    lengths = [n for n in _LENGTHS if n <= limit]
-    if facts is None:
-        plan, extra = memory.plan(spec, gpu, quant, settings, group_size, weights), {}
-        rows = memory.sweep_context(spec, gpu, quant, settings, lengths, group_size, weights)
-    else:
-        settings = calibrate.as_logged(settings, facts, version or None)
-        plan, cal = calibrate.plan_from_log(spec, facts, gpu, quant, settings, group_size, weights)
-        extra = cal.json_fields()
-        rows = memory.sweep_context(spec, gpu, quant, settings, lengths, plan_at=lambda s: calibrate.gpu_plan(
-            spec, gpu, quant, s, cal, group_size, weights))
-    summary = plan.to_markdown() + (_calibration_markdown(extra["calibration"]) if extra else "")
-    return summary, plots.memory_bar(plan, gpu), plots.concurrency_curve(rows, spec.name, gpu.name), \
-        plan.flags.command(), dict(plan.as_dict(), **extra)
-
-
-def _log_facts(log_text: str, log_file) -> "calibrate.LogFacts | None":
-    if log_file:
-        return calibrate.read_log_file(log_file if isinstance(log_file, str) else log_file.name, "the uploaded log")
-    if log_text and log_text.strip():
-        return calibrate.read_log(log_text, "the pasted log")
-    return None
-
-
-def _cpu_plan(spec, facts, max_model_len: int, kv_dtype: str):
-    """A CPU-build log: the KV cache is the space the user sets, so the plan is its token count."""
-    out = calibrate.cpu_plan_from_log(spec, facts, max_model_len, kv_dtype)
-    summary = (f"### {'✅ fits' if out['fits'] else '❌ does not fit'}: {spec.name} on the CPU build\n"
-               f"VLLM_CPU_KVCACHE_SPACE={facts.kv_cache_gib:g} GiB holds **{out['kv_cache_tokens']:,}** tokens "
-               f"({out['kv_bytes_per_token']:,} B each, blocks of {memory.CPU_BLOCK_SIZE}); max concurrency at "
-               f"{max_model_len:,}: **{out['max_concurrency']:.2f}**. Set another space with "
-               "`workbench plan --calibrate-from LOG --kv-space-gib N`." + _calibration_markdown(out["calibration"]))
-    return summary, None, None, out["command"], out
-
-
-def _calibration_markdown(cal: dict) -> str:
-    facts = ", ".join(f"{k} {v}" for k, v in cal["facts"].items() if v is not None)
-    lines = ["", "#### Calibrated from your start-up log", f"- the log: {facts}",
-             "- fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items())]
-    if cal["residual"]:
-        lines.append("- on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
-    lines += [f"- ⚠️ {note}" for note in cal["notes"]]
-    return "\n".join(lines)
+        max_num_batched_tokens=int(batched) if batched else None, max_num_seqs=int(num_seqs) if num_seqs else None)
+    log_path = (log_file if isinstance(log_file, str) else log_file.name) if log_file else None
+    answer = planning.plan(planning.PlanRequest(
+        model=model, gpu=gpu_name, gpu_total_gib=float(gpu_total_gib) if gpu_total_gib else None, quant=quant,
+        group_size=int(filled(group_size, 128)), settings=settings, vllm_version=version or None,
+        weights_gib=float(weights_gib) if weights_gib else None, log_path=log_path, log_text=log_text or None,
+        log_source="the uploaded log" if log_path else "the pasted log", curve=True))
+    if answer.plan is None:  # a CPU-build log: the KV cache is the space the user sets, so no bar or curve
+        return answer.to_markdown(), None, None, answer.command, answer.as_dict()
+    return (answer.to_markdown(), plots.memory_bar(answer.plan, answer.gpu),
+            plots.concurrency_curve(list(answer.curve), answer.spec.name, answer.gpu.name), answer.command,
+            answer.as_dict())
 
 
 def build_plan_tab(ctx) -> None:

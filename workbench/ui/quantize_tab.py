@@ -6,12 +6,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import models, quantize, settings
+from workbench import models, quality, quantize, settings
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import filled, shows_errors
-from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
+from workbench.ui.notice import build_engine_notice
 
 
 def _default_out(model: str, method: str, bits: int, group_size: int) -> str:
@@ -122,7 +122,7 @@ def build_quantize_tab(ctx: AppContext) -> None:
             folder = finished_checkpoint(job_id)
             checkpoints = {"original": model, Path(folder).name: folder}
             rep = ctx.jobs.add(Job("report"))
-            rep.run(quantize.quality_report, checkpoints, quantize.eval_text(), DEFAULT_SYSTEM_PROMPT)
+            rep.run(quality.quality_report, checkpoints, quality.eval_text(), DEFAULT_SYSTEM_PROMPT)
             return rep.id
 
         start.click(on_start, [model, method, bits, group_size, samples, seq_len, desc_act, out],

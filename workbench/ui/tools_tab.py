@@ -11,11 +11,11 @@ import threading
 
 import gradio as gr
 
-from workbench import agent, settings, tools
+from workbench import agent, demo_tools, settings, tools
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import shows_errors
-from workbench.ui.notice import build_engine_notice
 from workbench.ui.jobs import Job
+from workbench.ui.notice import build_engine_notice
 
 CONFIRM_WAIT_S = 120
 
@@ -41,7 +41,7 @@ class Confirmation:
 
 
 def _registry(custom: list[dict]) -> tools.Registry:
-    registry = tools.builtin_registry(settings.cache_dir() / "tools")
+    registry = demo_tools.builtin_registry(settings.cache_dir() / "tools")
     for entry in custom:
         registry.add_fixed(**entry)
     return registry

@@ -1,11 +1,15 @@
-"""contracts.py makes the evaluation set for document QA: technical-services contracts in Chinese
+"""docqa_dataset.py makes the evaluation set for document QA: technical-services contracts in Chinese
 and English with known field values, 3,000-12,000 characters, written as PDF (reportlab; Chinese
 through its built-in STSong-Light CID font, no font file needed) and DOCX (python-docx).
 The values are invented; any resemblance to real companies is accidental."""
 
+import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from workbench import docqa, documents
+from workbench.export import Exportable
 
 _COMPANIES = {
     "en": ["Northwind Analytics Ltd.", "Bluestone Systems Inc.", "Harbor Data Services Co.", "Maple Ridge Software LLC",
@@ -132,8 +136,6 @@ def write_docx(text: str, path: Path) -> None:
 def make_eval_set(folder: str | Path, count: int = 10, seed: int = 7) -> list[dict]:
     """`count` contracts alternating Chinese and English, 3,000-12,000 characters, each as PDF and
     DOCX, with a manifest of their facts (facts.json). Returns the manifest entries."""
-    import json
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -183,17 +185,43 @@ def _contains(text: str, needles: list[str]) -> bool:
     return all(squeeze(n) in squeeze(text) for n in needles)
 
 
+class DocqaEvalReport(Exportable, dict):
+    """evaluate's result, a plain dict: summary (all, zh, en), per_field, rows, verified_marks_wrong."""
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+    def csv_rows(self) -> tuple[list[str], list[list]]:
+        header = list(self["rows"][0]) if self["rows"] else ["document", "field"]
+        return header, [[r[k] for k in header] for r in self["rows"]]
+
+    def _summary_rows(self) -> list[list]:
+        return [[key, s["fields"], f"{s['value_accuracy']:.0%}", f"{s['quote_accuracy']:.0%}",
+                 f"{s['verified_share']:.0%}", f"{s['supported_share']:.0%}", f"{s['answer_accuracy']:.0%}"]
+                for key, s in self["summary"].items()]
+
+    def to_markdown(self) -> str:
+        rows = ["| set | fields | value acc. | quote acc. | verified | supported | answer acc. |",
+                "|---|---|---|---|---|---|---|"] + ["| " + " | ".join(map(str, r)) + " |" for r in self._summary_rows()]
+        return "\n".join(rows) + f"\n\nverified marks that were wrong: {self['verified_marks_wrong']}"
+
+    def to_text(self) -> str:
+        lines = [f"{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9} {'supported':>9} "
+                 f"{'answer acc.':>11}"]
+        lines += [f"{r[0]:<5} {r[1]:>6} {r[2]:>10} {r[3]:>10} {r[4]:>9} {r[5]:>9} {r[6]:>11}"
+                  for r in self._summary_rows()]
+        return "\n".join(lines + [f"verified marks that were wrong: {self['verified_marks_wrong']}"])
+
+
 def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), limit: int | None = None,
-             on_row=None) -> dict:
-    """Run the contract template over the eval set; score each field's value and quote against
-    the known facts, and count verified quotes and supported values. Verified means the quote is in
-    the document; supported, that the value's facts are in the quote (then the answer shown is the
-    value, else the quote)."""
-    import json
-
-    from workbench import docqa, documents
-
+             on_row=None, count: int = 10) -> DocqaEvalReport:
+    """Run the contract template over the eval set in `folder` (made there first, with `count` contracts, when
+    it holds none); score each field's value and quote against the known facts, and count verified quotes and
+    supported values. Verified means the quote is in the document; supported, that the value's facts are in
+    the quote (then the answer shown is the value, else the quote)."""
     folder = Path(folder)
+    if not (folder / "facts.json").is_file():
+        make_eval_set(folder, count=count)
     entries = json.loads((folder / "facts.json").read_text())[:limit]
     rows = []
     for entry in entries:
@@ -235,5 +263,5 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
         sel = [r for r in rows if r["field"] == name]
         per_field[name] = {"value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
                            "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3)}
-    return {"summary": summary, "per_field": per_field, "rows": rows,
-            "verified_marks_wrong": sum(not r["verified_and_in_text"] for r in rows)}
+    return DocqaEvalReport(summary=summary, per_field=per_field, rows=rows,
+                           verified_marks_wrong=sum(not r["verified_and_in_text"] for r in rows))

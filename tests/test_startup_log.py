@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.engine import parse_startup_log
+from workbench.startup_log import parse_startup_log
 
 LOGS = Path(__file__).parent / "data" / "logs"
 

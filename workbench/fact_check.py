@@ -1,4 +1,4 @@
-"""facts.py reads the checkable facts out of a piece of text (numbers, amounts, percentages and dates as
+"""fact_check.py reads the checkable facts out of a piece of text (numbers, amounts, percentages and dates as
 numbers; company names) and says whether one text's facts all appear in another's. Document QA uses it
 to mark a value `supported` only when its quote says the same: "12,000,000 元" beside a quote that says
 "386,000 元" is not. Normalises 386,000 = 386000 = 38.6万 = 叁拾捌万陆仟. Knows nothing about models.

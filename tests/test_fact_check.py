@@ -3,7 +3,7 @@ company names, normalised across the ways contracts write them."""
 
 import pytest
 
-from workbench import facts
+from workbench import fact_check
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -18,7 +18,7 @@ from workbench import facts
     ("第一条 一方 百", set()),  # ordinals and words that merely contain a numeral are not amounts
 ])
 def test_numbers_are_read_the_way_contracts_write_them(text, expected):
-    assert facts.numbers(text) == expected
+    assert fact_check.numbers(text) == expected
 
 
 @pytest.mark.parametrize("value, quote, missing", [
@@ -33,7 +33,7 @@ def test_numbers_are_read_the_way_contracts_write_them(text, expected):
     ("The document says: The document says:", "anything at all", []),  # nothing checkable: nothing missing
 ])
 def test_a_value_is_supported_only_by_a_quote_that_says_the_same(value, quote, missing):
-    assert facts.unsupported(value, quote) == missing
+    assert fact_check.unsupported(value, quote) == missing
 
 
 def test_a_field_shows_its_quote_when_the_value_is_unsupported():
