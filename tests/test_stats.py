@@ -103,3 +103,34 @@ def test_describe_gives_percentiles():
     d = stats.describe([0.1, 0.2, 0.3, 0.4, None])
     assert d["n"] == 4 and d["p50"] == pytest.approx(0.25) and d["max"] == 0.4
     assert stats.describe([])["mean"] is None
+
+
+def test_ratio_interval_covers_the_true_ratio_as_often_as_it_says():
+    rng = np.random.default_rng(11)
+    covered, runs = 0, 1000
+    for _ in range(runs):
+        a, b = rng.normal(100, 5, size=4), rng.normal(80, 4, size=4)
+        ratio, low, high = stats.ratio_interval(a, b)
+        covered += low < 0.8 < high
+    assert 0.92 < covered / runs < 0.98
+    assert stats.ratio_interval([100], [80])[1:] == (None, None)  # one run each: no spread, no interval
+
+
+def test_paired_bootstrap_of_the_mean_difference_agrees_with_the_mean_bootstrap():
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 1, size=(200, 1))
+    b = a + rng.normal(0.3, 1, size=(200, 1))
+    low, high = stats.paired_bootstrap(lambda x, y: float((y - x).mean()), a, b)
+    ref_low, ref_high = stats.bootstrap_interval((b - a)[:, 0])
+    assert low == pytest.approx(ref_low, abs=0.03) and high == pytest.approx(ref_high, abs=0.03)
+
+
+def test_mean_difference_power_matches_the_t_test_power_on_a_large_sample():
+    from statsmodels.stats.power import TTestPower
+
+    rng = np.random.default_rng(4)
+    differences = rng.normal(0, 2.0, size=400)
+    sd = differences.std(ddof=1)
+    expected = TTestPower().power(effect_size=0.25 / sd, nobs=400, alpha=0.05)
+    assert stats.mean_difference_power(differences, 0.25) == pytest.approx(expected, abs=0.01)
+    assert stats.mean_difference_power([0.5] * 10, 0.25) is None

@@ -244,9 +244,22 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
             cache.close()
     items = load_items(config)
     runner = Runner(config, url or settings.engine_url(), cache)
-    plan = [(variant, item, repeat) for item in items for variant in config.variants
-            for repeat in range(config.repeats)]
-    for variant in config.variants:
+    started = time.perf_counter()
+    trials = _trials(config, config.variants, runner, items, on_trial, cancel)
+    if cancel is not None and cancel.is_set():
+        finished = sum(t.ok for t in trials)
+        then = ("their answers are cached, so running again resumes from there" if cache is not None else
+                "the answer cache was off, so running again starts over")
+        raise WorkbenchError(f"cancelled after {finished} of {len(trials)} trials; {then}.")
+    judgements = judge(config, runner, items, trials) if config.judge else []
+    return abreport.ABReport(config, items, trials, judgements, wall_s=time.perf_counter() - started)
+
+
+def _trials(config: ABConfig, variants: list[Variant], runner: Runner, items: list[Item], on_trial=None,
+            cancel: threading.Event | None = None) -> list[Trial]:
+    """Every variant on every item, `repeats` times, `concurrency` at once, each checked by the assertions."""
+    plan = [(variant, item, repeat) for item in items for variant in variants for repeat in range(config.repeats)]
+    for variant in variants:
         runner.endpoint(variant.url, variant.model)
 
     def one(variant: Variant, item: Item, repeat: int) -> Trial:
@@ -259,20 +272,34 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
         trial.checks = [check(a, trial, item) for a in (*config.assertions, *item.assertions)]
         return trial
 
-    trials, started = [], time.perf_counter()
+    trials = []
     with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
         futures = [pool.submit(one, *task) for task in plan]
         for done, future in enumerate(as_completed(futures), 1):
             trials.append(future.result())
             if on_trial:
                 on_trial(done, len(plan), trials[-1])
-    if cancel is not None and cancel.is_set():
-        finished = sum(t.ok for t in trials)
-        then = ("their answers are cached, so running again resumes from there" if cache is not None else
-                "the answer cache was off, so running again starts over")
-        raise WorkbenchError(f"cancelled after {finished} of {len(plan)} trials; {then}.")
-    judgements = judge(config, runner, items, trials) if config.judge else []
-    return abreport.ABReport(config, items, trials, judgements, wall_s=time.perf_counter() - started)
+    return trials
+
+
+def variant_scores(config: ABConfig, variant: str | None, url: str) -> list[dict]:
+    """One variant of a config (its baseline by default) on the server at `url`, over the config's dataset and
+    assertions, uncached: per item {"id", "score"} (the share of its repeats that passed every assertion) and the
+    answers. What `workbench compare` asks of each candidate."""
+    name = variant or config.baseline_name
+    chosen = next((v for v in config.variants if v.name == name), None)
+    if chosen is None:
+        raise ConfigError(f"variant {name!r} is not in {config.name!r}. Valid: "
+                          f"{', '.join(v.name for v in config.variants)}.")
+    chosen = chosen.model_copy(update={"url": url, "model": None})
+    items = load_items(config)
+    trials = _trials(config, [chosen], Runner(config, url, None), items)
+    by_item: dict[str, list[Trial]] = {}
+    for trial in trials:
+        by_item.setdefault(trial.item, []).append(trial)
+    return [{"id": item.id, "score": sum(t.passed for t in by_item[item.id]) / len(by_item[item.id]),
+             "answers": [t.output if t.ok else f"(no answer: {t.error})" for t in by_item[item.id]]}
+            for item in items]
 
 
 # -- pairwise judging -------------------------------------------------------------------------

@@ -238,11 +238,13 @@ def _send_results(messages, mode, results) -> None:
 
 
 def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
-            max_tokens: int = 400, few_shot: bool = False) -> "list[tuple[str, object]] | str | Unusable":
+            max_tokens: int = 400, few_shot: bool = False,
+            history: list[dict] | None = None) -> "list[tuple[str, object]] | str | Unusable":
     """The model's first response only: the calls it proposes (name, arguments), its answer, or an
-    Unusable reply. Nothing is executed; used for scoring."""
+    Unusable reply. Nothing is executed; used for scoring. `history` goes between the system prompt and the
+    message (a suite's own system or earlier turns)."""
     check_mode(mode)
-    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)},
+    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
                 {"role": "user", "content": message}]
     out = STEPS[mode](client, policy, messages, False, max_tokens)
     if isinstance(out, Unusable):

@@ -70,8 +70,11 @@ class Prompt:
 @dataclass
 class RequestResult:
     ok: bool = False
-    input_tokens: int = 0
+    input_tokens: int = 0  # the server's usage
     output_tokens: int = 0
+    sent_tokens: int = 0  # what the client sent and asked for, to check the usage against
+    asked_tokens: int = 0
+    chunks: int = 0  # streamed chunks with text: one per token when ITL is per token
     ttft_s: float | None = None
     e2e_s: float | None = None
     itl_s: list[float] = field(default_factory=list)
@@ -127,6 +130,16 @@ class BenchReport(Exportable, dict):
                          f"{lv['goodput_req_s']:>8.2f}")
             if lv["errors"]:
                 lines.append(f"  failed: {'; '.join(lv['errors'])}")
+            ci = lv.get("repeat_ci")
+            if ci:
+                parts = [f"{name} {ci[key]['mean']:.1f} ({ci[key]['ci_low']:.1f}–{ci[key]['ci_high']:.1f})"
+                         for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("output_tok_s", "tok/s"))
+                         if ci[key]["ci_low"] is not None]
+                lines.append(f"  over {len(ci['ttft_ms']['runs'])} runs, mean of the medians (95 % t interval): "
+                             + ", ".join(parts))
+            check = lv.get("token_check") or {}
+            if any(v for k, v in check.items() if k != "requests"):
+                lines.append(f"  token counts differ from the server's usage: {check}")
         slo = self["slo"]
         lines.append("(milliseconds; goodput: requests/s that met every SLO given"
                      + (f": TTFT ≤ {slo['ttft_ms']:g} ms" if slo["ttft_ms"] else "")
@@ -159,14 +172,22 @@ def parse_duration_ms(text: str, what: str) -> float:
     return value * 1000 if match.group(2) == "s" else value
 
 
-def parse_concurrency(text: str) -> list[int]:
-    """'1,2,4' → [1, 2, 4]."""
+SWEEP = "sweep"
+SWEEP_MAX = 64  # the sweep's last concurrency, if throughput keeps rising that far
+SWEEP_GAIN = 0.10  # saturated: doubling the concurrency raised output throughput by less than this
+
+
+def parse_concurrency(text: str) -> "list[int] | str":
+    """'1,2,4' → [1, 2, 4]; 'sweep' → 'sweep' (from one request at a time up to saturation)."""
+    if str(text).strip().lower() == SWEEP:
+        return SWEEP
     try:
         levels = [int(p) for p in str(text).split(",") if p.strip()]
     except ValueError:
         levels = []
     if not levels or min(levels) < 1:
-        raise ConfigError(f"concurrency {text!r} is not a list of positive whole numbers. Fix: e.g. --concurrency 1,2,4.")
+        raise ConfigError(f"concurrency {text!r} is not a list of positive whole numbers, nor 'sweep'. Fix: e.g. "
+                          "--concurrency 1,2,4, or --concurrency sweep.")
     return levels
 
 
@@ -217,6 +238,8 @@ def _ab_texts() -> list[str]:
 
 async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResult:
     result, clock = RequestResult(), Clock()  # the client's clock: TTFT and ITL are timed the same everywhere
+    result.sent_tokens = len(prompt.prompt) if isinstance(prompt.prompt, list) else 0
+    result.asked_tokens = prompt.output_len
     try:
         stream = await sdk.completions.create(
             model=model, prompt=prompt.prompt, max_tokens=prompt.output_len, temperature=0, stream=True,
@@ -224,6 +247,7 @@ async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResu
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].text:
                 clock.tick()
+                result.chunks += 1
             if chunk.usage:
                 result.input_tokens, result.output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
         result.ttft_s, result.itl_s, result.e2e_s = clock.ttft_s, clock.gaps_s, clock.elapsed_s()
@@ -235,6 +259,22 @@ async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResu
     return result
 
 
+def arrival_times(n: int, rate: float | None, burstiness: float = 1.0, seed: int = 0) -> list[float]:
+    """When each of `n` requests is sent, in seconds from the start, as vLLM's benchmark schedules them
+    (vllm/benchmarks/serve.py, get_request, 0.32): gamma inter-arrival times with mean 1/rate (burstiness 1 is
+    Poisson), summed, then scaled so that the last request goes at n / rate exactly, which keeps the achieved rate
+    from drifting with the seed (16 draws alone miss it by 25 % at one standard deviation). No rate: all at once."""
+    if not rate:
+        return [0.0] * n
+    rng = random.Random(seed)
+    times, t = [], 0.0
+    for _ in range(n):
+        t += rng.gammavariate(burstiness, 1 / (rate * burstiness))
+        times.append(t)
+    scale = n / rate / times[-1]
+    return [x * scale for x in times]
+
+
 async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: int | None, rate: float | None,
                  burstiness: float, seed: int, ignore_eos: bool, progress: bool, timeout_s: float, on_done=None):
     import openai
@@ -244,8 +284,6 @@ async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: 
     limit = asyncio.Semaphore(concurrency or len(prompts))
     bar = tqdm(total=len(prompts), desc=f"concurrency {concurrency}" if concurrency else f"rate {rate}/s",
                disable=not progress, leave=False)
-    rng = random.Random(seed)
-
     async def send(prompt):
         async with limit:
             r = await _one(sdk, model, prompt, ignore_eos)
@@ -256,15 +294,27 @@ async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: 
 
     start = time.perf_counter()
     tasks = []
-    for prompt in prompts:
+    for prompt, at in zip(prompts, arrival_times(len(prompts), rate, burstiness, seed)):
+        if (wait := start + at - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(send(prompt)))
-        if rate:  # gamma inter-arrival times with mean 1/rate; burstiness 1 is Poisson (as vLLM's benchmark)
-            await asyncio.sleep(rng.gammavariate(burstiness, 1 / (rate * burstiness)))
     results = await asyncio.gather(*tasks)
     duration = time.perf_counter() - start
     bar.close()
     await sdk.close()
     return results, duration
+
+
+def _ticker(on_progress, progress):
+    """A per-request callback that counts into `progress` and reports it, or None when nobody listens."""
+    if on_progress is None:
+        return None
+
+    def tick(result):
+        progress.done += 1
+        progress.failed += not result.ok
+        on_progress(progress)
+    return tick
 
 
 def _run_async(coro):
@@ -295,11 +345,29 @@ def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict
         "req_s": round(len(done) / duration_s, 4), "output_tok_s": round(out_tokens / duration_s, 3),
         "goodput_req_s": round(sum(slo.met(r) for r in done) / duration_s, 4),
         "met_slo": sum(slo.met(r) for r in done),
+        "token_check": token_check(done),
         # per request, in the order they finished: for latency CDFs (plots.latency_cdf)
         "samples": {"ttft_ms": [round(r.ttft_s * 1000, 2) for r in done],
                     "tpot_ms": [round(r.tpot_s * 1000, 2) for r in done if r.tpot_s is not None],
                     "e2e_ms": [round(r.e2e_s * 1000, 2) for r in done]},
     }
+
+
+def token_check(done: list[RequestResult]) -> dict:
+    """The client's counts against the server's usage, per request: prompt tokens sent, output tokens asked for
+    (exact with ignore_eos), and streamed chunks (when each carries one token, ITL is per token as in vLLM's)."""
+    return {"requests": len(done),
+            "prompt_differs": sum(r.sent_tokens not in (0, r.input_tokens) for r in done),
+            "output_differs": sum(r.asked_tokens != r.output_tokens for r in done),
+            "chunks_differ": sum(r.chunks != r.output_tokens for r in done)}
+
+
+def machine() -> dict:
+    """Where the benchmark ran: the client's machine (its load generator competes with a server beside it)."""
+    facts = hardware.machine_facts()
+    return {"python": facts.python, "platform": facts.platform, "cpu_count": facts.cpu_count,
+            "memory_gib": facts.memory_gib, "gpus": [g.name for g in facts.gpus],
+            "vllm_build": hardware.vllm_build(), "workbench": hardware.package_version("workbench")}
 
 
 def server_facts(client, gpu: str | None = None) -> dict:
@@ -323,39 +391,79 @@ def server_facts(client, gpu: str | None = None) -> dict:
     return facts
 
 
-def run(url: str, workload: Workload, concurrency: list[int] | None = None, rate: float | None = None,
+def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = None, rate: float | None = None,
         burstiness: float = 1.0, slo: SLO | None = None, gpu: str | None = None, ignore_eos: bool = True,
-        progress: bool = False, timeout_s: float = 600, on_progress=None) -> dict:
-    """The whole benchmark: one entry per load level (each concurrency, or the one request rate).
+        progress: bool = False, timeout_s: float = 600, on_progress=None, warmup: int = 1,
+        repeats: int = 1) -> "BenchReport":
+    """The whole benchmark: one entry per load level (each concurrency, the one request rate, or with
+    concurrency "sweep" 1, 2, 4, ... until doubling it raises output throughput by less than 10 %, which is
+    where the server saturates). Before each level `warmup` requests run unmeasured, as vLLM's benchmark runs
+    one; with `repeats` > 1 each level runs that many times, its figures are over all the runs' requests, and
+    `repeat_ci` gives each median's mean over the runs with a 95 % t interval.
 
     `on_progress(Progress)` is called after each request ends (the Benchmark tab's live status)."""
     if rate is not None and rate <= 0:
         raise ConfigError(f"request rate {rate} is not positive. Fix: give requests per second, e.g. 2.")
     if burstiness <= 0:
         raise ConfigError(f"burstiness {burstiness} is not positive. Fix: 1 is Poisson; below 1 is burstier.")
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f"repeats {repeats} and warmup {warmup}: repeats must be at least 1 and warmup at least 0.")
     client = Client(url)
     facts = server_facts(client, gpu)  # also proves the server answers, before any prompt is made
     prompts = make_prompts(client, workload, facts["max_model_len"])
     slo = slo or SLO()
+    sweep = concurrency == SWEEP
+    loads = [None] if rate else ([1] if sweep else (concurrency or [1]))
     levels = []
-    loads = [None] if rate else (concurrency or [1])
-    for i, c in enumerate(loads):
-        tick = None
-        if on_progress is not None:
-            progress_ = Progress(i, len(loads), load_label({"concurrency": c, "request_rate": rate}), 0, len(prompts))
-
-            def tick(r, p=progress_):
-                p.done += 1
-                p.failed += not r.ok
-                on_progress(p)
-        results, duration = _run_async(_level(client.base_url, client.model, prompts, c, rate, burstiness,
-                                               workload.seed, ignore_eos, progress, timeout_s, tick))
-        level = {"concurrency": c, "request_rate": rate, **summarize(results, duration, slo)}
+    i = 0
+    while i < len(loads):
+        c = loads[i]
+        if warmup:
+            _run_async(_level(client.base_url, client.model, prompts[:warmup], c, None, burstiness, workload.seed,
+                              ignore_eos, False, timeout_s, None))
+        runs = []
+        for r in range(repeats):
+            label = load_label({"concurrency": c, "request_rate": rate}) + (f", run {r + 1} of {repeats}"
+                                                                             if repeats > 1 else "")
+            tick = _ticker(on_progress, Progress(i, len(loads), label, 0, len(prompts)))
+            runs.append(_run_async(_level(client.base_url, client.model, prompts, c, rate, burstiness,
+                                          workload.seed + r, ignore_eos, progress, timeout_s, tick)))
+        results = [one for run_, _ in runs for one in run_]
+        level = {"concurrency": c, "request_rate": rate, **summarize(results, sum(d for _, d in runs), slo)}
         level["load"] = load_label(level)
+        if repeats > 1:
+            level["repeat_ci"] = repeat_ci([summarize(run_, d, slo) for run_, d in runs])
         if facts.get("decode_tok_s_bound") and level["tpot_ms"]["p50"]:
             level["decode_efficiency"] = round(1000 / level["tpot_ms"]["p50"] / facts["decode_tok_s_bound"], 3)
         levels.append(level)
-    return BenchReport(server=facts, workload=asdict(workload), slo=asdict(slo), ignore_eos=ignore_eos, levels=levels)
+        if sweep and not _saturated(levels) and c * 2 <= SWEEP_MAX:
+            loads.append(c * 2)
+        i += 1
+    return BenchReport(server=facts, machine=machine(), workload=asdict(workload), slo=asdict(slo),
+                       ignore_eos=ignore_eos, warmup=warmup, repeats=repeats,
+                       profile=SWEEP if sweep else ("rate" if rate else "concurrency"), levels=levels)
+
+
+def _saturated(levels: list[dict]) -> bool:
+    """Doubling the concurrency raised output throughput by less than SWEEP_GAIN, or requests failed."""
+    if levels[-1]["failed"]:
+        return True
+    if len(levels) < 2 or not levels[-2]["output_tok_s"]:
+        return False
+    return levels[-1]["output_tok_s"] / levels[-2]["output_tok_s"] < 1 + SWEEP_GAIN
+
+
+def repeat_ci(runs: list[dict], confidence: float = 0.95) -> dict:
+    """Each median (and output throughput) over the repeated runs: mean, a t interval, every run's value."""
+    out = {}
+    for metric in (*METRICS, "output_tok_s"):
+        values = [r[metric] if metric == "output_tok_s" else r[metric]["p50"] for r in runs]
+        values = [v for v in values if v is not None]
+        low, high = stats.mean_interval(values, confidence)
+        out[metric] = {"mean": round(sum(values) / len(values), 3) if values else None,
+                       "ci_low": None if low is None else round(low, 3),
+                       "ci_high": None if high is None else round(high, 3), "runs": values}
+    return out
 
 
 def load_label(level: dict) -> str:

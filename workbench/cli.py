@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from workbench import (abconfig, abtest, agent, bench, demo_tools, docqa, docqa_dataset, doctor, documents, memory,
-                       models, planning, processes, quality, quantize, settings, toolseval, tune)
+from workbench import (abconfig, abtest, agent, bench, bfcl, compare, demo_tools, docqa, docqa_dataset, doctor,
+                       documents, memory, models, planning, processes, quality, quantize, settings, toolseval, tune)
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import Engine, EngineConfig, check_parsers
 from workbench.errors import WorkbenchError
@@ -454,18 +454,43 @@ def tools_run(args) -> int:
 
 
 def _tools_eval_flags(p) -> None:
-    p.add_argument("--designs", nargs="+", choices=toolseval.DESIGN_NAMES,
-                   default=[toolseval.design_name(*d) for d in toolseval.DESIGNS],
-                   help="a mode, optionally with +few-shot")
+    p.add_argument("--suite", choices=["project", "bfcl"], default="project",
+                   help="project: the 44 English and Chinese cases (dates included); bfcl: BFCL v4's own data and "
+                        "AST checker (bfcl-eval, downloaded once into the cache)")
+    p.add_argument("--designs", nargs="+", choices=toolseval.DESIGN_NAMES, default=None,
+                   help="a mode, optionally with +few-shot (default: all six; with --suite bfcl the three modes)")
+    p.add_argument("--categories", nargs="+", default=None, metavar="CATEGORY",
+                   help=f"with --suite bfcl: {', '.join(bfcl.CATEGORIES)} (default: all)")
+    p.add_argument("--per-category", type=_positive, default=None,
+                   help="with --suite bfcl: entries drawn per category, stratified, with --seed (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concurrency", type=_positive, default=4, help="with --suite bfcl: requests in flight")
     _url_flag(p)
     _json_flag(p)
+    p.add_argument("--save", default=None, help="folder for the report's JSON, CSV and Markdown")
 
 
-@command("tools-eval", "BFCL-style scores of tool calls, per category and mode", _tools_eval_flags)
+@command("tools-eval", "scores of tool calls per category and mode: the project's cases, or BFCL v4's",
+         _tools_eval_flags)
 def tools_eval(args) -> int:
-    designs = [toolseval.parse_design(name) for name in args.designs]
-    report = toolseval.compare(Client(_url(args)), lambda name: _policy(args, f"eval-{name}"), designs)
+    client = Client(_url(args))
+    if args.suite == "bfcl":
+        designs = [toolseval.parse_design(n) for n in args.designs or agent.MODES]
+        with tqdm(unit="call", disable=args.json, file=sys.stderr, desc="BFCL v4") as bar:
+            def show(done, total, row):
+                bar.total = total
+                bar.update(1)
+
+            report = bfcl.evaluate(client, args.categories, args.per_category, designs, args.seed, args.concurrency,
+                                   on_row=show)
+    else:
+        designs = [toolseval.parse_design(n) for n in args.designs or [toolseval.design_name(*d) for d in
+                                                                        toolseval.DESIGNS]]
+        report = toolseval.compare(client, lambda name: _policy(args, f"eval-{name}"), designs)
+    files = report.save(args.save, f"tools-eval-{args.suite}") if args.save else None
     _print(report, args.json)
+    if files and not args.json:
+        print(f"saved: {files['json']}, .csv and .md")
     return 0
 
 
@@ -474,7 +499,7 @@ def _bench_flags(p) -> None:
     _url_flag(p)
     load = p.add_mutually_exclusive_group()
     load.add_argument("--concurrency", type=_core(bench.parse_concurrency), default=[1],
-                      help="levels, e.g. 1,2,4 (default 1)")
+                      help="levels, e.g. 1,2,4 (default 1), or sweep: 1, 2, 4, ... until the server saturates")
     load.add_argument("--request-rate", type=float, default=None, help="requests per second (Poisson arrivals)")
     p.add_argument("--burstiness", type=float, default=1.0, help="with --request-rate: 1 is Poisson, <1 burstier")
     p.add_argument("--num-prompts", type=_positive, default=16)
@@ -484,6 +509,9 @@ def _bench_flags(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     _slo_flags(p)
     p.add_argument("--gpu", default=None, help="the server's GPU (catalog name), for the roofline bound")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured requests before each level (default 1)")
+    p.add_argument("--repeats", type=_positive, default=1,
+                   help="runs of each level; with 2 or more, each median gets a 95 %% interval over the runs")
     p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True,
                    help="generate exactly --output-len tokens (vLLM)")
     _json_flag(p)
@@ -495,7 +523,7 @@ def run_bench(args) -> int:
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len, args.dataset, args.seed)
     report = bench.run(_url(args), workload, concurrency=args.concurrency, rate=args.request_rate,
                        burstiness=args.burstiness, slo=bench.SLO(args.slo_ttft, args.slo_tpot), gpu=args.gpu,
-                       ignore_eos=args.ignore_eos, progress=not args.json)
+                       ignore_eos=args.ignore_eos, progress=not args.json, warmup=args.warmup, repeats=args.repeats)
     files = report.save(args.save, "bench") if args.save else None
     _print(report, args.json)
     if files and not args.json:
@@ -534,6 +562,68 @@ def run_tune(args) -> int:
 
 
 # -- ab run -------------------------------------------------------------------------------------------
+def _compare_flags(p) -> None:
+    p.add_argument("--candidate", action="append", required=True, metavar="SPEC",
+                   help="[NAME=]CHECKPOINT-OR-URL [vLLM serve flags], e.g. 'int4=ckpt/gptq --max-num-seqs 8' or "
+                        "http://127.0.0.1:8000; repeat it (two at least); the first is the baseline")
+    p.add_argument("--tasks", type=_core(compare.parse_tasks), default=compare.DEFAULT_TASKS,
+                   help=f"comma-separated, of: {', '.join(compare.TASKS)} (default: {','.join(compare.DEFAULT_TASKS)})")
+    p.add_argument("--items", type=_positive, default=None, help="at most this many items per task (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="for the items drawn (tools when capped, BFCL)")
+    p.add_argument("--tools-design", choices=toolseval.DESIGN_NAMES, default="native",
+                   help="how tools and bfcl ask for calls (default native: vLLM's tool parser)")
+    p.add_argument("--bfcl-categories", nargs="+", default=None, metavar="CATEGORY",
+                   help=f"with bfcl: of {', '.join(bfcl.CATEGORIES)} (default: all)")
+    p.add_argument("--bfcl-per-category", type=_positive, default=5)
+    p.add_argument("--docqa-count", type=_positive, default=3, help="with docqa: generated contracts (9 fields each)")
+    p.add_argument("--ab-config", default=None, help=f"with ab: an A/B config (e.g. {abconfig.EXAMPLE_NAME})")
+    p.add_argument("--ab-variant", default=None, help="with ab: the variant to run (default: its baseline)")
+    p.add_argument("--workload", type=_core(compare.parse_workload), default=((1,), None),
+                   help="the benchmark: c=1,2 (concurrency levels), rate=2 (requests/s) or none (default c=1)")
+    p.add_argument("--num-prompts", type=_positive, default=8)
+    p.add_argument("--input-len", type=_positive, default=128)
+    p.add_argument("--output-len", type=_positive, default=32)
+    p.add_argument("--repeats", type=_positive, default=2, help="benchmark runs per level, for the speed intervals")
+    _slo_flags(p)
+    p.add_argument("--gpu", default=None, help="plan each candidate's memory on this GPU (catalog name)")
+    p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
+    p.add_argument("--plan-context", type=_positive, default=32_768, help="the context the memory plan asks at")
+    p.add_argument("--max-model-len", type=_positive, default=4096,
+                   help="what checkpoints are served with here, unless a candidate's flags say otherwise")
+    p.add_argument("--out", default="compare-report", help="folder for report.html, report.md, report.csv and "
+                                                           "compare.json (default: ./compare-report)")
+    p.add_argument("--store", default=None, help="where finished results are kept (default: the cache)")
+    _json_flag(p)
+
+
+def compare_request_from_args(args) -> compare.CompareRequest:
+    levels, rate = args.workload or ((), None)
+    return compare.CompareRequest(
+        candidates=tuple(compare.parse_candidate(c) for c in args.candidate), tasks=args.tasks,
+        settings=compare.TaskSettings(items=args.items, seed=args.seed, tools_design=args.tools_design,
+                                      bfcl_categories=tuple(args.bfcl_categories or ()),
+                                      bfcl_per_category=args.bfcl_per_category, docqa_count=args.docqa_count,
+                                      ab_config=args.ab_config, ab_variant=args.ab_variant),
+        workload=(bench.Workload(args.num_prompts, args.input_len, args.output_len, seed=args.seed)
+                  if args.workload else None),
+        concurrency=levels, rate=rate, repeats=args.repeats, slo=bench.SLO(args.slo_ttft, args.slo_tpot), gpu=args.gpu,
+        gpu_total_gib=args.gpu_total_gib, plan_context=args.plan_context, max_model_len=args.max_model_len,
+        store=args.store)
+
+
+@command("compare", "is a quantized model good enough? candidates on the same tasks, benchmark and GPU plan, with "
+                    "a verdict per task", _compare_flags)
+def run_compare(args) -> int:
+    processes.stop_on_signals()  # `kill PID` unwinds too, so the engine it serves is stopped
+    report = compare.run(compare_request_from_args(args),
+                         on_event=None if args.json else (lambda e: print(e, file=sys.stderr, flush=True)))
+    files = report.save_report(args.out)
+    _print(report, args.json)
+    if not args.json:
+        print(f"saved: {files['html']}, {files['md'].name}, {files['csv'].name} and {files['json'].name}")
+    return 0
+
+
 def _ab_run_flags(p) -> None:
     p.add_argument("config", help=f"YAML config (variants, dataset, assertions), e.g. {abconfig.EXAMPLE_NAME}")
     _url_flag(p)

@@ -127,6 +127,8 @@ _HINTS = [
      "the model folder is not a loadable Hugging Face model: check it holds config.json and *.safetensors"),
     (r"out of memory|OutOfMemory|Cannot allocate memory|No available memory for the cache blocks|KV cache is needed",
      "not enough memory: lower max_model_len, the KV cache space (VLLM_CPU_KVCACHE_SPACE) or gpu_memory_utilization"),
+    (r"architectures \[.*\] are not supported", "vLLM does not support the checkpoint's architecture "
+     "(config.json's `architectures`)"),
     (r"AssertionError", "a bare AssertionError while loading often means a quantized checkpoint vLLM cannot load (e.g. a group size that does not divide a layer's width)"),
 ]
 
@@ -136,6 +138,14 @@ def _hint(log_tail: str) -> str:
         if re.search(pattern, log_tail):
             return hint
     return "read the log lines below; `workbench doctor` checks the installation"
+
+
+def error_line(log_tail: str, limit: int = 240) -> str:
+    """The last line of a log tail that names an error (Python's `...Error: ...`), cut to `limit` characters."""
+    found = [line.strip() for line in log_tail.splitlines()
+             if re.search(r"\b\w*(Error|Exception)\b[:,]?", line) and "WARNING" not in line]
+    line = found[-1] if found else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _tail(path: Path, lines: int = 40) -> str:

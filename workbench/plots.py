@@ -1,10 +1,14 @@
-"""The workbench's pictures, six of them: the GPU memory bar of a plan, the concurrency-vs-context curve,
+"""The workbench's pictures, nine of them: the GPU memory bar of a plan, the concurrency-vs-context curve,
 latency CDFs and the throughput-vs-concurrency curve of a benchmark, the pass rates and spreads of an A/B
-report, and the perplexity of checkpoints side by side. Each function takes a result as data (its fields,
-dicts and lists) and returns a matplotlib Figure (no pyplot state, so threads in the UI can draw at once);
-the faces call them on their results, and a result never draws itself. A leaf: it imports nothing of the
-workbench. The Gradio tabs show a figure in gr.Plot and a notebook shows it inline.
+report, the perplexity of checkpoints side by side, and a comparison's three (each task's difference with its
+interval, the candidates' latency CDFs, their memory bars on one GPU); `svg` writes any of them as inline SVG.
+Each function takes a result as data (its fields, dicts and lists) and returns a matplotlib Figure (no pyplot
+state, so threads in the UI can draw at once); the faces call them on their results, and a result never draws
+itself, except that a comparison's HTML page embeds its figures. A leaf: it imports nothing of the workbench.
+The Gradio tabs show a figure in gr.Plot and a notebook shows it inline.
 """
+
+import io
 
 GIB = 2**30
 
@@ -134,3 +138,78 @@ def perplexity_chart(rows: list[dict]):
     ax.set(xticks=range(len(rows)), xticklabels=names, ylabel="perplexity (lower is better)",
            ylim=(0, max(values) * 1.25), title="perplexity through the served engine, held-out text")
     return fig
+
+
+_COLORS = ["#4C72B0", "#55A868", "#DD8452", "#8172B3", "#C44E52", "#937860"]
+
+
+def quality_deltas(rows: list[dict]):
+    """A comparison's verdicts (verdict.TaskVerdict.as_dict rows): per task, each candidate's difference from the
+    baseline with its interval, drawn so that right is better (perplexity's rise is drawn as a loss), with the
+    margin a loss is judged against dotted."""
+    rows = [r for r in rows if r["difference"] is not None]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig = _figure(8, 0.9 + 0.55 * len(rows) + 0.3 * len(tasks))
+    ax = fig.subplots()
+    labels, y = [], 0
+    for task in tasks:
+        for r in [r for r in rows if r["task"] == task]:
+            sign = -1 if r["kind"] == "ppl" else 1  # a higher perplexity is worse
+            low, high = sorted(sign * 100 * v for v in r["interval"])
+            value = sign * 100 * r["difference"]
+            color = {"loss": "#C44E52", "gain": "#55A868"}.get(r["outcome"], "#4C72B0")
+            ax.errorbar([value], [y], xerr=[[value - low], [high - value]], fmt="o", color=color, capsize=4)
+            ax.plot([-100 * r["margin"]], [y], marker="|", markersize=14, color="#999999")
+            labels.append(f"{task} · {r['candidate']}")
+            y += 1
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference from the baseline: points of pass rate, or % of perplexity (right is better)")
+    return fig
+
+
+def latency_cdfs(benches: dict):
+    """TTFT and TPOT CDFs of several candidates' bench.run reports ({name: report}), each at its first load level."""
+    fig = _figure(10, 3.2)
+    axes = fig.subplots(1, 2)
+    for ax, metric, label in ((axes[0], "ttft_ms", "time to first token (ms)"),
+                              (axes[1], "tpot_ms", "time per output token (ms)")):
+        for (name, report), color in zip(benches.items(), _COLORS * 4):
+            level = report["levels"][0]
+            values = sorted(level["samples"][metric])
+            if values:
+                ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", color=color,
+                        label=f"{name} ({level['load']})")
+        ax.set(xlabel=label, ylabel="share of requests (CDF)", ylim=(0, 1.02))
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def memory_bars(rows: list[dict]):
+    """Several candidates' memory plans on one GPU (compare.plan_memory rows, with "name"): stacked bars of
+    weights, activation, overheads and KV cache, and the card's total dashed."""
+    fig = _figure(8, 1.0 + 0.5 * len(rows))
+    ax = fig.subplots()
+    parts = (("weights", "weights_gib", "#4C72B0"), ("activation", "activation_gib", "#DD8452"),
+             ("overheads", "overheads_gib", "#937860"), ("KV cache", "kv_cache_gib", "#55A868"))
+    for y, row in enumerate(rows):
+        left = 0.0
+        for label, key, color in parts:
+            ax.barh([y], [row[key]], left=left, color=color, label=label if y == 0 else None)
+            left += row[key]
+    total = rows[0]["total_gib"]
+    ax.axvline(total, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(rows)), [f"{r['name']} ({r['quant']})" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"GiB on one {rows[0]['gpu']} ({total} GiB); the KV cache is what is left of the budget")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize=8, frameon=False)
+    return fig
+
+
+def svg(fig) -> str:
+    """A figure as inline SVG (no XML header), for a page that must open offline."""
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    text = out.getvalue()
+    return text[text.index("<svg"):]

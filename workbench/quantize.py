@@ -5,6 +5,7 @@ prepares calibration text, streams per-layer progress, and moves the result into
 is complete, with a manifest. It knows nothing about serving: quality.py measures what a checkpoint cost through the served engine.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -289,6 +290,25 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     if on_progress:
         on_progress(Progress(spec.num_layers, spec.num_layers, seconds, "done"))
     return QuantizeResult(out, seconds, manifest["source_bytes"], manifest["out_bytes"], manifest)
+
+
+def cached(model: str, settings: QuantizeSettings | None = None, on_progress=None) -> QuantizeResult:
+    """The checkpoint `quantize(model, ..., settings)` makes with the default calibration text, made once into
+    the cache (checkpoints/) and reused while the settings and GPTQModel's version hold: notebooks 03 and 09 and
+    bench/compare.py share it. The result's manifest says `"reused": true` when nothing was quantized."""
+    settings = settings or QuantizeSettings()
+    versions = {d: hardware.package_version(d) for d in ("gptqmodel", "transformers", "torch")}
+    key = hashlib.sha256(json.dumps([str(models.resolve_model(model)), asdict(settings), versions],
+                                    sort_keys=True).encode()).hexdigest()[:10]
+    name = f"{models.served_name(model)}-{settings.method}-int{settings.bits}-g{settings.group_size}-{key}"
+    out = settings_module.cache_dir() / "checkpoints" / name
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        return QuantizeResult(out, manifest["seconds"], manifest["source_bytes"], manifest["out_bytes"],
+                              {**manifest, "reused": True})
+    shutil.rmtree(out, ignore_errors=True)  # an interrupted run never leaves a folder with a manifest
+    return quantize(model, out, settings, on_progress=on_progress)
 
 
 def _read_progress(log_path: Path, last: Progress, elapsed_s: float) -> Progress:

@@ -1,8 +1,9 @@
-"""stats.py holds the statistics an A/B test of prompts needs, as pure functions on numbers:
-the Wilson interval of a pass rate, a paired bootstrap interval of a difference, the exact
-McNemar test, the items a paired test needs, and the spread of latencies and token counts.
+"""stats.py holds the statistics the workbench's comparisons need, as pure functions on numbers:
+the Wilson interval of a pass rate, a paired bootstrap interval of a difference (of a mean, or of any
+statistic of paired rows), the exact McNemar test and its power, the items a paired test needs, the
+t interval of a few repeated runs and of the ratio of two such means, and the spread of latencies.
 
-It knows nothing about prompts, engines or files; `abreport.py` applies it to trials.
+It knows nothing about prompts, engines or files; `abreport.py` and `verdict.py` apply it.
 """
 
 import math
@@ -105,6 +106,62 @@ def items_needed(discordant: float, difference: float, confidence: float = DEFAU
     while mcnemar_power(n, psi, delta, confidence) < power and n < 20 * start:
         n += max(1, n // 200)
     return n
+
+
+def mean_interval(values, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float | None, float | None]:
+    """Student's t interval of the mean of a few measurements (repeated benchmark runs); None with fewer than 2."""
+    from scipy.stats import t
+
+    data = np.asarray(list(values), dtype=float)
+    if data.size < 2:
+        return None, None
+    half = float(t.ppf(0.5 + confidence / 2, data.size - 1)) * float(data.std(ddof=1)) / math.sqrt(data.size)
+    return float(data.mean()) - half, float(data.mean()) + half
+
+
+def ratio_interval(baseline, candidate, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float | None, float | None]:
+    """Ratio of two means (candidate ÷ baseline) of repeated measurements, with an interval from the delta method
+    on the log scale: var(log r) ≈ s_b² / (n_b·m_b²) + s_c² / (n_c·m_c²), t with n_b + n_c − 2 degrees of freedom.
+    The interval is None with fewer than two runs on either side (one run says nothing about its own spread)."""
+    from scipy.stats import t
+
+    b, c = np.asarray(list(baseline), dtype=float), np.asarray(list(candidate), dtype=float)
+    if b.size == 0 or c.size == 0 or b.mean() <= 0 or c.mean() <= 0:
+        return float("nan"), None, None
+    ratio = float(c.mean() / b.mean())
+    if b.size < 2 or c.size < 2:
+        return ratio, None, None
+    var = b.var(ddof=1) / (b.size * b.mean() ** 2) + c.var(ddof=1) / (c.size * c.mean() ** 2)
+    half = float(t.ppf(0.5 + confidence / 2, b.size + c.size - 2)) * math.sqrt(var)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+
+
+def paired_bootstrap(statistic, baseline, candidate, confidence: float = DEFAULT_CONFIDENCE,
+                     resamples: int = 4_999, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic(baseline_rows, candidate_rows)` with items resampled in pairs
+    (the same item for both). Rows are numpy arrays, one row per item (a text chunk: its log-likelihood and its
+    tokens). Seeded, so a rerun on the same results gives the same interval."""
+    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(a), size=(resamples, len(a)))
+    values = np.array([statistic(a[i], b[i]) for i in picks])
+    low, high = np.percentile(values, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(low), float(high)
+
+
+def mean_difference_power(differences, effect: float, confidence: float = DEFAULT_CONFIDENCE) -> float | None:
+    """Power of a two-sided test of mean paired difference 0 to see a true mean difference of `effect`, from the
+    spread the differences show (normal approximation: Φ(effect / se − z), se = s / √n). None when the
+    differences do not spread (every item scored alike on both sides, so no spread to scale by) or n < 2."""
+    from scipy.stats import norm
+
+    data = np.asarray(list(differences), dtype=float)
+    if data.size < 2 or float(data.std(ddof=1)) == 0:
+        return None
+    se = float(data.std(ddof=1)) / math.sqrt(data.size)
+    z = _z(0.5 + confidence / 2)
+    shift = abs(effect) / se
+    return float(norm.cdf(shift - z) + norm.cdf(-shift - z))
 
 
 def describe(values) -> dict:

@@ -82,20 +82,12 @@ class ServeFlags:
                 raise ConfigError(f"{name}={value} must be at least 1.")
 
     def args(self) -> list[str]:
-        """The flags after the model, in vLLM's names."""
-        gpu = self.device != "cpu"
-        pairs = [
-            ("--served-model-name", self.served_model_name), ("--host", self.host), ("--port", self.port),
-            ("--max-model-len", self.max_model_len), ("--dtype", self.dtype), ("--quantization", self.quantization),
-            ("--kv-cache-dtype", None if self.kv_cache_dtype == "auto" else self.kv_cache_dtype),
-            ("--gpu-memory-utilization", _fraction(self.gpu_memory_utilization) if gpu else None),
-            ("--tensor-parallel-size", self.tensor_parallel_size if gpu and self.tensor_parallel_size != 1 else None),
-            ("--pipeline-parallel-size", self.pipeline_parallel_size
-             if gpu and self.pipeline_parallel_size != 1 else None),
-            ("--distributed-executor-backend", self.distributed_executor_backend if gpu else None),
-            ("--max-num-seqs", self.max_num_seqs), ("--max-num-batched-tokens", self.max_num_batched_tokens),
-        ]
-        out = [item for flag, value in pairs if value is not None for item in (flag, str(value))]
+        """The flags after the model, in vLLM's names (FLAGS' order)."""
+        out = []
+        for flag, name, _ in FLAGS:
+            value = _shown(name, getattr(self, name), self.device != "cpu")
+            if value is not None:
+                out += [flag, value]
         if self.tool_call_parser:
             out += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
         if self.reasoning_parser:
@@ -124,6 +116,71 @@ class ServeFlags:
         """The shell line, environment first: `VLLM_CPU_KVCACHE_SPACE=1 python -m ...` or `vllm serve ...`."""
         env = [f"{k}={shlex.quote(v)}" for k, v in self.env().items()]
         return " ".join(env + [shlex.quote(a) for a in self.serve_argv()])
+
+
+# vLLM's valued flags that ServeFlags holds, in the order `args()` writes them: (flag, field, type).
+FLAGS = (
+    ("--served-model-name", "served_model_name", str), ("--host", "host", str), ("--port", "port", int),
+    ("--max-model-len", "max_model_len", int), ("--dtype", "dtype", str), ("--quantization", "quantization", str),
+    ("--kv-cache-dtype", "kv_cache_dtype", str), ("--gpu-memory-utilization", "gpu_memory_utilization", float),
+    ("--tensor-parallel-size", "tensor_parallel_size", int), ("--pipeline-parallel-size", "pipeline_parallel_size", int),
+    ("--distributed-executor-backend", "distributed_executor_backend", str),
+    ("--max-num-seqs", "max_num_seqs", int), ("--max-num-batched-tokens", "max_num_batched_tokens", int),
+    ("--tool-call-parser", "tool_call_parser", str), ("--reasoning-parser", "reasoning_parser", str),
+)
+_GPU_ONLY = {"gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend"}
+_WRITTEN_APART = {"tool_call_parser", "reasoning_parser"}  # args() writes them with the flags they need
+
+
+def _shown(name: str, value, gpu: bool) -> str | None:
+    """A field's value as its flag's argument, or None where the flag is left out (vLLM's default holds)."""
+    if value is None or name in _WRITTEN_APART or (name in _GPU_ONLY and not gpu):
+        return None
+    if name == "kv_cache_dtype" and value == "auto":
+        return None
+    if name in ("tensor_parallel_size", "pipeline_parallel_size") and value == 1:
+        return None
+    return _fraction(value) if name == "gpu_memory_utilization" else str(value)
+
+
+def parse_args(argv: list[str] | tuple[str, ...]) -> dict:
+    """vLLM serve flags (`--max-num-seqs 8 --enforce-eager`) → the ServeFlags fields they set. What follows a
+    lone `--` is kept verbatim as extra_args, for flags the workbench does not model."""
+    argv = list(argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    by_flag = {flag: (name, kind) for flag, name, kind in FLAGS}
+    switches = {"--enforce-eager": ("enforce_eager", True), "--enable-auto-tool-choice": (None, None)}
+    out, i = {}, 0
+    while i < len(argv):
+        flag, value = argv[i].partition("=")[0], argv[i].partition("=")[2] or None
+        if flag in switches:
+            name, setting = switches[flag]
+            if name:
+                out[name] = setting
+            i += 1
+            continue
+        if flag not in by_flag:
+            raise ConfigError(f"{argv[i]!r} is not a vLLM serve flag the workbench knows. Valid: "
+                              f"{', '.join([*by_flag, *switches])}. Fix: correct it, or put flags the workbench does "
+                              f"not model after a lone `--` (they go to vLLM as they are).")
+        name, kind = by_flag[flag]
+        if value is None:
+            if i + 1 >= len(argv):
+                raise ConfigError(f"{flag} needs a value (e.g. {flag} {_EXAMPLES.get(kind, 'VALUE')}).")
+            value, i = argv[i + 1], i + 1
+        try:
+            out[name] = kind(value)
+        except ValueError:
+            raise ConfigError(f"{flag} {value!r} is not a{'n integer' if kind is int else ' number'} "
+                              f"(e.g. {flag} {_EXAMPLES[kind]}).") from None
+        i += 1
+    if extra:
+        out["extra_args"] = tuple(extra)
+    return out
+
+
+_EXAMPLES = {int: "8", float: "0.90", str: "auto"}
 
 
 def _fraction(value: float | None) -> str | None:

@@ -69,7 +69,7 @@ def test_plan_tab_calibrates_from_a_pasted_start_up_log(idle_app_url, open_page)
 
 def test_quantize_tab_starts_and_cancels(app_url, open_page, tmp_path):
     ui = open_page(app_url, tab="Quantize")
-    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    panel = ui.page.get_by_role("tabpanel")
     panel.get_by_role("textbox", name="Output folder (empty: under the cache)").fill(str(tmp_path / "gptq"))
     panel.get_by_role("button", name="Quantize", exact=True).click()
     status = panel.get_by_role("textbox", name="Status", exact=True)
@@ -185,6 +185,37 @@ def test_benchmark_tab_runs_with_live_progress_plots_and_exports(app_url, open_p
     assert report["slo"] == {"ttft_ms": 2000.0, "tpot_ms": 100.0}
     assert exported["bench.csv"].splitlines()[0].startswith("concurrency,request_rate,completed,failed")
     assert len(exported["bench.csv"].splitlines()) == 3
+
+
+def test_compare_tab_runs_two_candidates_with_progress_verdicts_plots_and_the_report(app_url, open_page,
+                                                                                    qwen3_engine):
+    ui = open_page(app_url, tab="Compare")
+    page, panel = ui.page, ui.page.get_by_role("tabpanel")
+    box = panel.get_by_role("textbox", name="Candidates (first = baseline)")
+    expect(box).to_have_value("bf16=engine\n")
+    panel.get_by_role("button", name="Compare", exact=True).click()  # one candidate only
+    ui.expect_error("compare needs at least two candidates", "add another --candidate")
+    expect(box).to_have_value("bf16=engine\n")  # nothing the person typed is lost
+    box.fill(f"bf16=engine\nqwen3={qwen3_engine.url}")
+    panel.get_by_role("spinbutton", name="Items per task (empty: all)").fill("4")
+    panel.get_by_role("spinbutton", name="Prompts per level").fill("3")
+    panel.get_by_role("button", name="Compare", exact=True).click()
+    status = page.locator("#compare-status")
+    expect(status).to_contain_text(re.compile(r"running: \[\d/2\]"), timeout=MINUTE)
+    expect(status).to_contain_text("done in", timeout=6 * MINUTE)
+    expect(status.locator("table")).to_contain_text("qwen3")
+    verdict = page.locator("#compare-verdict")
+    expect(verdict).to_contain_text("bf16: the baseline. ppl")
+    expect(verdict).to_contain_text("qwen3:")
+    expect(verdict.locator("table").first).to_contain_text("not comparable")  # another tokenizer's perplexity
+    expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(3)
+    ui.shot("compare")
+    links = {name: page.get_by_role("row", name=re.compile(rf"^{re.escape(name)}")).get_by_role("link")
+             for name in ("report.html", "compare.json")}
+    saved = json.loads(page.request.get(links["compare.json"].get_attribute("href")).text())
+    assert [a["candidate"] for a in saved["answers"]] == ["bf16", "qwen3"]
+    assert {v["task"] for v in saved["verdicts"]["qwen3"]} == {"ppl", "tools"}
+    assert "<svg" in page.request.get(links["report.html"].get_attribute("href")).text()
 
 
 def test_without_an_engine_the_tabs_that_need_it_offer_start(idle_app_url, open_page):

@@ -22,6 +22,7 @@ from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
 from workbench.ui.ab_tab import build_ab_tab
 from workbench.ui.bench_tab import build_bench_tab
+from workbench.ui.compare_tab import build_compare_tab
 from workbench.ui.context import AppContext
 from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
@@ -45,6 +46,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_tools_tab(ctx)
         build_ab_tab(ctx)
         build_bench_tab(ctx)
+        build_compare_tab(ctx)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return app
 

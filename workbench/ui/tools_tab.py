@@ -1,23 +1,25 @@
 """Function-calling tab: the tools and their schemas, your own JSON-schema tools, which tools to offer
 and whether a call is required, a turn with every step visible, Confirm/Deny for sensitive tools while
-the turn waits, and the audit log.
+the turn waits, and the audit log; and BFCL v4 run through the same modes.
 
 Each browser session has its own custom tools, turn and audit log (under the cache's tools/ui-audit/);
 a pending confirmation is reachable only through the session that started the turn (its job id lives
 in that session's gr.State, which the HTTP API cannot set)."""
 
 import json
+import tempfile
 import threading
 
 import gradio as gr
 
-from workbench import agent, demo_tools, settings, tools
+from workbench import agent, bfcl, demo_tools, settings, tools
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import shows_errors
-from workbench.ui.jobs import Job
+from workbench.ui.handlers import HEAVY, filled, shows_errors
+from workbench.ui.jobs import Job, relay, stream_pieces
 from workbench.ui.notice import build_engine_notice
 
 CONFIRM_WAIT_S = 120
+_BFCL_HEADERS = ["mode", "category", "n", "accuracy", "95 % interval", "request errors"]
 
 
 class Confirmation:
@@ -92,6 +94,23 @@ def build_tools_tab(ctx: AppContext) -> None:
         steps = gr.Dataframe(headers=["tool", "arguments", "status", "reason", "result"], label="Steps", wrap=True,
                              elem_id="tool-steps", column_widths=["14%", "22%", "10%", "24%", "30%"])
         audit = gr.Code(label="Audit log of this session (last lines)", language="json", elem_id="tool-audit")
+        with gr.Accordion("BFCL v4: score the model on the Berkeley Function Calling Leaderboard's own suite",
+                          open=False):
+            gr.Markdown(f"BFCL's own questions, function docs and AST checker (bfcl-eval {bfcl.VERSION}, downloaded "
+                        "once into the cache), asked through the modes above. A small model scores low; each "
+                        "accuracy has its 95 % Wilson interval. Entries already scored for this model are reused.")
+            with gr.Row():
+                bfcl_categories = gr.CheckboxGroup(list(bfcl.CATEGORIES), value=list(bfcl.CATEGORIES),
+                                                   label="Categories")
+                bfcl_modes = gr.CheckboxGroup(list(agent.MODES), value=["constrained"], label="Modes")
+                bfcl_n = gr.Number(5, label="Entries per category (0 or empty: 5)", precision=0)
+                bfcl_run = gr.Button("Run BFCL", variant="primary")
+            bfcl_status = gr.Markdown("_no run yet_", elem_id="bfcl-status")
+            bfcl_table = gr.Dataframe(headers=_BFCL_HEADERS, label="Accuracy per mode and category",
+                                      elem_id="bfcl-table")
+            with gr.Row():
+                bfcl_json = gr.File(label="Export JSON")
+                bfcl_csv = gr.File(label="Export CSV")
 
         @shows_errors
         def on_add(text, current, offered_now):
@@ -144,6 +163,24 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.confirmation.resolve(answer_)
             return "confirmed" if answer_ else "denied"
 
+        @shows_errors
+        def on_bfcl(categories, modes, per_category):
+            if not categories or not modes:
+                raise gr.Error("Tick at least one category and one mode.")
+            client = ctx.client()
+            yield "starting: reading BFCL's suite ...", None, None, None
+            run = stream_pieces(lambda on_text: bfcl.evaluate(
+                client, categories, int(filled(per_category, 5)), [(m, False) for m in modes],
+                on_row=lambda done, total, row: on_text(f"{done} of {total} scored ({row['mode']}, {row['id']})")))
+            report = yield from relay(run, lambda text: (f"running: {text}", *[gr.skip()] * 3))
+            files = report.save(tempfile.mkdtemp(prefix="bfcl-"), "bfcl")
+            rows = [[t["design"], t["category"], t["n"], f"{t['accuracy']:.0%}",
+                     f"{t['ci_low']:.0%} – {t['ci_high']:.0%}", t["request_errors"]] for t in report.table()]
+            yield f"done: {len(report.rows)} entries scored by BFCL's checker", rows, str(files["json"]), \
+                str(files["csv"])
+
+        bfcl_run.click(on_bfcl, [bfcl_categories, bfcl_modes, bfcl_n], [bfcl_status, bfcl_table, bfcl_json, bfcl_csv],
+                       api_name="tools_bfcl", **HEAVY)
         add.click(on_add, [new_tool, custom, offered], [custom, tool_list, offered, choice], api_name="tools_add")
         run.click(on_run, [message, mode, custom, offered, choice, few_shot], [job_id], api_name="tools_run")
         confirm.click(lambda j: on_decide(j, True), [job_id], [pending], api_name="tools_confirm")
