@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import bench, compare, models
+from workbench import abconfig, bench, compare, models
 from workbench.compare_report import CompareReport
 from workbench.engine import free_port
 from workbench.errors import ConfigError
@@ -91,6 +91,15 @@ def test_bad_input_is_refused_before_any_work(tmp_path, args, words):
     for word in words:
         assert word in out.stderr
     assert not (tmp_path / "report").exists() and not list((tmp_path / "store").glob("results/*"))
+
+
+def test_every_task_with_its_defaults_passes_the_checks():
+    """What bench/compare.py asks: all five tasks, no BFCL category named (all eight), the worked A/B example."""
+    request = compare.CompareRequest(
+        candidates=(compare.Candidate("a", "smollm2-135m-instruct"), compare.Candidate("b", "smollm2-135m-instruct")),
+        tasks=tuple(compare.TASKS), settings=compare.TaskSettings(ab_config=str(abconfig.EXAMPLE)), gpu="RTX 3090")
+    compare.check(request)
+    assert compare.bfcl.check_categories(request.settings.bfcl_categories) == list(compare.bfcl.CATEGORIES)
 
 
 def test_an_unknown_gpu_plans_with_its_memory_given():

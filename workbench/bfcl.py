@@ -108,12 +108,14 @@ class Entry:
     answer: tuple[dict, ...]  # the possible answers ([] for the irrelevance categories)
 
 
-def check_categories(categories) -> list[str]:
+def check_categories(categories=None) -> list[str]:
+    """The categories asked for, checked; none asked (None or empty) means all eight."""
+    categories = list(categories or CATEGORIES)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise ConfigError(f"BFCL category {', '.join(map(repr, unknown))} is unknown. Valid: {', '.join(CATEGORIES)}. "
                           "Fix: name one of those, or leave --categories out for all eight.")
-    return list(categories)
+    return categories
 
 
 def load(category: str) -> list[Entry]:
@@ -138,7 +140,7 @@ def sample(categories=None, per_category: int | None = None, seed: int = 0) -> l
         raise ConfigError(f"per_category {per_category} draws nothing. Fix: give at least 1 (or leave it out for "
                           "every entry).")
     out = []
-    for category in check_categories(categories or list(CATEGORIES)):
+    for category in check_categories(categories):
         entries = load(category)
         if per_category is not None and per_category < len(entries):
             entries = sorted(random.Random(f"{seed}:{category}").sample(entries, per_category), key=entries.index)

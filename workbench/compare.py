@@ -182,7 +182,7 @@ def check(request: CompareRequest) -> None:
     if "ab" in request.tasks:
         abconfig.load_config(request.settings.ab_config)
     if "bfcl" in request.tasks:
-        bfcl.check_categories(request.settings.bfcl_categories or None)
+        bfcl.check_categories(request.settings.bfcl_categories)
     if request.settings.items is not None and request.settings.items < 1:
         raise ConfigError(f"--items {request.settings.items} must be at least 1.")
     if request.settings.tools_design not in toolseval.DESIGN_NAMES:
