@@ -142,6 +142,8 @@ def test_serve_flags_by_device():
                             "--max-model-len 2048"
     assert ServeFlags(model="my model", gpu_memory_utilization=0.9).command() == \
         "vllm serve 'my model' --gpu-memory-utilization 0.90"
+    slid = 0.5 + 42 * 0.01  # what a 0.01-step slider from 0.5 sends for 0.92: 0.9199999999999999
+    assert ServeFlags(model="m", gpu_memory_utilization=slid).args() == ["--gpu-memory-utilization", "0.92"]
 
 
 @pytest.mark.parametrize("kwargs, words", [

@@ -184,10 +184,13 @@ _EXAMPLES = {int: "8", float: "0.90", str: "auto"}
 
 
 def _fraction(value: float | None) -> str | None:
-    """0.9 as "0.90", as vLLM's docs write it; more digits only where they matter (0.925)."""
+    """0.9 as "0.90", as vLLM's docs write it; more digits only where they matter (0.925). A slider's float
+    arithmetic (0.5 + 42 × 0.01 = 0.9199999999999999) prints as the fraction it stands for."""
     if value is None:
         return None
-    return f"{value:.2f}" if round(value, 2) == value else repr(value)
+    if abs(value - round(value, 2)) < 1e-9:
+        return f"{value:.2f}"
+    return f"{value:.6f}".rstrip("0")
 
 
 def flags_of(settings: ServeFlags, cls: type = ServeFlags, **changes):

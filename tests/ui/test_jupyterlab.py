@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.helpers import SCREENSHOTS
+from workbench import planning
 from workbench.engine import free_port
 
 pytestmark = pytest.mark.slow
@@ -76,9 +77,11 @@ def test_notebook_02_runs_in_jupyterlab_and_the_planner_redraws(jupyter_lab, bro
 
         context_slider = planner.locator(".widget-slider").first.locator(".noUi-handle")  # "context"
         context_slider.focus()
-        for tokens in ("16,384", "8,192"):  # 32K → 16K → 8K, one step at a time: a busy kernel drops a second key
+        # 32K down to 8K over the slider's own stops (24,576 is one), one key at a time: a busy kernel drops keys
+        stops = [c for c in planning.CONTEXTS if 8192 <= c < 32_768][::-1]
+        for tokens in stops:
             page.keyboard.press("ArrowLeft")
-            expect(planner).to_contain_text(f"requests of {tokens} tokens", timeout=60_000)
+            expect(planner).to_contain_text(f"requests of {tokens:,} tokens", timeout=60_000)
         expect(planner.locator("img").first).not_to_have_attribute("src", before)
         expect(page.locator(".jp-OutputArea-output").filter(has_text="Traceback")).to_have_count(0)
         # every cell ran, the last one (the plan against the running engine) included
