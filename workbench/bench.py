@@ -284,6 +284,7 @@ async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: 
     limit = asyncio.Semaphore(concurrency or len(prompts))
     bar = tqdm(total=len(prompts), desc=f"concurrency {concurrency}" if concurrency else f"rate {rate}/s",
                disable=not progress, leave=False)
+
     async def send(prompt):
         async with limit:
             r = await _one(sdk, model, prompt, ignore_eos)

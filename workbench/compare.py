@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shlex
-import signal
 import time
 import uuid
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench import (abconfig, abtest, bench, bfcl, demo_tools, docqa_dataset, hardware, memory, models, planning,
-                       quality, settings, toolseval, vllm_flags)
+                       processes, quality, settings, toolseval, vllm_flags)
 from workbench.client import Client
 from workbench.compare_report import CompareReport
 from workbench.engine import Engine, EngineConfig, error_line
@@ -268,15 +267,7 @@ class Store:
         except (OSError, ValueError, KeyError):
             return None
         marker.unlink(missing_ok=True)
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            return None
-        if "vllm" not in cmdline:
-            return None
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+        if not processes.kill_orphan_group(pid, "vllm"):
             return None
         return f"stopped the engine (pid {pid}) that an interrupted run left running"
 

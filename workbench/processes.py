@@ -8,6 +8,7 @@ reaches the grandchildren too (vLLM's engine core). Knows nothing about what the
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 
 def stop_group(proc: subprocess.Popen, timeout_s: float = 20.0) -> int | None:
@@ -29,6 +30,23 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def kill_orphan_group(pid: int, command_word: str) -> bool:
+    """SIGKILL the process group that `pid` leads, a child an earlier, killed workbench process left running, if
+    that pid still runs a command containing `command_word` (a recorded pid may belong to another process since).
+    True when it was killed."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    if command_word not in cmdline:
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def stop_on_signals() -> None:
