@@ -1,6 +1,7 @@
-"""Fit the planner's overhead terms on public vLLM start-up logs, and measure it on the ones held out.
+"""Fit the planner's overhead terms on public vLLM start-up logs, measure it on the ones held out, and measure
+`--calibrate-from` across models: fit on one log of a machine, predict another log of the same machine.
 
-    python bench/planner_calibration.py          # → bench/results/planner_calibration.json and a table
+    python bench/planner_calibration.py          # → bench/results/planner_calibration.json and the tables
 
 The logs are tests/data/public_logs.json: per row the settings of the run and the lines that carry its
 memory facts. Given the weights vLLM measured, the planner predicts the KV cache; the error is
@@ -8,9 +9,18 @@ planned − reported. Rows alternate between the fit part and the held-out part 
 generation (V0, V1), in file order, a rule fixed before any error was computed.
 
 The fit: for each fit row, the overhead that vLLM's numbers imply once the computed activations (and,
-from v0.21, the CUDA-graph term) are taken out: requested − weights − KV − activations − graphs. V0 rows
+from v0.21, the CUDA-graph term, and with several GPUs their buffers) are taken out: requested − weights − KV −
+activations − graphs − multi-GPU buffers. V0 rows
 give the non-torch term; V1 rows give non-torch + the V1 workspace. Each term is (min, median, max) of
 what its rows imply: optimistic, nominal, pessimistic. memory.py holds the result (its test checks that).
+
+Where a log reports vLLM's own peak activation (the "Actual usage is … for peak activation" line, 0.10.2+), the
+planner's profile peak (memory.profile_peak) is checked against it directly.
+
+The pairs: rows with the same "machine" (one machine, one vLLM version). For each ordered pair, calibrate.fit on
+the first log, then calibrate.gpu_plan for the second log's model and settings, given the weights that log
+measured, against the KV cache it reports. This is `workbench plan --calibrate-from FIRST.log` asked about the
+second deployment.
 """
 
 import argparse
@@ -82,7 +92,58 @@ def implied_overhead_gib(row: dict) -> float:
     requested = gpu.total_gib * s.effective_gmu()
     activation = memory.activation_bytes(spec, tokens, s, seqs) / GIB
     graphs = memory._CUDA_GRAPH_GIB.nominal if s.graphs_in_budget else 0.0
-    return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs
+    return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs - memory.multi_gpu_gib(s)
+
+
+def log_facts(row: dict) -> calibrate.LogFacts:
+    """The row as calibrate.read_log would read its whole log: its facts and the settings it ran with."""
+    f, s = row["facts"], settings_of(row)
+    return calibrate.LogFacts(
+        device="gpu", vllm_version=row["vllm_version"], model=row["model"], weights_gib=f["weights_gib"],
+        kv_cache_gib=reported_kv_gib(row), kv_cache_tokens=f.get("kv_cache_tokens"), max_model_len=row["max_model_len"],
+        total_gib=gpu_of(row).total_gib, gpu_memory_utilization=row.get("gpu_memory_utilization"),
+        tensor_parallel_size=s.tensor_parallel_size, kv_cache_dtype=s.kv_cache_dtype,
+        max_num_batched_tokens=row.get("max_num_batched_tokens"), max_num_seqs=row.get("max_num_seqs"),
+        pipeline_parallel_size=s.pipeline_parallel_size)
+
+
+def pairs(rows: list[dict]) -> list[dict]:
+    """Calibrate on one log of a machine, predict the KV cache of every other log of that machine."""
+    out = []
+    for a in rows:
+        for b in rows:
+            if a is b or not a.get("machine") or a.get("machine") != b.get("machine"):
+                continue
+            gpu = gpu_of(b)
+            cal = calibrate.fit(models.CATALOG[a["model"]], log_facts(a), gpu, settings_of(a), a["quant"])
+            # the log's overhead, measured with a's own pipeline layout: b's layout is recomputed
+            p = calibrate.gpu_plan(models.CATALOG[b["model"]], gpu, b["quant"], settings_of(b), cal,
+                                   weights_gib=b["facts"]["weights_gib"])
+            reported = reported_kv_gib(b)
+            out.append({"machine": a["machine"], "calibrated_on": a["id"], "predicted": b["id"],
+                        "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",
+                        "to": f"{b['model']} {b['quant']} TP{b.get('tp', 1)}×PP{b.get('pp', 1)} {b['max_model_len']:,}",
+                        "gpu": gpu.name, "vllm": b["vllm_version"], "overhead_gib": cal.terms["overhead_gib"],
+                        "reported_kv_gib": round(reported, 2), "predicted_kv_gib": round(p.kv_cache_bytes / GIB, 2),
+                        "error_pct": round(100 * (p.kv_cache_bytes / GIB - reported) / reported, 1)})
+    return out
+
+
+def activations(rows: list[dict]) -> list[dict]:
+    """The planner's profile peak against the peak activation vLLM printed, where a log prints it."""
+    out = []
+    for row in rows:
+        reported = row["facts"].get("peak_activation_gib")
+        if reported is None:
+            continue
+        spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+        tokens, seqs = s.batch(gpu)
+        peak = memory.profile_peak(spec, tokens, s, seqs)
+        out.append({"id": row["id"], "model": row["model"], "tp": s.tensor_parallel_size, "vllm": row["vllm_version"],
+                    "model_runner": peak.runner, "max_num_seqs": seqs, "forward_gib": round(peak.forward / GIB, 2),
+                    "sampler_gib": round(peak.sampler / GIB, 2), "planned_gib": round(peak.peak / GIB, 2),
+                    "reported_gib": reported, "error_pct": round(100 * (peak.peak / GIB - reported) / reported, 1)})
+    return out
 
 
 def fit(rows: list[dict]) -> dict[str, memory.Range]:
@@ -115,12 +176,17 @@ def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> 
     return out
 
 
+def _p90(errors: list[float]) -> float:
+    """The 90th percentile of sorted errors, nearest rank."""
+    return errors[min(len(errors) - 1, round(0.9 * (len(errors) - 1)))]
+
+
 def summary(results: list[dict], part: str, engine: str | None = None) -> dict:
     chosen = [r for r in results if r["part"] == part and (engine is None or r["engine"] == engine)]
     errors = sorted(abs(r["error_pct"]) for r in chosen)
     if not errors:
         return {"rows": 0}
-    p90 = errors[min(len(errors) - 1, round(0.9 * (len(errors) - 1)))]
+    p90 = _p90(errors)
     return {"rows": len(chosen), "median_abs_error_pct": round(statistics.median(errors), 1),
             "p90_abs_error_pct": p90, "share_inside_range": round(sum(r["inside_range"] for r in chosen) / len(chosen), 2)}
 
@@ -133,11 +199,19 @@ def main() -> int:
     fitted = fit(rows)
     current = {"non_torch": memory._NON_TORCH_GIB, "v1_workspace": memory._V1_WORKSPACE_GIB}
     results = evaluate(rows, fitted)
-    report = {"data": str(DATA.relative_to(ROOT)), "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
+    cross = pairs(rows)
+    peaks = activations(rows)
+    cross_errors = sorted(abs(p["error_pct"]) for p in cross)
+    report = {"data": str(DATA.relative_to(ROOT)), "logs": len(rows),
+              "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
               "terms_in_memory_py_gib": {k: v.__dict__ for k, v in current.items()},
               "held_out": {"all": summary(results, "held-out"), "V1": summary(results, "held-out", "V1"),
                            "V0": summary(results, "held-out", "V0")},
-              "fit": {"all": summary(results, "fit")}, "rows": results}
+              "fit": {"all": summary(results, "fit")},
+              "cross_model": {"pairs": len(cross), "median_abs_error_pct": round(statistics.median(cross_errors), 1),
+                              "max_abs_error_pct": cross_errors[-1],
+                              "within_5_pct": sum(e <= 5 for e in cross_errors)},
+              "rows": results, "pairs": cross, "peak_activation": peaks}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print("| part | model | GPU | TP×PP | vLLM | KV reported | planned | error | inside range |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -145,7 +219,16 @@ def main() -> int:
         print(f"| {r['part']} | {r['model']} {r['quant']} | {r['gpu']} | {r['tp']}×{r['pp']} | {r['vllm']} | "
               f"{r['reported_kv_gib']:.2f} | {r['planned_kv_gib']:.2f} | {r['error_pct']:+.1f} % | "
               f"{'yes' if r['inside_range'] else 'no'} |")
-    print(json.dumps({k: report[k] for k in ("fitted_terms_gib", "terms_in_memory_py_gib", "held_out", "fit")}, indent=1))
+    print("\n| calibrated on | predicts | GPU | vLLM | KV reported | predicted | error |\n|---|---|---|---|---|---|---|")
+    for p in cross:
+        print(f"| {p['from']} | {p['to']} | {p['gpu']} | {p['vllm']} | {p['reported_kv_gib']:.2f} | "
+              f"{p['predicted_kv_gib']:.2f} | {p['error_pct']:+.1f} % |")
+    print("\n| log | runner | rows | forward | sampler | planned peak | vLLM's peak | error |\n|---|---|---|---|---|---|---|---|")
+    for p in peaks:
+        print(f"| {p['model']} TP{p['tp']} {p['vllm']} | {p['model_runner']} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
+              f"{p['sampler_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | {p['error_pct']:+.1f} % |")
+    print(json.dumps({k: report[k] for k in ("logs", "fitted_terms_gib", "terms_in_memory_py_gib", "held_out", "fit",
+                                             "cross_model")}, indent=1))
     if any(fitted[k] != current[k] for k in fitted):
         print("note: memory.py's terms differ from this fit; copy the fitted terms into memory.py", file=sys.stderr)
     return 0

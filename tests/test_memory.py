@@ -317,13 +317,52 @@ def test_the_planner_uses_vllms_batch_defaults_for_the_version_and_gpu(gpu, vers
     assert given.batch(hardware.find_gpu(gpu)) == (4096, 64)
 
 
-def test_more_sequences_cost_kv_cache_on_a_large_vocabulary():
-    """The sampler warm-up holds max_num_seqs rows of logits: at 1024 (an H100's default) it outgrows an
-    8192-token forward for a 152K vocabulary, and the KV cache shrinks by the difference."""
+def test_more_sequences_cost_kv_cache_where_the_sampler_is_the_peak():
+    """The sampler warm-up holds max_num_seqs rows of logits. On vLLM 0.14 (V1 runner, PyTorch top-k/top-p: 38 B
+    per logit) 1024 rows (an H100's default) outgrow an 8192-token forward for a 152K vocabulary, and
+    --max-num-seqs 256 gives the difference back to the KV cache; on 0.32 (V2 runner: the logits only) the
+    forward is the peak and fewer sequences buy nothing."""
     spec, h100 = models.CATALOG["Qwen3-8B"], hardware.find_gpu("H100 80GB")
-    default = memory.plan(spec, h100, "awq-int4", memory.ServeSettings(max_model_len=32768))
-    fewer = memory.plan(spec, h100, "awq-int4", memory.ServeSettings(max_model_len=32768, max_num_seqs=256))
-    sampler, forward = 1024 * spec.vocab_size * 8, 8192 * 2 * (4 * spec.hidden_size + 3 * spec.intermediate_size)
+    forward = 8192 * 2 * (4 * spec.hidden_size + 3 * spec.intermediate_size)
+    hidden = 8192 * spec.hidden_size * 2  # the forward's output, alive while the sampler runs
+
+    def kv(version, seqs=None):
+        return memory.plan(spec, h100, "awq-int4", memory.ServeSettings(max_model_len=32768, vllm_version=version,
+                                                                        max_num_seqs=seqs))
+    sampler = 1024 * spec.vocab_size * 38 + hidden
     assert sampler > forward
-    assert fewer.kv_cache_bytes - default.kv_cache_bytes == pytest.approx(sampler - forward, abs=2**20)
+    fewer, default = kv("0.14.1", 256), kv("0.14.1")
+    freed = sampler - max(forward, 256 * spec.vocab_size * 38 + hidden)
+    assert fewer.kv_cache_bytes - default.kv_cache_bytes == pytest.approx(freed, abs=2**20)
     assert "--max-num-seqs 256" in " ".join(fewer.vllm_args) and "--max-num-seqs" not in " ".join(default.vllm_args)
+    assert kv("0.32.0", 256).kv_cache_bytes == kv("0.32.0").kv_cache_bytes
+
+
+@pytest.mark.parametrize("model, version, runner, per_logit", [
+    ("Qwen3-8B", "0.8.5", "V1", 38), ("Qwen3-8B", "0.16.0", "V1", 38), ("Qwen3-8B", "0.17.1", "V1", 14),
+    ("Qwen3-8B", "0.21.0", "V1", 14), ("Qwen3-8B", "0.22.1", "V2", 2), ("Llama-3.1-8B", "0.22.1", "V1", 14),
+    ("Llama-3.1-8B", "0.23.0", "V2", 2), ("Qwen3-30B-A3B", "0.24.0", "V1", 14), ("Qwen3-30B-A3B", "0.28.0", "V1", 14),
+    ("DeepSeek-V2-Lite", "0.25.1", "V2", 2), ("Qwen2.5-7B-Instruct", "0.25.1", "V2", 2),
+    ("Qwen3-30B-A3B", "0.29.0", "V2", 2), ("Qwen3-8B", "0.32.0", "V2", 2), ("Qwen3-8B", "0.33.0", "V2", 14),
+])
+def test_the_sampler_peak_follows_the_versions_model_runner(model, version, runner, per_logit):
+    """Which model runner a release picks for the model decides what its profile's sampler holds (memory.py cites
+    the source lines): V1 sorts in PyTorch until 0.16 and runs Triton from 0.17; V2 keeps the logits only until
+    0.33 adds its warm-up pass."""
+    spec, s = models.CATALOG[model], memory.ServeSettings(vllm_version=version)
+    peak = memory.profile_peak(spec, 8192, s, 1024)
+    assert (peak.runner, peak.sampler_bytes_per_logit) == (runner, per_logit)
+    assert peak.sampler == 1024 * spec.vocab_size * per_logit + 8192 * spec.hidden_size * 2
+    assert memory.profile_peak(spec, 8192, memory.ServeSettings(vllm_version="0.6.4"), 1024).sampler == 0  # V0
+
+
+def test_the_profile_peak_is_what_vllm_printed_on_the_public_h100_logs():
+    """vLLM 0.10.2+ prints its peak activation; on llm-d-benchmark's H100 logs (1024 rows, 8192 tokens) the planner's
+    peak is within 2 %, and TP 2 does not halve it: the logits are gathered to every rank."""
+    rows = [r for r in _calibration().load_rows() if "peak_activation_gib" in r["facts"]]
+    assert len(rows) >= 5 and any(r["tp"] == 2 for r in rows)
+    for check in _calibration().activations(rows):
+        assert abs(check["error_pct"]) <= 2, check
+    tp1, tp2 = (memory.profile_peak(models.CATALOG["Qwen3-32B"], 8192, memory.ServeSettings(
+        vllm_version="0.14.1", tensor_parallel_size=tp), 1024) for tp in (1, 2))
+    assert tp1.sampler == tp2.sampler and tp2.forward == tp1.forward // 2

@@ -2,19 +2,21 @@
 
 The planner's fixed overheads (non-torch memory, the V1 workspace, CUDA graphs) were fitted on public
 logs of other machines and versions. A log from this machine measures them: vLLM printed how much memory
-it could use, what the weights took and what was left for the KV cache, so everything the planner does
-not compute from the architecture falls out as one residual term. The activations are still computed,
-so a plan for another max_model_len, batch budget, model or quantization moves them as vLLM would.
+it could use, what the weights took and what was left for the KV cache. What scales with the model and the
+settings is recomputed, never fitted: the profile run's forward (the model's widths × max_num_batched_tokens)
+and its sampler warm-up (vocabulary × max_num_seqs at the version's bytes per logit, memory.profile_peak),
+for the log's own run and again for the plan. What is left is the machine's own term, fitted once and
+carried to a plan for another max_model_len, batch budget, model, quantization or parallel layout.
 
 On the CPU build there is nothing to fit (the KV cache is VLLM_CPU_KVCACHE_SPACE, set by the user); the
 log checks the KV bytes per token and the block rounding instead, and the plan sizes another space.
 """
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workbench import memory, models, startup_log
+from workbench import hardware, memory, models, startup_log
 from workbench.errors import ConfigError
 from workbench.hardware import GpuSpec
 from workbench.models import ModelSpec
@@ -34,6 +36,7 @@ _SETTINGS = {
     "model": [r"LLM engine \(v?[\w.+-]+\) with config: model='([^']+)'", r"'model': '([^']+)'"],
     "gpu_memory_utilization": [r"'gpu_memory_utilization': ([\d.]+)", r"gpu_memory_utilization=([\d.]+)"],
     "tensor_parallel_size": [r"tensor_parallel_size=(\d+)", r"'tensor_parallel_size': (\d+)"],
+    "pipeline_parallel_size": [r"pipeline_parallel_size=(\d+)", r"'pipeline_parallel_size': (\d+)"],
     "kv_cache_dtype": [r"kv_cache_dtype=(\w+)", r"'kv_cache_dtype': '(\w+)'"],
     "max_num_batched_tokens": [r"max_num_batched_tokens=(\d+)", r"'max_num_batched_tokens': (\d+)"],
     "max_num_seqs": [r"'max_num_seqs': (\d+)", r"max_num_seqs=(\d+)"],
@@ -58,6 +61,7 @@ class LogFacts:
     kv_cache_dtype: str
     max_num_batched_tokens: int | None
     max_num_seqs: int | None
+    pipeline_parallel_size: int = 1
 
 
 def read_log(text: str, source: str = "the log") -> LogFacts:
@@ -83,7 +87,8 @@ def read_log(text: str, source: str = "the log") -> LogFacts:
         total_gib=float(budget.group("total")) if budget else None, gpu_memory_utilization=gmu,
         tensor_parallel_size=_int(found["tensor_parallel_size"]) or 1,
         kv_cache_dtype=found["kv_cache_dtype"] if (found["kv_cache_dtype"] or "").startswith("fp8") else "auto",
-        max_num_batched_tokens=_int(found["max_num_batched_tokens"]), max_num_seqs=_int(found["max_num_seqs"]))
+        max_num_batched_tokens=_int(found["max_num_batched_tokens"]), max_num_seqs=_int(found["max_num_seqs"]),
+        pipeline_parallel_size=_int(found["pipeline_parallel_size"]) or 1)
 
 
 def read_log_file(path: str, source: str | None = None) -> LogFacts:
@@ -107,18 +112,39 @@ def _float(value: str | None) -> float | None:
 
 @dataclass(frozen=True)
 class Calibration:
+    """What one log measured, split into what was fitted and what is recomputed.
+
+    GPU: `terms["overhead_gib"]` is fitted (the machine's own memory beyond the computed peaks: non-torch
+    memory, CUDA graphs, the profile's workspace) and carried to every plan unchanged; `recomputed` holds the
+    profile peaks (forward and sampler) computed for the log's model and settings, and again for the plan's.
+    CPU: nothing is fitted; the log checks the KV bytes per token and the block rounding."""
+
     facts: LogFacts
-    terms: dict  # what was fitted (GPU: the overhead; CPU: nothing, the KV bytes per token checked)
+    terms: dict  # fitted (GPU: the overhead; CPU: nothing, the KV bytes per token checked)
     residual: dict  # the calibrated planner on the log's own settings, against what the log says
-    notes: tuple[str, ...]  # what the user should know: another model, facts taken from flags
+    notes: tuple[str, ...]  # what the user should know: another model, facts taken from flags, another version
+    recomputed: dict = field(default_factory=dict)  # GPU: {"log": peaks, "plan": peaks}
 
     def as_dict(self) -> dict:
-        return {"facts": asdict(self.facts), "fitted_terms": self.terms, "residual": self.residual,
-                "notes": list(self.notes)}
+        out = {"facts": asdict(self.facts), "fitted_terms": self.terms, "residual": self.residual,
+               "notes": list(self.notes)}
+        if self.recomputed:
+            out["recomputed_terms"] = self.recomputed
+        return out
 
     def json_fields(self) -> dict:
         """What a plan's JSON gains when it is calibrated."""
         return {"calibrated": True, "calibration": self.as_dict()}
+
+
+def peaks(spec: ModelSpec, settings: memory.ServeSettings, gpu: GpuSpec) -> dict:
+    """The profile peaks the planner computes (never fits) for a model and settings on a GPU, in GiB."""
+    tokens, seqs = settings.batch(gpu)
+    peak = memory.profile_peak(spec, tokens, settings, seqs)
+    return {"model": spec.name, "vllm_version": settings.vllm_version, "model_runner": peak.runner,
+            "max_num_batched_tokens": tokens, "max_num_seqs": seqs, "forward_gib": round(peak.forward / GIB, 3),
+            "sampler_gib": round(peak.sampler / GIB, 3), "sampler_bytes_per_logit": peak.sampler_bytes_per_logit,
+            "peak_gib": round(peak.peak / GIB, 3)}
 
 
 def _log_spec(log_model: str | None) -> ModelSpec | None:
@@ -144,17 +170,22 @@ def _same_model(log_model: str | None, spec: ModelSpec) -> bool:
 
 def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: memory.ServeSettings | None = None,
         quant: str = "bf16") -> Calibration:
-    """Fit the overhead term to the log (GPU), or check the KV arithmetic against it (CPU).
-    `gpu` and `settings` supply what the log does not print (its memory, its gpu_memory_utilization)."""
+    """Fit the machine's overhead to the log (GPU), or check the KV arithmetic against it (CPU).
+
+    GPU: what vLLM could use, less the weights and KV cache the log reports, less the profile peaks computed for
+    the log's own model and settings (memory.profile_peak), is the one fitted term: non-torch memory, CUDA graphs
+    and whatever the log shows beyond the computed peaks. It does not scale with the model, so a plan for another
+    model, context, batch or parallel layout keeps it and recomputes the peaks. `gpu` and `settings` supply what
+    the log does not print (its memory, its gpu_memory_utilization) and what the plan is for."""
     notes = []
     log_spec = _log_spec(facts.model)
     if not _same_model(facts.model, spec):
         notes.append(f"the log served {facts.model}, the plan is for {spec.name}: what the log measured about this "
-                     "machine and vLLM carries over; the weights, activations and KV bytes per token are "
+                     "machine and vLLM carries over; the weights, profile peaks and KV bytes per token are "
                      f"{spec.name}'s.")
         if log_spec is None:
             notes.append("the log's model is not in the catalog nor a folder here, so the fit uses "
-                         f"{spec.name}'s architecture for the log's activations too")
+                         f"{spec.name}'s architecture for the log's profile peaks too")
     spec_at_log = log_spec or spec  # the residual and the fit are about the log's own run
     if facts.device == "cpu":
         return _fit_cpu(spec_at_log, facts, tuple(notes))
@@ -169,32 +200,59 @@ def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: 
                               "device\", 0.7-0.10 in \"total_gpu_memory\"). Fix: add --gpu NAME or --gpu-total-gib.")
         total = gpu.total_gib
         notes.append(f"GPU memory {total} GiB taken from the GPU you named (the log does not print it)")
+    version, version_note = memory.modelled_version(facts.vllm_version or settings.vllm_version)
+    if version_note:
+        notes.append(f"the log's {version_note}")
     gmu = facts.gpu_memory_utilization
     log_settings = memory.ServeSettings(
         max_model_len=facts.max_model_len or settings.max_model_len, gpu_memory_utilization=gmu,
         kv_cache_dtype=facts.kv_cache_dtype, tensor_parallel_size=facts.tensor_parallel_size,
-        max_num_batched_tokens=facts.max_num_batched_tokens, max_num_seqs=facts.max_num_seqs,
-        vllm_version=facts.vllm_version or settings.vllm_version)
+        pipeline_parallel_size=facts.pipeline_parallel_size, max_num_batched_tokens=facts.max_num_batched_tokens,
+        max_num_seqs=facts.max_num_seqs, vllm_version=version)
     if gmu is None:
         notes.append(f"gpu_memory_utilization {log_settings.effective_gmu():.2f} assumed (vLLM "
                      f"{log_settings.vllm_version}'s default; the log does not print it)")
     log_gpu = GpuSpec(gpu.name if gpu else "the log's GPU", total, 0.0, 0.0, "?")
-    tokens, seqs = log_settings.batch(log_gpu)
-    activation = memory.activation_bytes(spec_at_log, tokens, log_settings, seqs)
-    per_token = memory.kv_bytes_per_token(spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size)
+    at_log = peaks(spec_at_log, log_settings, log_gpu)
+    activation = memory.activation_bytes(spec_at_log, at_log["max_num_batched_tokens"], log_settings,
+                                         at_log["max_num_seqs"])
+    per_token = memory.kv_bytes_per_token(spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size,
+                                          log_settings.pipeline_parallel_size)
     kv = facts.kv_cache_gib * GIB if facts.kv_cache_gib is not None else facts.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
-    overhead = (requested - facts.weights_gib * GIB - kv - activation) / GIB
-    terms = {"overhead_gib": round(overhead, 3), "activation_gib_at_log_settings": round(activation / GIB, 3),
-             "profile_batch_tokens": tokens, "max_num_seqs": seqs, "requested_gib": round(requested / GIB, 2)}
+    overhead = (requested - facts.weights_gib * GIB - kv - activation) / GIB - memory.multi_gpu_gib(log_settings)
+    terms = {"overhead_gib": round(overhead, 3), "requested_gib": round(requested / GIB, 2)}
+    plan_gpu = gpu or log_gpu
+    recomputed = {"log": at_log, "plan": peaks(spec, settings, plan_gpu)}
+    on_log = overhead + memory.multi_gpu_gib(log_settings)
     check = memory.plan(spec_at_log, log_gpu, quant, log_settings, weights_gib=facts.weights_gib,
-                        overhead_gib=memory.Range(overhead, overhead, overhead))
-    residual = {"kv_cache_gib": round(check.kv_cache_bytes / GIB - kv / GIB, 3)}
+                        overhead_gib=memory.Range(on_log, on_log, on_log))
+    residual = {"kv_cache_gib": round(check.kv_cache_bytes / GIB - kv / GIB, 3) + 0.0}  # + 0.0: no "-0.0"
     if facts.kv_cache_tokens:
         residual["kv_cache_tokens"] = check.kv_cache_tokens - facts.kv_cache_tokens
         residual["kv_cache_tokens_pct"] = round(100 * residual["kv_cache_tokens"] / facts.kv_cache_tokens, 2)
         notes += _per_token_note(spec_at_log, facts, kv, per_token)
-    return Calibration(replace(facts, total_gib=total), terms, residual, tuple(notes))
+    return Calibration(replace(facts, total_gib=total), terms, residual, tuple(notes), recomputed)
+
+
+def check_gpu(facts: LogFacts, gpu_name: str, total_gib: float | None = None) -> None:
+    """A log calibrates the machine it ran on. Refuse a GPU whose memory is not the log's: its non-torch memory
+    and overheads would be planned onto another card. A card the catalog does not know is not checked."""
+    if facts.total_gib is None:
+        return
+    try:
+        named = total_gib or hardware.find_gpu(gpu_name).total_gib
+    except ConfigError:
+        return
+    if abs(named - facts.total_gib) <= max(0.5, 0.02 * facts.total_gib):
+        return
+    alike = [g.name for g in hardware.GPU_CATALOG.values() if abs(g.total_gib - facts.total_gib) <= 0.02 * facts.total_gib]
+    raise ConfigError(
+        f"the log ran on a GPU with {facts.total_gib} GiB, but the GPU to plan, {gpu_name!r}, has {named} GiB: a log "
+        "calibrates the machine it came from (its non-torch memory, CUDA graphs, vLLM), not another card. Fix: plan "
+        "for the GPU the log ran on" + (f" (one with {facts.total_gib} GiB: {', '.join(alike)})" if alike else "")
+        + ", leave the GPU out (`workbench plan` without --gpu plans on the log's own memory), or plan "
+        f"{gpu_name} without the log.")
 
 
 def _fit_cpu(spec: ModelSpec, facts: LogFacts, notes: tuple[str, ...]) -> Calibration:
@@ -222,14 +280,12 @@ def _per_token_note(spec: ModelSpec, facts: LogFacts, kv_bytes: float, per_token
 
 def gpu_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: memory.ServeSettings, calibration: Calibration,
              group_size: int | None = memory.DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> memory.Plan:
-    """The plan for the asked-for settings with the log's overhead. The range widens with how far the
-    activations move from the log's (the part still computed, not measured): 0.1 GiB plus a quarter of it.
+    """The plan for the asked-for settings with the log's overhead and the peaks recomputed for them. The range
+    widens with how far the peak moves from the log's (the part computed, not measured): 0.1 GiB plus a quarter.
     When the log loaded the same checkpoint (same model, and its weights within 3 % of what this format
     computes to), the plan uses the log's measured weights, re-split for this TP × PP."""
-    overhead = calibration.terms["overhead_gib"]
-    tokens, seqs = settings.batch(gpu)
-    moved = abs(memory.activation_bytes(spec, tokens, settings, seqs) / GIB
-                - calibration.terms["activation_gib_at_log_settings"])
+    overhead = calibration.terms["overhead_gib"] + memory.multi_gpu_gib(settings)
+    moved = abs(peaks(spec, settings, gpu)["peak_gib"] - calibration.recomputed["log"]["peak_gib"])
     spread = 0.1 + 0.25 * moved
     if weights_gib is None:
         weights_gib = _measured_weights(spec, quant, group_size, settings, calibration.facts)
@@ -240,7 +296,7 @@ def gpu_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: memory.ServeSe
 def _measured_weights(spec, quant, group_size, settings, facts: LogFacts) -> float | None:
     if facts.model is None or not facts.weights_gib or not _same_model(facts.model, spec):
         return None
-    log_split = facts.tensor_parallel_size  # the log's per-GPU share
+    log_split = facts.tensor_parallel_size * facts.pipeline_parallel_size  # the log's per-GPU share
     total = facts.weights_gib * log_split
     computed = memory.weight_bytes(spec, quant, group_size) / GIB
     if abs(computed - total) / total > 0.03:
@@ -251,8 +307,9 @@ def _measured_weights(spec, quant, group_size, settings, facts: LogFacts) -> flo
 def as_logged(settings: memory.ServeSettings, facts: LogFacts, vllm_version: str | None) -> memory.ServeSettings:
     """The asked settings, with what was not asked taken as the log ran: its gpu_memory_utilization and vLLM
     version (`vllm_version` is the one the user gave, or None)."""
+    logged = memory.modelled_version(facts.vllm_version)[0] if facts.vllm_version else None
     return replace(settings, gpu_memory_utilization=settings.gpu_memory_utilization or facts.gpu_memory_utilization,
-                   vllm_version=vllm_version or facts.vllm_version or memory.DEFAULT_VLLM_VERSION)
+                   vllm_version=vllm_version or logged or memory.DEFAULT_VLLM_VERSION)
 
 
 def plan_from_log(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec, quant: str, settings: memory.ServeSettings,

@@ -16,6 +16,7 @@ This module knows nothing about processes or the UI.
 """
 
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 
 from workbench import vllm_flags
@@ -123,6 +124,30 @@ def vllm_batch_defaults(device: str, gpu=None) -> tuple[int, int]:
 DEFAULT_VLLM_VERSION = "0.32.0"  # the release both targets install (pyproject.toml), and the newest the tables know
 
 
+MODELLED_VERSIONS = ("0.6.0", "0.33.0")  # the releases whose defaults, budget and profile run the planner follows
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def modelled_version(version: str) -> tuple[str, str | None]:
+    """The vLLM version a plan follows for `version`, and a note when that is not `version` itself: a release
+    older or newer than MODELLED_VERSIONS is planned with the nearest one the planner models."""
+    parsed = _version_tuple(version)
+    if len(parsed) < 2:
+        raise ConfigError(f"vLLM version {version!r} is not a version number. Fix: give it as printed by "
+                          f"`vllm --version`, e.g. {DEFAULT_VLLM_VERSION}.")
+    oldest, newest = MODELLED_VERSIONS
+    nearest = oldest if parsed[:2] < _version_tuple(oldest)[:2] else newest if parsed[:2] > _version_tuple(newest)[:2] \
+        else None
+    if nearest is None:
+        return version, None
+    return nearest, (f"vLLM {version} is outside the releases the planner models ({oldest[:-2]} to {newest[:-2]}): "
+                     f"planned as {nearest}, the nearest one it knows. Its defaults, budget and profile run may "
+                     f"differ from {version}'s; compare the plan with what that vLLM prints at start-up.")
+
+
 @dataclass(frozen=True)
 class ServeSettings(ServeFlags):
     """The flags a plan is for (vllm_flags.ServeFlags; `None` leaves vLLM's default for the version and GPU),
@@ -135,6 +160,7 @@ class ServeSettings(ServeFlags):
         super().__post_init__()
         if self.max_model_len is None:
             raise ConfigError("max_model_len is needed to plan. Fix: give the context length, e.g. 32768.")
+        modelled_version(self.vllm_version)  # a version number, or a clear error
 
     @property
     def version(self) -> tuple[int, ...]:
@@ -261,29 +287,129 @@ class Plan:
 # `python bench/planner_calibration.py` (bench/results/planner_calibration.json); tests/test_memory.py
 # checks that these equal the fit.
 _NON_TORCH_GIB = Range(0.01, 0.21, 2.14)  # V0 rows: NCCL/cuBLAS buffers and the CUDA context's growth
-_V1_WORKSPACE_GIB = Range(-0.09, 0.06, 1.0)  # V1 rows, beyond non-torch: torch.compile buffers and the like
+_V1_WORKSPACE_GIB = Range(-0.5, -0.02, 1.01)  # V1 rows, beyond non-torch: torch.compile buffers and the like
 _CUDA_GRAPH_GIB = Range(0.2, 0.8, 1.0)
+# Non-torch memory a multi-GPU layout adds (NCCL's and the custom all-reduce's buffers), per GPU: llm-d-benchmark's
+# H100 logs of one vLLM (tests/data/public_logs.json) print 0.13-0.14 GiB of non-torch memory at TP 1 and
+# 0.54-0.55 GiB at TP 2. Counted whenever TP × PP > 1; measured for TP 2 only.
+MULTI_GPU_NON_TORCH_GIB = 0.41
+
+
+def multi_gpu_gib(settings: ServeSettings) -> float:
+    return MULTI_GPU_NON_TORCH_GIB if settings.tensor_parallel_size * settings.pipeline_parallel_size > 1 else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The profile peak. vLLM sizes the KV cache after one profile run: a forward of max_num_batched_tokens,
+# then on the last pipeline rank a sampler warm-up of max_num_seqs rows of logits. The forward has freed
+# all but its output hidden states when the sampler runs, so the peak is the larger of the two.
+# What the sampler holds depends on which model runner the version picks for the model, and on the
+# sampler code of that version. The line numbers are from the released wheels (scripts/vllm_source.py
+# fetches any of them): vllm/v1/worker/gpu_model_runner.py is the V1 runner, vllm/v1/worker/gpu/ the V2 one.
+
+# Model runner V2 as the default, by version (vllm/config/vllm.py: `use_v2_model_runner` and
+# DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES): 0.22.1 line 69 (Qwen3 only), 0.23.0 line 69 (Llama, Mistral,
+# Qwen3), 0.24.0 line 68 (those and three MoE); from 0.25.1 (line 68, `_is_default_v2_model_runner_model`)
+# every dense model and the listed MoE; from 0.29.0 (line 645) every model. Given as config.json model_type.
+_V2_RUNNER_FAMILIES = {
+    (0, 22): {"qwen3"},
+    (0, 23): {"qwen3", "llama", "mistral"},
+    (0, 24): {"qwen3", "llama", "mistral", "deepseek_v2", "qwen2_moe", "granitemoe"},
+}
+_V2_RUNNER_MOE = {"deepseek_v2", "qwen2_moe", "granitemoe"}  # 0.25-0.28: the MoE families on the list
+
+
+def model_runner(spec: ModelSpec, settings: ServeSettings) -> str:
+    """Which GPU model runner vLLM's version picks for this model when VLLM_USE_V2_MODEL_RUNNER is unset:
+    "V0" (before 0.8), "V1" (vllm/v1/worker/gpu_model_runner.py) or "V2" (vllm/v1/worker/gpu/model_runner.py)."""
+    version = settings.version[:2]
+    if not settings.v1:
+        return "V0"
+    if version < (0, 22):
+        return "V1"
+    if version >= (0, 29):
+        return "V2"
+    if version >= (0, 25):
+        return "V2" if not spec.num_experts or spec.family in _V2_RUNNER_MOE else "V1"
+    return "V2" if spec.family in _V2_RUNNER_FAMILIES[version] else "V1"
+
+
+# Bytes the sampler warm-up holds per element of max_num_seqs × vocab, at its peak, with the source it is
+# counted from. Each V1 release's _dummy_sampler_run samples with temperature 0.5, top-p 0.9 and top-k
+# vocab - 1 (gpu_model_runner.py: 0.8.5.post1 line 1512, 0.10.2 line 2840, 0.16.0 line 4944, 0.21.0 line 5702),
+# so the top-k/top-p path runs; the V2 runner's dummy batch has temperature 0, top-k = vocab, top-p 1
+# (gpu/sample/states.py 0.27.1 lines 22-35), so its sampler skips every logits step until 0.33.
+_SAMPLER_BYTES = (
+    # (runner, first version, bytes per logit, what is alive at the peak)
+    ("V1", (0, 8), 38, "V1 runner, PyTorch top-k/top-p (sample/ops/topk_topp_sampler.py apply_top_k_top_p, "
+                       "0.8.5.post1 line 170, 0.16.0 line 243), peaking inside its logits.sort: the model-dtype "
+                       "logits 2 B, their fp32 copy 4 B (sample/sampler.py 0.8.5.post1 line 39, 0.11.2 line 87), "
+                       "the sorted values 4 B and int64 indices 8 B, and torch.sort's CUDA segmented sort beside "
+                       "them (an int64 iota of the indices 8 B, a radix-sort buffer for keys and values 12 B). "
+                       "llm-d-benchmark's H100 logs (tests/data/public_logs.json) report 4.76, 5.56 and 5.64 GiB of "
+                       "peak activation for 1024 rows of Llama-3.1-8B, Qwen3-0.6B and Qwen3-32B: 38.2-38.4 B per "
+                       "logit. With FlashInfer installed (vLLM's Docker image), 0.8-0.10 sample with FlashInfer "
+                       "instead and hold less; from 0.11 FlashInfer is opt-in (VLLM_USE_FLASHINFER_SAMPLER=1)"),
+    ("V1", (0, 17), 14, "V1 runner, Triton top-k/top-p in place (topk_topp_sampler.py 0.17.1 line 251: batches "
+                        "of 8 or more; its buffer is at most SMs × vocab): the model-dtype logits 2 B, the fp32 "
+                        "copy 4 B, the probabilities 4 B and the exponential noise 4 B (random_sample, 0.17.1 "
+                        "line 325); from 0.21 a second call (gpu_model_runner.py 0.21.0 line 5758) takes the "
+                        "same path"),
+    ("V2", (0, 22), 2, "V2 runner: the model-dtype logits only (gpu/model_runner.py 0.27.1 line 683, 0.32.0 "
+                       "line 972; gpu/sample/sampler.py 0.27.1 line 200 skips the fp32 copy when no request "
+                       "needs processing, and gumbel_sample keeps one value per block)"),
+    ("V2", (0, 33), 14, "V2 runner with the warm-up pass (gpu/model_runner.py 0.33.0 line 993: "
+                        "SamplingParams.for_sampler_warmup): the model-dtype logits 2 B, the fp32 copy 4 B "
+                        "(gpu/sample/sampler.py 0.33.0 line 242), the min-p probabilities 4 B and the logprobs' "
+                        "log-softmax 4 B"),
+)
+
+
+@dataclass(frozen=True)
+class ProfilePeak:
+    """The two peaks of vLLM's profile run on one GPU, in bytes, and what they were counted from."""
+
+    forward: int
+    sampler: int  # 0 before V1: V0 profiled no sampler warm-up
+    runner: str
+    sampler_bytes_per_logit: int
+    sampler_source: str
+
+    @property
+    def peak(self) -> int:
+        return max(self.forward, self.sampler)
+
+
+def profile_peak(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: int = 256) -> ProfilePeak:
+    """The profile run's peaks. The forward (profile_run → _dummy_run(max_num_tokens): gpu_model_runner.py
+    0.32.0 line 6193, gpu/model_runner.py 0.32.0 line 1003): per token, the residual stream and the MLP's
+    gate/up/act outputs in 16 bits, 2 × (4·hidden + 3·intermediate) B, split by TP. The sampler: min(tokens,
+    max_num_seqs) rows of the full vocabulary (the logits are gathered to every TP rank, so TP does not
+    divide it) at _SAMPLER_BYTES per element, plus the forward's hidden states it keeps alive."""
+    inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
+    forward = tokens * 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
+    runner = model_runner(spec, settings)
+    if runner == "V0":
+        return ProfilePeak(forward, 0, runner, 0, "V0 profiles no sampler warm-up")
+    version = settings.version[:2]
+    _, _, per_logit, source = [row for row in _SAMPLER_BYTES if row[0] == runner and version >= row[1]][-1]
+    rows = min(tokens, seqs)
+    sampler = rows * spec.vocab_size * per_logit + tokens * spec.hidden_size * 2
+    return ProfilePeak(forward, sampler, runner, per_logit, source)
 
 
 def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: int = 256) -> int:
-    """Peak of the profile run. The forward: per token, the residual stream and the MLP's gate/up/act
-    outputs in 16 bits (2 × (4·hidden + 3·intermediate) B). In V1 the sampler warm-up runs after the
-    forward, which has freed all but its output hidden states (gpu_model_runner.profile_run: _dummy_run,
-    then _dummy_sampler_run on the last rank), so the peak is the larger of the two: the forward, or
-    max_num_seqs rows of fp32 logits and their probabilities (2 × 4 B × vocab per row). The fixed workspace
+    """The profile run's peak (profile_peak): what the KV budget pays for activations. The fixed workspace
     beside it is one of the fixed_overheads."""
-    inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
-    per_token = 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
-    total = tokens * per_token
-    if settings.v1:
-        total = max(total, seqs * spec.vocab_size * 4 * 2 // settings.tensor_parallel_size)
-    return total
+    return profile_peak(spec, tokens, settings, seqs).peak
 
 
 def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None) -> Range:
-    """The overheads beside the computed activations, per scenario: non-torch memory, in V1 the workspace,
-    from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms (the fit does)."""
-    parts = [non_torch or _NON_TORCH_GIB]
+    """The overheads beside the computed activations, per scenario: non-torch memory (more with several GPUs),
+    in V1 the workspace, from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms
+    (the fit does)."""
+    extra = multi_gpu_gib(settings)
+    parts = [non_torch or _NON_TORCH_GIB, Range(extra, extra, extra)]
     if settings.v1:
         parts.append(workspace or _V1_WORKSPACE_GIB)
     if settings.graphs_in_budget:
@@ -315,7 +441,8 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
     page = BLOCK_SIZE * kv_per_token
 
-    computed = activation_bytes(spec, tokens, settings, seqs)  # the part the overheads do not hold
+    peak = profile_peak(spec, tokens, settings, seqs)
+    computed = peak.peak  # the part the overheads do not hold
     overheads = overhead_gib or fixed_overheads(settings)
 
     def pool(scenario: int) -> int:
@@ -351,6 +478,9 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
         reason = (f"{kv_pool / GIB:.2f} GiB of KV cache holds {kv_tokens:,} tokens, "
                   f"{max_concurrency(kv_tokens, settings.max_model_len):.2f} requests of {settings.max_model_len:,} tokens")
     warnings = []
+    version_note = modelled_version(settings.vllm_version)[1]
+    if version_note:
+        warnings.append(version_note)
     if spec.sliding_window:
         warnings.append(f"{spec.name} mixes sliding-window and full attention: vLLM keeps several KV groups "
                         "and the single formula used here does not hold.")
@@ -373,7 +503,7 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
                                 **{k: getattr(settings, k) or v for k, v in family_parsers(spec).items()})
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
-    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib)
+    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak)
     return Plan(assumptions=assumptions,
         model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
         activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
@@ -388,9 +518,16 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
 
 
 def _assumptions(settings: ServeSettings, gpu, tokens: int, seqs: int, weights_measured: bool,
-                 overhead_gib: Range | None = None) -> tuple[str, ...]:
+                 overhead_gib: Range | None = None, peak: ProfilePeak | None = None) -> tuple[str, ...]:
     """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
     out = []
+    if peak is not None and peak.runner != "V0":
+        larger = "sampler warm-up" if peak.sampler > peak.forward else "forward"
+        out.append(f"profile peak {peak.peak / GIB:.2f} GiB, the {larger}: vLLM {settings.vllm_version} runs this model "
+                   f"on its {peak.runner} model runner, whose sampler warm-up holds {peak.sampler_bytes_per_logit} B "
+                   f"per logit of max_num_seqs × vocab ({peak.sampler / GIB:.2f} GiB) beside a forward of "
+                   f"{peak.forward / GIB:.2f} GiB (memory.py cites the vLLM lines). VLLM_USE_V2_MODEL_RUNNER=0/1 "
+                   "changes the runner.")
     if settings.gpu_memory_utilization is None:
         out.append(f"gpu_memory_utilization {settings.effective_gmu():.2f}: vLLM {settings.vllm_version}'s default "
                    "(0.92 from v0.21, when CUDA-graph memory joined the budget; 0.90 before). Set "

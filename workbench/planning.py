@@ -174,6 +174,7 @@ def _calibration_lines(cal: dict) -> list[str]:
     facts = {k: v for k, v in cal["facts"].items() if v is not None}
     lines = ["calibrated from the log: " + ", ".join(f"{k} {v}" for k, v in facts.items()),
              "  fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items())]
+    lines += [f"  recomputed {line}" for line in _recomputed(cal)]
     if cal["residual"]:
         lines.append("  on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
     return lines + [f"  note: {note}" for note in cal["notes"]]
@@ -183,10 +184,21 @@ def _calibration_markdown(cal: dict) -> str:
     facts = ", ".join(f"{k} {v}" for k, v in cal["facts"].items() if v is not None)
     lines = ["", "#### Calibrated from your start-up log", f"- the log: {facts}",
              "- fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items())]
+    lines += [f"- recomputed {line}" for line in _recomputed(cal)]
     if cal["residual"]:
         lines.append("- on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
     lines += [f"- ⚠️ {note}" for note in cal["notes"]]
     return "\n".join(lines)
+
+
+def _recomputed(cal: dict) -> list[str]:
+    """The profile peaks computed for the log's run and for the plan (GPU logs), one line each."""
+    out = []
+    for where, p in cal.get("recomputed_terms", {}).items():
+        out.append(f"for the {where} ({p['model']}, vLLM {p['vllm_version']}, {p['model_runner']} model runner): forward "
+                   f"{p['forward_gib']} GiB ({p['max_num_batched_tokens']:,} tokens), sampler {p['sampler_gib']} GiB "
+                   f"({p['max_num_seqs']:,} rows × {p['sampler_bytes_per_logit']} B per logit), peak {p['peak_gib']} GiB")
+    return out
 
 
 def _log_facts(request: PlanRequest) -> "calibrate.LogFacts | None":
@@ -198,6 +210,8 @@ def _log_facts(request: PlanRequest) -> "calibrate.LogFacts | None":
 
 
 def _gpu(request: PlanRequest, facts) -> hardware.GpuSpec | None:
+    if request.gpu is not None and facts is not None:
+        calibrate.check_gpu(facts, request.gpu, request.gpu_total_gib)
     total = request.gpu_total_gib or (facts.total_gib if facts else None)
     if request.gpu is not None or facts is None:
         return hardware.find_gpu(request.gpu or DEFAULT_GPU, total, request.bandwidth_gbs)
