@@ -88,9 +88,8 @@ def reported_kv_gib(row: dict) -> float:
 def implied_overhead_gib(row: dict) -> float:
     """What the log leaves for the fixed terms once weights, KV, activations and graphs are taken out."""
     spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-    tokens, seqs = s.batch(gpu)
     requested = gpu.total_gib * s.effective_gmu()
-    activation = memory.activation_bytes(spec, tokens, s, seqs) / GIB
+    activation = memory.profile_peak_on(spec, s, gpu).peak / GIB
     graphs = memory._CUDA_GRAPH_GIB.nominal if s.graphs_in_budget else 0.0
     return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs - memory.multi_gpu_gib(s)
 
@@ -137,10 +136,9 @@ def activations(rows: list[dict]) -> list[dict]:
         if reported is None:
             continue
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-        tokens, seqs = s.batch(gpu)
-        peak = memory.profile_peak(spec, tokens, s, seqs)
+        peak = memory.profile_peak_on(spec, s, gpu)
         out.append({"id": row["id"], "model": row["model"], "tp": s.tensor_parallel_size, "vllm": row["vllm_version"],
-                    "model_runner": peak.runner, "max_num_seqs": seqs, "forward_gib": round(peak.forward / GIB, 2),
+                    "model_runner": peak.runner, "max_num_seqs": peak.seqs, "forward_gib": round(peak.forward / GIB, 2),
                     "sampler_gib": round(peak.sampler / GIB, 2), "planned_gib": round(peak.peak / GIB, 2),
                     "reported_gib": reported, "error_pct": round(100 * (peak.peak / GIB - reported) / reported, 1)})
     return out

@@ -50,7 +50,7 @@ def test_a_gpu_log_fits_one_overhead_that_reproduces_the_log():
     smaller = calibrate.gpu_plan(spec, gpu, "bf16", memory.ServeSettings(
         max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0", max_num_batched_tokens=2048),
         cal, weights_gib=12.55)
-    freed = memory.activation_bytes(spec, 8192, settings, 1024) - memory.activation_bytes(spec, 2048, settings, 1024)
+    freed = memory.profile_peak(spec, 8192, settings, 1024).peak - memory.profile_peak(spec, 2048, settings, 1024).peak
     assert smaller.kv_cache_bytes - same.kv_cache_bytes == pytest.approx(freed, abs=2**20)
     r = smaller.kv_cache_gib_range
     assert r.pessimistic < smaller.kv_cache_bytes / 2**30 < r.optimistic

@@ -137,12 +137,11 @@ class Calibration:
         return {"calibrated": True, "calibration": self.as_dict()}
 
 
-def peaks(spec: ModelSpec, settings: memory.ServeSettings, gpu: GpuSpec) -> dict:
-    """The profile peaks the planner computes (never fits) for a model and settings on a GPU, in GiB."""
-    tokens, seqs = settings.batch(gpu)
-    peak = memory.profile_peak(spec, tokens, settings, seqs)
+def _described(spec: ModelSpec, settings: memory.ServeSettings, peak: memory.ProfilePeak) -> dict:
+    """The profile peaks the planner computed (never fits) for a model and settings, in GiB, for the JSON."""
     return {"model": spec.name, "vllm_version": settings.vllm_version, "model_runner": peak.runner,
-            "max_num_batched_tokens": tokens, "max_num_seqs": seqs, "forward_gib": round(peak.forward / GIB, 3),
+            "max_num_batched_tokens": peak.tokens, "max_num_seqs": peak.seqs,
+            "forward_gib": round(peak.forward / GIB, 3),
             "sampler_gib": round(peak.sampler / GIB, 3), "sampler_bytes_per_logit": peak.sampler_bytes_per_logit,
             "peak_gib": round(peak.peak / GIB, 3)}
 
@@ -213,20 +212,18 @@ def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: 
         notes.append(f"gpu_memory_utilization {log_settings.effective_gmu():.2f} assumed (vLLM "
                      f"{log_settings.vllm_version}'s default; the log does not print it)")
     log_gpu = GpuSpec(gpu.name if gpu else "the log's GPU", total, 0.0, 0.0, "?")
-    at_log = peaks(spec_at_log, log_settings, log_gpu)
-    activation = memory.activation_bytes(spec_at_log, at_log["max_num_batched_tokens"], log_settings,
-                                         at_log["max_num_seqs"])
+    log_peak = memory.profile_peak_on(spec_at_log, log_settings, log_gpu)
+    activation = log_peak.peak
     per_token = memory.kv_bytes_per_token(spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size,
                                           log_settings.pipeline_parallel_size)
     kv = facts.kv_cache_gib * GIB if facts.kv_cache_gib is not None else facts.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
     overhead = (requested - facts.weights_gib * GIB - kv - activation) / GIB - memory.multi_gpu_gib(log_settings)
     terms = {"overhead_gib": round(overhead, 3), "requested_gib": round(requested / GIB, 2)}
-    plan_gpu = gpu or log_gpu
-    recomputed = {"log": at_log, "plan": peaks(spec, settings, plan_gpu)}
-    on_log = overhead + memory.multi_gpu_gib(log_settings)
+    recomputed = {"log": _described(spec_at_log, log_settings, log_peak),
+                  "plan": _described(spec, settings, memory.profile_peak_on(spec, settings, gpu or log_gpu))}
     check = memory.plan(spec_at_log, log_gpu, quant, log_settings, weights_gib=facts.weights_gib,
-                        overhead_gib=memory.Range(on_log, on_log, on_log))
+                        overhead_gib=memory.Range(overhead, overhead, overhead))
     residual = {"kv_cache_gib": round(check.kv_cache_bytes / GIB - kv / GIB, 3) + 0.0}  # + 0.0: no "-0.0"
     if facts.kv_cache_tokens:
         residual["kv_cache_tokens"] = check.kv_cache_tokens - facts.kv_cache_tokens
@@ -284,8 +281,8 @@ def gpu_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: memory.ServeSe
     widens with how far the peak moves from the log's (the part computed, not measured): 0.1 GiB plus a quarter.
     When the log loaded the same checkpoint (same model, and its weights within 3 % of what this format
     computes to), the plan uses the log's measured weights, re-split for this TP × PP."""
-    overhead = calibration.terms["overhead_gib"] + memory.multi_gpu_gib(settings)
-    moved = abs(peaks(spec, settings, gpu)["peak_gib"] - calibration.recomputed["log"]["peak_gib"])
+    overhead = calibration.terms["overhead_gib"]  # memory.plan adds this layout's multi-GPU buffers
+    moved = abs(memory.profile_peak_on(spec, settings, gpu).peak / GIB - calibration.recomputed["log"]["peak_gib"])
     spread = 0.1 + 0.25 * moved
     if weights_gib is None:
         weights_gib = _measured_weights(spec, quant, group_size, settings, calibration.facts)

@@ -164,7 +164,7 @@ class ServeSettings(ServeFlags):
 
     @property
     def version(self) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.vllm_version.split(".")[:3] if p.isdigit())
+        return _version_tuple(self.vllm_version)
 
     @property
     def v1(self) -> bool:
@@ -374,6 +374,8 @@ class ProfilePeak:
     runner: str
     sampler_bytes_per_logit: int
     sampler_source: str
+    tokens: int  # the profile batch (max_num_batched_tokens)
+    seqs: int  # max_num_seqs
 
     @property
     def peak(self) -> int:
@@ -390,26 +392,25 @@ def profile_peak(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: in
     forward = tokens * 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
     runner = model_runner(spec, settings)
     if runner == "V0":
-        return ProfilePeak(forward, 0, runner, 0, "V0 profiles no sampler warm-up")
+        return ProfilePeak(forward, 0, runner, 0, "V0 profiles no sampler warm-up", tokens, seqs)
     version = settings.version[:2]
     _, _, per_logit, source = [row for row in _SAMPLER_BYTES if row[0] == runner and version >= row[1]][-1]
     rows = min(tokens, seqs)
     sampler = rows * spec.vocab_size * per_logit + tokens * spec.hidden_size * 2
-    return ProfilePeak(forward, sampler, runner, per_logit, source)
+    return ProfilePeak(forward, sampler, runner, per_logit, source, tokens, seqs)
 
 
-def activation_bytes(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: int = 256) -> int:
-    """The profile run's peak (profile_peak): what the KV budget pays for activations. The fixed workspace
-    beside it is one of the fixed_overheads."""
-    return profile_peak(spec, tokens, settings, seqs).peak
+def profile_peak_on(spec: ModelSpec, settings: ServeSettings, gpu) -> ProfilePeak:
+    """profile_peak with the batch the engine will run on `gpu` (ServeSettings.batch: given, else vLLM's defaults)."""
+    tokens, seqs = settings.batch(gpu)
+    return profile_peak(spec, tokens, settings, seqs)
 
 
 def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None) -> Range:
-    """The overheads beside the computed activations, per scenario: non-torch memory (more with several GPUs),
-    in V1 the workspace, from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms
-    (the fit does)."""
-    extra = multi_gpu_gib(settings)
-    parts = [non_torch or _NON_TORCH_GIB, Range(extra, extra, extra)]
+    """The overheads beside the computed activations and multi-GPU buffers, per scenario: non-torch memory, in V1
+    the workspace, from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms (the
+    fit does)."""
+    parts = [non_torch or _NON_TORCH_GIB]
     if settings.v1:
         parts.append(workspace or _V1_WORKSPACE_GIB)
     if settings.graphs_in_budget:
@@ -437,17 +438,18 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
 
     requested = int(gpu.total_gib * settings.effective_gmu() * GIB)
     weights = int(weights_gib * GIB) if weights_gib is not None else weight_bytes(spec, quant, group_size) // (tp * pp)
-    tokens, seqs = settings.batch(gpu)
     kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
     page = BLOCK_SIZE * kv_per_token
 
-    peak = profile_peak(spec, tokens, settings, seqs)
+    peak = profile_peak_on(spec, settings, gpu)
+    tokens, seqs = peak.tokens, peak.seqs
     computed = peak.peak  # the part the overheads do not hold
+    buffers = int(multi_gpu_gib(settings) * GIB)  # computed too: the layout decides it, not the machine
     overheads = overhead_gib or fixed_overheads(settings)
 
     def pool(scenario: int) -> int:
-        return requested - weights - computed - int((overheads.optimistic, overheads.nominal,
-                                                     overheads.pessimistic)[scenario] * GIB)
+        return requested - weights - computed - buffers - int((overheads.optimistic, overheads.nominal,
+                                                               overheads.pessimistic)[scenario] * GIB)
 
     kv_pool = pool(1)
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
@@ -456,9 +458,9 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     if overhead_gib is None:  # the breakdown shown: the workspace with the activations, graphs apart
         activation = computed + (int(_V1_WORKSPACE_GIB.nominal * GIB) if settings.v1 else 0)
         graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
-        non_torch = int(_NON_TORCH_GIB.nominal * GIB)
+        non_torch = int(_NON_TORCH_GIB.nominal * GIB) + buffers
     else:  # one fitted term holds the non-torch memory, the workspace and the graphs
-        activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB)
+        activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB) + buffers
 
     if kv_pool <= 0:
         fits = False
