@@ -114,10 +114,11 @@ def pairs(rows: list[dict]) -> list[dict]:
             if a is b or not a.get("machine") or a.get("machine") != b.get("machine"):
                 continue
             gpu = gpu_of(b)
-            cal = calibrate.fit(models.CATALOG[a["model"]], log_facts(a), gpu, settings_of(a), a["quant"])
-            # the log's overhead, measured with a's own pipeline layout: b's layout is recomputed
-            p = calibrate.gpu_plan(models.CATALOG[b["model"]], gpu, b["quant"], settings_of(b), cal,
-                                   weights_gib=b["facts"]["weights_gib"])
+            # as `workbench plan --calibrate-from a.log` for b's model and settings: the fit reads a's run from its
+            # facts, and the peaks, weights and layout are b's
+            spec, settings = models.CATALOG[b["model"]], settings_of(b)
+            cal = calibrate.fit(spec, log_facts(a), gpu, settings, b["quant"])
+            p = calibrate.gpu_plan(spec, gpu, b["quant"], settings, cal, weights_gib=b["facts"]["weights_gib"])
             reported = reported_kv_gib(b)
             out.append({"machine": a["machine"], "calibrated_on": a["id"], "predicted": b["id"],
                         "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",

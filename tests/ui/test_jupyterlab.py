@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.helpers import SCREENSHOTS
-from workbench import hardware, memory, models, planning
+from workbench import planning
 from workbench.engine import free_port
 
 pytestmark = pytest.mark.slow
@@ -73,9 +73,7 @@ def test_notebook_02_runs_in_jupyterlab_and_the_planner_redraws(jupyter_lab, bro
         expect(bar).to_be_visible()
         before = bar.get_attribute("src")
         expect(planner).to_contain_text("fits: Qwen3-14B (gptq-int4) on RTX 3090")
-        reference = memory.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "gptq-int4",
-                                memory.ServeSettings(max_model_len=32_768))  # the widget's defaults, planned by the core
-        expect(planner).to_contain_text(f"{reference.max_concurrency:.2f} requests of 32,768 tokens")
+        expect(planner).to_contain_text("2.23 requests of 32,768 tokens")
 
         context_slider = planner.locator(".widget-slider").first.locator(".noUi-handle")  # "context"
         context_slider.focus()
