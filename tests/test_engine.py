@@ -223,7 +223,7 @@ def test_the_app_stops_an_engine_that_is_still_starting(starts_vllm):
     """`workbench ui` that exits while vLLM compiles (a bad flag, Ctrl-C) must not leave vLLM running."""
     from workbench.ui.context import AppContext
 
-    for wait_for_process in (False, True):  # stop before vLLM is spawned, and while it starts
+    for wait_for_process in (False, True):  # stop at once (before or just after the spawn), and while it starts
         ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True))
         ctx.start()
         deadline = time.monotonic() + 60
@@ -233,10 +233,30 @@ def test_the_app_stops_an_engine_that_is_still_starting(starts_vllm):
         ctx._thread.join(60)
         assert not ctx.starting
         process = ctx.engine.process if ctx.engine else None
-        assert wait_for_process is (process is not None)
-        if process is not None:
-            assert process.poll() is not None, "vLLM outlived the app's stop()"
+        if wait_for_process:
+            assert process is not None
+        # Which side of the spawn an immediate stop lands on is the machine's timing; either way nothing runs.
+        assert process is None or process.poll() is not None, "vLLM outlived the app's stop()"
         assert ctx.status() == "stopped", ctx.status()
+
+
+def test_a_stop_before_the_start_thread_runs_starts_nothing():
+    """The app's stop() can come before its start thread has made an Engine (Ctrl-C at once): the thread
+    must then start nothing, rather than an engine no one will stop."""
+    from workbench.ui.context import AppContext
+
+    ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True))
+    ctx.stop()
+    ctx._start()  # the start thread's body, run after the stop on purpose
+    assert ctx.engine is None and ctx.status() == "stopped"
+
+
+def test_an_engine_stopped_before_vllm_is_spawned_refuses_to_spawn_it():
+    engine = Engine(EngineConfig(max_model_len=2048, enforce_eager=True))
+    engine.stop()
+    with pytest.raises(EngineStartupError, match="stopped before vLLM started"):
+        engine.start()
+    assert engine.process is None
 
 
 def test_an_attached_engine_without_its_log_reports_what_the_server_says(engine):

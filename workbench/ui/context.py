@@ -66,16 +66,21 @@ class AppContext:
             else:
                 # Held before it starts (not Engine.connect), so that stop() can end a start-up under way:
                 # a UI that exits while vLLM compiles must not leave it running without a parent.
-                self.engine = Engine(self.config)
+                with self._lock:  # a stop() that came before this thread ran wins: nothing is started
+                    if self._stop_requested:
+                        return
+                    self.engine = Engine(self.config)
                 self.engine.start()
         except WorkbenchError as exc:
             self.error = None if self._stop_requested else str(exc)
 
     def stop(self) -> None:
         """Stop an engine this app started (also while it is starting); an attached one is left alone."""
-        self._stop_requested = True
-        if self.engine is not None:
-            self.engine.stop()
+        with self._lock:  # either _start() sees the request, or stop() sees its engine
+            self._stop_requested = True
+            engine = self.engine
+        if engine is not None:
+            engine.stop()
 
     def serve(self, model: str) -> None:
         """Replace the engine with one serving `model` (stops an engine we own; detaches otherwise)."""
