@@ -16,12 +16,33 @@ $(STAMP): pyproject.toml scripts/install.sh
 model: install
 	$(WB) prepare-model
 
-# Debian's Chromium and the fonts, for the browser tests (installed when missing; needs root or sudo)
-browser:
-	bash scripts/install_browser.sh
+# A Chromium and the fonts, for the browser tests (installed when missing; needs root or sudo): Debian's chromium,
+# or Playwright's own where apt's is a snap (Ubuntu)
+browser: install
+	bash scripts/install_browser.sh $(PY)
 
+# `make run MODEL=<Hub id or folder>` serves that model: on a GPU with the planner's flags for this card at CONTEXT
+# tokens (`workbench plan ... --json`'s vllm_args), on the CPU build as `workbench ui --model` does. Without MODEL:
+# the bundled model, and on a GPU a line that says so and how to change it.
+CONTEXT ?= 32768
+ifneq ($(filter run,$(MAKECMDGOALS)),)
+ifneq ($(origin MODEL),undefined)
+ifeq ($(strip $(MODEL)),)
+$(error MODEL=: name a model: a Hub id like Qwen/Qwen3-14B-AWQ, a folder with config.json, or leave MODEL unset for the bundled model)
+endif
+endif
+endif
 run: model
-	$(WB) ui
+	@gpu=$$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1); \
+	if [ -z "$(strip $(MODEL))" ]; then \
+	  [ -z "$$gpu" ] || echo "make run serves the bundled test model ($$($(PY) -c 'from workbench import models; print(models.BUNDLED_MODEL)')) on your $$gpu; for the reference case: make run MODEL=Qwen/Qwen3-14B-AWQ (README: On your RTX 3090)"; \
+	  exec $(WB) ui; fi; \
+	flags=""; \
+	if [ -n "$$gpu" ]; then \
+	  flags=$$($(WB) plan --model "$(MODEL)" --gpu "$$gpu" --max-model-len $(CONTEXT) --json | \
+	    $(PY) -c 'import json, shlex, sys; print(shlex.join(json.load(sys.stdin)["vllm_args"][3:]))') || exit 2; \
+	  echo "serving $(MODEL) on $$gpu with the planner's flags: $$flags"; fi; \
+	eval exec $(WB) ui --model '"$(MODEL)"' $$flags
 
 test: model browser
 	$(PY) -m pytest

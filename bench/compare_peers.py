@@ -1,12 +1,17 @@
 """`workbench bench` beside the serving benchmarks people already use, against one server with one workload:
 vLLM's own (`vllm.benchmarks.serve`, in-process), GuideLLM 0.8.1 (the vLLM project's) and aiperf 0.13.0
 (NVIDIA's), each in its own environment under bench/.venvs/ (bench/peers.py makes them; their pins clash with
-vLLM's). Loads: fixed concurrency 1 and 4, and a Poisson request rate. Every tool's median TTFT, ITL, TPOT and
-end-to-end latency and its output throughput, by the tool's own definitions and by vLLM's, each as a ratio to
-vLLM's. Prints the table and writes bench/results/compare_peers.json.
+vLLM's). Loads: fixed concurrency 1 and 4, and a Poisson request rate. The server runs on CPUs of its own and every
+load generator on the others, one tool at a time, in alternating order, each after a warm-up (bench/pinning.py;
+`--layout shared` for the unpinned illustration). Every tool's median TTFT, ITL, TPOT and end-to-end latency and
+its output throughput, by the tool's own definitions and by vLLM's, each as a ratio to vLLM's. Prints the table and
+writes bench/results/compare_peers.json (the unpinned illustration: compare_peers_shared.json), with the CPU layout.
+`--render-readme` measures nothing: it rewrites the README's peer table from that file.
 
     python bench/compare_peers.py [--url URL] [--install] [--tools vllm,workbench,guidellm,aiperf]
                                   [--num-prompts 16] [--input-len 128] [--output-len 64] [--rate 0.5] [--repeats 2]
+                                  [--layout pinned|shared] [--server-cpus 1 --client-cpus 0] [--out PATH]
+    python bench/compare_peers.py --render-readme [--out PATH]
 
 Definitions (vLLM's, which the workbench follows): TTFT from sending the request to the first streamed token;
 TPOT per request (e2e − TTFT) / (output tokens − 1); ITL the gaps between streamed chunks, over all requests;
@@ -18,6 +23,8 @@ so it has no ITL by vLLM's definition.
 
 import argparse
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,12 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
+import pinning  # noqa: E402
 
 from workbench import bench, models  # noqa: E402
 from workbench.client import Client  # noqa: E402
-from workbench.engine import Engine, EngineConfig  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parents[1] / "README.md"
+TABLE_START = "<!-- peer table: written by `python bench/compare_peers.py --render-readme` from compare_peers.json -->"
+TABLE_END = "<!-- end of the peer table -->"
 TOOLS = ("vllm", "workbench", "guidellm", "aiperf")
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "output_tok_s")
 
@@ -71,13 +81,18 @@ def guidellm(url: str, tokenizer: str, load: dict, args, folder: Path) -> dict:
     out = folder / "guidellm.json"
     profile = (f"kind=concurrent,streams={load['concurrency']}" if load["concurrency"] else
                f"kind=poisson,rate={load['rate']}")
+    # One worker process: GuideLLM 0.8.1 gives every worker process its own random.Random(random_seed) for the
+    # Poisson gaps (scheduler/strategies.py, AsyncPoissonStrategy.next_request_time) and starts up to
+    # max_worker_processes (10) of them, so each gap repeats once per worker: at 0.5/s its first 10 requests went
+    # exactly 2.04 s apart (Random(42)'s first draw) and the next 6 within 0.25 s. One worker draws one sequence.
+    env = {**os.environ, "GUIDELLM__MAX_WORKER_PROCESSES": "1"}
     run = subprocess.run([str(peers.command("guidellm")), "run",
                           "--backend", f"kind=openai_http,target={url},request_format=/v1/completions",
                           "--profile", profile, "--data", f"kind=synthetic_text,prompt_tokens={args.input_len},"
                           f"output_tokens={args.output_len}", "--tokenizer", f"kind=hf_auto,model={tokenizer}",
                           "--constraint", f"kind=max_requests,count={args.num_prompts}",
                           "--output", f"kind=json,path={out}", "--disable-console-interactive"],
-                         capture_output=True, text=True, timeout=1800)
+                         capture_output=True, text=True, timeout=1800, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"guidellm failed: {run.stderr[-800:]}")
     m = json.loads(out.read_text())["benchmarks"][0]["metrics"]
@@ -97,7 +112,11 @@ def aiperf(url: str, model: str, tokenizer: str, load: dict, args, folder: Path)
             "--prompt-input-tokens-mean", str(args.input_len), "--prompt-input-tokens-stddev", "0",
             "--prompt-output-tokens-mean", str(args.output_len), "--prompt-output-tokens-stddev", "0",
             "--extra-inputs", "ignore_eos:true", "--output-artifact-dir", str(out), "--random-seed", "0",
-            "--warmup-request-count", "1", "--no-server-metrics", "--no-gpu-telemetry", "--use-server-token-count"]
+            "--warmup-request-count", "1", "--no-server-metrics", "--no-gpu-telemetry", "--use-server-token-count",
+            # one worker and one record processor: aiperf's own processes share the client's CPUs, and its
+            # inter_chunk_latency stamps each network read (transports/aiohttp_client.py), so a late read merges
+            # chunks into a 0 gap and a double one
+            "--workers-max", "1", "--record-processors", "1"]
     argv += (["--concurrency", str(load["concurrency"])] if load["concurrency"] else
              ["--request-rate", str(load["rate"]), "--arrival-pattern", "poisson"])
     run = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
@@ -123,7 +142,18 @@ def main() -> int:
     parser.add_argument("--output-len", type=int, default=64)
     parser.add_argument("--rate", type=float, default=0.5, help="the Poisson load, requests per second")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of every tool at every load")
+    parser.add_argument("--out", default=None, help="the JSON to write, or with --render-readme to read (default: "
+                                                    "bench/results/compare_peers[_shared].json)")
+    parser.add_argument("--render-readme", action="store_true",
+                        help="measure nothing: rewrite the README's peer table from the JSON")
+    pinning.add_flags(parser)
     args = parser.parse_args()
+    out_path = Path(args.out) if args.out else RESULTS / ("compare_peers.json" if args.layout == "pinned" else
+                                                         "compare_peers_shared.json")
+    if args.render_readme:
+        render_readme(json.loads(out_path.read_text()), README)
+        print(f"rewrote the peer table in {README} from {out_path}")
+        return 0
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
@@ -140,7 +170,7 @@ def main() -> int:
              {"name": "concurrency 4", "concurrency": 4, "rate": None},
              {"name": f"Poisson {args.rate}/s", "concurrency": None, "rate": args.rate}]
     runs = []
-    with Engine.connect(args.url, EngineConfig()) as engine, tempfile.TemporaryDirectory(prefix="wb-peers-") as tmp:
+    with pinning.engine_for(args) as (engine, layout), tempfile.TemporaryDirectory(prefix="wb-peers-") as tmp:
         client = Client(engine.url)
         tokenizer = str(models.resolve_model(client.model_card()["root"] or models.BUNDLED_MODEL))
         facts = bench.server_facts(client)
@@ -150,19 +180,23 @@ def main() -> int:
                     folder = Path(tmp) / f"{repeat}-{load['name']}-{tool}".replace(" ", "_").replace("/", "_")
                     folder.mkdir()
                     print(f"[{repeat + 1}/{args.repeats}] {load['name']}: {tool} ...", flush=True)
+                    pinning.warm(engine.url, args.input_len, args.output_len)
                     result = {"vllm": lambda: vllm_bench(client.server_url, client.model, tokenizer, load, args),
                               "workbench": lambda: workbench_bench(engine.url, load, args),
                               "guidellm": lambda: guidellm(client.server_url, tokenizer, load, args, folder),
                               "aiperf": lambda: aiperf(client.server_url, client.model, tokenizer, load, args,
                                                        folder)}[tool]()
-                    runs.append({"repeat": repeat, "load": load["name"], "tool": tool, **result})
+                    runs.append({"repeat": repeat, "load": load["name"], "tool": tool,
+                                 "client_cpus": sorted(os.sched_getaffinity(0)), **result})
     table = summarize(runs, tools, loads)
     print_table(table, tools)
-    RESULTS.mkdir(exist_ok=True)
-    out = {"server": facts, "machine": bench.machine(), "workload": {k: v for k, v in vars(args).items()},
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out = {"server": facts, "machine": bench.machine(), "layout": layout,
+           "workload": {k: v for k, v in vars(args).items()},
            "definitions": __doc__.split("Definitions (")[1].strip(), "table": table, "runs": runs}
-    (RESULTS / "compare_peers.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print(f"wrote {RESULTS / 'compare_peers.json'}")
+    out_path.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    print(markdown_table(out))
+    print(f"wrote {out_path}")
     return 0
 
 
@@ -198,6 +232,50 @@ def print_table(table: dict, tools: list[str]) -> None:
                 v, r = row["vllm_definitions"][m], row["ratio_to_vllm"][m]
                 cells.append("—".rjust(18) if v is None else f"{v:>9.1f} (×{r:.3f})".rjust(18) if r else f"{v:>18.1f}")
             print(f"{load:<16} {tool:<10} " + " ".join(cells))
+
+
+NAMES = {"vllm": "vLLM `bench serve`", "workbench": "**workbench bench**",
+         **{tool: f"{tool.replace('guidellm', 'GuideLLM')} {peers.PEERS[tool][0][0].split('==')[1]}"
+            for tool in ("guidellm", "aiperf")}}
+AGREE = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "output_tok_s": "output throughput"}  # within 5 %
+
+
+def markdown_table(data: dict) -> str:
+    """The README's peer table from compare_peers.json: vLLM's row in its units, every other tool's as a ratio to
+    it; then the layout it was measured with, and whether the workbench is within 5 % of vLLM's on each load."""
+    rows = ["| load | tool | TTFT | TPOT | ITL | e2e | output tok/s |", "|---|---|---|---|---|---|---|"]
+    misses = []
+    for load, tools in data["table"].items():
+        for tool, row in tools.items():
+            cells = []
+            for m in METRICS:
+                value, ratio = row["vllm_definitions"][m], row["ratio_to_vllm"][m]
+                cells.append("—" if value is None else
+                             (f"{value:.1f}" + ("" if m == "output_tok_s" else " ms")) if tool == "vllm" else
+                             f"×{ratio:.3f}" if ratio is not None else "—")
+            rows.append(f"| {load} | {NAMES.get(tool, tool)} | " + " | ".join(cells) + " |")
+            if tool == "workbench":
+                misses += [f"{load} {AGREE[m]} ×{row['ratio_to_vllm'][m]:.3f}" for m in AGREE
+                           if row["ratio_to_vllm"][m] is not None and abs(row["ratio_to_vllm"][m] - 1) > 0.05]
+    lay, w = data.get("layout"), data["workload"]
+    where = ("CPU layout not recorded (an unpinned run from before the layout was kept)" if not lay else
+             f"{lay['mode']}: server on CPUs {bench.cpu_list(lay['server_cpus'] or [])}, load generators on CPUs "
+             f"{bench.cpu_list(lay['client_cpus'])}, {lay['nproc']} in all")
+    verdict = ("the workbench is within 5 % of vLLM's benchmark on median TTFT, TPOT, ITL and output throughput at "
+               "every load" if not misses else "the workbench is **not** within 5 % of vLLM's benchmark on: "
+               + ", ".join(misses))
+    return ("\n".join(rows) + f"\n\n{w['repeats']} alternating repeats of {w['num_prompts']} prompts ({w['input_len']} "
+            f"in / {w['output_len']} out) per tool and load; {where}. By vLLM's definitions: vLLM's rows in its own "
+            f"units, every other cell that tool's median ÷ vLLM's. Against vLLM's own: {verdict}.")
+
+
+def render_readme(data: dict, readme: Path) -> None:
+    """Replace what lies between the README's peer-table markers with markdown_table(data)."""
+    text = readme.read_text()
+    pattern = re.compile(re.escape(TABLE_START) + r"\n.*?\n" + re.escape(TABLE_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"error: {readme} has no peer-table markers ({TABLE_START} ... {TABLE_END}).")
+    readme.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{markdown_table(data)}\n{TABLE_END}", text, count=1))
 
 
 if __name__ == "__main__":

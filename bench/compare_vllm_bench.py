@@ -1,20 +1,26 @@
 """`workbench bench` against vLLM's own serving benchmark (`vllm.benchmarks.serve`, called in-process: the CPU
-build's `vllm` console script is broken), same server, same workload, one run; and the workbench client
-against the raw openai SDK. Prints the ratios, writes bench/results/compare_vllm_bench.json.
+build's `vllm` console script is broken), same server, same workload, alternating runs after a warm-up; and the
+workbench client against the raw openai SDK. The server and this script run on CPUs of their own (bench/pinning.py;
+`--layout shared` for the unpinned illustration). Prints the ratios, writes bench/results/compare_vllm_bench.json
+(the unpinned illustration: compare_vllm_bench_shared.json), with the CPU layout.
 
     python bench/compare_vllm_bench.py [--url URL] [--num-prompts 16] [--input-len 128] [--output-len 64]
-                                       [--concurrency 1] [--repeats 3]
+                                       [--concurrency 1] [--repeats 3] [--layout pinned|shared]
+                                       [--server-cpus 1 --client-cpus 0] [--out PATH]
 """
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from workbench import bench, models
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import Engine, EngineConfig
+sys.path.insert(0, str(Path(__file__).parent))
+import pinning  # noqa: E402
+
+from workbench import bench, models  # noqa: E402
+from workbench.client import DEFAULT_SYSTEM_PROMPT, Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -84,13 +90,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each tool")
     parser.add_argument("--requests", type=int, default=15, help="for the client-overhead comparison")
+    parser.add_argument("--out", default=None, help="the JSON to write (default: bench/results/compare_vllm_bench"
+                                                    "[_shared].json)")
+    pinning.add_flags(parser)
     args = parser.parse_args()
-    with Engine.connect(args.url, EngineConfig()) as engine:
+    out_path = Path(args.out) if args.out else RESULTS / ("compare_vllm_bench.json" if args.layout == "pinned" else
+                                                         "compare_vllm_bench_shared.json")
+    with pinning.engine_for(args) as (engine, layout):
         client = Client(engine.url)
         tokenizer = str(models.resolve_model(client.model_card()["root"] or models.BUNDLED_MODEL))
         runs = []
-        for _ in range(args.repeats):  # alternate, so that drift of the machine hits both alike
-            runs.append({"vllm": vllm_bench(client.server_url, client.model, tokenizer, args), "workbench": ours(engine.url, args)})
+        for repeat in range(args.repeats):  # alternate the order, so that drift of the machine hits both alike
+            run = {}
+            for tool in ("vllm", "workbench") if repeat % 2 == 0 else ("workbench", "vllm"):
+                pinning.warm(engine.url, args.input_len, args.output_len)
+                run[tool] = (vllm_bench(client.server_url, client.model, tokenizer, args) if tool == "vllm" else
+                             ours(engine.url, args))
+            runs.append({"first": next(iter(run)), **run})
         overhead = client_overhead(engine.url, args.requests)
         facts = bench.server_facts(client)
     med = lambda tool, key: statistics.median(r[tool][key] for r in runs)  # noqa: E731
@@ -102,9 +118,11 @@ def main() -> None:
         print(f"{k:<20} {row['vllm']:>11.2f} {row['workbench']:>10.2f} {row['ratio']:>7.3f}")
     print(f"client vs raw SDK over {overhead['requests']} requests: TTFT ×{overhead['ttft_ratio']}, "
           f"tokens/s ×{overhead['tok_s_ratio']}")
-    RESULTS.mkdir(exist_ok=True)
-    out = {"server": facts, "workload": vars(args), "agreement": agreement, "client_overhead": overhead, "runs": runs}
-    (RESULTS / "compare_vllm_bench.json").write_text(json.dumps(out, indent=1) + "\n")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out = {"server": facts, "layout": layout, "machine": bench.machine(), "workload": vars(args),
+           "agreement": agreement, "client_overhead": overhead, "runs": runs}
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ generation (V0, V1), in file order, a rule fixed before any error was computed.
 
 The fit: for each fit row, the overhead that vLLM's numbers imply once the computed activations (and,
 from v0.21, the CUDA-graph term, and with several GPUs their buffers) are taken out: requested − weights − KV −
-activations − graphs − multi-GPU buffers. V0 rows
-give the non-torch term; V1 rows give non-torch + the V1 workspace. Each term is (min, median, max) of
+activations − graphs − multi-GPU buffers (graphs only where the model runner pays them from the budget:
+memory.graphs_in_budget). V0 rows give the non-torch term; V1-engine rows give non-torch + the workspace of their
+model runner (memory.workspace_term: the V2 runner of 0.22-0.28 has its own). Logs that print no "Model loading
+took" are planned with the planner's computed weights (weights_of). Each term is (min, median, max) of
 what its rows imply: optimistic, nominal, pessimistic. memory.py holds the result (its test checks that).
 
 Where a log reports vLLM's own peak activation (the "Actual usage is … for peak activation" line, 0.10.2+), the
@@ -85,20 +87,30 @@ def reported_kv_gib(row: dict) -> float:
                                                              s.pipeline_parallel_size) / GIB
 
 
+def weights_of(row: dict) -> float:
+    """The weights vLLM measured ("Model loading took"), or where the log does not print them, the planner's own."""
+    measured = row["facts"].get("weights_gib")
+    if measured is not None:
+        return measured
+    s = settings_of(row)
+    return memory.weight_bytes(models.CATALOG[row["model"]], row["quant"]) / GIB / (s.tensor_parallel_size
+                                                                                     * s.pipeline_parallel_size)
+
+
 def implied_overhead_gib(row: dict) -> float:
     """What the log leaves for the fixed terms once weights, KV, activations and graphs are taken out."""
     spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
     requested = gpu.total_gib * s.effective_gmu()
     activation = memory.profile_peak_on(spec, s, gpu).peak / GIB
-    graphs = memory._CUDA_GRAPH_GIB.nominal if s.graphs_in_budget else 0.0
-    return requested - row["facts"]["weights_gib"] - reported_kv_gib(row) - activation - graphs - memory.multi_gpu_gib(s)
+    graphs = memory._CUDA_GRAPH_GIB.nominal if memory.graphs_in_budget(spec, s) else 0.0
+    return requested - weights_of(row) - reported_kv_gib(row) - activation - graphs - memory.multi_gpu_gib(s)
 
 
 def log_facts(row: dict) -> calibrate.LogFacts:
     """The row as calibrate.read_log would read its whole log: its facts and the settings it ran with."""
     f, s = row["facts"], settings_of(row)
     return calibrate.LogFacts(
-        device="gpu", vllm_version=row["vllm_version"], model=row["model"], weights_gib=f["weights_gib"],
+        device="gpu", vllm_version=row["vllm_version"], model=row["model"], weights_gib=weights_of(row),
         kv_cache_gib=reported_kv_gib(row), kv_cache_tokens=f.get("kv_cache_tokens"), max_model_len=row["max_model_len"],
         total_gib=gpu_of(row).total_gib, gpu_memory_utilization=row.get("gpu_memory_utilization"),
         tensor_parallel_size=s.tensor_parallel_size, kv_cache_dtype=s.kv_cache_dtype,
@@ -118,7 +130,7 @@ def pairs(rows: list[dict]) -> list[dict]:
             # facts, and the peaks, weights and layout are b's
             spec, settings = models.CATALOG[b["model"]], settings_of(b)
             cal = calibrate.fit(spec, log_facts(a), gpu, settings, b["quant"])
-            p = calibrate.gpu_plan(spec, gpu, b["quant"], settings, cal, weights_gib=b["facts"]["weights_gib"])
+            p = calibrate.gpu_plan(spec, gpu, b["quant"], settings, cal, weights_gib=weights_of(b))
             reported = reported_kv_gib(b)
             out.append({"machine": a["machine"], "calibrated_on": a["id"], "predicted": b["id"],
                         "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",
@@ -151,8 +163,19 @@ def fit(rows: list[dict]) -> dict[str, memory.Range]:
 
     v0 = [implied_overhead_gib(r) for r in rows if r["part"] == "fit" and r["engine"] == "V0"]
     non_torch = spread(v0)
-    v1 = [implied_overhead_gib(r) - non_torch.nominal for r in rows if r["part"] == "fit" and r["engine"] == "V1"]
-    return {"non_torch": non_torch, "v1_workspace": spread(v1)}
+    out = {"non_torch": non_torch}
+    for runner in ("V1", "V2"):  # the workspace per model runner: the V2 logs leave more beside the peak
+        out[f"{runner.lower()}_workspace"] = spread([implied_overhead_gib(r) - non_torch.nominal for r in rows
+                                                     if r["part"] == "fit" and r["engine"] == "V1"
+                                                     and runner_of(r) == runner])
+    return out
+
+
+def runner_of(row: dict) -> str:
+    """Which workspace term the row's run fits: memory.workspace_term's choice for its runner and release."""
+    s = settings_of(row)
+    runner = memory.model_runner(models.CATALOG[row["model"]], s)
+    return "V2" if memory.workspace_term(runner, s) is memory._V2_WORKSPACE_GIB else "V1"
 
 
 def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> list[dict]:
@@ -161,12 +184,14 @@ def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> 
     out = []
     for row in rows:
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-        overheads = memory.fixed_overheads(s, terms.get("non_torch"), terms.get("v1_workspace"))
-        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=row["facts"]["weights_gib"], overhead_gib=overheads)
+        runner = memory.model_runner(spec, s)
+        overheads = memory.fixed_overheads(s, terms.get("non_torch"), terms.get(f"{runner_of(row).lower()}_workspace"),
+                                           graphs=memory.graphs_in_budget(spec, s), runner=runner)
+        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=weights_of(row), overhead_gib=overheads)
         reported, planned = reported_kv_gib(row), p.kv_cache_bytes / GIB
         r = p.kv_cache_gib_range
         out.append({"id": row["id"], "part": row["part"], "engine": row["engine"], "model": row["model"],
-                    "quant": row["quant"], "gpu": gpu.name, "tp": s.tensor_parallel_size, "pp": s.pipeline_parallel_size,
+                    "quant": row["quant"], "gpu": gpu.name, "gpu_total_gib": gpu.total_gib, "tp": s.tensor_parallel_size, "pp": s.pipeline_parallel_size,
                     "vllm": row["vllm_version"], "reported_kv_gib": round(reported, 2), "planned_kv_gib": round(planned, 2),
                     "error_pct": round(100 * (planned - reported) / reported, 1),
                     "range_gib": [round(r.pessimistic, 2), round(r.optimistic, 2)],
@@ -196,7 +221,8 @@ def main() -> int:
     args = parser.parse_args()
     rows = load_rows()
     fitted = fit(rows)
-    current = {"non_torch": memory._NON_TORCH_GIB, "v1_workspace": memory._V1_WORKSPACE_GIB}
+    current = {"non_torch": memory._NON_TORCH_GIB, "v1_workspace": memory._V1_WORKSPACE_GIB,
+               "v2_workspace": memory._V2_WORKSPACE_GIB}
     results = evaluate(rows, fitted)
     cross = pairs(rows)
     peaks = activations(rows)
@@ -205,7 +231,11 @@ def main() -> int:
               "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
               "terms_in_memory_py_gib": {k: v.__dict__ for k, v in current.items()},
               "held_out": {"all": summary(results, "held-out"), "V1": summary(results, "held-out", "V1"),
-                           "V0": summary(results, "held-out", "V0")},
+                           "V0": summary(results, "held-out", "V0"),
+                           # issue 35's zone: vLLM 0.22 or later on a card below 70 GiB
+                           "zone_0.22_below_70_gib": summary(
+                               [r for r in results if memory._version_tuple(r["vllm"])[:2] >= (0, 22)
+                                and r["gpu_total_gib"] < 70], "held-out")},
               "fit": {"all": summary(results, "fit")},
               "cross_model": {"pairs": len(cross), "median_abs_error_pct": round(statistics.median(cross_errors), 1),
                               "max_abs_error_pct": cross_errors[-1],

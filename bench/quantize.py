@@ -50,7 +50,10 @@ def llm_compressor(out: Path, settings: quantize.QuantizeSettings, install: bool
     from transformers import AutoTokenizer
 
     source = models.resolve_model(models.BUNDLED_MODEL)
-    calibration = quantize.split_calibration(quantize.default_text(), AutoTokenizer.from_pretrained(source), settings)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    text = (quantize.default_text() if settings.calibration == "pydoc"  # what quantize.quantize calibrates on
+            else quantize.chat_mix(tokenizer, quantize.needed_tokens(settings), max_tokens_each=settings.seq_len))
+    calibration = quantize.split_calibration(text, tokenizer, settings)
     job = out.parent / "llmcompressor-job.json"
     job.write_text(json.dumps({"source": str(source), "out": str(out), "bits": settings.bits,
                                "group_size": settings.group_size, "damp": settings.damp_percent,
@@ -66,6 +69,8 @@ def llm_compressor(out: Path, settings: quantize.QuantizeSettings, install: bool
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group-size", type=int, default=64)
+    parser.add_argument("--calibration", choices=["pydoc", "chat"], default="pydoc",
+                        help="pydoc: the domain the perplexity is measured on (the recorded table); chat: the default mix")
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--install", action="store_true", help="make llm-compressor's environment if missing")
@@ -79,7 +84,8 @@ def main() -> None:
         folders, costs = {"bf16": models.BUNDLED_MODEL}, {}
         for method in methods:
             settings = quantize.QuantizeSettings(method="gptq" if method == "llmcompressor" else method,
-                                                 group_size=args.group_size, samples=args.samples, seq_len=args.seq_len)
+                                                 group_size=args.group_size, samples=args.samples, seq_len=args.seq_len,
+                                                 calibration=args.calibration)
             out = tmp / method
             costs[names[method]] = (llm_compressor(out, settings, args.install) if method == "llmcompressor"
                                     else gptqmodel(out, settings))

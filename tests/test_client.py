@@ -3,7 +3,8 @@
 import pytest
 
 from tests.fakes import FakeOpenAIServer, chat_completion
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench import cli
+from workbench.client import DEFAULT_SYSTEM_PROMPT, THINKING_DEFAULTS, Client, ServerParsers
 from workbench.engine import free_port
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
 
@@ -123,3 +124,33 @@ def test_several_models_need_a_name():
     client.models = lambda: ["a", "b"]
     with pytest.raises(ConfigError, match=r"\['a', 'b'\]"):
         client.model
+
+
+# -- thinking ---------------------------------------------------------------------------------------------------
+def test_the_client_reads_what_each_server_parses(client, qwen3_engine):
+    """The bundled engine runs with the hermes tool parser and no reasoning parser; the tiny Qwen3 with both."""
+    assert Client(client.base_url).server_parsers() == ServerParsers(tools=True, reasoning=False)
+    assert Client(qwen3_engine.base_url).server_parsers() == ServerParsers(tools=True, reasoning=True)
+
+
+def test_structured_steps_default_to_thinking_off_without_asking_the_server():
+    for task in ("tools-arguments", "tools-choice", "docqa-quote", "docqa-values"):
+        assert THINKING_DEFAULTS[task] is False
+        assert Client(f"http://127.0.0.1:{free_port()}").thinking(task) is False  # nothing listens: no probe was sent
+
+
+def test_thinking_asked_of_a_server_without_a_reasoning_parser_is_refused_before_the_request(client, capsys):
+    with pytest.raises(ConfigError, match=r"no reasoning parser .*--enable-reasoning.*--no-thinking"):
+        Client(client.base_url).chat("Say yes.", task="chat", enable_thinking=True, max_tokens=4)
+    assert cli.main(["chat", "Say yes.", "--thinking", "--url", client.base_url]) == 2
+    assert capsys.readouterr().err.startswith("error: thinking was asked of the server")
+
+
+def test_an_unclosed_think_block_is_reasoning_never_the_answer(client):
+    """Without a reasoning parser a thinking model's <think> stays in the text; cut off inside it (forced here
+    with structured outputs), the reply is one that ran out while thinking, not an answer."""
+    result = client.chat("Think.", stream=False, temperature=0, max_tokens=12,
+                         extra_body={"structured_outputs": {"regex": "<think>\\n[a-z ]{80}"}})
+    assert (result.text, result.status) == ("", "ran out while thinking")
+    assert result.reasoning and "<think>" not in result.reasoning
+    assert "ran out of tokens while thinking" in result.notice()

@@ -217,7 +217,7 @@ def wait_for(predicate, timeout_s: float, what: str):
 
 def test_a_killed_run_resumes_without_recomputing_what_it_had(engine, qwen3_engine, tmp_path):
     store, out = tmp_path / "store", tmp_path / "report"
-    args = ["--candidate", f"bf16={engine.url}", "--candidate", f"qwen3={qwen3_engine.url}", "--tasks", "ppl,tools",
+    args = ["--candidate", f"bf16={engine.url}", "--candidate", f"qwen3={qwen3_engine.url},thinking=off", "--tasks", "ppl,tools",
             "--items", "8", "--num-prompts", "3", "--output-len", "8", "--repeats", "2", "--gpu", "RTX 3090",
             "--out", str(out), "--store", str(store)]
     first = subprocess.Popen([*WORKBENCH, "compare", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -41,7 +41,7 @@ def test_argv_is_explicit_and_uses_the_module_entrypoint(tmp_path):
     assert flag_value(argv, "--host") == "127.0.0.1" and flag_value(argv, "--port") == "8123"
     assert flag_value(argv, "--max-model-len") == "2048"
     assert "--gpu-memory-utilization" not in argv  # CPU build has no such budget
-    assert "--enable-auto-tool-choice" not in argv
+    assert flag_value(argv, "--tool-call-parser") == "llama3_json"  # defaults follow the model: Llama 3's parser
     assert flags.env() == {"VLLM_CPU_KVCACHE_SPACE": "1"}
 
 

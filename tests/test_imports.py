@@ -19,7 +19,9 @@ FACES = ("workbench.cli", "workbench.jupyter", "workbench.ui")
 # reportlab 0.2 s, pypdf 0.17 s, docx 0.13 s) or that need a GPU stack or a notebook kernel. Everything else,
 # the workbench's own modules and the standard library included, is imported at the top of the module.
 HEAVY = {"vllm", "torch", "gptqmodel", "gradio", "ipywidgets", "IPython", "transformers", "tokenizers", "openai",
-         "httpx", "matplotlib", "scipy", "jsonschema", "pypdf", "docx", "reportlab", "bs4", "pynvml", "tqdm"}
+         "httpx", "matplotlib", "scipy", "jsonschema", "pypdf", "docx", "reportlab", "bs4", "pynvml", "tqdm",
+         "sqlalchemy", "sqlglot",  # sqlalchemy 0.26 s, sqlglot 0.08 s (the daily report's database access)
+         "pyarrow", "huggingface_hub"}  # Parquet calibration files; the Hub client (only when a Hub id is given)
 
 
 def modules() -> dict[str, Path]:

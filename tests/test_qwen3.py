@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from workbench import agent, demo_tools, hardware, memory, models, tools
+from workbench import agent, client, demo_tools, hardware, memory, models, tools, toolseval
 from workbench.client import Client
 
 TODAY = dt.date(2026, 11, 25)
@@ -89,17 +89,18 @@ def test_enable_thinking_false_reaches_the_chat_template(qwen3):
     assert (plain.reasoning, plain.text) == ("", "42")
 
 
-class SteeredClient:
+class SteeredClient(Client):
     """The real Client to the real engine, each request's text forced by structured outputs: a tool call
-    while tools are offered, a sentence once they are not. Nothing is answered here; vLLM answers."""
+    while tools are offered, a sentence once they are not. Nothing is answered here; vLLM answers. Thinking is off
+    unless a request asks for it (the engine forces the text inside <think> too: `enable_in_reasoning`)."""
 
     def __init__(self, client: Client, call_regex: str, answer_regex: str):
-        self.client, self.call_regex, self.answer_regex = client, call_regex, answer_regex
+        super().__init__(client.base_url, thinking=False)
+        self.call_regex, self.answer_regex = call_regex, answer_regex
 
     def chat(self, messages, **params):
         force = forced(self.call_regex if params.get("tools") else self.answer_regex)
-        force["extra_body"]["chat_template_kwargs"] = {"enable_thinking": False}
-        return self.client.chat(messages, **params, **force)
+        return super().chat(messages, **params, **force)
 
 
 def policy_for(tmp_path, **limits) -> tools.Policy:
@@ -129,3 +130,64 @@ def test_a_call_cut_off_by_max_tokens_is_an_audited_error_not_an_answer(qwen3, t
     [step] = turn.steps
     assert step.status == "error" and step.tool == "get_weather"
     assert [e["event"] for e in policy.audit.events()] == ["proposed", "error"]
+
+
+# -- thinking under control -------------------------------------------------------------------------------------
+def test_structured_steps_run_with_thinking_off_unless_asked(qwen3):
+    """The same forced reply: a chat (the model's default: Qwen3 thinks) reads it as reasoning, a constrained tool
+    step (client.THINKING_DEFAULTS: off) as its content, and the step asked to think as reasoning again."""
+    ask = dict(stream=False, temperature=0, max_tokens=5, **forced("42"))
+    chat = qwen3.chat("A number?", task="chat", **ask)
+    step = qwen3.chat("A number?", task="tools-arguments", **ask)
+    asked = qwen3.chat("A number?", task="tools-arguments", enable_thinking=True, **ask)
+    assert (chat.reasoning, chat.text) == ("42", "")
+    assert (step.reasoning, step.text) == ("", "42")
+    assert (asked.reasoning, asked.text) == ("42", "")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_reasoning_has_its_own_budget_and_running_out_of_it_is_said(qwen3, stream):
+    """max_tokens=4 is the answer's: a thinking chat gets the reasoning budget on top and answers "42"; the bare
+    request (no task) spends its 4 tokens thinking, and says so rather than showing an empty answer."""
+    ask = dict(stream=stream, temperature=0, max_tokens=4, **forced(re.escape(THOUGHT)))
+    budgeted = qwen3.chat("Give me a number.", task="chat", **ask)
+    assert (budgeted.text.strip(), budgeted.status) == ("42", "answered")
+    assert budgeted.usage.reasoning_tokens > 4
+    bare = qwen3.chat("Give me a number.", **ask)
+    assert (bare.text, bare.status, bare.finish_reason) == ("", "ran out while thinking", "length")
+    assert bare.notice().startswith("no answer: the model ran out of tokens while thinking")
+
+
+def test_a_tool_step_that_runs_out_while_thinking_is_an_audited_error(qwen3, tmp_path, monkeypatch):
+    monkeypatch.setitem(client.REASONING_BUDGETS, "tools-native", 4)
+    policy = policy_for(tmp_path)
+    steered = SteeredClient(qwen3, "<think>\n[a-z ]{200}", "unused")  # a thought that does not end
+    turn = agent.run_turn(steered, policy, "Weather in Hangzhou?", "native", today=TODAY, max_tokens=16, thinking=True)
+    assert not turn.usable and "ran out of tokens while thinking" in turn.answer
+    assert [e["event"] for e in policy.audit.events()] == ["proposed", "error"]
+
+
+class RecordingClient(SteeredClient):
+    """SteeredClient that keeps the thinking switch and the budget of every request it sends."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.sent = []
+
+    def _chat_kwargs(self, *args, **kwargs):
+        out = super()._chat_kwargs(*args, **kwargs)
+        self.sent.append((out["extra_body"]["chat_template_kwargs"]["enable_thinking"], out["max_tokens"]))
+        return out
+
+
+def test_tools_eval_scores_thinking_on_against_off(qwen3, tmp_path, monkeypatch):
+    """One case, native, with thinking on and then off, each scored under its own name; the thinking one reasons
+    first ("<think>…</think>", forced), within its own budget on top of the answer's 400 tokens."""
+    monkeypatch.setitem(client.REASONING_BUDGETS, "tools-native", 64)
+    thought_then_call = re.escape("<think>\nThe weather tool.\n</think>\n\n" + CALL_TEXT)
+    steered = RecordingClient(qwen3, thought_then_call, "unused")
+    report = toolseval.compare(steered, lambda name: policy_for(tmp_path / name), [("native", False)],
+                               cases=toolseval.CASES[:1], thinking=toolseval.THINKING["both"])
+    assert {name: r["overall"]["exact"] for name, r in report.items()} == {"native+thinking": 1.0,
+                                                                            "native+no-thinking": 1.0}
+    assert steered.sent == [(True, 464), (False, 400)]

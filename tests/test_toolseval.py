@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import make_policy
 from workbench import agent, toolseval
+from workbench.errors import ConfigError
 
 
 @pytest.mark.slow
@@ -50,3 +51,12 @@ def test_scoring_rules(tmp_path):
     irrelevant = next(c for c in toolseval.CASES if c.category == "irrelevance")
     assert toolseval.score_case(irrelevant, "Shakespeare.", policy)["exact"]
     assert not toolseval.score_case(irrelevant, right, policy)["exact"]
+
+
+def test_thinking_asked_of_a_server_without_a_reasoning_parser_is_refused_before_scoring(client, tmp_path):
+    """The bundled model has no reasoning parser: scoring 'thinking on' would score thoughts as answers."""
+    asked = []
+    with pytest.raises(ConfigError, match="thinking was asked of the server .*no reasoning parser.*--enable-reasoning"):
+        toolseval.compare(client, lambda name: asked.append(name) or make_policy(tmp_path),
+                          [("constrained", False)], thinking=toolseval.THINKING["both"])
+    assert asked == []  # no design was started

@@ -136,3 +136,66 @@ def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
                          f"(23.58 GiB); with --quant gptq-int4 (9.29 GiB) the planner keeps {len(int4)}.",)
     assert int4 and f"hint: {dry.hints[0]}" in text
     assert tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090", quant="gptq-int4").hints == ()
+
+
+def test_vllms_defaults_are_a_candidate_with_no_flag_beyond_the_model():
+    p = tune.defaults(bundled(), WORKLOAD, 4)
+    assert p.candidate.vllm_defaults and p.pruned is None and p.as_dict()["vllm_defaults"] is True
+    assert p.candidate.serve_line("/models/smol") == ("VLLM_CPU_KVCACHE_SPACE=1 python -m "
+                                                       "vllm.entrypoints.openai.api_server --model /models/smol")
+    assert p.candidate.label() == "vLLM defaults (no flags; VLLM_CPU_KVCACHE_SPACE=1)"
+    assert p.note == "4 running at once; a prompt prefills in 1 step"  # vLLM's own 128 seqs and 2048 tokens a step
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *p.candidate.args()])
+    assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == (None, None, None)
+
+
+def _benchmarked(label: str, goodput_runs: list[float], tok_s_runs: list[float], defaults: bool = False) -> dict:
+    level = {"goodput_req_s": sum(goodput_runs) / len(goodput_runs), "output_tok_s": sum(tok_s_runs) / len(tok_s_runs),
+             "repeat_ci": {"goodput_req_s": {"runs": goodput_runs}, "output_tok_s": {"runs": tok_s_runs}}}
+    return {"label": label, "vllm_defaults": defaults, "level": level, "error": None}
+
+
+def test_the_winners_gain_over_vllms_defaults_is_a_ratio_with_an_interval_over_the_repeats():
+    base = _benchmarked("vLLM defaults", [1.0, 1.1, 0.9], [80.0, 82.0, 78.0], defaults=True)
+    better = _benchmarked("seqs 4", [1.5, 1.6, 1.4], [100.0, 104.0, 96.0])
+    vs = tune.vs_defaults(sorted([base, better], key=tune._rank_key))
+    assert vs["winner"] == "seqs 4" and vs["defaults"] == "vLLM defaults" and not vs["winner_is_defaults"]
+    assert vs["goodput_req_s"]["ratio"] == 1.5 and vs["output_tok_s"]["ratio"] == 1.25
+    assert 1 < vs["goodput_req_s"]["ci_low"] < 1.5 < vs["goodput_req_s"]["ci_high"]
+    assert vs["verdict"].startswith("goodput ×1.500 (") and "at least the 20% gain aimed for" in vs["verdict"]
+
+    close = _benchmarked("seqs 4", [1.0, 1.2, 0.95], [80.0, 84.0, 79.0])  # within the defaults' own spread
+    vs = tune.vs_defaults(sorted([base, close], key=tune._rank_key))
+    assert vs["goodput_req_s"]["ci_low"] < 1 < vs["goodput_req_s"]["ci_high"]
+    assert "no measurable gain, the workload leaves no room" in vs["verdict"]
+
+    once = tune.vs_defaults([{**_benchmarked("seqs 4", [1.1], [90.0]), "level": {"goodput_req_s": 1.1,
+                                                                                 "output_tok_s": 90.0}},
+                             {**base, "level": {"goodput_req_s": 1.0, "output_tok_s": 80.0}}])
+    assert once["goodput_req_s"] == {"ratio": 1.1, "ci_low": None, "ci_high": None}
+    assert "(one run: no interval)" in once["verdict"] and "below the 20% gain aimed for" in once["verdict"]
+
+    for entry in (base, better):
+        entry["level"].update(ttft_ms={"p50": 500.0}, tpot_ms={"p50": 30.0}, met_slo=4, completed=4)
+    ranked = sorted([base, better], key=tune._rank_key)
+    report = tune.TuneReport(model="m", device="cpu", gpu=None, workload={"input_len": 128, "output_len": 32},
+                             concurrency=4, slo={}, pruned=[], ranked=ranked, explanation="",
+                             vs_defaults=tune.vs_defaults(ranked), serve=None)
+    assert f"over vLLM defaults: {report['vs_defaults']['verdict']} Output tokens/s ×1.250 (" in report.to_text()
+
+
+def test_when_vllms_defaults_win_or_meet_no_slo_the_verdict_says_so():
+    base = _benchmarked("vLLM defaults", [1.0, 1.1, 0.9], [80.0, 82.0, 78.0], defaults=True)
+    worse = _benchmarked("seqs 4", [0.5, 0.6, 0.4], [60.0, 62.0, 58.0])
+    vs = tune.vs_defaults(sorted([worse, base], key=tune._rank_key))
+    assert vs["winner_is_defaults"] and vs["goodput_req_s"]["ratio"] == 1.0
+    assert vs["verdict"].startswith("vLLM's defaults win")
+    none_met = _benchmarked("vLLM defaults", [0.0, 0.0], [80.0, 82.0], defaults=True)
+    vs = tune.vs_defaults(sorted([none_met, worse], key=tune._rank_key))
+    assert vs["goodput_req_s"] is None and "vLLM's defaults met no SLO" in vs["verdict"]
+    failed = {"label": "vLLM defaults", "vllm_defaults": True, "level": None, "error": "EngineStartupError: x"}
+    assert "did not finish (EngineStartupError: x)" in tune.vs_defaults([worse, failed])["verdict"]
+    assert tune.vs_defaults([worse]) is None  # not benchmarked: nothing to compare with

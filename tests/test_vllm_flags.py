@@ -169,3 +169,23 @@ def test_parsers_by_family():
         vllm_flags.parsers("deepseek_v2", None, tools=True, reasoning=False)
     assert vllm_flags.parsers("deepseek_v2", None, True, False, tool_call_parser="deepseek_v3")["tool_call_parser"] \
         == "deepseek_v3"
+
+
+def test_defaults_follow_the_model(tmp_path, capsys):
+    """A family with a tool parser is served with tools on, Qwen3 with its reasoning parser too, unless --no-tools
+    or --no-reasoning turn them off; a family without a parser is served without one, and no error."""
+    qwen = config_folder(tmp_path, models.CATALOG["Qwen3-14B"])
+    assert cli.main(["serve", "--print-command", "--model", str(qwen)]) == 0
+    assert "--enable-auto-tool-choice --tool-call-parser hermes --reasoning-parser qwen3" in capsys.readouterr().out
+    assert cli.main(["serve", "--print-command", "--model", str(qwen), "--no-tools"]) == 0
+    line = capsys.readouterr().out
+    assert "--tool-call-parser" not in line and "--reasoning-parser qwen3" in line
+    assert cli.main(["serve", "--print-command", "--model", str(qwen), "--no-reasoning"]) == 0
+    line = capsys.readouterr().out
+    assert "--tool-call-parser hermes" in line and "--reasoning-parser" not in line
+    assert cli.main(["serve", "--print-command"]) == 0  # the bundled model: ChatML, so hermes; it does not think
+    line = capsys.readouterr().out
+    assert "--tool-call-parser hermes" in line and "--reasoning-parser" not in line
+    assert vllm_flags.parsers("deepseek_v2", None) == {"tool_call_parser": None, "reasoning_parser": None}
+    assert vllm_flags.parsers("qwen3", None, tools=False, reasoning=False) == \
+        {"tool_call_parser": None, "reasoning_parser": None}

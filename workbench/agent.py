@@ -10,6 +10,12 @@ Every proposed call goes through tools.Policy; validation errors go back to the 
 so that it can repair the call. A reply that cannot be used (a call cut off at max_tokens, text that
 is not JSON, a tool call the parser did not read) is audited as an error step and ends the turn with a
 plain sentence: it is never shown as the answer.
+
+Thinking (Qwen3): each step names its task to the client, which decides: `thinking` when given, else the task's
+default (client.THINKING_DEFAULTS): native steps leave it to the model, the constrained call and the two-stage
+choice run with it off. A thinking step gets its reasoning budget on top of its answer's; one that runs out
+while thinking ends the turn as unusable, saying so. Native mode needs the server's tool parser, and is refused
+before its first request where the server has none.
 """
 
 import datetime as dt
@@ -116,13 +122,26 @@ def check_tool_choice(policy: Policy, tool_choice: str) -> None:
                           "'required' or a registered tool's name.")
 
 
+def check_server(client, mode: str, thinking: bool | None = None) -> None:
+    """Refuse before the first request what the server cannot serve: native mode without its tool parser, thinking
+    (asked here, or the client's own choice) without a reasoning parser (ConfigError naming the flag)."""
+    check_mode(mode)
+    if mode == "native":
+        client.require(tools=True, what="native mode")
+    if thinking or (thinking is None and client.thinking_choice):
+        client.require(reasoning=True, what="thinking")
+
+
 def run_turn(client, policy: Policy, message: str, mode: str = "constrained", history: list[dict] | None = None,
              on_step: Callable[[Step], None] | None = None, today: dt.date | None = None,
-             max_tokens: int = 400, tool_choice: str = "auto", few_shot: bool = False) -> Turn:
+             max_tokens: int = 400, tool_choice: str = "auto", few_shot: bool = False,
+             thinking: bool | None = None) -> Turn:
     """One turn. `tool_choice` applies to the model's first step ('required' or a tool's name force a call,
-    as in the OpenAI API); after the tools' results come back the model may always answer."""
+    as in the OpenAI API); after the tools' results come back the model may always answer. `thinking` None leaves
+    each step its default (client.THINKING_DEFAULTS)."""
     check_mode(mode)
     check_tool_choice(policy, tool_choice)
+    check_server(client, mode, thinking)
     messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
                 {"role": "user", "content": message}]
     turn = Turn("", [], messages, mode)
@@ -130,7 +149,7 @@ def run_turn(client, policy: Policy, message: str, mode: str = "constrained", hi
         last = (step_number == policy.limits.max_steps_per_turn
                 or len(turn.steps) >= policy.limits.max_calls_per_turn)  # limits reached: answer now
         choice = tool_choice if step_number == 0 else "auto"
-        proposed = STEPS[mode](client, policy, messages, last, max_tokens, choice)
+        proposed = STEPS[mode](client, policy, messages, last, max_tokens, choice, thinking)
         if isinstance(proposed, Unusable):
             step = policy.record_unusable(proposed.text, proposed.reason)
             turn.steps.append(step)
@@ -153,13 +172,27 @@ def run_turn(client, policy: Policy, message: str, mode: str = "constrained", hi
     return turn
 
 
-def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
-    params = {"temperature": 0, "max_tokens": max_tokens, "stream": False}
+def _ran_out(result, max_tokens: int) -> "Unusable | None":
+    """A reply that thought and then wrote neither a call nor an answer: unusable, saying which."""
+    if result.tool_calls or result.text.strip() or not result.reasoning.strip():
+        return None
+    if result.ran_out_thinking:
+        return Unusable(result.reasoning[-300:], f"the model ran out of tokens while thinking (max_tokens="
+                                                 f"{max_tokens} for the answer, plus its reasoning budget) and wrote no "
+                                                 "call or answer")
+    return Unusable(result.reasoning[-300:], "the model thought but wrote no call or answer")
+
+
+def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
+    params = {"temperature": 0, "max_tokens": max_tokens, "stream": False, "task": "tools-native",
+              "enable_thinking": thinking}
     if not last:
         choice = tool_choice if tool_choice in ("auto", "required") else {
             "type": "function", "function": {"name": tool_choice}}
         params.update(tools=[t.openai_spec() for t in policy.registry.tools], tool_choice=choice)
     result = client.chat(messages, **params)
+    if (ran_out := _ran_out(result, max_tokens)) is not None:
+        return ran_out
     if not result.tool_calls:
         messages.append({"role": "assistant", "content": result.text})
         if "<tool_call>" in result.text or result.text.lstrip().startswith('{"name"'):
@@ -172,10 +205,13 @@ def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto")
     return [(c.id or f"call_{i}", c.name, c.arguments) for i, c in enumerate(result.tool_calls)]
 
 
-def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
+def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
     schema = call_schema(policy, allow_calls=not last, tool_choice=tool_choice)
-    result = client.chat(messages, temperature=0, max_tokens=max_tokens, stream=False,
+    result = client.chat(messages, temperature=0, max_tokens=max_tokens, stream=False, task="tools-arguments",
+                         enable_thinking=thinking,
                          response_format={"type": "json_schema", "json_schema": {"name": "turn", "schema": schema}})
+    if (ran_out := _ran_out(result, max_tokens)) is not None:
+        return ran_out
     messages.append({"role": "assistant", "content": result.text})
     try:
         data = json.loads(result.text)
@@ -191,12 +227,15 @@ def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="a
     return str(data.get("answer", "")) if isinstance(data, dict) else str(data)
 
 
+CHOICE_TOKENS = 20  # two-stage's first answer: {"next": "<a tool's name>"}
+
+
 def next_step_schema(options: list[str]) -> dict:
     return {"type": "object", "properties": {"next": {"enum": options}}, "required": ["next"],
             "additionalProperties": False}
 
 
-def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="auto"):
+def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
     """Stage 1 picks the next step from an enum of the offered tools' names (and "answer" when the model may
     answer); stage 2 decodes only that tool's call (or the answer) with the plain constrained schema."""
     offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
@@ -206,8 +245,12 @@ def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="aut
                          ["- answer: reply in words, without a tool (for anything the tools do not do)"])
         ask = {"role": "user", "content": f"Choose the next step for the request above:\n{menu}\n"
                                           "Reply as JSON with the step in \"next\"."}
-        result = client.chat([*messages, ask], temperature=0, max_tokens=20, stream=False, response_format={
-            "type": "json_schema", "json_schema": {"name": "next", "schema": next_step_schema(options)}})
+        schema = {"name": "next", "schema": next_step_schema(options)}
+        result = client.chat([*messages, ask], temperature=0, max_tokens=CHOICE_TOKENS, stream=False,
+                             task="tools-choice", enable_thinking=thinking,
+                             response_format={"type": "json_schema", "json_schema": schema})
+        if (ran_out := _ran_out(result, CHOICE_TOKENS)) is not None:
+            return ran_out
         try:
             choice = json.loads(result.text)["next"]
         except (json.JSONDecodeError, KeyError, TypeError):
@@ -215,8 +258,8 @@ def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="aut
     else:
         choice = options[0]
     if choice == "answer":
-        return _constrained_step(client, policy, messages, True, max_tokens)
-    return _constrained_step(client, policy, messages, False, max_tokens, choice)
+        return _constrained_step(client, policy, messages, True, max_tokens, thinking=thinking)
+    return _constrained_step(client, policy, messages, False, max_tokens, choice, thinking)
 
 
 STEPS = {"native": _native_step, "constrained": _constrained_step, "two-stage": _two_stage_step}
@@ -238,15 +281,15 @@ def _send_results(messages, mode, results) -> None:
 
 
 def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
-            max_tokens: int = 400, few_shot: bool = False,
-            history: list[dict] | None = None) -> "list[tuple[str, object]] | str | Unusable":
+            max_tokens: int = 400, few_shot: bool = False, history: list[dict] | None = None,
+            thinking: bool | None = None) -> "list[tuple[str, object]] | str | Unusable":
     """The model's first response only: the calls it proposes (name, arguments), its answer, or an
     Unusable reply. Nothing is executed; used for scoring. `history` goes between the system prompt and the
     message (a suite's own system or earlier turns)."""
     check_mode(mode)
     messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
                 {"role": "user", "content": message}]
-    out = STEPS[mode](client, policy, messages, False, max_tokens)
+    out = STEPS[mode](client, policy, messages, False, max_tokens, "auto", thinking)
     if isinstance(out, Unusable):
         return out
     if isinstance(out, str):

@@ -10,10 +10,14 @@ Per request: TTFT is the time to the first chunk with text; ITL the gaps between
 (e2e − TTFT) / (output tokens − 1); e2e the whole request. Per load level (a fixed concurrency, or a
 request rate with Poisson or gamma-bursty arrivals): mean and p50/p90/p99 of each, request and output
 token throughput, and goodput (requests per second that met every SLO given). A failed request is
-counted, never fatal. Knows nothing about the UI.
+counted, never fatal. Each result also says where the client and the server ran (`placement`): on one host with
+overlapping CPUs the load generator takes CPU from the server, so the figures measure both; `pin` and `pinned`
+set the CPUs this process and the processes it starts run on. Knows nothing about the UI.
 """
 
 import asyncio
+import contextlib
+import os
 import random
 import re
 import tempfile
@@ -104,8 +108,9 @@ class BenchReport(Exportable, dict):
             rows.append(f"| {load_label(lv)} | {lv['completed']} | {lv['failed']} | {m('ttft_ms', 'p50')} | "
                         f"{m('ttft_ms', 'p99')} | {m('tpot_ms', 'p50')} | {m('itl_ms', 'p50')} | {m('e2e_ms', 'p50')} | "
                         f"{lv['req_s']:.2f} | {lv['output_tok_s']:.1f} | {lv['goodput_req_s']:.2f} |")
+        where = f"\n\nCPUs: {self['placement']['note']}" if self.get("placement") else ""
         return (f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · bound: {s['bound']}\n\n"
-                + "\n".join(rows) + "\n\n(milliseconds; goodput: requests/s that met every SLO given)")
+                + "\n".join(rows) + "\n\n(milliseconds; goodput: requests/s that met every SLO given)" + where)
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
         header = ["concurrency", "request_rate", *_COLUMNS,
@@ -140,6 +145,8 @@ class BenchReport(Exportable, dict):
             check = lv.get("token_check") or {}
             if any(v for k, v in check.items() if k != "requests"):
                 lines.append(f"  token counts differ from the server's usage: {check}")
+        if self.get("placement"):
+            lines.append(f"CPUs: {self['placement']['note']}")
         slo = self["slo"]
         lines.append("(milliseconds; goodput: requests/s that met every SLO given"
                      + (f": TTFT ≤ {slo['ttft_ms']:g} ms" if slo["ttft_ms"] else "")
@@ -363,6 +370,136 @@ def token_check(done: list[RequestResult]) -> dict:
             "chunks_differ": sum(r.chunks != r.output_tokens for r in done)}
 
 
+# -- where the client and the server run ---------------------------------------------------------------
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+
+def parse_cpus(text: str) -> set[int]:
+    """'0', '0-2,5' (as `taskset -c` takes them) → {0, 1, 2, 5}, each one of this machine's CPUs."""
+    cpus, have = set(), os.cpu_count() or 1
+    parts = [re.fullmatch(r"(\d+)(?:-(\d+))?", part) for part in str(text).replace(" ", "").split(",")]
+    for m in parts if all(parts) else ():
+        cpus |= set(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    if not all(parts) or not cpus or max(cpus) >= have:
+        raise ConfigError(f"CPU list {text!r} is not a list of this machine's CPUs (0-{have - 1}). Fix: e.g. 0"
+                          + (f", or 0-{have // 2 - 1}" if have >= 4 else "") + ", as taskset -c takes them.")
+    return cpus
+
+
+def cpu_list(cpus) -> str:
+    """{0, 1, 2, 5} → '0-2,5', the form taskset -c takes."""
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(c)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def pin(cpus: set[int]) -> None:
+    """Run this process on `cpus` only: every thread of it, and every process it starts from now on."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None):
+    """Processes started inside run on `cpus` (they inherit this process's affinity, and so do their children:
+    vLLM's engine core binds its threads within it); this process gets its own CPUs back afterwards."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        pin(cpus)
+    try:
+        yield
+    finally:
+        if cpus:
+            pin(before)
+
+
+def _proc_cpus(pids) -> set[int]:
+    """The CPUs any thread of these processes may run on (vLLM binds its compute threads apart from the rest)."""
+    cpus = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    cpus |= os.sched_getaffinity(int(tid))
+    return cpus
+
+
+def listening_pids(port: int) -> list[int]:
+    """The local processes listening on TCP `port` (/proc/net/tcp{,6} give the socket, /proc/PID/fd its owner)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{f[9]}]")
+    pids = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if inodes else ():
+        with contextlib.suppress(OSError):
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                pids.append(int(pid))
+    return pids
+
+
+def _with_children(pids: list[int]) -> list[int]:
+    """These processes and all their descendants (vLLM's API server starts the engine core)."""
+    parent = {}
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent[int(pid)] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    tree, grew = set(pids), True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sorted(tree)
+
+
+def split_cpus(cpus) -> tuple[set[int], set[int]]:
+    """(client, server) CPUs for pinning them apart: the client a quarter (one CPU at least), the server the rest."""
+    cpus = sorted(cpus)
+    n = max(1, len(cpus) // 4)
+    return set(cpus[:n]), set(cpus[n:])
+
+
+def placement(server_url: str, server_pid: int | None = None, gpu_host: bool = False) -> dict:
+    """Where the client (this process) and the server run: same host or not, each one's CPUs, and whether they
+    overlap, with a note that says what it means and how to pin them apart. The server's processes are the one
+    given (an engine started here) or whoever listens on the URL's port, with their children."""
+    parsed = urllib.parse.urlparse(server_url)
+    client = _proc_cpus([os.getpid()])
+    out = {"same_host": parsed.hostname in LOCAL_HOSTS, "nproc": os.cpu_count(), "client_cpus": sorted(client),
+           "server_pids": [], "server_cpus": None, "overlap": None, "gpu_host": gpu_host}
+    if not out["same_host"]:
+        return {**out, "note": f"the server ({parsed.hostname}) is on another host: it shares no CPU with the client"}
+    pids = _with_children([server_pid] if server_pid else listening_pids(parsed.port or 80))
+    server = _proc_cpus(pids)
+    if not server:
+        return {**out, "note": f"the server on port {parsed.port} is on this host, but its process was not found "
+                               "(another user's or container's): whether it shares the client's CPUs is not known"}
+    overlap = client & server
+    out.update(server_pids=pids, server_cpus=sorted(server), overlap=sorted(overlap))
+    if not overlap:
+        return {**out, "note": f"client on CPUs {cpu_list(client)}, server on CPUs {cpu_list(server)}: pinned apart"}
+    want_client, want_server = split_cpus(client | server)
+    note = (f"client and server share CPUs {cpu_list(overlap)} of this host ({out['nproc']} in all): the load "
+            "generator takes CPU from the server, so these figures measure both")
+    if want_server:
+        note += (f". Pin them apart: serve with `taskset -c {cpu_list(want_server)} workbench serve ...` and give the "
+                 f"benchmark `--client-cpus {cpu_list(want_client)}`")
+    if gpu_host:
+        note += ". On a GPU host this matters far less: the model runs on the GPU, and only the API server's " \
+                "tokenizing and streaming share the CPUs"
+    return {**out, "note": note}
+
+
 def machine() -> dict:
     """Where the benchmark ran: the client's machine (its load generator competes with a server beside it)."""
     facts = hardware.machine_facts()
@@ -395,20 +532,24 @@ def server_facts(client, gpu: str | None = None) -> dict:
 def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = None, rate: float | None = None,
         burstiness: float = 1.0, slo: SLO | None = None, gpu: str | None = None, ignore_eos: bool = True,
         progress: bool = False, timeout_s: float = 600, on_progress=None, warmup: int = 1,
-        repeats: int = 1) -> "BenchReport":
+        repeats: int = 1, client_cpus: "set[int] | str | None" = None, server_pid: int | None = None) -> "BenchReport":
     """The whole benchmark: one entry per load level (each concurrency, the one request rate, or with
     concurrency "sweep" 1, 2, 4, ... until doubling it raises output throughput by less than 10 %, which is
     where the server saturates). Before each level `warmup` requests run unmeasured, as vLLM's benchmark runs
     one; with `repeats` > 1 each level runs that many times, its figures are over all the runs' requests, and
     `repeat_ci` gives each median's mean over the runs with a 95 % t interval.
 
-    `on_progress(Progress)` is called after each request ends (the Benchmark tab's live status)."""
+    `on_progress(Progress)` is called after each request ends (the Benchmark tab's live status). `client_cpus`
+    (a set, or a list as taskset -c takes it) pins this process first; `server_pid` names the server's process
+    when it was started here (otherwise the process listening on the URL's port is looked up) for `placement`."""
     if rate is not None and rate <= 0:
         raise ConfigError(f"request rate {rate} is not positive. Fix: give requests per second, e.g. 2.")
     if burstiness <= 0:
         raise ConfigError(f"burstiness {burstiness} is not positive. Fix: 1 is Poisson; below 1 is burstier.")
     if repeats < 1 or warmup < 0:
         raise ConfigError(f"repeats {repeats} and warmup {warmup}: repeats must be at least 1 and warmup at least 0.")
+    if client_cpus:
+        pin(parse_cpus(client_cpus) if isinstance(client_cpus, str) else set(client_cpus))
     client = Client(url)
     facts = server_facts(client, gpu)  # also proves the server answers, before any prompt is made
     prompts = make_prompts(client, workload, facts["max_model_len"])
@@ -440,7 +581,9 @@ def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = No
         if sweep and not _saturated(levels) and c * 2 <= SWEEP_MAX:
             loads.append(c * 2)
         i += 1
-    return BenchReport(server=facts, machine=machine(), workload=asdict(workload), slo=asdict(slo),
+    here = machine()
+    where = placement(client.server_url, server_pid, gpu_host=bool(here["gpus"]))
+    return BenchReport(server=facts, machine=here, placement=where, workload=asdict(workload), slo=asdict(slo),
                        ignore_eos=ignore_eos, warmup=warmup, repeats=repeats,
                        profile=SWEEP if sweep else ("rate" if rate else "concurrency"), levels=levels)
 
@@ -455,10 +598,11 @@ def _saturated(levels: list[dict]) -> bool:
 
 
 def repeat_ci(runs: list[dict], confidence: float = 0.95) -> dict:
-    """Each median (and output throughput) over the repeated runs: mean, a t interval, every run's value."""
+    """Each median (and output throughput, and goodput) over the repeated runs: mean, a t interval, every run's
+    value."""
     out = {}
-    for metric in (*METRICS, "output_tok_s"):
-        values = [r[metric] if metric == "output_tok_s" else r[metric]["p50"] for r in runs]
+    for metric in (*METRICS, "output_tok_s", "goodput_req_s"):
+        values = [r[metric]["p50"] if metric in METRICS else r[metric] for r in runs]
         values = [v for v in values if v is not None]
         low, high = stats.mean_interval(values, confidence)
         out[metric] = {"mean": round(sum(values) / len(values), 3) if values else None,

@@ -13,7 +13,10 @@ values; it never runs model output, and neither does this module.
 The requests go through the workbench's own modes (agent.propose): native (vLLM's --tool-call-parser),
 constrained and two-stage, so what is measured is the served stack. BFCL's function docs become JSON-schema
 tools by BFCL's own type table (dict → object, float → number, tuple → array, any → string). Irrelevance
-categories pass when no call comes back, as BFCL's relevance check has it (eval_runner.py).
+categories pass when no call comes back, as BFCL's relevance check has it (eval_runner.py). Each design runs with
+thinking left to each step's default, or set on or off (both: on against off). A design the server cannot serve
+(native without vLLM's tool parser, thinking without a reasoning parser) is refused before the first request, never
+scored as 0 %; a request refused for one entry (a prompt over the context) is that entry's error, counted apart.
 """
 
 import functools
@@ -201,23 +204,25 @@ def score(entry: Entry, proposed) -> dict:
     return {"valid": valid, "error_type": None if valid else result.get("error_type"), "error": result.get("error", [])}
 
 
-def _run_one(client, entry: Entry, mode: str, few_shot: bool, folder: Path) -> dict:
+def _run_one(client, entry: Entry, mode: str, few_shot: bool, folder: Path, thinking: bool | None = None) -> dict:
     messages = [dict(m) for m in entry.messages]
     last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None)
     history, message = (messages[:last], messages[last]["content"]) if last is not None else (messages, "")
     try:
         policy = policy_for(entry, folder / f"{entry.id}.jsonl")
-        proposed = agent.propose(client, policy, message, mode, few_shot=few_shot, history=history)
+        proposed = agent.propose(client, policy, message, mode, few_shot=few_shot, history=history, thinking=thinking)
         verdict = score(entry, proposed)
         shown = proposed if isinstance(proposed, (list, str)) else {"unusable": proposed.reason}
     except WorkbenchError as exc:  # a prompt over the context, a refused request: scored wrong, and said
         verdict, shown = {"valid": False, "error_type": "request_error", "error": [str(exc).splitlines()[0]]}, None
-    return {"id": entry.id, "category": entry.category, "mode": agent_design(mode, few_shot), **verdict,
+    return {"id": entry.id, "category": entry.category, "mode": agent_design(mode, few_shot, thinking), **verdict,
             "proposed": shown}
 
 
-def agent_design(mode: str, few_shot: bool) -> str:
-    return f"{mode}+few-shot" if few_shot else mode
+def agent_design(mode: str, few_shot: bool, thinking: bool | None = None) -> str:
+    """'two-stage+few-shot', with '+thinking' / '+no-thinking' where thinking was set."""
+    name = f"{mode}+few-shot" if few_shot else mode
+    return name if thinking is None else f"{name}+{'thinking' if thinking else 'no-thinking'}"
 
 
 class BfclReport(Exportable):
@@ -266,14 +271,18 @@ class BfclReport(Exportable):
 
 def evaluate(client, categories=None, per_category: int | None = None, designs=(("native", False),
              ("constrained", False), ("two-stage", False)), seed: int = 0, concurrency: int = 4,
-             on_row=None, store: Path | None = None) -> BfclReport:
+             on_row=None, store: Path | None = None, thinking: tuple[bool | None, ...] = (None,)) -> BfclReport:
     """Every sampled entry through every design, scored by BFCL's checker. Each scored entry is kept as soon as
     it is done (in `store`, by default under the cache keyed by the served model and the code), so a run that is
     stopped goes on where it stopped; `on_row(done, total, row)` hears each one. A caller that knows more about
-    what is served (`workbench compare`: the checkpoint's content) passes its own `store`."""
-    entries = sample(categories, per_category, seed)
+    what is served (`workbench compare`: the checkpoint's content) passes its own `store`. `thinking` holds the
+    settings each design runs with ((True, False): thinking on against off); every pair is checked against the
+    server before the first request."""
+    categories = check_categories(categories)  # bad input first: no request is needed to refuse it
     for mode, _ in designs:
-        agent.check_mode(mode)
+        for think in thinking:
+            agent.check_server(client, mode, think)
+    entries = sample(categories, per_category, seed)
     card = client.model_card()
     store = Path(store) if store is not None else settings.cache_dir() / "bfcl" / "runs" / _key(card)
     store.mkdir(parents=True, exist_ok=True)
@@ -283,13 +292,13 @@ def evaluate(client, categories=None, per_category: int | None = None, designs=(
         for line in results_file.read_text().splitlines():
             row = json.loads(line)
             done[(row["mode"], row["id"])] = row
-    tasks = [(entry, mode, few_shot) for mode, few_shot in designs for entry in entries]
+    tasks = [(entry, mode, few_shot, think) for mode, few_shot in designs for think in thinking for entry in entries]
     rows, count = {}, 0
 
     def one(task):
-        entry, mode, few_shot = task
-        key = (agent_design(mode, few_shot), entry.id)
-        return key, done.get(key) or _run_one(client, entry, mode, few_shot, store / "audit")
+        entry, mode, few_shot, think = task
+        key = (agent_design(mode, few_shot, think), entry.id)
+        return key, done.get(key) or _run_one(client, entry, mode, few_shot, store / "audit", think)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool, open(results_file, "a", encoding="utf-8") as out:
         for key, row in pool.map(one, tasks):
@@ -300,15 +309,16 @@ def evaluate(client, categories=None, per_category: int | None = None, designs=(
             count += 1
             if on_row:
                 on_row(count, len(tasks), row)
-    ordered = [rows[(agent_design(m, f), e.id)] for m, f in designs for e in entries]
+    ordered = [rows[(agent_design(m, f, t), e.id)] for m, f in designs for t in thinking for e in entries]
     return BfclReport(ordered, {"categories": list(categories or CATEGORIES), "per_category": per_category,
-                                "seed": seed, "designs": [agent_design(m, f) for m, f in designs],
+                                "seed": seed, "designs": [agent_design(m, f, t) for m, f in designs for t in thinking],
                                 "model": card["id"], "version": VERSION})
 
 
 def _key(card: dict) -> str:
     """The served model, the suite and the code that asks and scores: a change to any of them starts afresh."""
-    code = b"".join(Path(m.__file__).read_bytes() for m in (agent, tools, sys.modules[__name__]))
+    code = b"".join(Path(m.__file__).read_bytes() for m in (agent, tools, sys.modules["workbench.client"],
+                                                            sys.modules[__name__]))
     identity = json.dumps({"model": card["id"], "root": card.get("root"), "suite": VERSION,
                            "code": hashlib.sha256(code).hexdigest()}, sort_keys=True)
     return f"{card['id']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from workbench import hardware, memory, models, startup_log
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.hardware import GpuSpec
 from workbench.models import ModelSpec
 from workbench.vllm_flags import ServeFlags
@@ -146,16 +146,44 @@ def _described(spec: ModelSpec, settings: memory.ServeSettings, peak: memory.Pro
             "peak_gib": round(peak.peak / GIB, 3)}
 
 
-def _log_spec(log_model: str | None) -> ModelSpec | None:
-    """The served model's architecture when it can be found here: a catalog name or a folder."""
+def _log_spec(log_model: str | None) -> tuple[ModelSpec | None, str]:
+    """The served model's architecture, resolved as every model reference is (models.find_model): a catalog name,
+    a catalog model's Hub id, a folder here or another Hub id; a path of another machine by its folder's name.
+    Returns (spec, why not) so that a refusal can say what failed."""
     if not log_model:
-        return None
-    for candidate in (log_model, Path(log_model.rstrip("/")).name):
+        return None, ""
+    why = ""
+    for candidate in dict.fromkeys((log_model, Path(log_model.rstrip("/")).name)):
         try:
-            return models.find_model(candidate)
-        except ConfigError:
-            continue
-    return None
+            return models.find_model(candidate), ""
+        except WorkbenchError as exc:
+            why = why or str(exc)
+    return None, why
+
+
+# A fitted machine term outside these bounds means the fit read the log wrongly (another model's architecture,
+# a partial log): non-torch memory, CUDA graphs and the workspace are never negative, and are a few GiB at most.
+_OVERHEAD_MIN_GIB = -0.1  # the log's GiB figures are rounded to 0.01 each
+
+
+def _overhead_limit_gib(requested_gib: float) -> float:
+    return 2.0 + 0.15 * requested_gib
+
+
+def _check_overhead(overhead: float, requested_gib: float, log_name: str, spec_at_log: ModelSpec) -> None:
+    fix = ("Fix: name the log's model with --log-model (a catalog name, folder or Hugging Face id) if it is not "
+           f"{spec_at_log.name}, and give the whole start-up log of this GPU.")
+    if overhead < _OVERHEAD_MIN_GIB:
+        raise ConfigError(f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
+                          f"{overhead:.2f} GiB, below zero: it cannot be, so the log was not read as it ran (its model "
+                          f"{log_name} planned as {spec_at_log.name}, or settings the log does not print). It is not "
+                          f"used. {fix}")
+    limit = _overhead_limit_gib(requested_gib)
+    if overhead > limit:
+        raise ConfigError(f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
+                          f"{overhead:.2f} GiB, above the {limit:.1f} GiB that is plausible for the {requested_gib:.1f} "
+                          f"GiB vLLM could use: another process on the GPU, or a log read as another model. It is not "
+                          f"used. {fix}")
 
 
 def _same_model(log_model: str | None, spec: ModelSpec) -> bool:
@@ -168,7 +196,7 @@ def _same_model(log_model: str | None, spec: ModelSpec) -> bool:
 
 
 def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: memory.ServeSettings | None = None,
-        quant: str = "bf16") -> Calibration:
+        quant: str = "bf16", log_model: str | None = None) -> Calibration:
     """Fit the machine's overhead to the log (GPU), or check the KV arithmetic against it (CPU).
 
     GPU: what vLLM could use, less the weights and KV cache the log reports, less the profile peaks computed for
@@ -177,14 +205,19 @@ def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: 
     model, context, batch or parallel layout keeps it and recomputes the peaks. `gpu` and `settings` supply what
     the log does not print (its memory, its gpu_memory_utilization) and what the plan is for."""
     notes = []
-    log_spec = _log_spec(facts.model)
-    if not _same_model(facts.model, spec):
-        notes.append(f"the log served {facts.model}, the plan is for {spec.name}: what the log measured about this "
+    served = log_model or facts.model
+    log_spec, why = _log_spec(served)
+    if not _same_model(served, spec) and not (log_spec is not None and log_spec.name == spec.name):
+        if log_spec is None:
+            why = why.split(" Fix:")[0].rstrip(".")
+            raise ConfigError(f"the log served {served!r}, which cannot be resolved here ({why}), so its "
+                              f"profile peaks cannot be computed and the fit would use {spec.name}'s architecture "
+                              "for them (wrongly). Fix: name the log's model with --log-model: a catalog name (e.g. "
+                              "Llama-3.1-8B), a folder with its config.json, or a Hugging Face id the cache or the "
+                              "Hub has.")
+        notes.append(f"the log served {served}, the plan is for {spec.name}: what the log measured about this "
                      "machine and vLLM carries over; the weights, profile peaks and KV bytes per token are "
                      f"{spec.name}'s.")
-        if log_spec is None:
-            notes.append("the log's model is not in the catalog nor a folder here, so the fit uses "
-                         f"{spec.name}'s architecture for the log's profile peaks too")
     spec_at_log = log_spec or spec  # the residual and the fit are about the log's own run
     if facts.device == "cpu":
         return _fit_cpu(spec_at_log, facts, tuple(notes))
@@ -219,6 +252,7 @@ def fit(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec | None = None, settings: 
     kv = facts.kv_cache_gib * GIB if facts.kv_cache_gib is not None else facts.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
     overhead = (requested - facts.weights_gib * GIB - kv - activation) / GIB - memory.multi_gpu_gib(log_settings)
+    _check_overhead(overhead, requested / GIB, served or "?", spec_at_log)
     terms = {"overhead_gib": round(overhead, 3), "requested_gib": round(requested / GIB, 2)}
     recomputed = {"log": _described(spec_at_log, log_settings, log_peak),
                   "plan": _described(spec, settings, memory.profile_peak_on(spec, settings, gpu or log_gpu))}
@@ -318,10 +352,11 @@ def plan_from_log(spec: ModelSpec, facts: LogFacts, gpu: GpuSpec, quant: str, se
 
 
 def cpu_plan_from_log(spec: ModelSpec, facts: LogFacts, max_model_len: int, kv_cache_dtype: str = "auto",
-                      space_gib: float | None = None) -> dict:
+                      space_gib: float | None = None, log_model: str | None = None) -> dict:
     """A CPU-build log: the KV arithmetic checked against it, and the plan for `space_gib` (default: the log's)."""
     space = space_gib if space_gib is not None else facts.kv_cache_gib
-    return dict(cpu_plan(spec, space, max_model_len, kv_cache_dtype), **fit(spec, facts).json_fields())
+    return dict(cpu_plan(spec, space, max_model_len, kv_cache_dtype),
+                **fit(spec, facts, log_model=log_model).json_fields())
 
 
 def cpu_plan(spec: ModelSpec, space_gib: float, max_model_len: int, kv_cache_dtype: str = "auto") -> dict:

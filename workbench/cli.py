@@ -13,9 +13,12 @@ from tqdm import tqdm
 
 from workbench import (abconfig, abtest, agent, bench, bfcl, compare, demo_tools, docqa, docqa_dataset, doctor,
                        documents, memory, models, planning, processes, quality, quantize, settings, toolseval, tune)
+from workbench import context, plots  # `workbench context`
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import Engine, EngineConfig, check_parsers
 from workbench.errors import WorkbenchError
+from workbench.report import daily, demo_db
+from workbench.report import spec as report_spec
 
 DESCRIPTION = ("The research workbench: plan, quantize, serve, measure and use a 14B-class model on one GPU "
                "(or, for real, on this CPU) with vLLM.")
@@ -89,6 +92,19 @@ def _url_flag(p, help: str = "engine URL (default: $WORKBENCH_URL)") -> None:
     p.add_argument("--url", default=None, help=help)
 
 
+def _on_off(p, dest: str, on: tuple[str, ...], off: str, help: str) -> None:
+    """A switch with three states from one declaration: `on` sets True, `off` sets False, neither leaves None (the
+    default the core chooses: the model's family for the parsers, the task for thinking)."""
+    p.add_argument(*on, dest=dest, action="store_const", const=True, default=None, help=help)
+    p.add_argument(off, dest=dest, action="store_const", const=False, help=f"the opposite of {on[0]}")
+
+
+def _thinking_flag(p) -> None:
+    _on_off(p, "thinking", ("--thinking",), "--no-thinking",
+            "ask a reasoning model (Qwen3) to think first; default: each step's own (client.THINKING_DEFAULTS: on "
+            "for answers, off for structured steps); needs a server with a reasoning parser")
+
+
 def _json_flag(p) -> None:
     p.add_argument("--json", action="store_true")
 
@@ -115,10 +131,16 @@ def _parallel_flags(p, prefix: str = "") -> None:
                    help=f"{prefix}layer stages (GPUs or nodes)")
 
 
+def _revision_flag(p) -> None:
+    p.add_argument("--revision", default=None, help="with a Hugging Face id: a branch, tag or commit (default: main)")
+
+
 def _engine_flags(p) -> None:
     """vLLM's serve flags, in vLLM's own names (workbench/vllm_flags.py), and the engine's own."""
     p.add_argument("--model", default=models.BUNDLED_MODEL,
-                   help=f"model name or folder with config.json (default: {models.BUNDLED_MODEL})")
+                   help=f"a folder with config.json, a catalog name or a Hugging Face id org/name, downloaded "
+                        f"before vLLM starts (default: {models.BUNDLED_MODEL})")
+    _revision_flag(p)
     p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--max-model-len", type=_positive, default=4096)
@@ -132,10 +154,12 @@ def _engine_flags(p) -> None:
                    help="GPU only: mp on one machine, ray across a Ray cluster (start it first)")
     p.add_argument("--max-num-seqs", type=_positive, default=None)
     p.add_argument("--max-num-batched-tokens", type=_positive, default=None)
-    p.add_argument("--enable-tools", "--enable-auto-tool-choice", dest="enable_tools", action="store_true",
-                   help="--enable-auto-tool-choice with the tool parser for the model's family (hermes for Qwen)")
+    _on_off(p, "enable_tools", ("--enable-tools", "--enable-auto-tool-choice"), "--no-tools",
+            "--enable-auto-tool-choice with the tool parser for the model's family (hermes for Qwen); default: on "
+            "where the family has one")
     p.add_argument("--tool-call-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
-    p.add_argument("--enable-reasoning", action="store_true", help="--reasoning-parser qwen3 (Qwen3 only)")
+    _on_off(p, "enable_reasoning", ("--enable-reasoning",), "--no-reasoning",
+            "--reasoning-parser qwen3 (Qwen3 only); default: on for Qwen3")
     p.add_argument("--reasoning-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--device", choices=["cpu", "gpu"], default=None,
@@ -155,7 +179,7 @@ def engine_config_from_args(args) -> EngineConfig:
         max_num_batched_tokens=args.max_num_batched_tokens, enable_tools=args.enable_tools,
         tool_call_parser=args.tool_call_parser, enable_reasoning=args.enable_reasoning,
         reasoning_parser=args.reasoning_parser, enforce_eager=args.enforce_eager, device=args.device,
-        startup_timeout_s=args.startup_timeout,
+        startup_timeout_s=args.startup_timeout, revision=args.revision,
     )
 
 
@@ -200,22 +224,30 @@ def _chat_flags(p) -> None:
     p.add_argument("--system", default=DEFAULT_SYSTEM_PROMPT,
                    help=f"system prompt (default: {DEFAULT_SYSTEM_PROMPT!r}; '' for none)")
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=_positive, default=256)
+    p.add_argument("--max-tokens", type=_positive, default=256, help="for the answer (thinking gets its own budget)")
+    _thinking_flag(p)
     _json_flag(p)
 
 
 @command("chat", "ask a running engine one question; prints the answer and TTFT", _chat_flags)
 def chat(args) -> int:
     client = Client(_url(args), model=args.model)
-    params = {"temperature": args.temperature, "max_tokens": args.max_tokens, "system": args.system or None}
+    params = {"temperature": args.temperature, "max_tokens": args.max_tokens, "task": "chat",
+              "enable_thinking": args.thinking, "system": args.system or None}
     if args.json:
-        print(json.dumps(client.chat(args.question, **params).as_dict(), indent=2))
+        result = client.chat(args.question, **params)
+        print(json.dumps(dict(result.as_dict(), status=result.status), indent=2))
         return 0
-    result = None
+    result, thinking = None, False
     for event in client.chat_stream(args.question, **params):
+        if event.kind == "reasoning" and not thinking:  # the thoughts stay out of the answer (--json has them)
+            print("(thinking ...)", file=sys.stderr, flush=True)
+            thinking = True
         if event.kind == "content":
             print(event.text, end="", flush=True)
         result = event.result or result
+    if result.notice():
+        print(f"\n{result.notice()}", file=sys.stderr)
     rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a tok/s"
     ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
     print(f"\n\nTTFT {ttft} · {result.usage.completion_tokens} tokens · {rate}")
@@ -241,6 +273,23 @@ def prepare_model(args) -> int:
     return 0
 
 
+def _download_flags(p) -> None:
+    p.add_argument("model", help="a Hugging Face id org/name, or a catalog name (its published checkpoint)")
+    _revision_flag(p)
+
+
+@command("download", "fetch a model's weights into the Hugging Face cache ahead of time (resumes; HF_TOKEN for "
+                     "gated models); serve, quantize and compare then start offline", _download_flags)
+def download(args) -> int:
+    start = time.perf_counter()
+    if models.hub_id(args.model) is None:
+        raise WorkbenchError(f"{args.model!r} is not a Hugging Face id nor a catalog name: nothing to download. "
+                             "Fix: give an id such as Qwen/Qwen3-14B-AWQ (a local folder needs no download).")
+    path = models.resolve_model(args.model, args.revision)
+    print(f"{models.hub_id(args.model)}: {path} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 @command("doctor", "check Python, CPU/GPU, the vLLM build and the bundled model", _json_flag)
 def run_doctor(args) -> int:
     checks = doctor.run_checks()
@@ -256,7 +305,9 @@ def run_doctor(args) -> int:
 
 # -- plan -------------------------------------------------------------------------------------------
 def _plan_flags(p) -> None:
-    p.add_argument("--model", default="Qwen3-14B", help="catalog name or folder with config.json")
+    p.add_argument("--model", default="Qwen3-14B", help="catalog name, folder with config.json, or Hugging Face id "
+                   "org/name (its config and safetensors headers are read, never its weights)")
+    _revision_flag(p)
     p.add_argument("--gpu", default=None, help=f"catalog name, forgiving (default: {planning.DEFAULT_GPU}, or the "
                    "log's GPU with --calibrate-from)")
     p.add_argument("--compare-url", default=None, help="compare a running engine's KV cache with the plan")
@@ -264,7 +315,8 @@ def _plan_flags(p) -> None:
                    help="memory as CUDA reports it, if not the catalog's; with it any GPU name plans")
     p.add_argument("--bandwidth-gbs", type=float, default=None, help="memory bandwidth (GB/s), for a GPU not in the "
                    "catalog: gives the decode bound")
-    p.add_argument("--quant", default="bf16")
+    p.add_argument("--quant", default=None, help="weights format (default: the one the checkpoint's config.json "
+                   "declares, else bf16)")
     p.add_argument("--group-size", type=int, default=128)
     p.add_argument("--max-model-len", type=int, default=32_768)
     p.add_argument("--gpu-memory-utilization", type=float, default=None)
@@ -280,6 +332,8 @@ def _plan_flags(p) -> None:
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
     p.add_argument("--calibrate-from", metavar="LOG", default=None,
                    help="a vLLM start-up log from this machine: fit the overheads to it, then plan these settings")
+    p.add_argument("--log-model", default=None, help="with --calibrate-from: the model the log served (catalog name, "
+                   "folder or Hugging Face id), when the log's own name for it cannot be resolved here")
     p.add_argument("--kv-space-gib", type=float, default=None,
                    help="with a CPU-build log: the VLLM_CPU_KVCACHE_SPACE to plan for (default: the log's)")
     p.add_argument("--claim-tok-s", type=float, default=None, help="check a claimed decode speed at max_model_len")
@@ -294,7 +348,8 @@ def plan_request_from_args(args) -> planning.PlanRequest:
         pipeline_parallel_size=args.pipeline_parallel_size, max_num_batched_tokens=args.max_num_batched_tokens,
         max_num_seqs=args.max_num_seqs)
     return planning.PlanRequest(
-        model=args.model, gpu=args.gpu, gpu_total_gib=args.gpu_total_gib, bandwidth_gbs=args.bandwidth_gbs,
+        model=args.model, revision=args.revision, log_model=args.log_model, gpu=args.gpu,
+        gpu_total_gib=args.gpu_total_gib, bandwidth_gbs=args.bandwidth_gbs,
         quant=args.quant, group_size=args.group_size, settings=settings_, vllm_version=args.vllm_version,
         weights_gib=args.weights_gib, log_path=args.calibrate_from, kv_space_gib=args.kv_space_gib,
         parallel=args.parallel, gpus_per_node=args.gpus_per_node, claim_tok_s=args.claim_tok_s,
@@ -311,17 +366,28 @@ def plan(args) -> int:
 
 # -- quantize, eval-ppl -----------------------------------------------------------------------------
 def _quantize_flags(p) -> None:
-    p.add_argument("model", help=f"name or folder (e.g. {models.BUNDLED_MODEL})")
-    p.add_argument("--out", required=True, help="new folder for the checkpoint")
+    p.add_argument("model", help=f"name, folder or Hugging Face id, downloaded first (e.g. {models.BUNDLED_MODEL})")
+    _revision_flag(p)
+    p.add_argument("--out", default=None, help="new folder for the checkpoint (the same folder resumes a stopped run)")
     p.add_argument("--method", choices=["gptq", "rtn"], default="gptq")
     p.add_argument("--bits", type=int, default=4)
-    p.add_argument("--group-size", type=int, default=64)
-    p.add_argument("--desc-act", action="store_true", help="act-order")
-    p.add_argument("--asym", action="store_true", help="asymmetric (default: symmetric)")
+    p.add_argument("--group-size", type=int, default=quantize.AUTO,
+                   help="default: 128 where the model's widths divide by it, else the largest that does")
+    p.add_argument("--desc-act", action="store_true", help="act-order; vLLM 0.32 refuses it (checked first)")
+    p.add_argument("--no-act-group-aware", dest="act_group_aware", action="store_false",
+                   help="turn off GPTQModel's static group-aware activation order (on by default)")
+    p.add_argument("--asym", action="store_true", help="asymmetric; vLLM refuses it for GPTQ (checked first)")
     p.add_argument("--damp", type=float, default=0.05, help="dampening, fraction of the Hessian diagonal mean")
     p.add_argument("--samples", type=int, default=32, help="calibration samples")
     p.add_argument("--seq-len", type=int, default=512, help="tokens per calibration sample")
-    p.add_argument("--calibration", nargs="*", help=".txt or .jsonl files (default: Python's pydoc topics)")
+    p.add_argument("--calibration", nargs="*", help=".txt or .jsonl files (default: chat-formatted Chinese and "
+                   "English contracts, tool calls and Python docs)")
+    p.add_argument("--calibration-dataset", default=None,
+                   help="a Hub dataset id[:file], e.g. allenai/c4:en/c4-validation.00000-of-00008.json.gz")
+    p.add_argument("--calibration-column", default="text", help="the dataset's text column")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (RAM, GPU, disk, time) and stop")
+    p.add_argument("--gpu", default=None, help="plan for this GPU (e.g. 'RTX 3090') instead of this machine's")
+    p.add_argument("--ram-gib", type=float, default=None, help="plan for this much RAM instead of this machine's")
     _json_flag(p)
 
 
@@ -329,20 +395,32 @@ def _quantize_flags(p) -> None:
 def run_quantize(args) -> int:
     settings_ = quantize.QuantizeSettings(
         method=args.method, bits=args.bits, group_size=args.group_size, desc_act=args.desc_act, sym=not args.asym,
-        damp_percent=args.damp, samples=args.samples, seq_len=args.seq_len)
+        damp_percent=args.damp, samples=args.samples, seq_len=args.seq_len, act_group_aware=args.act_group_aware)
+    if args.dry_run:
+        plan_ = quantize.plan_run(args.model, settings_, gpu=args.gpu, ram_gib=args.ram_gib)
+        print(json.dumps(plan_.as_dict(), indent=2) if args.json else plan_.to_text())
+        return 0 if plan_.fits else 1
+    if not args.out:
+        raise WorkbenchError("--out is missing. Fix: name a new folder for the checkpoint, or add --dry-run.")
     bars = []
 
     def show(progress):
         if not bars:
             bars.append(tqdm(total=progress.layers, unit="layer", disable=args.json,
-                             desc=f"{args.method} int{args.bits} g{args.group_size}"))
+                             desc=f"{args.method} int{args.bits} g{args.group_size or 'auto'}"))
         bars[0].n = progress.layer
         bars[0].refresh()
 
     try:
-        result = quantize.quantize(args.model, args.out, settings_, args.calibration or None, on_progress=show)
+        if args.revision or models.hub_id(args.model):  # the weights first, with the download's own progress bar
+            args.model = str(models.resolve_model(args.model, args.revision))
+        result = quantize.quantize(args.model, args.out, settings_, args.calibration or None, on_progress=show,
+                                   calibration_dataset=args.calibration_dataset,
+                                   calibration_column=args.calibration_column)
     except KeyboardInterrupt:
-        print(f"\ncancelled; {args.out} was not written.", file=sys.stderr)
+        work = quantize.work_dir(Path(args.out).expanduser().resolve())
+        resume = f"; rerun the same command to resume ({work} keeps the finished layers)" if work.exists() else ""
+        print(f"\nstopped; {args.out} was not written{resume}.", file=sys.stderr)
         return 130
     finally:
         for bar in bars:
@@ -371,6 +449,7 @@ def _docqa_flags(p) -> None:
     p.add_argument("file")
     p.add_argument("--template", choices=["contract", "minutes"], default="contract")
     p.add_argument("--question", default=None, help="a free question instead of a template")
+    _thinking_flag(p)
     _url_flag(p)
     _json_flag(p)
 
@@ -380,7 +459,7 @@ def run_docqa(args) -> int:
     document = documents.load(args.file)
     template = "question" if args.question is not None else args.template
     stream = (lambda text: print(text, end="", flush=True)) if not args.json else None
-    answer = docqa.ask(Client(_url(args)), document, template, args.question, on_text=stream)
+    answer = docqa.ask(Client(_url(args), thinking=args.thinking), document, template, args.question, on_text=stream)
     if args.json:
         print(answer.to_json().rstrip())
         return 0
@@ -414,6 +493,47 @@ def docqa_eval(args) -> int:
     return 0
 
 
+# -- context reliability ------------------------------------------------------------------------------
+def _context_flags(p) -> None:
+    p.add_argument("documents", nargs="*", metavar="DOC",
+                   help="PDF, DOCX, TXT, MD or HTML files (default: a generated Chinese and English contract)")
+    p.add_argument("--lengths", type=_core(context.parse_lengths), default=context.grid.DEFAULT_LENGTHS,
+                   help="context lengths in the served model's tokens, e.g. 1024,2048,4K (default 1024,2048,4096)")
+    p.add_argument("--depths", type=_core(context.parse_depths), default=context.grid.DEFAULT_DEPTHS,
+                   help="where the facts go, in %% of the document (default 0,25,50,75,100)")
+    p.add_argument("--facts", type=_positive, default=2, help="facts planted per cell and document (default 2)")
+    p.add_argument("--target", type=float, default=0.95, help="the recall that counts as reliable, in (0, 1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--thinking", type=_core(context.parse_thinking), default=None,
+                   help="auto (default: off and on where the server has a reasoning parser), or on,off,default")
+    p.add_argument("--gpu", default=None, help=f"plan the memory on this GPU (default {planning.DEFAULT_GPU})")
+    p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
+    _url_flag(p)
+    p.add_argument("--out", default="context-report", help="folder for context.json/.md/.csv and the maps "
+                                                           "(default ./context-report; the store is under it)")
+    p.add_argument("--store", default=None, help="where finished cells are kept (default: OUT/store)")
+    _json_flag(p)
+
+
+@command("context", "how much of the context can I trust? planted facts over depth × length, beside the memory "
+                    "plan", _context_flags)
+def run_context(args) -> int:
+    request = context.ContextRequest(tuple(args.documents), args.lengths, args.depths, args.facts, args.target,
+                                     args.seed, args.gpu, args.gpu_total_gib, args.thinking, args.store)
+    report = context.run(request, _url(args), args.out,
+                         on_cell=None if args.json else (lambda line: print(line, file=sys.stderr, flush=True)))
+    files = report.save(args.out, "context")
+    for m in report.maps:
+        path = Path(args.out) / f"recall-{m['mode'].replace(' ', '-')}.png"
+        plots.recall_map(m).savefig(path, dpi=110)
+    if args.json:
+        print(report.to_json().rstrip())
+        return 0
+    print(report.to_text())
+    print(f"saved: {files['json']}, {files['md'].name}, {files['csv'].name} and the maps (recall-*.png)")
+    return 0
+
+
 # -- function calling ---------------------------------------------------------------------------------
 def _policy(args, audit_name: str):
     """The demo tools under the policy, audited under the cache (or to --audit); --confirm allow says yes."""
@@ -434,6 +554,7 @@ def _tools_run_flags(p) -> None:
                    help="auto (the model decides), required (it must call a tool first) or a tool's name")
     p.add_argument("--confirm", choices=["allow", "deny"], default="deny", help="answer for sensitive tools")
     p.add_argument("--audit", default=None, help="audit log path (default: under the cache)")
+    _thinking_flag(p)
     _url_flag(p)
     _json_flag(p)
 
@@ -444,7 +565,7 @@ def tools_run(args) -> int:
     show = None if args.json else (lambda s: print(f"[{s.status}] {s.tool}({json.dumps(s.arguments, ensure_ascii=False)})"
                                                    f" -> {s.reason if s.status != 'executed' else s.result}"))
     turn = agent.run_turn(Client(_url(args)), policy, args.message, args.mode, on_step=show,
-                          tool_choice=args.tool_choice, few_shot=args.few_shot)
+                          tool_choice=args.tool_choice, few_shot=args.few_shot, thinking=args.thinking)
     if args.json:
         print(json.dumps(dict(turn.as_dict(), audit_log=str(policy.audit.path)), ensure_ascii=False, indent=2,
                          default=str))
@@ -465,6 +586,9 @@ def _tools_eval_flags(p) -> None:
                    help="with --suite bfcl: entries drawn per category, stratified, with --seed (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--concurrency", type=_positive, default=4, help="with --suite bfcl: requests in flight")
+    p.add_argument("--thinking", choices=list(toolseval.THINKING), default="default",
+                   help="default: each step's own (off for constrained calls and the two-stage choice); on, off, or "
+                        "both (each design scored with thinking on against off; needs a reasoning parser)")
     _url_flag(p)
     _json_flag(p)
     p.add_argument("--save", default=None, help="folder for the report's JSON, CSV and Markdown")
@@ -476,17 +600,24 @@ def tools_eval(args) -> int:
     client = Client(_url(args))
     if args.suite == "bfcl":
         designs = [toolseval.parse_design(n) for n in args.designs or agent.MODES]
-        with tqdm(unit="call", disable=args.json, file=sys.stderr, desc="BFCL v4") as bar:
-            def show(done, total, row):
-                bar.total = total
-                bar.update(1)
+        bar = []  # opened with the first scored entry: a design the server cannot serve is refused before it
 
+        def show(done, total, row):
+            if not bar:
+                bar.append(tqdm(total=total, unit="call", disable=args.json, file=sys.stderr, desc="BFCL v4"))
+            bar[0].update(1)
+
+        try:
             report = bfcl.evaluate(client, args.categories, args.per_category, designs, args.seed, args.concurrency,
-                                   on_row=show)
+                                   on_row=show, thinking=toolseval.THINKING[args.thinking])
+        finally:
+            for b in bar:
+                b.close()
     else:
         designs = [toolseval.parse_design(n) for n in args.designs or [toolseval.design_name(*d) for d in
                                                                         toolseval.DESIGNS]]
-        report = toolseval.compare(client, lambda name: _policy(args, f"eval-{name}"), designs)
+        report = toolseval.compare(client, lambda name: _policy(args, f"eval-{name}"), designs,
+                                   thinking=toolseval.THINKING[args.thinking])
     files = report.save(args.save, f"tools-eval-{args.suite}") if args.save else None
     _print(report, args.json)
     if files and not args.json:
@@ -514,8 +645,15 @@ def _bench_flags(p) -> None:
                    help="runs of each level; with 2 or more, each median gets a 95 %% interval over the runs")
     p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True,
                    help="generate exactly --output-len tokens (vLLM)")
+    _client_cpus_flag(p)
     _json_flag(p)
     p.add_argument("--save", default=None, help="folder for bench.json, bench.csv and bench.md")
+
+
+def _client_cpus_flag(p) -> None:
+    p.add_argument("--client-cpus", type=_core(bench.parse_cpus), default=None, metavar="LIST",
+                   help="run this command on these CPUs only (as taskset -c takes them, e.g. 0), apart from a server "
+                        "on the same host: the result says whether they overlap")
 
 
 @command("bench", "serving benchmark: TTFT, TPOT, ITL, latency, throughput and goodput per load", _bench_flags)
@@ -523,7 +661,8 @@ def run_bench(args) -> int:
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len, args.dataset, args.seed)
     report = bench.run(_url(args), workload, concurrency=args.concurrency, rate=args.request_rate,
                        burstiness=args.burstiness, slo=bench.SLO(args.slo_ttft, args.slo_tpot), gpu=args.gpu,
-                       ignore_eos=args.ignore_eos, progress=not args.json, warmup=args.warmup, repeats=args.repeats)
+                       ignore_eos=args.ignore_eos, progress=not args.json, warmup=args.warmup, repeats=args.repeats,
+                       client_cpus=args.client_cpus)
     files = report.save(args.save, "bench") if args.save else None
     _print(report, args.json)
     if files and not args.json:
@@ -542,6 +681,11 @@ def _tune_flags(p) -> None:
     p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
     p.add_argument("--quant", default="bf16", help="weights format, for the GPU plan (e.g. gptq-int4)")
     p.add_argument("--max-candidates", type=_positive, default=None, help="benchmark at most this many")
+    p.add_argument("--repeats", type=_positive, default=1,
+                   help="benchmark runs per candidate; with 2 or more the ratio over vLLM's defaults gets an interval")
+    _client_cpus_flag(p)
+    p.add_argument("--server-cpus", type=_core(bench.parse_cpus), default=None, metavar="LIST",
+                   help="start each candidate's engine on these CPUs (the benchmark then takes the others)")
     p.add_argument("--dry-run", action="store_true", help="only propose and prune; start no engine")
     _json_flag(p)
 
@@ -556,7 +700,8 @@ def run_tune(args) -> int:
         return 0
     report = tune.tune(args.model, workload, args.concurrency, bench.SLO(args.slo_ttft, args.slo_tpot), args.gpu,
                        args.gpu_total_gib, args.quant, args.max_candidates,
-                       on_event=(lambda text: print(text, file=sys.stderr, flush=True)))
+                       on_event=(lambda text: print(text, file=sys.stderr, flush=True)), repeats=args.repeats,
+                       client_cpus=args.client_cpus, server_cpus=args.server_cpus)
     _print(report, args.json)
     return 0 if report["serve"] else 1
 
@@ -564,8 +709,9 @@ def run_tune(args) -> int:
 # -- ab run -------------------------------------------------------------------------------------------
 def _compare_flags(p) -> None:
     p.add_argument("--candidate", action="append", required=True, metavar="SPEC",
-                   help="[NAME=]CHECKPOINT-OR-URL [vLLM serve flags], e.g. 'int4=ckpt/gptq --max-num-seqs 8' or "
-                        "http://127.0.0.1:8000; repeat it (two at least); the first is the baseline")
+                   help="[NAME=]CHECKPOINT-OR-URL[,thinking=on|off] [vLLM serve flags], e.g. 'int4=ckpt/gptq "
+                        "--max-num-seqs 8' or http://127.0.0.1:8000; repeat it (two at least); the first is the "
+                        "baseline. thinking=on/off scores one server with thinking on against off")
     p.add_argument("--tasks", type=_core(compare.parse_tasks), default=compare.DEFAULT_TASKS,
                    help=f"comma-separated, of: {', '.join(compare.TASKS)} (default: {','.join(compare.DEFAULT_TASKS)})")
     p.add_argument("--items", type=_positive, default=None, help="at most this many items per task (default: all)")
@@ -658,6 +804,64 @@ def ab_run(args) -> int:
     for row in (headers, *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
     print(f"\n{report.verdict}\n\ntrials: {files['csv']}\nreport: {files['json']}")
+    return 0
+
+
+# -- report -------------------------------------------------------------------------------------------
+def _report_flags(p) -> None:
+    p.add_argument("--db", default=None, help="SQLAlchemy URL (default: $WORKBENCH_DB_URL); the password from "
+                   "$WORKBENCH_DB_PASSWORD, never in the URL")
+    p.add_argument("--table", default=None)
+    p.add_argument("--date-column", default=None)
+    p.add_argument("--measure", dest="measures", action="append", default=[], help="a numeric column (repeatable)")
+    p.add_argument("--dimension", default=None, help="the column to break the totals down by (e.g. region)")
+    p.add_argument("--date", default="yesterday", help="YYYY-MM-DD, START..END (backfill), yesterday or today")
+    p.add_argument("--out", default="report", help="folder; each date gets its own folder in it")
+    p.add_argument("--spec", default=None, help="a YAML spec (see --example-spec); the flags given override it")
+    p.add_argument("--lang", dest="language", choices=report_spec.LANGUAGES, default=None)
+    _url_flag(p, "engine URL of the model that writes the prose (default: $WORKBENCH_URL; none: a template writes it)")
+    p.add_argument("--force", action="store_true", help="redo dates that are already done")
+    p.add_argument("--print-schedule", action="store_true", help="print a cron line and a systemd timer; run nothing")
+    p.add_argument("--demo-db", default=None, metavar="PATH", help="create the DEMO sales database at PATH and stop")
+    p.add_argument("--example-spec", action="store_true", help="print a worked YAML spec and stop")
+    _json_flag(p)
+
+
+@command("report", "the daily report from a database: facts computed in code, prose checked against them",
+         _report_flags)
+def run_report(args) -> int:
+    if args.demo_db:
+        path = demo_db.make_demo_db(args.demo_db)
+        print(f"{path}: DEMO sales database (sales: day, region, revenue, orders, units; {demo_db.DAYS} days from "
+              f"{demo_db.START}); planted anomalies: "
+              + ", ".join(f"{a.day} {a.region} {a.kind}" for a in demo_db.LABELS if a.kind != "missing")
+              + ", West missing 2026-09-08..14")
+        return 0
+    if args.example_spec:
+        print(report_spec.EXAMPLE, end="")
+        return 0
+    spec = report_spec.build(args.spec, db=args.db or settings.report_db_url(), table=args.table,
+                             date_column=args.date_column, measures=args.measures, dimension=args.dimension,
+                             language=args.language)
+    url = args.url or settings.engine_url()
+    if args.print_schedule:
+        print(daily.schedule(spec, args.out, args.url))
+        return 0
+    dates = report_spec.parse_dates(args.date)
+    bars = []
+
+    def show(fraction, message):  # called once every day's facts are computed: no bar before a refusal
+        if not bars:
+            bars.append(tqdm(total=100, disable=args.json, file=sys.stderr, desc="report", unit="%"))
+        bars[0].n = round(100 * fraction)
+        bars[0].set_postfix_str(message[:60])
+
+    try:
+        report = daily.generate(spec, dates, args.out, Client(url) if url else None, show, force=args.force)
+    finally:
+        for bar in bars:
+            bar.close()
+    _print(report, args.json)
     return 0
 
 

@@ -1,12 +1,17 @@
 """client.py talks to an OpenAI-compatible server through the official openai SDK and times it.
 
 It returns small result objects (text, reasoning, tool calls, usage, time to first token,
-inter-token latencies, tokens/s). Every failure leaves it as a WorkbenchError: `EngineUnavailableError`
-when the server cannot be reached, `RequestRejectedError` (with the HTTP status) when it answers with
-an error, `ModelNotServedError` (with the served names) for an unknown model. Interactive callers let
-them reach the edge; batch callers record them as data. Knows nothing about processes.
+inter-token latencies, tokens/s). It is also the one place that decides Qwen3's thinking: each task's default
+(THINKING_DEFAULTS), the budget a thinking request gets on top of its answer's, what the server can do (its tool and
+reasoning parsers, probed once), and a reply that ran out of tokens while it was still thinking.
+
+Every failure leaves it as a WorkbenchError: `EngineUnavailableError` when the server cannot be reached,
+`RequestRejectedError` (with the HTTP status) when it answers with an error, `ModelNotServedError` (with the served
+names) for an unknown model. Interactive callers let them reach the edge; batch callers record them as data. Knows
+nothing about processes.
 """
 
+import copy
 import json
 import re
 import time
@@ -23,6 +28,39 @@ DEFAULT_TIMEOUT_S = 120.0
 # CPU build). A short system prompt makes it decisive; the CLI and UI use this one unless told.
 DEFAULT_SYSTEM_PROMPT = "You are a concise, factual assistant."
 
+# -- thinking (Qwen3's <think> block, switched per request by the chat template's `enable_thinking`) ---------------
+# Whether a task thinks unless the request (or the Client) says otherwise. None: the model's own default, which for
+# a server with a reasoning parser is to think (Qwen3's template thinks unless told not to) and elsewhere changes
+# nothing. Structured steps run with thinking off: with a reasoning parser vLLM applies structured outputs only after
+# </think>, so a constrained step would spend its budget thinking before its first constrained token.
+THINKING_DEFAULTS = {
+    "chat": None,  # the Engine tab's chat, `workbench chat`
+    "tools-native": None,  # a native tool step: vLLM's tool parser reads the call after </think>
+    "tools-arguments": False,  # constrained (and two-stage's second request): the call's JSON under a schema
+    "tools-choice": False,  # two-stage's first request: the next step, from an enum
+    "docqa-answer": None,  # a free question about a document
+    "docqa-quote": False,  # the sentence a field comes from, from a schema
+    "docqa-values": False,  # a field's value, one line
+}
+# The per-request switch as faces offer it (a UI radio, a compare option): default leaves the task's default.
+THINKING_SWITCH = {"default": None, "on": True, "off": False}
+# What a thinking request may spend thinking, on top of its answer's own budget (the answer keeps all of its own):
+# 1,024 tokens for an answer in words; a tool step thinks about one choice (which tool, which arguments), 256.
+REASONING_BUDGET_TOKENS = 1024
+REASONING_BUDGETS = {"tools-native": 256, "tools-arguments": 256, "tools-choice": 256}
+THINKING_FIX = "raise the budget, or turn thinking off (--no-thinking, or untick Thinking)"
+
+
+def budget(answer_tokens: int, thinking: bool | None, task: str | None = None) -> int:
+    """max_tokens for a request: the answer's budget, plus the task's reasoning budget (REASONING_BUDGETS, else
+    REASONING_BUDGET_TOKENS) when it thinks."""
+    return answer_tokens + (REASONING_BUDGETS.get(task, REASONING_BUDGET_TOKENS) if thinking else 0)
+
+
+def check_task(task: str) -> None:
+    if task not in THINKING_DEFAULTS:
+        raise ValueError(f"unknown thinking task {task!r}; known: {', '.join(THINKING_DEFAULTS)}")
+
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -35,6 +73,21 @@ class ToolCall:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int | None = None  # of completion_tokens; vLLM counts them only with a reasoning parser
+
+
+@dataclass(frozen=True)
+class ServerParsers:
+    """What the server can parse: tool calls (--enable-auto-tool-choice --tool-call-parser) and reasoning
+    (--reasoning-parser)."""
+
+    tools: bool
+    reasoning: bool
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> "ServerParsers":
+        """What an engine started here parses, from its command line (no probe needed)."""
+        return cls(tools="--enable-auto-tool-choice" in argv, reasoning="--reasoning-parser" in argv)
 
 
 @dataclass(frozen=True)
@@ -50,6 +103,35 @@ class Result:
     itl_s: tuple[float, ...] = ()  # gaps between streamed chunks after the first
     total_s: float = 0.0
     model: str = ""
+
+    @property
+    def ran_out_thinking(self) -> bool:
+        """The token budget ended while the model was still thinking: reasoning, but no answer and no call."""
+        return (self.finish_reason == "length" and bool(self.reasoning.strip()) and not self.text.strip()
+                and not self.tool_calls)
+
+    @property
+    def status(self) -> str:
+        """'answered', 'tool calls', 'ran out while thinking', 'cut off' (the answer hit max_tokens) or 'empty'."""
+        if self.ran_out_thinking:
+            return "ran out while thinking"
+        if self.tool_calls:
+            return "tool calls"
+        if self.finish_reason == "length":
+            return "cut off"
+        return "answered" if self.text.strip() else "empty"
+
+    def notice(self) -> str | None:
+        """One line for a reply that is not a plain answer, so that it is never shown as an empty one."""
+        if self.ran_out_thinking:
+            return (f"no answer: the model ran out of tokens while thinking ({self.usage.completion_tokens} tokens, "
+                    f"{len(self.reasoning):,} characters of reasoning, no answer yet). Fix: {THINKING_FIX}.")
+        if self.status == "cut off":
+            return f"the answer was cut off at {self.usage.completion_tokens} tokens (max_tokens). Fix: raise it."
+        if self.status == "empty":
+            return ("the model thought but wrote no answer." if self.reasoning.strip() else
+                    "the model returned an empty answer.")
+        return None
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -92,7 +174,10 @@ class Client:
     """
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str = "EMPTY",
-                 timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0, thinking: bool | None = None,
+                 parsers: ServerParsers | None = None):
+        """`thinking` is this client's choice for every task that does not say (None: each task's default);
+        `parsers` what the server can parse, when the caller knows (an engine started here), else probed once."""
         import httpx  # noqa: F401 - the SDK imports it lazily; threads that first use a Client together race
         import openai
 
@@ -107,6 +192,8 @@ class Client:
         self._openai = openai
         self.sdk = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
         self._model = model
+        self.thinking_choice = thinking
+        self._parsers = parsers
 
     # -- discovery -------------------------------------------------------------------------
     def models(self) -> list[str]:
@@ -181,36 +268,99 @@ class Client:
     def count_tokens(self, text_or_messages) -> int:
         return len(self.tokenize(text_or_messages))
 
+    def with_thinking(self, thinking: bool | None) -> "Client":
+        """This client (the same connection and probe), with `thinking` as its choice for every task."""
+        other = copy.copy(self)
+        other.thinking_choice = thinking
+        return other
+
+    def server_parsers(self) -> ServerParsers:
+        """Whether the server parses tool calls and reasoning, asked once with 1-token requests: vLLM refuses
+        tool_choice "auto" (HTTP 400) without --enable-auto-tool-choice, and counts reasoning tokens in the usage
+        (completion_tokens_details) only with a --reasoning-parser (vllm/entrypoints/openai/chat_completion)."""
+        if self._parsers is None:
+            probe = {"model": self.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+                     "temperature": 0}
+            tool = {"type": "function", "function": {"name": "probe", "description": "probe",
+                                                     "parameters": {"type": "object", "properties": {}}}}
+            tools = True
+            try:
+                with self._errors():
+                    response = self.sdk.chat.completions.create(**probe, tools=[tool], tool_choice="auto")
+            except RequestRejectedError as exc:
+                if exc.status != 400 or "tool" not in str(exc):
+                    raise
+                tools = False
+                with self._errors():
+                    response = self.sdk.chat.completions.create(**probe)
+            details = response.usage.completion_tokens_details if response.usage else None
+            self._parsers = ServerParsers(tools=tools, reasoning=details is not None)
+        return self._parsers
+
+    def thinking(self, task: str, asked: bool | None = None) -> bool | None:
+        """Whether a request for `task` thinks: what was asked, else this client's choice, else the task's default
+        (THINKING_DEFAULTS). Asked to think, the server must have a reasoning parser (ConfigError naming the flag);
+        left to the model, a server with a reasoning parser thinks (True, so the budget counts it), one without is
+        left alone (None: no switch sent)."""
+        check_task(task)
+        wanted = asked if asked is not None else self.thinking_choice
+        wanted = wanted if wanted is not None else THINKING_DEFAULTS[task]
+        if wanted is False:
+            return False
+        if wanted:
+            self.require(reasoning=True, what="thinking")
+            return True
+        return True if self.server_parsers().reasoning else None
+
+    def require(self, tools: bool = False, reasoning: bool = False, what: str = "this") -> None:
+        """Refuse, before the first request, what the server cannot serve, naming the flag it lacks."""
+        parsers = self.server_parsers()
+        if tools and not parsers.tools:
+            raise ConfigError(
+                f"{what} needs vLLM's tool parser, and the server at {self.base_url} runs without it (it refuses "
+                "tool_choice 'auto': --enable-auto-tool-choice is not set). Nothing was scored. Fix: serve the model "
+                "with --enable-tools (`workbench serve` turns it on for a family with a tool parser: Qwen, Llama 3, "
+                "Mistral), or pick a design that needs no parser: constrained or two-stage.")
+        if reasoning and not parsers.reasoning:
+            raise ConfigError(
+                f"{what} was asked of the server at {self.base_url}, which has no reasoning parser (no "
+                "--reasoning-parser), so the thoughts would come back as the answer. Fix: serve a reasoning model with "
+                "--enable-reasoning (`workbench serve` turns it on for Qwen3), or leave thinking off (--no-thinking).")
+
     # -- generation ------------------------------------------------------------------------
     def chat(self, prompt_or_messages, *, system: str | None = None, stream: bool = True,
-             enable_thinking: bool | None = None, **params) -> Result:
+             enable_thinking: bool | None = None, task: str | None = None, **params) -> Result:
         """One chat completion. Streams by default so that TTFT and inter-token gaps are real.
-        `system` is put first unless the messages already start with a system message."""
+        `system` is put first unless the messages already start with a system message. With a `task`
+        (THINKING_DEFAULTS), `enable_thinking` None is that task's default, and a request that thinks gets the
+        reasoning budget on top of `max_tokens` (see `thinking`); without one, `enable_thinking` goes as it is."""
         if stream:
             result = None
             for event in self.chat_stream(prompt_or_messages, system=system, enable_thinking=enable_thinking,
-                                          **params):
+                                          task=task, **params):
                 result = event.result or result
             return result
-        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
+        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params, task)
         start = time.perf_counter()
         with self._errors():
             response = self.sdk.chat.completions.create(**kwargs)
         total = time.perf_counter() - start
         choice = response.choices[0]
         message = choice.message
+        text, reasoning = _split_think(message.content or "", getattr(message, "reasoning_content", None)
+                                       or getattr(message, "reasoning", None) or "")
         return Result(
-            text=message.content or "",
-            reasoning=getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or "",
+            text=text, reasoning=reasoning,
             tool_calls=tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()),
             usage=_usage(response.usage), finish_reason=choice.finish_reason,
             total_s=total, model=response.model,
         )
 
     def chat_stream(self, prompt_or_messages, *, system: str | None = None,
-                    enable_thinking: bool | None = None, **params) -> Iterator[StreamEvent]:
-        """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result."""
-        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params)
+                    enable_thinking: bool | None = None, task: str | None = None, **params) -> Iterator[StreamEvent]:
+        """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result (`task` as in
+        `chat`)."""
+        kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params, task)
         kwargs.update(stream=True, stream_options={"include_usage": True})
         clock = Clock()
         text, reasoning = [], []
@@ -240,8 +390,9 @@ class Client:
                     if piece:
                         text.append(piece)
                         yield StreamEvent("content", piece)
+        text, thought = _split_think("".join(text), "".join(reasoning))
         result = Result(
-            text="".join(text), reasoning="".join(reasoning),
+            text=text, reasoning=thought,
             tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
             usage=usage, finish_reason=finish, ttft_s=clock.ttft_s, itl_s=tuple(clock.gaps_s),
             total_s=clock.elapsed_s(), model=model,
@@ -287,7 +438,12 @@ class Client:
         return out
 
     # -- helpers ---------------------------------------------------------------------------
-    def _chat_kwargs(self, prompt_or_messages, system, enable_thinking, params) -> dict:
+    def _chat_kwargs(self, prompt_or_messages, system, enable_thinking, params, task=None) -> dict:
+        params = dict(params)
+        if task is not None:
+            enable_thinking = self.thinking(task, enable_thinking)
+            if params.get("max_tokens") is not None:
+                params["max_tokens"] = budget(params["max_tokens"], enable_thinking, task)
         kwargs = {"model": params.pop("model", None) or self.model,
                   "messages": _messages(prompt_or_messages, system)}
         extra_body = dict(params.pop("extra_body", None) or {})
@@ -412,4 +568,16 @@ def _http(client: "Client", request, timeout_s: float) -> str:
 def _usage(usage) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+    details = getattr(usage, "completion_tokens_details", None)
+    return Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0,
+                 reasoning_tokens=getattr(details, "reasoning_tokens", None) if details is not None else None)
+
+
+def _split_think(text: str, reasoning: str) -> tuple[str, str]:
+    """(answer, reasoning). A server without a reasoning parser leaves Qwen3's <think> block in the text: it is
+    moved out here, and an unclosed one (the budget ended while thinking) is all reasoning, never the answer."""
+    if reasoning or not text.lstrip().startswith("<think>"):
+        return text, reasoning
+    inner = text.lstrip()[len("<think>"):]
+    thought, closed, answer = inner.partition("</think>")
+    return (answer.lstrip() if closed else ""), thought.strip()

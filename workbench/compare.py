@@ -4,8 +4,8 @@ good enough for my tasks?
 Candidates are checkpoints (served here by vLLM in turn, one engine at a time, each with its own serve flags) or
 URLs of running OpenAI-compatible servers; the first is the baseline. Every candidate runs the same tasks on the
 same items with the same seed (held-out perplexity, the project's tool calls, BFCL, document QA, an A/B config's
-dataset), then the benchmark workload; where a target GPU is given the planner sizes each one on it. The verdicts
-are `verdict.py`'s and the report is `compare_report.py`'s.
+dataset, facts planted over depth × length: context/), then the benchmark workload; where a target GPU is given
+the planner sizes each one on it. The verdicts are `verdict.py`'s and the report is `compare_report.py`'s.
 
 Nothing lost, nothing repeated: each (candidate, task) result is written to the store the moment it is finished,
 under a key made of what it depends on (the checkpoint's content hash and serve flags, or the server's identity;
@@ -21,7 +21,6 @@ recomputes only the results it touches. A candidate whose engine fails is report
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import shlex
@@ -31,13 +30,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import (abconfig, abtest, bench, bfcl, demo_tools, docqa_dataset, hardware, memory, models, planning,
-                       processes, quality, settings, toolseval, vllm_flags)
-from workbench.client import Client
+from workbench import (abconfig, abtest, bench, bfcl, context, demo_tools, docqa_dataset, gpu_lease, hardware, memory,
+                       models, planning, quality, settings, toolseval, vllm_flags)
+from workbench.client import THINKING_SWITCH, Client, ServerParsers
 from workbench.compare_report import CompareReport
-from workbench.engine import Engine, EngineConfig, error_line
+from workbench.engine import Engine, EngineConfig, detect_device, error_line
 from workbench.errors import ConfigError, EngineStartupError, WorkbenchError
 from workbench.quantize import MANIFEST
+from workbench.report import accuracy as report_accuracy
+from workbench.store import Store
 
 # task → (what it measures, the kind of its items: verdict.KINDS)
 TASKS = {
@@ -46,6 +47,9 @@ TASKS = {
     "bfcl": ("BFCL v4's single-turn entries, scored by BFCL's own AST checker", "pass"),
     "docqa": ("the fields of generated contracts (docqa-eval): right value or not", "pass"),
     "ab": ("an A/B config's dataset and assertions, one of its variants", "score"),
+    "context": ("facts planted over depth × length in generated contracts (workbench context): found or not", "pass"),
+    "report": ("the daily report on the demo database's labelled days: the share of the prose's figures that are "
+               "facts", "score"),
 }
 DEFAULT_TASKS = ("ppl", "tools")
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -54,22 +58,27 @@ _SKIPPED = {MANIFEST}  # the workbench's note beside a checkpoint (and dot files
 
 @dataclass(frozen=True)
 class Candidate:
-    """A checkpoint (a folder, or the bundled model's name) served with `flags`, or a running server's URL."""
+    """A checkpoint (a folder, or the bundled model's name) served with `flags`, or a running server's URL.
+    `thinking` (the option `,thinking=on|off`) is the client's choice for every request (None: each task's default,
+    client.THINKING_DEFAULTS), so that one server can be scored with thinking on against off."""
 
     name: str
     target: str
     flags: tuple[str, ...] = ()
+    thinking: bool | None = None
 
     @property
     def is_url(self) -> bool:
         return self.target.startswith(("http://", "https://"))
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "target": self.target, "flags": list(self.flags), "url": self.is_url}
+        return {"name": self.name, "target": self.target, "flags": list(self.flags), "url": self.is_url,
+                "thinking": self.thinking}
 
 
 def parse_candidate(text: str) -> Candidate:
-    """'[NAME=]CHECKPOINT-OR-URL [vLLM serve flags]': `int4=ckpt/gptq --max-num-seqs 8`, `http://host:8000`."""
+    """'[NAME=]CHECKPOINT-OR-URL[,thinking=on|off] [vLLM serve flags]': `int4=ckpt/gptq --max-num-seqs 8`,
+    `http://host:8000`, `think=http://host:8000,thinking=on`."""
     try:
         parts = shlex.split(text)
     except ValueError as exc:
@@ -82,10 +91,18 @@ def parse_candidate(text: str) -> Candidate:
     name, sep, target = head.partition("=")
     if not sep or not _NAME.match(name):
         name, target = "", head
+    target, *options = target.split(",")
+    thinking = None
+    for option in options:
+        key, _, value = option.partition("=")
+        if key != "thinking" or value not in ("on", "off"):
+            raise ConfigError(f"candidate option {option!r} is unknown. Valid: thinking=on, thinking=off. Fix: e.g. "
+                              "--candidate 'think=http://127.0.0.1:8000,thinking=on'.")
+        thinking = THINKING_SWITCH[value]
     if not name:
         name = (target.split("://", 1)[1].split("/", 1)[0] if target.startswith(("http://", "https://"))
                 else models.served_name(target) if target == models.BUNDLED_MODEL else Path(target).name or target)
-    return Candidate(name, target, flags)
+    return Candidate(name, target, flags, thinking)
 
 
 @dataclass(frozen=True)
@@ -102,12 +119,17 @@ class TaskSettings:
     docqa_count: int = 3
     ab_config: str | None = None
     ab_variant: str | None = None
+    context_lengths: tuple[int, ...] = (1024, 2048, 4096)
+    context_depths: tuple[float, ...] = (0.0, 50.0, 100.0)
+    context_facts: int = 2
 
     def of(self, task: str) -> dict:
         """The settings that touch `task`: a change to any other leaves its stored results valid."""
         own = {"ppl": ("ppl_chars", "chunk_chars"), "tools": ("tools_design",),
                "bfcl": ("tools_design", "bfcl_categories", "bfcl_per_category", "seed"), "docqa": ("docqa_count",),
-               "ab": ("ab_config", "ab_variant")}[task]
+               "ab": ("ab_config", "ab_variant"),
+               "context": ("context_lengths", "context_depths", "context_facts", "seed"),
+               "report": ()}[task]
         return {"items": self.items, **{k: getattr(self, k) for k in own}}
 
 
@@ -198,7 +220,7 @@ def check(request: CompareRequest) -> None:
                 raise ConfigError(f"candidate {c.name}: serve flags ({' '.join(c.flags)}) only apply to a checkpoint "
                                   "the compare serves; a running server keeps its own. Fix: drop them.")
             card = _reach(c)
-            who = (card["id"], card["root"], Client(c.target).base_url)
+            who = (card["id"], card["root"], Client(c.target).base_url, c.thinking)
             if who in seen:
                 raise ConfigError(f"candidates {seen[who]} and {c.name} are the same server ({c.target}). Fix: "
                                   "give each candidate its own server or checkpoint.")
@@ -218,60 +240,16 @@ def _reach(c: Candidate) -> dict:
 
 
 def _checkpoint(c: Candidate) -> Path:
-    if c.target != models.BUNDLED_MODEL and not (Path(c.target).expanduser() / "config.json").is_file():
+    if c.target != models.BUNDLED_MODEL and not (Path(c.target).expanduser() / "config.json").is_file() \
+            and models.hub_id(c.target) is None:
         raise ConfigError(f"candidate {c.name}: {c.target!r} is not a checkpoint (no config.json there). Valid: a "
                           f"folder with config.json and *.safetensors (`workbench quantize --out` writes one), the "
-                          f"bundled model's name ({models.BUNDLED_MODEL}), or an http(s) URL of a running server.")
+                          f"bundled model's name ({models.BUNDLED_MODEL}), a Hugging Face id (Qwen/Qwen3-14B-FP8, "
+                          "downloaded first), or an http(s) URL of a running server.")
     return models.resolve_model(c.target)
 
 
 # -- identity and the store ----------------------------------------------------------------------------
-class Store:
-    """Results by key, one JSON file each, written whole or not at all (a temporary file, then os.replace)."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        (self.folder / "results").mkdir(parents=True, exist_ok=True)
-
-    def path(self, key: str) -> Path:
-        return self.folder / "results" / f"{key}.json"
-
-    def get(self, key: str) -> dict | None:
-        try:
-            return json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    def put(self, key: str, value: dict) -> None:
-        path = self.path(key)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value, ensure_ascii=False, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-
-    def keys(self) -> list[str]:
-        return sorted(p.stem for p in (self.folder / "results").glob("*.json"))
-
-    # an engine this store's run started: recorded, so that a run killed with it alive is cleaned up next time
-    def note_engine(self, pid: int | None) -> None:
-        marker = self.folder / "engine.json"
-        if pid is None:
-            marker.unlink(missing_ok=True)
-        else:
-            marker.write_text(json.dumps({"pid": pid}))
-
-    def reap(self) -> str | None:
-        """Stop the vLLM a killed run left running (its process group), if it still runs."""
-        marker = self.folder / "engine.json"
-        try:
-            pid = json.loads(marker.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            return None
-        marker.unlink(missing_ok=True)
-        if not processes.kill_orphan_group(pid, "vllm"):
-            return None
-        return f"stopped the engine (pid {pid}) that an interrupted run left running"
-
-
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -308,13 +286,18 @@ def identity(c: Candidate, request: CompareRequest, hashes: dict) -> dict:
         client = Client(c.target)
         card = client.model_card()
         return {"kind": "url", "url": client.base_url, "model": card["id"], "root": card["root"],
-                "max_model_len": card["max_model_len"], "vllm": client.server_version()}
+                "max_model_len": card["max_model_len"], "vllm": client.server_version(), **_thinking(c)}
     folder = _checkpoint(c)
     served = {k: v for k, v in asdict(engine_config(c, request)).items()
               if k not in ("model", "port", "host", "startup_timeout_s")}
     build = hardware.vllm_build() or "vllm"
     return {"kind": "checkpoint", "content": content_hash(folder, hashes), "serve": served,
-            "vllm": f"{build} {hardware.package_version(build)}"}
+            "vllm": f"{build} {hardware.package_version(build)}", **_thinking(c)}
+
+
+def _thinking(c: Candidate) -> dict:
+    """The thinking option, where set (left out otherwise, so that results kept before it existed stay valid)."""
+    return {} if c.thinking is None else {"thinking": c.thinking}
 
 
 # -- the tasks -------------------------------------------------------------------------------------------
@@ -352,6 +335,10 @@ def items_digest(task: str, s: TaskSettings) -> str:
         return _digest([e.id for e in bfcl.sample(s.bfcl_categories or None, _bfcl_per_category(s), s.seed)])
     if task == "docqa":
         return _digest([s.docqa_count, s.items, "docqa_dataset seed 7"])
+    if task == "context":
+        return _digest([s.context_lengths, s.context_depths, s.context_facts, s.seed, s.items, context.grid.VERSION])
+    if task == "report":
+        return _digest([report_accuracy.labelled_days(), s.items, report_accuracy.MEASURES])
     config = abconfig.load_config(s.ab_config)
     return _digest([config.model_dump(mode="json"), [(i.id, i.vars) for i in abconfig.load_items(config)], s.items])
 
@@ -391,6 +378,20 @@ def run_task(task: str, client: Client, s: TaskSettings, workdir: Path, shared: 
         items = _cap([{"id": f"{r['document']}:{r['field']}", "score": float(r["value_correct"]),
                        "verified": r["verified"]} for r in report["rows"]], s.items)
         return {"kind": "pass", "items": items, "summary": report["summary"].get("all", {})}
+    if task == "context":
+        report = context.run(context.ContextRequest(lengths=s.context_lengths, depths=s.context_depths,
+                                                    facts_per_cell=s.context_facts, seed=s.seed, thinking=(None,),
+                                                    store=str(workdir / "cells")), client)
+        m = report.maps[0]
+        return {"kind": "pass", "items": _cap(report.items(None), s.items),
+                "summary": {"recall": m["per_length"][-1]["recall"] if m["per_length"] else None,
+                            "longest_reliable": (m["longest"] or {}).get("length"), "headline": m["headline"],
+                            "per_length": m["per_length"], "grid": m["grid"], "memory": m["memory"]}}
+    if task == "report":
+        result = report_accuracy.evaluate(client, shared / "report", limit=s.items)
+        items = [{"id": r["day"], "score": r["fact_share"] or 0.0, "kind": r["kind"], "figures": r["figures"]}
+                 for r in result["rows"]]
+        return {"kind": "score", "items": items, "summary": result["summary"]}
     config = abconfig.load_config(s.ab_config)
     if s.items is not None:
         config = abconfig.with_changes(config, limit=s.items)
@@ -478,7 +479,7 @@ def step_key(ident: dict, step: str, request: CompareRequest) -> str:
 def _served(c: Candidate, request: CompareRequest, store: Store, emit):
     """A client of the candidate: its server, or an engine started for it here (stopped on the way out)."""
     if c.is_url:
-        yield Client(c.target), None
+        yield Client(c.target, thinking=c.thinking), None
         return
     emit("engine", "starting", " ".join([c.target, *c.flags]))
     engine = Engine(engine_config(c, request), log_path=store.folder / "logs" / f"{c.name}.log")
@@ -486,7 +487,7 @@ def _served(c: Candidate, request: CompareRequest, store: Store, emit):
         engine.start()
         store.note_engine(engine.process.pid)
         emit("engine", "done", engine.base_url)
-        yield Client(engine.base_url), engine
+        yield Client(engine.base_url, thinking=c.thinking, parsers=ServerParsers.from_argv(engine.argv)), engine
     finally:
         engine.stop()
         store.note_engine(None)
@@ -552,9 +553,17 @@ def _candidate(c: Candidate, index: int, request: CompareRequest, store: Store, 
         said = error_line(getattr(exc, "log_tail", "") or "")
         outcome["log"] = getattr(exc, "log_path", None) or outcome["log"]
         outcome["error"] = (str(exc).splitlines()[0] + (f" vLLM said: {said}" if said else "")
-                            + (f" (log: {outcome['log']})" if outcome["log"] else ""))
+                            + (f" (log: {outcome['log']})" if outcome["log"] else "")
+                            + (BASELINE_FIX if index == 0 else ""))
         emit("engine", "failed", outcome["error"])
     return outcome
+
+
+# Every verdict is against the baseline, so a baseline that cannot start leaves no verdict at all: say how to go on.
+BASELINE_FIX = (" The baseline decides every verdict. Fix: pick a baseline that fits this device (on a 24 GB card, "
+                "Qwen's own Qwen/Qwen3-14B-FP8 or Qwen/Qwen3-14B-AWQ instead of bf16; `workbench plan --quant fp8` "
+                "says whether it fits), or compare against a baseline served elsewhere by URL "
+                "(--candidate bf16=http://big-box:8000).")
 
 
 def run(request: CompareRequest, on_event=None) -> CompareReport:
@@ -572,12 +581,25 @@ def run(request: CompareRequest, on_event=None) -> CompareReport:
         hashes = {}
     run_id = uuid.uuid4().hex[:12]
     started = time.perf_counter()
-    outcomes = []
-    for index, c in enumerate(request.candidates):
-        outcome = _candidate(c, index, request, store, hashes, run_id, on_event)
-        hashes_path.write_text(json.dumps(hashes))
-        if request.gpu is not None and outcome["identity"] is not None:
-            outcome["memory"] = plan_memory(c, outcome["identity"], request)
-        outcomes.append(outcome)
+    outcomes = {}
+    cands = request.candidates
+    order = range(len(cands))
+    if gpu_lease.one_engine(detect_device()):  # one engine per device: running servers first (the app's engine
+        order = sorted(order, key=lambda i: not cands[i].is_url)  # among them), before any is set aside
+
+    def said(text):
+        if on_event:
+            on_event(Event("-", "engine", "set aside" if "setting aside" in text else "brought back", 0, len(cands),
+                           text))
+
+    with gpu_lease.borrowing("the compare run ends", said):
+        for index in order:
+            c = cands[index]
+            outcome = _candidate(c, index, request, store, hashes, run_id, on_event)
+            hashes_path.write_text(json.dumps(hashes))
+            if request.gpu is not None and outcome["identity"] is not None:
+                outcome["memory"] = plan_memory(c, outcome["identity"], request)
+            outcomes[index] = outcome
+    outcomes = [outcomes[i] for i in range(len(cands))]
     return CompareReport(request.summary(), outcomes, run_id=run_id, seconds=time.perf_counter() - started,
                          store=str(store.folder))

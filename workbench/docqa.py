@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 from workbench import fact_check
 from workbench.documents import Document, find_quote
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
 
 SYSTEM = ("You answer questions about the document below, using only what it says. "
@@ -233,8 +233,12 @@ def _parse_quote(text: str) -> str:
 
 
 def ask(client, document: Document, template: str = "question", question: str | None = None,
-        answer_tokens: int = 256, on_text: Callable[[str], None] | None = None) -> Answer:
-    """Answer one question or fill one template about the document, choosing the strategy."""
+        answer_tokens: int = 256, on_text: Callable[[str], None] | None = None, thinking: bool | None = None) -> Answer:
+    """Answer one question or fill one template about the document, choosing the strategy. `thinking` None leaves
+    each request its default (client.THINKING_DEFAULTS: the free answer the model's own, the fields' quotes and values
+    off); True or False sets it for every request."""
+    if thinking is not None:
+        client = client.with_thinking(thinking)
     ask_text = instruction(template, question)
     fit = measure_fit(client, document, template, question, answer_tokens)
     if fit.fits:
@@ -270,8 +274,12 @@ def trim_repetition(text: str) -> str:
     return (text[:match.start()] + phrase + rest).strip()
 
 
-def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, **extra):
-    params = {"temperature": 0, "max_tokens": answer_tokens, **extra}
+def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, task: str = "docqa-answer",
+            **extra):
+    """One request. `task` picks its thinking default (client.THINKING_DEFAULTS: the quote and the value are
+    structured steps, off unless asked); a thinking request gets its reasoning budget on top of `answer_tokens`, and
+    one that runs out while thinking is an error that says so, never an empty value."""
+    params = {"temperature": 0, "max_tokens": answer_tokens, "task": task, **extra}
     if schema:
         params["response_format"] = {"type": "json_schema", "json_schema": {"name": "field", "schema": schema}}
     result = None
@@ -279,6 +287,8 @@ def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None 
         if event.kind == "content" and on_text:
             on_text(event.text)
         result = event.result or result
+    if result.ran_out_thinking:
+        raise WorkbenchError(f"{task}: {result.notice()}")
     return result
 
 
@@ -299,11 +309,13 @@ def _one_call(client, document, text, template, ask_text, answer_tokens, on_text
             fields.append(Field(name, NOT_FOUND, "", False, None, found=False))
             continue
         context = text if strategy == "whole" else "\n".join(found)  # retrieval: only the candidates
-        r = _stream(client, context, field_instruction(template, name), answer_tokens, None, quote_schema(found))
+        r = _stream(client, context, field_instruction(template, name), answer_tokens, None, quote_schema(found),
+                    task="docqa-quote")
         quote = _parse_quote(r.text)
         if on_text:
             on_text(f"«{quote}» → ")
-        v = _stream(client, context, value_instruction(template, name, quote), VALUE_TOKENS, on_text, **_VALUE_PARAMS)
+        v = _stream(client, context, value_instruction(template, name, quote), VALUE_TOKENS, on_text,
+                    task="docqa-values", **_VALUE_PARAMS)
         results += [r, v]
         fields.append(ground(document, name, trim_repetition(v.text), quote))
     rates = [r.tokens_per_s for r in results if r.tokens_per_s]

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench import hardware, models, processes, settings, vllm_flags
+from workbench import gpu_lease, hardware, models, processes, settings, vllm_flags
 from workbench.errors import ConfigError, EngineStartupError
 from workbench.startup_log import EngineReport, parse_startup_log, report_from_server
 from workbench.vllm_flags import ServeFlags
@@ -31,8 +31,8 @@ _HEALTH_POLL_S = 0.5
 @dataclass(frozen=True)
 class EngineConfig(ServeFlags):
     """vLLM's flags (ServeFlags), plus what the engine decides before it runs them: `model` is a name or a
-    folder, resolved at start; the parsers come from the model's family when `enable_tools` or
-    `enable_reasoning` ask for them (an explicit `tool_call_parser`/`reasoning_parser` wins); `quantization` is
+    folder, resolved at start; the parsers come from the model's family unless `enable_tools` or
+    `enable_reasoning` is False (an explicit `tool_call_parser`/`reasoning_parser` wins); `quantization` is
     dropped when the checkpoint declares its own; `port` None takes a free one and `device` None detects the
     build; `cpu_kv_cache_gib` None is VLLM_CPU_KVCACHE_SPACE from this environment (default 1)."""
 
@@ -40,21 +40,29 @@ class EngineConfig(ServeFlags):
     host: str | None = "127.0.0.1"
     max_model_len: int | None = 4096
     device: str | None = None
-    enable_tools: bool = False  # --enable-auto-tool-choice --tool-call-parser <the family's>
-    enable_reasoning: bool = False  # --reasoning-parser <the family's> (Qwen3 models only)
+    # Defaults follow the model (vllm_flags.parsers): None turns each parser on where the model's family has one
+    # (tools: hermes for Qwen, llama3_json for Llama 3, ...; reasoning: qwen3 for Qwen3), False turns it off.
+    enable_tools: bool | None = None  # --enable-auto-tool-choice --tool-call-parser <the family's>
+    enable_reasoning: bool | None = None  # --reasoning-parser <the family's> (Qwen3 models only)
     startup_timeout_s: float = 600.0
+    revision: str | None = None  # of a Hugging Face id: passed to vLLM as --revision
 
     def resolve(self, port: int | None = None, device: str | None = None) -> ServeFlags:
-        """The exact flags a start runs now: the model's folder, the parsers for its family, a port, the build."""
-        model_path = models.resolve_model(self.model)
+        """The exact flags a start runs now: the model's folder or Hub id, the parsers for its family, a port, the
+        build. A Hub id stays an id (vLLM reads it from the Hugging Face cache, offline); its config and tokenizer
+        files are read from the cache or the Hub here, never its weights (`start` downloads those first)."""
+        repo_id = models.hub_id(self.model)
+        model_path = models.model_folder(self.model, self.revision)
         model_config = models.read_config(model_path)
         device = device or self.device or detect_device()
         chosen = vllm_flags.parsers(model_config.get("model_type"), models.chat_format_of(models.chat_template(model_path)),
                                     self.enable_tools, self.enable_reasoning, self.tool_call_parser,
                                     self.reasoning_parser)
         host = self.host or "127.0.0.1"
+        revision = ("--revision", self.revision) if repo_id and self.revision else ()
         return vllm_flags.flags_of(
-            self, model=str(model_path.resolve()), served_model_name=self.served_model_name or models.served_name(self.model),
+            self, model=repo_id or str(model_path.resolve()), extra_args=(*revision, *self.extra_args),
+            served_model_name=self.served_model_name or (None if repo_id else models.served_name(self.model)),
             host=host, port=port or self.port or free_port(host), device=device,
             quantization=None if "quantization_config" in model_config else self.quantization,
             cpu_kv_cache_gib=(self.cpu_kv_cache_gib or settings.cpu_kv_cache_gib()) if device == "cpu" else None,
@@ -173,6 +181,8 @@ class Engine:
         self._report: EngineReport | None = None
         self._lock = threading.Lock()
         self._stop_requested = False
+        self._lease = None  # the device, where one engine per device holds (gpu_lease.py)
+        self.yielder: gpu_lease.Yielder | None = None  # set by an owner that lets this engine step aside
 
     @classmethod
     def connect(cls, url: str | None, config: "EngineConfig | None" = None,
@@ -252,6 +262,8 @@ class Engine:
             return self.report
         config = self.config
         check_parsers(config)
+        if models.hub_id(config.model):  # the weights into the Hugging Face cache first, with a progress bar
+            models.resolve_model(config.model, config.revision)
         flags = config.resolve()
         host, port = flags.host, flags.port
         if config.port and port_in_use(host, port):
@@ -268,14 +280,26 @@ class Engine:
         self._log_file = open(self.log_path, "wb")
         self._report = None
         self.url = f"http://{host}:{port}"
+        try:  # one engine per GPU: take the device, or set aside an engine that agreed to, or refuse here
+            self._lease = gpu_lease.take(flags.device, f"vLLM serving {flags.served_model_name or flags.model}",
+                                         self.yielder)
+        except EngineStartupError:
+            self._close()
+            raise
         with self._lock:  # stop() from another thread either comes first and wins, or sees the process
             if self._stop_requested:
                 self._close()
                 raise EngineStartupError("the engine was stopped before vLLM started.")
-            self.process = subprocess.Popen(
-                self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=build_env(flags), start_new_session=True,
-            )
+            try:
+                self.process = subprocess.Popen(
+                    self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=build_env(flags), start_new_session=True, pass_fds=self._lease.fds if self._lease else (),
+                )
+            except OSError:
+                self._close()  # the device is free again
+                raise
+        if self._lease:
+            self._lease.note(server_pid=self.process.pid, url=self.url)
         self._wait_healthy(config.startup_timeout_s)
         return self.report
 
@@ -320,6 +344,9 @@ class Engine:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
 
     def __enter__(self) -> "Engine":
         self.start()

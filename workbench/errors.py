@@ -57,3 +57,7 @@ class ModelNotServedError(RequestRejectedError, ConfigError):
 
 class DocumentError(WorkbenchError):
     """A file cannot be turned into text (encrypted, corrupt, empty, scanned, too big, unknown type)."""
+
+
+class DatabaseError(WorkbenchError):
+    """A database cannot be reached, refuses the credentials, or refuses a statement. Never carries a password."""

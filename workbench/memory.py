@@ -54,6 +54,8 @@ QUANT_FORMATS: dict[str, QuantFormat] = {q.name: q for q in [
     QuantFormat("awq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
     QuantFormat("w4a16", 4, 2.0, True, note="compressed-tensors, symmetric: fp16 scale per group"),
     QuantFormat("w8a8", 8, note="int8 weights and activations, per-channel scales"),
+    QuantFormat("bnb-nf4", 4.5, note="bitsandbytes NF4/FP4: an fp32 absmax per block of 64"),
+    QuantFormat("bnb-int8", 8, note="bitsandbytes LLM.int8(): int8 weights, per-row scales"),
     QuantFormat("gguf-q4_k_m", 4.85, quantizes_embeddings=True, note="mixed Q4_K/Q6_K, ~4.85 bits per weight"),
     QuantFormat("gguf-q8_0", 8.5, quantizes_embeddings=True, note="34 bytes per block of 32"),
 ]}
@@ -71,7 +73,7 @@ def weight_bytes(spec: ModelSpec, quant: str = "bf16", group_size: int | None = 
     """Bytes of weights in the checkpoint (exact from safetensors when the spec carries them)."""
     if spec.weight_bytes is not None:
         return spec.weight_bytes
-    fmt = quant_format(quant)
+    fmt = quant_format(spec.declared_format or quant)  # a checkpoint's own quantization_config wins
     linear = spec.linear_params() * fmt.linear_bytes_per_param(group_size)
     other = spec.other_params() * (fmt.weight_bits / 8 if fmt.quantizes_embeddings else 2)
     return int(linear + other)
@@ -173,7 +175,9 @@ class ServeSettings(ServeFlags):
 
     @property
     def graphs_in_budget(self) -> bool:
-        """From v0.21 CUDA-graph memory is profiled and paid from the budget (PR #38284); none when eager."""
+        """From v0.21 vLLM profiles CUDA-graph memory by default and pays it from the budget (PR #38284), and its
+        default gpu_memory_utilization is 0.92; none when eager. Whether the model runner the model gets estimates
+        its graphs is `memory.graphs_in_budget(spec, settings)`: the V2 runner of 0.22-0.28 does not."""
         return self.version >= (0, 21) and not self.enforce_eager
 
     def effective_gmu(self) -> float:
@@ -287,7 +291,14 @@ class Plan:
 # `python bench/planner_calibration.py` (bench/results/planner_calibration.json); tests/test_memory.py
 # checks that these equal the fit.
 _NON_TORCH_GIB = Range(0.01, 0.21, 2.14)  # V0 rows: NCCL/cuBLAS buffers and the CUDA context's growth
-_V1_WORKSPACE_GIB = Range(-0.5, -0.02, 1.01)  # V1 rows, beyond non-torch: torch.compile buffers and the like
+_V1_WORKSPACE_GIB = Range(-0.25, -0.02, -0.01)  # V1-runner rows, beyond non-torch: torch.compile buffers and the like
+# V2-runner rows (0.22 on), beyond non-torch: what vLLM's "consumed memory" holds beyond the weights once the profile
+# run is over (0.28: gpu_worker.py line 541, mem_utils.py lines 317-326 count the drop in free memory since the
+# start-up snapshot) and its peak beyond the computed one. Fitted per runner because the V2 logs leave 1-3 GiB here
+# where the V1 logs leave none (tests/data/public_logs.json; README, "Where it is weakest").
+_V2_WORKSPACE_GIB = Range(0.3, 1.81, 2.92)
+# CUDA graphs of the default capture sizes (1, 2, 4, 8-248 by 8, then by 16 to 512: config/compilation.py 0.28.0
+# line 692), where the runner pays them from the budget (graphs_in_budget); the public logs print 0.09-0.81 GiB.
 _CUDA_GRAPH_GIB = Range(0.2, 0.8, 1.0)
 # Non-torch memory a multi-GPU layout adds (NCCL's and the custom all-reduce's buffers), per GPU: llm-d-benchmark's
 # H100 logs of one vLLM (tests/data/public_logs.json) print 0.13-0.14 GiB of non-torch memory at TP 1 and
@@ -406,14 +417,37 @@ def profile_peak_on(spec: ModelSpec, settings: ServeSettings, gpu) -> ProfilePea
     return profile_peak(spec, tokens, settings, seqs)
 
 
-def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None) -> Range:
+def graphs_in_budget(spec: ModelSpec, settings: ServeSettings) -> bool:
+    """Whether vLLM pays this model's CUDA graphs from the gpu_memory_utilization budget. From v0.21 (not eager)
+    determine_available_memory subtracts `model_runner.profile_cudagraph_memory()` from the KV pool
+    (vllm/v1/worker/gpu_worker.py 0.22.1 lines 425-450, 0.28.0 lines 527-563, 0.32.0 lines 707-743). The V1 runner
+    estimates its graphs there; the V2 runner's profile_cudagraph_memory is `return 0` in 0.22-0.28
+    (gpu/model_runner.py 0.22.1 line 620, 0.25.1 line 680, 0.28.0 line 843), so its graphs are captured after the
+    KV cache is sized and come out of the (1 - gpu_memory_utilization) headroom, as before v0.21: the 0.28 logs
+    of an RTX 5090 print KV = budget - consumed - peak, the "CUDAGraph memory" beside it (tests/data/public_logs.json).
+    From 0.29 the V2 runner estimates them too (gpu/model_runner.py 0.29.0 line 896, 0.32.0 line 1038)."""
+    if not settings.graphs_in_budget:
+        return False
+    return not (model_runner(spec, settings) == "V2" and settings.version[:2] < (0, 29))
+
+
+def workspace_term(runner: str, settings: ServeSettings) -> Range:
+    """The fitted workspace of the V1 engine for the model runner the plan runs on: the V2 term where its fit rows
+    are (the V2 runner of 0.22-0.28, whose graphs stay outside the budget); the V1 term elsewhere, the V2 runner of
+    0.29 and later included, which no public log in the table shows yet (README, "Where it is weakest")."""
+    return _V2_WORKSPACE_GIB if runner == "V2" and settings.version[:2] < (0, 29) else _V1_WORKSPACE_GIB
+
+
+def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None,
+                    graphs: bool | None = None, runner: str = "V1") -> Range:
     """The overheads beside the computed activations and multi-GPU buffers, per scenario: non-torch memory, in V1
-    the workspace, from v0.21 (not eager) the CUDA graphs. `non_torch`/`workspace` replace the fitted terms (the
-    fit does)."""
+    the workspace of the model runner (`runner`), and the CUDA graphs where vLLM pays them from the budget
+    (`graphs`: graphs_in_budget for the model; default, the version's rule). `non_torch`/`workspace` replace the
+    fitted terms (the fit does)."""
     parts = [non_torch or _NON_TORCH_GIB]
     if settings.v1:
-        parts.append(workspace or _V1_WORKSPACE_GIB)
-    if settings.graphs_in_budget:
+        parts.append(workspace or workspace_term(runner, settings))
+    if settings.graphs_in_budget if graphs is None else graphs:
         parts.append(_CUDA_GRAPH_GIB)
     return Range(*(sum(getattr(p, f) for p in parts) for f in ("optimistic", "nominal", "pessimistic")))
 
@@ -445,7 +479,8 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     tokens, seqs = peak.tokens, peak.seqs
     computed = peak.peak  # the part the overheads do not hold
     buffers = int(multi_gpu_gib(settings) * GIB)  # computed too: the layout decides it, not the machine
-    overheads = overhead_gib or fixed_overheads(settings)
+    in_budget = graphs_in_budget(spec, settings)
+    overheads = overhead_gib or fixed_overheads(settings, graphs=in_budget, runner=peak.runner)
 
     def pool(scenario: int) -> int:
         return requested - weights - computed - buffers - int((overheads.optimistic, overheads.nominal,
@@ -456,8 +491,8 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
     suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
     if overhead_gib is None:  # the breakdown shown: the workspace with the activations, graphs apart
-        activation = computed + (int(_V1_WORKSPACE_GIB.nominal * GIB) if settings.v1 else 0)
-        graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if settings.graphs_in_budget else 0
+        activation = computed + (int(workspace_term(peak.runner, settings).nominal * GIB) if settings.v1 else 0)
+        graphs = int(_CUDA_GRAPH_GIB.nominal * GIB) if in_budget else 0
         non_torch = int(_NON_TORCH_GIB.nominal * GIB) + buffers
     else:  # one fitted term holds the non-torch memory, the workspace and the graphs
         activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB) + buffers
@@ -505,7 +540,7 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
                                 **{k: getattr(settings, k) or v for k, v in family_parsers(spec).items()})
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
-    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak)
+    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak, in_budget)
     return Plan(assumptions=assumptions,
         model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
         activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
@@ -520,9 +555,15 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
 
 
 def _assumptions(settings: ServeSettings, gpu, tokens: int, seqs: int, weights_measured: bool,
-                 overhead_gib: Range | None = None, peak: ProfilePeak | None = None) -> tuple[str, ...]:
+                 overhead_gib: Range | None = None, peak: ProfilePeak | None = None,
+                 in_budget: bool | None = None) -> tuple[str, ...]:
     """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
     out = []
+    in_budget = settings.graphs_in_budget if in_budget is None else in_budget
+    if settings.graphs_in_budget and not in_budget:
+        out.append(f"CUDA graphs outside the budget: vLLM {settings.vllm_version}'s V2 model runner does not estimate "
+                   "them before sizing the KV cache (profile_cudagraph_memory returns 0 in 0.22-0.28; memory.py cites "
+                   "the lines), so they come out of the (1 - gpu_memory_utilization) headroom; leave room for them.")
     if peak is not None and peak.runner != "V0":
         larger = "sampler warm-up" if peak.sampler > peak.forward else "forward"
         out.append(f"profile peak {peak.peak / GIB:.2f} GiB, the {larger}: vLLM {settings.vllm_version} runs this model "
@@ -548,12 +589,13 @@ def _assumptions(settings: ServeSettings, gpu, tokens: int, seqs: int, weights_m
                    "fitted to the start-up log given with --calibrate-from (non-torch memory, workspace and CUDA "
                    "graphs in one term); the activations are recomputed for these settings.")
     else:
+        runner = peak.runner if peak is not None else "V1"
+        ws = workspace_term(runner, settings)
         out.append("overheads (nominal, with the range from optimistic to pessimistic): non-torch "
-                   f"{_NON_TORCH_GIB.nominal} GiB ({_NON_TORCH_GIB.optimistic}–{_NON_TORCH_GIB.pessimistic}), V1 "
-                   f"workspace {_V1_WORKSPACE_GIB.nominal} GiB ({_V1_WORKSPACE_GIB.optimistic}–"
-                   f"{_V1_WORKSPACE_GIB.pessimistic})" + (f", CUDA graphs {_CUDA_GRAPH_GIB.nominal} GiB "
+                   f"{_NON_TORCH_GIB.nominal} GiB ({_NON_TORCH_GIB.optimistic}–{_NON_TORCH_GIB.pessimistic}), "
+                   f"{'V2' if ws is _V2_WORKSPACE_GIB else 'V1'}-runner workspace {ws.nominal} GiB ({ws.optimistic}–{ws.pessimistic})" + (f", CUDA graphs {_CUDA_GRAPH_GIB.nominal} GiB "
                                                          f"({_CUDA_GRAPH_GIB.optimistic}–{_CUDA_GRAPH_GIB.pessimistic})"
-                                                         if settings.graphs_in_budget else "")
+                                                         if in_budget else "")
                    + "; (min, median, max) of what public start-up logs imply (tests/data/public_logs.json).")
     if not weights_measured:
         out.append("weights computed from the architecture and the format; give --weights-gib with vLLM's "

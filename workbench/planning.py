@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from workbench import calibrate, hardware, memory, models
 from workbench.client import Client
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
 
 DEFAULT_GPU = "RTX 3090"
@@ -23,11 +23,12 @@ class PlanRequest:
     """What a person asks. `gpu` None: the log's GPU when a log gives its memory, else RTX 3090. `vllm_version`
     None: the log's, else memory.DEFAULT_VLLM_VERSION. A log is a file (`log_path`) or its text (`log_text`)."""
 
-    model: str = "Qwen3-14B"
+    model: str = "Qwen3-14B"  # a reference models.find_model reads: catalog name, folder or Hub id
+    revision: str | None = None  # of a Hub id
     gpu: str | None = None
     gpu_total_gib: float | None = None
     bandwidth_gbs: float | None = None
-    quant: str = "bf16"
+    quant: str | None = None  # None: the format the checkpoint declares, else bf16
     group_size: int | None = memory.DEFAULT_GROUP_SIZE
     settings: memory.ServeSettings = field(default_factory=memory.ServeSettings)
     vllm_version: str | None = None
@@ -35,6 +36,7 @@ class PlanRequest:
     log_path: str | None = None
     log_text: str | None = None
     log_source: str | None = None  # how errors name the log ("the uploaded log"); default: as the CLI flag
+    log_model: str | None = None  # the log's model, when the log's own name for it cannot be resolved here
     kv_space_gib: float | None = None  # with a CPU-build log: the VLLM_CPU_KVCACHE_SPACE to plan
     parallel: bool = False
     gpus_per_node: int = 8
@@ -74,6 +76,13 @@ class PlanAnswer(Exportable):
         return self.plan.flags.command()
 
     @property
+    def weights_source(self) -> str:
+        """Where the plan's weights come from: measured, the safetensors headers, or the architecture."""
+        if self.request.weights_gib is not None:
+            return "measured (--weights-gib)"
+        return self.spec.weights_source or f"computed from {self.spec.name}'s config facts (the catalog)"
+
+    @property
     def ok(self) -> bool:
         """The answer says yes: the plan fits, or the sweep found a layout."""
         if self.parallel is not None:
@@ -86,7 +95,7 @@ class PlanAnswer(Exportable):
             return self.cpu
         if self.parallel is not None:
             return self.parallel
-        out = dict(self.plan.as_dict(), claim_flags=self.claim_flags)
+        out = dict(self.plan.as_dict(), claim_flags=self.claim_flags, weights_source=self.weights_source)
         if self.calibration is not None:
             out.update(self.calibration.json_fields())
         return out
@@ -148,7 +157,8 @@ class PlanAnswer(Exportable):
         lines += [f"warning: {line}" for line in result.warnings]
         lines += [f"suggestion: {line}" for line in result.suggestions]
         lines += [f"IMPOSSIBLE CLAIM: {line}" for line in self.claim_flags]
-        lines += ["command: " + result.flags.command(), "checkpoint: " + result.checkpoint_note]
+        lines += ["command: " + result.flags.command(), "checkpoint: " + result.checkpoint_note,
+                  "weights: " + self.weights_source]
         if self.calibration is not None:
             lines += _calibration_lines(self.calibration.as_dict())
         return "\n".join(lines)
@@ -219,20 +229,37 @@ def _gpu(request: PlanRequest, facts) -> hardware.GpuSpec | None:
     return hardware.GpuSpec("the log's GPU", total, request.bandwidth_gbs or 0.0, 0.0, "?") if total else None
 
 
+def checkpoint_format(spec: models.ModelSpec, quant: str | None, weights_gib: float | None = None) -> str:
+    """The format to plan: the one the checkpoint declares (its quantization_config), else the asked one, else
+    bf16. A declaration the planner cannot read is refused unless the weights are known."""
+    if spec.declared_format:
+        return spec.declared_format
+    if spec.declared_quant and spec.weight_bytes is None and weights_gib is None:
+        raise ConfigError(f"{spec.name} declares quant_method {spec.declared_quant!r} in its config.json, a format "
+                          f"the planner cannot size. Valid: {', '.join(memory.QUANT_FORMATS)}. Fix: give the measured "
+                          "weights with --weights-gib (vLLM's \"Model loading took … GiB\").")
+    return quant or "bf16"
+
+
 def plan(request: PlanRequest) -> PlanAnswer:
     """The one planner call of every face."""
-    spec = models.find_model(request.model)
+    spec = models.find_model(request.model, request.revision)
+    quant = checkpoint_format(spec, request.quant, request.weights_gib)
+    if request.quant and request.quant != quant:
+        spec = replace(spec, weights_source=(spec.weights_source or "") + f"; the checkpoint declares {quant}, so "
+                       f"--quant {request.quant} does not apply")
+    request = replace(request, quant=quant, group_size=spec.declared_group_size or request.group_size)
     facts = _log_facts(request)
     if facts is not None and facts.device == "cpu":
         cpu = calibrate.cpu_plan_from_log(spec, facts, request.settings.max_model_len, request.settings.kv_cache_dtype,
-                                          request.kv_space_gib)
+                                          request.kv_space_gib, log_model=request.log_model)
         return PlanAnswer(request, spec, cpu=cpu)
     gpu = _gpu(request, facts)
     settings = replace(request.settings, vllm_version=request.vllm_version or memory.DEFAULT_VLLM_VERSION)
     cal = None
     if facts is not None:
         settings = calibrate.as_logged(settings, facts, request.vllm_version)
-        cal = calibrate.fit(spec, facts, gpu, settings, request.quant)
+        cal = calibrate.fit(spec, facts, gpu, settings, request.quant, log_model=request.log_model)
 
     def plan_at(s: memory.ServeSettings) -> memory.Plan:
         if cal is None:

@@ -1,7 +1,9 @@
-"""The workbench's pictures, nine of them: the GPU memory bar of a plan, the concurrency-vs-context curve,
+"""The workbench's pictures, eleven of them (the eleventh: a context-reliability map, recall over length ×
+depth): the GPU memory bar of a plan, the concurrency-vs-context curve,
 latency CDFs and the throughput-vs-concurrency curve of a benchmark, the pass rates and spreads of an A/B
 report, the perplexity of checkpoints side by side, and a comparison's three (each task's difference with its
-interval, the candidates' latency CDFs, their memory bars on one GPU); `svg` writes any of them as inline SVG.
+interval, the candidates' latency CDFs, their memory bars on one GPU), and a daily report's measures per day with
+its alerts circled; `svg` writes any of them as inline SVG.
 Each function takes a result as data (its fields, dicts and lists) and returns a matplotlib Figure (no pyplot
 state, so threads in the UI can draw at once); the faces call them on their results, and a result never draws
 itself, except that a comparison's HTML page embeds its figures. A leaf: it imports nothing of the workbench.
@@ -207,9 +209,55 @@ def memory_bars(rows: list[dict]):
     return fig
 
 
+def recall_map(context_map: dict, title: str = ""):
+    """A context-reliability map (one of context.grid's `maps`): recall of the planted facts per length × depth,
+    each cell with its count found of asked; red where recall falls, green where it holds."""
+    grid = context_map["grid"]
+    lengths = sorted({g["length"] for g in grid})
+    depths = sorted({g["depth"] for g in grid})
+    values = [[next((g["recall"] for g in grid if g["length"] == n and g["depth"] == d), None) for d in depths]
+              for n in lengths]
+    fig = _figure(max(6.0, 1.6 + 1.1 * len(depths)), max(3.0, 1.4 + 0.55 * len(lengths)))
+    ax = fig.subplots()
+    image = ax.imshow([[float("nan") if v is None else v for v in row] for row in values], cmap="RdYlGn", vmin=0,
+                      vmax=1, aspect="auto", origin="lower")
+    for i, n in enumerate(lengths):
+        for j, d in enumerate(depths):
+            g = next((g for g in grid if g["length"] == n and g["depth"] == d), None)
+            if g and g["n"]:
+                ax.text(j, i, f"{g['found']}/{g['n']}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(depths)), [f"{d:g} %" for d in depths])
+    ax.set_yticks(range(len(lengths)), [f"{n // 1024}K" if n % 1024 == 0 else f"{n:,}" for n in lengths])
+    ax.set_xlabel("depth of the planted facts in the document")
+    ax.set_ylabel("context length (tokens)")
+    fig.colorbar(image, ax=ax, label="recall (found / asked)")
+    ax.set_title(title or context_map.get("headline", ""), fontsize=8, wrap=True)
+    return fig
+
+
 def svg(fig) -> str:
     """A figure as inline SVG (no XML header), for a page that must open offline."""
     out = io.StringIO()
     fig.savefig(out, format="svg")
     text = out.getvalue()
     return text[text.index("<svg"):]
+
+
+def report_chart(series: dict, measure: str, day: str, alerts: list[dict]):
+    """A daily report's measure per dimension value over its last weeks (facts' `series`: value → [{day,
+    measure: number}]), the report's day marked and each alert circled in red."""
+    fig = _figure(8, 3.2)
+    ax = fig.subplots()
+    for color, (value, points) in zip(_COLORS * 3, series.items()):
+        days = [p["day"][5:] for p in points]
+        ax.plot(days, [p.get(measure) for p in points], color=color, label=value, linewidth=1.4)
+        for alert in alerts:
+            if alert["value"] == value and alert["measure"] == measure and day[5:] in days:
+                ax.scatter([day[5:]], [alert["actual"]], s=90, facecolors="none", edgecolors="#C44E52", linewidths=2,
+                           zorder=3)
+    ticks = list(next(iter(series.values()), []))
+    ax.set_xticks(range(0, len(ticks), 7), [p["day"][5:] for p in ticks[::7]], fontsize=8)
+    ax.axvline(len(ticks) - 1, color="#999999", linestyle=":", linewidth=1)
+    ax.set(ylabel=measure, title=f"{measure} per day, the last {len(ticks)} days to {day} (alerts circled)")
+    ax.legend(loc="upper left", fontsize=7, ncol=min(6, len(series)), frameon=False)
+    return fig

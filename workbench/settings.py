@@ -28,3 +28,8 @@ def cpu_kv_cache_gib() -> int:
 def ui_auth() -> str | None:
     """A login for the Gradio app, as user:password (WORKBENCH_AUTH)."""
     return os.environ.get("WORKBENCH_AUTH") or None
+
+
+def report_db_url() -> str | None:
+    """The database the daily report reads (WORKBENCH_DB_URL); its password stays in WORKBENCH_DB_PASSWORD."""
+    return os.environ.get("WORKBENCH_DB_URL") or None

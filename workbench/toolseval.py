@@ -2,7 +2,9 @@
 types, values) on cases this project writes, in English and Chinese, in five categories: simple (the
 request names what to do), multiple (the right tool among several, not named), parallel (several calls
 at once), irrelevance (no call) and date (an argument needs "today", "tomorrow" or "后天" resolved).
-A design is a mode (agent.MODES) with or without few-shot examples; `compare` scores several."""
+A design is a mode (agent.MODES) with or without few-shot examples; `compare` scores several, each with thinking
+as asked: left to each step's default, on, off, or both (on against off, side by side). A design the server cannot
+serve (native without a tool parser, thinking without a reasoning parser) is refused before the first request."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from workbench.export import Exportable
 TODAY = dt.date(2026, 11, 25)
 TOMORROW, AFTER = "2026-11-26", "2026-11-27"
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "date")
+THINKING = {"default": (None,), "on": (True,), "off": (False,), "both": (True, False)}  # --thinking's choices
 # (mode, few_shot) pairs that `compare` scores by default
 DESIGNS = (("native", False), ("constrained", False), ("constrained", True), ("two-stage", False),
            ("two-stage", True))
@@ -124,21 +127,27 @@ def _shares(rows: list[dict]) -> dict:
     return {"cases": len(rows), **{k: sum(r[k] for r in rows) / len(rows) for k in ("name", "arguments", "exact")}}
 
 
-def evaluate(client, policy, mode: str, few_shot: bool = False, cases: list[Case] | None = None) -> dict:
-    """One design's scores: per category, per language and overall, with every row."""
+def evaluate(client, policy, mode: str, few_shot: bool = False, cases: list[Case] | None = None,
+             thinking: bool | None = None) -> dict:
+    """One design's scores: per category, per language and overall, with every row. `thinking` None leaves each
+    step its default (client.THINKING_DEFAULTS)."""
     cases = CASES if cases is None else cases
-    rows = [dict(score_case(case, agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot),
-                            policy), lang=case.lang) for case in cases]
+    agent.check_server(client, mode, thinking)
+    rows = [dict(score_case(case, agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot,
+                                                thinking=thinking), policy), lang=case.lang) for case in cases]
     categories = {c: _shares([r for r in rows if r["category"] == c]) for c in CATEGORIES
                   if any(r["category"] == c for r in rows)}
     languages = {lang: _shares([r for r in rows if r["lang"] == lang]) for lang in ("en", "zh")
                  if any(r["lang"] == lang for r in rows)}
-    return {"mode": mode, "few_shot": few_shot, "design": design_name(mode, few_shot), "categories": categories,
+    return {"mode": mode, "few_shot": few_shot, "thinking": thinking, "design": design_name(mode, few_shot, thinking),
+            "categories": categories,
             "languages": languages, "overall": _shares(rows), "rows": rows}
 
 
-def design_name(mode: str, few_shot: bool) -> str:
-    return f"{mode}+few-shot" if few_shot else mode
+def design_name(mode: str, few_shot: bool, thinking: bool | None = None) -> str:
+    """'two-stage+few-shot', and '+thinking' / '+no-thinking' where thinking was set for every step."""
+    name = f"{mode}+few-shot" if few_shot else mode
+    return name if thinking is None else f"{name}+{'thinking' if thinking else 'no-thinking'}"
 
 
 DESIGN_NAMES = [design_name(m, f) for m in agent.MODES for f in (False, True)]
@@ -175,10 +184,17 @@ class ToolsEvalReport(Exportable, dict):
         return "\n".join(lines)
 
 
-def compare(client, make_policy, designs=DESIGNS, cases: list[Case] | None = None) -> ToolsEvalReport:
-    """Scores for each (mode, few_shot) design; make_policy(name) gives each design its own audited policy."""
+def compare(client, make_policy, designs=DESIGNS, cases: list[Case] | None = None,
+            thinking: tuple[bool | None, ...] = (None,)) -> ToolsEvalReport:
+    """Scores for each (mode, few_shot) design under each thinking setting (THINKING's values: (True, False) scores
+    thinking on against off); make_policy(name) gives each its own audited policy. Every design is checked against
+    the server before the first request."""
+    for mode, _ in designs:
+        for think in thinking:
+            agent.check_server(client, mode, think)
     out = ToolsEvalReport()
     for mode, few_shot in designs:
-        name = design_name(mode, few_shot)
-        out[name] = evaluate(client, make_policy(name), mode, few_shot, cases)
+        for think in thinking:
+            name = design_name(mode, few_shot, think)
+            out[name] = evaluate(client, make_policy(name), mode, few_shot, cases, think)
     return out

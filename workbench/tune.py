@@ -5,9 +5,11 @@
    prunes, with the reason, every one that vLLM would refuse to start or that could not hold one request
    of the workload. It then merges candidates that must schedule this workload the same way (for
    example two max_num_seqs values above the concurrency) and keeps one of each.
-2. `tune`: each remaining candidate is started, warmed up, benchmarked with bench.run, stopped, and the
-   candidates are ranked by goodput under the SLOs, then by output tokens/s. The winner's `vllm serve`
-   line is printed.
+2. `tune`: vLLM's own defaults (no flag beyond the model, and on the CPU build the KV cache size the engine
+   must set) and each remaining candidate are started, warmed up, benchmarked with bench.run (repeated for
+   intervals), stopped, and ranked by goodput under the SLOs, then by output tokens/s. The winner's `vllm serve`
+   line is printed, and `vs_defaults` says how much better it is than vLLM's defaults: the ratio of its goodput
+   and throughput over theirs, with a 95 % interval over the repeats.
 
 vLLM's own benchmarks/auto_tune/auto_tune.sh sweeps max_num_seqs × max_num_batched_tokens blindly and
 starts every point; here the planner removes what cannot start, and what cannot change the schedule,
@@ -15,9 +17,10 @@ before any engine starts. Knows nothing about the UI.
 """
 
 import math
+import os
 from dataclasses import asdict, dataclass, replace
 
-from workbench import bench, hardware, memory, models, vllm_flags
+from workbench import bench, hardware, memory, models, settings, stats, vllm_flags
 from workbench.bench import SLO, Workload
 from workbench.engine import Engine, EngineConfig, detect_device
 from workbench.errors import ConfigError
@@ -25,6 +28,7 @@ from workbench.export import Exportable
 from workbench.vllm_flags import ServeFlags
 
 CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
+GOAL = 0.20  # the gain over vLLM's defaults worth tuning for
 
 
 # The knobs a candidate turns; every other flag stays at vLLM's default.
@@ -34,9 +38,15 @@ KNOBS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "cpu_kv_cach
 
 @dataclass(frozen=True)
 class Candidate(ServeFlags):
-    """One set of serve flags to try (vllm_flags.ServeFlags, turning only the KNOBS)."""
+    """One set of serve flags to try (vllm_flags.ServeFlags, turning only the KNOBS); `vllm_defaults`: none of
+    them, so that vLLM picks every value itself."""
+
+    vllm_defaults: bool = False
 
     def label(self) -> str:
+        if self.vllm_defaults:
+            kv = f"; VLLM_CPU_KVCACHE_SPACE={self.cpu_kv_cache_gib}" if self.cpu_kv_cache_gib is not None else ""
+            return f"vLLM defaults (no flags{kv})"
         kv = (f"kv {self.cpu_kv_cache_gib} GiB" if self.cpu_kv_cache_gib is not None else
               f"gmu {self.gpu_memory_utilization:.2f}" + (f" kv {self.kv_cache_dtype}" if self.kv_cache_dtype != "auto"
                                                            else ""))
@@ -70,7 +80,8 @@ class Proposal:
 
     def as_dict(self) -> dict:
         knobs = {k: getattr(self.candidate, k) for k in KNOBS}
-        return {**knobs, "label": self.candidate.label(), "kv_cache_tokens": self.kv_cache_tokens,
+        return {**knobs, "label": self.candidate.label(), "vllm_defaults": self.candidate.vllm_defaults,
+                "kv_cache_tokens": self.kv_cache_tokens,
                 "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "cause": self.cause,
                 "note": self.note}
 
@@ -178,6 +189,23 @@ def kept(proposals: list[Proposal]) -> list[Proposal]:
     return [p for p in proposals if p.pruned is None]
 
 
+def defaults(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
+             vllm_version: str = memory.DEFAULT_VLLM_VERSION) -> Proposal:
+    """vLLM's own defaults as a candidate: no flag beyond the model (on the CPU build the KV cache size, which the
+    engine always sets: unset, vLLM would size it from free memory), judged with the values vLLM then picks
+    (memory.vllm_batch_defaults, the model's whole context) so that its note says how it schedules the workload."""
+    default_batched, default_seqs = memory.vllm_batch_defaults(device, gpu)
+    kv = dict(cpu_kv_cache_gib=settings.cpu_kv_cache_gib()) if device == "cpu" else {}
+    picked = Candidate(max_model_len=spec.max_position_embeddings or workload.input_len + workload.output_len,
+                       max_num_seqs=default_seqs, max_num_batched_tokens=default_batched, device=device,
+                       **(kv or dict(gpu_memory_utilization=0.90)))
+    block = memory.CPU_BLOCK_SIZE if device == "cpu" else memory.BLOCK_SIZE
+    judged = _judge(spec, picked, workload, concurrency, device, gpu, quant, vllm_version, block)
+    note = judged.note + (f"; the planner expects: {judged.pruned}" if judged.pruned else "")
+    return replace(judged, candidate=Candidate(device=device, vllm_defaults=True, **kv), pruned=None, cause=None,
+                   note=note)
+
+
 def target(gpu_name: str | None = None, gpu_total_gib: float | None = None) -> tuple[str, "hardware.GpuSpec | None"]:
     """(device, gpu) to tune for: the GPU named (a catalog name, or any with its memory), else this machine's own
     GPU when the CUDA build runs here, else this machine's CPU build."""
@@ -253,6 +281,17 @@ class TuneReport(Exportable, dict):
                 lines.append(f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
                              f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}")
         lines += ["", self["explanation"]]
+        where = next((e["placement"] for e in self["ranked"] if e.get("placement")), None)
+        if where:
+            lines += ["", f"CPUs: {where['note']}" + ("; give tune --server-cpus to pin its engines" if where["overlap"]
+                                                      else "")]
+        vs = self.get("vs_defaults")
+        if vs:
+            tok = vs.get("output_tok_s")
+            lines += ["", f"over {vs['defaults']}: {vs['verdict']}"
+                      + (f" Output tokens/s ×{tok['ratio']:.3f}" + (f" ({tok['ci_low']:.3f}–{tok['ci_high']:.3f})."
+                                                                    if tok["ci_low"] is not None else ".")
+                         if tok and not vs.get("winner_is_defaults") else "")]
         if self["serve"]:
             lines += ["", "winner:", f"  {self['serve']}"]
         return "\n".join(lines)
@@ -260,34 +299,54 @@ class TuneReport(Exportable, dict):
 
 def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: str | None = None,
          gpu_total_gib: float | None = None, quant: str = "bf16", max_candidates: int | None = None,
-         warmup: int = 2, on_event=print) -> TuneReport:
-    """Start, benchmark and rank every kept candidate (or the first `max_candidates`). A candidate that
-    fails to start is reported, never fatal. `on_event(str)` hears what happens. A GPU named on a machine
-    without one is refused: nothing could be benchmarked (`dry_run` plans for it)."""
+         warmup: int = 2, on_event=print, repeats: int = 1, client_cpus: "set[int] | None" = None,
+         server_cpus: "set[int] | None" = None) -> TuneReport:
+    """Start, benchmark and rank vLLM's defaults and every kept candidate (or the first `max_candidates`), each
+    level `repeats` times. A candidate that fails to start is reported, never fatal. `on_event(str)` hears what
+    happens. `server_cpus` pins the engines it starts and `client_cpus` the benchmark (one given, the other gets
+    the rest of this process's CPUs). A GPU named on a machine without one is refused: nothing could be benchmarked
+    (`dry_run` plans for it)."""
     spec = models.find_model(model)
     device, gpu = target(gpu_name, gpu_total_gib)
     if gpu_name and detect_device() != "gpu":
         raise ConfigError(f"--gpu {gpu_name} plans for a GPU, but this machine has none to benchmark on. "
                           "Fix: add --dry-run to see the planner's candidates, or run it on that GPU.")
-    proposals = propose(spec, workload, concurrency, device, gpu, quant, _vllm_version())
-    runs = kept(proposals)[:max_candidates] if max_candidates else kept(proposals)
+    if repeats < 1:
+        raise ConfigError(f"repeats {repeats} is not positive. Fix: 1, or 3 for intervals over the runs.")
+    here = os.sched_getaffinity(0)  # one side given: the other gets the rest (engines started here inherit ours)
+    if server_cpus and not client_cpus:
+        client_cpus = (here - set(server_cpus)) or None
+    elif client_cpus and not server_cpus:
+        server_cpus = (here - set(client_cpus)) or None
+    version = _vllm_version()
+    proposals = propose(spec, workload, concurrency, device, gpu, quant, version)
+    runs = [defaults(spec, workload, concurrency, device, gpu, quant, version),
+            *(kept(proposals)[:max_candidates] if max_candidates else kept(proposals))]
     on_event(f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
-             f"benchmarking {len(runs)}")
+             f"benchmarking {len(runs) - 1} and vLLM's defaults" + (f", {repeats} runs each" if repeats > 1 else ""))
     results = []
     for i, p in enumerate(runs, 1):
         c = p.candidate
         on_event(f"[{i}/{len(runs)}] starting {c.label()} ...")
         entry = {**p.as_dict(), "error": None, "level": None}
+        engine = None
         try:
-            with Engine(c.engine_config(model)) as engine:
-                if warmup:
-                    bench.run(engine.base_url, replace(workload, num_prompts=warmup, seed=workload.seed + 1),
-                              concurrency=[min(warmup, concurrency)])
-                report = bench.run(engine.base_url, workload, concurrency=[concurrency], slo=slo)
-                entry["level"] = report["levels"][0]
-                entry["server"] = report["server"]
+            engine = Engine(c.engine_config(model))
+            with bench.pinned(server_cpus):  # the engine and its children inherit these CPUs
+                engine.start()
+            if warmup:
+                bench.run(engine.base_url, replace(workload, num_prompts=warmup, seed=workload.seed + 1),
+                          concurrency=[min(warmup, concurrency)], warmup=0, client_cpus=client_cpus)
+            report = bench.run(engine.base_url, workload, concurrency=[concurrency], slo=slo, repeats=repeats,
+                               client_cpus=client_cpus, server_pid=engine.process.pid)
+            entry["level"] = report["levels"][0]
+            entry["server"] = report["server"]
+            entry["placement"] = report["placement"]
         except Exception as exc:  # noqa: BLE001 - one candidate failing is a result, not the end of the run
             entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        finally:
+            if engine is not None:
+                engine.stop()
         lv = entry["level"]
         on_event(f"[{i}/{len(runs)}] " + (f"failed: {entry['error']}" if lv is None else
                  f"goodput {lv['goodput_req_s']:.3f} req/s, {lv['output_tok_s']:.1f} tok/s, "
@@ -298,11 +357,56 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
     winner = runs[order[0]].candidate if ranked and ranked[0]["level"] else None
     return TuneReport(
         model=spec.name, device=device, gpu=getattr(gpu, "name", None), workload=asdict(workload),
-        concurrency=concurrency, slo=asdict(slo),
+        concurrency=concurrency, slo=asdict(slo), repeats=repeats,
         pruned=[p.as_dict() for p in proposals if p.pruned is not None],
-        ranked=ranked, explanation=explain(ranked, slo),
+        ranked=ranked, explanation=explain(ranked, slo), vs_defaults=vs_defaults(ranked),
         serve=winner.serve_line(_checkpoint(spec, model, quant)) if winner else None,
     )
+
+
+def _runs(entry: dict, key: str) -> list[float]:
+    """A benchmarked candidate's value of `key` in each repeated run (one value without repeats)."""
+    ci = entry["level"].get("repeat_ci")
+    return list(ci[key]["runs"]) if ci else [entry["level"][key]]
+
+
+def vs_defaults(ranked: list[dict], goal: float = GOAL) -> dict | None:
+    """The winner's goodput and output throughput over vLLM's defaults': the ratio of their means over the repeats,
+    with a 95 % interval (stats.ratio_interval; None with a single run), and a sentence saying whether the gain
+    reaches `goal`, or that the workload leaves no room. None when vLLM's defaults were not benchmarked."""
+    base = next((e for e in ranked if e.get("vllm_defaults")), None)
+    done = [e for e in ranked if e["level"]]
+    if base is None:
+        return None
+    if not base["level"] or not done:
+        return {"defaults": base["label"], "winner": done[0]["label"] if done else None, "goodput_req_s": None,
+                "output_tok_s": None, "verdict": f"vLLM's defaults did not finish ({base['error']}): no ratio."}
+    win = done[0]
+    out = {"defaults": base["label"], "winner": win["label"], "winner_is_defaults": win is base}
+    for key in ("goodput_req_s", "output_tok_s"):
+        ratio, low, high = stats.ratio_interval(_runs(base, key), _runs(win, key))
+        out[key] = None if ratio != ratio else {  # NaN: the defaults' mean was 0 (no request met the SLOs)
+            "ratio": round(ratio, 4), "ci_low": None if low is None else round(low, 4),
+            "ci_high": None if high is None else round(high, 4)}
+    g = out["goodput_req_s"]
+    if win is base:
+        verdict = "vLLM's defaults win: no candidate beat them on this workload, so there is nothing to tune here."
+    elif g is None:
+        verdict = (f"vLLM's defaults met no SLO and {win['label']} did: tuning is what makes this workload "
+                   "servable here.")
+    else:
+        shown = f"×{g['ratio']:.3f}" + (f" ({g['ci_low']:.3f}–{g['ci_high']:.3f})" if g["ci_low"] is not None else
+                                         " (one run: no interval)")
+        if g["ci_low"] is not None and g["ci_low"] <= 1 <= g["ci_high"]:
+            verdict = (f"goodput {shown} of vLLM's defaults: no measurable gain, the workload leaves no room beyond "
+                       "what vLLM picks itself.")
+        elif g["ratio"] >= 1 + goal:
+            verdict = f"goodput {shown} of vLLM's defaults: at least the {goal:.0%} gain aimed for."
+        else:
+            verdict = (f"goodput {shown} of vLLM's defaults: below the {goal:.0%} gain aimed for; the workload "
+                       "leaves little room beyond what vLLM picks itself.")
+    out["verdict"] = verdict
+    return out
 
 
 def _vllm_version() -> str:

@@ -205,19 +205,21 @@ def chat_format(family: str | None) -> str | None:
     return CHAT_FORMATS.get(family or "")
 
 
-def parsers(family: str | None, chat_format_: str | None, tools: bool, reasoning: bool,
+def parsers(family: str | None, chat_format_: str | None, tools: bool | None = None, reasoning: bool | None = None,
             tool_call_parser: str | None = None, reasoning_parser: str | None = None) -> dict:
-    """The parser flags for a model: `{"tool_call_parser": ..., "reasoning_parser": ...}`. `tools`/`reasoning`
-    ask for them by the model's family; an explicit name overrides (the engine checks vLLM knows it)."""
+    """The parser flags for a model: `{"tool_call_parser": ..., "reasoning_parser": ...}`. Defaults follow the model:
+    `tools`/`reasoning` None turn each parser on where the family has one (TOOL_PARSERS by chat format,
+    REASONING_PARSERS) and leave it off elsewhere; True asks for it (an error where the family has none); False turns
+    it off. An explicit name overrides (the engine checks vLLM knows it)."""
     fmt = chat_format_ or chat_format(family)
-    tool = tool_call_parser or (TOOL_PARSERS.get(fmt or "") if tools else None)
+    tool = tool_call_parser or (TOOL_PARSERS.get(fmt or "") if tools is not False else None)
     if tools and tool is None:
         raise ConfigError(f"no tool parser is known for a {family!r} model (chat format {fmt or 'unknown'}). Valid "
                           f"by family: {', '.join(f'{k} → {TOOL_PARSERS[v]}' for k, v in CHAT_FORMATS.items())}. "
-                          "Fix: name vLLM's parser for it with --tool-call-parser, or leave tools off.")
-    think = reasoning_parser or (REASONING_PARSERS.get(family or "") if reasoning else None)
+                          "Fix: name vLLM's parser for it with --tool-call-parser, or leave tools off (--no-tools).")
+    think = reasoning_parser or (REASONING_PARSERS.get(family or "") if reasoning is not False else None)
     if reasoning and think is None:
         raise ConfigError(f"--enable-reasoning asks for vLLM's qwen3 reasoning parser, but this is a {family!r} "
                           f"model. Valid: Qwen3 models (model_type {', '.join(REASONING_PARSERS)}). Fix: leave "
-                          "reasoning off for this model, or name its parser with --reasoning-parser.")
+                          "reasoning off for this model (--no-reasoning), or name its parser with --reasoning-parser.")
     return {"tool_call_parser": tool, "reasoning_parser": think}

@@ -1,10 +1,12 @@
-"""The app under test, and a real browser (Debian's Chromium, driven by Playwright: no browser download).
+"""The app under test, and a real browser driven by Playwright: Debian's Chromium (/usr/bin/chromium), or, where
+apt's chromium is a snap (Ubuntu), Playwright's own Chromium.
 
-`make test` installs chromium, chromium-driver and the fonts (scripts/install_browser.sh); without them
-the browser tests are skipped with the reason. Every page records the error toasts it shows, and a
+`make test` installs one of them and the fonts (scripts/install_browser.sh); without a browser the browser tests
+are skipped with the reason. Every page records the error toasts it shows, and a
 browser test fails on any it did not expect."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +23,14 @@ def app_url(engine):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not (shutil.which(CHROMIUM) and shutil.which("chromedriver")):
-        pytest.skip(f"no {CHROMIUM}: `make test` installs Debian's chromium and chromium-driver")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        executable = CHROMIUM if shutil.which(CHROMIUM) else None  # None: Playwright's own Chromium
+        if executable is None and not Path(playwright.chromium.executable_path).exists():
+            pytest.skip(f"no {CHROMIUM} and no Playwright Chromium: `make test` installs one "
+                        "(scripts/install_browser.sh)")
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

@@ -15,11 +15,11 @@ MINUTE = 60_000
 expect.set_options(timeout=15_000)
 
 
-def test_engine_tab_reports_the_engine_and_chat_answers(app_url, open_page):
+def test_engine_tab_reports_the_engine_and_chat_answers(app_url, open_page, engine):
     ui = open_page(app_url)
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
     expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(re.compile(r"^running: attached to http"))
-    expect(page.locator("table").filter(has_text="kv_cache_tokens")).to_contain_text("46592")
+    expect(page.locator("table").filter(has_text="kv_cache_tokens")).to_contain_text(str(engine.report.kv_cache_tokens))
     panel.get_by_role("textbox", name="Message").fill("What is the capital of France?")
     panel.get_by_role("button", name="Send").click()
     expect(page.get_by_text("TTFT")).to_be_visible(timeout=MINUTE)
@@ -196,7 +196,7 @@ def test_compare_tab_runs_two_candidates_with_progress_verdicts_plots_and_the_re
     panel.get_by_role("button", name="Compare", exact=True).click()  # one candidate only
     ui.expect_error("compare needs at least two candidates", "add another --candidate")
     expect(box).to_have_value("bf16=engine\n")  # nothing the person typed is lost
-    box.fill(f"bf16=engine\nqwen3={qwen3_engine.url}")
+    box.fill(f"bf16=engine\nqwen3={qwen3_engine.url},thinking=off")
     panel.get_by_role("spinbutton", name="Items per task (empty: all)").fill("4")
     panel.get_by_role("spinbutton", name="Prompts per level").fill("3")
     panel.get_by_role("button", name="Compare", exact=True).click()

@@ -28,6 +28,7 @@ from workbench.ui.docqa_tab import build_docqa_tab
 from workbench.ui.engine_tab import build_engine_tab
 from workbench.ui.plan_tab import build_plan_tab
 from workbench.ui.quantize_tab import build_quantize_tab
+from workbench.ui.report_tab import build_report_tab
 from workbench.ui.tools_tab import build_tools_tab
 
 DEFAULT_CONCURRENCY = 8
@@ -47,6 +48,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         build_ab_tab(ctx)
         build_bench_tab(ctx)
         build_compare_tab(ctx)
+        build_report_tab(ctx)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return app
 
@@ -83,7 +85,9 @@ def launch(config: EngineConfig | None = None, url: str | None = None, log_path:
     serves Plan and the read-only parts, and the tabs that need the engine offer Start."""
     credentials = parse_auth(auth)
     check_exposure(host, share, credentials)
-    config = replace(config or EngineConfig(), enable_tools=True)  # the Function calling tab needs it
+    config = config or EngineConfig()
+    if config.enable_tools is None:  # the Function calling tab needs tools; `--no-tools` (False) is respected
+        config = replace(config, enable_tools=True)
     ctx = AppContext(config=config, url=url, log_path=log_path)
     processes.stop_on_signals()
     try:

@@ -1,5 +1,6 @@
 """Benchmark tab: the serving benchmark of `workbench bench` against the running engine, with live
-progress, a latency CDF, throughput and goodput against concurrency, and JSON/CSV export."""
+progress, a latency CDF, throughput and goodput against concurrency, JSON/CSV export, and whether the app
+(the load generator) and the engine share CPUs, with the CPUs to pin the app to."""
 
 import tempfile
 
@@ -32,10 +33,13 @@ def _summary(report: dict) -> str:
     lines = [f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']:,}",
              f"Bound: {s['bound']}",
              f"Goodput counts the requests per second that met {goals or 'every SLO (none given: all completed)'}."]
+    if report.get("placement"):
+        lines.append(f"CPUs: {report['placement']['note']}.")
     for lv in report["levels"]:
         lines.append(f"- {lv['load']}: {lv['met_slo']} of {lv['completed']} completed requests met the SLOs"
                      + (f"; {lv['failed']} failed ({'; '.join(lv['errors'])})" if lv["failed"] else ""))
-    return "\n\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:])
+    head = 4 if report.get("placement") else 3
+    return "\n\n".join(lines[:head]) + "\n\n" + "\n".join(lines[head:])
 
 
 def build_bench_tab(ctx: AppContext) -> None:
@@ -54,6 +58,8 @@ def build_bench_tab(ctx: AppContext) -> None:
         with gr.Row():
             slo_ttft = gr.Textbox("2s", label="SLO: TTFT at most (empty: none)")
             slo_tpot = gr.Textbox("100ms", label="SLO: TPOT at most (empty: none)")
+            client_cpus = gr.Textbox("", label="Client CPUs: pin this app to them, apart from the engine's "
+                                               "(e.g. 0; empty: as it runs)", elem_id="bench-client-cpus")
             run = gr.Button("Run benchmark", variant="primary")
         status = gr.Markdown("_no run yet_", elem_id="bench-status")
         table = gr.Dataframe(headers=_HEADERS, label="Per load level (milliseconds)", elem_id="bench-table")
@@ -64,19 +70,23 @@ def build_bench_tab(ctx: AppContext) -> None:
             export_csv = gr.File(label="Export CSV")
 
         @shows_errors
-        def on_run(concurrency, num_prompts, input_len, output_len, dataset, slo_ttft, slo_tpot):
+        def on_run(concurrency, num_prompts, input_len, output_len, dataset, slo_ttft, slo_tpot, client_cpus=""):
             levels = bench.parse_concurrency(concurrency or "1")
             workload = bench.Workload(int(filled(num_prompts, 8)), int(filled(input_len, 128)),
                                       int(filled(output_len, 32)), dataset or "random")
             slo = bench.SLO(_slo(slo_ttft, "SLO TTFT"), _slo(slo_tpot, "SLO TPOT"))
             url = ctx.client().base_url
+            engine = ctx.engine
+            server_pid = engine.process.pid if engine is not None and engine.owned else None  # else found by port
             yield "starting: tokenizing the prompts ...", None, None, None, None, None
             updates = stream_pieces(lambda on_text: bench.run(url, workload, concurrency=levels, slo=slo,
-                                                              on_progress=lambda p: on_text(str(p))))
+                                                              on_progress=lambda p: on_text(str(p)),
+                                                              client_cpus=(client_cpus or "").strip() or None,
+                                                              server_pid=server_pid))
             report = yield from relay(updates, lambda text: (f"running: {text}", *[gr.skip()] * 5))
             files = report.save(tempfile.mkdtemp(prefix="bench-"), "bench")
             yield (f"done: {len(report['levels'])} load level(s)\n\n{_summary(report)}", _rows(report),
                    plots.latency_cdf(report), plots.throughput_curve(report), str(files["json"]), str(files["csv"]))
 
-        run.click(on_run, [concurrency, num_prompts, input_len, output_len, dataset, slo_ttft, slo_tpot],
+        run.click(on_run, [concurrency, num_prompts, input_len, output_len, dataset, slo_ttft, slo_tpot, client_cpus],
                   [status, table, cdf, curve, export_json, export_csv], api_name="bench_run", **HEAVY)

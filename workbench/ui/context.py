@@ -1,11 +1,16 @@
 """The one engine a running workbench app drives, shared by every browser tab on purpose (it is
 a machine resource, not per-user state). Starting runs in a background thread so that the UI can
-show the log while vLLM compiles. No gradio here."""
+show the log while vLLM compiles. No gradio here.
+
+One engine per GPU (gpu_lease.py): the app's engine agrees to step aside. When a run that needs another model
+(Compare, the Quantize tab's quality report, a tuner) starts its engine on the same device, this engine is stopped,
+the status says for what, and it is started again when that run is done."""
 
 import threading
 from dataclasses import dataclass, field, replace
 
 from workbench.client import Client
+from workbench import gpu_lease
 from workbench.engine import Engine, EngineConfig
 from workbench.errors import WorkbenchError
 from workbench.ui.jobs import JobRegistry
@@ -22,6 +27,7 @@ class AppContext:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop_requested: bool = False
+    aside_for: str | None = None  # set aside for another engine on this device (gpu_lease): what it serves
 
     @property
     def starting(self) -> bool:
@@ -39,6 +45,9 @@ class AppContext:
         if engine is not None and engine.running:
             kind = "attached to" if not engine.owned else "serving at"
             return f"running: {kind} {engine.base_url}"
+        if self.aside_for:
+            return (f"set aside: one engine per GPU, and another run has the device for {self.aside_for}; "
+                    "this engine comes back when that run is done")
         if self.error:
             return f"stopped: {self.error.splitlines()[0]}"
         if engine is not None and engine.owned and not self._stop_requested:
@@ -70,12 +79,27 @@ class AppContext:
                     if self._stop_requested:
                         return
                     self.engine = Engine(self.config)
+                    self.engine.yielder = gpu_lease.Yielder(f"the app's engine ({self.config.model})",
+                                                            self._set_aside, self._bring_back)
                 self.engine.start()
         except WorkbenchError as exc:
             self.error = None if self._stop_requested else str(exc)
 
+    def _set_aside(self, borrower: str) -> None:
+        """gpu_lease: another engine needs this device. Stop ours and say why (status)."""
+        self.stop()
+        self.aside_for = borrower
+
+    def _bring_back(self) -> None:
+        """gpu_lease: the run that needed the device is done: start our engine again (in the background)."""
+        if self.aside_for is None:  # stopped or replaced meanwhile by a person: leave it so
+            return
+        self.aside_for = None
+        self.start()
+
     def stop(self) -> None:
         """Stop an engine this app started (also while it is starting); an attached one is left alone."""
+        self.aside_for = None  # a person's stop: a run that set it aside leaves it stopped
         with self._lock:  # either _start() sees the request, or stop() sees its engine
             self._stop_requested = True
             engine = self.engine

@@ -1,8 +1,10 @@
-"""Engine tab: status, the start-up report, start/stop, a live log tail, and a chat box."""
+"""Engine tab: status, the start-up report, start/stop, a live log tail, and a chat box. A reasoning model's
+thoughts stream into a collapsible "Thinking" message above its answer; a reply that ran out of tokens while
+thinking says so instead of showing an empty answer."""
 
 import gradio as gr
 
-from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.client import DEFAULT_SYSTEM_PROMPT, THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import CHAT, shows_errors
 
@@ -20,6 +22,13 @@ def _text(content) -> str:
     return "".join(part.get("text", "") for part in content or () if isinstance(part, dict))
 
 
+THOUGHT = {"title": "💭 Thinking"}  # Gradio shows a message with a title collapsible; "done" folds it
+
+
+def _is_thought(message: dict) -> bool:
+    return bool((message.get("metadata") or {}).get("title"))
+
+
 def build_engine_tab(ctx: AppContext) -> None:
     with gr.Tab("Engine"):
         with gr.Row():
@@ -31,7 +40,10 @@ def build_engine_tab(ctx: AppContext) -> None:
             log = gr.Textbox(label="Engine log (last lines)", lines=14, max_lines=14, interactive=False,
                              autoscroll=True)
         gr.Markdown("### Try the model")
-        system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT)
+        with gr.Row():
+            system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, scale=4)
+            thinking = gr.Radio(list(THINKING_SWITCH), value="default", label="Thinking", scale=1,
+                                info="default: the model's own (Qwen3 thinks); on needs a reasoning parser")
         chatbot = gr.Chatbot(label="Chat", height=320, elem_id="chat")
         with gr.Row():
             question = gr.Textbox(label="Message", placeholder="What is the capital of France?", scale=5)
@@ -53,29 +65,46 @@ def build_engine_tab(ctx: AppContext) -> None:
             return refresh()
 
         @shows_errors
-        def on_chat(message, history, system_prompt):
+        def on_chat(message, history, system_prompt, thinking_="default"):
             history = list(history or [])
             if not message.strip():
                 raise gr.Error("Type a message first.")
             client = ctx.client()
-            messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+            messages = [{"role": m["role"], "content": _text(m["content"])} for m in history if not _is_thought(m)]
             messages.append({"role": "user", "content": message})
-            history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-            for event in client.chat_stream(messages, system=system_prompt or None, temperature=0, max_tokens=256):
-                if event.kind == "content":
-                    history[-1]["content"] += event.text
+            history.append({"role": "user", "content": message})
+            thought, answer = None, None
+            for event in client.chat_stream(messages, system=system_prompt or None, temperature=0, max_tokens=256,
+                                            task="chat", enable_thinking=THINKING_SWITCH.get(thinking_)):
+                if event.kind == "reasoning":
+                    if thought is None:
+                        thought = {"role": "assistant", "content": "", "metadata": {**THOUGHT, "status": "pending"}}
+                        history.append(thought)
+                    thought["content"] += event.text
+                    yield history, "", ""
+                elif event.kind == "content":
+                    if answer is None:
+                        answer = {"role": "assistant", "content": ""}
+                        history.append(answer)
+                    answer["content"] += event.text
                     yield history, "", ""
                 elif event.kind == "done":
                     r = event.result
+                    if thought is not None:
+                        thought["metadata"]["status"] = "done"
+                    if r.notice() and not r.text.strip():  # never an empty answer: say what happened
+                        history.append({"role": "assistant", "content": f"⚠️ {r.notice()}"})
                     rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
                     ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
+                    thought_tokens = f" (thinking {r.usage.reasoning_tokens})" if r.usage.reasoning_tokens else ""
                     yield history, "", (f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
-                                        f"answer {r.usage.completion_tokens} tokens · {rate}")
+                                        f"answer {r.usage.completion_tokens} tokens{thought_tokens} · {rate}")
 
         outputs = [status, report, log]
         start.click(on_start, outputs=outputs, api_name="engine_start")
         stop.click(on_stop, outputs=outputs, api_name="engine_stop")
         gr.Timer(2.0).tick(refresh, outputs=outputs, api_name="engine_refresh", show_progress="hidden")
-        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system], outputs=[chatbot, question, timings], **CHAT)
+        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system, thinking], outputs=[chatbot, question, timings],
+                         **CHAT)
         send.click(**chat_args, api_name="chat")
         question.submit(**chat_args, api_name="chat_submit")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import models, quality, quantize, settings
+from workbench import gpu_lease, models, quality, quantize, settings
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import filled, shows_errors
@@ -51,16 +51,19 @@ def build_quantize_tab(ctx: AppContext) -> None:
         build_engine_notice(ctx, "serves the checkpoint and measures it through the engine (quantizing needs no engine)")
         gr.Markdown("Quantize with GPTQ (GPTQModel) or round-to-nearest, then serve the result and compare it with "
                     "the original through vLLM. The group size must divide every layer's input width: "
-                    "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128.")
+                    "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128. Every setting is checked "
+                    "by vLLM's own GPTQ config validation before the run.")
         with gr.Row():
             model = gr.Textbox(models.BUNDLED_MODEL, label="Model (name or folder)")
             method = gr.Radio(["gptq", "rtn"], value="gptq", label="Method")
             bits = gr.Radio([4, 8], value=4, label="Bits")
-            group_size = gr.Number(64, label="Group size", precision=0)
+            group_size = gr.Number(0, label="Group size (0: 128 where the widths allow, else the largest valid)",
+                                   precision=0)
         with gr.Row():
             samples = gr.Number(32, label="Calibration samples", precision=0)
             seq_len = gr.Number(512, label="Tokens per sample", precision=0)
-            desc_act = gr.Checkbox(False, label="act-order (desc_act)")
+            act_group_aware = gr.Checkbox(True, label="static activation order (act_group_aware; vLLM serves it)")
+            desc_act = gr.Checkbox(False, label="act-order (desc_act; vLLM 0.32 refuses it, checked first)")
             out = gr.Textbox("", label="Output folder (empty: under the cache)")
         with gr.Row():
             start = gr.Button("Quantize", variant="primary")
@@ -74,16 +77,18 @@ def build_quantize_tab(ctx: AppContext) -> None:
         report_id = gr.State(None)
 
         @shows_errors
-        def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out):
+        def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out, act_group_aware=True):
             running = [j for j in ctx.jobs.jobs.values() if j.kind == "quantize" and j.running]
             if running:
                 raise gr.Error("A quantization is already running on this machine (it uses every core); wait for "
                                "it to finish or be cancelled, then start yours.")
-            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(filled(group_size, 64)),
+            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(filled(group_size, 0)),
                                           samples=int(filled(samples, 32)), seq_len=int(filled(seq_len, 512)),
-                                          desc_act=bool(desc_act))
-            quantize.check_group_size(models.spec_from_folder(models.resolve_model(model)), s.group_size)
-            target = out.strip() or _default_out(model, method, s.bits, s.group_size)
+                                          desc_act=bool(desc_act), act_group_aware=bool(act_group_aware))
+            plan = quantize.plan_run(model, s)  # group size, vLLM's own config check, and the memory plan
+            if not plan.fits:
+                raise gr.Error(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
+            target = out.strip() or _default_out(model, method, s.bits, plan.group_size)
             job = ctx.jobs.add(Job("quantize"))
             job.run(quantize.quantize, model, target, s, on_progress=lambda p: setattr(job, "progress", p),
                     cancel=job.cancel)
@@ -103,6 +108,8 @@ def build_quantize_tab(ctx: AppContext) -> None:
             if rep is not None:
                 text += " · quality report: " + ("running (serving each checkpoint in turn) ..." if rep.running
                                                  else (rep.error or "done"))
+                if ctx.aside_for:
+                    text += f" · app engine {ctx.status()}"
             rows = _report_rows(rep.result) if rep is not None and rep.result else None
             return text, rows
 
@@ -122,10 +129,12 @@ def build_quantize_tab(ctx: AppContext) -> None:
             folder = finished_checkpoint(job_id)
             checkpoints = {"original": model, Path(folder).name: folder}
             rep = ctx.jobs.add(Job("report"))
-            rep.run(quality.quality_report, checkpoints, quality.eval_text(), DEFAULT_SYSTEM_PROMPT)
+            # one engine per GPU: the app's engine is set aside while the report serves each checkpoint, then back
+            rep.run(gpu_lease.run_borrowing, "the quality report ends", quality.quality_report, checkpoints,
+                    quality.eval_text(), DEFAULT_SYSTEM_PROMPT)
             return rep.id
 
-        start.click(on_start, [model, method, bits, group_size, samples, seq_len, desc_act, out],
+        start.click(on_start, [model, method, bits, group_size, samples, seq_len, desc_act, out, act_group_aware],
                     [job_id, status, out], api_name="quantize_start")
         cancel.click(on_cancel, [job_id], [status], api_name="quantize_cancel")
         serve.click(on_serve, [job_id], [status], api_name="quantize_serve")

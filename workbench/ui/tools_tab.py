@@ -1,6 +1,8 @@
 """Function-calling tab: the tools and their schemas, your own JSON-schema tools, which tools to offer
 and whether a call is required, a turn with every step visible, Confirm/Deny for sensitive tools while
-the turn waits, and the audit log; and BFCL v4 run through the same modes.
+the turn waits, and the audit log; and BFCL v4 run through the same modes. Thinking (a reasoning model's) is
+chosen per run: each step's default (off for the constrained call and the two-stage choice), on or off; BFCL can
+score both.
 
 Each browser session has its own custom tools, turn and audit log (under the cache's tools/ui-audit/);
 a pending confirmation is reachable only through the session that started the turn (its job id lives
@@ -12,7 +14,8 @@ import threading
 
 import gradio as gr
 
-from workbench import agent, bfcl, demo_tools, settings, tools
+from workbench import agent, bfcl, demo_tools, settings, tools, toolseval
+from workbench.client import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import Job, relay, stream_pieces
@@ -84,6 +87,8 @@ def build_tools_tab(ctx: AppContext) -> None:
                                            info="worked examples in the system prompt")
                     choice = gr.Dropdown(["auto", "required", *builtin], value="auto", label="Tool choice",
                                          info="auto: the model decides; required or a name: it must call first")
+                    thinking = gr.Radio(list(THINKING_SWITCH), value="default", label="Thinking",
+                                        info="default: each step's own; on needs a reasoning parser")
                 offered = gr.CheckboxGroup(builtin, value=builtin, label="Tools offered to the model")
                 run = gr.Button("Run", variant="primary")
                 pending = gr.Textbox(label="Waiting for confirmation", interactive=False)
@@ -104,6 +109,8 @@ def build_tools_tab(ctx: AppContext) -> None:
                                                    label="Categories")
                 bfcl_modes = gr.CheckboxGroup(list(agent.MODES), value=["constrained"], label="Modes")
                 bfcl_n = gr.Number(5, label="Entries per category (0 or empty: 5)", precision=0)
+                bfcl_thinking = gr.Radio(list(toolseval.THINKING), value="default", label="Thinking",
+                                         info="both: each mode with thinking on against off")
                 bfcl_run = gr.Button("Run BFCL", variant="primary")
             bfcl_status = gr.Markdown("_no run yet_", elem_id="bfcl-status")
             bfcl_table = gr.Dataframe(headers=_BFCL_HEADERS, label="Accuracy per mode and category",
@@ -125,7 +132,8 @@ def build_tools_tab(ctx: AppContext) -> None:
                     gr.Dropdown(choices=["auto", "required", *names]))
 
         @shows_errors
-        def on_run(text, mode_, current, offered_, choice_, few_shot_, request: gr.Request):
+        def on_run(text, mode_, current, offered_, choice_, few_shot_, thinking_="default",
+                   request: gr.Request = None):
             if not text.strip():
                 raise gr.Error("Type a message first.")
             if not offered_:
@@ -140,7 +148,7 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.audit_path = _audit_path(getattr(request, "session_hash", None))
             policy = tools.Policy(registry, tools.AuditLog(job.audit_path), confirm=job.confirmation)
             job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append, tool_choice=choice_,
-                    few_shot=bool(few_shot_))
+                    few_shot=bool(few_shot_), thinking=THINKING_SWITCH.get(thinking_))
             return job.id
 
         @shows_errors
@@ -164,14 +172,15 @@ def build_tools_tab(ctx: AppContext) -> None:
             return "confirmed" if answer_ else "denied"
 
         @shows_errors
-        def on_bfcl(categories, modes, per_category):
+        def on_bfcl(categories, modes, per_category, thinking_="default"):
             if not categories or not modes:
                 raise gr.Error("Tick at least one category and one mode.")
             client = ctx.client()
             yield "starting: reading BFCL's suite ...", None, None, None
             run = stream_pieces(lambda on_text: bfcl.evaluate(
                 client, categories, int(filled(per_category, 5)), [(m, False) for m in modes],
-                on_row=lambda done, total, row: on_text(f"{done} of {total} scored ({row['mode']}, {row['id']})")))
+                on_row=lambda done, total, row: on_text(f"{done} of {total} scored ({row['mode']}, {row['id']})"),
+                thinking=toolseval.THINKING.get(thinking_, (None,))))
             report = yield from relay(run, lambda text: (f"running: {text}", *[gr.skip()] * 3))
             files = report.save(tempfile.mkdtemp(prefix="bfcl-"), "bfcl")
             rows = [[t["design"], t["category"], t["n"], f"{t['accuracy']:.0%}",
@@ -179,10 +188,11 @@ def build_tools_tab(ctx: AppContext) -> None:
             yield f"done: {len(report.rows)} entries scored by BFCL's checker", rows, str(files["json"]), \
                 str(files["csv"])
 
-        bfcl_run.click(on_bfcl, [bfcl_categories, bfcl_modes, bfcl_n], [bfcl_status, bfcl_table, bfcl_json, bfcl_csv],
+        bfcl_run.click(on_bfcl, [bfcl_categories, bfcl_modes, bfcl_n, bfcl_thinking],
+                       [bfcl_status, bfcl_table, bfcl_json, bfcl_csv],
                        api_name="tools_bfcl", **HEAVY)
         add.click(on_add, [new_tool, custom, offered], [custom, tool_list, offered, choice], api_name="tools_add")
-        run.click(on_run, [message, mode, custom, offered, choice, few_shot], [job_id], api_name="tools_run")
+        run.click(on_run, [message, mode, custom, offered, choice, few_shot, thinking], [job_id], api_name="tools_run")
         confirm.click(lambda j: on_decide(j, True), [job_id], [pending], api_name="tools_confirm")
         deny.click(lambda j: on_decide(j, False), [job_id], [pending], api_name="tools_deny")
         gr.Timer(1.0).tick(on_poll, [job_id], [pending, answer, steps, audit], api_name="tools_poll",

@@ -1,0 +1,56 @@
+"""store.py keeps a run's results by key, one JSON file each, so that a run that is killed goes on where it
+stopped: `compare` stores one result per (candidate, task), `context` one per grid cell. It also remembers the
+vLLM a run started, so that the next run stops one a killed run left behind. It knows nothing of what the
+results mean or how their keys are made."""
+
+import json
+import os
+from pathlib import Path
+
+from workbench import processes
+
+
+class Store:
+    """Results by key, one JSON file each, written whole or not at all (a temporary file, then os.replace)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        (self.folder / "results").mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.folder / "results" / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        try:
+            return json.loads(self.path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, value: dict) -> None:
+        path = self.path(key)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value, ensure_ascii=False, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in (self.folder / "results").glob("*.json"))
+
+    # an engine this store's run started: recorded, so that a run killed with it alive is cleaned up next time
+    def note_engine(self, pid: int | None) -> None:
+        marker = self.folder / "engine.json"
+        if pid is None:
+            marker.unlink(missing_ok=True)
+        else:
+            marker.write_text(json.dumps({"pid": pid}))
+
+    def reap(self) -> str | None:
+        """Stop the vLLM a killed run left running (its process group), if it still runs."""
+        marker = self.folder / "engine.json"
+        try:
+            pid = json.loads(marker.read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            return None
+        marker.unlink(missing_ok=True)
+        if not processes.kill_orphan_group(pid, "vllm"):
+            return None
+        return f"stopped the engine (pid {pid}) that an interrupted run left running"
