@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 _session_engine = None
+# The session's own Hugging Face cache: tests never read or fill the user's. The tiny Qwen3 is downloaded into it
+# through the Hub's stand-in (tests/conftest.py), and what plans that model later finds it there, offline.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="workbench-test-hf-")
 ENGINE_FIXTURES = {"engine", "client", "app_url", "start_engine", "starts_vllm", "qwen3_engine"}
 
 

@@ -84,7 +84,7 @@ def qwen3_engine(tiny_root):
     from tests.hub_standin import HubStandin
 
     folder = make_tiny_model("tiny-qwen3", tiny_root)
-    # started by its Hugging Face id through the Hub's stand-in, as a user's model is: downloaded into a fresh cache
+    # started by its Hugging Face id through the Hub's stand-in, as a user's model is: downloaded into the session's cache
     # with progress, then vLLM from that cache, offline (tests/test_hub.py checks what this start did)
     config = EngineConfig(model=QWEN3_HUB_ID, max_model_len=2048, cpu_kv_cache_gib=1, enforce_eager=True,
                           enable_tools=True, enable_reasoning=True, startup_timeout_s=400,
@@ -92,7 +92,6 @@ def qwen3_engine(tiny_root):
     engine = Engine(config, log_path=tiny_root / "tiny-qwen3-engine.log")
     with HubStandin({QWEN3_HUB_ID: folder}) as hub, pytest.MonkeyPatch.context() as env:
         env.setenv("HF_ENDPOINT", hub.url)
-        env.setenv("HF_HOME", str(tiny_root / "hf-home"))
         env.setenv("HF_HUB_DISABLE_XET", "1")
         env.delenv("HF_HUB_OFFLINE", raising=False)
         engine.start()

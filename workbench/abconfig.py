@@ -6,7 +6,6 @@ It sends no requests and applies no checks; `abtest.py` runs what this describes
 """
 
 import csv
-import difflib
 import io
 import json
 import re
@@ -19,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, field_errors
 
 # The worked example, shipped inside the package (pyproject's package-data): two system prompts, 30 questions.
 EXAMPLE = Path(__file__).parent / "data" / "ab_system_prompts.yaml"
@@ -173,19 +172,7 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _explain(exc: ValidationError, where: str) -> ConfigError:
-    lines = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        path = ".".join(str(p) for p in loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            valid = _fields_at(ABConfig, loc)
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            lines.append(f"{path}: unknown field{hint} Valid fields here: {', '.join(valid)}.")
-        else:
-            got = error.get("input")
-            shown = "" if isinstance(got, (dict, list)) or error["type"] == "missing" else f" (got {got!r})"
-            lines.append(f"{path}: {error['msg']}{shown}.")
+    lines = field_errors(exc, lambda loc: _fields_at(ABConfig, loc))
     return ConfigError(f"{where} is not a valid A/B config:\n  " + "\n  ".join(lines)
                        + f"\nFix the field(s) above; the worked example ({EXAMPLE_NAME}) shows every part.")
 

@@ -424,10 +424,10 @@ def plan_memory(c: Candidate, ident: dict, request: CompareRequest) -> dict:
         flags = {}
     else:
         model, flags = str(_checkpoint(c)), vllm_flags.parse_args(c.flags)
-    try:
+    try:  # a model the planner cannot read (not here, not in the catalog, the Hub out of reach) is said, not fatal
         spec = models.find_model(model)
-    except ConfigError:
-        return {"planned": False, "reason": f"{model} is neither a local checkpoint nor in the planner's catalog"}
+    except WorkbenchError as exc:
+        return {"planned": False, "reason": f"{model} cannot be planned: {str(exc).splitlines()[0]}"}
     folder = Path(model) if (Path(model) / "config.json").is_file() else None
     quant = quant_label(spec, folder)
     settings_ = memory.ServeSettings(max_model_len=request.plan_context, **{

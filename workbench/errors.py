@@ -3,6 +3,8 @@
 Every message names the bad value, the valid options and the fix.
 """
 
+import difflib
+
 
 class WorkbenchError(Exception):
     """Base of every error the workbench raises on purpose."""
@@ -61,3 +63,23 @@ class DocumentError(WorkbenchError):
 
 class DatabaseError(WorkbenchError):
     """A database cannot be reached, refuses the credentials, or refuses a statement. Never carries a password."""
+
+
+def field_errors(exc, fields_at) -> list[str]:
+    """One line per field of a pydantic ValidationError, in people's words: the field's dotted path, what is wrong
+    with it and the value given; an unknown field gets the closest valid name (`fields_at(loc)` lists the valid
+    fields where it stands)."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            valid = fields_at(loc)
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"{path}: unknown field{hint} Valid fields here: {', '.join(valid)}.")
+        else:
+            got = error.get("input")
+            shown = "" if isinstance(got, (dict, list)) or error["type"] == "missing" else f" (got {got!r})"
+            lines.append(f"{path}: {error['msg'].removeprefix('Value error, ')}{shown}.")
+    return lines

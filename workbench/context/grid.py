@@ -255,10 +255,10 @@ def memory_answer(root: str | None, model: str, gpu: str | None, gpu_total_gib: 
     of its curve that fits with at least one request, and how many requests fit at that length. `quant` None: the
     checkpoint's own format."""
     name = root if root and (Path(root) / "config.json").is_file() else model
-    try:
+    try:  # a model the planner cannot read (not here, not in the catalog, the Hub out of reach) is said, not fatal
         spec = models.find_model(name)
-    except ConfigError:
-        return {"planned": False, "reason": f"{name} is neither a local checkpoint nor in the planner's catalog"}
+    except WorkbenchError as exc:
+        return {"planned": False, "reason": f"{name} cannot be planned: {str(exc).splitlines()[0]}"}
     folder = Path(name) if (Path(name) / "config.json").is_file() else None
     answer = planning.plan(planning.PlanRequest(model=name, gpu=gpu, gpu_total_gib=gpu_total_gib,
                                                 quant=quant or quant_label(spec, folder), curve=True))

@@ -5,7 +5,6 @@ refused here, before any connection. It connects to nothing and computes nothing
 """
 
 import datetime as dt
-import difflib
 import re
 from pathlib import Path
 from typing import Literal
@@ -13,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, field_errors
 from workbench.report.source import check_select
 
 COMPARISONS = ("day_over_day", "same_weekday_last_week", "month_to_date")
@@ -109,19 +108,7 @@ class ReportSpec(BaseModel):
 
 
 def _explain(exc: ValidationError, where: str) -> ConfigError:
-    lines = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        path = ".".join(str(p) for p in loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            valid = list((AnomalyRule if loc[0] == "anomaly" else ReportSpec).model_fields)
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            lines.append(f"{path}: unknown field{hint} Valid fields here: {', '.join(valid)}.")
-        else:
-            got = error.get("input")
-            shown = "" if isinstance(got, (dict, list)) or error["type"] == "missing" else f" (got {got!r})"
-            lines.append(f"{path}: {error['msg'].removeprefix('Value error, ')}{shown}.")
+    lines = field_errors(exc, lambda loc: list((AnomalyRule if loc[0] == "anomaly" else ReportSpec).model_fields))
     return ConfigError(f"{where} is not a valid report spec: " + " ".join(lines)
                        + " Fix the field(s) above; `workbench report --example-spec` prints a worked example.")
 
