@@ -401,21 +401,6 @@ def run_task(task: str, client: Client, s: TaskSettings, workdir: Path, shared: 
 
 
 # -- memory on the target GPU ---------------------------------------------------------------------------
-def quant_label(spec: models.ModelSpec, folder: Path | None) -> str:
-    """The planner's name for a checkpoint's weights format (its bytes are exact from safetensors either way)."""
-    method = spec.declared_quant
-    if not method:
-        return "bf16"
-    config = (models.read_config(folder).get("quantization_config") or {}) if folder else {}
-    if method == "gptq":
-        return f"gptq-int{config.get('bits', 4)}"
-    if method == "awq":
-        return "awq-int4"
-    if method == "compressed-tensors":
-        return "w4a16"
-    return method if method in memory.QUANT_FORMATS else "bf16"
-
-
 def plan_memory(c: Candidate, ident: dict, request: CompareRequest) -> dict:
     """The candidate sized on the target GPU at the asked context, with its own serve flags."""
     if c.is_url:
@@ -428,8 +413,7 @@ def plan_memory(c: Candidate, ident: dict, request: CompareRequest) -> dict:
         spec = models.find_model(model)
     except WorkbenchError as exc:
         return {"planned": False, "reason": f"{model} cannot be planned: {str(exc).splitlines()[0]}"}
-    folder = Path(model) if (Path(model) / "config.json").is_file() else None
-    quant = quant_label(spec, folder)
+    quant = spec.declared_format or "bf16"  # the checkpoint's own quantization_config, read by models
     settings_ = memory.ServeSettings(max_model_len=request.plan_context, **{
         k: v for k, v in flags.items() if k in ("kv_cache_dtype", "gpu_memory_utilization", "max_num_seqs",
                                                 "max_num_batched_tokens", "tensor_parallel_size")})

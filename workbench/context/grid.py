@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import docqa, docqa_dataset, documents, memory, models, planning, settings, stats
+from workbench import docqa, docqa_dataset, documents, models, planning, settings, stats
 from workbench.client import Client
 import workbench.context.planting as planting  # not `from workbench.context import`: the package imports this
 import workbench.context.scoring as scoring
@@ -238,17 +238,6 @@ def _k(tokens: int | None) -> str:
     return f"{tokens // 1024}K" if tokens % 1024 == 0 else f"{tokens:,}"
 
 
-def quant_label(spec: models.ModelSpec, folder: Path | None) -> str:
-    """The planner's name for a checkpoint's weights (its bytes come from safetensors either way); the rule of
-    compare.quant_label, which this package cannot import (compare runs the context task)."""
-    method = spec.declared_quant
-    if not method:
-        return "bf16"
-    bits = ((models.read_config(folder).get("quantization_config") or {}) if folder else {}).get("bits", 4)
-    label = {"gptq": f"gptq-int{bits}", "awq": "awq-int4", "compressed-tensors": "w4a16"}.get(method, method)
-    return label if label in memory.QUANT_FORMATS else "bf16"
-
-
 def memory_answer(root: str | None, model: str, gpu: str | None, gpu_total_gib: float | None = None,
                   quant: str | None = None) -> dict:
     """The planner's answer for the served model on `gpu` (default the planner's, RTX 3090): the longest context
@@ -259,9 +248,8 @@ def memory_answer(root: str | None, model: str, gpu: str | None, gpu_total_gib: 
         spec = models.find_model(name)
     except WorkbenchError as exc:
         return {"planned": False, "reason": f"{name} cannot be planned: {str(exc).splitlines()[0]}"}
-    folder = Path(name) if (Path(name) / "config.json").is_file() else None
     answer = planning.plan(planning.PlanRequest(model=name, gpu=gpu, gpu_total_gib=gpu_total_gib,
-                                                quant=quant or quant_label(spec, folder), curve=True))
+                                                quant=quant or spec.declared_format or "bf16", curve=True))
     fits = [r for r in answer.curve if r["fits"] and r["max_concurrency"] >= 1]
     best = max(fits, key=lambda r: r["max_model_len"]) if fits else None
     return {"planned": True, "gpu": answer.gpu.name, "quant": answer.request.quant,
