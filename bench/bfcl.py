@@ -1,7 +1,7 @@
 """BFCL v4 on the bundled model: BFCL's own data and AST checker, every mode, a stratified sample per category.
 Prints the table and writes bench/results/bfcl.json (the per-entry rows and the settings) and bfcl.md; the
-README's table is its Markdown. A run that is stopped goes on where it stopped (workbench.bfcl keeps each
-scored entry), so the rows of a rerun are the same replies.
+table on the documentation site (docs/bfcl.md) is its Markdown. A run that is stopped goes on where it stopped
+(workbench.bfcl keeps each scored entry), so the rows of a rerun are the same replies.
 
     python bench/bfcl.py [--per-category 20] [--seed 0] [--url URL]   # --url attaches to a running engine
 """

@@ -6,12 +6,13 @@ load generator on the others, one tool at a time, in alternating order, each aft
 `--layout shared` for the unpinned illustration). Every tool's median TTFT, ITL, TPOT and end-to-end latency and
 its output throughput, by the tool's own definitions and by vLLM's, each as a ratio to vLLM's. Prints the table and
 writes bench/results/compare_peers.json (the unpinned illustration: compare_peers_shared.json), with the CPU layout.
-`--render-readme` measures nothing: it rewrites the README's peer table from that file.
+`--render-docs` (or its old name `--render-readme`) measures nothing: it rewrites the peer table of the documentation
+site's page docs/peers.md from that file.
 
     python bench/compare_peers.py [--url URL] [--install] [--tools vllm,workbench,guidellm,aiperf]
                                   [--num-prompts 16] [--input-len 128] [--output-len 64] [--rate 0.5] [--repeats 2]
                                   [--layout pinned|shared] [--server-cpus 1 --client-cpus 0] [--out PATH]
-    python bench/compare_peers.py --render-readme [--out PATH]
+    python bench/compare_peers.py --render-docs [--out PATH]
 
 Definitions (vLLM's, which the workbench follows): TTFT from sending the request to the first streamed token;
 TPOT per request (e2e − TTFT) / (output tokens − 1); ITL the gaps between streamed chunks, over all requests;
@@ -39,8 +40,8 @@ from workbench import bench, models  # noqa: E402
 from workbench.client import Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-README = Path(__file__).parents[1] / "README.md"
-TABLE_START = "<!-- peer table: written by `python bench/compare_peers.py --render-readme` from compare_peers.json -->"
+PAGE = Path(__file__).parents[1] / "docs" / "peers.md"  # the documentation page that shows the table
+TABLE_START = "<!-- peer table: written by `python bench/compare_peers.py --render-docs` from compare_peers.json -->"
 TABLE_END = "<!-- end of the peer table -->"
 TOOLS = ("vllm", "workbench", "guidellm", "aiperf")
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "output_tok_s")
@@ -142,17 +143,18 @@ def main() -> int:
     parser.add_argument("--output-len", type=int, default=64)
     parser.add_argument("--rate", type=float, default=0.5, help="the Poisson load, requests per second")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of every tool at every load")
-    parser.add_argument("--out", default=None, help="the JSON to write, or with --render-readme to read (default: "
+    parser.add_argument("--out", default=None, help="the JSON to write, or with --render-docs to read (default: "
                                                     "bench/results/compare_peers[_shared].json)")
-    parser.add_argument("--render-readme", action="store_true",
-                        help="measure nothing: rewrite the README's peer table from the JSON")
+    parser.add_argument("--render-docs", "--render-readme", dest="render_docs", action="store_true",
+                        help="measure nothing: rewrite the peer table in docs/peers.md from the JSON "
+                             "(--render-readme is its old name)")
     pinning.add_flags(parser)
     args = parser.parse_args()
     out_path = Path(args.out) if args.out else RESULTS / ("compare_peers.json" if args.layout == "pinned" else
                                                          "compare_peers_shared.json")
-    if args.render_readme:
-        render_readme(json.loads(out_path.read_text()), README)
-        print(f"rewrote the peer table in {README} from {out_path}")
+    if args.render_docs:
+        render_table(json.loads(out_path.read_text()), PAGE)
+        print(f"rewrote the peer table in {PAGE} from {out_path}")
         return 0
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in tools if t not in TOOLS]
@@ -241,7 +243,7 @@ AGREE = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "output_tok_s": 
 
 
 def markdown_table(data: dict) -> str:
-    """The README's peer table from compare_peers.json: vLLM's row in its units, every other tool's as a ratio to
+    """The peer table from compare_peers.json: vLLM's row in its units, every other tool's as a ratio to
     it; then the layout it was measured with, and whether the workbench is within 5 % of vLLM's on each load."""
     rows = ["| load | tool | TTFT | TPOT | ITL | e2e | output tok/s |", "|---|---|---|---|---|---|---|"]
     misses = []
@@ -269,13 +271,13 @@ def markdown_table(data: dict) -> str:
             f"units, every other cell that tool's median ÷ vLLM's. Against vLLM's own: {verdict}.")
 
 
-def render_readme(data: dict, readme: Path) -> None:
-    """Replace what lies between the README's peer-table markers with markdown_table(data)."""
-    text = readme.read_text()
+def render_table(data: dict, page: Path) -> None:
+    """Replace what lies between the page's peer-table markers with markdown_table(data)."""
+    text = page.read_text()
     pattern = re.compile(re.escape(TABLE_START) + r"\n.*?\n" + re.escape(TABLE_END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"error: {readme} has no peer-table markers ({TABLE_START} ... {TABLE_END}).")
-    readme.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{markdown_table(data)}\n{TABLE_END}", text, count=1))
+        raise SystemExit(f"error: {page} has no peer-table markers ({TABLE_START} ... {TABLE_END}).")
+    page.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{markdown_table(data)}\n{TABLE_END}", text, count=1))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ import statistics
 import time
 from pathlib import Path
 
-from workbench import hardware, memory, models
+from workbench import hardware, models
+from workbench.planner import gpu_plan, sweeps
+from workbench.planner.vllm_facts import ServeSettings
 
 RESULTS = Path(__file__).parent / "results"
 LENGTHS = [2048, 4096, 8192, 16384, 32768, 40960]
@@ -27,10 +29,10 @@ def timed(fn, repeats: int) -> dict:
 
 def main() -> None:
     spec, gpu = models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
-    settings = memory.ServeSettings(max_model_len=32768)
+    settings = ServeSettings(max_model_len=32768)
     rows = {
-        "plan (catalog model)": timed(lambda: memory.plan(spec, gpu, "gptq-int4", settings), 2000),
-        "sweep (6 context lengths)": timed(lambda: memory.sweep_context(spec, gpu, "gptq-int4", settings, LENGTHS), 500),
+        "plan (catalog model)": timed(lambda: gpu_plan.plan(spec, gpu, "gptq-int4", settings), 2000),
+        "sweep (6 context lengths)": timed(lambda: sweeps.sweep_context(spec, gpu, "gptq-int4", settings, LENGTHS), 500),
         "find_model + find_gpu": timed(lambda: (models.find_model("qwen3-14b"), hardware.find_gpu("rtx3090")), 2000),
     }
     print(f"{'what':<28} {'median ms':>10} {'p99 ms':>10}")

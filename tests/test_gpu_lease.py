@@ -1,14 +1,19 @@
 """One engine per GPU (gpu_lease.py), checked on the CPU build with the rule switched on
 (WORKBENCH_ONE_ENGINE_PER_DEVICE=1): a second engine on a held device is refused naming the holder and the fix, in
 this process and across processes; the app's engine steps aside for Compare and the quality report, says so, and
-comes back; without the switch the CPU build keeps engines side by side, as before.
+comes back, also for an engine started in another process (a notebook, `workbench compare` in a terminal), and also
+when that process is killed; without the switch the CPU build keeps engines side by side, as before.
 
 Every path is checked at its point of decision (the lease is taken before vLLM is spawned, so a refusal starts no
 vLLM); one Compare run swaps real engines."""
 
+import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +42,58 @@ def held_elsewhere(rule_on):
     yield proc
     proc.kill()
     proc.wait()
+
+
+# The app in another process: a holder that agreed to step aside. Its engine is stand_in_server, a sleeping process
+# standing in for vLLM's server: it holds the lease's descriptor as vLLM's server does. The journal says what
+# happened to the engine; the log (stderr) is what the app's terminal shows.
+APP_ELSEWHERE = """
+import subprocess, sys, time
+from workbench import gpu_lease
+journal = open(sys.argv[1], "a", buffering=1)
+engine = {}
+def start():
+    lease = gpu_lease.take("cpu", "vLLM serving the app's model", app)
+    stand_in_server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], pass_fds=lease.fds)
+    lease.note(server_pid=stand_in_server.pid)
+    engine.update(lease=lease, server=stand_in_server)
+    journal.write(f"serving {stand_in_server.pid}\\n")
+def stop(borrower):
+    journal.write(f"stopped for {borrower}\\n")
+    engine["server"].kill(); engine["server"].wait(); engine["lease"].release()
+app = gpu_lease.Yielder("the app's engine (stand-in)", stop, start)
+start()
+time.sleep(600)
+"""
+
+
+def journal_lines(path, at_least: int, timeout_s: float = 30.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= at_least or time.monotonic() > deadline:
+            return [line if not line.startswith("serving ") else "serving" for line in lines]
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def app_elsewhere(rule_on, tmp_path, monkeypatch):
+    """The app serving in another process, on a lock folder of this test's own."""
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    journal, log = tmp_path / "journal", tmp_path / "app.log"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", APP_ELSEWHERE, str(journal)], stderr=stderr)
+    assert journal_lines(journal, 1) == ["serving"]
+    proc.journal, proc.log = journal, log
+    yield proc
+    proc.kill()
+    proc.wait()
+    for line in journal.read_text().splitlines():  # stand-in servers left by a killed app
+        if line.startswith("serving "):
+            try:
+                os.kill(int(line.split()[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_the_cpu_build_keeps_engines_side_by_side_without_the_switch(monkeypatch):
@@ -86,6 +143,114 @@ def test_a_holder_that_agreed_steps_aside_once_per_run_and_comes_back(rule_on):
     gpu_lease.take("cpu", "vLLM serving c").release()
     assert calls == ["stop for vLLM serving c", "start"]
     lease.release()
+
+
+def test_the_app_in_another_process_steps_aside_once_per_run_and_comes_back(app_elsewhere):
+    """A Compare run here sets the app's engine in another process aside once, says so, and brings it back at its end;
+    then two notebook engines in sequence, each outside a run, set it aside and bring it back in turn."""
+    app, me = app_elsewhere.pid, os.getpid()
+    assert gpu_lease.holder("cpu")["yielder"] == "the app's engine (stand-in)"
+    heard = []
+    with gpu_lease.borrowing("the compare run ends", heard.append):
+        for name in ("a", "b"):
+            lease = gpu_lease.take("cpu", f"vLLM serving {name}")
+            assert gpu_lease.holder("cpu")["pid"] == me
+            lease.release()
+        assert journal_lines(app_elsewhere.journal, 2) == ["serving", f"stopped for vLLM serving a in process {me}"]
+    assert heard == [f"one engine per device: setting aside the app's engine (stand-in) in process {app} on this "
+                     "machine's CPU (the one-engine rule switched on by WORKBENCH_ONE_ENGINE_PER_DEVICE) to serve "
+                     "vLLM serving a; it comes back when the compare run ends or this process ends",
+                     f"bringing back the app's engine (stand-in) in process {app} (the compare run is done)"]
+    assert journal_lines(app_elsewhere.journal, 3)[2] == "serving"
+    assert gpu_lease.holder("cpu")["pid"] == app
+
+    for count, name in ((5, "c"), (7, "d")):
+        lease = gpu_lease.take("cpu", f"vLLM serving {name}")
+        lease.release()
+        assert journal_lines(app_elsewhere.journal, count)[-2:] == [f"stopped for vLLM serving {name} in process {me}",
+                                                                    "serving"]
+    assert f"bringing back the app's engine (stand-in) (vLLM serving d in process {me} stopped)" in \
+        app_elsewhere.log.read_text()
+    assert gpu_lease.holder("cpu")["pid"] == app
+
+
+BORROWER = ("import time; from workbench import gpu_lease; gpu_lease.take('cpu', 'vLLM serving the notebook model'); "
+            "print('borrowed', flush=True); time.sleep(600)")
+
+
+def test_the_app_comes_back_when_the_process_that_set_it_aside_is_killed(app_elsewhere):
+    """A notebook kernel that set the app's engine aside is killed (SIGKILL: nothing of it runs to say it is done)."""
+    kernel = subprocess.Popen([sys.executable, "-c", BORROWER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert kernel.stdout.readline().strip() == "borrowed"
+        assert journal_lines(app_elsewhere.journal, 2)[1] == \
+            f"stopped for vLLM serving the notebook model in process {kernel.pid}"
+        assert gpu_lease.holder("cpu")["pid"] == kernel.pid
+        refused = f"already runs vLLM serving the notebook model \\(pid {kernel.pid}"
+        with pytest.raises(EngineStartupError, match=refused):  # the kernel did not agree to step aside
+            gpu_lease.take("cpu", "vLLM serving a third")
+    finally:
+        kernel.kill()
+        kernel.wait()
+    assert journal_lines(app_elsewhere.journal, 3)[2] == "serving"
+    assert gpu_lease.holder("cpu")["pid"] == app_elsewhere.pid
+    assert f"bringing back the app's engine (stand-in) (process {kernel.pid} ended)" in app_elsewhere.log.read_text()
+
+
+def test_an_app_that_does_not_answer_is_refused_naming_it(app_elsewhere, monkeypatch):
+    """A stopped (SIGSTOP) app is refused within ACK_S, naming its process; once it runs again, it answers."""
+    monkeypatch.setattr(gpu_lease, "ACK_S", 1.0)
+    os.kill(app_elsewhere.pid, signal.SIGSTOP)
+    while Path(f"/proc/{app_elsewhere.pid}/stat").read_text().split(") ")[1][0] != "T":  # stopped by now
+        time.sleep(0.01)
+    try:
+        started = time.monotonic()
+        with pytest.raises(EngineStartupError) as info:
+            gpu_lease.take("cpu", "vLLM serving a")
+        assert time.monotonic() - started < 5
+    finally:
+        os.kill(app_elsewhere.pid, signal.SIGCONT)
+    assert "already runs vLLM serving the app's model (pid " in str(info.value)
+    assert (f"the app's engine (stand-in) in process {app_elsewhere.pid} agreed to step aside but did not answer "
+            "within 1 s (is that process stopped or stuck?)") in str(info.value)
+    assert journal_lines(app_elsewhere.journal, 1) == ["serving"]  # not stopped for a borrower that gave up
+    monkeypatch.setattr(gpu_lease, "ACK_S", 5.0)
+    gpu_lease.take("cpu", "vLLM serving b").release()
+    assert journal_lines(app_elsewhere.journal, 3)[1:] == [f"stopped for vLLM serving b in process {os.getpid()}",
+                                                           "serving"]
+
+
+def test_an_app_killed_while_its_server_runs_leaves_the_device_taken(app_elsewhere):
+    """The app's process is gone but its (stand-in) vLLM server still holds the device: nobody answers at the socket
+    the lock file names, so a start is refused naming the server; once the server is gone, the device is free and
+    the next app listens where the dead one did."""
+    server_pid = gpu_lease.holder("cpu")["server_pid"]
+    app_elsewhere.kill()
+    app_elsewhere.wait()
+    with pytest.raises(EngineStartupError, match=f"already runs vLLM serving the app's model \\(pid {server_pid},"):
+        gpu_lease.take("cpu", "vLLM serving a")
+    os.kill(server_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while gpu_lease.holder("cpu") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lease = gpu_lease.take("cpu", "vLLM serving the new app's model", gpu_lease.Yielder("a new app", print, print))
+    try:
+        assert os.path.exists(gpu_lease.holder("cpu")["yield_socket"])  # the dead app's socket file was replaced
+    finally:
+        lease.release()
+    assert not os.path.exists(lease.socket_path)
+
+
+def test_a_long_cache_dir_keeps_its_socket_in_the_temp_folder(rule_on, tmp_path, monkeypatch):
+    """A Unix socket's path has at most 108 bytes; a cache dir past that still lets the app step aside."""
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / ("a-long-folder-name-" * 6)))
+    lease = gpu_lease.take("cpu", "vLLM serving the app's model", gpu_lease.Yielder("the app's engine", print, print))
+    try:
+        path = gpu_lease.holder("cpu")["yield_socket"]
+        assert path.startswith(tempfile.gettempdir()) and len(path) < 100 and os.path.exists(path)
+    finally:
+        lease.release()
+    assert not os.path.exists(path)
 
 
 def test_every_path_that_needs_another_model_goes_through_the_rule(held_elsewhere, tmp_path):

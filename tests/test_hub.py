@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import QWEN3_HUB_ID
 from tests.hub_standin import HubStandin
-from workbench import cli, hub, memory, models
+from workbench import cli, hub, models
+from workbench.planner import budget
 
 DATA = Path(__file__).parent / "data"
 AWQ = "Qwen/Qwen3-14B-AWQ"
@@ -95,7 +96,7 @@ def test_a_local_folder_that_declares_gptq_is_planned_in_that_format_without_qua
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = plan_json(capsys, "--model", str(tmp_path), "--gpu", "RTX 3090", "--max-model-len", "32768")
     assert out["quant"] == "gptq-int4" and out["fits"]
-    assert out["weights_gib"] == round(memory.weight_bytes(models.CATALOG["Qwen3-14B"], "gptq-int4") / 2**30, 2)
+    assert out["weights_gib"] == round(budget.weight_bytes(models.CATALOG["Qwen3-14B"], "gptq-int4") / 2**30, 2)
     assert not any("quantize" in s for s in out["suggestions"])
 
 
@@ -111,7 +112,7 @@ def test_a_local_folder_that_declares_gptq_is_planned_in_that_format_without_qua
         "weights": {"num_bits": 8, "type": "float"}, "input_activations": {"num_bits": 8, "type": "float"}}}}, "fp8"),
 ])
 def test_each_declared_quantization_is_read_as_a_format_the_planner_sizes(config, fmt):
-    assert models.declared_format(config) == fmt and fmt in memory.QUANT_FORMATS
+    assert models.declared_format(config) == fmt and fmt in budget.QUANT_FORMATS
 
 
 def test_an_architecture_the_planner_does_not_model_is_refused_naming_it(tmp_path, capsys):
@@ -140,6 +141,9 @@ def test_a_gated_model_needs_a_token_and_downloads_with_one(hf, capsys, monkeypa
     (["serve", "--print-command", "--model", "Qwen//x"], False, "is neither a Hugging Face id nor a folder"),
     (["plan", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
     (["download", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
+    (["tune", "--dry-run", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
+    (["compare", "--candidate", "test-org/smollm2,revision=v9.9", "--candidate", "smollm2-135m-instruct", "--tasks",
+      "ppl", "--workload", "none"], False, "has no revision 'v9.9'"),
     (["plan", "--model", GATED], False, "is a gated model"),
     (["plan", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
     (["serve", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
@@ -240,3 +244,56 @@ def test_the_tiny_qwen3_is_served_by_its_id_downloaded_then_started_offline_from
     assert client.models() == [QWEN3_HUB_ID]
     result = client.chat("Hello", max_tokens=4, temperature=0)
     assert result.usage.completion_tokens >= 1
+
+
+def test_a_face_without_a_terminal_hears_the_downloads_progress(hf):
+    hf.bytes_per_s = 100e6  # about 3 s for the 269 MB: several reports, each at most every half second
+    heard = []
+    with hub.watching(heard.append):
+        hub.download("test-org/smollm2")
+    assert len(heard) >= 3 and [p.done for p in heard] == sorted(p.done for p in heard)
+    assert heard[-1].finished and str(heard[-1]) == "downloading test-org/smollm2: 0.25 of 0.25 GiB (100%)"
+    assert any("MiB/s, about" in str(p) and "left" in str(p) for p in heard[:-1])
+    heard.clear()
+    hub.download("test-org/smollm2")  # outside the block, and nothing left to fetch: nothing heard
+    assert heard == []
+
+
+def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_download_as_its_engine_step(hf):
+    from workbench import compare
+
+    request = compare.CompareRequest(candidates=(compare.Candidate("bundled", models.BUNDLED_MODEL),
+                                                 compare.Candidate("hub", "test-org/smollm2")), tasks=("ppl",),
+                                     workload=None)
+    compare.check(request)
+    weights = lambda: [r for r in hf.requests if r["path"].endswith("/model.safetensors")  # noqa: E731
+                       and r["method"] == "GET" and not r.get("range")]
+    assert weights() == []  # only the safetensors header was read (a range request)
+    events = []
+    folder = compare._checkpoint(request.candidates[1], lambda *event: events.append(event))
+    assert (folder / "model.safetensors").is_file() and len(weights()) == 1
+    assert events and all(step == "engine" and state == "downloading" for step, state, _ in events)
+    assert events[-1][2].startswith("downloading test-org/smollm2: 0.25 of 0.25 GiB")
+
+
+def test_a_hub_models_checkpoints_land_flat_in_the_one_home_of_checkpoints():
+    from workbench import quantize, settings
+
+    folder = quantize.checkpoint_dir("Qwen/Qwen3-14B", quantize.QuantizeSettings(group_size=128), "20261207-1200")
+    assert folder == settings.cache_dir() / "checkpoints" / "Qwen--Qwen3-14B-gptq-int4-g128-20261207-1200"
+
+
+def test_the_app_says_what_it_downloads_while_its_engine_starts_and_a_stop_then_starts_nothing(hf):
+    from workbench.engine import EngineConfig
+    from workbench.ui.context import AppContext
+
+    hf.bytes_per_s = 40e6  # about 7 s for the 269 MB
+    ctx = AppContext(EngineConfig(model="test-org/smollm2"))
+    ctx.start()
+    deadline = time.monotonic() + 30
+    while "downloading" not in ctx.status() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ctx.status().startswith("starting: downloading test-org/smollm2: ") and "GiB (" in ctx.status()
+    ctx.stop()
+    ctx._thread.join(timeout=30)
+    assert not ctx.starting and ctx.engine.process is None  # the download ended, and no vLLM was spawned

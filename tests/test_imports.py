@@ -1,6 +1,7 @@
 """The architecture, checked on the source: the core is a DAG that never imports a face, the faces point down
 into the core and not at each other, only heavy third-party packages are imported inside functions, the core
-imports without gradio or the GPU stack, and the README's layout names every module."""
+imports without gradio or the GPU stack, and the layout on the documentation site's architecture page
+(docs/architecture.md) names every module."""
 
 import ast
 import json
@@ -97,7 +98,7 @@ def test_a_cycle_is_found_when_there_is_one():
 def test_no_core_module_imports_a_face_and_faces_do_not_import_each_other():
     edges = graph()
     core = [m for m in edges if not is_face(m)]
-    assert {"workbench.engine", "workbench.memory", "workbench.vllm_flags", "workbench.planning"} <= set(core)
+    assert {"workbench.engine", "workbench.planner", "workbench.planner.budget", "workbench.vllm_flags"} <= set(core)
     assert {m: sorted(t for t in edges[m] if is_face(t)) for m in core if any(is_face(t) for t in edges[m])} == {}
     crossing = {m: sorted(t for t in edges[m] if is_face(t) and t.split(".")[:2] != m.split(".")[:2])
                 for m in edges if is_face(m)}
@@ -132,23 +133,29 @@ def test_the_ui_imports_nothing_from_the_cli():
 
 
 def test_the_planner_does_no_io():
-    """memory.py is arithmetic: the catalog and checkpoint reading live in models.py."""
-    tree = ast.parse((PACKAGE / "memory.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported & {"os", "pathlib", "json", "struct", "io", "urllib", "subprocess"} == set()
-    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
-    assert "open" not in calls
+    """The planner is arithmetic: the catalog and checkpoint reading live in models.py, the reading of a start-up log
+    in startup_log.py, and asking a running server in the faces (client.py)."""
+    planner = sorted((PACKAGE / "planner").glob("*.py"))
+    assert {p.stem for p in planner} >= {"__init__", "budget", "vllm_facts", "gpu_plan", "sweeps", "fit", "answer"}
+    for path in planner:
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert imported & {"os", "pathlib", "json", "struct", "io", "urllib", "subprocess"} == set(), path.name
+        calls = {node.func.id for node in ast.walk(tree)
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+        assert "open" not in calls, path.name
+        assert not {m for m, _, _ in imports(path, f"workbench.planner.{path.stem}") if m == "workbench.client"}, path.name
 
 
 def layout() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Layout"):]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    section = page[page.index("## Layout"):]
     return section[:section.index("```", section.index("```") + 3)]
 
 
-def test_the_readme_layout_names_every_module_and_no_other():
+def test_the_architecture_page_names_every_module_and_no_other():
     text = layout()
     for name, path in modules().items():
         if path.name == "__init__.py":

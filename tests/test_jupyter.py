@@ -6,19 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from workbench import bench, hardware, jupyter, memory, models
+from workbench import bench, hardware, jupyter, models
+from workbench.planner import gpu_plan
+from workbench.planner.vllm_facts import ServeSettings
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
 def test_a_plan_shows_its_verdict_budget_and_command():
-    plan = memory.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "gptq-int4",
-                       memory.ServeSettings(max_model_len=32768))
+    plan = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "gptq-int4",
+                         ServeSettings(max_model_len=32768))
     text = plan._repr_markdown_()
     assert text.startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
-    assert "| kv_cache | 11.13 |" in text and "max concurrency at 32,768: **2.23**" in text  # the README's plan
+    assert "| kv_cache | 11.13 |" in text and "max concurrency at 32,768: **2.23**" in text  # the reference plan (docs/planner.md)
     assert f"`{' '.join(plan.vllm_args)}`" in text
-    bf16 = memory.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")
+    bf16 = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")
     assert bf16._repr_markdown_().startswith("### ❌ does not fit")
 
 

@@ -103,7 +103,7 @@ def _config(**changes) -> dict:
 
 
 def test_the_planner_reads_moe_mla_head_dim_and_sliding_windows_from_config_json():
-    from workbench import memory
+    from workbench.planner import budget
 
     mixtral = models.spec_from_config("mixtral", _config(model_type="mixtral", num_local_experts=8,
                                                          num_experts_per_tok=2))
@@ -111,7 +111,7 @@ def test_the_planner_reads_moe_mla_head_dim_and_sliding_windows_from_config_json
     assert mixtral.total_params() == pytest.approx(46.7e9, rel=0.01)  # Mixtral-8x7B: 46.7B parameters
     gemma = models.spec_from_config("gemma", _config(model_type="gemma2", head_dim=256, hidden_size=3584,
                                                      num_attention_heads=16))
-    assert gemma.head_dim == 256 and memory.kv_bytes_per_token(gemma) == 2 * 32 * 8 * 256 * 2
+    assert gemma.head_dim == 256 and budget.kv_bytes_per_token(gemma) == 2 * 32 * 8 * 256 * 2
     swa = models.spec_from_config("swa", _config(layer_types=["sliding_attention", "full_attention"] * 16))
     assert swa.sliding_window
     deepseek = models.spec_from_config("DeepSeek-V2-Lite", _config(
@@ -121,7 +121,7 @@ def test_the_planner_reads_moe_mla_head_dim_and_sliding_windows_from_config_json
     catalog = models.CATALOG["DeepSeek-V2-Lite"]
     assert (deepseek.num_experts, deepseek.experts_per_token, deepseek.is_mla) == (catalog.num_experts,
                                                                                    catalog.experts_per_token, True)
-    assert memory.kv_bytes_per_token(deepseek) == memory.kv_bytes_per_token(catalog)
+    assert budget.kv_bytes_per_token(deepseek) == budget.kv_bytes_per_token(catalog)
 
 
 def test_a_config_without_the_sizes_that_decide_memory_is_refused_naming_them():

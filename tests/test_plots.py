@@ -3,7 +3,8 @@ a reader needs (and says so when a result has no such axis)."""
 
 import pytest
 
-from workbench import abconfig, abreport, bench, hardware, memory, models, planning, plots
+from workbench import abconfig, abreport, bench, hardware, models, planner, plots
+from workbench.planner import gpu_plan
 from workbench.abtest import Check, Trial
 
 
@@ -13,7 +14,7 @@ def texts(fig) -> list[str]:
 
 
 def test_the_memory_bar_stacks_the_plans_terms_on_the_gpu():
-    plan = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090"), "gptq-int4")
+    plan = gpu_plan.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090"), "gptq-int4")
     fig = plots.memory_bar(plan, hardware.find_gpu("RTX 3090"), title="t")
     legend = texts(fig)
     assert f"weights {plan.weights_bytes / 2**30:.2f} GiB" in legend
@@ -24,11 +25,11 @@ def test_the_memory_bar_stacks_the_plans_terms_on_the_gpu():
 
 
 def test_the_concurrency_curve_is_the_planners_sweep():
-    answer = planning.plan(planning.PlanRequest(gpu="RTX 3090", quant="gptq-int4", curve=True))
+    answer = planner.plan(planner.PlanRequest(gpu="RTX 3090", quant="gptq-int4", curve=True))
     fig = plots.concurrency_curve(list(answer.curve), "Qwen3-14B", "RTX 3090")
     xs, ys = fig.axes[0].lines[0].get_data()
-    assert list(xs) == [r["max_model_len"] for r in answer.curve] and 24576 in xs
-    assert list(ys) == [r["max_concurrency"] for r in answer.curve]
+    assert list(xs) == [r.max_model_len for r in answer.curve] and 24576 in xs
+    assert list(ys) == [r.max_concurrency for r in answer.curve]
 
 
 def bench_report(rate=None):

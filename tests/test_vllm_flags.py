@@ -6,7 +6,9 @@ import shlex
 
 import pytest
 
-from workbench import cli, hardware, memory, models, tune, vllm_flags
+from workbench import cli, hardware, models, tune, vllm_flags
+from workbench.planner import gpu_plan, sweeps
+from workbench.planner.vllm_facts import ServeSettings
 from workbench.bench import Workload
 from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
@@ -113,10 +115,10 @@ def test_every_argv_the_workbench_builds_passes_vllms_own_parser(tmp_path, vllm_
     gpu = hardware.find_gpu("RTX 3090")
     for spec in models.CATALOG.values():
         for quant in ("bf16", "gptq-int4", "fp8"):
-            argvs.append(list(memory.plan(spec, gpu, quant, memory.ServeSettings(max_model_len=8192)).vllm_args))
-    sweep = memory.sweep_parallel(models.CATALOG["Llama-3.1-70B"], gpu, "bf16", memory.ServeSettings(max_model_len=16384),
+            argvs.append(list(gpu_plan.plan(spec, gpu, quant, ServeSettings(max_model_len=8192)).vllm_args))
+    sweep = sweeps.sweep_parallel(models.CATALOG["Llama-3.1-70B"], gpu, "bf16", ServeSettings(max_model_len=16384),
                                   gpus_per_node=4)
-    argvs += [row["vllm_args"] for row in sweep["rows"]]
+    argvs += [list(row.vllm_args) for row in sweep.rows]
     bundled = models.find_model(models.BUNDLED_MODEL)
     for p in tune.propose(bundled, Workload(16, 128, 32), 4):
         argvs.append(p.candidate.serve_line("/models/smol").split(" ", 1)[1].split())
@@ -153,7 +155,7 @@ def test_serve_flags_by_device():
     (dict(gpu_memory_utilization=1.2), "gpu_memory_utilization=1.2 is outside (0, 1]"),
 ])
 def test_bad_flags_are_refused_once_for_every_dataclass_that_extends_them(kwargs, words):
-    for cls in (ServeFlags, EngineConfig, memory.ServeSettings, tune.Candidate):
+    for cls in (ServeFlags, EngineConfig, ServeSettings, tune.Candidate):
         with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
             cls(**kwargs)
 
@@ -189,3 +191,84 @@ def test_defaults_follow_the_model(tmp_path, capsys):
     assert vllm_flags.parsers("deepseek_v2", None) == {"tool_call_parser": None, "reasoning_parser": None}
     assert vllm_flags.parsers("qwen3", None, tools=False, reasoning=False) == \
         {"tool_call_parser": None, "reasoning_parser": None}
+
+
+# -- the flags' one declaration ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def vllm_serve_options():
+    """The options of the installed vLLM's own `vllm serve` parser, by option string."""
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    return make_arg_parser(FlexibleArgumentParser())._option_string_actions
+
+
+def test_every_declared_flag_is_vllms_with_its_values_and_its_default(vllm_serve_options):
+    """What SERVE_FLAGS says of vLLM holds for the installed vLLM: the flag exists, the values offered are values it
+    takes, and its default is the one declared for this release."""
+    version = hardware.package_version(hardware.vllm_build())
+    for flag in vllm_flags.SERVE_FLAGS:
+        if flag.own:
+            assert flag.name not in vllm_serve_options, f"{flag.name} is vLLM's now: declare it as such"
+            continue
+        theirs = vllm_serve_options.get(flag.name)
+        assert theirs is not None, f"the installed vLLM {version} has no {flag.name}"
+        if flag.choices and theirs.choices is not None:
+            assert set(flag.choices) <= set(theirs.choices), flag.name
+        assert flag.vllm_default_in(version) == theirs.default, (flag.name, theirs.default)
+
+
+def test_batch_defaults_follow_vllms_per_device_table():
+    assert vllm_flags.batch_defaults("cpu") == (2048, 128)
+    assert vllm_flags.batch_defaults("gpu", hardware.find_gpu("RTX 3090")) == (2048, 256)
+    assert vllm_flags.batch_defaults("gpu", hardware.find_gpu("H100 80GB")) == (8192, 1024)
+    assert vllm_flags.batch_defaults("gpu", hardware.find_gpu("A100 80GB")) == (2048, 256)
+    assert vllm_flags.batch_defaults("gpu", hardware.find_gpu("B200")) == (16384, 1024)
+
+
+def test_the_argv_of_every_declared_flag_passes_vllms_parser(tmp_path, vllm_parser):
+    """`serve --print-command` with every valued flag given prints a line vLLM's parser reads back the same."""
+    folder = config_folder(tmp_path, models.CATALOG["Qwen3-14B"])
+    given = {"--served-model-name": "qwen", "--port": "8001", "--max-model-len": "8192", "--dtype": "bfloat16",
+             "--quantization": "fp8", "--kv-cache-dtype": "fp8", "--gpu-memory-utilization": "0.85",
+             "--tensor-parallel-size": "2", "--pipeline-parallel-size": "2", "--distributed-executor-backend": "ray",
+             "--max-num-seqs": "8", "--max-num-batched-tokens": "4096", "--tool-call-parser": "hermes",
+             "--reasoning-parser": "qwen3"}
+    assert set(given) | {"--host"} == {name for name, _, _ in vllm_flags.FLAGS}  # a new flag gets a value here
+    argv = [a for pair in given.items() for a in pair]
+    config = cli.engine_config_from_args(cli.build_parser().parse_args(["serve", "--model", str(folder), *argv]))
+    parsed = vllm_parser(config.resolve(device="gpu").server_argv())
+    for flag, value in given.items():
+        assert str(getattr(parsed, flag[2:].replace("-", "_"))) in (value, f"['{value}']"), flag  # served name: a list
+
+
+def _option(command: str, dest: str):
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    return next(a for a in sub.choices[command]._actions if a.dest == dest)
+
+
+def test_each_command_builds_its_serve_flags_from_the_declaration():
+    """No command declares a serve flag of its own: each option named as one carries the declaration's help, type
+    of values and choices; the defaults are the command's dataclass's, and where one is not vLLM's the help says
+    why (plan asks at the reference case's context, serve at one this CPU serves briskly)."""
+    from workbench.planner import ServeSettings
+
+    names = {n: f for f in vllm_flags.SERVE_FLAGS for n in (f.name, *f.aliases)}
+    seen = set()
+    for command, sub in next(a for a in cli.build_parser()._actions if a.dest == "command").choices.items():
+        for action in sub._actions:
+            flag = next((names[o] for o in action.option_strings if o in names), None)
+            if flag is None or (command in ("chat", "eval-ppl") and action.dest == "model"):  # asks a server for one
+                continue
+            seen.add(command)
+            assert flag.help in action.help, (command, flag.name)
+            assert tuple(action.choices or ()) == flag.choices, (command, flag.name)
+    assert {"serve", "ui", "plan", "tune", "compare", "quantize", "download"} <= seen
+    assert _option("serve", "max_model_len").default == EngineConfig().max_model_len == 4096
+    assert _option("plan", "max_model_len").default == ServeSettings().max_model_len == 32_768
+    assert "the reference case's context" in _option("plan", "max_model_len").help
+    assert _option("compare", "max_model_len").default == 4096
+    assert _option("serve", "kv_cache_dtype").default == _option("plan", "kv_cache_dtype").default == "auto"
+    assert "default: vLLM's, 0.92 (0.90 before v0.21)" in _option("plan", "gpu_memory_utilization").help
+    with pytest.raises(AssertionError, match="--max-model-len defaults to 1024 here.*say why"):
+        cli._serve_flags(cli.argparse.ArgumentParser(), ("max_model_len",), {"max_model_len": 1024})

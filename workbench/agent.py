@@ -27,7 +27,8 @@ from workbench.errors import ConfigError
 from workbench.tools import Policy, Step, bounded_schema
 
 MODES = ("native", "constrained", "two-stage")
-DEFAULT_MODE, DEFAULT_FEW_SHOT = "constrained", False  # what measured best on the bundled model (README)
+# what measured best on the bundled model (docs/function-calling.md)
+DEFAULT_MODE, DEFAULT_FEW_SHOT = "constrained", False
 
 
 @dataclass

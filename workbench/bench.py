@@ -27,10 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import abconfig, docqa_dataset, documents, hardware, memory, models, stats
+from workbench import abconfig, docqa_dataset, documents, hardware, models, stats
 from workbench.client import Client, Clock
 from workbench.errors import ConfigError
 from workbench.export import Exportable
+from workbench.planner import gpu_plan, vllm_facts
 
 DATASETS = ("random", "docqa", "ab")
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
@@ -520,7 +521,7 @@ def server_facts(client, gpu: str | None = None) -> dict:
         facts["bound"] = "none: vLLM's CPU build serves this model; the GPU roofline does not apply"
     elif gpu and spec:
         g = hardware.find_gpu(gpu)
-        p = memory.plan(spec, g, settings=memory.ServeSettings(max_model_len=card["max_model_len"]))
+        p = gpu_plan.plan(spec, g, settings=vllm_facts.ServeSettings(max_model_len=card["max_model_len"]))
         facts["bound"] = p.roofline(card["max_model_len"])
         facts["decode_tok_s_bound"] = p.decode_tok_s_bound
     else:

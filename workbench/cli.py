@@ -3,7 +3,10 @@ one core call and prints what it returns. Every WorkbenchError becomes one `erro
 exit code 2, in `main` and nowhere else."""
 
 import argparse
+import dataclasses
 import json
+import os
+import signal
 import sys
 import tempfile
 import time
@@ -12,10 +15,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from workbench import (abconfig, abtest, agent, bench, bfcl, compare, demo_tools, docqa, docqa_dataset, doctor,
-                       documents, memory, models, planning, processes, quality, quantize, settings, toolseval, tune)
+                       documents, models, planner, processes, quality, quantize, settings, toolseval, tune)
 from workbench import context, plots  # `workbench context`
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
 from workbench.engine import Engine, EngineConfig, check_parsers
+from workbench import vllm_flags  # the serve flags' one declaration
 from workbench.errors import WorkbenchError
 from workbench.report import daily, demo_db
 from workbench.report import spec as report_spec
@@ -106,12 +110,22 @@ def _thinking_flag(p) -> None:
 
 
 def _json_flag(p) -> None:
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
 
 
 def _print(result, as_json: bool) -> None:
     """A result as JSON (its as_dict) or as its text."""
     print(result.to_json().rstrip() if as_json else result.to_text())
+
+
+def _workload_flags(p, prompts: int, input_len: int, output_len: int, input_note: str = "") -> None:
+    """A benchmark's workload (bench.Workload): how many requests, and how long their prompts and answers are."""
+    p.add_argument("--num-prompts", type=_positive, default=prompts, help="requests in the benchmark (default: "
+                   "%(default)s)")
+    p.add_argument("--input-len", type=_positive, default=input_len,
+                   help=f"prompt tokens per request{input_note} (default: %(default)s)")
+    p.add_argument("--output-len", type=_positive, default=output_len,
+                   help="answer tokens per request (default: %(default)s)")
 
 
 def _slo_flags(p) -> None:
@@ -123,64 +137,81 @@ def _slo_flags(p) -> None:
     p.add_argument("--slo-tpot-ms", dest="slo_tpot", type=_milliseconds, help="the same, in milliseconds")
 
 
-# -- serve ------------------------------------------------------------------------------------------
-def _parallel_flags(p, prefix: str = "") -> None:
-    p.add_argument("--tensor-parallel-size", "--tp", dest="tensor_parallel_size", type=_positive, default=1,
-                   help=f"{prefix}GPUs per weight split")
-    p.add_argument("--pipeline-parallel-size", "--pp", dest="pipeline_parallel_size", type=_positive, default=1,
-                   help=f"{prefix}layer stages (GPUs or nodes)")
+# -- vLLM's serve flags -------------------------------------------------------------------------------
+# Every command's serve flags come from their one declaration, vllm_flags.SERVE_FLAGS, and their defaults from the
+# dataclass the command fills. Where such a default is not ServeFlags' own (which leaves vLLM's), why; said only here.
+ENGINE_WHY = {  # serve, ui, tune and compare start engines here: EngineConfig's defaults, and what it resolves
+    "model": "the bundled model, which this CPU serves", "host": "this machine only", "port": "a free one",
+    "max_model_len": "enough for the tasks here, and quick to start on a CPU",
+    "served_model_name": "a folder's name, a Hub id itself", "cpu_kv_cache_gib": "$VLLM_CPU_KVCACHE_SPACE, else 1",
+    "enable_tools": "on where the model's family has a tool parser", "enable_reasoning": "on for Qwen3",
+    "tool_call_parser": "the family's (hermes for Qwen)", "reasoning_parser": "the family's (qwen3 for Qwen3)"}
+PLAN_WHY = {  # plan: the planner's defaults (PlanRequest, ServeSettings)
+    "model": "the reference case's model", "max_model_len": "the reference case's context"}
+
+
+def _defaults(*classes) -> dict:
+    """The field defaults of these dataclasses, the later ones winning."""
+    return {f.name: f.default for cls in classes for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING}
+
+
+def _serve_help(flag: vllm_flags.Flag, default, why: str | None, note: str) -> str:
+    where = {"gpu": "GPU only: ", "cpu": "CPU build only: "}.get(flag.where, "")
+    vllm = flag.vllm_text()
+    if default is None or flag.type is bool:
+        said = "; ".join(([f"default: {why}"] if why else []) + ([f"vLLM's: {vllm}"] if vllm else []))
+        said = said if why or not vllm else f"default: vLLM's, {vllm}"
+    elif flag.vllm_default and default == flag.vllm_default[-1][1]:
+        said = f"default: {default}, as vLLM's"
+    else:
+        said = f"default: {default}" + (f", {why}" if why else "") + (f"; vLLM's: {vllm}" if vllm else "")
+    return f"{where}{flag.help}{note}" + (f" ({said})" if said else "")
+
+
+def _serve_flags(p, names, defaults: dict | None = None, why: dict | None = None, notes: dict | None = None) -> None:
+    """vLLM's serve flags named by their fields, as SERVE_FLAGS declares them. `defaults` are the command's (its
+    dataclass's); one that is not ServeFlags' own needs its reason in `why`. `notes` add to a flag's help."""
+    defaults, why, notes = defaults or {}, why or {}, notes or {}
+    for name in names:
+        flag = vllm_flags.BY_FIELD[name]
+        default = defaults.get(name, flag.default)
+        if default != flag.default and name not in why:
+            raise AssertionError(f"{flag.name} defaults to {default!r} here, not {flag.default!r}: say why")
+        text = _serve_help(flag, default, why.get(name), notes.get(name, ""))
+        if flag.type is bool and flag.off:
+            _on_off(p, name, (flag.name, *flag.aliases), flag.off, text)
+        elif flag.type is bool:
+            p.add_argument(flag.name, *flag.aliases, dest=name, action="store_true", help=text)
+        else:
+            kind = _port if name == "port" else _positive if flag.type is int else flag.type
+            p.add_argument(flag.name, *flag.aliases, dest=name, type=kind, default=default,
+                           choices=flag.choices or None, metavar=flag.metavar, help=text)
 
 
 def _revision_flag(p) -> None:
-    p.add_argument("--revision", default=None, help="with a Hugging Face id: a branch, tag or commit (default: main)")
+    _serve_flags(p, ("revision",))
+
+
+# -- serve ------------------------------------------------------------------------------------------
+ENGINE_DEFAULTS = _defaults(EngineConfig)
 
 
 def _engine_flags(p) -> None:
-    """vLLM's serve flags, in vLLM's own names (workbench/vllm_flags.py), and the engine's own."""
-    p.add_argument("--model", default=models.BUNDLED_MODEL,
-                   help=f"a folder with config.json, a catalog name or a Hugging Face id org/name, downloaded "
-                        f"before vLLM starts (default: {models.BUNDLED_MODEL})")
-    _revision_flag(p)
-    p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--max-model-len", type=_positive, default=4096)
-    p.add_argument("--dtype", default=None, help="auto, bfloat16, float16 ...")
-    p.add_argument("--gpu-memory-utilization", type=float, default=None, help="GPU only")
-    p.add_argument("--kv-cache-gib", type=int, default=None, help="CPU only: VLLM_CPU_KVCACHE_SPACE (whole GiB)")
-    p.add_argument("--kv-cache-dtype", default=None, help="auto, fp8, ...")
-    p.add_argument("--quantization", default=None, help="ignored when the checkpoint declares its own")
-    _parallel_flags(p, "GPU only: ")
-    p.add_argument("--distributed-executor-backend", choices=["mp", "ray"], default=None,
-                   help="GPU only: mp on one machine, ray across a Ray cluster (start it first)")
-    p.add_argument("--max-num-seqs", type=_positive, default=None)
-    p.add_argument("--max-num-batched-tokens", type=_positive, default=None)
-    _on_off(p, "enable_tools", ("--enable-tools", "--enable-auto-tool-choice"), "--no-tools",
-            "--enable-auto-tool-choice with the tool parser for the model's family (hermes for Qwen); default: on "
-            "where the family has one")
-    p.add_argument("--tool-call-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
-    _on_off(p, "enable_reasoning", ("--enable-reasoning",), "--no-reasoning",
-            "--reasoning-parser qwen3 (Qwen3 only); default: on for Qwen3")
-    p.add_argument("--reasoning-parser", default=None, help="a parser of the installed vLLM (default: the family's)")
-    p.add_argument("--enforce-eager", action="store_true")
-    p.add_argument("--device", choices=["cpu", "gpu"], default=None,
+    """vLLM's serve flags, in vLLM's own names (all of SERVE_FLAGS), and the engine's own."""
+    _serve_flags(p, [f.field for f in vllm_flags.SERVE_FLAGS], ENGINE_DEFAULTS, ENGINE_WHY,
+                 {"model": "; downloaded before vLLM starts"})
+    p.add_argument("--device", choices=list(vllm_flags.DEVICES), default=None,
                    help="which vLLM build runs it (default: this machine's); with --print-command, the one to print for")
-    p.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for /health")
+    p.add_argument("--startup-timeout", type=float, default=ENGINE_DEFAULTS["startup_timeout_s"],
+                   help="seconds to wait for vLLM's /health to answer (default: %(default)s)")
     p.add_argument("--print-command", action="store_true",
                    help="print the exact command this would run, and start nothing")
 
 
 def engine_config_from_args(args) -> EngineConfig:
-    return EngineConfig(
-        model=args.model, host=args.host, port=args.port, max_model_len=args.max_model_len, dtype=args.dtype,
-        gpu_memory_utilization=args.gpu_memory_utilization, cpu_kv_cache_gib=args.kv_cache_gib,
-        kv_cache_dtype=args.kv_cache_dtype or "auto", quantization=args.quantization,
-        tensor_parallel_size=args.tensor_parallel_size, pipeline_parallel_size=args.pipeline_parallel_size,
-        distributed_executor_backend=args.distributed_executor_backend, max_num_seqs=args.max_num_seqs,
-        max_num_batched_tokens=args.max_num_batched_tokens, enable_tools=args.enable_tools,
-        tool_call_parser=args.tool_call_parser, enable_reasoning=args.enable_reasoning,
-        reasoning_parser=args.reasoning_parser, enforce_eager=args.enforce_eager, device=args.device,
-        startup_timeout_s=args.startup_timeout, revision=args.revision,
-    )
+    return EngineConfig(**{f.field: getattr(args, f.field) for f in vllm_flags.SERVE_FLAGS}, device=args.device,
+                        startup_timeout_s=args.startup_timeout)
 
 
 def _print_command(config: EngineConfig) -> int:
@@ -203,7 +234,7 @@ def serve(args) -> int:
         report = engine.start()
         print(f"serving {models.served_name(args.model)} at {engine.base_url}")
         print(f"log: {engine.log_path}")
-        print(report.to_markdown())
+        print(report.to_text())
         print("Ctrl-C stops the engine.", flush=True)
         while engine.running:
             time.sleep(1)
@@ -218,12 +249,12 @@ def serve(args) -> int:
 
 # -- chat, models, prepare-model, doctor ------------------------------------------------------------
 def _chat_flags(p) -> None:
-    p.add_argument("question")
+    p.add_argument("question", help="what to ask the model")
     _url_flag(p)
-    p.add_argument("--model", default=None, help="default: the server's only model")
+    p.add_argument("--model", default=None, help="which of the server's models to ask (default: its only one)")
     p.add_argument("--system", default=DEFAULT_SYSTEM_PROMPT,
                    help=f"system prompt (default: {DEFAULT_SYSTEM_PROMPT!r}; '' for none)")
-    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: 0, greedy)")
     p.add_argument("--max-tokens", type=_positive, default=256, help="for the answer (thinking gets its own budget)")
     _thinking_flag(p)
     _json_flag(p)
@@ -262,7 +293,7 @@ def list_models(args) -> int:
 
 
 def _prepare_flags(p) -> None:
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="convert it again even when it is already converted")
 
 
 @command("prepare-model", "convert the bundled model once (a no-op afterwards)", _prepare_flags)
@@ -304,31 +335,33 @@ def run_doctor(args) -> int:
 
 
 # -- plan -------------------------------------------------------------------------------------------
+PLAN_DEFAULTS = _defaults(planner.ServeSettings, planner.PlanRequest)
+
+
+def _quant_flag(p, default: str | None, help: str) -> None:
+    p.add_argument("--quant", type=str.lower, choices=list(planner.QUANT_FORMATS), default=default, metavar="FORMAT",
+                   help=f"the weights' format, one of {', '.join(planner.QUANT_FORMATS)} ({help})")
+
+
 def _plan_flags(p) -> None:
-    p.add_argument("--model", default="Qwen3-14B", help="catalog name, folder with config.json, or Hugging Face id "
-                   "org/name (its config and safetensors headers are read, never its weights)")
-    _revision_flag(p)
-    p.add_argument("--gpu", default=None, help=f"catalog name, forgiving (default: {planning.DEFAULT_GPU}, or the "
+    _serve_flags(p, ("model", "revision"), PLAN_DEFAULTS, PLAN_WHY,
+                 {"model": "; its config and safetensors headers are read, never its weights"})
+    p.add_argument("--gpu", default=None, help=f"catalog name, forgiving (default: {planner.DEFAULT_GPU}, or the "
                    "log's GPU with --calibrate-from)")
     p.add_argument("--compare-url", default=None, help="compare a running engine's KV cache with the plan")
     p.add_argument("--gpu-total-gib", type=float, default=None,
                    help="memory as CUDA reports it, if not the catalog's; with it any GPU name plans")
     p.add_argument("--bandwidth-gbs", type=float, default=None, help="memory bandwidth (GB/s), for a GPU not in the "
                    "catalog: gives the decode bound")
-    p.add_argument("--quant", default=None, help="weights format (default: the one the checkpoint's config.json "
-                   "declares, else bf16)")
-    p.add_argument("--group-size", type=int, default=128)
-    p.add_argument("--max-model-len", type=int, default=32_768)
-    p.add_argument("--gpu-memory-utilization", type=float, default=None)
-    p.add_argument("--kv-cache-dtype", default="auto")
-    _parallel_flags(p)
+    _quant_flag(p, None, "default: the one the checkpoint's config.json declares, else bf16")
+    p.add_argument("--group-size", type=_positive, default=PLAN_DEFAULTS["group_size"],
+                   help="with a grouped format (gptq, awq, w4a16): weights per scale (default: %(default)s)")
+    _serve_flags(p, ("max_model_len", "gpu_memory_utilization", "kv_cache_dtype", "tensor_parallel_size",
+                     "pipeline_parallel_size", "max_num_batched_tokens", "max_num_seqs"), PLAN_DEFAULTS, PLAN_WHY)
     p.add_argument("--parallel", action="store_true", help="sweep TP × PP layouts, memory per GPU, and pick one")
     p.add_argument("--gpus-per-node", type=_positive, default=8, help="with --parallel: GPUs in one machine")
-    p.add_argument("--max-num-batched-tokens", type=int, default=None)
-    p.add_argument("--max-num-seqs", type=_positive, default=None,
-                   help="default: vLLM's for the version and GPU (256; 1024 on 70 GiB or more, A100 excepted)")
     p.add_argument("--vllm-version", default=None, help=f"default: the log's with --calibrate-from, else "
-                   f"{memory.DEFAULT_VLLM_VERSION}")
+                   f"{planner.DEFAULT_VLLM_VERSION}")
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
     p.add_argument("--calibrate-from", metavar="LOG", default=None,
                    help="a vLLM start-up log from this machine: fit the overheads to it, then plan these settings")
@@ -341,13 +374,13 @@ def _plan_flags(p) -> None:
     _json_flag(p)
 
 
-def plan_request_from_args(args) -> planning.PlanRequest:
-    settings_ = memory.ServeSettings(
+def plan_request_from_args(args) -> planner.PlanRequest:
+    settings_ = planner.ServeSettings(
         max_model_len=args.max_model_len, gpu_memory_utilization=args.gpu_memory_utilization,
         kv_cache_dtype=args.kv_cache_dtype, tensor_parallel_size=args.tensor_parallel_size,
         pipeline_parallel_size=args.pipeline_parallel_size, max_num_batched_tokens=args.max_num_batched_tokens,
         max_num_seqs=args.max_num_seqs)
-    return planning.PlanRequest(
+    return planner.PlanRequest(
         model=args.model, revision=args.revision, log_model=args.log_model, gpu=args.gpu,
         gpu_total_gib=args.gpu_total_gib, bandwidth_gbs=args.bandwidth_gbs,
         quant=args.quant, group_size=args.group_size, settings=settings_, vllm_version=args.vllm_version,
@@ -359,7 +392,10 @@ def plan_request_from_args(args) -> planning.PlanRequest:
 @command("plan", "plan GPU memory: weights, KV cache, concurrency, roofline", _plan_flags)
 def plan(args) -> int:
     request = plan_request_from_args(args)
-    answer = planning.compare(args.compare_url, request) if args.compare_url else planning.plan(request)
+    if args.compare_url:  # the server's own numbers, asked here: the planner takes data, not a client
+        answer = planner.compare(Client(args.compare_url).served_cache(), request, args.compare_url)
+    else:
+        answer = planner.plan(request)
     _print(answer, args.json)
     return 0 if answer.ok else 1
 
@@ -369,8 +405,10 @@ def _quantize_flags(p) -> None:
     p.add_argument("model", help=f"name, folder or Hugging Face id, downloaded first (e.g. {models.BUNDLED_MODEL})")
     _revision_flag(p)
     p.add_argument("--out", default=None, help="new folder for the checkpoint (the same folder resumes a stopped run)")
-    p.add_argument("--method", choices=["gptq", "rtn"], default="gptq")
-    p.add_argument("--bits", type=int, default=4)
+    p.add_argument("--method", choices=["gptq", "rtn"], default="gptq",
+                   help="gptq: calibrated on sample text; rtn: round-to-nearest, no calibration (default: gptq)")
+    p.add_argument("--bits", type=int, choices=[4, 8], default=4, help="bits per weight (vLLM's GPTQ kernels: 4 or 8; "
+                   "default: 4)")
     p.add_argument("--group-size", type=int, default=quantize.AUTO,
                    help="default: 128 where the model's widths divide by it, else the largest that does")
     p.add_argument("--desc-act", action="store_true", help="act-order; vLLM 0.32 refuses it (checked first)")
@@ -431,7 +469,7 @@ def run_quantize(args) -> int:
 
 def _eval_ppl_flags(p) -> None:
     _url_flag(p)
-    p.add_argument("--model", default=None, help="default: the server's only model")
+    p.add_argument("--model", default=None, help="which of the server's models to ask (default: its only one)")
     p.add_argument("--text", default=None, help="a text file (default: a held-out slice of Python's docs)")
     _json_flag(p)
 
@@ -446,8 +484,9 @@ def eval_ppl(args) -> int:
 
 # -- document QA --------------------------------------------------------------------------------------
 def _docqa_flags(p) -> None:
-    p.add_argument("file")
-    p.add_argument("--template", choices=["contract", "minutes"], default="contract")
+    p.add_argument("file", help="the document: PDF, DOCX, TXT, MD or HTML")
+    p.add_argument("--template", choices=["contract", "minutes"], default="contract",
+                   help="the fields to extract (default: contract)")
     p.add_argument("--question", default=None, help="a free question instead of a template")
     _thinking_flag(p)
     _url_flag(p)
@@ -474,9 +513,10 @@ def run_docqa(args) -> int:
 def _docqa_eval_flags(p) -> None:
     _url_flag(p)
     p.add_argument("--folder", default=None, help="default: the cache's docqa-eval (generated if missing)")
-    p.add_argument("--count", type=_positive, default=10)
+    p.add_argument("--count", type=_positive, default=10, help="contracts to generate (default: 10)")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N contracts")
-    p.add_argument("--formats", nargs="+", choices=["pdf", "docx"], default=["pdf"])
+    p.add_argument("--formats", nargs="+", choices=["pdf", "docx"], default=["pdf"],
+                   help="the contracts' file formats (default: pdf)")
     _json_flag(p)
 
 
@@ -503,10 +543,10 @@ def _context_flags(p) -> None:
                    help="where the facts go, in %% of the document (default 0,25,50,75,100)")
     p.add_argument("--facts", type=_positive, default=2, help="facts planted per cell and document (default 2)")
     p.add_argument("--target", type=float, default=0.95, help="the recall that counts as reliable, in (0, 1]")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="where the facts are planted, and the contracts generated")
     p.add_argument("--thinking", type=_core(context.parse_thinking), default=None,
                    help="auto (default: off and on where the server has a reasoning parser), or on,off,default")
-    p.add_argument("--gpu", default=None, help=f"plan the memory on this GPU (default {planning.DEFAULT_GPU})")
+    p.add_argument("--gpu", default=None, help=f"plan the memory on this GPU (default {planner.DEFAULT_GPU})")
     p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
     _url_flag(p)
     p.add_argument("--out", default="context-report", help="folder for context.json/.md/.csv and the maps "
@@ -545,9 +585,11 @@ def _policy(args, audit_name: str):
 
 
 def _tools_run_flags(p) -> None:
-    p.add_argument("--message", required=True)
+    p.add_argument("--message", required=True, help="the user's message to the model")
     p.add_argument("--tools-file", default=None, help="JSON list of {name, description, parameters, result}")
-    p.add_argument("--mode", choices=agent.MODES, default=agent.DEFAULT_MODE)
+    p.add_argument("--mode", choices=agent.MODES, default=agent.DEFAULT_MODE,
+                   help="native: vLLM's tool parser; constrained: schema-guided decoding of one call; two-stage: the "
+                        "tool first, then its arguments (default: %(default)s)")
     p.add_argument("--few-shot", action=argparse.BooleanOptionalAction, default=agent.DEFAULT_FEW_SHOT,
                    help="worked examples in the system prompt")
     p.add_argument("--tool-choice", default="auto",
@@ -584,7 +626,7 @@ def _tools_eval_flags(p) -> None:
                    help=f"with --suite bfcl: {', '.join(bfcl.CATEGORIES)} (default: all)")
     p.add_argument("--per-category", type=_positive, default=None,
                    help="with --suite bfcl: entries drawn per category, stratified, with --seed (default: all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="with --suite bfcl and --per-category: the entries drawn")
     p.add_argument("--concurrency", type=_positive, default=4, help="with --suite bfcl: requests in flight")
     p.add_argument("--thinking", choices=list(toolseval.THINKING), default="default",
                    help="default: each step's own (off for constrained calls and the two-stage choice); on, off, or "
@@ -633,11 +675,11 @@ def _bench_flags(p) -> None:
                       help="levels, e.g. 1,2,4 (default 1), or sweep: 1, 2, 4, ... until the server saturates")
     load.add_argument("--request-rate", type=float, default=None, help="requests per second (Poisson arrivals)")
     p.add_argument("--burstiness", type=float, default=1.0, help="with --request-rate: 1 is Poisson, <1 burstier")
-    p.add_argument("--num-prompts", type=_positive, default=16)
-    p.add_argument("--input-len", type=_positive, default=128, help="prompt tokens (at most, for docqa and ab)")
-    p.add_argument("--output-len", type=_positive, default=64)
-    p.add_argument("--dataset", choices=["random", "docqa", "ab"], default="random")
-    p.add_argument("--seed", type=int, default=0)
+    _workload_flags(p, 16, 128, 64, " (at most, for docqa and ab)")
+    p.add_argument("--dataset", choices=bench.DATASETS, default="random",
+                   help="the prompts: random words, questions about generated contracts, or the worked A/B example's "
+                        "questions (default: random)")
+    p.add_argument("--seed", type=int, default=0, help="for the prompts drawn")
     _slo_flags(p)
     p.add_argument("--gpu", default=None, help="the server's GPU (catalog name), for the roofline bound")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured requests before each level (default 1)")
@@ -671,15 +713,13 @@ def run_bench(args) -> int:
 
 
 def _tune_flags(p) -> None:
-    p.add_argument("--model", default=models.BUNDLED_MODEL, help="model name or folder")
+    _serve_flags(p, ("model", "revision"), ENGINE_DEFAULTS, ENGINE_WHY, {"model": "; each candidate serves it"})
     p.add_argument("--concurrency", type=_positive, default=4, help="requests in flight (default 4)")
-    p.add_argument("--num-prompts", type=_positive, default=16)
-    p.add_argument("--input-len", type=_positive, default=128)
-    p.add_argument("--output-len", type=_positive, default=32)
+    _workload_flags(p, 16, 128, 32)
     _slo_flags(p)
     p.add_argument("--gpu", default=None, help="plan for this GPU (catalog name) instead of this machine")
     p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
-    p.add_argument("--quant", default="bf16", help="weights format, for the GPU plan (e.g. gptq-int4)")
+    _quant_flag(p, "bf16", "for the GPU plan; default: %(default)s")
     p.add_argument("--max-candidates", type=_positive, default=None, help="benchmark at most this many")
     p.add_argument("--repeats", type=_positive, default=1,
                    help="benchmark runs per candidate; with 2 or more the ratio over vLLM's defaults gets an interval")
@@ -695,23 +735,28 @@ def _tune_flags(p) -> None:
 def run_tune(args) -> int:
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len)
     if args.dry_run:
-        proposed = tune.dry_run(args.model, workload, args.concurrency, args.gpu, args.gpu_total_gib, args.quant)
+        proposed = tune.dry_run(args.model, workload, args.concurrency, args.gpu, args.gpu_total_gib, args.quant,
+                                args.revision)
         print(json.dumps(proposed.rows(), ensure_ascii=False, indent=2) if args.json else proposed.to_text())
         return 0
     report = tune.tune(args.model, workload, args.concurrency, bench.SLO(args.slo_ttft, args.slo_tpot), args.gpu,
                        args.gpu_total_gib, args.quant, args.max_candidates,
                        on_event=(lambda text: print(text, file=sys.stderr, flush=True)), repeats=args.repeats,
-                       client_cpus=args.client_cpus, server_cpus=args.server_cpus)
+                       client_cpus=args.client_cpus, server_cpus=args.server_cpus, revision=args.revision)
     _print(report, args.json)
     return 0 if report["serve"] else 1
 
 
 # -- ab run -------------------------------------------------------------------------------------------
+COMPARE_DEFAULTS = _defaults(compare.CompareRequest)
+
+
 def _compare_flags(p) -> None:
     p.add_argument("--candidate", action="append", required=True, metavar="SPEC",
-                   help="[NAME=]CHECKPOINT-OR-URL[,thinking=on|off] [vLLM serve flags], e.g. 'int4=ckpt/gptq "
-                        "--max-num-seqs 8' or http://127.0.0.1:8000; repeat it (two at least); the first is the "
-                        "baseline. thinking=on/off scores one server with thinking on against off")
+                   help="[NAME=]CHECKPOINT-OR-URL[,thinking=on|off][,revision=R] [vLLM serve flags], e.g. "
+                        "'int4=ckpt/gptq --max-num-seqs 8', 'awq=Qwen/Qwen3-14B-AWQ,revision=main' or "
+                        "http://127.0.0.1:8000; repeat it (two at least); the first is the baseline. thinking=on/off "
+                        "scores one server with thinking on against off; revision: of a Hugging Face id")
     p.add_argument("--tasks", type=_core(compare.parse_tasks), default=compare.DEFAULT_TASKS,
                    help=f"comma-separated, of: {', '.join(compare.TASKS)} (default: {','.join(compare.DEFAULT_TASKS)})")
     p.add_argument("--items", type=_positive, default=None, help="at most this many items per task (default: all)")
@@ -720,22 +765,22 @@ def _compare_flags(p) -> None:
                    help="how tools and bfcl ask for calls (default native: vLLM's tool parser)")
     p.add_argument("--bfcl-categories", nargs="+", default=None, metavar="CATEGORY",
                    help=f"with bfcl: of {', '.join(bfcl.CATEGORIES)} (default: all)")
-    p.add_argument("--bfcl-per-category", type=_positive, default=5)
+    p.add_argument("--bfcl-per-category", type=_positive, default=5,
+                   help="with bfcl: entries drawn per category (default: %(default)s)")
     p.add_argument("--docqa-count", type=_positive, default=3, help="with docqa: generated contracts (9 fields each)")
     p.add_argument("--ab-config", default=None, help=f"with ab: an A/B config (e.g. {abconfig.EXAMPLE_NAME})")
     p.add_argument("--ab-variant", default=None, help="with ab: the variant to run (default: its baseline)")
     p.add_argument("--workload", type=_core(compare.parse_workload), default=((1,), None),
                    help="the benchmark: c=1,2 (concurrency levels), rate=2 (requests/s) or none (default c=1)")
-    p.add_argument("--num-prompts", type=_positive, default=8)
-    p.add_argument("--input-len", type=_positive, default=128)
-    p.add_argument("--output-len", type=_positive, default=32)
+    _workload_flags(p, 8, 128, 32)
     p.add_argument("--repeats", type=_positive, default=2, help="benchmark runs per level, for the speed intervals")
     _slo_flags(p)
     p.add_argument("--gpu", default=None, help="plan each candidate's memory on this GPU (catalog name)")
     p.add_argument("--gpu-total-gib", type=float, default=None, help="with --gpu: a card not in the catalog")
-    p.add_argument("--plan-context", type=_positive, default=32_768, help="the context the memory plan asks at")
-    p.add_argument("--max-model-len", type=_positive, default=4096,
-                   help="what checkpoints are served with here, unless a candidate's flags say otherwise")
+    p.add_argument("--plan-context", type=_positive, default=COMPARE_DEFAULTS["plan_context"],
+                   help=f"the context the memory plan asks at (default: %(default)s, {PLAN_WHY['max_model_len']})")
+    _serve_flags(p, ("max_model_len",), COMPARE_DEFAULTS, ENGINE_WHY,
+                 {"max_model_len": "; checkpoints are served with it here, unless a candidate's flags say otherwise"})
     p.add_argument("--out", default="compare-report", help="folder for report.html, report.md, report.csv and "
                                                            "compare.json (default: ./compare-report)")
     p.add_argument("--store", default=None, help="where finished results are kept (default: the cache)")
@@ -811,14 +856,15 @@ def ab_run(args) -> int:
 def _report_flags(p) -> None:
     p.add_argument("--db", default=None, help="SQLAlchemy URL (default: $WORKBENCH_DB_URL); the password from "
                    "$WORKBENCH_DB_PASSWORD, never in the URL")
-    p.add_argument("--table", default=None)
-    p.add_argument("--date-column", default=None)
+    p.add_argument("--table", default=None, help="the table to report on (default: the spec's)")
+    p.add_argument("--date-column", default=None, help="the table's date column (default: the spec's)")
     p.add_argument("--measure", dest="measures", action="append", default=[], help="a numeric column (repeatable)")
     p.add_argument("--dimension", default=None, help="the column to break the totals down by (e.g. region)")
     p.add_argument("--date", default="yesterday", help="YYYY-MM-DD, START..END (backfill), yesterday or today")
     p.add_argument("--out", default="report", help="folder; each date gets its own folder in it")
     p.add_argument("--spec", default=None, help="a YAML spec (see --example-spec); the flags given override it")
-    p.add_argument("--lang", dest="language", choices=report_spec.LANGUAGES, default=None)
+    p.add_argument("--lang", dest="language", choices=report_spec.LANGUAGES, default=None,
+                   help="the prose's language (default: the spec's, else en)")
     _url_flag(p, "engine URL of the model that writes the prose (default: $WORKBENCH_URL; none: a template writes it)")
     p.add_argument("--force", action="store_true", help="redo dates that are already done")
     p.add_argument("--print-schedule", action="store_true", help="print a cron line and a systemd timer; run nothing")
@@ -869,8 +915,9 @@ def run_report(args) -> int:
 def _ui_flags(p) -> None:
     _engine_flags(p)
     _url_flag(p, "attach to a running engine instead of starting one")
-    p.add_argument("--ui-host", default="127.0.0.1")
-    p.add_argument("--ui-port", type=_port, default=7860)
+    p.add_argument("--ui-host", default="127.0.0.1", help="the address the app listens on (default: 127.0.0.1, this "
+                   "machine only; beyond it needs --auth)")
+    p.add_argument("--ui-port", type=_port, default=7860, help="the app's port (default: 7860)")
     p.add_argument("--share", action="store_true", help="a public Gradio link (needs --auth)")
     p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
                    help="a login for the app (default: $WORKBENCH_AUTH); needed beyond 127.0.0.1 and with --share")
@@ -912,13 +959,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_to_devnull() -> None:
+    """Python's advice for SIGPIPE (the `signal` module's docs): point stdout at devnull, so that the flush at exit
+    does not fail again on the closed pipe. Not where stdout is no file (a test's capture)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Bad flags are argparse's (usage and exit 2). Everything the core refuses arrives here as a
     WorkbenchError and is printed once, as `error: ...` with the fix, exit 2; a path that cannot be
-    read likewise. Ctrl-C ends quietly with 130."""
+    read likewise. Ctrl-C ends quietly with 130; a reader that goes away (`| head -1`) quietly with 141, as a
+    command killed by SIGPIPE does."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then a BrokenPipeError this handler sees
+        return code
+    except BrokenPipeError:  # before OSError, which it is
+        _stdout_to_devnull()
+        return 128 + signal.SIGPIPE
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

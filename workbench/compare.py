@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import (abconfig, abtest, bench, bfcl, context, demo_tools, docqa_dataset, gpu_lease, hardware, memory,
-                       models, planning, quality, settings, toolseval, vllm_flags)
+from workbench import (abconfig, abtest, bench, bfcl, context, demo_tools, docqa_dataset, gpu_lease, hardware, hub,
+                       models, planner, quality, settings, toolseval, vllm_flags)
 from workbench.client import THINKING_SWITCH, Client, ServerParsers
 from workbench.compare_report import CompareReport
 from workbench.engine import Engine, EngineConfig, detect_device, error_line
@@ -60,12 +60,14 @@ _SKIPPED = {MANIFEST}  # the workbench's note beside a checkpoint (and dot files
 class Candidate:
     """A checkpoint (a folder, or the bundled model's name) served with `flags`, or a running server's URL.
     `thinking` (the option `,thinking=on|off`) is the client's choice for every request (None: each task's default,
-    client.THINKING_DEFAULTS), so that one server can be scored with thinking on against off."""
+    client.THINKING_DEFAULTS), so that one server can be scored with thinking on against off. `revision` (the option
+    `,revision=R`) is a Hugging Face id's branch, tag or commit (EngineConfig.revision)."""
 
     name: str
     target: str
     flags: tuple[str, ...] = ()
     thinking: bool | None = None
+    revision: str | None = None
 
     @property
     def is_url(self) -> bool:
@@ -73,12 +75,15 @@ class Candidate:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "target": self.target, "flags": list(self.flags), "url": self.is_url,
-                "thinking": self.thinking}
+                "thinking": self.thinking, "revision": self.revision}
+
+
+_OPTIONS = "thinking=on, thinking=off, revision=BRANCH-TAG-OR-COMMIT (of a Hugging Face id)"
 
 
 def parse_candidate(text: str) -> Candidate:
-    """'[NAME=]CHECKPOINT-OR-URL[,thinking=on|off] [vLLM serve flags]': `int4=ckpt/gptq --max-num-seqs 8`,
-    `http://host:8000`, `think=http://host:8000,thinking=on`."""
+    """'[NAME=]CHECKPOINT-OR-URL[,thinking=on|off][,revision=R] [vLLM serve flags]': `int4=ckpt/gptq --max-num-seqs
+    8`, `http://host:8000`, `think=http://host:8000,thinking=on`, `awq=Qwen/Qwen3-14B-AWQ,revision=main`."""
     try:
         parts = shlex.split(text)
     except ValueError as exc:
@@ -92,17 +97,23 @@ def parse_candidate(text: str) -> Candidate:
     if not sep or not _NAME.match(name):
         name, target = "", head
     target, *options = target.split(",")
-    thinking = None
+    thinking = revision = None
     for option in options:
         key, _, value = option.partition("=")
-        if key != "thinking" or value not in ("on", "off"):
-            raise ConfigError(f"candidate option {option!r} is unknown. Valid: thinking=on, thinking=off. Fix: e.g. "
-                              "--candidate 'think=http://127.0.0.1:8000,thinking=on'.")
-        thinking = THINKING_SWITCH[value]
+        if key == "thinking" and value in ("on", "off"):
+            thinking = THINKING_SWITCH[value]
+        elif key == "revision" and value:
+            revision = value
+        else:
+            raise ConfigError(f"candidate option {option!r} is unknown. Valid: {_OPTIONS}. Fix: e.g. --candidate "
+                              "'think=http://127.0.0.1:8000,thinking=on' or 'awq=Qwen/Qwen3-14B-AWQ,revision=main'.")
+    if revision and target.startswith(("http://", "https://")):
+        raise ConfigError(f"candidate option revision={revision} applies to a Hugging Face id; {target} is a running "
+                          "server, which serves what it was started with. Fix: drop the revision, or give the id.")
     if not name:
         name = (target.split("://", 1)[1].split("/", 1)[0] if target.startswith(("http://", "https://"))
                 else models.served_name(target) if target == models.BUNDLED_MODEL else Path(target).name or target)
-    return Candidate(name, target, flags, thinking)
+    return Candidate(name, target, flags, thinking, revision)
 
 
 @dataclass(frozen=True)
@@ -226,7 +237,7 @@ def check(request: CompareRequest) -> None:
                                   "give each candidate its own server or checkpoint.")
             seen[who] = c.name
         else:
-            _checkpoint(c)
+            _checkpoint(c, fetch=False)
             vllm_flags.parse_args(c.flags)
 
 
@@ -239,14 +250,20 @@ def _reach(c: Candidate) -> dict:
                           "check the host and port.") from None
 
 
-def _checkpoint(c: Candidate) -> Path:
+def _checkpoint(c: Candidate, emit=None, fetch: bool = True) -> Path | None:
+    """The candidate's folder, a Hub id's weights downloaded first (`emit` hears the download's progress as the
+    engine step's). `fetch=False` only checks: a Hub id's metadata is read and nothing is downloaded (None)."""
     if c.target != models.BUNDLED_MODEL and not (Path(c.target).expanduser() / "config.json").is_file() \
             and models.hub_id(c.target) is None:
         raise ConfigError(f"candidate {c.name}: {c.target!r} is not a checkpoint (no config.json there). Valid: a "
                           f"folder with config.json and *.safetensors (`workbench quantize --out` writes one), the "
                           f"bundled model's name ({models.BUNDLED_MODEL}), a Hugging Face id (Qwen/Qwen3-14B-FP8, "
                           "downloaded first), or an http(s) URL of a running server.")
-    return models.resolve_model(c.target)
+    if not fetch and models.hub_id(c.target) is not None and not Path(c.target).expanduser().exists():
+        models.find_model(c.target, c.revision)  # the Hub's own answer for a missing or gated repo (or revision)
+        return None
+    with hub.watching(lambda d: emit("engine", "downloading", str(d)) if emit else None):
+        return models.resolve_model(c.target, c.revision)
 
 
 # -- identity and the store ----------------------------------------------------------------------------
@@ -275,11 +292,11 @@ def content_hash(folder: Path, cache: dict) -> str:
 def engine_config(c: Candidate, request: CompareRequest) -> EngineConfig:
     """How a checkpoint candidate is served: the tool parser always on (so that adding a tool task does not change
     what was served), the request's context, then the candidate's own flags."""
-    return EngineConfig(**{"model": c.target, "max_model_len": request.max_model_len, "enable_tools": True,
-                           "startup_timeout_s": 900.0, **vllm_flags.parse_args(c.flags)})
+    return EngineConfig(**{"model": c.target, "revision": c.revision, "max_model_len": request.max_model_len,
+                           "enable_tools": True, "startup_timeout_s": 900.0, **vllm_flags.parse_args(c.flags)})
 
 
-def identity(c: Candidate, request: CompareRequest, hashes: dict) -> dict:
+def identity(c: Candidate, request: CompareRequest, hashes: dict, emit=None) -> dict:
     """What a candidate's results depend on. A checkpoint: its content and how it is served (and by which vLLM).
     A URL: what the server says it serves."""
     if c.is_url:
@@ -287,7 +304,7 @@ def identity(c: Candidate, request: CompareRequest, hashes: dict) -> dict:
         card = client.model_card()
         return {"kind": "url", "url": client.base_url, "model": card["id"], "root": card["root"],
                 "max_model_len": card["max_model_len"], "vllm": client.server_version(), **_thinking(c)}
-    folder = _checkpoint(c)
+    folder = _checkpoint(c, emit)
     served = {k: v for k, v in asdict(engine_config(c, request)).items()
               if k not in ("model", "port", "host", "startup_timeout_s")}
     build = hardware.vllm_build() or "vllm"
@@ -414,11 +431,11 @@ def plan_memory(c: Candidate, ident: dict, request: CompareRequest) -> dict:
     except WorkbenchError as exc:
         return {"planned": False, "reason": f"{model} cannot be planned: {str(exc).splitlines()[0]}"}
     quant = spec.declared_format or "bf16"  # the checkpoint's own quantization_config, read by models
-    settings_ = memory.ServeSettings(max_model_len=request.plan_context, **{
+    settings_ = planner.ServeSettings(max_model_len=request.plan_context, **{
         k: v for k, v in flags.items() if k in ("kv_cache_dtype", "gpu_memory_utilization", "max_num_seqs",
                                                 "max_num_batched_tokens", "tensor_parallel_size")})
-    answer = planning.plan(planning.PlanRequest(model=model, gpu=request.gpu, gpu_total_gib=request.gpu_total_gib,
-                                                quant=quant, settings=settings_))
+    answer = planner.plan(planner.PlanRequest(model=model, gpu=request.gpu, gpu_total_gib=request.gpu_total_gib,
+                                              quant=quant, settings=settings_))
     p = answer.plan
     return {"planned": True, "gpu": answer.gpu.name, "total_gib": answer.gpu.total_gib, "quant": quant,
             "context": request.plan_context, "fits": p.fits, "reason": p.reason,
@@ -492,7 +509,7 @@ def _candidate(c: Candidate, index: int, request: CompareRequest, store: Store, 
     outcome = {"candidate": c.as_dict(), "identity": None, "results": {}, "keys": {}, "reused": [], "computed": [],
                "errors": {}, "error": None, "log": None}
     try:
-        ident = identity(c, request, hashes)
+        ident = identity(c, request, hashes, emit)
     except WorkbenchError as exc:
         outcome["error"] = f"could not identify it: {str(exc).splitlines()[0]}"
         emit("engine", "failed", outcome["error"])

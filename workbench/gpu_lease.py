@@ -11,23 +11,40 @@ A lease is a lock file per device (flock), held by the process that started the 
 started (the descriptor is handed down), so it holds across processes and ends by itself when both are gone.
 Within one process, the table `_held` says who holds what, and who agreed to step aside (`Yielder`).
 
+Across processes (the app serving in one, a notebook or `workbench compare` wanting the device in another), a holder
+that agreed to step aside also listens on a Unix socket named in its lock file ("yield_socket"), answered by a daemon
+thread. A borrower that finds the device held sends what it wants to serve; the holder says it heard (within ACK_S,
+or the borrower refuses, naming it), stops its engine, lets go of the lease and says it stepped aside (within STOP_S);
+the borrower takes the lock and keeps the connection open for as long as its lease, or the `borrowing` scope around
+it, lasts. The connection's end (a release, or the borrower's process dying, which the kernel closes) is what brings
+the holder back. A holder without a Yielder (`workbench serve`, started on purpose) is refused as before, and so is
+one whose process is gone while its vLLM server still holds the device (nobody answers at its socket).
+
 Knows nothing about vLLM's flags or prompts: the engine calls `take` before it spawns vLLM.
 """
 
+import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import socket
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from workbench import settings
-from workbench.errors import EngineStartupError
+from workbench.errors import EngineStartupError, WorkbenchError
 
 ENV = "WORKBENCH_ONE_ENGINE_PER_DEVICE"
+ACK_S = 5.0  # a holder in another process says it heard a request to step aside within this, or is taken for stuck
+STOP_S = 90.0  # ...and has stopped its engine within this (vLLM's stop: SIGTERM, up to 20 s, then SIGKILL)
+FREE_S = 20.0  # a stopped engine's last processes let go of the lock within this
 log = logging.getLogger("workbench.gpu_lease")
 
 
@@ -51,7 +68,9 @@ def _describe(key: str) -> str:
 
 @dataclass
 class Yielder:
-    """A holder that agrees to step aside: `stop(borrower)` stops its engine (saying why), `start()` brings it back."""
+    """A holder that agrees to step aside: `stop(borrower)` stops its engine (saying why), `start()` brings it back.
+    For a borrower in another process both are called from the lease's own thread. A borrower holds a holder it set
+    aside in another process as a Yielder too, whose `start()` ends the loan."""
 
     name: str
     stop: Callable[[str], None]
@@ -66,6 +85,8 @@ class Lease:
     yielder: Yielder | None = None
     restore: list = field(default_factory=list)  # holders this lease set aside, brought back on release
     released: bool = False
+    listener: socket.socket | None = None  # where a borrower in another process asks the yielder to step aside
+    socket_path: str | None = None
 
     @property
     def fds(self) -> tuple[int, ...]:
@@ -82,6 +103,10 @@ class Lease:
             if self.released:
                 return
             self.released = True
+            if self.listener is not None:  # removed while the lock is still ours, so never a successor's socket
+                with contextlib.suppress(OSError):
+                    os.unlink(self.socket_path)
+                self.listener.close()
             os.close(self.fd)  # the lock ends once the engine's server has exited too
             if _held.get(self.key) is self:
                 del _held[self.key]
@@ -134,8 +159,9 @@ def holder(device: str) -> dict | None:
 
 def take(device: str, what: str, yielder: Yielder | None = None) -> Lease | None:
     """Take the device for an engine described by `what` ("vLLM serving X"). None where the rule is off. A holder in
-    this process that agreed to step aside is stopped (and brought back when this lease, or the `borrowing` scope
-    around it, ends); any other holder makes this raise EngineStartupError naming it and the fix."""
+    this process or another that agreed to step aside is stopped (and brought back when this lease, or the
+    `borrowing` scope around it, ends); any other holder makes this raise EngineStartupError naming it and the fix.
+    With a `yielder`, this lease agrees to step aside in turn, for borrowers in this process and in others."""
     if not one_engine(device):
         return None
     key = device_key(device)
@@ -154,11 +180,22 @@ def take(device: str, what: str, yielder: Yielder | None = None) -> Lease | None
             if _scopes:
                 _scopes[-1].restore.append(aside)
             pending = [] if _scopes else [aside]
-            wait_s = 20.0  # its server's last processes may take a moment to exit and let go of the lock
+            wait_s = FREE_S  # its server's last processes may take a moment to exit and let go of the lock
         else:
             pending = []
         fd = _open(key)
-        if not _lock_within(fd, wait_s):
+        locked = _lock_within(fd, wait_s)
+        other = {} if locked else _read_fd(fd)
+        if not locked and not wait_s and other.get("yield_socket") and other.get("pid") != os.getpid():
+            try:  # the holder is in another process and agreed to step aside: ask it
+                loan = _borrow(key, other, what)
+            except EngineStartupError:
+                os.close(fd)
+                raise
+            if loan is not None:
+                (_scopes[-1].restore if _scopes else pending).append(loan)
+            locked = _lock_within(fd, FREE_S if loan else 0.0)  # nobody answered: its holder may have just ended
+        if not locked:
             other = _read_fd(fd)
             os.close(fd)
             for yielder_ in pending:  # nothing is served after all: bring back what was set aside
@@ -167,6 +204,8 @@ def take(device: str, what: str, yielder: Yielder | None = None) -> Lease | None
         _write(fd, {"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%d %H:%M:%S")})
         lease = Lease(key, what, fd, yielder, restore=pending)
         _held[key] = lease
+        if yielder is not None:
+            _listen(lease)
         return lease
 
 
@@ -190,7 +229,9 @@ def borrowing(name: str, say: Callable[[str], None] | None = None):
             yielder.start()
 
 
-def _busy(key: str, info: dict, what: str) -> EngineStartupError:
+def _busy(key: str, info: dict, what: str, note: str = "") -> EngineStartupError:
+    """The refusal: who holds the device, why a second engine cannot start, the fix; `note` says why the holder,
+    though it agreed to step aside, did not."""
     pid = info.get("server_pid") or info.get("pid")
     url = f" at {info['url']}" if info.get("url") else ""
     held = info.get("what", "an engine")
@@ -199,9 +240,143 @@ def _busy(key: str, info: dict, what: str) -> EngineStartupError:
            "engine would not start" if gpu else "the one-engine rule is switched on for the CPU build")
     return EngineStartupError(
         f"cannot start {what}: {_describe(key)} already runs {held}{url} (pid {pid}, since {info.get('since', '?')}); "
-        f"{why}. Fix: stop that engine first (Ctrl-C where it runs, Stop on the Engine tab, or `kill {pid}`), then "
+        f"{note + '; ' if note else ''}{why}. "
+        f"Fix: stop that engine first (Ctrl-C where it runs, Stop on the Engine tab, or `kill {pid}`), then "
         f"try again; or use it by URL instead of starting another (e.g. --candidate NAME={info.get('url') or 'URL'})."
     )
+
+
+def _listen(lease: Lease) -> None:
+    """Holder: let borrowers in other processes ask `lease.yielder` to step aside, on a Unix socket that the lock file
+    names. Without one (it cannot be made), they are refused as from a holder that did not agree."""
+    path = _socket_path(lease.key)
+    with contextlib.suppress(OSError):  # (one we may not remove makes bind fail, below)
+        os.unlink(path)  # left by a holder that was killed: the lock is ours now, so the socket is nobody's
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        os.chmod(path, 0o600)  # only this user's processes may ask its engine to step aside
+        listener.listen()
+    except OSError as exc:
+        listener.close()
+        log.warning("cannot listen at %s (%s): engines in other processes will not set aside %s", path, exc,
+                    lease.yielder.name)
+        return
+    listener.settimeout(0.5)  # the loop below looks at `lease.released` this often
+    lease.listener, lease.socket_path = listener, str(path)
+    lease.note(yield_socket=str(path), yielder=lease.yielder.name)
+    threading.Thread(target=_answer_borrowers, args=(lease,), name=f"gpu_lease {lease.key}", daemon=True).start()
+
+
+def _answer_borrowers(lease: Lease) -> None:
+    while not lease.released:
+        try:
+            conn, _ = lease.listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:  # closed by release()
+            return
+        with conn, conn.makefile("rb") as reader:
+            _lend(lease, conn, reader)
+
+
+def _lend(lease: Lease, conn: socket.socket, reader) -> None:
+    """Holder: answer one borrower. Say it was heard, stop the engine, let go of the lease, say it stepped aside; then
+    wait for the connection to end (the borrower is done, or its process died) and bring the engine back."""
+    conn.settimeout(ACK_S)
+    try:
+        asked = json.loads(reader.readline())
+        borrower = f"{asked['what']} in process {asked['pid']}"
+        conn.sendall(b'{"heard": true}\n')
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a borrower, or one that left
+    yielder = lease.yielder
+    with _lock:
+        if lease.released:  # stopped meanwhile: the borrower finds the device free, or held by someone else
+            _reply(conn, refused="it stopped meanwhile")
+            return
+        _say(f"one engine per device: setting aside {yielder.name} on {_describe(lease.key)} for {borrower}; "
+             "it comes back when that engine stops or that process ends")
+        conn.settimeout(STOP_S)
+        try:
+            yielder.stop(borrower)
+        except Exception as exc:  # noqa: BLE001 - a thread's edge: the borrower hears why, not a timeout
+            log.exception("stopping %s for %s failed", yielder.name, borrower)
+            _reply(conn, refused=f"stopping it failed: {exc}")
+            return
+        lease.release()  # in case its stop did not end the lease (it should)
+    _reply(conn, stepped_aside=True)
+    conn.settimeout(None)
+    try:
+        done = reader.readline()  # a line when the borrower is done; nothing when its process died
+    except OSError:
+        done = b""
+    _wait_free(lease.key)  # the borrower's server may take a moment to let go of the device
+    try:
+        _bring_back(yielder, f"{borrower} stopped" if done else f"process {asked['pid']} ended")
+    except WorkbenchError as exc:
+        _say(f"could not bring back {yielder.name}: {exc}")
+
+
+def _borrow(key: str, info: dict, what: str) -> Yielder | None:
+    """Borrower: ask the holder in another process (`info`, its lock file) to step aside. Returns the loan, a Yielder
+    whose start() ends it; None where nobody answers at its socket (its process is gone; its vLLM server may still
+    hold the device); raises the refusal, naming it, where it does not answer in time or does not step aside."""
+    name = f"{info.get('yielder', 'an engine')} in process {info.get('pid')}"
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(ACK_S)
+    try:
+        conn.connect(info["yield_socket"])
+    except OSError:
+        conn.close()
+        return None
+    late = f"{name} agreed to step aside but did not answer within {ACK_S:g} s (is that process stopped or stuck?)"
+    try:
+        with conn.makefile("rb") as reader:
+            conn.sendall(json.dumps({"what": what, "pid": os.getpid()}).encode() + b"\n")
+            json.loads(reader.readline())  # heard
+            where = _scopes[-1].name if _scopes else f"{what} stops"
+            _say(f"one engine per device: setting aside {name} on {_describe(key)} to serve {what}; it comes back "
+                 f"when {where} or this process ends")
+            late = f"{name} agreed to step aside but had not stopped its engine within {STOP_S:g} s"
+            conn.settimeout(STOP_S)
+            answer = json.loads(reader.readline())
+    except (OSError, ValueError):
+        conn.close()
+        raise _busy(key, info, what, late) from None
+    if not answer.get("stepped_aside"):
+        conn.close()
+        raise _busy(key, info, what, f"{name} did not step aside: {answer.get('refused')}")
+    return Yielder(name, lambda _: None, lambda: _end_loan(conn))
+
+
+def _end_loan(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(b'{"done": true}\n')
+    conn.close()
+
+
+def _reply(conn: socket.socket, **answer) -> None:
+    with contextlib.suppress(OSError):  # a borrower that left hears nothing
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+
+
+def _wait_free(key: str) -> None:
+    fd = _open(key)
+    try:
+        if _lock_within(fd, FREE_S):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _socket_path(key: str) -> Path:
+    """Next to the lock file; a Unix socket's path is limited to 108 bytes, so a long cache dir's goes to the temp
+    folder, named by a digest of where it would have been."""
+    path = settings.cache_dir() / "locks" / f"{key}.sock"
+    if len(os.fsencode(path)) < 100:
+        return path
+    return Path(tempfile.gettempdir()) / f"workbench-{hashlib.sha1(os.fsencode(path)).hexdigest()[:16]}.sock"
 
 
 def _lock_within(fd: int, wait_s: float) -> bool:

@@ -118,7 +118,7 @@ class GpuSpec:
 # for the others; 0 where not looked up, so that no prefill bound is made up.
 # total_gib is what CUDA reports (cudaMemGetInfo, the "total_gpu_memory" of vLLM's logs), a little under
 # the card's size: the driver keeps some, and ECC more.
-_SEEN = "CUDA total as printed in public vLLM logs (tests/test_memory.py, tests/data/logs)"
+_SEEN = "CUDA total as printed in public vLLM logs (tests/planner/test_budget.py, tests/data/logs)"
 _MEASURED = "CUDA total measured by bench/gpu_facts.py (bench/results/gpu_facts_*.json)"
 _EST = ("CUDA total estimated: the card's size less the driver's share seen on cards of the same size "
         "(16 GB → 15.70, 24 GB → 23.58-23.64, 12 GB → 11.76 GiB)")

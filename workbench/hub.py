@@ -4,7 +4,8 @@ and the weights when they are needed.
 `metadata(repo_id)` fetches what planning needs (config.json, the tokenizer config and chat template, and each
 safetensors shard's header through HTTP range requests, as `get_safetensors_metadata` does) into the Hugging Face
 cache, so the same plan works offline later. `download(repo_id)` checks the free disk first, then fetches the
-whole snapshot with a progress bar; an interrupted download resumes. Every failure the Hub reports (gated, no such
+whole snapshot with a progress bar; an interrupted download resumes. A face that is no terminal (a tab, a notebook)
+hears the same progress through `watching(callback)`. Every failure the Hub reports (gated, no such
 repo, no such revision, no network) becomes one `ModelError` line with the fix.
 
 The environment is read at each call, not at import (huggingface_hub reads it once): HF_ENDPOINT, HF_HOME /
@@ -17,6 +18,9 @@ import os
 import re
 import shutil
 import socket
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +32,68 @@ _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"^{_PART}/{_PART}$")
 METADATA_FILES = ("config.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json")
 DISK_MARGIN_BYTES = 1 << 30  # left free after a download
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Where a download stands: bytes done of total, and the rate (bytes/s) once it is known."""
+
+    repo_id: str
+    done: int
+    total: int
+    rate: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    def __str__(self) -> str:
+        gib = 2**30
+        text = f"downloading {self.repo_id}: {self.done / gib:.2f} of {self.total / gib:.2f} GiB"
+        if self.total:
+            text += f" ({self.done / self.total:.0%})"
+        if self.rate and not self.finished:
+            left_s = (self.total - self.done) / self.rate
+            left = f"{left_s / 60:.0f} min" if left_s >= 90 else f"{left_s:.0f} s"
+            text += f", {self.rate / 2**20:.1f} MiB/s, about {left} left"
+        return text
+
+
+_watchers: list = []
+_watchers_lock = threading.Lock()
+WATCH_EVERY_S = 0.5  # a watcher hears a download at most this often (and always its last step)
+
+
+@contextmanager
+def watching(callback):
+    """Within this block, every download in this process also reports its `DownloadProgress` to `callback`: what a
+    tab or a notebook shows where no terminal shows the progress bar."""
+    with _watchers_lock:
+        _watchers.append(callback)
+    try:
+        yield
+    finally:
+        with _watchers_lock:
+            _watchers.remove(callback)
+
+
+def _reporting(base, repo_id: str):
+    """`base` (a tqdm class) that also tells the watchers, at most every WATCH_EVERY_S."""
+
+    class Reporting(base):
+        _told = 0.0
+
+        def update(self, n=1):
+            shown = super().update(n)
+            now = time.monotonic()
+            if _watchers and (now - self._told >= WATCH_EVERY_S or self.n >= (self.total or 0)):
+                self._told = now
+                progress = DownloadProgress(repo_id, int(self.n), int(self.total or 0), self.format_dict.get("rate"))
+                for callback in list(_watchers):
+                    callback(progress)
+            return shown
+
+    return Reporting
 
 
 @dataclass(frozen=True)
@@ -270,8 +336,9 @@ def download(repo_id: str, revision: str | None = None, tqdm_class=None) -> Path
                              f"{free / 2**30:.2f} GiB free (1 GiB is kept spare). Fix: free disk there, or set HF_HOME "
                              "to a disk with room.")
         if todo:
-            with (tqdm_class or tqdm)(total=sum(f.file_size or 0 for f in todo), unit="B", unit_scale=True,
-                                      unit_divisor=1024, desc=f"downloading {repo_id}") as bar:
+            bar_class = _reporting(tqdm_class or tqdm, repo_id)
+            with bar_class(total=sum(f.file_size or 0 for f in todo), unit="B", unit_scale=True, unit_divisor=1024,
+                           desc=f"downloading {repo_id}") as bar:
                 for f in todo:
                     _fetch_blob(repo_id, found.commit, f.filename, blobs, bar)
         return Path(snapshot_download(tqdm_class=Quiet, **_common(repo_id, found.commit)))

@@ -17,7 +17,8 @@ import io
 
 from markdown_it import MarkdownIt
 
-from workbench import documents, hardware, memory, models, planning, plots
+from workbench import documents, hardware, models, plots
+from workbench import planner as planning  # `planner` is this module's widget
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.errors import WorkbenchError
 
@@ -57,7 +58,7 @@ def _html(markdown_text: str) -> str:
 def plan_for(model: str, gpu: str, quant: str, max_model_len: int, gmu: float | None, kv_dtype: str,
              vllm_version: str | None = None) -> "planning.PlanAnswer":
     """One plan and its context sweep: the Plan tab's planning.plan request."""
-    settings = memory.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype)
+    settings = planning.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype)
     return planning.plan(planning.PlanRequest(model=model, gpu=gpu, quant=quant, settings=settings,
                                               vllm_version=vllm_version, curve=True))
 
@@ -76,7 +77,7 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
     controls = {
         "model": w.Dropdown(options=list(models.CATALOG), value=model, description="model"),
         "gpu": w.Dropdown(options=list(hardware.GPU_CATALOG), value=gpu, description="GPU"),
-        "quant": w.Dropdown(options=list(memory.QUANT_FORMATS), value=quant, description="weights"),
+        "quant": w.Dropdown(options=list(planning.QUANT_FORMATS), value=quant, description="weights"),
         "max_model_len": w.SelectionSlider(options=planning.CONTEXTS, value=max_model_len, description="context"),
         "gmu": w.FloatSlider(value=gmu, min=0.5, max=0.98, step=0.01, description="gmu"),
         "kv_dtype": w.ToggleButtons(options=["auto", "fp8"], value=kv_dtype, description="KV dtype"),

@@ -7,7 +7,7 @@ the bundled name, a catalog name, or a Hugging Face id `org/name` (with an optio
 reference into its config facts (`ModelSpec`) without weights: a catalog entry, a folder's config.json and
 safetensors headers, or the Hub's (hub.py). `resolve_model` turns it into a folder vLLM can serve, downloading a
 Hub model first. `CATALOG` holds the config facts of well-known models and of their authors' quantized repos.
-This module knows nothing about serving; the arithmetic over a ModelSpec lives in memory.py.
+This module knows nothing about serving; the arithmetic over a ModelSpec lives in the planner (planner/budget.py).
 """
 
 import importlib.util
@@ -206,7 +206,7 @@ class ModelSpec:
     sliding_window: bool = False  # several KV groups: one formula does not hold
     weight_bytes: int | None = None  # exact, from a local checkpoint's safetensors headers
     declared_quant: str | None = None  # quantization_config's quant_method of a checkpoint (gptq, awq, ...)
-    declared_format: str | None = None  # the same as a planner format (memory.QUANT_FORMATS), when known
+    declared_format: str | None = None  # the same as a planner format (planner.budget.QUANT_FORMATS), when known
     declared_group_size: int | None = None
     weights_source: str | None = None  # where weight_bytes come from, in words
     family: str | None = None  # config.json's model_type: decides vLLM's reasoning parser

@@ -22,7 +22,7 @@ def _figure(width: float, height: float):
 
 
 def memory_bar(plan, gpu, title: str | None = None):
-    """One GPU's memory as a stacked bar (a memory.Plan's bytes on a hardware.GpuSpec): weights, activation,
+    """One GPU's memory as a stacked bar (a planner Plan's bytes on a hardware.GpuSpec): weights, activation,
     overheads, KV cache and headroom."""
     gib = GIB
     parts = [
@@ -48,12 +48,12 @@ def memory_bar(plan, gpu, title: str | None = None):
     return fig
 
 
-def concurrency_curve(rows: list[dict], model: str, gpu: str):
-    """Requests of full length that fit at once, per max_model_len (memory.sweep_context's rows)."""
+def concurrency_curve(rows: list, model: str, gpu: str):
+    """Requests of full length that fit at once, per max_model_len (the planner's ContextPoints, sweeps.py)."""
     fig = _figure(8, 3)
     ax = fig.subplots()
-    xs = [r["max_model_len"] for r in rows]
-    ax.plot(xs, [r["max_concurrency"] for r in rows], marker="o")
+    xs = [r.max_model_len for r in rows]
+    ax.plot(xs, [r.max_concurrency for r in rows], marker="o")
     ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":")
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [f"{x // 1024}K" for x in xs])

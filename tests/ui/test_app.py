@@ -33,7 +33,8 @@ def test_status_report_and_log(app_url, engine):
 
     status, report, log = Client(app_url, verbose=False).predict(api_name="/engine_refresh")
     assert status.startswith("running") and engine.url in status
-    assert "kv_cache_tokens" in report and str(engine.report.kv_cache_tokens) in report  # 46592 on the CPU build
+    assert "**KV cache**: " in report and f"({engine.report.kv_cache_tokens:,} tokens)" in report  # 46,592 on the CPU
+    assert "kv_cache" not in report and "None" not in report  # in people's words, no raw keys or empty rows
     assert log  # the tail of the engine's own log
 
 

@@ -76,7 +76,9 @@ def tools_session(url: str, tool: str, others_pending: threading.Event, mine_pen
 def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_path):
     from gradio_client import Client, handle_file
 
-    from workbench import docqa_dataset, hardware, memory, models
+    from workbench import docqa_dataset, hardware, models
+    from workbench.planner import gpu_plan
+    from workbench.planner.vllm_facts import ServeSettings
 
     baseline = chats(app_url, rounds=2)  # chat alone: 6 requests, 3 at a time
     docqa_dataset.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=3)
@@ -112,8 +114,8 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
     for country, answer, _ in baseline + during:
         assert CAPITALS[country] in answer, (country, answer)
     assert ab_status.startswith("done: 40 trials"), ab_status
-    expected = memory.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 4090"), "awq-int4",
-                           memory.ServeSettings(max_model_len=16384))
+    expected = gpu_plan.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 4090"), "awq-int4",
+                             ServeSettings(max_model_len=16384))
     assert plan.result()["kv_cache_tokens"] == expected.kv_cache_tokens
     assert [row[0] for row in docqa.result()["data"]][:1] == ["parties"]
     for name, run in tool_runs.items():

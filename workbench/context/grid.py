@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import docqa, docqa_dataset, documents, models, planning, settings, stats
+from workbench import docqa, docqa_dataset, documents, models, planner, settings, stats
 from workbench.client import Client
 import workbench.context.planting as planting  # not `from workbench.context import`: the package imports this
 import workbench.context.scoring as scoring
@@ -248,15 +248,15 @@ def memory_answer(root: str | None, model: str, gpu: str | None, gpu_total_gib: 
         spec = models.find_model(name)
     except WorkbenchError as exc:
         return {"planned": False, "reason": f"{name} cannot be planned: {str(exc).splitlines()[0]}"}
-    answer = planning.plan(planning.PlanRequest(model=name, gpu=gpu, gpu_total_gib=gpu_total_gib,
-                                                quant=quant or spec.declared_format or "bf16", curve=True))
-    fits = [r for r in answer.curve if r["fits"] and r["max_concurrency"] >= 1]
-    best = max(fits, key=lambda r: r["max_model_len"]) if fits else None
+    answer = planner.plan(planner.PlanRequest(model=name, gpu=gpu, gpu_total_gib=gpu_total_gib,
+                                              quant=quant or spec.declared_format or "bf16", curve=True))
+    fits = [r for r in answer.curve if r.fits and r.max_concurrency >= 1]
+    best = max(fits, key=lambda r: r.max_model_len) if fits else None
     return {"planned": True, "gpu": answer.gpu.name, "quant": answer.request.quant,
             "max_position_embeddings": spec.max_position_embeddings,
-            "longest_fitting": best["max_model_len"] if best else None,
-            "requests_at_longest": round(best["max_concurrency"], 2) if best else None,
-            "curve": [{k: r[k] for k in ("max_model_len", "fits", "max_concurrency")} for r in answer.curve]}
+            "longest_fitting": best.max_model_len if best else None,
+            "requests_at_longest": round(best.max_concurrency, 2) if best else None,
+            "curve": [{k: getattr(r, k) for k in ("max_model_len", "fits", "max_concurrency")} for r in answer.curve]}
 
 
 def summarize(cells: list[dict], request: ContextRequest) -> dict:

@@ -12,7 +12,7 @@ from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces
 
 _ENGINE = "engine"
-_STATES = {"starting": "⏳", "done": "✅", "reused": "♻️", "failed": "❌", "cleaned": "🧹"}
+_STATES = {"downloading": "⬇️", "starting": "⏳", "done": "✅", "reused": "♻️", "failed": "❌", "cleaned": "🧹"}
 
 
 def candidates_from(text: str, engine_url) -> tuple[compare.Candidate, ...]:

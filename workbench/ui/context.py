@@ -3,14 +3,15 @@ a machine resource, not per-user state). Starting runs in a background thread so
 show the log while vLLM compiles. No gradio here.
 
 One engine per GPU (gpu_lease.py): the app's engine agrees to step aside. When a run that needs another model
-(Compare, the Quantize tab's quality report, a tuner) starts its engine on the same device, this engine is stopped,
-the status says for what, and it is started again when that run is done."""
+(Compare, the Quantize tab's quality report, a tuner; or, in another process, a notebook or `workbench compare`)
+starts its engine on the same device, this engine is stopped, the status says for what, and it is started again when
+that run is done."""
 
 import threading
 from dataclasses import dataclass, field, replace
 
 from workbench.client import Client
-from workbench import gpu_lease
+from workbench import gpu_lease, hub
 from workbench.engine import Engine, EngineConfig
 from workbench.errors import WorkbenchError
 from workbench.ui.jobs import JobRegistry
@@ -28,6 +29,7 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop_requested: bool = False
     aside_for: str | None = None  # set aside for another engine on this device (gpu_lease): what it serves
+    download: hub.DownloadProgress | None = None  # a Hub model's weights on their way, while it starts
 
     @property
     def starting(self) -> bool:
@@ -40,6 +42,8 @@ class AppContext:
     def status(self) -> str:
         """One line: starting, running, or why it is not (never started, stopped, exited, unreachable)."""
         if self.starting:
+            if self.download is not None and not self.download.finished:
+                return f"starting: {self.download}"
             return "starting (the first start compiles the model; about a minute)"
         engine = self.engine
         if engine is not None and engine.running:
@@ -81,7 +85,8 @@ class AppContext:
                     self.engine = Engine(self.config)
                     self.engine.yielder = gpu_lease.Yielder(f"the app's engine ({self.config.model})",
                                                             self._set_aside, self._bring_back)
-                self.engine.start()
+                with hub.watching(lambda d: setattr(self, "download", d)):
+                    self.engine.start()
         except WorkbenchError as exc:
             self.error = None if self._stop_requested else str(exc)
 

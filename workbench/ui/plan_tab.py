@@ -1,27 +1,27 @@
 """Plan tab: the planner's inputs, a stacked bar of the GPU's memory, the concurrency-vs-context
-curve and the `vllm serve` command. The numbers are the CLI's: both make one planning.plan request."""
+curve and the `vllm serve` command. The numbers are the CLI's: both make one planner.plan request."""
 
 import gradio as gr
 
-from workbench import hardware, memory, models, planning, plots
+from workbench import hardware, models, planner, plots
 from workbench.ui.handlers import filled, shows_errors
 
 
 def run_plan(model, gpu_name, quant, group_size, max_model_len, gmu, kv_dtype, tp, pp, batched, num_seqs,
              version, weights_gib, gpu_total_gib=None, log_text="", log_file=None):
-    """One planner call (planning.plan), formatted for the tab; a pasted or uploaded start-up log calibrates it,
+    """One planner call (planner.plan), formatted for the tab; a pasted or uploaded start-up log calibrates it,
     as `workbench plan --calibrate-from LOG` does."""
-    settings = memory.ServeSettings(
+    settings = planner.ServeSettings(
         max_model_len=int(filled(max_model_len, 32768)), gpu_memory_utilization=float(gmu) if gmu else None,
         kv_cache_dtype=kv_dtype, tensor_parallel_size=int(filled(tp, 1)), pipeline_parallel_size=int(filled(pp, 1)),
         max_num_batched_tokens=int(batched) if batched else None, max_num_seqs=int(num_seqs) if num_seqs else None)
     log_path = (log_file if isinstance(log_file, str) else log_file.name) if log_file else None
-    answer = planning.plan(planning.PlanRequest(
+    answer = planner.plan(planner.PlanRequest(
         model=model, gpu=gpu_name, gpu_total_gib=float(gpu_total_gib) if gpu_total_gib else None, quant=quant,
         group_size=int(filled(group_size, 128)), settings=settings, vllm_version=version or None,
         weights_gib=float(weights_gib) if weights_gib else None, log_path=log_path, log_text=log_text or None,
         log_source="the uploaded log" if log_path else "the pasted log", curve=True))
-    if answer.plan is None:  # a CPU-build log: the KV cache is the space the user sets, so no bar or curve
+    if isinstance(answer, planner.CpuAnswer):  # a CPU-build log: the KV cache is the space set, so no bar or curve
         return answer.to_markdown(), None, None, answer.command, answer.as_dict()
     return (answer.to_markdown(), plots.memory_bar(answer.plan, answer.gpu),
             plots.concurrency_curve(list(answer.curve), answer.spec.name, answer.gpu.name), answer.command,
@@ -36,7 +36,7 @@ def build_plan_tab(ctx) -> None:
                                 allow_custom_value=True)
             gpu = gr.Dropdown(list(hardware.GPU_CATALOG), value="RTX 3090", label="GPU (or type another card's name)",
                               allow_custom_value=True)
-            quant = gr.Dropdown(list(memory.QUANT_FORMATS), value="gptq-int4", label="Weights")
+            quant = gr.Dropdown(list(planner.QUANT_FORMATS), value="gptq-int4", label="Weights")
             group_size = gr.Number(128, label="Group size", precision=0)
         with gr.Row():
             max_model_len = gr.Number(32768, label="max_model_len", precision=0)
@@ -47,7 +47,7 @@ def build_plan_tab(ctx) -> None:
         with gr.Row():
             batched = gr.Number(None, label="max_num_batched_tokens (0 or empty: default)", precision=0)
             num_seqs = gr.Number(None, label="max_num_seqs (0 or empty: default)", precision=0)
-            version = gr.Textbox("", label="vLLM version", placeholder=f"empty: the log's, else {memory.DEFAULT_VLLM_VERSION}")
+            version = gr.Textbox("", label="vLLM version", placeholder=f"empty: the log's, else {planner.DEFAULT_VLLM_VERSION}")
             weights_gib = gr.Number(None, label="Measured weights GiB (0 or empty: computed)")
             gpu_total = gr.Number(None, label="GPU memory GiB as CUDA reports it (for a card not in the list)")
         with gr.Accordion("Calibrate from your own vLLM start-up log", open=False):

