@@ -37,12 +37,19 @@ def session_engine():
     global _session_engine
     if _session_engine is None:
         if os.environ.get("WORKBENCH_TEST_TIER") == "fast":
-            pytest.fail("this test needs the vLLM engine, but the fast tier starts none; it should ask for one of "
-                        f"the fixtures {sorted(ENGINE_FIXTURES)} so that it is marked `engine`", pytrace=False)
+            pytest.fail(
+                "this test needs the vLLM engine, but the fast tier starts none; it should ask for one of "
+                f"the fixtures {sorted(ENGINE_FIXTURES)} so that it is marked `engine`",
+                pytrace=False,
+            )
         from workbench.engine import Engine, EngineConfig
 
         url = os.environ.get("WORKBENCH_TEST_URL")
-        log = os.environ.get("WORKBENCH_TEST_LOG") if url else Path(tempfile.mkdtemp(prefix="workbench-test-")) / "engine.log"
+        log = (
+            os.environ.get("WORKBENCH_TEST_LOG")
+            if url
+            else Path(tempfile.mkdtemp(prefix="workbench-test-")) / "engine.log"
+        )
         _session_engine = Engine.connect(url, EngineConfig(enable_tools=True), log_path=log)
         os.environ["WORKBENCH_URL"] = _session_engine.url
         if _session_engine.log_path:

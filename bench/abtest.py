@@ -31,20 +31,38 @@ def main() -> None:
                 config = abconfig.with_changes(base, concurrency=concurrency)
                 run = abtest.run(config, url, cache=abtest.ResultCache(Path(tmp) / f"c{concurrency}.sqlite"))
                 report = run if report is None or concurrency == base.concurrency else report  # the example's own
-                rows.append({"concurrency": concurrency, "trials": len(run.trials), "wall_s": round(run.wall_s, 2),
-                             "trials_per_s": round(len(run.trials) / run.wall_s, 2),
-                             "pass_rates": {n: round(v.pass_rate, 4) for n, v in run.variants.items()}})
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "trials": len(run.trials),
+                        "wall_s": round(run.wall_s, 2),
+                        "trials_per_s": round(len(run.trials) / run.wall_s, 2),
+                        "pass_rates": {n: round(v.pass_rate, 4) for n, v in run.variants.items()},
+                    }
+                )
             cached = abtest.run(config, url, cache=abtest.ResultCache(Path(tmp) / f"c{concurrency}.sqlite"))
-        rows.append({"concurrency": "cached rerun", "trials": len(cached.trials), "wall_s": round(cached.wall_s, 3),
-                     "trials_per_s": round(len(cached.trials) / cached.wall_s), "pass_rates": {
-                         n: round(v.pass_rate, 4) for n, v in cached.variants.items()}})
+        rows.append(
+            {
+                "concurrency": "cached rerun",
+                "trials": len(cached.trials),
+                "wall_s": round(cached.wall_s, 3),
+                "trials_per_s": round(len(cached.trials) / cached.wall_s),
+                "pass_rates": {n: round(v.pass_rate, 4) for n, v in cached.variants.items()},
+            }
+        )
         print(f"{'concurrency':>12} {'trials':>6} {'wall s':>8} {'trials/s':>9}  pass rates")
         for r in rows:
-            print(f"{r['concurrency']!s:>12} {r['trials']:>6} {r['wall_s']:>8} {r['trials_per_s']:>9}  {r['pass_rates']}")
+            print(
+                f"{r['concurrency']!s:>12} {r['trials']:>6} {r['wall_s']:>8} {r['trials_per_s']:>9}  {r['pass_rates']}"
+            )
         print("\n" + report.verdict)
         RESULTS.mkdir(exist_ok=True)
-        out = {"example": EXAMPLE.name, "runs": rows, "summary_at_concurrency": report.config.concurrency,
-               "summary": report.summary()}
+        out = {
+            "example": EXAMPLE.name,
+            "runs": rows,
+            "summary_at_concurrency": report.config.concurrency,
+            "summary": report.summary(),
+        }
         (RESULTS / "abtest.json").write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         print(f"\nwrote {RESULTS / 'abtest.json'}")
 

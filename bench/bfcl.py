@@ -26,12 +26,18 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     with Engine.connect(args.url, EngineConfig(enable_tools=True)) as engine:
-        report = bfcl.evaluate(Client(engine.url, timeout_s=600), per_category=args.per_category, seed=args.seed,
-                               designs=[(mode, False) for mode in agent.MODES],
-                               on_row=lambda done, total, row: print(f"\r{done}/{total}", end="", flush=True))
+        report = bfcl.evaluate(
+            Client(engine.url, timeout_s=600),
+            per_category=args.per_category,
+            seed=args.seed,
+            designs=[(mode, False) for mode in agent.MODES],
+            on_row=lambda done, total, row: print(f"\r{done}/{total}", end="", flush=True),
+        )
     print()
-    out = report.as_dict() | {"seconds": round(time.perf_counter() - started, 1),
-                              "command": f"python bench/bfcl.py --per-category {args.per_category} --seed {args.seed}"}
+    out = report.as_dict() | {
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": f"python bench/bfcl.py --per-category {args.per_category} --seed {args.seed}",
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bfcl.json").write_text(json.dumps(out, ensure_ascii=False, indent=1, default=str) + "\n")
     (RESULTS / "bfcl.md").write_text(report.to_markdown() + "\n")

@@ -27,24 +27,37 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--items", type=int, default=None, help="cap every task (default: each task's whole set)")
     args = parser.parse_args()
-    folders = {m: quantize.cached(models.BUNDLED_MODEL, quantize.QuantizeSettings(
-        method=m, group_size=args.group_size, samples=args.samples, seq_len=args.seq_len)).out for m in ("gptq", "rtn")}
+    folders = {
+        m: quantize.cached(
+            models.BUNDLED_MODEL,
+            quantize.QuantizeSettings(method=m, group_size=args.group_size, samples=args.samples, seq_len=args.seq_len),
+        ).out
+        for m in ("gptq", "rtn")
+    }
     eager = "--enforce-eager"  # the same for all three: vLLM's CPU build compiles otherwise, per checkpoint
     request = compare.CompareRequest(
-        candidates=(compare.Candidate("bf16", models.BUNDLED_MODEL, (eager,)),
-                    compare.Candidate(f"gptq-int4-g{args.group_size}", str(folders["gptq"]), (eager,)),
-                    compare.Candidate(f"rtn-int4-g{args.group_size}", str(folders["rtn"]), (eager,))),
+        candidates=(
+            compare.Candidate("bf16", models.BUNDLED_MODEL, (eager,)),
+            compare.Candidate(f"gptq-int4-g{args.group_size}", str(folders["gptq"]), (eager,)),
+            compare.Candidate(f"rtn-int4-g{args.group_size}", str(folders["rtn"]), (eager,)),
+        ),
         tasks=tuple(compare.TASKS),
         settings=compare.TaskSettings(items=args.items, tools_design="constrained", ab_config=str(abconfig.EXAMPLE)),
-        workload=bench.Workload(num_prompts=8, input_len=128, output_len=32), concurrency=(1, 2), repeats=3,
-        gpu="RTX 3090", plan_context=32_768,
-        store=str(settings.cache_dir() / "bench-compare" / "store"))
+        workload=bench.Workload(num_prompts=8, input_len=128, output_len=32),
+        concurrency=(1, 2),
+        repeats=3,
+        gpu="RTX 3090",
+        plan_context=32_768,
+        store=str(settings.cache_dir() / "bench-compare" / "store"),
+    )
     report = compare.run(request, on_event=lambda e: print(e, file=sys.stderr, flush=True))
     RESULTS.mkdir(exist_ok=True)
     files = report.save_report(RESULTS / "compare")
     payload = report.as_dict()
-    payload["machine"] = {"cpus": hardware.machine_facts().cpu_count,
-                          "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}"}
+    payload["machine"] = {
+        "cpus": hardware.machine_facts().cpu_count,
+        "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}",
+    }
     payload["command"] = "python bench/compare.py " + " ".join(sys.argv[1:])
     (RESULTS / "compare.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
     files["json"].unlink()  # the one compare.json is bench/results/compare.json, with the machine

@@ -53,83 +53,199 @@ def vllm_bench(url: str, model: str, tokenizer: str, load: dict, args) -> dict:
 
     parser = FlexibleArgumentParser()
     serve.add_cli_args(parser)
-    argv = ["--backend", "openai", "--base-url", url, "--endpoint", "/v1/completions", "--model", model,
-            "--tokenizer", tokenizer, "--dataset-name", "random", "--random-input-len", str(args.input_len),
-            "--random-output-len", str(args.output_len), "--num-prompts", str(args.num_prompts), "--ignore-eos",
-            "--disable-tqdm", "--percentile-metrics", "ttft,tpot,itl,e2el", "--seed", "0", "--temperature", "0"]
-    argv += (["--max-concurrency", str(load["concurrency"])] if load["concurrency"] else
-             ["--request-rate", str(load["rate"]), "--burstiness", "1.0"])
+    argv = [
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--endpoint",
+        "/v1/completions",
+        "--model",
+        model,
+        "--tokenizer",
+        tokenizer,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(args.input_len),
+        "--random-output-len",
+        str(args.output_len),
+        "--num-prompts",
+        str(args.num_prompts),
+        "--ignore-eos",
+        "--disable-tqdm",
+        "--percentile-metrics",
+        "ttft,tpot,itl,e2el",
+        "--seed",
+        "0",
+        "--temperature",
+        "0",
+    ]
+    argv += (
+        ["--max-concurrency", str(load["concurrency"])]
+        if load["concurrency"]
+        else ["--request-rate", str(load["rate"]), "--burstiness", "1.0"]
+    )
     r = serve.main(parser.parse_args(argv))
-    common = {"ttft_ms": r["median_ttft_ms"], "tpot_ms": r["median_tpot_ms"], "itl_ms": r["median_itl_ms"],
-              "e2e_ms": r["median_e2el_ms"], "output_tok_s": r["output_throughput"]}
-    return {"vllm_definitions": common, "own": {"median_ttft_ms": r["median_ttft_ms"], "median_tpot_ms":
-            r["median_tpot_ms"], "median_itl_ms": r["median_itl_ms"], "median_e2el_ms": r["median_e2el_ms"],
-            "output_throughput": r["output_throughput"]}, "completed": r["completed"]}
+    common = {
+        "ttft_ms": r["median_ttft_ms"],
+        "tpot_ms": r["median_tpot_ms"],
+        "itl_ms": r["median_itl_ms"],
+        "e2e_ms": r["median_e2el_ms"],
+        "output_tok_s": r["output_throughput"],
+    }
+    return {
+        "vllm_definitions": common,
+        "own": {
+            "median_ttft_ms": r["median_ttft_ms"],
+            "median_tpot_ms": r["median_tpot_ms"],
+            "median_itl_ms": r["median_itl_ms"],
+            "median_e2el_ms": r["median_e2el_ms"],
+            "output_throughput": r["output_throughput"],
+        },
+        "completed": r["completed"],
+    }
 
 
 def workbench_bench(url: str, load: dict, args) -> dict:
-    report = bench.run(url, bench.Workload(args.num_prompts, args.input_len, args.output_len),
-                       concurrency=[load["concurrency"]] if load["concurrency"] else None,
-                       rate=load["rate"], warmup=1)
+    report = bench.run(
+        url,
+        bench.Workload(args.num_prompts, args.input_len, args.output_len),
+        concurrency=[load["concurrency"]] if load["concurrency"] else None,
+        rate=load["rate"],
+        warmup=1,
+    )
     lv = report["levels"][0]
-    common = {"ttft_ms": lv["ttft_ms"]["p50"], "tpot_ms": lv["tpot_ms"]["p50"], "itl_ms": lv["itl_ms"]["p50"],
-              "e2e_ms": lv["e2e_ms"]["p50"], "output_tok_s": lv["output_tok_s"]}
-    return {"vllm_definitions": common, "own": common, "completed": lv["completed"],
-            "token_check": lv["token_check"]}
+    common = {
+        "ttft_ms": lv["ttft_ms"]["p50"],
+        "tpot_ms": lv["tpot_ms"]["p50"],
+        "itl_ms": lv["itl_ms"]["p50"],
+        "e2e_ms": lv["e2e_ms"]["p50"],
+        "output_tok_s": lv["output_tok_s"],
+    }
+    return {"vllm_definitions": common, "own": common, "completed": lv["completed"], "token_check": lv["token_check"]}
 
 
 def guidellm(url: str, tokenizer: str, load: dict, args, folder: Path) -> dict:
     out = folder / "guidellm.json"
-    profile = (f"kind=concurrent,streams={load['concurrency']}" if load["concurrency"] else
-               f"kind=poisson,rate={load['rate']}")
+    profile = (
+        f"kind=concurrent,streams={load['concurrency']}" if load["concurrency"] else f"kind=poisson,rate={load['rate']}"
+    )
     # One worker process: GuideLLM 0.8.1 gives every worker process its own random.Random(random_seed) for the
     # Poisson gaps (scheduler/strategies.py, AsyncPoissonStrategy.next_request_time) and starts up to
     # max_worker_processes (10) of them, so each gap repeats once per worker: at 0.5/s its first 10 requests went
     # exactly 2.04 s apart (Random(42)'s first draw) and the next 6 within 0.25 s. One worker draws one sequence.
     env = {**os.environ, "GUIDELLM__MAX_WORKER_PROCESSES": "1"}
-    run = subprocess.run([str(peers.command("guidellm")), "run",
-                          "--backend", f"kind=openai_http,target={url},request_format=/v1/completions",
-                          "--profile", profile, "--data", f"kind=synthetic_text,prompt_tokens={args.input_len},"
-                          f"output_tokens={args.output_len}", "--tokenizer", f"kind=hf_auto,model={tokenizer}",
-                          "--constraint", f"kind=max_requests,count={args.num_prompts}",
-                          "--output", f"kind=json,path={out}", "--disable-console-interactive"],
-                         capture_output=True, text=True, timeout=1800, env=env)
+    run = subprocess.run(
+        [
+            str(peers.command("guidellm")),
+            "run",
+            "--backend",
+            f"kind=openai_http,target={url},request_format=/v1/completions",
+            "--profile",
+            profile,
+            "--data",
+            f"kind=synthetic_text,prompt_tokens={args.input_len},output_tokens={args.output_len}",
+            "--tokenizer",
+            f"kind=hf_auto,model={tokenizer}",
+            "--constraint",
+            f"kind=max_requests,count={args.num_prompts}",
+            "--output",
+            f"kind=json,path={out}",
+            "--disable-console-interactive",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"guidellm failed: {run.stderr[-800:]}")
     m = json.loads(out.read_text())["benchmarks"][0]["metrics"]
     med = lambda key: m[key]["successful"]["median"]  # noqa: E731
-    own = {"time_to_first_token_ms": med("time_to_first_token_ms"), "inter_token_latency_ms": med("inter_token_latency_ms"),
-           "time_per_output_token_ms": med("time_per_output_token_ms"), "request_latency_ms": med("request_latency") * 1000,
-           "output_tokens_per_second": m["output_tokens_per_second"]["successful"]["mean"]}
-    common = {"ttft_ms": own["time_to_first_token_ms"], "tpot_ms": own["inter_token_latency_ms"], "itl_ms": None,
-              "e2e_ms": own["request_latency_ms"], "output_tok_s": own["output_tokens_per_second"]}
+    own = {
+        "time_to_first_token_ms": med("time_to_first_token_ms"),
+        "inter_token_latency_ms": med("inter_token_latency_ms"),
+        "time_per_output_token_ms": med("time_per_output_token_ms"),
+        "request_latency_ms": med("request_latency") * 1000,
+        "output_tokens_per_second": m["output_tokens_per_second"]["successful"]["mean"],
+    }
+    common = {
+        "ttft_ms": own["time_to_first_token_ms"],
+        "tpot_ms": own["inter_token_latency_ms"],
+        "itl_ms": None,
+        "e2e_ms": own["request_latency_ms"],
+        "output_tok_s": own["output_tokens_per_second"],
+    }
     return {"vllm_definitions": common, "own": own, "completed": m["request_totals"]["successful"]}
 
 
 def aiperf(url: str, model: str, tokenizer: str, load: dict, args, folder: Path) -> dict:
     out = folder / "aiperf"
-    argv = [str(peers.command("aiperf")), "profile", "--model", model, "--url", url, "--endpoint-type", "completions",
-            "--streaming", "--tokenizer", tokenizer, "--request-count", str(args.num_prompts),
-            "--prompt-input-tokens-mean", str(args.input_len), "--prompt-input-tokens-stddev", "0",
-            "--prompt-output-tokens-mean", str(args.output_len), "--prompt-output-tokens-stddev", "0",
-            "--extra-inputs", "ignore_eos:true", "--output-artifact-dir", str(out), "--random-seed", "0",
-            "--warmup-request-count", "1", "--no-server-metrics", "--no-gpu-telemetry", "--use-server-token-count",
-            # one worker and one record processor: aiperf's own processes share the client's CPUs, and its
-            # inter_chunk_latency stamps each network read (transports/aiohttp_client.py), so a late read merges
-            # chunks into a 0 gap and a double one
-            "--workers-max", "1", "--record-processors", "1"]
-    argv += (["--concurrency", str(load["concurrency"])] if load["concurrency"] else
-             ["--request-rate", str(load["rate"]), "--arrival-pattern", "poisson"])
+    argv = [
+        str(peers.command("aiperf")),
+        "profile",
+        "--model",
+        model,
+        "--url",
+        url,
+        "--endpoint-type",
+        "completions",
+        "--streaming",
+        "--tokenizer",
+        tokenizer,
+        "--request-count",
+        str(args.num_prompts),
+        "--prompt-input-tokens-mean",
+        str(args.input_len),
+        "--prompt-input-tokens-stddev",
+        "0",
+        "--prompt-output-tokens-mean",
+        str(args.output_len),
+        "--prompt-output-tokens-stddev",
+        "0",
+        "--extra-inputs",
+        "ignore_eos:true",
+        "--output-artifact-dir",
+        str(out),
+        "--random-seed",
+        "0",
+        "--warmup-request-count",
+        "1",
+        "--no-server-metrics",
+        "--no-gpu-telemetry",
+        "--use-server-token-count",
+        # one worker and one record processor: aiperf's own processes share the client's CPUs, and its
+        # inter_chunk_latency stamps each network read (transports/aiohttp_client.py), so a late read merges
+        # chunks into a 0 gap and a double one
+        "--workers-max",
+        "1",
+        "--record-processors",
+        "1",
+    ]
+    argv += (
+        ["--concurrency", str(load["concurrency"])]
+        if load["concurrency"]
+        else ["--request-rate", str(load["rate"]), "--arrival-pattern", "poisson"]
+    )
     run = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
     if run.returncode != 0:
         raise RuntimeError(f"aiperf failed: {run.stderr[-800:] or run.stdout[-800:]}")
     d = json.loads((out / "profile_export_aiperf.json").read_text())
-    own = {"time_to_first_token": d["time_to_first_token"]["p50"], "inter_token_latency": d["inter_token_latency"]["p50"],
-           "inter_chunk_latency": d["inter_chunk_latency"]["p50"], "request_latency": d["request_latency"]["p50"],
-           "output_token_throughput": d["output_token_throughput"]["avg"]}
-    common = {"ttft_ms": own["time_to_first_token"], "tpot_ms": own["inter_token_latency"],
-              "itl_ms": own["inter_chunk_latency"], "e2e_ms": own["request_latency"],
-              "output_tok_s": own["output_token_throughput"]}
+    own = {
+        "time_to_first_token": d["time_to_first_token"]["p50"],
+        "inter_token_latency": d["inter_token_latency"]["p50"],
+        "inter_chunk_latency": d["inter_chunk_latency"]["p50"],
+        "request_latency": d["request_latency"]["p50"],
+        "output_token_throughput": d["output_token_throughput"]["avg"],
+    }
+    common = {
+        "ttft_ms": own["time_to_first_token"],
+        "tpot_ms": own["inter_token_latency"],
+        "itl_ms": own["inter_chunk_latency"],
+        "e2e_ms": own["request_latency"],
+        "output_tok_s": own["output_token_throughput"],
+    }
     return {"vllm_definitions": common, "own": own, "completed": d["request_count"]["avg"]}
 
 
@@ -143,15 +259,25 @@ def main() -> int:
     parser.add_argument("--output-len", type=int, default=64)
     parser.add_argument("--rate", type=float, default=0.5, help="the Poisson load, requests per second")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of every tool at every load")
-    parser.add_argument("--out", default=None, help="the JSON to write, or with --render-docs to read (default: "
-                                                    "bench/results/compare_peers[_shared].json)")
-    parser.add_argument("--render-docs", "--render-readme", dest="render_docs", action="store_true",
-                        help="measure nothing: rewrite the peer table in docs/peers.md from the JSON "
-                             "(--render-readme is its old name)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="the JSON to write, or with --render-docs to read (default: bench/results/compare_peers[_shared].json)",
+    )
+    parser.add_argument(
+        "--render-docs",
+        "--render-readme",
+        dest="render_docs",
+        action="store_true",
+        help="measure nothing: rewrite the peer table in docs/peers.md from the JSON (--render-readme is its old name)",
+    )
     pinning.add_flags(parser)
     args = parser.parse_args()
-    out_path = Path(args.out) if args.out else RESULTS / ("compare_peers.json" if args.layout == "pinned" else
-                                                         "compare_peers_shared.json")
+    out_path = (
+        Path(args.out)
+        if args.out
+        else RESULTS / ("compare_peers.json" if args.layout == "pinned" else "compare_peers_shared.json")
+    )
     if args.render_docs:
         render_table(json.loads(out_path.read_text()), PAGE)
         print(f"rewrote the peer table in {PAGE} from {out_path}")
@@ -168,9 +294,11 @@ def main() -> int:
     except peers.PeerMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loads = [{"name": "concurrency 1", "concurrency": 1, "rate": None},
-             {"name": "concurrency 4", "concurrency": 4, "rate": None},
-             {"name": f"Poisson {args.rate}/s", "concurrency": None, "rate": args.rate}]
+    loads = [
+        {"name": "concurrency 1", "concurrency": 1, "rate": None},
+        {"name": "concurrency 4", "concurrency": 4, "rate": None},
+        {"name": f"Poisson {args.rate}/s", "concurrency": None, "rate": args.rate},
+    ]
     runs = []
     with pinning.engine_for(args) as (engine, layout), tempfile.TemporaryDirectory(prefix="wb-peers-") as tmp:
         client = Client(engine.url)
@@ -183,19 +311,33 @@ def main() -> int:
                     folder.mkdir()
                     print(f"[{repeat + 1}/{args.repeats}] {load['name']}: {tool} ...", flush=True)
                     pinning.warm(engine.url, args.input_len, args.output_len)
-                    result = {"vllm": lambda: vllm_bench(client.server_url, client.model, tokenizer, load, args),
-                              "workbench": lambda: workbench_bench(engine.url, load, args),
-                              "guidellm": lambda: guidellm(client.server_url, tokenizer, load, args, folder),
-                              "aiperf": lambda: aiperf(client.server_url, client.model, tokenizer, load, args,
-                                                       folder)}[tool]()
-                    runs.append({"repeat": repeat, "load": load["name"], "tool": tool,
-                                 "client_cpus": sorted(os.sched_getaffinity(0)), **result})
+                    result = {
+                        "vllm": lambda: vllm_bench(client.server_url, client.model, tokenizer, load, args),
+                        "workbench": lambda: workbench_bench(engine.url, load, args),
+                        "guidellm": lambda: guidellm(client.server_url, tokenizer, load, args, folder),
+                        "aiperf": lambda: aiperf(client.server_url, client.model, tokenizer, load, args, folder),
+                    }[tool]()
+                    runs.append(
+                        {
+                            "repeat": repeat,
+                            "load": load["name"],
+                            "tool": tool,
+                            "client_cpus": sorted(os.sched_getaffinity(0)),
+                            **result,
+                        }
+                    )
     table = summarize(runs, tools, loads)
     print_table(table, tools)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out = {"server": facts, "machine": bench.machine(), "layout": layout,
-           "workload": {k: v for k, v in vars(args).items()},
-           "definitions": __doc__.split("Definitions (")[1].strip(), "table": table, "runs": runs}
+    out = {
+        "server": facts,
+        "machine": bench.machine(),
+        "layout": layout,
+        "workload": {k: v for k, v in vars(args).items()},
+        "definitions": __doc__.split("Definitions (")[1].strip(),
+        "table": table,
+        "runs": runs,
+    }
     out_path.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print(markdown_table(out))
     print(f"wrote {out_path}")
@@ -217,9 +359,14 @@ def summarize(runs: list[dict], tools: list[str], loads: list[dict]) -> dict:
             rows[tool] = {"vllm_definitions": values, "own": own}
         base = rows.get("vllm", {}).get("vllm_definitions", {})
         for tool, row in rows.items():
-            row["ratio_to_vllm"] = {m: (round(row["vllm_definitions"][m] / base[m], 4)
-                                        if row["vllm_definitions"][m] is not None and base.get(m) else None)
-                                    for m in METRICS}
+            row["ratio_to_vllm"] = {
+                m: (
+                    round(row["vllm_definitions"][m] / base[m], 4)
+                    if row["vllm_definitions"][m] is not None and base.get(m)
+                    else None
+                )
+                for m in METRICS
+            }
         table[load["name"]] = rows
     return table
 
@@ -236,9 +383,14 @@ def print_table(table: dict, tools: list[str]) -> None:
             print(f"{load:<16} {tool:<10} " + " ".join(cells))
 
 
-NAMES = {"vllm": "vLLM `bench serve`", "workbench": "**workbench bench**",
-         **{tool: f"{tool.replace('guidellm', 'GuideLLM')} {peers.PEERS[tool][0][0].split('==')[1]}"
-            for tool in ("guidellm", "aiperf")}}
+NAMES = {
+    "vllm": "vLLM `bench serve`",
+    "workbench": "**workbench bench**",
+    **{
+        tool: f"{tool.replace('guidellm', 'GuideLLM')} {peers.PEERS[tool][0][0].split('==')[1]}"
+        for tool in ("guidellm", "aiperf")
+    },
+}
 AGREE = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "output_tok_s": "output throughput"}  # within 5 %
 
 
@@ -252,23 +404,39 @@ def markdown_table(data: dict) -> str:
             cells = []
             for m in METRICS:
                 value, ratio = row["vllm_definitions"][m], row["ratio_to_vllm"][m]
-                cells.append("—" if value is None else
-                             (f"{value:.1f}" + ("" if m == "output_tok_s" else " ms")) if tool == "vllm" else
-                             f"×{ratio:.3f}" if ratio is not None else "—")
+                cells.append(
+                    "—"
+                    if value is None
+                    else (f"{value:.1f}" + ("" if m == "output_tok_s" else " ms"))
+                    if tool == "vllm"
+                    else f"×{ratio:.3f}"
+                    if ratio is not None
+                    else "—"
+                )
             rows.append(f"| {load} | {NAMES.get(tool, tool)} | " + " | ".join(cells) + " |")
             if tool == "workbench":
-                misses += [f"{load} {AGREE[m]} ×{row['ratio_to_vllm'][m]:.3f}" for m in AGREE
-                           if row["ratio_to_vllm"][m] is not None and abs(row["ratio_to_vllm"][m] - 1) > 0.05]
+                misses += [
+                    f"{load} {AGREE[m]} ×{row['ratio_to_vllm'][m]:.3f}"
+                    for m in AGREE
+                    if row["ratio_to_vllm"][m] is not None and abs(row["ratio_to_vllm"][m] - 1) > 0.05
+                ]
     lay, w = data.get("layout"), data["workload"]
-    where = ("CPU layout not recorded (an unpinned run from before the layout was kept)" if not lay else
-             f"{lay['mode']}: server on CPUs {bench.cpu_list(lay['server_cpus'] or [])}, load generators on CPUs "
-             f"{bench.cpu_list(lay['client_cpus'])}, {lay['nproc']} in all")
-    verdict = ("the workbench is within 5 % of vLLM's benchmark on median TTFT, TPOT, ITL and output throughput at "
-               "every load" if not misses else "the workbench is **not** within 5 % of vLLM's benchmark on: "
-               + ", ".join(misses))
-    return ("\n".join(rows) + f"\n\n{w['repeats']} alternating repeats of {w['num_prompts']} prompts ({w['input_len']} "
-            f"in / {w['output_len']} out) per tool and load; {where}. By vLLM's definitions: vLLM's rows in its own "
-            f"units, every other cell that tool's median ÷ vLLM's. Against vLLM's own: {verdict}.")
+    where = (
+        "CPU layout not recorded (an unpinned run from before the layout was kept)"
+        if not lay
+        else f"{lay['mode']}: server on CPUs {bench.cpu_list(lay['server_cpus'] or [])}, load generators on CPUs "
+        f"{bench.cpu_list(lay['client_cpus'])}, {lay['nproc']} in all"
+    )
+    verdict = (
+        "the workbench is within 5 % of vLLM's benchmark on median TTFT, TPOT, ITL and output throughput at every load"
+        if not misses
+        else "the workbench is **not** within 5 % of vLLM's benchmark on: " + ", ".join(misses)
+    )
+    return (
+        "\n".join(rows) + f"\n\n{w['repeats']} alternating repeats of {w['num_prompts']} prompts ({w['input_len']} "
+        f"in / {w['output_len']} out) per tool and load; {where}. By vLLM's definitions: vLLM's rows in its own "
+        f"units, every other cell that tool's median ÷ vLLM's. Against vLLM's own: {verdict}."
+    )
 
 
 def render_table(data: dict, page: Path) -> None:

@@ -36,15 +36,21 @@ def main() -> None:
     candidates = [compare.Candidate("bf16", models.BUNDLED_MODEL, (eager,))]
     for method in ("gptq", "rtn"):
         if method in wanted:
-            folder = quantize.cached(models.BUNDLED_MODEL, quantize.QuantizeSettings(
-                method=method, group_size=args.group_size)).out
+            folder = quantize.cached(
+                models.BUNDLED_MODEL, quantize.QuantizeSettings(method=method, group_size=args.group_size)
+            ).out
             candidates.append(compare.Candidate(f"{method}-int4-g{args.group_size}", str(folder), (eager,)))
     request = compare.CompareRequest(
-        candidates=tuple(candidates), tasks=("context",), workload=None, gpu="RTX 3090",
+        candidates=tuple(candidates),
+        tasks=("context",),
+        workload=None,
+        gpu="RTX 3090",
         max_model_len=max(args.lengths),
-        settings=compare.TaskSettings(context_lengths=args.lengths, context_depths=args.depths,
-                                      context_facts=args.facts),
-        store=str(settings.cache_dir() / "bench-context" / "store"))
+        settings=compare.TaskSettings(
+            context_lengths=args.lengths, context_depths=args.depths, context_facts=args.facts
+        ),
+        store=str(settings.cache_dir() / "bench-context" / "store"),
+    )
     started = time.perf_counter()
     report = compare.run(request, on_event=lambda e: print(e, file=sys.stderr, flush=True))
     full = report.as_dict()
@@ -55,21 +61,38 @@ def main() -> None:
             rows.append({"candidate": c.name, "error": full["candidates"][candidates.index(c)].get("error")})
             continue
         s = result["summary"]
-        rows.append({"candidate": c.name, "headline": s["headline"], "longest_reliable": s["longest_reliable"],
-                     "per_length": s["per_length"], "grid": s["grid"], "memory": s["memory"],
-                     "seconds": result.get("seconds")})
+        rows.append(
+            {
+                "candidate": c.name,
+                "headline": s["headline"],
+                "longest_reliable": s["longest_reliable"],
+                "per_length": s["per_length"],
+                "grid": s["grid"],
+                "memory": s["memory"],
+                "seconds": result.get("seconds"),
+            }
+        )
     payload = {
         "what": "facts planted in a generated zh and en contract, asked through document QA; found = verified quote "
-                "and the planted value; a value from the near-duplicate distractor = wrong",
+        "and the planted value; a value from the near-duplicate distractor = wrong",
         "honest_label": "SmolLM2-135M and its INT4 checkpoints on vLLM's CPU build, 2 CPU cores shared with other "
-                        "work: the method and the shape of the answer, not a 14B model's numbers on a GPU",
-        "settings": {"lengths": list(args.lengths), "depths": list(args.depths), "facts_per_cell": args.facts,
-                     "documents": 2, "target": 0.95, "max_model_len": max(args.lengths), "gpu_for_memory": "RTX 3090"},
+        "work: the method and the shape of the answer, not a 14B model's numbers on a GPU",
+        "settings": {
+            "lengths": list(args.lengths),
+            "depths": list(args.depths),
+            "facts_per_cell": args.facts,
+            "documents": 2,
+            "target": 0.95,
+            "max_model_len": max(args.lengths),
+            "gpu_for_memory": "RTX 3090",
+        },
         "rows": rows,
         "verdicts": {name: [v for v in vs if v["task"] == "context"] for name, vs in full["verdicts"].items()},
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": {"cpus": hardware.machine_facts().cpu_count,
-                    "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}"},
+        "machine": {
+            "cpus": hardware.machine_facts().cpu_count,
+            "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}",
+        },
         "command": "python bench/context.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
     }

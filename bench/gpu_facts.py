@@ -53,12 +53,18 @@ def measure() -> dict:
     tflops = 2 * 8192**3 * reps / (time.perf_counter() - start) / 1e12
     del x
     return {
-        "name": props.name, "compute_capability": f"{props.major}.{props.minor}",
-        "multiprocessors": props.multi_processor_count, "torch": torch.__version__, "cuda": torch.version.cuda,
-        "total_bytes": total, "total_gib": round(total / GIB, 2), "free_before_init_gib": round(free0 / GIB, 2),
+        "name": props.name,
+        "compute_capability": f"{props.major}.{props.minor}",
+        "multiprocessors": props.multi_processor_count,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "total_bytes": total,
+        "total_gib": round(total / GIB, 2),
+        "free_before_init_gib": round(free0 / GIB, 2),
         "non_torch_after_context_gib": round(context_bytes / GIB, 3),
         "non_torch_after_cublas_gib": round(after_cublas_bytes / GIB, 3),
-        "copy_gb_s_read_plus_write": round(copy_gb_s), "bf16_matmul_tflops_8192": round(tflops),
+        "copy_gb_s_read_plus_write": round(copy_gb_s),
+        "bf16_matmul_tflops_8192": round(tflops),
         "host": platform.node(),
     }
 

@@ -23,14 +23,31 @@ def main(job_path: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(job["source"])
     model = AutoModelForCausalLM.from_pretrained(job["source"], dtype="auto")
     texts = Dataset.from_dict({"text": job["samples"]})
-    data = texts.map(lambda batch: tokenizer(batch["text"], add_special_tokens=False, truncation=True,
-                                             max_length=job["seq_len"]), batched=True, remove_columns=["text"])
-    weights = {"num_bits": job["bits"], "type": "int", "symmetric": True, "strategy": "group",
-               "group_size": job["group_size"]}
-    recipe = GPTQModifier(config_groups={"group_0": {"targets": ["Linear"], "weights": weights}}, ignore=["lm_head"],
-                          dampening_frac=job["damp"], actorder=None)  # GPTQModel's desc_act=False: no reordering
-    oneshot(model=model, dataset=data, recipe=recipe, max_seq_length=job["seq_len"],
-            num_calibration_samples=len(job["samples"]))
+    data = texts.map(
+        lambda batch: tokenizer(batch["text"], add_special_tokens=False, truncation=True, max_length=job["seq_len"]),
+        batched=True,
+        remove_columns=["text"],
+    )
+    weights = {
+        "num_bits": job["bits"],
+        "type": "int",
+        "symmetric": True,
+        "strategy": "group",
+        "group_size": job["group_size"],
+    }
+    recipe = GPTQModifier(
+        config_groups={"group_0": {"targets": ["Linear"], "weights": weights}},
+        ignore=["lm_head"],
+        dampening_frac=job["damp"],
+        actorder=None,
+    )  # GPTQModel's desc_act=False: no reordering
+    oneshot(
+        model=model,
+        dataset=data,
+        recipe=recipe,
+        max_seq_length=job["seq_len"],
+        num_calibration_samples=len(job["samples"]),
+    )
     model.save_pretrained(job["out"], save_compressed=True)
     tokenizer.save_pretrained(job["out"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux

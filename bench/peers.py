@@ -31,8 +31,10 @@ def python(name: str) -> Path:
         raise PeerMissing(f"{name!r} is not a peer tool here. Valid: {', '.join(PEERS)}.")
     folder = VENVS / name
     if not (folder / ".complete").is_file():
-        raise PeerMissing(f"{name} is not installed (its environment {folder} is missing). Fix: "
-                          f"python bench/peers.py {name}   (or pass --install)")
+        raise PeerMissing(
+            f"{name} is not installed (its environment {folder} is missing). Fix: "
+            f"python bench/peers.py {name}   (or pass --install)"
+        )
     return folder / "bin" / "python"
 
 

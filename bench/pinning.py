@@ -26,24 +26,34 @@ MODES = ("pinned", "shared")
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--layout", choices=MODES, default="pinned",
-                        help="pinned: server and load generators on CPUs of their own (default); shared: unpinned, "
-                             "an illustration of the artifact, written to a file of its own")
+    parser.add_argument(
+        "--layout",
+        choices=MODES,
+        default="pinned",
+        help="pinned: server and load generators on CPUs of their own (default); shared: unpinned, "
+        "an illustration of the artifact, written to a file of its own",
+    )
     parser.add_argument("--server-cpus", default=None, help="the server's CPUs (default: all but the client's)")
-    parser.add_argument("--client-cpus", default=None, help="the load generators' CPUs (default: the first quarter, "
-                                                             "one CPU at least)")
+    parser.add_argument(
+        "--client-cpus", default=None, help="the load generators' CPUs (default: the first quarter, one CPU at least)"
+    )
 
 
 def cpus(args) -> tuple[set[int], set[int]]:
     """(client, server) CPUs: as given, else split from this process's CPUs (bench.split_cpus)."""
     client, server = bench.split_cpus(os.sched_getaffinity(0))
     client = bench.parse_cpus(args.client_cpus) if args.client_cpus else client
-    server = bench.parse_cpus(args.server_cpus) if args.server_cpus else (server if not args.client_cpus else
-                                                                          os.sched_getaffinity(0) - client)
+    server = (
+        bench.parse_cpus(args.server_cpus)
+        if args.server_cpus
+        else (server if not args.client_cpus else os.sched_getaffinity(0) - client)
+    )
     if args.layout == "pinned" and (not server or client & server):
-        raise SystemExit(f"error: --layout pinned needs the client's CPUs ({bench.cpu_list(client)}) and the server's "
-                         f"({bench.cpu_list(server) or 'none'}) apart. Fix: e.g. --client-cpus 0 --server-cpus 1, or "
-                         "--layout shared for the unpinned illustration.")
+        raise SystemExit(
+            f"error: --layout pinned needs the client's CPUs ({bench.cpu_list(client)}) and the server's "
+            f"({bench.cpu_list(server) or 'none'}) apart. Fix: e.g. --client-cpus 0 --server-cpus 1, or "
+            "--layout shared for the unpinned illustration."
+        )
     return client, server
 
 
@@ -70,15 +80,25 @@ def engine_for(args):
 def record(args, engine) -> dict:
     """The layout as measured, not as asked for: a pinned run whose server shares the client's CPUs is refused."""
     where = bench.placement(engine.url, engine.process.pid if engine.owned else None)
-    layout = {"mode": args.layout, "nproc": os.cpu_count(), "affinity": sorted(os.sched_getaffinity(0)),
-              "started_here": engine.owned, "omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
-              **where}
+    layout = {
+        "mode": args.layout,
+        "nproc": os.cpu_count(),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "started_here": engine.owned,
+        "omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
+        **where,
+    }
     if args.layout == "pinned" and (where["overlap"] or where["server_cpus"] is None):
-        shared = (f"shares CPUs {bench.cpu_list(where['overlap'])} with this script's" if where["overlap"] else
-                  "could not be found among this host's processes, so its CPUs are not known")
-        sys.exit(f"error: --layout pinned, but the server at {engine.url} {shared}. Fix: start it apart (taskset -c "
-                 f"{bench.cpu_list(bench.split_cpus(range(os.cpu_count()))[1])} .venv/bin/workbench serve --port P), "
-                 "or leave out --url to let this script start one, or --layout shared for the unpinned illustration.")
+        shared = (
+            f"shares CPUs {bench.cpu_list(where['overlap'])} with this script's"
+            if where["overlap"]
+            else "could not be found among this host's processes, so its CPUs are not known"
+        )
+        sys.exit(
+            f"error: --layout pinned, but the server at {engine.url} {shared}. Fix: start it apart (taskset -c "
+            f"{bench.cpu_list(bench.split_cpus(range(os.cpu_count()))[1])} .venv/bin/workbench serve --port P), "
+            "or leave out --url to let this script start one, or --layout shared for the unpinned illustration."
+        )
     print(f"layout: {args.layout}: {where['note']}", flush=True)
     return layout
 

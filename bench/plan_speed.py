@@ -23,8 +23,11 @@ def timed(fn, repeats: int) -> dict:
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": round(statistics.median(samples), 4), "p99_ms": round(sorted(samples)[int(0.99 * repeats) - 1], 4),
-            "repeats": repeats}
+    return {
+        "median_ms": round(statistics.median(samples), 4),
+        "p99_ms": round(sorted(samples)[int(0.99 * repeats) - 1], 4),
+        "repeats": repeats,
+    }
 
 
 def main() -> None:
@@ -32,7 +35,9 @@ def main() -> None:
     settings = ServeSettings(max_model_len=32768)
     rows = {
         "plan (catalog model)": timed(lambda: gpu_plan.plan(spec, gpu, "gptq-int4", settings), 2000),
-        "sweep (6 context lengths)": timed(lambda: sweeps.sweep_context(spec, gpu, "gptq-int4", settings, LENGTHS), 500),
+        "sweep (6 context lengths)": timed(
+            lambda: sweeps.sweep_context(spec, gpu, "gptq-int4", settings, LENGTHS), 500
+        ),
         "find_model + find_gpu": timed(lambda: (models.find_model("qwen3-14b"), hardware.find_gpu("rtx3090")), 2000),
     }
     print(f"{'what':<28} {'median ms':>10} {'p99 ms':>10}")

@@ -50,8 +50,12 @@ def load_rows(path: Path = DATA) -> list[dict]:
         facts = {}
         if row["lines"]:
             f = log_fit.read_log("\n".join(row["lines"]), row["id"])
-            facts = {"weights_gib": f.weights_gib, "kv_cache_gib": f.kv_cache_gib, "kv_cache_tokens": f.kv_cache_tokens,
-                     "total_gib": f.total_gib}
+            facts = {
+                "weights_gib": f.weights_gib,
+                "kv_cache_gib": f.kv_cache_gib,
+                "kv_cache_tokens": f.kv_cache_tokens,
+                "total_gib": f.total_gib,
+            }
         facts.update(row.get("reported", {}))
         row["facts"] = facts
     _split(rows)
@@ -69,11 +73,16 @@ def _split(rows: list[dict]) -> None:
 
 def settings_of(row: dict) -> vllm_facts.ServeSettings:
     return vllm_facts.ServeSettings(
-        max_model_len=row["max_model_len"], gpu_memory_utilization=row.get("gpu_memory_utilization"),
-        kv_cache_dtype=row.get("kv_cache_dtype", "auto"), tensor_parallel_size=row.get("tp", 1),
-        pipeline_parallel_size=row.get("pp", 1), max_num_batched_tokens=row.get("max_num_batched_tokens"),
-        max_num_seqs=row.get("max_num_seqs"), vllm_version=row["vllm_version"],
-        enforce_eager=row.get("enforce_eager", False))
+        max_model_len=row["max_model_len"],
+        gpu_memory_utilization=row.get("gpu_memory_utilization"),
+        kv_cache_dtype=row.get("kv_cache_dtype", "auto"),
+        tensor_parallel_size=row.get("tp", 1),
+        pipeline_parallel_size=row.get("pp", 1),
+        max_num_batched_tokens=row.get("max_num_batched_tokens"),
+        max_num_seqs=row.get("max_num_seqs"),
+        vllm_version=row["vllm_version"],
+        enforce_eager=row.get("enforce_eager", False),
+    )
 
 
 def gpu_of(row: dict):
@@ -86,8 +95,11 @@ def reported_kv_gib(row: dict) -> float:
     if f.get("kv_cache_gib") is not None:
         return f["kv_cache_gib"]
     spec, s = models.CATALOG[row["model"]], settings_of(row)
-    return f["kv_cache_tokens"] * budget.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size,
-                                                             s.pipeline_parallel_size) / GIB
+    return (
+        f["kv_cache_tokens"]
+        * budget.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size, s.pipeline_parallel_size)
+        / GIB
+    )
 
 
 def weights_of(row: dict) -> float:
@@ -96,8 +108,11 @@ def weights_of(row: dict) -> float:
     if measured is not None:
         return measured
     s = settings_of(row)
-    return budget.weight_bytes(models.CATALOG[row["model"]], row["quant"]) / GIB / (s.tensor_parallel_size
-                                                                                     * s.pipeline_parallel_size)
+    return (
+        budget.weight_bytes(models.CATALOG[row["model"]], row["quant"])
+        / GIB
+        / (s.tensor_parallel_size * s.pipeline_parallel_size)
+    )
 
 
 def implied_overhead_gib(row: dict) -> float:
@@ -113,12 +128,21 @@ def log_facts(row: dict) -> EngineReport:
     """The row as planner/fit.py's read_log would read its whole log: its facts and the settings it ran with."""
     f, s = row["facts"], settings_of(row)
     return EngineReport(
-        device="gpu", vllm_version=row["vllm_version"], model=row["model"], weights_gib=weights_of(row),
-        kv_cache_gib=reported_kv_gib(row), kv_cache_tokens=f.get("kv_cache_tokens"), max_model_len=row["max_model_len"],
-        total_gib=gpu_of(row).total_gib, gpu_memory_utilization=row.get("gpu_memory_utilization"),
-        tensor_parallel_size=s.tensor_parallel_size, kv_cache_dtype=s.kv_cache_dtype,
-        max_num_batched_tokens=row.get("max_num_batched_tokens"), max_num_seqs=row.get("max_num_seqs"),
-        pipeline_parallel_size=s.pipeline_parallel_size)
+        device="gpu",
+        vllm_version=row["vllm_version"],
+        model=row["model"],
+        weights_gib=weights_of(row),
+        kv_cache_gib=reported_kv_gib(row),
+        kv_cache_tokens=f.get("kv_cache_tokens"),
+        max_model_len=row["max_model_len"],
+        total_gib=gpu_of(row).total_gib,
+        gpu_memory_utilization=row.get("gpu_memory_utilization"),
+        tensor_parallel_size=s.tensor_parallel_size,
+        kv_cache_dtype=s.kv_cache_dtype,
+        max_num_batched_tokens=row.get("max_num_batched_tokens"),
+        max_num_seqs=row.get("max_num_seqs"),
+        pipeline_parallel_size=s.pipeline_parallel_size,
+    )
 
 
 def pairs(rows: list[dict]) -> list[dict]:
@@ -135,12 +159,21 @@ def pairs(rows: list[dict]) -> list[dict]:
             cal = log_fit.fit(spec, log_facts(a), gpu, settings, b["quant"])
             p = log_fit.calibrated_plan(spec, gpu, b["quant"], settings, cal, weights_gib=weights_of(b))
             reported = reported_kv_gib(b)
-            out.append({"machine": a["machine"], "calibrated_on": a["id"], "predicted": b["id"],
-                        "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",
-                        "to": f"{b['model']} {b['quant']} TP{b.get('tp', 1)}×PP{b.get('pp', 1)} {b['max_model_len']:,}",
-                        "gpu": gpu.name, "vllm": b["vllm_version"], "overhead_gib": cal.overhead_gib,
-                        "reported_kv_gib": round(reported, 2), "predicted_kv_gib": round(p.kv_cache_bytes / GIB, 2),
-                        "error_pct": round(100 * (p.kv_cache_bytes / GIB - reported) / reported, 1)})
+            out.append(
+                {
+                    "machine": a["machine"],
+                    "calibrated_on": a["id"],
+                    "predicted": b["id"],
+                    "from": f"{a['model']} {a['quant']} TP{a.get('tp', 1)}×PP{a.get('pp', 1)} {a['max_model_len']:,}",
+                    "to": f"{b['model']} {b['quant']} TP{b.get('tp', 1)}×PP{b.get('pp', 1)} {b['max_model_len']:,}",
+                    "gpu": gpu.name,
+                    "vllm": b["vllm_version"],
+                    "overhead_gib": cal.overhead_gib,
+                    "reported_kv_gib": round(reported, 2),
+                    "predicted_kv_gib": round(p.kv_cache_bytes / GIB, 2),
+                    "error_pct": round(100 * (p.kv_cache_bytes / GIB - reported) / reported, 1),
+                }
+            )
     return out
 
 
@@ -153,10 +186,21 @@ def activations(rows: list[dict]) -> list[dict]:
             continue
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
         peak = budget.profile_peak_on(spec, s, gpu)
-        out.append({"id": row["id"], "model": row["model"], "tp": s.tensor_parallel_size, "vllm": row["vllm_version"],
-                    "model_runner": peak.runner, "max_num_seqs": peak.seqs, "forward_gib": round(peak.forward / GIB, 2),
-                    "sampler_gib": round(peak.sampler / GIB, 2), "planned_gib": round(peak.peak / GIB, 2),
-                    "reported_gib": reported, "error_pct": round(100 * (peak.peak / GIB - reported) / reported, 1)})
+        out.append(
+            {
+                "id": row["id"],
+                "model": row["model"],
+                "tp": s.tensor_parallel_size,
+                "vllm": row["vllm_version"],
+                "model_runner": peak.runner,
+                "max_num_seqs": peak.seqs,
+                "forward_gib": round(peak.forward / GIB, 2),
+                "sampler_gib": round(peak.sampler / GIB, 2),
+                "planned_gib": round(peak.peak / GIB, 2),
+                "reported_gib": reported,
+                "error_pct": round(100 * (peak.peak / GIB - reported) / reported, 1),
+            }
+        )
     return out
 
 
@@ -168,9 +212,13 @@ def fit(rows: list[dict]) -> dict[str, budget.Range]:
     non_torch = spread(v0)
     out = {"non_torch": non_torch}
     for runner in ("V1", "V2"):  # the workspace per model runner: the V2 logs leave more beside the peak
-        out[f"{runner.lower()}_workspace"] = spread([implied_overhead_gib(r) - non_torch.nominal for r in rows
-                                                     if r["part"] == "fit" and r["engine"] == "V1"
-                                                     and runner_of(r) == runner])
+        out[f"{runner.lower()}_workspace"] = spread(
+            [
+                implied_overhead_gib(r) - non_torch.nominal
+                for r in rows
+                if r["part"] == "fit" and r["engine"] == "V1" and runner_of(r) == runner
+            ]
+        )
     return out
 
 
@@ -188,18 +236,36 @@ def evaluate(rows: list[dict], terms: dict[str, budget.Range] | None = None) -> 
     for row in rows:
         spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
         runner = vllm_facts.model_runner(spec, s)
-        overheads = budget.fixed_overheads(s, terms.get("non_torch"), terms.get(f"{runner_of(row).lower()}_workspace"),
-                                           graphs=vllm_facts.graphs_in_budget(spec, s), runner=runner)
+        overheads = budget.fixed_overheads(
+            s,
+            terms.get("non_torch"),
+            terms.get(f"{runner_of(row).lower()}_workspace"),
+            graphs=vllm_facts.graphs_in_budget(spec, s),
+            runner=runner,
+        )
         p = gpu_plan.plan(spec, gpu, row["quant"], s, weights_gib=weights_of(row), overhead_gib=overheads)
         reported, planned = reported_kv_gib(row), p.kv_cache_bytes / GIB
         r = p.kv_cache_gib_range
-        out.append({"id": row["id"], "part": row["part"], "engine": row["engine"], "model": row["model"],
-                    "quant": row["quant"], "gpu": gpu.name, "gpu_total_gib": gpu.total_gib, "tp": s.tensor_parallel_size, "pp": s.pipeline_parallel_size,
-                    "vllm": row["vllm_version"], "reported_kv_gib": round(reported, 2), "planned_kv_gib": round(planned, 2),
-                    "error_pct": round(100 * (planned - reported) / reported, 1),
-                    "range_gib": [round(r.pessimistic, 2), round(r.optimistic, 2)],
-                    "inside_range": r.pessimistic - 0.005 <= reported <= r.optimistic + 0.005,
-                    "source": row["source"]})
+        out.append(
+            {
+                "id": row["id"],
+                "part": row["part"],
+                "engine": row["engine"],
+                "model": row["model"],
+                "quant": row["quant"],
+                "gpu": gpu.name,
+                "gpu_total_gib": gpu.total_gib,
+                "tp": s.tensor_parallel_size,
+                "pp": s.pipeline_parallel_size,
+                "vllm": row["vllm_version"],
+                "reported_kv_gib": round(reported, 2),
+                "planned_kv_gib": round(planned, 2),
+                "error_pct": round(100 * (planned - reported) / reported, 1),
+                "range_gib": [round(r.pessimistic, 2), round(r.optimistic, 2)],
+                "inside_range": r.pessimistic - 0.005 <= reported <= r.optimistic + 0.005,
+                "source": row["source"],
+            }
+        )
     return out
 
 
@@ -214,8 +280,12 @@ def summary(results: list[dict], part: str, engine: str | None = None) -> dict:
     if not errors:
         return {"rows": 0}
     p90 = _p90(errors)
-    return {"rows": len(chosen), "median_abs_error_pct": round(statistics.median(errors), 1),
-            "p90_abs_error_pct": p90, "share_inside_range": round(sum(r["inside_range"] for r in chosen) / len(chosen), 2)}
+    return {
+        "rows": len(chosen),
+        "median_abs_error_pct": round(statistics.median(errors), 1),
+        "p90_abs_error_pct": p90,
+        "share_inside_range": round(sum(r["inside_range"] for r in chosen) / len(chosen), 2),
+    }
 
 
 def main() -> int:
@@ -224,45 +294,80 @@ def main() -> int:
     args = parser.parse_args()
     rows = load_rows()
     fitted = fit(rows)
-    current = {"non_torch": budget.NON_TORCH_GIB, "v1_workspace": budget.V1_WORKSPACE_GIB,
-               "v2_workspace": budget.V2_WORKSPACE_GIB}
+    current = {
+        "non_torch": budget.NON_TORCH_GIB,
+        "v1_workspace": budget.V1_WORKSPACE_GIB,
+        "v2_workspace": budget.V2_WORKSPACE_GIB,
+    }
     results = evaluate(rows, fitted)
     cross = pairs(rows)
     peaks = activations(rows)
     cross_errors = sorted(abs(p["error_pct"]) for p in cross)
-    report = {"data": str(DATA.relative_to(ROOT)), "logs": len(rows),
-              "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
-              "terms_in_budget_py_gib": {k: v.__dict__ for k, v in current.items()},
-              "held_out": {"all": summary(results, "held-out"), "V1": summary(results, "held-out", "V1"),
-                           "V0": summary(results, "held-out", "V0"),
-                           # issue 35's zone: vLLM 0.22 or later on a card below 70 GiB
-                           "zone_0.22_below_70_gib": summary(
-                               [r for r in results if vllm_facts.version_tuple(r["vllm"])[:2] >= (0, 22)
-                                and r["gpu_total_gib"] < 70], "held-out")},
-              "fit": {"all": summary(results, "fit")},
-              "cross_model": {"pairs": len(cross), "median_abs_error_pct": round(statistics.median(cross_errors), 1),
-                              "max_abs_error_pct": cross_errors[-1],
-                              "within_5_pct": sum(e <= 5 for e in cross_errors)},
-              "rows": results, "pairs": cross, "peak_activation": peaks}
+    report = {
+        "data": str(DATA.relative_to(ROOT)),
+        "logs": len(rows),
+        "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
+        "terms_in_budget_py_gib": {k: v.__dict__ for k, v in current.items()},
+        "held_out": {
+            "all": summary(results, "held-out"),
+            "V1": summary(results, "held-out", "V1"),
+            "V0": summary(results, "held-out", "V0"),
+            # issue 35's zone: vLLM 0.22 or later on a card below 70 GiB
+            "zone_0.22_below_70_gib": summary(
+                [r for r in results if vllm_facts.version_tuple(r["vllm"])[:2] >= (0, 22) and r["gpu_total_gib"] < 70],
+                "held-out",
+            ),
+        },
+        "fit": {"all": summary(results, "fit")},
+        "cross_model": {
+            "pairs": len(cross),
+            "median_abs_error_pct": round(statistics.median(cross_errors), 1),
+            "max_abs_error_pct": cross_errors[-1],
+            "within_5_pct": sum(e <= 5 for e in cross_errors),
+        },
+        "rows": results,
+        "pairs": cross,
+        "peak_activation": peaks,
+    }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print("| part | model | GPU | TP×PP | vLLM | KV reported | planned | error | inside range |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['part']} | {r['model']} {r['quant']} | {r['gpu']} | {r['tp']}×{r['pp']} | {r['vllm']} | "
-              f"{r['reported_kv_gib']:.2f} | {r['planned_kv_gib']:.2f} | {r['error_pct']:+.1f} % | "
-              f"{'yes' if r['inside_range'] else 'no'} |")
-    print("\n| calibrated on | predicts | GPU | vLLM | KV reported | predicted | error |\n|---|---|---|---|---|---|---|")
+        print(
+            f"| {r['part']} | {r['model']} {r['quant']} | {r['gpu']} | {r['tp']}×{r['pp']} | {r['vllm']} | "
+            f"{r['reported_kv_gib']:.2f} | {r['planned_kv_gib']:.2f} | {r['error_pct']:+.1f} % | "
+            f"{'yes' if r['inside_range'] else 'no'} |"
+        )
+    print(
+        "\n| calibrated on | predicts | GPU | vLLM | KV reported | predicted | error |\n|---|---|---|---|---|---|---|"
+    )
     for p in cross:
-        print(f"| {p['from']} | {p['to']} | {p['gpu']} | {p['vllm']} | {p['reported_kv_gib']:.2f} | "
-              f"{p['predicted_kv_gib']:.2f} | {p['error_pct']:+.1f} % |")
-    print("\n| log | runner | rows | forward | sampler | planned peak | vLLM's peak | error |\n|---|---|---|---|---|---|---|---|")
+        print(
+            f"| {p['from']} | {p['to']} | {p['gpu']} | {p['vllm']} | {p['reported_kv_gib']:.2f} | "
+            f"{p['predicted_kv_gib']:.2f} | {p['error_pct']:+.1f} % |"
+        )
+    print(
+        "\n| log | runner | rows | forward | sampler | planned peak | vLLM's peak | error |\n|---|---|---|---|---|---|---|---|"
+    )
     for p in peaks:
-        print(f"| {p['model']} TP{p['tp']} {p['vllm']} | {p['model_runner']} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
-              f"{p['sampler_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | {p['error_pct']:+.1f} % |")
-    print(json.dumps({k: report[k] for k in ("logs", "fitted_terms_gib", "terms_in_budget_py_gib", "held_out", "fit",
-                                             "cross_model")}, indent=1))
+        print(
+            f"| {p['model']} TP{p['tp']} {p['vllm']} | {p['model_runner']} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
+            f"{p['sampler_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | {p['error_pct']:+.1f} % |"
+        )
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in ("logs", "fitted_terms_gib", "terms_in_budget_py_gib", "held_out", "fit", "cross_model")
+            },
+            indent=1,
+        )
+    )
     if any(fitted[k] != current[k] for k in fitted):
-        print("note: planner/budget.py's terms differ from this fit; copy the fitted terms into budget.py", file=sys.stderr)
+        print(
+            "note: planner/budget.py's terms differ from this fit; copy the fitted terms into budget.py",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -30,10 +30,17 @@ SEED_CLAIM = "accuracy stable above 90 % (the seed: Qwen3-14B drafting the regio
 
 def run_one(name: str, client: Client, args, workdir: Path) -> dict:
     start = time.perf_counter()
-    result = accuracy.evaluate(client, workdir, limit=args.limit, max_tokens=args.max_tokens,
-                               on_day=lambda row: print(f"  {name} {row['day']} {row['kind']:<8} alerts {row['alerts']} "
-                                                        f"prose {row['facts']}/{row['figures']}", file=sys.stderr,
-                                                        flush=True))
+    result = accuracy.evaluate(
+        client,
+        workdir,
+        limit=args.limit,
+        max_tokens=args.max_tokens,
+        on_day=lambda row: print(
+            f"  {name} {row['day']} {row['kind']:<8} alerts {row['alerts']} prose {row['facts']}/{row['figures']}",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     return {"model": client.model, **result, "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -45,8 +52,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=160)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    out = {"seed_claim": SEED_CLAIM, "days": [list(d) for d in accuracy.labelled_days()[:args.limit]],
-           "max_tokens": args.max_tokens, "results": {}}
+    out = {
+        "seed_claim": SEED_CLAIM,
+        "days": [list(d) for d in accuracy.labelled_days()[: args.limit]],
+        "max_tokens": args.max_tokens,
+        "results": {},
+    }
     path = RESULTS / "report.json"
     if path.is_file():  # keep the other models' results of the same set: each model is run and saved on its own
         kept = json.loads(path.read_text())
@@ -67,8 +78,10 @@ def main() -> None:
         finally:
             engine.stop()
         out["results"][which]["command"] = "python bench/report.py " + " ".join(sys.argv[1:])
-        out["machine"] = {"cpus": hardware.machine_facts().cpu_count,
-                          "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}"}
+        out["machine"] = {
+            "cpus": hardware.machine_facts().cpu_count,
+            "vllm": f"{hardware.vllm_build()} {hardware.package_version(hardware.vllm_build() or 'vllm')}",
+        }
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(out, ensure_ascii=False, indent=2, default=str) + "\n")  # after each model
     print(table(out))
@@ -80,13 +93,17 @@ def _pct(x) -> str:
 
 
 def table(out: dict) -> str:
-    lines = ["| model | days | alert precision | alert recall | alerts on quiet days | prose figures that are facts |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | days | alert precision | alert recall | alerts on quiet days | prose figures that are facts |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, result in out["results"].items():
         s = result["summary"]
-        lines.append(f"| {name} | {s['days']} | {_pct(s['alert_precision'])} | {_pct(s['alert_recall'])} | "
-                     f"{s['alerts_on_quiet_days']} of {s['quiet_days']} quiet days | {_pct(s.get('prose_fact_share'))} "
-                     f"({s.get('prose_figures', 0)} figures) |")
+        lines.append(
+            f"| {name} | {s['days']} | {_pct(s['alert_precision'])} | {_pct(s['alert_recall'])} | "
+            f"{s['alerts_on_quiet_days']} of {s['quiet_days']} quiet days | {_pct(s.get('prose_fact_share'))} "
+            f"({s.get('prose_figures', 0)} figures) |"
+        )
     lines.append(f"| the seed's claim | | | | | {SEED_CLAIM} |")
     return "\n".join(lines)
 

@@ -22,8 +22,10 @@ def one_start(url: str | None, data: Path) -> dict:
     with Engine.connect(url, EngineConfig(enable_tools=True)) as engine:
         registry = demo_tools.builtin_registry(data)
         started = time.perf_counter()
-        report = toolseval.compare(Client(engine.url, timeout_s=600), lambda name: tools.Policy(
-            registry, tools.AuditLog(data / f"audit-{name}-{time.time_ns()}.jsonl")))
+        report = toolseval.compare(
+            Client(engine.url, timeout_s=600),
+            lambda name: tools.Policy(registry, tools.AuditLog(data / f"audit-{name}-{time.time_ns()}.jsonl")),
+        )
         return {"seconds": round(time.perf_counter() - started, 1), "designs": report}
 
 
@@ -36,7 +38,9 @@ def summary(starts: list[dict]) -> dict:
             values = []
             for s in starts:
                 r = s["designs"][design]
-                row = r["categories"].get(key) or r["languages"].get(key) or (r["overall"] if key == "overall" else None)
+                row = (
+                    r["categories"].get(key) or r["languages"].get(key) or (r["overall"] if key == "overall" else None)
+                )
                 values.append(row["exact"])
             groups[key] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
         out[design] = groups
@@ -55,8 +59,13 @@ def main() -> None:
             runs.append(one_start(args.url, Path(tmp)))
             print(f"start {len(runs)}: {runs[-1]['seconds']} s", flush=True)
             table = summary(runs)  # written after every start, so a later failure keeps what was measured
-            out = {"cases": len(toolseval.CASES), "engine_starts": len(runs), "attached": bool(args.url),
-                   "summary": table, "runs": runs}
+            out = {
+                "cases": len(toolseval.CASES),
+                "engine_starts": len(runs),
+                "attached": bool(args.url),
+                "summary": table,
+                "runs": runs,
+            }
             (RESULTS / "tools_eval.json").write_text(json.dumps(out, ensure_ascii=False, indent=1, default=str) + "\n")
     print(f"{'design':<22}" + "".join(f"{k:>12}" for k in keys))
     for design, groups in table.items():

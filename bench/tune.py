@@ -42,15 +42,26 @@ def main() -> None:
 
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len)
     started = time.perf_counter()
-    report = tune.tune(models.BUNDLED_MODEL, workload, args.concurrency, bench.SLO(args.slo_ttft_ms, args.slo_tpot_ms),
-                       max_candidates=args.max_candidates, repeats=args.repeats, client_cpus=client_cpus,
-                       server_cpus=server_cpus)
-    report["layout"] = {"mode": args.layout, "nproc": os.cpu_count(),
-                        "server_cpus": sorted(server_cpus) if server_cpus else None,
-                        "client_cpus": sorted(client_cpus) if client_cpus else None}
+    report = tune.tune(
+        models.BUNDLED_MODEL,
+        workload,
+        args.concurrency,
+        bench.SLO(args.slo_ttft_ms, args.slo_tpot_ms),
+        max_candidates=args.max_candidates,
+        repeats=args.repeats,
+        client_cpus=client_cpus,
+        server_cpus=server_cpus,
+    )
+    report["layout"] = {
+        "mode": args.layout,
+        "nproc": os.cpu_count(),
+        "server_cpus": sorted(server_cpus) if server_cpus else None,
+        "client_cpus": sorted(client_cpus) if client_cpus else None,
+    }
     report["seconds"] = round(time.perf_counter() - started, 1)
-    report["command"] = ("python bench/tune.py " + " ".join(f"--{k.replace('_', '-')} {v}"
-                                                              for k, v in vars(args).items()))
+    report["command"] = "python bench/tune.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+    )
     for entry in report["ranked"]:  # the per-request samples are in the level; keep the file readable
         if entry["level"]:
             entry["level"].pop("samples", None)

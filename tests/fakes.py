@@ -6,8 +6,12 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODEL_LIST = {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0, "owned_by": "test",
-                                          "root": "/fake", "max_model_len": 4096}]}
+MODEL_LIST = {
+    "object": "list",
+    "data": [
+        {"id": "fake", "object": "model", "created": 0, "owned_by": "test", "root": "/fake", "max_model_len": 4096}
+    ],
+}
 
 
 class FakeOpenAIServer:
@@ -32,16 +36,26 @@ class FakeOpenAIServer:
             def _stream(self, completion):
                 """A chat completion as the server-sent events of a streamed one: the text, then the usage."""
                 choice = completion["choices"][0]
-                chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant",
-                                                              "content": choice["message"]["content"]}}]},
-                          {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
-                          {"choices": [], "usage": completion["usage"]}]
+                chunks = [
+                    {
+                        "choices": [
+                            {"index": 0, "delta": {"role": "assistant", "content": choice["message"]["content"]}}
+                        ]
+                    },
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
+                    {"choices": [], "usage": completion["usage"]},
+                ]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 for chunk in chunks:
-                    event = {"id": completion["id"], "object": "chat.completion.chunk", "created": 0,
-                             "model": completion["model"], **chunk}
+                    event = {
+                        "id": completion["id"],
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": completion["model"],
+                        **chunk,
+                    }
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
 
@@ -70,6 +84,11 @@ class FakeOpenAIServer:
 
 
 def chat_completion(text: str) -> dict:
-    return {"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }

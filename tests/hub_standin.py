@@ -31,8 +31,11 @@ class Repo:
 
     @property
     def files(self) -> list[str]:
-        return sorted(str(p.relative_to(self.folder)) for p in self.folder.rglob("*")
-                      if p.is_file() and not p.name.startswith("."))
+        return sorted(
+            str(p.relative_to(self.folder))
+            for p in self.folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
 
     @property
     def commit(self) -> str:
@@ -48,8 +51,13 @@ class HubStandin:
     """`repos`: {"org/name": folder}; `gated`: repo ids that need `token`; `bytes_per_s`: a throttle for the
     downloads of files over 1 MiB (so that a test can kill a download halfway)."""
 
-    def __init__(self, repos: dict[str, Path], gated: tuple[str, ...] = (), token: str = "hf_standin_token",
-                 bytes_per_s: float | None = None):
+    def __init__(
+        self,
+        repos: dict[str, Path],
+        gated: tuple[str, ...] = (),
+        token: str = "hf_standin_token",
+        bytes_per_s: float | None = None,
+    ):
         self.repos = {rid: Repo(Path(f), rid in gated) for rid, f in repos.items()}
         self.token = token
         self.bytes_per_s = bytes_per_s
@@ -99,8 +107,12 @@ def _handler(hub: HubStandin):
             self._send(200, json.dumps(data).encode(), {"Content-Type": "application/json"}, head)
 
         def _error(self, status: int, code: str, message: str, head=False):
-            self._send(status, json.dumps({"error": message}).encode(),
-                       {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message}, head)
+            self._send(
+                status,
+                json.dumps({"error": message}).encode(),
+                {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message},
+                head,
+            )
 
         def _repo(self, repo_id: str, head: bool) -> Repo | None:
             repo = hub.repos.get(repo_id)
@@ -123,12 +135,25 @@ def _handler(hub: HubStandin):
             hub.requests.append({"method": self.command, "path": path, "range": self.headers.get("Range")})
             if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/]+)", path):
                 if (repo := self._repo(m[1], head)) and self._revision_ok(repo, m[2], head):
-                    self._json({"id": m[1], "sha": repo.commit, "siblings": [{"rfilename": f} for f in repo.files],
-                                "gated": repo.gated, "private": False}, head)
+                    self._json(
+                        {
+                            "id": m[1],
+                            "sha": repo.commit,
+                            "siblings": [{"rfilename": f} for f in repo.files],
+                            "gated": repo.gated,
+                            "private": False,
+                        },
+                        head,
+                    )
             elif m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(/.*)?", path):
                 if (repo := self._repo(m[1], head)) and self._revision_ok(repo, m[2], head):
-                    self._json([{"type": "file", "path": f, "size": (repo.folder / f).stat().st_size,
-                                 "oid": repo.etag(f)} for f in repo.files], head)
+                    self._json(
+                        [
+                            {"type": "file", "path": f, "size": (repo.folder / f).stat().st_size, "oid": repo.etag(f)}
+                            for f in repo.files
+                        ],
+                        head,
+                    )
             elif m := re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):
                 if (repo := self._repo(m[1], head)) and self._revision_ok(repo, m[2], head):
                     self._file(repo, unquote(m[3]), head)
@@ -144,8 +169,13 @@ def _handler(hub: HubStandin):
             start, end, status = 0, size - 1, 200
             if m := re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or ""):
                 start, end, status = int(m[1]), min(int(m[2]) if m[2] else size - 1, size - 1), 206
-            headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{repo.etag(name)}"', "Accept-Ranges": "bytes",
-                       "Content-Length": end - start + 1, "Content-Type": "application/octet-stream"}
+            headers = {
+                "X-Repo-Commit": repo.commit,
+                "ETag": f'"{repo.etag(name)}"',
+                "Accept-Ranges": "bytes",
+                "Content-Length": end - start + 1,
+                "Content-Type": "application/octet-stream",
+            }
             if status == 206:
                 headers["Content-Range"] = f"bytes {start}-{end}/{size}"
             self._send(status, b"", headers, head=True)

@@ -66,13 +66,18 @@ def postgres_server(sqlite_path: Path):
     shutil.chown(folder / "pw", "postgres", "postgres")
 
     def as_postgres(command: str):
-        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", command], check=True, capture_output=True,
-                       timeout=60)
+        subprocess.run(
+            ["su", "postgres", "-s", "/bin/bash", "-c", command], check=True, capture_output=True, timeout=60
+        )
+
     try:
-        as_postgres(f"{bindir}/initdb -D {folder}/data -U wb --pwfile={folder}/pw --auth-local=trust "
-                    f"--auth-host=scram-sha-256")
-        as_postgres(f"{bindir}/pg_ctl -D {folder}/data -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' "
-                    f"-l {folder}/pg.log -w start")
+        as_postgres(
+            f"{bindir}/initdb -D {folder}/data -U wb --pwfile={folder}/pw --auth-local=trust --auth-host=scram-sha-256"
+        )
+        as_postgres(
+            f"{bindir}/pg_ctl -D {folder}/data -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' "
+            f"-l {folder}/pg.log -w start"
+        )
         import psycopg
 
         admin = f"postgresql://wb:admin-pw@127.0.0.1:{port}/postgres"
@@ -88,16 +93,21 @@ def postgres_server(sqlite_path: Path):
                     raise
                 time.sleep(0.3)
         with psycopg.connect(admin.replace("/postgres", "/sales")) as conn:
-            conn.execute("CREATE TABLE sales (day DATE NOT NULL, region TEXT NOT NULL, revenue DOUBLE PRECISION "
-                         "NOT NULL, orders INTEGER NOT NULL, units INTEGER NOT NULL)")
+            conn.execute(
+                "CREATE TABLE sales (day DATE NOT NULL, region TEXT NOT NULL, revenue DOUBLE PRECISION "
+                "NOT NULL, orders INTEGER NOT NULL, units INTEGER NOT NULL)"
+            )
             with conn.cursor().copy("COPY sales (day, region, revenue, orders, units) FROM STDIN") as copy:
                 for row in demo_db.rows_for_copy(sqlite_path):
                     copy.write_row(row)
             conn.execute("GRANT SELECT ON sales TO reader")
         yield port, admin.replace("/postgres", "/sales")
     finally:
-        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", f"{bindir}/pg_ctl -D {folder}/data -m fast stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["su", "postgres", "-s", "/bin/bash", "-c", f"{bindir}/pg_ctl -D {folder}/data -m fast stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

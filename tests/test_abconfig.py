@@ -17,18 +17,23 @@ def test_the_example_config_loads_its_dataset_beside_it():
     assert cfg.baseline_name == "helpful" and [v.name for v in cfg.variants] == ["helpful", "concise"]
 
 
-@pytest.mark.parametrize("change,expected", [
-    ({"variants": [{"name": "a"}, {"name": "b", "temprature": 0.3}]},
-     ["variants.1.temprature", "did you mean 'temperature'", "Valid fields here:", "enable_thinking"]),
-    ({"variant": []}, ["variant: unknown field; did you mean 'variants'"]),
-    ({"variants": [{"name": "only"}]}, ["variants: List should have at least 2 items"]),
-    ({"variants": [{"name": "a"}, {"name": "a"}]}, ["variant names must differ", "['a']"]),
-    ({"assert": [{"type": "startswith", "value": "x"}]}, ["assert.0.type", "'equals'", "'python'", "startswith"]),
-    ({"assert": [{"type": "regex", "value": "(unclosed"}]}, ["assert.0", "missing ), unterminated subpattern"]),
-    ({"repeats": 0}, ["repeats: Input should be greater than or equal to 1", "(got 0)"]),
-    ({"baseline": "nobody"}, ["baseline 'nobody' is not a variant", "['terse', 'plain']"]),
-    ({"defaults": {"temperature": 9}}, ["defaults.temperature", "less than or equal to 2"]),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (
+            {"variants": [{"name": "a"}, {"name": "b", "temprature": 0.3}]},
+            ["variants.1.temprature", "did you mean 'temperature'", "Valid fields here:", "enable_thinking"],
+        ),
+        ({"variant": []}, ["variant: unknown field; did you mean 'variants'"]),
+        ({"variants": [{"name": "only"}]}, ["variants: List should have at least 2 items"]),
+        ({"variants": [{"name": "a"}, {"name": "a"}]}, ["variant names must differ", "['a']"]),
+        ({"assert": [{"type": "startswith", "value": "x"}]}, ["assert.0.type", "'equals'", "'python'", "startswith"]),
+        ({"assert": [{"type": "regex", "value": "(unclosed"}]}, ["assert.0", "missing ), unterminated subpattern"]),
+        ({"repeats": 0}, ["repeats: Input should be greater than or equal to 1", "(got 0)"]),
+        ({"baseline": "nobody"}, ["baseline 'nobody' is not a variant", "['terse', 'plain']"]),
+        ({"defaults": {"temperature": 9}}, ["defaults.temperature", "less than or equal to 2"]),
+    ],
+)
 def test_a_malformed_config_names_the_field_and_the_fix(change, expected):
     with pytest.raises(ConfigError) as error:
         abconfig.parse_config(config(**change))
@@ -37,20 +42,28 @@ def test_a_malformed_config_names_the_field_and_the_fix(change, expected):
 
 
 def test_a_placeholder_without_a_column_names_both():
-    with pytest.raises(ConfigError, match=r"prompt uses \['question'\] but dataset has the columns \['capital', "
-                                          r"'country'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"prompt uses \['question'\] but dataset has the columns \['capital', "
+        r"'country'\]",
+    ):
         abconfig.load_items(abconfig.parse_config(config(prompt="Q: {question}")))
 
 
 def test_dataset_files_in_every_format_and_their_errors(tmp_path):
-    (tmp_path / "d.jsonl").write_text('{"country": "France", "capital": "Paris", "assert": '
-                                      '[{"type": "equals", "value": "Paris"}]}\n\n{"country": "Japan"}\n')
+    (tmp_path / "d.jsonl").write_text(
+        '{"country": "France", "capital": "Paris", "assert": '
+        '[{"type": "equals", "value": "Paris"}]}\n\n{"country": "Japan"}\n'
+    )
     (tmp_path / "d.csv").write_text("country,capital\nFrance,Paris\n")
     (tmp_path / "bad.jsonl").write_text('{"country": "France"}\n{oops\n')
     (tmp_path / "bad.csv").write_text('country,assert\nFrance,"[{""type"": ""nope"", ""value"": 1}]"\n')
     items = abconfig.load_items(abconfig.parse_config(config(dataset="d.jsonl"), base_dir=tmp_path))
     assert [i.id for i in items] == ["1", "2"] and items[0].assertions[0].type == "equals"
-    assert abconfig.load_items(abconfig.parse_config(config(dataset="d.csv"), base_dir=tmp_path))[0].vars["capital"] == "Paris"
+    assert (
+        abconfig.load_items(abconfig.parse_config(config(dataset="d.csv"), base_dir=tmp_path))[0].vars["capital"]
+        == "Paris"
+    )
     with pytest.raises(ConfigError, match="bad.jsonl line 2 is not JSON"):
         abconfig.load_items(abconfig.parse_config(config(dataset="bad.jsonl"), base_dir=tmp_path))
     with pytest.raises(ConfigError, match="row 1: bad assertion.*valid types: equals, contains"):
@@ -72,4 +85,5 @@ def test_a_prompt_is_rendered_from_the_variant_and_the_item():
     item = abconfig.load_items(cfg)[0]
     assert abconfig.render(cfg.variants[0], cfg, item) == [
         {"role": "system", "content": cfg.variants[0].system},
-        {"role": "user", "content": "What is the capital of France?"}]
+        {"role": "user", "content": "What is the capital of France?"},
+    ]

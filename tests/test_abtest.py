@@ -15,10 +15,13 @@ from tests.helpers import ab_config as config
 from workbench import abconfig, abtest
 
 EXAMPLE = abconfig.EXAMPLE
+
+
 def test_checks_fill_in_the_items_columns_and_leave_regex_braces_alone():
     item = abconfig.Item("1", {"capital": "Mexico City (CDMX)"})
-    trial = abtest.Trial("a", "1", 0, ok=True, output='The capital is Mexico City (CDMX). {"x": 12}', latency_s=0.5,
-                         completion_tokens=12)
+    trial = abtest.Trial(
+        "a", "1", 0, ok=True, output='The capital is Mexico City (CDMX). {"x": 12}', latency_s=0.5, completion_tokens=12
+    )
 
     def passes(**assertion):
         return abtest.check(abconfig.Assertion(**assertion), trial, item).passed
@@ -46,19 +49,25 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
     assert all(t.cached for t in second.trials) and len(cache) == 6
     answers = lambda report: {(t.variant, t.item): t.output for t in report.trials}  # noqa: E731
     assert answers(second) == answers(first)
-    stricter = abtest.run(abconfig.parse_config(config(**{"assert": [{"type": "max_tokens", "value": 1}]})),
-                          engine.url, cache=cache)
+    stricter = abtest.run(
+        abconfig.parse_config(config(**{"assert": [{"type": "max_tokens", "value": 1}]})), engine.url, cache=cache
+    )
     assert all(t.cached for t in stricter.trials) and stricter.variants["terse"].pass_rate == 0.0
-    changed = abtest.run(abconfig.parse_config(config(variants=[{"name": "terse", "system": SYSTEM},
-                                                              {"name": "other", "system": "Be brief."}])),
-                         engine.url, cache=cache)
+    changed = abtest.run(
+        abconfig.parse_config(
+            config(variants=[{"name": "terse", "system": SYSTEM}, {"name": "other", "system": "Be brief."}])
+        ),
+        engine.url,
+        cache=cache,
+    )
     assert [t.cached for t in changed.trials if t.variant == "other"] == [False] * 3
 
 
 def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
     rows = [*ROWS[:2], {"id": "huge", "country": "word " * 5000, "capital": "?"}]  # over max_model_len
-    report = abtest.run(abconfig.parse_config(config(dataset=rows)), engine.url, cache=abtest.ResultCache(
-        tmp_path / "c.sqlite"))
+    report = abtest.run(
+        abconfig.parse_config(config(dataset=rows)), engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite")
+    )
     failed = [t for t in report.trials if not t.ok]
     assert sorted(t.item for t in failed) == ["huge", "huge"]
     assert all("400" in t.error and t.attempts == 1 for t in failed)  # a refused request is not retried
@@ -73,15 +82,17 @@ def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
 def fake_overloaded_server():
     """Answers every completion with 503, as an overloaded server would: the one failure mode the real
     engine cannot be made to show on demand."""
-    with FakeOpenAIServer(lambda body: (503, {"error": {"message": "overloaded", "type": "ServiceUnavailable",
-                                                        "code": 503}})) as server:
+    with FakeOpenAIServer(
+        lambda body: (503, {"error": {"message": "overloaded", "type": "ServiceUnavailable", "code": 503}})
+    ) as server:
         yield server
 
 
 def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server, tmp_path):
     url = fake_overloaded_server.url
-    cfg = abconfig.parse_config(config(retries=1, variants=[{"name": "terse", "system": SYSTEM},
-                                                          {"name": "elsewhere", "url": url}]))
+    cfg = abconfig.parse_config(
+        config(retries=1, variants=[{"name": "terse", "system": SYSTEM}, {"name": "elsewhere", "url": url}])
+    )
     report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
     elsewhere = [t for t in report.trials if t.variant == "elsewhere"]
     assert all(not t.ok and t.attempts == 2 and "503" in t.error for t in elsewhere)
@@ -98,8 +109,10 @@ def test_repeats_and_the_judge(engine, tmp_path):
     assert len(report.judgements) == 2 and {j.first for j in report.judgements} <= {"A", "B", "?"}
     votes = report.judge_summary()["plain"]
     assert votes["wins"] + votes["losses"] + votes["ties"] == 2
-    assert f"Judge: plain won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against terse" in \
-        report.verdict
+    assert (
+        f"Judge: plain won {votes['wins']}, lost {votes['losses']}, tied {votes['ties']} against terse"
+        in report.verdict
+    )
     files = report.save(tmp_path, "r")
     data = json.loads(files["json"].read_text())
     assert len(data["trials"]) == 8 and data["judge"]["plain"]["items"] == 2
@@ -112,8 +125,20 @@ def test_repeats_and_the_judge(engine, tmp_path):
 def test_the_cli_runs_the_example_over_30_items(engine, tmp_path, capsys):
     from workbench.cli import main
 
-    code = main(["ab", "run", str(EXAMPLE), "--url", engine.url, "--json", "--cache", str(tmp_path / "c.sqlite"),
-                 "--save", str(tmp_path)])
+    code = main(
+        [
+            "ab",
+            "run",
+            str(EXAMPLE),
+            "--url",
+            engine.url,
+            "--json",
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+            "--save",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["items"] == 30 and set(out["variants"]) == {"helpful", "concise"}
@@ -144,8 +169,13 @@ def test_a_cancelled_run_resumes_from_the_cache(engine, tmp_path):
     cfg = abconfig.parse_config(config(concurrency=1))
     cancel = threading.Event()
     with pytest.raises(WorkbenchError, match=r"cancelled after \d of 6 trials; their answers are cached") as error:
-        abtest.run(cfg, engine.url, cache=cache, cancel=cancel,
-                   on_trial=lambda done, total, trial: cancel.set() if done == 2 else None)
+        abtest.run(
+            cfg,
+            engine.url,
+            cache=cache,
+            cancel=cancel,
+            on_trial=lambda done, total, trial: cancel.set() if done == 2 else None,
+        )
     finished = int(str(error.value).split()[2])  # the two seen, and at most the one already in flight
     assert finished in (2, 3)
     resumed = abtest.run(cfg, engine.url, cache=cache)
@@ -169,6 +199,7 @@ class ScriptedServer:
             if status != 200:
                 return status, {"error": {"message": text, "type": "Scripted", "code": status}}
             return 200, chat_completion(text)
+
         self.server = FakeOpenAIServer(respond)
 
     def __enter__(self):
@@ -196,8 +227,11 @@ def test_a_server_fault_is_retried_and_the_second_answer_counts(tmp_path):
 
 def test_a_refusal_is_not_retried_and_the_run_goes_on(tmp_path):
     """A 400 for Japan only: that item's two trials fail after one attempt each, the rest pass."""
+
     def answer(body, n):
-        return (400, "max_tokens is too large") if "Japan" in body["messages"][-1]["content"] else (200, capital_of(body))
+        return (
+            (400, "max_tokens is too large") if "Japan" in body["messages"][-1]["content"] else (200, capital_of(body))
+        )
 
     with ScriptedServer(answer) as fake:
         report = abtest.run(abconfig.parse_config(config(retries=3)), fake.url, cache=None)
@@ -217,6 +251,7 @@ def test_retries_stop_at_the_limit_and_the_failure_is_recorded(tmp_path):
 def judged(prefer: str):
     """Variants answer differently ("terse" with the city alone, "plain" in a sentence); the judge picks the
     answer holding `prefer`'s style, wherever it is shown, or always "A" when prefer is "first"."""
+
     def answer(body, n):
         text = body["messages"][-1]["content"]
         if "Which answer is better?" not in text:
@@ -226,6 +261,7 @@ def judged(prefer: str):
             return 200, "A"
         a = text.split("Answer A:\n")[1].split("\n\nAnswer B:")[0]
         return 200, "A" if a.startswith("The capital") == (prefer == "plain") else "B"
+
     return answer
 
 
@@ -236,6 +272,7 @@ def test_the_judge_is_asked_in_both_orders_and_a_position_preference_is_a_tie(tm
     votes = report.judge_summary()["plain"]
     assert (votes["wins"], votes["losses"], votes["ties"]) == (wins, losses, ties)
     assert [(j.first, j.second) for j in report.judgements] == [
-        {"plain": ("B", "A"), "terse": ("A", "B"), "first": ("A", "A")}[prefer]] * 3
+        {"plain": ("B", "A"), "terse": ("A", "B"), "first": ("A", "A")}[prefer]
+    ] * 3
     assert sum("Which answer is better?" in b["messages"][-1]["content"] for b in fake.bodies) == 6
     assert f"Judge: plain won {wins}, lost {losses}, tied {ties} against terse" in report.verdict

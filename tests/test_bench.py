@@ -14,8 +14,11 @@ import pytest
 from workbench import bench, hardware
 from workbench.errors import ConfigError
 
-COUNTERS = {"prompt_tokens": "vllm:prompt_tokens_total", "generation_tokens": "vllm:generation_tokens_total",
-            "requests": "vllm:request_success_total"}
+COUNTERS = {
+    "prompt_tokens": "vllm:prompt_tokens_total",
+    "generation_tokens": "vllm:generation_tokens_total",
+    "requests": "vllm:request_success_total",
+}
 
 
 def counters(url: str) -> dict[str, float]:
@@ -31,20 +34,34 @@ def counters(url: str) -> dict[str, float]:
 def test_figures_agree_with_the_servers_prometheus_counters(engine):
     before = counters(engine.url)
     heard = []
-    report = bench.run(engine.url, bench.Workload(num_prompts=5, input_len=48, output_len=12), concurrency=[1, 3],
-                       on_progress=lambda p: heard.append(str(p)), warmup=1)
+    report = bench.run(
+        engine.url,
+        bench.Workload(num_prompts=5, input_len=48, output_len=12),
+        concurrency=[1, 3],
+        on_progress=lambda p: heard.append(str(p)),
+        warmup=1,
+    )
     after = counters(engine.url)
     warmups = 2  # one unmeasured request before each level: sent, and left out of every figure
     levels = report["levels"]
     assert [lv["concurrency"] for lv in levels] == [1, 3]
-    assert heard[0] == "concurrency 1 (level 1 of 2): 1/5 requests" and heard[-1] == "concurrency 3 (level 2 of 2): 5/5 requests"
+    assert (
+        heard[0] == "concurrency 1 (level 1 of 2): 1/5 requests"
+        and heard[-1] == "concurrency 3 (level 2 of 2): 5/5 requests"
+    )
     assert all(len(lv["samples"]["ttft_ms"]) == len(lv["samples"]["e2e_ms"]) == 5 for lv in levels)
     assert all(lv["completed"] == 5 and lv["failed"] == 0 for lv in levels), levels
     assert after["requests"] - before["requests"] == 10 + warmups
-    assert after["prompt_tokens"] - before["prompt_tokens"] - warmups * 48 == sum(lv["input_tokens"] for lv in levels) \
+    assert (
+        after["prompt_tokens"] - before["prompt_tokens"] - warmups * 48
+        == sum(lv["input_tokens"] for lv in levels)
         == 10 * 48
-    assert after["generation_tokens"] - before["generation_tokens"] - warmups * 12 == \
-        sum(lv["output_tokens"] for lv in levels) == 10 * 12  # ignore_eos: exactly output_len each
+    )
+    assert (
+        after["generation_tokens"] - before["generation_tokens"] - warmups * 12
+        == sum(lv["output_tokens"] for lv in levels)
+        == 10 * 12
+    )  # ignore_eos: exactly output_len each
     for lv in levels:  # the client's own counts agree with the server's usage, request by request
         assert lv["token_check"] == {"requests": 5, "prompt_differs": 0, "output_differs": 0, "chunks_differ": 0}
     assert report["machine"]["cpu_count"] >= 1 and report["machine"]["vllm_build"] == hardware.vllm_build()
@@ -58,10 +75,35 @@ def test_figures_agree_with_the_servers_prometheus_counters(engine):
 
 @pytest.mark.slow
 def test_cli_json_per_load_level_with_slos_and_exports(engine, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "bench", "--url", engine.url, "--concurrency", "1,2",
-                          "--num-prompts", "4", "--input-len", "32", "--output-len", "8", "--slo-ttft", "1ms",
-                          "--slo-tpot-ms", "100000", "--json", "--save", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "WORKBENCH_URL": ""})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "bench",
+            "--url",
+            engine.url,
+            "--concurrency",
+            "1,2",
+            "--num-prompts",
+            "4",
+            "--input-len",
+            "32",
+            "--output-len",
+            "8",
+            "--slo-ttft",
+            "1ms",
+            "--slo-tpot-ms",
+            "100000",
+            "--json",
+            "--save",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "WORKBENCH_URL": ""},
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["server"]["model"] == "smollm2-135m-instruct" and report["server"]["max_model_len"] == 4096
@@ -105,7 +147,7 @@ def test_a_sweep_climbs_until_throughput_stops_rising_and_repeats_give_intervals
     workload = bench.Workload(num_prompts=4, input_len=32, output_len=8)
     swept = bench.run(engine.url, workload, concurrency="sweep", warmup=0)
     loads = [lv["concurrency"] for lv in swept["levels"]]
-    assert loads[0] == 1 and loads == [2 ** i for i in range(len(loads))] and swept["profile"] == "sweep"
+    assert loads[0] == 1 and loads == [2**i for i in range(len(loads))] and swept["profile"] == "sweep"
     gains = [b["output_tok_s"] / a["output_tok_s"] for a, b in zip(swept["levels"], swept["levels"][1:])]
     assert all(g >= 1 + bench.SWEEP_GAIN for g in gains[:-1])  # it went on while throughput rose by 10 % or more
     assert len(loads) == 1 + len(gains) and (gains[-1] < 1 + bench.SWEEP_GAIN or loads[-1] * 2 > bench.SWEEP_MAX)

@@ -34,12 +34,18 @@ def test_the_checker_scores_a_right_and_a_wrong_call_as_bfcl_does():
     wrong = bfcl.score(triangle, [("calculate_triangle_area", {"base": 11, "height": 5})])
     assert (wrong["valid"], wrong["error_type"]) == (False, "value_error:others")
     assert "Invalid value for parameter 'base': 11. Expected one of [10]." in wrong["error"]
-    assert bfcl.score(triangle, [("calculate_area", {"base": 10, "height": 5})])["error_type"] == \
-        "simple_function_checker:wrong_func_name"
-    assert bfcl.score(triangle, [("calculate_triangle_area", {"base": 10})])["error_type"] == \
-        "simple_function_checker:missing_required"
-    assert bfcl.score(triangle, [("calculate_triangle_area", {"base": "10", "height": 5})])["error_type"] == \
-        "type_error:simple"
+    assert (
+        bfcl.score(triangle, [("calculate_area", {"base": 10, "height": 5})])["error_type"]
+        == "simple_function_checker:wrong_func_name"
+    )
+    assert (
+        bfcl.score(triangle, [("calculate_triangle_area", {"base": 10})])["error_type"]
+        == "simple_function_checker:missing_required"
+    )
+    assert (
+        bfcl.score(triangle, [("calculate_triangle_area", {"base": "10", "height": 5})])["error_type"]
+        == "type_error:simple"
+    )
     assert bfcl.score(triangle, "The area is 25.")["error_type"] == "no_call"
 
 
@@ -52,8 +58,11 @@ def test_dotted_names_are_called_with_underscores_as_openai_style_apis_need():
 
 def test_parallel_calls_match_in_any_order_and_irrelevance_wants_no_call():
     parallel = entry("parallel_0")
-    calls = [(bfcl.tool_name(name), {k: v[0] for k, v in args.items() if v[0] != ""})
-             for answer in parallel.answer for name, args in answer.items()]
+    calls = [
+        (bfcl.tool_name(name), {k: v[0] for k, v in args.items() if v[0] != ""})
+        for answer in parallel.answer
+        for name, args in answer.items()
+    ]
     assert len(calls) > 1
     assert bfcl.score(parallel, calls)["valid"] and bfcl.score(parallel, calls[::-1])["valid"]
     assert bfcl.score(parallel, calls[:1])["error_type"] == "parallel_function_checker_no_order:wrong_count"
@@ -83,10 +92,13 @@ def test_the_sample_is_stratified_and_the_same_for_the_same_seed():
     assert [e.id for e in first] != [e.id for e in bfcl.sample(per_category=3, seed=2)]
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: bfcl.sample(["simple_java"]), ["'simple_java' is unknown", "simple_python, multiple", "Fix:"]),
-    (lambda: bfcl.sample(per_category=0), ["per_category 0 draws nothing", "at least 1"]),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: bfcl.sample(["simple_java"]), ["'simple_java' is unknown", "simple_python, multiple", "Fix:"]),
+        (lambda: bfcl.sample(per_category=0), ["per_category 0 draws nothing", "at least 1"]),
+    ],
+)
 def test_bad_input_names_the_value_and_the_options(call, words):
     with pytest.raises(ConfigError) as info:
         call()
@@ -95,8 +107,24 @@ def test_bad_input_names_the_value_and_the_options(call, words):
 
 
 def test_the_cli_scores_the_served_model_and_a_rerun_asks_nothing_again(engine, tmp_path):
-    argv = [sys.executable, "-m", "workbench.cli", "tools-eval", "--suite", "bfcl", "--per-category", "1",
-            "--designs", "constrained", "native", "--url", engine.url, "--json", "--save", str(tmp_path)]
+    argv = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "tools-eval",
+        "--suite",
+        "bfcl",
+        "--per-category",
+        "1",
+        "--designs",
+        "constrained",
+        "native",
+        "--url",
+        engine.url,
+        "--json",
+        "--save",
+        str(tmp_path),
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -129,8 +157,9 @@ def test_native_against_a_server_without_a_tool_parser_is_refused_before_the_fir
         return 200, chat_completion("hi")
 
     with FakeOpenAIServer(respond) as server:
-        code = cli.main(["tools-eval", "--suite", "bfcl", "--designs", "native", "--per-category", "1",
-                         "--url", server.url])
+        code = cli.main(
+            ["tools-eval", "--suite", "bfcl", "--designs", "native", "--per-category", "1", "--url", server.url]
+        )
     out, err = capsys.readouterr()
     assert code == 2 and "%" not in out
     assert err.startswith("error: native mode needs vLLM's tool parser") and "--enable-tools" in err

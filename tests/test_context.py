@@ -15,10 +15,16 @@ from workbench.documents import Document, Page
 from workbench.errors import ConfigError
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
-FILLER = {"en": "\n".join(f"({i}) Notices under this Contract shall be in writing and delivered to the addresses "
-                          "stated on the signature page." for i in range(40)),
-          "zh": "\n".join(f"（{i}）通知条款：本合同项下的通知应以书面形式送达签字页所列地址，双方另有约定的除外。"
-                          for i in range(40))}
+FILLER = {
+    "en": "\n".join(
+        f"({i}) Notices under this Contract shall be in writing and delivered to the addresses "
+        "stated on the signature page."
+        for i in range(40)
+    ),
+    "zh": "\n".join(
+        f"（{i}）通知条款：本合同项下的通知应以书面形式送达签字页所列地址，双方另有约定的除外。" for i in range(40)
+    ),
+}
 
 
 def planted(language: str, depth: float = 50, count: int = 2, seed: int = 3):
@@ -108,11 +114,17 @@ def test_a_right_value_its_quote_does_not_support_is_not_found():
 
 
 # -- refusals ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("changes, words", [
-    ({"target": 0}, "target 0 is outside (0, 1]"), ({"target": 1.2}, "target 1.2 is outside (0, 1]"),
-    ({"lengths": ()}, "the grid is empty: no lengths"), ({"depths": ()}, "the grid is empty: no depths"),
-    ({"depths": (0, 150)}, "depth 150 is outside 0-100"), ({"lengths": (100,)}, "length 100 is too short"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"target": 0}, "target 0 is outside (0, 1]"),
+        ({"target": 1.2}, "target 1.2 is outside (0, 1]"),
+        ({"lengths": ()}, "the grid is empty: no lengths"),
+        ({"depths": ()}, "the grid is empty: no depths"),
+        ({"depths": (0, 150)}, "depth 150 is outside 0-100"),
+        ({"lengths": (100,)}, "length 100 is too short"),
+    ],
+)
 def test_bad_requests_are_refused_before_any_question(changes, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         grid.check(grid.ContextRequest(**changes))
@@ -146,8 +158,21 @@ def test_a_short_document_and_a_length_beyond_the_server_are_one_line_errors(eng
 
 # -- on the real engine ---------------------------------------------------------------------------------------
 def test_the_cli_writes_the_map_the_longest_reliable_context_and_the_memory_answer_and_resumes(engine, tmp_path):
-    args = ["context", "--lengths", "1024", "--depths", "0,100", "--facts", "1", "--url", engine.url,
-            "--out", str(tmp_path / "out"), "--gpu", "RTX 3090"]
+    args = [
+        "context",
+        "--lengths",
+        "1024",
+        "--depths",
+        "0,100",
+        "--facts",
+        "1",
+        "--url",
+        engine.url,
+        "--out",
+        str(tmp_path / "out"),
+        "--gpu",
+        "RTX 3090",
+    ]
     first = cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     saved = json.loads((tmp_path / "out" / "context.json").read_text())
@@ -168,8 +193,11 @@ def test_the_cli_writes_the_map_the_longest_reliable_context_and_the_memory_answ
 def test_the_compare_task_gives_a_paired_verdict(engine, qwen3_engine, tmp_path):
     request = compare.CompareRequest(
         candidates=(compare.Candidate("bf16", engine.url), compare.Candidate("qwen3", qwen3_engine.url)),
-        tasks=("context",), workload=None, store=str(tmp_path / "store"),
-        settings=compare.TaskSettings(context_lengths=(1024,), context_depths=(0.0,), context_facts=1))
+        tasks=("context",),
+        workload=None,
+        store=str(tmp_path / "store"),
+        settings=compare.TaskSettings(context_lengths=(1024,), context_depths=(0.0,), context_facts=1),
+    )
     report = compare.run(request).as_dict()
     (verdict,) = report["verdicts"]["qwen3"]
     assert verdict["task"] == "context" and verdict["kind"] == "pass" and verdict["items"] == 2  # a fact each: zh, en
@@ -184,8 +212,11 @@ def test_a_reasoning_server_is_mapped_with_thinking_off_and_on(qwen3_engine, tmp
     from workbench import docqa_dataset
 
     docqa_dataset.make_contract(tmp_path / "contract.txt", "en", 12_000)
-    report = grid.run(grid.ContextRequest((str(tmp_path / "contract.txt"),), lengths=(2048,), depths=(50.0,),
-                                          facts_per_cell=1), qwen3_engine.url, tmp_path)
+    report = grid.run(
+        grid.ContextRequest((str(tmp_path / "contract.txt"),), lengths=(2048,), depths=(50.0,), facts_per_cell=1),
+        qwen3_engine.url,
+        tmp_path,
+    )
     assert [m["mode"] for m in report.maps] == ["thinking off", "thinking on"]
     assert [c["thinking"] for c in report.cells] == [False, True]
     on = [c for c in report.cells if c["thinking"]]

@@ -82,8 +82,23 @@ def test_over_context_question_goes_map_reduce(client, files):
 @pytest.mark.slow
 def test_cli_on_the_12k_chinese_contract_pdf(engine, files):
     folder, facts = files
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "docqa", str(folder / "zh-12k.pdf"), "--template",
-                          "contract", "--url", engine.url, "--json"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "docqa",
+            str(folder / "zh-12k.pdf"),
+            "--template",
+            "contract",
+            "--url",
+            engine.url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["strategy"] == "retrieval" and result["prompt_tokens"] > 0 and result["ttft_s"] > 0
@@ -104,7 +119,9 @@ def test_a_field_the_document_lacks_comes_back_not_found_never_invented(client, 
         "# Hosting order\n\n"
         "Party A (Client): Huaxin Trading Co., Ltd. Party B (Provider): Beta Cloud Ltd.\n"
         "The Provider shall provide managed hosting services for the Client's web shop.\n"
-        "The total contract amount is USD 12,000, payable in advance by bank transfer.\n", encoding="utf-8")
+        "The total contract amount is USD 12,000, payable in advance by bank transfer.\n",
+        encoding="utf-8",
+    )
     doc = documents.load(tmp_path / "order.md")
     answer = docqa.ask(client, doc, "contract")
     fields = {f.name: f for f in answer.fields}
@@ -113,7 +130,9 @@ def test_a_field_the_document_lacks_comes_back_not_found_never_invented(client, 
         assert not field.found and field.answer == "not found" and field.quote == "" and not field.verified
         assert field.marks() == ("➖ no quote", "➖ not in the document")
     assert fields["payment_terms"].found and "12,000" in fields["payment_terms"].quote
-    assert "| termination_conditions | not found |  | ➖ no quote | ➖ not in the document |  |" in answer.fields_table()
+    assert (
+        "| termination_conditions | not found |  | ➖ no quote | ➖ not in the document |  |" in answer.fields_table()
+    )
 
 
 def test_meeting_minutes_template(client, tmp_path):
@@ -122,7 +141,9 @@ def test_meeting_minutes_template(client, tmp_path):
         "Attendees present: Li Wei, Sara Novak and Tom Berg attended the meeting in room 4.\n"
         "The team decided to move the inference cluster to vLLM 0.33 before the end of the month.\n"
         "Action item: Sara Novak will benchmark the GPTQ checkpoint and report back by Friday.\n"
-        "The next meeting is on 10 March at 10:00 in the same room.\n", encoding="utf-8")
+        "The next meeting is on 10 March at 10:00 in the same room.\n",
+        encoding="utf-8",
+    )
     doc = documents.load(tmp_path / "minutes.md")
     answer = docqa.ask(client, doc, "minutes")
     assert answer.strategy == "whole"

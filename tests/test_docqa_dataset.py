@@ -18,10 +18,27 @@ def test_every_expected_fact_is_in_its_contract_in_both_formats(tmp_path):
 
 
 def test_the_report_prints_its_summary_and_saves_its_rows(tmp_path):
-    row = {"document": "c.pdf", "language": "en", "field": "parties", "value_correct": True, "quote_correct": True,
-           "verified": True, "supported": True, "checked": True, "answer_correct": True}
-    summary = {"all": {"fields": 1, "value_accuracy": 1.0, "quote_accuracy": 1.0, "verified_share": 1.0,
-                       "supported_share": 1.0, "answer_accuracy": 1.0}}
+    row = {
+        "document": "c.pdf",
+        "language": "en",
+        "field": "parties",
+        "value_correct": True,
+        "quote_correct": True,
+        "verified": True,
+        "supported": True,
+        "checked": True,
+        "answer_correct": True,
+    }
+    summary = {
+        "all": {
+            "fields": 1,
+            "value_accuracy": 1.0,
+            "quote_accuracy": 1.0,
+            "verified_share": 1.0,
+            "supported_share": 1.0,
+            "answer_accuracy": 1.0,
+        }
+    }
     report = docqa_dataset.DocqaEvalReport(summary=summary, per_field={}, rows=[row], verified_marks_wrong=0)
     assert report.to_text().splitlines()[1].split() == ["all", "1", "100%", "100%", "100%", "100%", "100%"]
     files = report.save(tmp_path, "eval")

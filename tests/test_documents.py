@@ -13,9 +13,11 @@ def made(tmp_path_factory):
     docqa_dataset.make_contract(folder / "zh.docx", "zh", 6000, seed=3)
     en = docqa_dataset.make_contract(folder / "en.pdf", "en", 4000, seed=4)
     (folder / "notes.md").write_text("# Minutes\n\nDecided: ship on **Friday**.\n", encoding="utf-8")
-    (folder / "page.html").write_text("<html><head><style>p{}</style><script>var x=1</script></head>"
-                                      "<body><h1>标题</h1><p>第一段。</p><p>Second paragraph.</p></body></html>",
-                                      encoding="utf-8")
+    (folder / "page.html").write_text(
+        "<html><head><style>p{}</style><script>var x=1</script></head>"
+        "<body><h1>标题</h1><p>第一段。</p><p>Second paragraph.</p></body></html>",
+        encoding="utf-8",
+    )
     (folder / "gbk.txt").write_bytes("甲方：杭州云帆科技有限公司".encode("gb18030"))
     return folder, zh, en
 
@@ -79,16 +81,19 @@ def _bad_files(folder):
     (folder / "broken.docx").write_bytes(b"not a zip")
 
 
-@pytest.mark.parametrize("name, words", [
-    ("locked.pdf", ["encrypted", "password"]),
-    ("scanned.pdf", ["no text layer", "OCR"]),
-    ("corrupt.pdf", ["not a readable PDF", "re-export"]),
-    ("empty.txt", ["empty"]),
-    ("blank.txt", ["no text"]),
-    ("table.xlsx", ["'.xlsx'", ".pdf", ".docx"]),
-    ("broken.docx", ["not a readable DOCX", "re-save"]),
-    ("missing.pdf", ["does not exist"]),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("locked.pdf", ["encrypted", "password"]),
+        ("scanned.pdf", ["no text layer", "OCR"]),
+        ("corrupt.pdf", ["not a readable PDF", "re-export"]),
+        ("empty.txt", ["empty"]),
+        ("blank.txt", ["no text"]),
+        ("table.xlsx", ["'.xlsx'", ".pdf", ".docx"]),
+        ("broken.docx", ["not a readable DOCX", "re-save"]),
+        ("missing.pdf", ["does not exist"]),
+    ],
+)
 def test_bad_files_get_their_own_error(tmp_path, name, words):
     _bad_files(tmp_path)
     with pytest.raises(DocumentError) as info:

@@ -47,8 +47,15 @@ def test_argv_is_explicit_and_uses_the_module_entrypoint(tmp_path):
 
 def test_gpu_argv_carries_the_memory_budget_and_parallelism(tmp_path):
     folder = model_folder(tmp_path, model_type="qwen3")
-    config = EngineConfig(model=str(folder), gpu_memory_utilization=0.92, tensor_parallel_size=2,
-                          kv_cache_dtype="fp8", max_num_seqs=4, enable_tools=True, enable_reasoning=True)
+    config = EngineConfig(
+        model=str(folder),
+        gpu_memory_utilization=0.92,
+        tensor_parallel_size=2,
+        kv_cache_dtype="fp8",
+        max_num_seqs=4,
+        enable_tools=True,
+        enable_reasoning=True,
+    )
     argv = argv_of(config, folder)
     assert flag_value(argv, "--gpu-memory-utilization") == "0.92"
     assert flag_value(argv, "--tensor-parallel-size") == "2"
@@ -63,14 +70,18 @@ def test_pipeline_parallel_and_ray_reach_vllms_own_parser(tmp_path):
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     folder = model_folder(tmp_path, model_type="qwen3")
-    config = EngineConfig(model=str(folder), tensor_parallel_size=4, pipeline_parallel_size=2,
-                          distributed_executor_backend="ray")
+    config = EngineConfig(
+        model=str(folder), tensor_parallel_size=4, pipeline_parallel_size=2, distributed_executor_backend="ray"
+    )
     argv = argv_of(config, folder)
     assert flag_value(argv, "--pipeline-parallel-size") == "2"
     assert flag_value(argv, "--distributed-executor-backend") == "ray"
-    parsed, _ = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_known_args(argv[argv.index("--model"):])
-    assert (parsed.tensor_parallel_size, parsed.pipeline_parallel_size, parsed.distributed_executor_backend) == \
-        (4, 2, "ray")
+    parsed, _ = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_known_args(argv[argv.index("--model") :])
+    assert (parsed.tensor_parallel_size, parsed.pipeline_parallel_size, parsed.distributed_executor_backend) == (
+        4,
+        2,
+        "ray",
+    )
     assert "--pipeline-parallel-size" not in argv_of(EngineConfig(model=str(folder)), folder)
     with pytest.raises(ConfigError, match="'slurm' is not one of 'mp'"):
         EngineConfig(distributed_executor_backend="slurm")
@@ -92,12 +103,15 @@ def test_reasoning_parser_only_for_qwen3(tmp_path):
         argv_of(EngineConfig(model=str(folder), enable_reasoning=True), folder)
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    (dict(gpu_memory_utilization=1.5), "gpu_memory_utilization=1.5"),
-    (dict(gpu_memory_utilization=0), "gpu_memory_utilization=0"),
-    (dict(port=70000), "port=70000"),
-    (dict(cpu_kv_cache_gib=0), "cpu_kv_cache_gib=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        (dict(gpu_memory_utilization=1.5), "gpu_memory_utilization=1.5"),
+        (dict(gpu_memory_utilization=0), "gpu_memory_utilization=0"),
+        (dict(port=70000), "port=70000"),
+        (dict(cpu_kv_cache_gib=0), "cpu_kv_cache_gib=0"),
+    ],
+)
 def test_bad_config_is_refused_with_the_value(kwargs, word):
     with pytest.raises(ConfigError, match=word):
         EngineConfig(**kwargs)
@@ -151,8 +165,11 @@ def test_server_killed_while_a_request_is_in_flight(start_engine):
 
     def long_request():
         try:
-            client.chat("Count from one to one thousand in words.", max_tokens=1500,
-                        extra_body={"ignore_eos": True, "min_tokens": 1500})
+            client.chat(
+                "Count from one to one thousand in words.",
+                max_tokens=1500,
+                extra_body={"ignore_eos": True, "min_tokens": 1500},
+            )
             outcome["error"] = None
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             outcome["error"] = exc

@@ -15,11 +15,22 @@ from workbench.engine import EngineConfig
 def shown_outputs(client, data) -> dict[str, str]:
     """What each example printed on this engine, keyed by where it is shown."""
     paris = client.chat("What is the capital of France?", system=DEFAULT_SYSTEM_PROMPT, temperature=0, max_tokens=32)
-    pieces = [e.text for e in client.chat_stream("Name three primary colours.", system=DEFAULT_SYSTEM_PROMPT,
-                                                 temperature=0, max_tokens=32) if e.kind == "content"]
+    pieces = [
+        e.text
+        for e in client.chat_stream(
+            "Name three primary colours.", system=DEFAULT_SYSTEM_PROMPT, temperature=0, max_tokens=32
+        )
+        if e.kind == "content"
+    ]
     policy = tools.Policy(demo_tools.builtin_registry(data), tools.AuditLog(data / "audit.jsonl"))
-    turn = agent.run_turn(client, policy, "Check tomorrow's weather in Hangzhou and tell me whether to take an "
-                          "umbrella.", "constrained", today=dt.date(2026, 11, 25), tool_choice="get_weather")
+    turn = agent.run_turn(
+        client,
+        policy,
+        "Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.",
+        "constrained",
+        today=dt.date(2026, 11, 25),
+        tool_choice="get_weather",
+    )
     weather = [s for s in turn.steps if s.tool == "get_weather"]  # as notebook 06 prints it
     first = weather[0] if weather else None
     return {

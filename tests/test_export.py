@@ -35,18 +35,28 @@ def test_a_plan_and_a_parallel_sweep_save_as_the_cli_prints_them(tmp_path):
     saved = json.loads(files["json"].read_text())
     assert saved["kv_cache_tokens"] == answer.plan.kv_cache_tokens and saved["vllm_args"][:2] == ["vllm", "serve"]
     assert files["md"].read_text().startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
-    sweep = planner.plan(planner.PlanRequest(model="Llama-3.1-70B", gpu="RTX 3090", parallel=True, gpus_per_node=4,
-                                             settings=planner.ServeSettings(max_model_len=16384)))
+    sweep = planner.plan(
+        planner.PlanRequest(
+            model="Llama-3.1-70B",
+            gpu="RTX 3090",
+            parallel=True,
+            gpus_per_node=4,
+            settings=planner.ServeSettings(max_model_len=16384),
+        )
+    )
     with sweep.save(tmp_path, "sweep")["csv"].open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(sweep.sweep.rows) and rows[0]["command"].startswith("vllm serve ")
 
 
 def test_a_dict_result_stays_plain_json(tmp_path):
-    report = toolseval.ToolsEvalReport(native={"categories": {"simple": {"cases": 2, "name": 0.5, "arguments": 0.0,
-                                                                          "exact": 0.0}},
-                                               "languages": {}, "overall": {"cases": 2, "name": 0.5, "arguments": 0.0,
-                                                                            "exact": 0.0}})
+    report = toolseval.ToolsEvalReport(
+        native={
+            "categories": {"simple": {"cases": 2, "name": 0.5, "arguments": 0.0, "exact": 0.0}},
+            "languages": {},
+            "overall": {"cases": 2, "name": 0.5, "arguments": 0.0, "exact": 0.0},
+        }
+    )
     assert json.loads(report.to_json()) == dict(report)
     assert report.to_csv().splitlines()[1] == "native,simple,2,0.5,0.0,0.0"
     assert "| native | simple | 2 | 50% | 0% | 0% |" in report.to_markdown()

@@ -23,9 +23,11 @@ from workbench.engine import Engine, EngineConfig
 from workbench.errors import EngineStartupError
 from workbench.ui.context import AppContext
 
-HOLD = ("import sys, time; from workbench import gpu_lease; "
-        "lease = gpu_lease.take('cpu', 'vLLM serving held-elsewhere'); lease.note(url='http://127.0.0.1:9'); "
-        "print('ready', flush=True); time.sleep(120)")
+HOLD = (
+    "import sys, time; from workbench import gpu_lease; "
+    "lease = gpu_lease.take('cpu', 'vLLM serving held-elsewhere'); lease.note(url='http://127.0.0.1:9'); "
+    "print('ready', flush=True); time.sleep(120)"
+)
 
 
 @pytest.fixture
@@ -36,8 +38,12 @@ def rule_on(monkeypatch):
 @pytest.fixture
 def held_elsewhere(rule_on):
     """Another process holds the device (as a `workbench serve` in another terminal would)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True,
-                            env={**__import__("os").environ, gpu_lease.ENV: "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**__import__("os").environ, gpu_lease.ENV: "1"},
+    )
     assert proc.stdout.readline().strip() == "ready"
     yield proc
     proc.kill()
@@ -125,9 +131,11 @@ def test_a_second_engine_on_a_held_device_is_refused_naming_the_holder(held_else
 
 def test_a_holder_that_agreed_steps_aside_once_per_run_and_comes_back(rule_on):
     heard, calls = [], []
-    app = gpu_lease.Yielder("the app's engine", lambda borrower: (calls.append(f"stop for {borrower}"),
-                                                                   lease.release()),
-                            lambda: calls.append("start"))
+    app = gpu_lease.Yielder(
+        "the app's engine",
+        lambda borrower: (calls.append(f"stop for {borrower}"), lease.release()),
+        lambda: calls.append("start"),
+    )
     lease = gpu_lease.take("cpu", "vLLM serving the app's model", app)
     with gpu_lease.borrowing("the compare run ends", heard.append):
         for name in ("a", "b"):
@@ -135,8 +143,10 @@ def test_a_holder_that_agreed_steps_aside_once_per_run_and_comes_back(rule_on):
             borrowed.release()
         assert calls == ["stop for vLLM serving a"]  # set aside once, not brought back between candidates
     assert calls == ["stop for vLLM serving a", "start"]
-    assert heard[0].startswith("one engine per device: setting aside the app's engine") and \
-        "it comes back when the compare run ends" in heard[0]
+    assert (
+        heard[0].startswith("one engine per device: setting aside the app's engine")
+        and "it comes back when the compare run ends" in heard[0]
+    )
     assert heard[-1] == "bringing back the app's engine (the compare run is done)"
     calls.clear()
     lease = gpu_lease.take("cpu", "vLLM serving the app's model", app)  # outside a run: back when the borrower ends
@@ -157,25 +167,33 @@ def test_the_app_in_another_process_steps_aside_once_per_run_and_comes_back(app_
             assert gpu_lease.holder("cpu")["pid"] == me
             lease.release()
         assert journal_lines(app_elsewhere.journal, 2) == ["serving", f"stopped for vLLM serving a in process {me}"]
-    assert heard == [f"one engine per device: setting aside the app's engine (stand-in) in process {app} on this "
-                     "machine's CPU (the one-engine rule switched on by WORKBENCH_ONE_ENGINE_PER_DEVICE) to serve "
-                     "vLLM serving a; it comes back when the compare run ends or this process ends",
-                     f"bringing back the app's engine (stand-in) in process {app} (the compare run is done)"]
+    assert heard == [
+        f"one engine per device: setting aside the app's engine (stand-in) in process {app} on this "
+        "machine's CPU (the one-engine rule switched on by WORKBENCH_ONE_ENGINE_PER_DEVICE) to serve "
+        "vLLM serving a; it comes back when the compare run ends or this process ends",
+        f"bringing back the app's engine (stand-in) in process {app} (the compare run is done)",
+    ]
     assert journal_lines(app_elsewhere.journal, 3)[2] == "serving"
     assert gpu_lease.holder("cpu")["pid"] == app
 
     for count, name in ((5, "c"), (7, "d")):
         lease = gpu_lease.take("cpu", f"vLLM serving {name}")
         lease.release()
-        assert journal_lines(app_elsewhere.journal, count)[-2:] == [f"stopped for vLLM serving {name} in process {me}",
-                                                                    "serving"]
-    assert f"bringing back the app's engine (stand-in) (vLLM serving d in process {me} stopped)" in \
-        app_elsewhere.log.read_text()
+        assert journal_lines(app_elsewhere.journal, count)[-2:] == [
+            f"stopped for vLLM serving {name} in process {me}",
+            "serving",
+        ]
+    assert (
+        f"bringing back the app's engine (stand-in) (vLLM serving d in process {me} stopped)"
+        in app_elsewhere.log.read_text()
+    )
     assert gpu_lease.holder("cpu")["pid"] == app
 
 
-BORROWER = ("import time; from workbench import gpu_lease; gpu_lease.take('cpu', 'vLLM serving the notebook model'); "
-            "print('borrowed', flush=True); time.sleep(600)")
+BORROWER = (
+    "import time; from workbench import gpu_lease; gpu_lease.take('cpu', 'vLLM serving the notebook model'); "
+    "print('borrowed', flush=True); time.sleep(600)"
+)
 
 
 def test_the_app_comes_back_when_the_process_that_set_it_aside_is_killed(app_elsewhere):
@@ -183,8 +201,10 @@ def test_the_app_comes_back_when_the_process_that_set_it_aside_is_killed(app_els
     kernel = subprocess.Popen([sys.executable, "-c", BORROWER], stdout=subprocess.PIPE, text=True)
     try:
         assert kernel.stdout.readline().strip() == "borrowed"
-        assert journal_lines(app_elsewhere.journal, 2)[1] == \
-            f"stopped for vLLM serving the notebook model in process {kernel.pid}"
+        assert (
+            journal_lines(app_elsewhere.journal, 2)[1]
+            == f"stopped for vLLM serving the notebook model in process {kernel.pid}"
+        )
         assert gpu_lease.holder("cpu")["pid"] == kernel.pid
         refused = f"already runs vLLM serving the notebook model \\(pid {kernel.pid}"
         with pytest.raises(EngineStartupError, match=refused):  # the kernel did not agree to step aside
@@ -211,13 +231,17 @@ def test_an_app_that_does_not_answer_is_refused_naming_it(app_elsewhere, monkeyp
     finally:
         os.kill(app_elsewhere.pid, signal.SIGCONT)
     assert "already runs vLLM serving the app's model (pid " in str(info.value)
-    assert (f"the app's engine (stand-in) in process {app_elsewhere.pid} agreed to step aside but did not answer "
-            "within 1 s (is that process stopped or stuck?)") in str(info.value)
+    assert (
+        f"the app's engine (stand-in) in process {app_elsewhere.pid} agreed to step aside but did not answer "
+        "within 1 s (is that process stopped or stuck?)"
+    ) in str(info.value)
     assert journal_lines(app_elsewhere.journal, 1) == ["serving"]  # not stopped for a borrower that gave up
     monkeypatch.setattr(gpu_lease, "ACK_S", 5.0)
     gpu_lease.take("cpu", "vLLM serving b").release()
-    assert journal_lines(app_elsewhere.journal, 3)[1:] == [f"stopped for vLLM serving b in process {os.getpid()}",
-                                                           "serving"]
+    assert journal_lines(app_elsewhere.journal, 3)[1:] == [
+        f"stopped for vLLM serving b in process {os.getpid()}",
+        "serving",
+    ]
 
 
 def test_an_app_killed_while_its_server_runs_leaves_the_device_taken(app_elsewhere):
@@ -258,10 +282,16 @@ def test_every_path_that_needs_another_model_goes_through_the_rule(held_elsewher
     engine: each meets the held device before spawning vLLM and names the holder; Compare's baseline also says how
     to go on without it."""
     bundled = str(models.prepare_bundled_model())
-    request = compare.CompareRequest(candidates=(compare.parse_candidate(f"base={bundled}"),
-                                                 compare.parse_candidate(f"int4={bundled} --enforce-eager")),
-                                     tasks=("ppl",), settings=compare.TaskSettings(items=1), workload=None,
-                                     store=str(tmp_path / "store"))
+    request = compare.CompareRequest(
+        candidates=(
+            compare.parse_candidate(f"base={bundled}"),
+            compare.parse_candidate(f"int4={bundled} --enforce-eager"),
+        ),
+        tasks=("ppl",),
+        settings=compare.TaskSettings(items=1),
+        workload=None,
+        store=str(tmp_path / "store"),
+    )
     report = compare.run(request)
     base, other = report.outcomes
     assert "already runs vLLM serving held-elsewhere" in base["error"] and "Fix: stop that engine" in other["error"]
@@ -269,8 +299,9 @@ def test_every_path_that_needs_another_model_goes_through_the_rule(held_elsewher
     assert "Qwen/Qwen3-14B-AWQ" in base["error"] and compare.BASELINE_FIX not in other["error"]
 
     with pytest.raises(EngineStartupError, match="already runs vLLM serving held-elsewhere"):
-        gpu_lease.run_borrowing("the quality report ends", quality.quality_report, {"original": bundled},
-                                "text", DEFAULT_SYSTEM_PROMPT)
+        gpu_lease.run_borrowing(
+            "the quality report ends", quality.quality_report, {"original": bundled}, "text", DEFAULT_SYSTEM_PROMPT
+        )
     with pytest.raises(EngineStartupError, match="already runs vLLM serving held-elsewhere"):  # notebook 03
         with Engine(EngineConfig(model=bundled, max_model_len=2048, enforce_eager=True)):
             pass
@@ -304,15 +335,20 @@ def test_compare_sets_the_apps_engine_aside_and_brings_it_back(rule_on, starts_v
         events = []
         request = compare.CompareRequest(
             candidates=(compare.Candidate("int4", models.BUNDLED_MODEL, small), compare.Candidate("app", app_url)),
-            tasks=("ppl",), settings=compare.TaskSettings(items=1), workload=None, store=str(tmp_path / "store"))
+            tasks=("ppl",),
+            settings=compare.TaskSettings(items=1),
+            workload=None,
+            store=str(tmp_path / "store"),
+        )
         report = compare.run(request, on_event=lambda e: (events.append(e), on_event(e)))
         assert [o["error"] for o in report.outcomes] == [None, None]
         assert all("ppl" in o["results"] for o in report.outcomes)
         said = [str(e) for e in events if e.state in ("set aside", "brought back")]
         assert "setting aside the app's engine (smollm2-135m-instruct)" in said[0], said
         assert said[-1].endswith("bringing back the app's engine (smollm2-135m-instruct) (the compare run is done))")
-        assert during and during[0].startswith("set aside: one engine per GPU, and another run has the device for "
-                                               "vLLM serving")
+        assert during and during[0].startswith(
+            "set aside: one engine per GPU, and another run has the device for vLLM serving"
+        )
         order = [e.candidate for e in events if e.step == "ppl" and e.state == "done"]
         assert order == ["app", "int4"]  # the running server first, before it is set aside
         assert ctx.starting or ctx.ready  # brought back

@@ -12,20 +12,44 @@ def test_gpu_names_are_matched_forgivingly(name):
     assert hardware.find_gpu(name).name == "RTX 3090"
 
 
-@pytest.mark.parametrize("name", ["RTX 3060 12GB", "RTX 3080 10GB", "RTX 3080 12GB", "RTX 4060 Ti 16GB",
-                                  "RTX 4070 Ti Super", "RTX 5080", "RTX 5090", "RTX A4000", "RTX A5000",
-                                  "RTX A6000", "RTX 6000 Ada", "L4", "L40S", "A10", "A100 40GB", "A100 80GB",
-                                  "H100 80GB", "H200", "B200", "RTX 2080 Ti"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RTX 3060 12GB",
+        "RTX 3080 10GB",
+        "RTX 3080 12GB",
+        "RTX 4060 Ti 16GB",
+        "RTX 4070 Ti Super",
+        "RTX 5080",
+        "RTX 5090",
+        "RTX A4000",
+        "RTX A5000",
+        "RTX A6000",
+        "RTX 6000 Ada",
+        "L4",
+        "L40S",
+        "A10",
+        "A100 40GB",
+        "A100 80GB",
+        "H100 80GB",
+        "H200",
+        "B200",
+        "RTX 2080 Ti",
+    ],
+)
 def test_the_catalog_has_the_cards_people_ask_about_each_with_its_source(name):
     gpu = hardware.find_gpu(name)
     assert gpu.total_gib > 0 and gpu.bandwidth_gb_s > 0 and "NVIDIA" in gpu.source and "memory:" in gpu.source
 
 
-@pytest.mark.parametrize("name, words", [
-    ("RTX 9999", ["'RTX 9999'", "RTX 3090", "H200"]),
-    ("Tesla P40", ["'Tesla P40' is not in the catalog", "--gpu-total-gib"]),
-    ("3080", ["'3080' matches several GPUs", "RTX 3080 10GB", "RTX 3080 12GB"]),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("RTX 9999", ["'RTX 9999'", "RTX 3090", "H200"]),
+        ("Tesla P40", ["'Tesla P40' is not in the catalog", "--gpu-total-gib"]),
+        ("3080", ["'3080' matches several GPUs", "RTX 3080 10GB", "RTX 3080 12GB"]),
+    ],
+)
 def test_an_unknown_or_ambiguous_name_names_the_options(name, words):
     with pytest.raises(ConfigError) as info:
         hardware.find_gpu(name)

@@ -29,8 +29,12 @@ def standin(tiny_root):
     from tests.tiny_models import make_tiny_model
 
     bundled = models.prepare_bundled_model()
-    repos = {"test-org/smollm2": bundled, GATED: bundled, QWEN3_HUB_ID: make_tiny_model("tiny-qwen3", tiny_root),
-             AWQ: DATA / "hub" / "Qwen3-14B-AWQ"}
+    repos = {
+        "test-org/smollm2": bundled,
+        GATED: bundled,
+        QWEN3_HUB_ID: make_tiny_model("tiny-qwen3", tiny_root),
+        AWQ: DATA / "hub" / "Qwen3-14B-AWQ",
+    }
     with HubStandin(repos, gated=(GATED,)) as server:
         yield server
 
@@ -91,8 +95,13 @@ def test_qwens_awq_checkpoint_is_planned_int4_offline_from_a_cache_holding_only_
 
 def test_a_local_folder_that_declares_gptq_is_planned_in_that_format_without_quant(tmp_path, capsys):
     config = json.loads((DATA / "hub" / "Qwen3-14B-AWQ" / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False,
-                                     "sym": True}
+    config["quantization_config"] = {
+        "quant_method": "gptq",
+        "bits": 4,
+        "group_size": 128,
+        "desc_act": False,
+        "sym": True,
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = plan_json(capsys, "--model", str(tmp_path), "--gpu", "RTX 3090", "--max-model-len", "32768")
     assert out["quant"] == "gptq-int4" and out["fits"]
@@ -100,24 +109,55 @@ def test_a_local_folder_that_declares_gptq_is_planned_in_that_format_without_qua
     assert not any("quantize" in s for s in out["suggestions"])
 
 
-@pytest.mark.parametrize("config, fmt", [
-    ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}, "awq-int4"),
-    ({"quant_method": "gptq", "bits": 8, "group_size": 128}, "gptq-int8"),
-    ({"quant_method": "fp8", "activation_scheme": "dynamic"}, "fp8"),
-    ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}, "bnb-nf4"),
-    ({"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"group_0": {
-        "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128}, "input_activations": None,
-        "targets": ["Linear"]}}}, "w4a16"),
-    ({"quant_method": "compressed-tensors", "format": "float-quantized", "config_groups": {"group_0": {
-        "weights": {"num_bits": 8, "type": "float"}, "input_activations": {"num_bits": 8, "type": "float"}}}}, "fp8"),
-])
+@pytest.mark.parametrize(
+    "config, fmt",
+    [
+        ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}, "awq-int4"),
+        ({"quant_method": "gptq", "bits": 8, "group_size": 128}, "gptq-int8"),
+        ({"quant_method": "fp8", "activation_scheme": "dynamic"}, "fp8"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}, "bnb-nf4"),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "format": "pack-quantized",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128},
+                        "input_activations": None,
+                        "targets": ["Linear"],
+                    }
+                },
+            },
+            "w4a16",
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "format": "float-quantized",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {"num_bits": 8, "type": "float"},
+                        "input_activations": {"num_bits": 8, "type": "float"},
+                    }
+                },
+            },
+            "fp8",
+        ),
+    ],
+)
 def test_each_declared_quantization_is_read_as_a_format_the_planner_sizes(config, fmt):
     assert models.declared_format(config) == fmt and fmt in budget.QUANT_FORMATS
 
 
 def test_an_architecture_the_planner_does_not_model_is_refused_naming_it(tmp_path, capsys):
-    config = {"model_type": "jamba", "num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
-              "vocab_size": 100, "layers_block_type": ["mamba", "attention", "mamba", "mamba"]}
+    config = {
+        "model_type": "jamba",
+        "num_hidden_layers": 4,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 100,
+        "layers_block_type": ["mamba", "attention", "mamba", "mamba"],
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     code, _, err = run(capsys, "plan", "--model", str(tmp_path))
     assert code == 2 and "mamba layers" in err and "jamba" in err and len(err.strip().splitlines()) == 1
@@ -135,20 +175,36 @@ def test_a_gated_model_needs_a_token_and_downloads_with_one(hf, capsys, monkeypa
     assert f"downloading {GATED}" in err and "MB" in err  # the progress bar, on stderr: bytes, rate, time left
 
 
-@pytest.mark.parametrize("argv, offline, words", [
-    (["plan", "--model", "nobody/nothing-cached"], True, "is not in the Hugging Face cache"),
-    (["plan", "--model", "Qwen//x"], False, "is neither a Hugging Face id nor a folder"),
-    (["serve", "--print-command", "--model", "Qwen//x"], False, "is neither a Hugging Face id nor a folder"),
-    (["plan", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
-    (["download", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
-    (["tune", "--dry-run", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
-    (["compare", "--candidate", "test-org/smollm2,revision=v9.9", "--candidate", "smollm2-135m-instruct", "--tasks",
-      "ppl", "--workload", "none"], False, "has no revision 'v9.9'"),
-    (["plan", "--model", GATED], False, "is a gated model"),
-    (["plan", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
-    (["serve", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
-    (["plan", "--model", "Qwen3-32B", "--calibrate-from", "UNRESOLVABLE_LOG"], False, "--log-model"),
-])
+@pytest.mark.parametrize(
+    "argv, offline, words",
+    [
+        (["plan", "--model", "nobody/nothing-cached"], True, "is not in the Hugging Face cache"),
+        (["plan", "--model", "Qwen//x"], False, "is neither a Hugging Face id nor a folder"),
+        (["serve", "--print-command", "--model", "Qwen//x"], False, "is neither a Hugging Face id nor a folder"),
+        (["plan", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
+        (["download", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
+        (["tune", "--dry-run", "--model", "test-org/smollm2", "--revision", "v9.9"], False, "has no revision 'v9.9'"),
+        (
+            [
+                "compare",
+                "--candidate",
+                "test-org/smollm2,revision=v9.9",
+                "--candidate",
+                "smollm2-135m-instruct",
+                "--tasks",
+                "ppl",
+                "--workload",
+                "none",
+            ],
+            False,
+            "has no revision 'v9.9'",
+        ),
+        (["plan", "--model", GATED], False, "is a gated model"),
+        (["plan", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
+        (["serve", "--model", "test-org/missing"], False, "there is no model 'test-org/missing'"),
+        (["plan", "--model", "Qwen3-32B", "--calibrate-from", "UNRESOLVABLE_LOG"], False, "--log-model"),
+    ],
+)
 def test_bad_input_gets_one_line_with_the_fix(hf, capsys, monkeypatch, tmp_path, argv, offline, words):
     if offline:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -172,8 +228,12 @@ def test_a_download_killed_halfway_resumes_where_it_stopped(hf, tmp_path):
     source = hf.repos["test-org/smollm2"].folder / "model.safetensors"
     hf.bytes_per_s = 40e6  # about 7 s for the 269 MB, so that it can be killed halfway
     cache = Path(os.environ["HF_HOME"]) / "hub" / "models--test-org--smollm2" / "blobs"
-    child = subprocess.Popen([sys.executable, "-m", "workbench.cli", "download", "test-org/smollm2"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "download", "test-org/smollm2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -205,8 +265,17 @@ def test_a_vllm_log_naming_its_model_by_hub_id_calibrates_the_plan_of_another_mo
     assert out["kv_cache_gib"] == pytest.approx(4.45, rel=0.05)
     fitted = out["calibration"]["fitted_terms"]["overhead_gib"]
     assert 0 <= fitted < 0.5 and out["calibration"]["recomputed_terms"]["log"]["model"] == "Llama-3.1-8B"
-    named = plan_json(capsys, "--model", "Qwen3-32B", "--calibrate-from", str(HUB_ID_LOG), "--max-model-len", "16000",
-                      "--log-model", "Llama-3.1-8B")
+    named = plan_json(
+        capsys,
+        "--model",
+        "Qwen3-32B",
+        "--calibrate-from",
+        str(HUB_ID_LOG),
+        "--max-model-len",
+        "16000",
+        "--log-model",
+        "Llama-3.1-8B",
+    )
     assert named["kv_cache_gib"] == out["kv_cache_gib"]
 
 
@@ -236,10 +305,12 @@ def test_the_tiny_qwen3_is_served_by_its_id_downloaded_then_started_offline_from
     if not hasattr(qwen3_engine, "hub_requests"):
         pytest.skip("WORKBENCH_TEST_QWEN3_URL: the tiny-Qwen3 engine is one started elsewhere, not by its Hub id")
     assert qwen3_engine.argv[qwen3_engine.argv.index("--model") + 1] == QWEN3_HUB_ID
-    fetched = [r for r in qwen3_engine.hub_requests
-               if r["path"].endswith("/model.safetensors") and r["method"] == "GET"]
+    fetched = [
+        r for r in qwen3_engine.hub_requests if r["path"].endswith("/model.safetensors") and r["method"] == "GET"
+    ]
     assert fetched and "HF_HUB_OFFLINE=1" in Path(f"/proc/{qwen3_engine.process.pid}/environ").read_bytes().decode(
-        errors="replace").replace("\0", " ")
+        errors="replace"
+    ).replace("\0", " ")
     client = Client(qwen3_engine.base_url)
     assert client.models() == [QWEN3_HUB_ID]
     result = client.chat("Hello", max_tokens=4, temperature=0)
@@ -262,12 +333,20 @@ def test_a_face_without_a_terminal_hears_the_downloads_progress(hf):
 def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_download_as_its_engine_step(hf):
     from workbench import compare
 
-    request = compare.CompareRequest(candidates=(compare.Candidate("bundled", models.BUNDLED_MODEL),
-                                                 compare.Candidate("hub", "test-org/smollm2")), tasks=("ppl",),
-                                     workload=None)
+    request = compare.CompareRequest(
+        candidates=(compare.Candidate("bundled", models.BUNDLED_MODEL), compare.Candidate("hub", "test-org/smollm2")),
+        tasks=("ppl",),
+        workload=None,
+    )
     compare.check(request)
-    weights = lambda: [r for r in hf.requests if r["path"].endswith("/model.safetensors")  # noqa: E731
-                       and r["method"] == "GET" and not r.get("range")]
+
+    def weights():  # whole downloads of the weights (a header is read by a range request)
+        return [
+            r
+            for r in hf.requests
+            if r["path"].endswith("/model.safetensors") and r["method"] == "GET" and not r.get("range")
+        ]
+
     assert weights() == []  # only the safetensors header was read (a range request)
     events = []
     folder = compare._checkpoint(request.candidates[1], lambda *event: events.append(event))

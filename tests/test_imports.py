@@ -19,10 +19,31 @@ FACES = ("workbench.cli", "workbench.jupyter", "workbench.ui")
 # with `python -X importtime`: matplotlib 1.6 s, scipy.stats 2.2 s, transformers 2.4 s, openai 0.9 s, bs4 0.4 s,
 # reportlab 0.2 s, pypdf 0.17 s, docx 0.13 s) or that need a GPU stack or a notebook kernel. Everything else,
 # the workbench's own modules and the standard library included, is imported at the top of the module.
-HEAVY = {"vllm", "torch", "gptqmodel", "gradio", "ipywidgets", "IPython", "transformers", "tokenizers", "openai",
-         "httpx", "matplotlib", "scipy", "jsonschema", "pypdf", "docx", "reportlab", "bs4", "pynvml", "tqdm",
-         "sqlalchemy", "sqlglot",  # sqlalchemy 0.26 s, sqlglot 0.08 s (the daily report's database access)
-         "pyarrow", "huggingface_hub"}  # Parquet calibration files; the Hub client (only when a Hub id is given)
+HEAVY = {
+    "vllm",
+    "torch",
+    "gptqmodel",
+    "gradio",
+    "ipywidgets",
+    "IPython",
+    "transformers",
+    "tokenizers",
+    "openai",
+    "httpx",
+    "matplotlib",
+    "scipy",
+    "jsonschema",
+    "pypdf",
+    "docx",
+    "reportlab",
+    "bs4",
+    "pynvml",
+    "tqdm",
+    "sqlalchemy",
+    "sqlglot",  # sqlalchemy 0.26 s, sqlglot 0.08 s (the daily report's database access)
+    "pyarrow",
+    "huggingface_hub",
+}  # Parquet calibration files; the Hub client (only when a Hub id is given)
 
 
 def modules() -> dict[str, Path]:
@@ -50,18 +71,21 @@ def imports(path: Path, name: str) -> list[tuple[str, bool, int]]:
             elif isinstance(child, ast.ImportFrom):
                 base = child.module or ""
                 if child.level:
-                    base = ".".join(name.split(".")[:-child.level] + ([base] if base else []))
+                    base = ".".join(name.split(".")[: -child.level] + ([base] if base else []))
                 found.append((base, lazy, child.lineno))
                 found.extend((f"{base}.{a.name}", lazy, child.lineno) for a in child.names)
             visit(child, inside)
+
     visit(tree, False)
     return found
 
 
 def graph() -> dict[str, set[str]]:
     mods = modules()
-    return {name: {m for m, _, _ in imports(path, name) if m in mods and m != name and m != "workbench"}
-            for name, path in mods.items()}
+    return {
+        name: {m for m, _, _ in imports(path, name) if m in mods and m != name and m != "workbench"}
+        for name, path in mods.items()
+    }
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -72,7 +96,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 walk(nxt)
         stack.pop()
@@ -100,8 +124,11 @@ def test_no_core_module_imports_a_face_and_faces_do_not_import_each_other():
     core = [m for m in edges if not is_face(m)]
     assert {"workbench.engine", "workbench.planner", "workbench.planner.budget", "workbench.vllm_flags"} <= set(core)
     assert {m: sorted(t for t in edges[m] if is_face(t)) for m in core if any(is_face(t) for t in edges[m])} == {}
-    crossing = {m: sorted(t for t in edges[m] if is_face(t) and t.split(".")[:2] != m.split(".")[:2])
-                for m in edges if is_face(m)}
+    crossing = {
+        m: sorted(t for t in edges[m] if is_face(t) and t.split(".")[:2] != m.split(".")[:2])
+        for m in edges
+        if is_face(m)
+    }
     # `workbench ui` is the CLI's command that launches the app: its one way in (ui.app.launch), as STYLE.md has it
     assert {m: t for m, t in crossing.items() if t} == {"workbench.cli": ["workbench.ui", "workbench.ui.app"]}
 
@@ -119,9 +146,11 @@ def test_only_heavy_packages_are_imported_inside_functions():
 
 def test_core_modules_import_without_gradio_or_the_gpu_stack():
     core = [m for m in modules() if not is_face(m) and m != "workbench"]
-    code = ("import importlib, json, sys\n"
-            f"for m in {core!r}: importlib.import_module(m)\n"
-            "print(json.dumps([m for m in ('gradio', 'vllm', 'torch', 'gptqmodel', 'ipywidgets') if m in sys.modules]))")
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {core!r}: importlib.import_module(m)\n"
+        "print(json.dumps([m for m in ('gradio', 'vllm', 'torch', 'gptqmodel', 'ipywidgets') if m in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
@@ -139,20 +168,24 @@ def test_the_planner_does_no_io():
     assert {p.stem for p in planner} >= {"__init__", "budget", "vllm_facts", "gpu_plan", "sweeps", "fit", "answer"}
     for path in planner:
         tree = ast.parse(path.read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert imported & {"os", "pathlib", "json", "struct", "io", "urllib", "subprocess"} == set(), path.name
-        calls = {node.func.id for node in ast.walk(tree)
-                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+        calls = {
+            node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
         assert "open" not in calls, path.name
-        assert not {m for m, _, _ in imports(path, f"workbench.planner.{path.stem}") if m == "workbench.client"}, path.name
+        assert not {m for m, _, _ in imports(path, f"workbench.planner.{path.stem}") if m == "workbench.client"}, (
+            path.name
+        )
 
 
 def layout() -> str:
     page = (ROOT / "docs" / "architecture.md").read_text()
-    section = page[page.index("## Layout"):]
-    return section[:section.index("```", section.index("```") + 3)]
+    section = page[page.index("## Layout") :]
+    return section[: section.index("```", section.index("```") + 3)]
 
 
 def test_the_architecture_page_names_every_module_and_no_other():
@@ -162,7 +195,8 @@ def test_the_architecture_page_names_every_module_and_no_other():
             continue
         shown = name.removeprefix("workbench.").replace(".", "/")
         assert re.search(rf"(?<![\w/]){re.escape(shown)}\b", text) or (
-            "ui/" in shown and re.search(rf"\b{re.escape(shown.split('/')[-1])}\b", text)), f"{shown} is not in the layout"
+            "ui/" in shown and re.search(rf"\b{re.escape(shown.split('/')[-1])}\b", text)
+        ), f"{shown} is not in the layout"
     named = set(re.findall(r"\b([a-z_]+)\.py\b", text))
     files = {p.stem for p in ROOT.rglob("*.py") if ".venv" not in p.parts}
     assert named - files == set(), "the layout names files that do not exist"

@@ -14,21 +14,33 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 def test_a_plan_shows_its_verdict_budget_and_command():
-    plan = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "gptq-int4",
-                         ServeSettings(max_model_len=32768))
+    plan = gpu_plan.plan(
+        models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "gptq-int4", ServeSettings(max_model_len=32768)
+    )
     text = plan._repr_markdown_()
     assert text.startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
-    assert "| kv_cache | 11.13 |" in text and "max concurrency at 32,768: **2.23**" in text  # the reference plan (docs/planner.md)
+    assert (
+        "| kv_cache | 11.13 |" in text and "max concurrency at 32,768: **2.23**" in text
+    )  # the reference plan (docs/planner.md)
     assert f"`{' '.join(plan.vllm_args)}`" in text
     bf16 = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")
     assert bf16._repr_markdown_().startswith("### ❌ does not fit")
 
 
 def test_a_bench_report_is_still_json_and_shows_as_a_table():
-    level = {"concurrency": 2, "request_rate": None, "completed": 4, "failed": 0, "req_s": 1.5, "output_tok_s": 48.0,
-             "goodput_req_s": 1.0, **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": None} for m in bench.METRICS}}
-    report = bench.BenchReport(server={"model": "m", "vllm_version": "0.32.0", "device": "cpu", "bound": "none"},
-                          levels=[level])
+    level = {
+        "concurrency": 2,
+        "request_rate": None,
+        "completed": 4,
+        "failed": 0,
+        "req_s": 1.5,
+        "output_tok_s": 48.0,
+        "goodput_req_s": 1.0,
+        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": None} for m in bench.METRICS},
+    }
+    report = bench.BenchReport(
+        server={"model": "m", "vllm_version": "0.32.0", "device": "cpu", "bound": "none"}, levels=[level]
+    )
     assert json.loads(json.dumps(report))["levels"][0]["req_s"] == 1.5
     assert "| concurrency 2 | 4 | 0 | 10 | — | 10 | 10 | 10 | 1.50 | 48.0 | 1.00 |" in report._repr_markdown_()
 
@@ -64,18 +76,36 @@ def test_the_ab_explorer_filters_the_matrix_and_opens_a_trial():
     from workbench import abconfig, abreport
     from workbench.abtest import Check, Trial
 
-    config = abconfig.parse_config({"name": "t", "dataset": [{"q": "a"}, {"q": "b"}], "prompt": "{q}",
-                                    "variants": [{"name": "base"}, {"name": "new"}]})
+    config = abconfig.parse_config(
+        {
+            "name": "t",
+            "dataset": [{"q": "a"}, {"q": "b"}],
+            "prompt": "{q}",
+            "variants": [{"name": "base"}, {"name": "new"}],
+        }
+    )
     items = abconfig.load_items(config)
 
     def trial(variant, item, output):
         return Trial(variant, item.id, 0, True, output=output, checks=[Check("contains 'yes'", output == "yes")])
 
-    report = abreport.ABReport(config, items, [trial("base", items[0], "yes"), trial("new", items[0], "no"),
-                                             trial("base", items[1], "yes"), trial("new", items[1], "yes")])
+    report = abreport.ABReport(
+        config,
+        items,
+        [
+            trial("base", items[0], "yes"),
+            trial("new", items[0], "no"),
+            trial("base", items[1], "yes"),
+            trial("new", items[1], "yes"),
+        ],
+    )
     view = jupyter.ab_explorer(report)
-    show, matrix, (item, variant), opened = view.widget.children[0], view.widget.children[1], \
-        view.widget.children[2].children, view.widget.children[3]
+    show, matrix, (item, variant), opened = (
+        view.widget.children[0],
+        view.widget.children[1],
+        view.widget.children[2].children,
+        view.widget.children[3],
+    )
     assert "2 of 2 items" in matrix.value
     show.value = "variants disagree"
     assert "1 of 2 items" in matrix.value and list(item.options) == [items[0].id]

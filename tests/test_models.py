@@ -97,30 +97,57 @@ def test_a_malformed_id_is_refused_before_any_request(reference):
 
 
 def _config(**changes) -> dict:
-    base = {"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096, "intermediate_size": 14336,
-            "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 32768}
+    base = {
+        "model_type": "llama",
+        "num_hidden_layers": 32,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+        "max_position_embeddings": 32768,
+    }
     return {**base, **changes}
 
 
 def test_the_planner_reads_moe_mla_head_dim_and_sliding_windows_from_config_json():
     from workbench.planner import budget
 
-    mixtral = models.spec_from_config("mixtral", _config(model_type="mixtral", num_local_experts=8,
-                                                         num_experts_per_tok=2))
+    mixtral = models.spec_from_config(
+        "mixtral", _config(model_type="mixtral", num_local_experts=8, num_experts_per_tok=2)
+    )
     assert (mixtral.num_experts, mixtral.experts_per_token, mixtral.moe_intermediate_size) == (8, 2, 14336)
     assert mixtral.total_params() == pytest.approx(46.7e9, rel=0.01)  # Mixtral-8x7B: 46.7B parameters
-    gemma = models.spec_from_config("gemma", _config(model_type="gemma2", head_dim=256, hidden_size=3584,
-                                                     num_attention_heads=16))
+    gemma = models.spec_from_config(
+        "gemma", _config(model_type="gemma2", head_dim=256, hidden_size=3584, num_attention_heads=16)
+    )
     assert gemma.head_dim == 256 and budget.kv_bytes_per_token(gemma) == 2 * 32 * 8 * 256 * 2
     swa = models.spec_from_config("swa", _config(layer_types=["sliding_attention", "full_attention"] * 16))
     assert swa.sliding_window
-    deepseek = models.spec_from_config("DeepSeek-V2-Lite", _config(
-        model_type="deepseek_v2", num_hidden_layers=27, hidden_size=2048, intermediate_size=10944,
-        num_attention_heads=16, num_key_value_heads=16, vocab_size=102400, n_routed_experts=64, n_shared_experts=2,
-        num_experts_per_tok=6, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64))
+    deepseek = models.spec_from_config(
+        "DeepSeek-V2-Lite",
+        _config(
+            model_type="deepseek_v2",
+            num_hidden_layers=27,
+            hidden_size=2048,
+            intermediate_size=10944,
+            num_attention_heads=16,
+            num_key_value_heads=16,
+            vocab_size=102400,
+            n_routed_experts=64,
+            n_shared_experts=2,
+            num_experts_per_tok=6,
+            moe_intermediate_size=1408,
+            kv_lora_rank=512,
+            qk_rope_head_dim=64,
+        ),
+    )
     catalog = models.CATALOG["DeepSeek-V2-Lite"]
-    assert (deepseek.num_experts, deepseek.experts_per_token, deepseek.is_mla) == (catalog.num_experts,
-                                                                                   catalog.experts_per_token, True)
+    assert (deepseek.num_experts, deepseek.experts_per_token, deepseek.is_mla) == (
+        catalog.num_experts,
+        catalog.experts_per_token,
+        True,
+    )
     assert budget.kv_bytes_per_token(deepseek) == budget.kv_bytes_per_token(catalog)
 
 

@@ -4,13 +4,14 @@ a reader needs (and says so when a result has no such axis)."""
 import pytest
 
 from workbench import abconfig, abreport, bench, hardware, models, planner, plots
-from workbench.planner import gpu_plan
 from workbench.abtest import Check, Trial
+from workbench.planner import gpu_plan
 
 
 def texts(fig) -> list[str]:
-    return [t.get_text() for ax in fig.axes for t in (*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend()
-                                                                   else ()))]
+    return [
+        t.get_text() for ax in fig.axes for t in (*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else ()))
+    ]
 
 
 def test_the_memory_bar_stacks_the_plans_terms_on_the_gpu():
@@ -33,10 +34,17 @@ def test_the_concurrency_curve_is_the_planners_sweep():
 
 
 def bench_report(rate=None):
-    level = {"concurrency": None if rate else 2, "request_rate": rate, "completed": 3, "failed": 0, "req_s": 1.5,
-             "output_tok_s": 48.0, "goodput_req_s": 1.0,
-             **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": 13.0} for m in bench.METRICS},
-             "samples": {"ttft_ms": [30.0, 10.0, 20.0], "tpot_ms": [5.0, 6.0, 7.0], "e2e_ms": [300.0, 100.0, 200.0]}}
+    level = {
+        "concurrency": None if rate else 2,
+        "request_rate": rate,
+        "completed": 3,
+        "failed": 0,
+        "req_s": 1.5,
+        "output_tok_s": 48.0,
+        "goodput_req_s": 1.0,
+        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": 13.0} for m in bench.METRICS},
+        "samples": {"ttft_ms": [30.0, 10.0, 20.0], "tpot_ms": [5.0, 6.0, 7.0], "e2e_ms": [300.0, 100.0, 200.0]},
+    }
     level["load"] = bench.load_label(level)
     return bench.BenchReport(server={"model": "m"}, slo={"ttft_ms": 25.0, "tpot_ms": None}, levels=[level])
 
@@ -56,11 +64,29 @@ def test_the_throughput_curve_says_when_a_run_has_no_concurrency_axis():
 
 
 def test_the_ab_chart_shows_each_variants_pass_rate_and_interval():
-    config = abconfig.parse_config({"name": "t", "dataset": [{"q": "a"}, {"q": "b"}], "prompt": "{q}",
-                                    "variants": [{"name": "base"}, {"name": "new"}]})
+    config = abconfig.parse_config(
+        {
+            "name": "t",
+            "dataset": [{"q": "a"}, {"q": "b"}],
+            "prompt": "{q}",
+            "variants": [{"name": "base"}, {"name": "new"}],
+        }
+    )
     items = abconfig.load_items(config)
-    trials = [Trial(v, i.id, 0, True, output="x", latency_s=0.1, completion_tokens=3,
-                    checks=[Check("c", v == "base" or i.id == items[0].id)]) for v in ("base", "new") for i in items]
+    trials = [
+        Trial(
+            v,
+            i.id,
+            0,
+            True,
+            output="x",
+            latency_s=0.1,
+            completion_tokens=3,
+            checks=[Check("c", v == "base" or i.id == items[0].id)],
+        )
+        for v in ("base", "new")
+        for i in items
+    ]
     report = abreport.ABReport(config, items, trials)
     fig = plots.ab_chart(report)
     assert [bar.get_height() for bar in fig.axes[0].patches] == [100.0, 50.0]

@@ -20,8 +20,10 @@ def alive(pid: int) -> bool:
 
 def test_the_whole_group_is_stopped_grandchildren_included(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
-    code = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-            f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    code = (
+        f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.monotonic() + 20
     while not pid_file.exists() and time.monotonic() < deadline:
@@ -33,7 +35,9 @@ def test_the_whole_group_is_stopped_grandchildren_included(tmp_path):
 
 
 def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout():
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     start = time.monotonic()
@@ -43,9 +47,11 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout():
 
 def test_sigterm_unwinds_like_ctrl_c_so_that_finally_runs(tmp_path):
     marker = tmp_path / "cleaned"
-    code = ("import time; from workbench import processes; processes.stop_on_signals()\n"
-            "try:\n    print('ready', flush=True); time.sleep(60)\n"
-            f"finally:\n    open({str(marker)!r}, 'w').write('yes')\n")
+    code = (
+        "import time; from workbench import processes; processes.stop_on_signals()\n"
+        "try:\n    print('ready', flush=True); time.sleep(60)\n"
+        f"finally:\n    open({str(marker)!r}, 'w').write('yes')\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ def test_perplexity_through_the_served_engine(client, tmp_path):
     """Every prompt token but each chunk's first is scored, and the same text scores the same from a file."""
     text = quality.eval_text(3000)
     result = quality.perplexity(client, text, chunk_chars=1000)
-    first_tokens = [client.count_tokens(text[i:i + 1000]) for i in range(0, 3000, 1000)]
+    first_tokens = [client.count_tokens(text[i : i + 1000]) for i in range(0, 3000, 1000)]
     assert result["tokens"] == sum(first_tokens) - 3
     assert 1 < result["ppl"] < 100 and math.isfinite(result["ppl"])  # the bundled model measured 10.76 on 3,000
     path = tmp_path / "held-out.txt"

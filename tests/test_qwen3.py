@@ -12,8 +12,8 @@ import re
 import pytest
 
 from workbench import agent, client, demo_tools, hardware, models, tools, toolseval
-from workbench.planner import gpu_plan
 from workbench.client import Client
+from workbench.planner import gpu_plan
 
 TODAY = dt.date(2026, 11, 25)
 CALL = {"name": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}
@@ -64,9 +64,16 @@ def test_served_with_the_flags_the_planner_prints_for_qwen3_14b(qwen3_engine):
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_tool_call_comes_back_as_tool_calls_through_the_hermes_parser(qwen3, tmp_path, stream):
     registry = demo_tools.builtin_registry(tmp_path)
-    result = qwen3.chat("Weather in Hangzhou tomorrow?", stream=stream, temperature=0, max_tokens=80,
-                        tools=[registry.get("get_weather").openai_spec()], tool_choice="auto",
-                        enable_thinking=False, **forced(re.escape(CALL_TEXT)))
+    result = qwen3.chat(
+        "Weather in Hangzhou tomorrow?",
+        stream=stream,
+        temperature=0,
+        max_tokens=80,
+        tools=[registry.get("get_weather").openai_spec()],
+        tool_choice="auto",
+        enable_thinking=False,
+        **forced(re.escape(CALL_TEXT)),
+    )
     assert result.finish_reason == "tool_calls"
     assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [(CALL["name"], CALL["arguments"])]
     assert "<tool_call>" not in result.text
@@ -105,8 +112,9 @@ class SteeredClient(Client):
 
 
 def policy_for(tmp_path, **limits) -> tools.Policy:
-    return tools.Policy(demo_tools.builtin_registry(tmp_path / "data"), tools.AuditLog(tmp_path / "audit.jsonl"),
-                        tools.Limits(**limits))
+    return tools.Policy(
+        demo_tools.builtin_registry(tmp_path / "data"), tools.AuditLog(tmp_path / "audit.jsonl"), tools.Limits(**limits)
+    )
 
 
 def test_the_agent_loop_runs_a_parsed_call_and_audits_it(qwen3, tmp_path):
@@ -118,8 +126,9 @@ def test_the_agent_loop_runs_a_parsed_call_and_audits_it(qwen3, tmp_path):
     assert (step.tool, step.status, step.arguments) == ("get_weather", "executed", CALL["arguments"])
     assert "DEMO DATA" in step.result["source"]
     assert [e["event"] for e in policy.audit.events()] == ["proposed", "executed"]
-    assert turn.messages[-2]["role"] == "tool" and json.loads(turn.messages[-2]["content"])["result"]["city"] == \
-        "Hangzhou"
+    assert (
+        turn.messages[-2]["role"] == "tool" and json.loads(turn.messages[-2]["content"])["result"]["city"] == "Hangzhou"
+    )
 
 
 def test_a_call_cut_off_by_max_tokens_is_an_audited_error_not_an_answer(qwen3, tmp_path):
@@ -187,8 +196,15 @@ def test_tools_eval_scores_thinking_on_against_off(qwen3, tmp_path, monkeypatch)
     monkeypatch.setitem(client.REASONING_BUDGETS, "tools-native", 64)
     thought_then_call = re.escape("<think>\nThe weather tool.\n</think>\n\n" + CALL_TEXT)
     steered = RecordingClient(qwen3, thought_then_call, "unused")
-    report = toolseval.compare(steered, lambda name: policy_for(tmp_path / name), [("native", False)],
-                               cases=toolseval.CASES[:1], thinking=toolseval.THINKING["both"])
-    assert {name: r["overall"]["exact"] for name, r in report.items()} == {"native+thinking": 1.0,
-                                                                            "native+no-thinking": 1.0}
+    report = toolseval.compare(
+        steered,
+        lambda name: policy_for(tmp_path / name),
+        [("native", False)],
+        cases=toolseval.CASES[:1],
+        thinking=toolseval.THINKING["both"],
+    )
+    assert {name: r["overall"]["exact"] for name, r in report.items()} == {
+        "native+thinking": 1.0,
+        "native+no-thinking": 1.0,
+    }
     assert steered.sent == [(True, 464), (False, 400)]

@@ -10,12 +10,27 @@ import pytest
 from tests.report_helpers import PG_PASSWORD, checksum, postgres_bin, postgres_checksum, postgres_server, run_cli
 from workbench.report import demo_db, source
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(postgres_bin() is None, reason="Debian's postgresql is not installed, and "
-                                 "scripts/install.sh could not install it (it needs root and apt-get)"),
-              pytest.mark.skipif(os.geteuid() != 0, reason="starting the server as the `postgres` user needs root")]
-FLAGS = ("--table", "sales", "--date-column", "day", "--measure", "revenue", "--measure", "orders",
-         "--dimension", "region")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        postgres_bin() is None,
+        reason="Debian's postgresql is not installed, and "
+        "scripts/install.sh could not install it (it needs root and apt-get)",
+    ),
+    pytest.mark.skipif(os.geteuid() != 0, reason="starting the server as the `postgres` user needs root"),
+]
+FLAGS = (
+    "--table",
+    "sales",
+    "--date-column",
+    "day",
+    "--measure",
+    "revenue",
+    "--measure",
+    "orders",
+    "--dimension",
+    "region",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +44,31 @@ def test_postgres_gives_the_same_facts_as_sqlite_and_writes_nothing(server, tmp_
     port, admin, sqlite_path = server
     before, sqlite_before = postgres_checksum(admin), checksum(sqlite_path)
     url = f"postgresql+psycopg://reader@127.0.0.1:{port}/sales"
-    code, stdout, stderr = run_cli("report", "--db", url, *FLAGS, "--date", "2026-11-17", "--out",
-                                   str(tmp_path / "pg"), "--json", env={"WORKBENCH_DB_PASSWORD": PG_PASSWORD})
+    code, stdout, stderr = run_cli(
+        "report",
+        "--db",
+        url,
+        *FLAGS,
+        "--date",
+        "2026-11-17",
+        "--out",
+        str(tmp_path / "pg"),
+        "--json",
+        env={"WORKBENCH_DB_PASSWORD": PG_PASSWORD},
+    )
     assert code == 0, stderr
     pg = json.loads(stdout)
-    code, stdout, _ = run_cli("report", "--db", f"sqlite:///{sqlite_path}", *FLAGS, "--date", "2026-11-17", "--out",
-                              str(tmp_path / "lite"), "--json")
+    code, stdout, _ = run_cli(
+        "report",
+        "--db",
+        f"sqlite:///{sqlite_path}",
+        *FLAGS,
+        "--date",
+        "2026-11-17",
+        "--out",
+        str(tmp_path / "lite"),
+        "--json",
+    )
     lite = json.loads(stdout)
     assert pg["totals"] == lite["totals"] and pg["alerts"] == lite["alerts"]
     assert [(a["value"], a["kind"]) for a in pg["alerts"]] == [("East", "drop"), ("East", "drop")]
@@ -66,9 +100,11 @@ def test_the_session_is_read_only_even_for_a_statement_past_the_parser(server):
 def test_a_refused_login_or_a_closed_port_is_one_line_without_the_password(server, tmp_path, case):
     port, admin, _ = server
     before = postgres_checksum(admin)
-    url = {"wrong password": f"postgresql+psycopg://reader:{PG_PASSWORD}x@127.0.0.1:{port}/sales",
-           "unreachable": f"postgresql+psycopg://reader:{PG_PASSWORD}@127.0.0.1:1/sales",
-           "no password": f"postgresql+psycopg://reader@127.0.0.1:{port}/sales"}[case]
+    url = {
+        "wrong password": f"postgresql+psycopg://reader:{PG_PASSWORD}x@127.0.0.1:{port}/sales",
+        "unreachable": f"postgresql+psycopg://reader:{PG_PASSWORD}@127.0.0.1:1/sales",
+        "no password": f"postgresql+psycopg://reader@127.0.0.1:{port}/sales",
+    }[case]
     code, stdout, stderr = run_cli("report", "--db", url, *FLAGS, "--date", "2026-11-17", "--out", str(tmp_path / "o"))
     assert code == 2 and stdout == "" and len(stderr.strip().splitlines()) == 1
     assert ("refused the credentials" if case != "unreachable" else "cannot be reached") in stderr

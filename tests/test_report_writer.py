@@ -18,8 +18,16 @@ def demo(tmp_path_factory):
 
 
 def make_spec(demo, **changes):
-    return spec.parse_spec({"db": f"sqlite:///{demo}", "table": "sales", "date_column": "day",
-                            "measures": ["revenue"], "dimension": "region", **changes})
+    return spec.parse_spec(
+        {
+            "db": f"sqlite:///{demo}",
+            "table": "sales",
+            "date_column": "day",
+            "measures": ["revenue"],
+            "dimension": "region",
+            **changes,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +50,9 @@ def test_a_figure_must_be_a_fact_of_the_value_the_sentence_names(day_facts):
 
 
 def test_unverified_sentences_are_marked_and_never_shown_as_plain_text(day_facts):
-    prose = writer.check("## Summary\nEast revenue dropped 52.2 %. Sales will grow 300 % next week.", day_facts,
-                         "en", "test")
+    prose = writer.check(
+        "## Summary\nEast revenue dropped 52.2 %. Sales will grow 300 % next week.", day_facts, "en", "test"
+    )
     shown = prose.markdown()
     assert "East revenue dropped 52.2 %." in shown.splitlines()
     assert "⚠️ unverified (300 not in the facts): ~~Sales will grow 300 % next week.~~" in shown
@@ -61,8 +70,9 @@ def test_a_follow_up_query_runs_under_the_tool_policy_and_is_audited(demo, tmp_p
     before = checksum(demo)
     with source.Source(f"sqlite:///{demo}") as src:
         policy = writer.sql_policy(src.rows, tmp_path / "audit.jsonl")
-        ok = policy.run("query_database", {"sql": "SELECT region, SUM(revenue) FROM sales WHERE day = '2026-11-17' "
-                                                  "GROUP BY region"})
+        ok = policy.run(
+            "query_database", {"sql": "SELECT region, SUM(revenue) FROM sales WHERE day = '2026-11-17' GROUP BY region"}
+        )
         refused = policy.run("query_database", {"sql": "DELETE FROM sales"})
     assert ok.status == "executed" and len(ok.result["rows"]) == 5
     assert refused.status == "error" and "the report only reads" in refused.reason

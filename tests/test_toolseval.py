@@ -20,9 +20,11 @@ def test_tools_eval_scores_every_mode(client, tmp_path):
         assert [r["message"] for r in rows] == [c.message for c in sample]
         # every row is scored by the BFCL rules, and every figure is the share of its rows
         for case, row in zip(sample, rows):
-            assert {k: row[k] for k in ("name", "arguments", "exact")} == \
-                {k: v for k, v in toolseval.score_case(case, row["proposed"], policy).items()
-                 if k in ("name", "arguments", "exact")}
+            assert {k: row[k] for k in ("name", "arguments", "exact")} == {
+                k: v
+                for k, v in toolseval.score_case(case, row["proposed"], policy).items()
+                if k in ("name", "arguments", "exact")
+            }
         for category, figures in report["categories"].items():
             mine = [r for r in rows if r["category"] == category]
             assert figures["cases"] == len(mine) > 0
@@ -33,7 +35,7 @@ def test_tools_eval_scores_every_mode(client, tmp_path):
             # schema-guided decoding: whatever the model proposes as a call names a whitelisted tool and fits
             # its schema, however wrong the choice
             for row in rows:  # a list of calls; an answer is a str, an unusable reply a dict
-                for name, arguments in (row["proposed"] if isinstance(row["proposed"], list) else []):
+                for name, arguments in row["proposed"] if isinstance(row["proposed"], list) else []:
                     jsonschema.validate(arguments, policy.registry.get(name).parameters)
 
 
@@ -57,6 +59,10 @@ def test_thinking_asked_of_a_server_without_a_reasoning_parser_is_refused_before
     """The bundled model has no reasoning parser: scoring 'thinking on' would score thoughts as answers."""
     asked = []
     with pytest.raises(ConfigError, match="thinking was asked of the server .*no reasoning parser.*--enable-reasoning"):
-        toolseval.compare(client, lambda name: asked.append(name) or make_policy(tmp_path),
-                          [("constrained", False)], thinking=toolseval.THINKING["both"])
+        toolseval.compare(
+            client,
+            lambda name: asked.append(name) or make_policy(tmp_path),
+            [("constrained", False)],
+            thinking=toolseval.THINKING["both"],
+        )
     assert asked == []  # no design was started

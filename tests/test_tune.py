@@ -23,8 +23,12 @@ def vllm_accepts(c: tune.Candidate) -> bool:
     from vllm.config import SchedulerConfig
 
     try:
-        SchedulerConfig(max_model_len=c.max_model_len, is_encoder_decoder=False,
-                        max_num_batched_tokens=c.max_num_batched_tokens, max_num_seqs=c.max_num_seqs)
+        SchedulerConfig(
+            max_model_len=c.max_model_len,
+            is_encoder_decoder=False,
+            max_num_batched_tokens=c.max_num_batched_tokens,
+            max_num_seqs=c.max_num_seqs,
+        )
         return True
     except ValueError:
         return False
@@ -58,8 +62,12 @@ def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
     no_room = [p for p in proposals if p.pruned and "KV cache is needed" in p.pruned]
     assert no_room and all(p.kv_cache_tokens < p.candidate.max_model_len for p in no_room)
     kept = tune.kept(proposals)
-    rescued = [p for p in no_room if p.candidate.kv_cache_dtype == "auto" and
-               any(k.candidate == replace(p.candidate, kv_cache_dtype="fp8") for k in kept)]
+    rescued = [
+        p
+        for p in no_room
+        if p.candidate.kv_cache_dtype == "auto"
+        and any(k.candidate == replace(p.candidate, kv_cache_dtype="fp8") for k in kept)
+    ]
     assert rescued  # the same flags with an fp8 KV cache start
     assert kept and all(p.candidate.gpu_memory_utilization in (0.90, 0.95) for p in kept)
     assert any(p.candidate.kv_cache_dtype == "fp8" for p in kept)
@@ -69,20 +77,30 @@ def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
 
 def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
     def entry(batched, goodput, tok_s):
-        c = tune.Candidate(max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=batched, cpu_kv_cache_gib=1,
-                           device="cpu")
-        level = {"goodput_req_s": goodput, "output_tok_s": tok_s, "met_slo": 3, "completed": 4,
-                 "ttft_ms": {"p50": 500.0}, "tpot_ms": {"p50": 30.0}}
+        c = tune.Candidate(
+            max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=batched, cpu_kv_cache_gib=1, device="cpu"
+        )
+        level = {
+            "goodput_req_s": goodput,
+            "output_tok_s": tok_s,
+            "met_slo": 3,
+            "completed": 4,
+            "ttft_ms": {"p50": 500.0},
+            "tpot_ms": {"p50": 30.0},
+        }
         return {**tune.Proposal(c, 46592, 36.4, None, "4 running at once").as_dict(), "level": level, "error": None}
 
     ranked = sorted([entry(64, 1.0, 90.0), entry(516, 1.5, 80.0), entry(128, 1.5, 85.0)], key=tune._rank_key)
     assert [e["max_num_batched_tokens"] for e in ranked] == [128, 516, 64]  # goodput, then tokens/s
     text = tune.explain(ranked, tune.SLO(1000, 50))
     assert "seqs 4 · batched 128" in text and "TTFT ≤ 1000 ms, TPOT ≤ 50 ms" in text
-    line = tune.Candidate(max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=128, cpu_kv_cache_gib=1,
-                          device="cpu").serve_line("/models/smol")
-    assert line == ("VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model /models/smol "
-                    "--max-model-len 1024 --max-num-seqs 4 --max-num-batched-tokens 128")
+    line = tune.Candidate(
+        max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=128, cpu_kv_cache_gib=1, device="cpu"
+    ).serve_line("/models/smol")
+    assert line == (
+        "VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model /models/smol "
+        "--max-model-len 1024 --max-num-seqs 4 --max-num-batched-tokens 128"
+    )
 
 
 def test_vllms_own_parser_reads_the_winners_flags():
@@ -91,8 +109,11 @@ def test_vllms_own_parser_reads_the_winners_flags():
 
     c = tune.kept(tune.propose(bundled(), WORKLOAD, 4))[0].candidate
     args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *c.args()])
-    assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == \
-        (c.max_model_len, c.max_num_seqs, c.max_num_batched_tokens)
+    assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == (
+        c.max_model_len,
+        c.max_num_seqs,
+        c.max_num_batched_tokens,
+    )
 
 
 @pytest.mark.parametrize("json_out", [False, True])
@@ -105,8 +126,10 @@ def test_dry_run_from_the_command_line(json_out):
         assert sum(r["pruned"] is None for r in rows) == 3
     else:
         assert out.stdout.startswith(f"{len(tune.propose(bundled(), WORKLOAD, 4))} candidates; the planner keeps 3:")
-        assert "vLLM refuses to start: max_num_batched_tokens (64) must be greater than or equal to max_num_seqs" \
+        assert (
+            "vLLM refuses to start: max_num_batched_tokens (64) must be greater than or equal to max_num_seqs"
             in out.stdout
+        )
 
 
 def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
@@ -121,10 +144,13 @@ def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
     no_kv = sum(p.cause == "no KV cache" for p in dry.proposals)
     assert any(line.startswith(f"  ✗ {no_kv} candidates (no KV cache), e.g. ") for line in refusals)
     assert "fix: free memory for the KV cache: quantize the weights (--quant gptq-int4)" in text
-    int4 = tune.kept(tune.propose(models.find_model("Qwen3-14B"), WORKLOAD, 4, "gpu", hardware.find_gpu("RTX 3090"),
-                                  "gptq-int4"))
-    assert dry.hints == (f"Qwen3-14B's bf16 weights (27.51 GiB) leave no room for a KV cache on one RTX 3090 "
-                         f"(23.58 GiB); with --quant gptq-int4 (9.29 GiB) the planner keeps {len(int4)}.",)
+    int4 = tune.kept(
+        tune.propose(models.find_model("Qwen3-14B"), WORKLOAD, 4, "gpu", hardware.find_gpu("RTX 3090"), "gptq-int4")
+    )
+    assert dry.hints == (
+        f"Qwen3-14B's bf16 weights (27.51 GiB) leave no room for a KV cache on one RTX 3090 "
+        f"(23.58 GiB); with --quant gptq-int4 (9.29 GiB) the planner keeps {len(int4)}.",
+    )
     assert int4 and f"hint: {dry.hints[0]}" in text
     assert tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090", quant="gptq-int4").hints == ()
 
@@ -132,8 +158,9 @@ def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
 def test_vllms_defaults_are_a_candidate_with_no_flag_beyond_the_model():
     p = tune.defaults(bundled(), WORKLOAD, 4)
     assert p.candidate.vllm_defaults and p.pruned is None and p.as_dict()["vllm_defaults"] is True
-    assert p.candidate.serve_line("/models/smol") == ("VLLM_CPU_KVCACHE_SPACE=1 python -m "
-                                                       "vllm.entrypoints.openai.api_server --model /models/smol")
+    assert p.candidate.serve_line("/models/smol") == (
+        "VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model /models/smol"
+    )
     assert p.candidate.label() == "vLLM defaults (no flags; VLLM_CPU_KVCACHE_SPACE=1)"
     assert p.note == "4 running at once; a prompt prefills in 1 step"  # vLLM's own 128 seqs and 2048 tokens a step
     from vllm.engine.arg_utils import EngineArgs
@@ -144,8 +171,11 @@ def test_vllms_defaults_are_a_candidate_with_no_flag_beyond_the_model():
 
 
 def _benchmarked(label: str, goodput_runs: list[float], tok_s_runs: list[float], defaults: bool = False) -> dict:
-    level = {"goodput_req_s": sum(goodput_runs) / len(goodput_runs), "output_tok_s": sum(tok_s_runs) / len(tok_s_runs),
-             "repeat_ci": {"goodput_req_s": {"runs": goodput_runs}, "output_tok_s": {"runs": tok_s_runs}}}
+    level = {
+        "goodput_req_s": sum(goodput_runs) / len(goodput_runs),
+        "output_tok_s": sum(tok_s_runs) / len(tok_s_runs),
+        "repeat_ci": {"goodput_req_s": {"runs": goodput_runs}, "output_tok_s": {"runs": tok_s_runs}},
+    }
     return {"label": label, "vllm_defaults": defaults, "level": level, "error": None}
 
 
@@ -163,18 +193,31 @@ def test_the_winners_gain_over_vllms_defaults_is_a_ratio_with_an_interval_over_t
     assert vs["goodput_req_s"]["ci_low"] < 1 < vs["goodput_req_s"]["ci_high"]
     assert "no measurable gain, the workload leaves no room" in vs["verdict"]
 
-    once = tune.vs_defaults([{**_benchmarked("seqs 4", [1.1], [90.0]), "level": {"goodput_req_s": 1.1,
-                                                                                 "output_tok_s": 90.0}},
-                             {**base, "level": {"goodput_req_s": 1.0, "output_tok_s": 80.0}}])
+    once = tune.vs_defaults(
+        [
+            {**_benchmarked("seqs 4", [1.1], [90.0]), "level": {"goodput_req_s": 1.1, "output_tok_s": 90.0}},
+            {**base, "level": {"goodput_req_s": 1.0, "output_tok_s": 80.0}},
+        ]
+    )
     assert once["goodput_req_s"] == {"ratio": 1.1, "ci_low": None, "ci_high": None}
     assert "(one run: no interval)" in once["verdict"] and "below the 20% gain aimed for" in once["verdict"]
 
     for entry in (base, better):
         entry["level"].update(ttft_ms={"p50": 500.0}, tpot_ms={"p50": 30.0}, met_slo=4, completed=4)
     ranked = sorted([base, better], key=tune._rank_key)
-    report = tune.TuneReport(model="m", device="cpu", gpu=None, workload={"input_len": 128, "output_len": 32},
-                             concurrency=4, slo={}, pruned=[], ranked=ranked, explanation="",
-                             vs_defaults=tune.vs_defaults(ranked), serve=None)
+    report = tune.TuneReport(
+        model="m",
+        device="cpu",
+        gpu=None,
+        workload={"input_len": 128, "output_len": 32},
+        concurrency=4,
+        slo={},
+        pruned=[],
+        ranked=ranked,
+        explanation="",
+        vs_defaults=tune.vs_defaults(ranked),
+        serve=None,
+    )
     assert f"over vLLM defaults: {report['vs_defaults']['verdict']} Output tokens/s ×1.250 (" in report.to_text()
 
 

@@ -88,9 +88,12 @@ def test_items_only_one_side_answered_are_left_out_and_said():
 
 
 def test_the_answer_names_the_largest_loss():
-    small = verdict.judge("tools", "pass", "a", "int4", passes("1" * 40 + "0" * 10), passes("0" * 15 + "1" * 25 + "0" * 10))
-    ppl = verdict.judge("ppl", "ppl", "a", "int4", chunks([300.0 + i for i in range(24)]),
-                        chunks([330.0 + i * 1.1 for i in range(24)]))
+    small = verdict.judge(
+        "tools", "pass", "a", "int4", passes("1" * 40 + "0" * 10), passes("0" * 15 + "1" * 25 + "0" * 10)
+    )
+    ppl = verdict.judge(
+        "ppl", "ppl", "a", "int4", chunks([300.0 + i for i in range(24)]), chunks([330.0 + i * 1.1 for i in range(24)])
+    )
     line = verdict.answer("int4", [ppl, small], []).line
     assert line.startswith("**int4**: not good enough. ")
     # each loss against its own margin: 30 points of a 10-point margin, the perplexity's rise of a 5 % one
@@ -109,9 +112,13 @@ def test_good_enough_needs_the_power_to_see_a_loss():
 
 
 def level(load: str, runs: dict[str, list[float]]) -> dict:
-    return {"load": load, "ttft_ms": {"p50": runs["ttft_ms"][0]}, "tpot_ms": {"p50": runs["tpot_ms"][0]},
-            "output_tok_s": runs["output_tok_s"][0],
-            "repeat_ci": {k: {"runs": v} for k, v in runs.items()} if len(runs["ttft_ms"]) > 1 else None}
+    return {
+        "load": load,
+        "ttft_ms": {"p50": runs["ttft_ms"][0]},
+        "tpot_ms": {"p50": runs["tpot_ms"][0]},
+        "output_tok_s": runs["output_tok_s"][0],
+        "repeat_ci": {k: {"runs": v} for k, v in runs.items()} if len(runs["ttft_ms"]) > 1 else None,
+    }
 
 
 def test_speed_ratios_come_with_intervals_from_repeated_runs():
@@ -120,6 +127,8 @@ def test_speed_ratios_come_with_intervals_from_repeated_runs():
     ratios = {r.metric: r for r in verdict.speed_ratios(base, fast)}
     assert ratios["ttft_ms"].ratio == pytest.approx(61 / 100.667, rel=1e-3) and ratios["ttft_ms"].better is True
     assert ratios["output_tok_s"].interval[0] > 1 and ratios["output_tok_s"].better is True
-    one = verdict.speed_ratios([level("concurrency 1", {"ttft_ms": [100], "tpot_ms": [20], "output_tok_s": [48]})],
-                               [level("concurrency 1", {"ttft_ms": [90], "tpot_ms": [20], "output_tok_s": [50]})])
+    one = verdict.speed_ratios(
+        [level("concurrency 1", {"ttft_ms": [100], "tpot_ms": [20], "output_tok_s": [48]})],
+        [level("concurrency 1", {"ttft_ms": [90], "tpot_ms": [20], "output_tok_s": [50]})],
+    )
     assert one[0].interval == (None, None) and one[0].better is None and "(" not in one[0].value_text

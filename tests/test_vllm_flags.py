@@ -7,26 +7,38 @@ import shlex
 import pytest
 
 from workbench import cli, hardware, models, tune, vllm_flags
-from workbench.planner import gpu_plan, sweeps
-from workbench.planner.vllm_facts import ServeSettings
 from workbench.bench import Workload
 from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
+from workbench.planner import gpu_plan, sweeps
+from workbench.planner.vllm_facts import ServeSettings
 from workbench.vllm_flags import ServeFlags
 
 # A template line in each chat format, as the families' own templates write their turns.
-_TEMPLATES = {"chatml": "{{ '<|im_start|>' + m.role }}", "llama3": "{{ '<|start_header_id|>' + m.role }}",
-              "mistral": "{{ '[INST] ' + m.content }}", None: "{{ m.content }}"}
+_TEMPLATES = {
+    "chatml": "{{ '<|im_start|>' + m.role }}",
+    "llama3": "{{ '<|start_header_id|>' + m.role }}",
+    "mistral": "{{ '[INST] ' + m.content }}",
+    None: "{{ m.content }}",
+}
 
 
 def config_folder(tmp_path, spec: models.ModelSpec):
     """A checkpoint folder (config.json and a chat template, no weights) with the catalog entry's facts."""
     folder = tmp_path / spec.name
     folder.mkdir()
-    config = {"model_type": spec.family, "num_hidden_layers": spec.num_layers, "hidden_size": spec.hidden_size,
-              "intermediate_size": spec.intermediate_size, "num_attention_heads": spec.num_heads,
-              "num_key_value_heads": spec.num_kv_heads, "head_dim": spec.head_dim, "vocab_size": spec.vocab_size,
-              "tie_word_embeddings": spec.tied_embeddings, "max_position_embeddings": spec.max_position_embeddings}
+    config = {
+        "model_type": spec.family,
+        "num_hidden_layers": spec.num_layers,
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "num_attention_heads": spec.num_heads,
+        "num_key_value_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "vocab_size": spec.vocab_size,
+        "tie_word_embeddings": spec.tied_embeddings,
+        "max_position_embeddings": spec.max_position_embeddings,
+    }
     (folder / "config.json").write_text(json.dumps(config))
     fmt = spec.chat_format or vllm_flags.chat_format(spec.family)
     (folder / "chat_template.jinja").write_text(_TEMPLATES[fmt])
@@ -45,31 +57,57 @@ def vllm_parser():
         if argv[:2] == ["vllm", "serve"]:
             argv = argv[2:]
         elif "-m" in argv:
-            argv = argv[argv.index("-m") + 2:]
+            argv = argv[argv.index("-m") + 2 :]
         args = parser.parse_args(argv)
         validate_parsed_serve_args(args)
         args.model = args.model_tag or args.model
         return args
+
     return parse
 
 
 FAMILIES = sorted({(s.family, s.chat_format) for s in models.CATALOG.values()}, key=str)
-SAME = ("model", "enable_auto_tool_choice", "tool_call_parser", "reasoning_parser", "max_model_len",
-        "gpu_memory_utilization", "kv_cache_dtype", "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size")
+SAME = (
+    "model",
+    "enable_auto_tool_choice",
+    "tool_call_parser",
+    "reasoning_parser",
+    "max_model_len",
+    "gpu_memory_utilization",
+    "kv_cache_dtype",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "tensor_parallel_size",
+)
 
 
 @pytest.mark.parametrize("family, fmt", FAMILIES, ids=[f"{f}-{c}" for f, c in FAMILIES])
 def test_plan_prints_what_serve_runs_for_every_family(tmp_path, capsys, vllm_parser, family, fmt):
     spec = next(s for s in models.CATALOG.values() if (s.family, s.chat_format) == (family, fmt))
     folder = config_folder(tmp_path, spec)
-    common = ["--model", str(folder), "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
-              "--kv-cache-dtype", "fp8", "--max-num-seqs", "8", "--max-num-batched-tokens", "4096",
-              "--tensor-parallel-size", "2" if spec.num_kv_heads % 2 == 0 else "3"]
+    common = [
+        "--model",
+        str(folder),
+        "--max-model-len",
+        "8192",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--kv-cache-dtype",
+        "fp8",
+        "--max-num-seqs",
+        "8",
+        "--max-num-batched-tokens",
+        "4096",
+        "--tensor-parallel-size",
+        "2" if spec.num_kv_heads % 2 == 0 else "3",
+    ]
     assert cli.main(["plan", *common, "--gpu", "RTX 4090", "--json"]) == 0
     planned = vllm_parser(json.loads(capsys.readouterr().out)["vllm_args"])
     wants = {"tool_call_parser": planned.tool_call_parser, "reasoning_parser": planned.reasoning_parser}
     serve = ["serve", "--print-command", "--device", "gpu", *common]
-    serve += ["--enable-tools"] * bool(wants["tool_call_parser"]) + ["--enable-reasoning"] * bool(wants["reasoning_parser"])
+    serve += ["--enable-tools"] * bool(wants["tool_call_parser"]) + ["--enable-reasoning"] * bool(
+        wants["reasoning_parser"]
+    )
     assert cli.main(serve) == 0
     served = vllm_parser(shlex.split(capsys.readouterr().out))
     assert {k: getattr(served, k) for k in SAME} == {k: getattr(planned, k) for k in SAME}
@@ -107,17 +145,28 @@ def test_every_parser_of_the_family_table_is_one_the_installed_vllm_has():
 
 def test_every_argv_the_workbench_builds_passes_vllms_own_parser(tmp_path, vllm_parser):
     qwen_folder = config_folder(tmp_path, models.CATALOG["Qwen3-14B"])
-    engine = EngineConfig(model=str(qwen_folder), enable_tools=True, enable_reasoning=True, tensor_parallel_size=2,
-                          pipeline_parallel_size=2, distributed_executor_backend="ray", gpu_memory_utilization=0.9,
-                          kv_cache_dtype="fp8", max_num_seqs=8, max_num_batched_tokens=2048, dtype="bfloat16",
-                          enforce_eager=True)
+    engine = EngineConfig(
+        model=str(qwen_folder),
+        enable_tools=True,
+        enable_reasoning=True,
+        tensor_parallel_size=2,
+        pipeline_parallel_size=2,
+        distributed_executor_backend="ray",
+        gpu_memory_utilization=0.9,
+        kv_cache_dtype="fp8",
+        max_num_seqs=8,
+        max_num_batched_tokens=2048,
+        dtype="bfloat16",
+        enforce_eager=True,
+    )
     argvs = [engine.resolve(port=8000, device=d).server_argv("python") for d in ("cpu", "gpu")]
     gpu = hardware.find_gpu("RTX 3090")
     for spec in models.CATALOG.values():
         for quant in ("bf16", "gptq-int4", "fp8"):
             argvs.append(list(gpu_plan.plan(spec, gpu, quant, ServeSettings(max_model_len=8192)).vllm_args))
-    sweep = sweeps.sweep_parallel(models.CATALOG["Llama-3.1-70B"], gpu, "bf16", ServeSettings(max_model_len=16384),
-                                  gpus_per_node=4)
+    sweep = sweeps.sweep_parallel(
+        models.CATALOG["Llama-3.1-70B"], gpu, "bf16", ServeSettings(max_model_len=16384), gpus_per_node=4
+    )
     argvs += [list(row.vllm_args) for row in sweep.rows]
     bundled = models.find_model(models.BUNDLED_MODEL)
     for p in tune.propose(bundled, Workload(16, 128, 32), 4):
@@ -133,27 +182,53 @@ def test_every_argv_the_workbench_builds_passes_vllms_own_parser(tmp_path, vllm_
 
 
 def test_serve_flags_by_device():
-    flags = ServeFlags(model="m", gpu_memory_utilization=0.925, tensor_parallel_size=2, cpu_kv_cache_gib=3,
-                       max_model_len=2048, device="gpu")
-    assert flags.args() == ["--max-model-len", "2048", "--gpu-memory-utilization", "0.925", "--tensor-parallel-size", "2"]
+    flags = ServeFlags(
+        model="m",
+        gpu_memory_utilization=0.925,
+        tensor_parallel_size=2,
+        cpu_kv_cache_gib=3,
+        max_model_len=2048,
+        device="gpu",
+    )
+    assert flags.args() == [
+        "--max-model-len",
+        "2048",
+        "--gpu-memory-utilization",
+        "0.925",
+        "--tensor-parallel-size",
+        "2",
+    ]
     assert flags.env() == {} and flags.command().startswith("vllm serve m ")
-    cpu = ServeFlags(model="m", gpu_memory_utilization=0.9, tensor_parallel_size=2, cpu_kv_cache_gib=3,
-                     max_model_len=2048, device="cpu")
+    cpu = ServeFlags(
+        model="m",
+        gpu_memory_utilization=0.9,
+        tensor_parallel_size=2,
+        cpu_kv_cache_gib=3,
+        max_model_len=2048,
+        device="cpu",
+    )
     assert cpu.args() == ["--max-model-len", "2048"]  # the GPU-only flags are left out on the CPU build
-    assert cpu.command() == "VLLM_CPU_KVCACHE_SPACE=3 python -m vllm.entrypoints.openai.api_server --model m " \
-                            "--max-model-len 2048"
-    assert ServeFlags(model="my model", gpu_memory_utilization=0.9).command() == \
-        "vllm serve 'my model' --gpu-memory-utilization 0.90"
+    assert (
+        cpu.command() == "VLLM_CPU_KVCACHE_SPACE=3 python -m vllm.entrypoints.openai.api_server --model m "
+        "--max-model-len 2048"
+    )
+    assert (
+        ServeFlags(model="my model", gpu_memory_utilization=0.9).command()
+        == "vllm serve 'my model' --gpu-memory-utilization 0.90"
+    )
     slid = 0.5 + 42 * 0.01  # what a 0.01-step slider from 0.5 sends for 0.92: 0.9199999999999999
     assert ServeFlags(model="m", gpu_memory_utilization=slid).args() == ["--gpu-memory-utilization", "0.92"]
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(kv_cache_dtype="int3"), "kv_cache_dtype='int3' is not one of auto, fp8"),
-    (dict(device="tpu"), "device='tpu' is not one of 'cpu', 'gpu'"),
-    (dict(max_num_seqs=0), "max_num_seqs=0 must be at least 1"),
-    (dict(gpu_memory_utilization=1.2), "gpu_memory_utilization=1.2 is outside (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(kv_cache_dtype="int3"), "kv_cache_dtype='int3' is not one of auto, fp8"),
+        (dict(device="tpu"), "device='tpu' is not one of 'cpu', 'gpu'"),
+        (dict(max_num_seqs=0), "max_num_seqs=0 must be at least 1"),
+        (dict(gpu_memory_utilization=1.2), "gpu_memory_utilization=1.2 is outside (0, 1]"),
+    ],
+)
 def test_bad_flags_are_refused_once_for_every_dataclass_that_extends_them(kwargs, words):
     for cls in (ServeFlags, EngineConfig, ServeSettings, tune.Candidate):
         with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
@@ -161,16 +236,22 @@ def test_bad_flags_are_refused_once_for_every_dataclass_that_extends_them(kwargs
 
 
 def test_parsers_by_family():
-    assert vllm_flags.parsers("qwen3", None, tools=True, reasoning=True) == \
-        {"tool_call_parser": "hermes", "reasoning_parser": "qwen3"}
+    assert vllm_flags.parsers("qwen3", None, tools=True, reasoning=True) == {
+        "tool_call_parser": "hermes",
+        "reasoning_parser": "qwen3",
+    }
     assert vllm_flags.parsers("llama", "chatml", tools=True, reasoning=False)["tool_call_parser"] == "hermes"
     assert vllm_flags.parsers("llama", None, tools=True, reasoning=False)["tool_call_parser"] == "llama3_json"
-    assert vllm_flags.parsers("deepseek_v2", None, tools=False, reasoning=False) == \
-        {"tool_call_parser": None, "reasoning_parser": None}
+    assert vllm_flags.parsers("deepseek_v2", None, tools=False, reasoning=False) == {
+        "tool_call_parser": None,
+        "reasoning_parser": None,
+    }
     with pytest.raises(ConfigError, match="no tool parser is known for a 'deepseek_v2' model.*--tool-call-parser"):
         vllm_flags.parsers("deepseek_v2", None, tools=True, reasoning=False)
-    assert vllm_flags.parsers("deepseek_v2", None, True, False, tool_call_parser="deepseek_v3")["tool_call_parser"] \
+    assert (
+        vllm_flags.parsers("deepseek_v2", None, True, False, tool_call_parser="deepseek_v3")["tool_call_parser"]
         == "deepseek_v3"
+    )
 
 
 def test_defaults_follow_the_model(tmp_path, capsys):
@@ -189,8 +270,10 @@ def test_defaults_follow_the_model(tmp_path, capsys):
     line = capsys.readouterr().out
     assert "--tool-call-parser hermes" in line and "--reasoning-parser" not in line
     assert vllm_flags.parsers("deepseek_v2", None) == {"tool_call_parser": None, "reasoning_parser": None}
-    assert vllm_flags.parsers("qwen3", None, tools=False, reasoning=False) == \
-        {"tool_call_parser": None, "reasoning_parser": None}
+    assert vllm_flags.parsers("qwen3", None, tools=False, reasoning=False) == {
+        "tool_call_parser": None,
+        "reasoning_parser": None,
+    }
 
 
 # -- the flags' one declaration ---------------------------------------------------------------------------
@@ -229,11 +312,22 @@ def test_batch_defaults_follow_vllms_per_device_table():
 def test_the_argv_of_every_declared_flag_passes_vllms_parser(tmp_path, vllm_parser):
     """`serve --print-command` with every valued flag given prints a line vLLM's parser reads back the same."""
     folder = config_folder(tmp_path, models.CATALOG["Qwen3-14B"])
-    given = {"--served-model-name": "qwen", "--port": "8001", "--max-model-len": "8192", "--dtype": "bfloat16",
-             "--quantization": "fp8", "--kv-cache-dtype": "fp8", "--gpu-memory-utilization": "0.85",
-             "--tensor-parallel-size": "2", "--pipeline-parallel-size": "2", "--distributed-executor-backend": "ray",
-             "--max-num-seqs": "8", "--max-num-batched-tokens": "4096", "--tool-call-parser": "hermes",
-             "--reasoning-parser": "qwen3"}
+    given = {
+        "--served-model-name": "qwen",
+        "--port": "8001",
+        "--max-model-len": "8192",
+        "--dtype": "bfloat16",
+        "--quantization": "fp8",
+        "--kv-cache-dtype": "fp8",
+        "--gpu-memory-utilization": "0.85",
+        "--tensor-parallel-size": "2",
+        "--pipeline-parallel-size": "2",
+        "--distributed-executor-backend": "ray",
+        "--max-num-seqs": "8",
+        "--max-num-batched-tokens": "4096",
+        "--tool-call-parser": "hermes",
+        "--reasoning-parser": "qwen3",
+    }
     assert set(given) | {"--host"} == {name for name, _, _ in vllm_flags.FLAGS}  # a new flag gets a value here
     argv = [a for pair in given.items() for a in pair]
     config = cli.engine_config_from_args(cli.build_parser().parse_args(["serve", "--model", str(folder), *argv]))

@@ -24,11 +24,36 @@ TINY = {
 QWEN3_VOCAB = 151_936  # Qwen3's config.json: the 151,669 tokens padded to a multiple of 128
 # Qwen3's added tokens in id order from 151643 (tokenizer_config.json's added_tokens_decoder); `special`
 # ones are dropped from decoded text, the others (tool calls, thinking) stay in it for vLLM's parsers.
-QWEN3_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-                 "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-                 "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
-QWEN3_PLAIN = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-               "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+QWEN3_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+QWEN3_PLAIN = [
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+]
 QWEN3_TEMPLATE = Path(__file__).parent / "data" / "qwen3_chat_template.jinja"
 
 
@@ -44,9 +69,17 @@ def make_tiny_model(name: str, root: Path) -> Path:
     ids = dict(bos_token_id=151643, eos_token_id=151645) if qwen else dict(bos_token_id=1, eos_token_id=2)
     vocab = QWEN3_VOCAB if qwen else models.read_config(models.prepare_bundled_model())["vocab_size"]
     config = AutoConfig.for_model(
-        model_type, num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-        num_key_value_heads=kv_heads, head_dim=head_dim, intermediate_size=inter, vocab_size=vocab,
-        max_position_embeddings=4096, tie_word_embeddings=True, **ids,
+        model_type,
+        num_hidden_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        **ids,
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
@@ -79,4 +112,6 @@ def save_qwen3_tokenizer(folder: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     fast.chat_template = QWEN3_TEMPLATE.read_text()
     fast.save_pretrained(folder)
-    (folder / "generation_config.json").write_text(json.dumps({"bos_token_id": 151643, "eos_token_id": [151645, 151643]}))
+    (folder / "generation_config.json").write_text(
+        json.dumps({"bos_token_id": 151643, "eos_token_id": [151645, 151643]})
+    )

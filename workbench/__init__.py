@@ -11,5 +11,6 @@ import os as _os
 
 # GPTQModel's tokenizer package (tokenicer) sets HF_HOME to /tmp/tokenicer_hf_home when it is unset, which would
 # move every later Hub lookup of this process out of the user's cache: name huggingface_hub's own default first.
-_os.environ.setdefault("HF_HOME", _os.path.join(_os.environ.get("XDG_CACHE_HOME", _os.path.expanduser("~/.cache")),
-                                                "huggingface"))
+_os.environ.setdefault(
+    "HF_HOME", _os.path.join(_os.environ.get("XDG_CACHE_HOME", _os.path.expanduser("~/.cache")), "huggingface")
+)

@@ -23,8 +23,16 @@ from workbench.errors import ConfigError, field_errors
 # The worked example, shipped inside the package (pyproject's package-data): two system prompts, 30 questions.
 EXAMPLE = Path(__file__).parent / "data" / "ab_system_prompts.yaml"
 EXAMPLE_NAME = "workbench/data/ab_system_prompts.yaml"
-ASSERTION_TYPES = ("equals", "contains", "not_contains", "regex", "json_schema", "max_latency_s", "max_tokens",
-                   "python")
+ASSERTION_TYPES = (
+    "equals",
+    "contains",
+    "not_contains",
+    "regex",
+    "json_schema",
+    "max_latency_s",
+    "max_tokens",
+    "python",
+)
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -42,8 +50,10 @@ class Sampling(BaseModel):
 
     def params(self, defaults: "Sampling | None" = None) -> dict:
         """The request's sampling parameters: this one's, else the defaults' (unset ones left out)."""
-        merged = {**(defaults.model_dump(exclude_none=True) if defaults else {}), **self.model_dump(
-            include=set(Sampling.model_fields), exclude_none=True)}
+        merged = {
+            **(defaults.model_dump(exclude_none=True) if defaults else {}),
+            **self.model_dump(include=set(Sampling.model_fields), exclude_none=True),
+        }
         top_k = merged.pop("top_k", None)
         if top_k is not None:
             merged["extra_body"] = {"top_k": top_k}
@@ -109,8 +119,10 @@ class Judge(Sampling):
     model: str | None = None
     url: str | None = None
     system: str | None = "You compare two answers to the same request and pick the better one."
-    prompt: str = ("Request:\n{request}\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n"
-                   "Which answer is better? Reply with one letter: A or B.")
+    prompt: str = (
+        "Request:\n{request}\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n"
+        "Which answer is better? Reply with one letter: A or B."
+    )
 
 
 class ABConfig(BaseModel):
@@ -173,13 +185,18 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def _explain(exc: ValidationError, where: str) -> ConfigError:
     lines = field_errors(exc, lambda loc: _fields_at(ABConfig, loc))
-    return ConfigError(f"{where} is not a valid A/B config:\n  " + "\n  ".join(lines)
-                       + f"\nFix the field(s) above; the worked example ({EXAMPLE_NAME}) shows every part.")
+    return ConfigError(
+        f"{where} is not a valid A/B config:\n  "
+        + "\n  ".join(lines)
+        + f"\nFix the field(s) above; the worked example ({EXAMPLE_NAME}) shows every part."
+    )
 
 
 def parse_config(data: dict, base_dir: str | Path = ".", where: str = "the config") -> ABConfig:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of fields (name, dataset, variants, ...), got {type(data).__name__}.")
+        raise ConfigError(
+            f"{where} must be a mapping of fields (name, dataset, variants, ...), got {type(data).__name__}."
+        )
     try:
         return ABConfig.model_validate({**data, "base_dir": str(base_dir)})
     except ValidationError as exc:
@@ -216,8 +233,9 @@ class Item:
 
 def _read_rows(path: Path) -> list[dict]:
     if not path.is_file():
-        raise ConfigError(f"dataset {path} does not exist. Fix: give a .csv, .jsonl or .json file, relative to the "
-                          "config's folder.")
+        raise ConfigError(
+            f"dataset {path} does not exist. Fix: give a .csv, .jsonl or .json file, relative to the config's folder."
+        )
     text = path.read_text(encoding="utf-8-sig")
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -270,16 +288,20 @@ def load_items(config: ABConfig) -> list[Item]:
         try:
             assertions = tuple(Assertion.model_validate(c) for c in (checks if isinstance(checks, list) else [checks]))
         except ValidationError as exc:
-            raise ConfigError(f"{where} row {number}: bad assertion: {exc.errors()[0]['msg']} "
-                              f"(valid types: {', '.join(ASSERTION_TYPES)}).") from None
+            raise ConfigError(
+                f"{where} row {number}: bad assertion: {exc.errors()[0]['msg']} "
+                f"(valid types: {', '.join(ASSERTION_TYPES)})."
+            ) from None
         item_id = str(row.pop("id", None) or number)
         items.append(Item(item_id, {k: "" if v is None else v for k, v in row.items()}, assertions))
     columns = set(items[0].vars)
     for template, owner in [(config.prompt, "prompt"), *((v.template, f"variant {v.name!r}") for v in config.variants)]:
         missing = _placeholders(template or "") - columns
         if missing:
-            raise ConfigError(f"{owner} uses {sorted(missing)} but {where} has the columns {sorted(columns)}. "
-                              "Fix: rename the placeholder or add the column (write {{ and }} for literal braces).")
+            raise ConfigError(
+                f"{owner} uses {sorted(missing)} but {where} has the columns {sorted(columns)}. "
+                "Fix: rename the placeholder or add the column (write {{ and }} for literal braces)."
+            )
     return items
 
 

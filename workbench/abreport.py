@@ -46,9 +46,11 @@ class ABReport(Exportable):
             self._by_cell.setdefault((trial.variant, trial.item), []).append(trial)
         self.variants = {name: self._summarize(name) for name in self.names}
         self.comparisons = [
-            stats.compare_paired(config.baseline_name, name, self.scores(config.baseline_name), self.scores(name),
-                                 config.confidence)
-            for name in self.names if name != config.baseline_name
+            stats.compare_paired(
+                config.baseline_name, name, self.scores(config.baseline_name), self.scores(name), config.confidence
+            )
+            for name in self.names
+            if name != config.baseline_name
         ]
 
     # -- numbers ------------------------------------------------------------------------------
@@ -74,10 +76,15 @@ class ABReport(Exportable):
                     kind = c.label.split(" ")[0]
                     failures[kind] = failures.get(kind, 0) + 1
         return VariantSummary(
-            name=name, items=len(scores), trials=len(trials), passed_trials=sum(t.passed for t in trials),
+            name=name,
+            items=len(scores),
+            trials=len(trials),
+            passed_trials=sum(t.passed for t in trials),
             pass_rate=sum(scores) / len(scores) if scores else 0.0,
             interval=stats.wilson_interval(sum(scores), len(scores), self.config.confidence),
-            errors=len(trials) - len(answered), cached=sum(t.cached for t in trials), failures_by_check=failures,
+            errors=len(trials) - len(answered),
+            cached=sum(t.cached for t in trials),
+            failures_by_check=failures,
             latency_s=stats.describe(t.latency_s for t in answered),
             ttft_s=stats.describe(t.ttft_s for t in answered),
             completion_tokens=stats.describe(t.completion_tokens for t in answered),
@@ -95,7 +102,10 @@ class ABReport(Exportable):
             losses = sum(j.winner == j.baseline for j in votes)
             decisive = wins + losses
             out[name] = {
-                "baseline": self.config.baseline_name, "items": len(votes), "wins": wins, "losses": losses,
+                "baseline": self.config.baseline_name,
+                "items": len(votes),
+                "wins": wins,
+                "losses": losses,
                 "ties": len(votes) - decisive,
                 "win_share": wins / decisive if decisive else None,
                 "interval": list(stats.wilson_interval(wins, decisive, self.config.confidence)),
@@ -108,49 +118,85 @@ class ABReport(Exportable):
         lines = []
         errors = [t for t in self.trials if not t.ok]
         if errors:
-            lines.append(f"{len(errors)} of {len(self.trials)} trials got no answer and count as failures "
-                         f"(first: {errors[0].variant} on item {errors[0].item}: {errors[0].error}).")
-        sampled = [v.name for v in self.config.variants
-                   if v.params(self.config.defaults).get("temperature", 1.0) != 0]  # unset: the server samples
+            lines.append(
+                f"{len(errors)} of {len(self.trials)} trials got no answer and count as failures "
+                f"(first: {errors[0].variant} on item {errors[0].item}: {errors[0].error})."
+            )
+        sampled = [
+            v.name for v in self.config.variants if v.params(self.config.defaults).get("temperature", 1.0) != 0
+        ]  # unset: the server samples
         if self.config.repeats == 1 and sampled:
-            lines.append("a variant samples (temperature > 0) with one repeat per item; repeats: 3 or more would "
-                         "separate the prompt's effect from sampling noise.")
+            lines.append(
+                "a variant samples (temperature > 0) with one repeat per item; repeats: 3 or more would "
+                "separate the prompt's effect from sampling noise."
+            )
         return lines
 
     @property
     def verdict(self) -> str:
-        judged = [f"Judge: {name} won {v['wins']}, lost {v['losses']}, tied {v['ties']} against {v['baseline']} "
-                  f"(sign test p = {v['p_value']:.3g})." for name, v in self.judge_summary().items()]
+        judged = [
+            f"Judge: {name} won {v['wins']}, lost {v['losses']}, tied {v['ties']} against {v['baseline']} "
+            f"(sign test p = {v['p_value']:.3g})."
+            for name, v in self.judge_summary().items()
+        ]
         return "\n".join([c.verdict for c in self.comparisons] + judged + [f"Note: {w}" for w in self.warnings])
 
     # -- what people read -------------------------------------------------------------------
     def summary(self) -> dict:
         """The numbers without the trials: what `workbench ab run --json` prints."""
         return {
-            "name": self.config.name, "items": len(self.items), "repeats": self.config.repeats,
-            "confidence": self.config.confidence, "baseline": self.config.baseline_name,
+            "name": self.config.name,
+            "items": len(self.items),
+            "repeats": self.config.repeats,
+            "confidence": self.config.confidence,
+            "baseline": self.config.baseline_name,
             "variants": {name: v.as_dict() for name, v in self.variants.items()},
             "comparisons": [c.as_dict() for c in self.comparisons],
             "judge": self.judge_summary() or None,
-            "verdict": self.verdict, "warnings": self.warnings, "wall_s": round(self.wall_s, 2),
+            "verdict": self.verdict,
+            "warnings": self.warnings,
+            "wall_s": round(self.wall_s, 2),
         }
 
     def as_dict(self) -> dict:
-        return {**self.summary(), "config": self.config.model_dump(by_alias=True, mode="json"),
-                "dataset": [{"id": i.id, "vars": i.vars} for i in self.items],
-                "trials": [t.as_dict() for t in self.trials],
-                "judgements": [j.__dict__ for j in self.judgements]}
+        return {
+            **self.summary(),
+            "config": self.config.model_dump(by_alias=True, mode="json"),
+            "dataset": [{"id": i.id, "vars": i.vars} for i in self.items],
+            "trials": [t.as_dict() for t in self.trials],
+            "judgements": [j.__dict__ for j in self.judgements],
+        }
 
     def table(self) -> tuple[list[str], list[list]]:
         """One row per variant: pass rate, interval, errors, latency and tokens."""
         level = f"{self.config.confidence:.0%}"
-        headers = ["variant", "pass rate", f"{level} CI", "items", "no answer", "cached", "latency p50 (s)",
-                   "latency p90 (s)", "tokens p50"]
+        headers = [
+            "variant",
+            "pass rate",
+            f"{level} CI",
+            "items",
+            "no answer",
+            "cached",
+            "latency p50 (s)",
+            "latency p90 (s)",
+            "tokens p50",
+        ]
         rows = []
         for v in self.variants.values():
             lat, tok = v.latency_s, v.completion_tokens
-            rows.append([v.name, f"{v.pass_rate:.1%}", f"{v.interval[0]:.1%} – {v.interval[1]:.1%}", v.items,
-                         v.errors, v.cached, _num(lat["p50"], 2), _num(lat["p90"], 2), _num(tok["p50"], 0)])
+            rows.append(
+                [
+                    v.name,
+                    f"{v.pass_rate:.1%}",
+                    f"{v.interval[0]:.1%} – {v.interval[1]:.1%}",
+                    v.items,
+                    v.errors,
+                    v.cached,
+                    _num(lat["p50"], 2),
+                    _num(lat["p90"], 2),
+                    _num(tok["p50"], 0),
+                ]
+            )
         return headers, rows
 
     def matrix(self, width: int = 160) -> tuple[list[str], list[list[str]]]:
@@ -176,16 +222,46 @@ class ABReport(Exportable):
         """One row per trial, with the item's columns, so a spreadsheet can redo any of the numbers."""
         columns = list(self.items[0].vars) if self.items else []
         by_id = {i.id: i for i in self.items}
-        header = ["item", *columns, "variant", "repeat", "passed", "ok", "error", "output", "failed_checks",
-                  "latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "attempts", "cached"]
+        header = [
+            "item",
+            *columns,
+            "variant",
+            "repeat",
+            "passed",
+            "ok",
+            "error",
+            "output",
+            "failed_checks",
+            "latency_s",
+            "ttft_s",
+            "prompt_tokens",
+            "completion_tokens",
+            "attempts",
+            "cached",
+        ]
         order = {item.id: n for n, item in enumerate(self.items)}
         rows = []
         for t in sorted(self.trials, key=lambda t: (order[t.item], self.names.index(t.variant), t.repeat)):
             item = by_id[t.item]
-            rows.append([t.item, *(item.vars.get(c, "") for c in columns), t.variant, t.repeat, t.passed, t.ok,
-                         t.error or "", t.output, "; ".join(_failure(c) for c in t.checks if not c.passed),
-                         f"{t.latency_s:.4f}", "" if t.ttft_s is None else f"{t.ttft_s:.4f}",
-                         t.prompt_tokens, t.completion_tokens, t.attempts, t.cached])
+            rows.append(
+                [
+                    t.item,
+                    *(item.vars.get(c, "") for c in columns),
+                    t.variant,
+                    t.repeat,
+                    t.passed,
+                    t.ok,
+                    t.error or "",
+                    t.output,
+                    "; ".join(_failure(c) for c in t.checks if not c.passed),
+                    f"{t.latency_s:.4f}",
+                    "" if t.ttft_s is None else f"{t.ttft_s:.4f}",
+                    t.prompt_tokens,
+                    t.completion_tokens,
+                    t.attempts,
+                    t.cached,
+                ]
+            )
         return header, rows
 
 

@@ -43,6 +43,7 @@ def _json_payload(text: str):
 
 def _fill(text: str, values: dict, escape: bool = False) -> str:
     """Put the item's {column} values into an assertion; other braces (a regex's {3}) stay as they are."""
+
     def value(match):
         if match.group(1) not in values:
             return match.group(0)
@@ -193,17 +194,30 @@ class Runner:
     def endpoint(self, url: str | None, model: str | None) -> _Endpoint:
         url = url or self.url
         if not url:
-            raise ConfigError("no engine URL: pass --url http://127.0.0.1:PORT or set WORKBENCH_URL "
-                              "(or give each variant a url).")
+            raise ConfigError(
+                "no engine URL: pass --url http://127.0.0.1:PORT or set WORKBENCH_URL (or give each variant a url)."
+            )
         with self._lock:
             if (url, model) not in self._endpoints:
                 self._endpoints[(url, model)] = _Endpoint(url, model, self.config.timeout_s)
             return self._endpoints[(url, model)]
 
-    def ask(self, endpoint: _Endpoint, messages: list[dict], params: dict, enable_thinking: bool | None,
-            repeat: int, trial: Trial) -> Trial:
-        request = {**endpoint.identity, "messages": messages, "params": params, "enable_thinking": enable_thinking,
-                   "repeat": repeat}
+    def ask(
+        self,
+        endpoint: _Endpoint,
+        messages: list[dict],
+        params: dict,
+        enable_thinking: bool | None,
+        repeat: int,
+        trial: Trial,
+    ) -> Trial:
+        request = {
+            **endpoint.identity,
+            "messages": messages,
+            "params": params,
+            "enable_thinking": enable_thinking,
+            "repeat": repeat,
+        }
         key = ResultCache.key(request)
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
@@ -219,10 +233,15 @@ class Runner:
                     return trial
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
                 continue
-            answer = {"output": _THINK.sub("", result.text), "reasoning": result.reasoning,
-                      "latency_s": result.total_s, "ttft_s": result.ttft_s,
-                      "prompt_tokens": result.usage.prompt_tokens,
-                      "completion_tokens": result.usage.completion_tokens, "finish_reason": result.finish_reason}
+            answer = {
+                "output": _THINK.sub("", result.text),
+                "reasoning": result.reasoning,
+                "latency_s": result.total_s,
+                "ttft_s": result.ttft_s,
+                "prompt_tokens": result.usage.prompt_tokens,
+                "completion_tokens": result.usage.completion_tokens,
+                "finish_reason": result.finish_reason,
+            }
             trial.__dict__.update(answer, ok=True, error=None)
             if self.cache is not None:
                 self.cache.put(key, answer)
@@ -230,8 +249,14 @@ class Runner:
         return trial
 
 
-def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None | Literal["default"] = "default",
-        on_trial=None, cancel: threading.Event | None = None):
+def run(
+    config: ABConfig,
+    url: str | None = None,
+    *,
+    cache: ResultCache | None | Literal["default"] = "default",
+    on_trial=None,
+    cancel: threading.Event | None = None,
+):
     """Run every variant on every item `repeats` times and return an `abreport.ABReport`.
 
     `on_trial(done, total, trial)` is called as trials finish; setting `cancel` stops before the
@@ -248,15 +273,24 @@ def run(config: ABConfig, url: str | None = None, *, cache: ResultCache | None |
     trials = _trials(config, config.variants, runner, items, on_trial, cancel)
     if cancel is not None and cancel.is_set():
         finished = sum(t.ok for t in trials)
-        then = ("their answers are cached, so running again resumes from there" if cache is not None else
-                "the answer cache was off, so running again starts over")
+        then = (
+            "their answers are cached, so running again resumes from there"
+            if cache is not None
+            else "the answer cache was off, so running again starts over"
+        )
         raise WorkbenchError(f"cancelled after {finished} of {len(trials)} trials; {then}.")
     judgements = judge(config, runner, items, trials) if config.judge else []
     return abreport.ABReport(config, items, trials, judgements, wall_s=time.perf_counter() - started)
 
 
-def _trials(config: ABConfig, variants: list[Variant], runner: Runner, items: list[Item], on_trial=None,
-            cancel: threading.Event | None = None) -> list[Trial]:
+def _trials(
+    config: ABConfig,
+    variants: list[Variant],
+    runner: Runner,
+    items: list[Item],
+    on_trial=None,
+    cancel: threading.Event | None = None,
+) -> list[Trial]:
     """Every variant on every item, `repeats` times, `concurrency` at once, each checked by the assertions."""
     plan = [(variant, item, repeat) for item in items for variant in variants for repeat in range(config.repeats)]
     for variant in variants:
@@ -267,8 +301,14 @@ def _trials(config: ABConfig, variants: list[Variant], runner: Runner, items: li
         if cancel is not None and cancel.is_set():
             trial.error = "cancelled"
             return trial
-        runner.ask(runner.endpoint(variant.url, variant.model), render(variant, config, item),
-                   variant.params(config.defaults), variant.enable_thinking, repeat, trial)
+        runner.ask(
+            runner.endpoint(variant.url, variant.model),
+            render(variant, config, item),
+            variant.params(config.defaults),
+            variant.enable_thinking,
+            repeat,
+            trial,
+        )
         trial.checks = [check(a, trial, item) for a in (*config.assertions, *item.assertions)]
         return trial
 
@@ -289,17 +329,23 @@ def variant_scores(config: ABConfig, variant: str | None, url: str) -> list[dict
     name = variant or config.baseline_name
     chosen = next((v for v in config.variants if v.name == name), None)
     if chosen is None:
-        raise ConfigError(f"variant {name!r} is not in {config.name!r}. Valid: "
-                          f"{', '.join(v.name for v in config.variants)}.")
+        raise ConfigError(
+            f"variant {name!r} is not in {config.name!r}. Valid: {', '.join(v.name for v in config.variants)}."
+        )
     chosen = chosen.model_copy(update={"url": url, "model": None})
     items = load_items(config)
     trials = _trials(config, [chosen], Runner(config, url, None), items)
     by_item: dict[str, list[Trial]] = {}
     for trial in trials:
         by_item.setdefault(trial.item, []).append(trial)
-    return [{"id": item.id, "score": sum(t.passed for t in by_item[item.id]) / len(by_item[item.id]),
-             "answers": [t.output if t.ok else f"(no answer: {t.error})" for t in by_item[item.id]]}
-            for item in items]
+    return [
+        {
+            "id": item.id,
+            "score": sum(t.passed for t in by_item[item.id]) / len(by_item[item.id]),
+            "answers": [t.output if t.ok else f"(no answer: {t.error})" for t in by_item[item.id]],
+        }
+        for item in items
+    ]
 
 
 # -- pairwise judging -------------------------------------------------------------------------
@@ -322,7 +368,9 @@ def judge(config: ABConfig, runner: Runner, items: list[Item], trials: list[Tria
     """Ask the judge about each item's first answers, baseline against every other variant."""
     spec = config.judge
     source = next((v for v in config.variants if v.name == spec.variant), None)
-    endpoint = runner.endpoint(spec.url or (source.url if source else None), spec.model or (source.model if source else None))
+    endpoint = runner.endpoint(
+        spec.url or (source.url if source else None), spec.model or (source.model if source else None)
+    )
     system = source.system if source and "system" not in spec.model_fields_set else spec.system
     params = spec.params(Sampling(temperature=0.0, max_tokens=8))
     first = {(t.variant, t.item): t for t in trials if t.repeat == 0}
@@ -332,7 +380,8 @@ def judge(config: ABConfig, runner: Runner, items: list[Item], trials: list[Tria
     def ask(a: str, b: str, item: Item, repeat: int) -> str:
         request = render(base, config, item)[-1]["content"]
         messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": spec.prompt.format(request=request, a=a, b=b)}]
+            {"role": "user", "content": spec.prompt.format(request=request, a=a, b=b)}
+        ]
         trial = runner.ask(endpoint, messages, params, None, repeat, Trial("judge", item.id, repeat, ok=False))
         return _letter(trial.output) if trial.ok else "?"
 

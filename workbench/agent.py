@@ -40,15 +40,22 @@ class Turn:
     usable: bool = True  # False: the turn ended without an answer, and `answer` says why
 
     def as_dict(self) -> dict:
-        return {"answer": self.answer, "usable": self.usable, "mode": self.mode,
-                "steps": [s.as_dict() for s in self.steps]}
+        return {
+            "answer": self.answer,
+            "usable": self.usable,
+            "mode": self.mode,
+            "steps": [s.as_dict() for s in self.steps],
+        }
 
     def to_markdown(self) -> str:
         """The steps as a table (tool, arguments, status, reason, result), then the answer."""
         cell = lambda v: json.dumps(v, ensure_ascii=False, default=str).replace("|", "\\|")  # noqa: E731
         rows = ["| # | tool | arguments | status | reason | result |", "|---|---|---|---|---|---|"]
-        rows += [f"| {n} | {s.tool} | {cell(s.arguments)} | **{s.status}** | {s.reason.replace('|', '/')} | "
-                 f"{'' if s.result is None else cell(s.result)} |" for n, s in enumerate(self.steps, 1)]
+        rows += [
+            f"| {n} | {s.tool} | {cell(s.arguments)} | **{s.status}** | {s.reason.replace('|', '/')} | "
+            f"{'' if s.result is None else cell(s.result)} |"
+            for n, s in enumerate(self.steps, 1)
+        ]
         answer = self.answer if self.usable else f"⚠️ no usable answer: {self.answer}"
         return ("\n".join(rows) + "\n\n" if self.steps else "") + f"**Answer** ({self.mode}): {answer}"
 
@@ -69,21 +76,37 @@ def few_shot_examples(policy: Policy, today: dt.date) -> list[str]:
     resolved from today; an example is kept only when every tool it calls is registered."""
     later = (today + dt.timedelta(days=2)).isoformat()
     examples = [
-        ("What will the weather be in Paris on 2031-05-02?",
-         {"tool_calls": [{"tool": "get_weather", "arguments": {"city": "Paris", "date": "2031-05-02"}}]}),
-        ("上海和北京后天的天气如何？", {"tool_calls": [{"tool": "get_weather", "arguments": {"city": c, "date": later}}
-                                          for c in ("Shanghai", "Beijing")]}),
-        ("How much is 12 * (3 + 4)?", {"tool_calls": [{"tool": "calculator", "arguments": {"expression": "12 * (3 + 4)"}}]}),
+        (
+            "What will the weather be in Paris on 2031-05-02?",
+            {"tool_calls": [{"tool": "get_weather", "arguments": {"city": "Paris", "date": "2031-05-02"}}]},
+        ),
+        (
+            "上海和北京后天的天气如何？",
+            {
+                "tool_calls": [
+                    {"tool": "get_weather", "arguments": {"city": c, "date": later}} for c in ("Shanghai", "Beijing")
+                ]
+            },
+        ),
+        (
+            "How much is 12 * (3 + 4)?",
+            {"tool_calls": [{"tool": "calculator", "arguments": {"expression": "12 * (3 + 4)"}}]},
+        ),
         ("What is the capital of Italy?", {"answer": "Rome."}),
     ]
-    return [f"User: {request}\nReply: {json.dumps(reply, ensure_ascii=False)}" for request, reply in examples
-            if all(policy.registry.get(c["tool"]) for c in reply.get("tool_calls", []))]
+    return [
+        f"User: {request}\nReply: {json.dumps(reply, ensure_ascii=False)}"
+        for request, reply in examples
+        if all(policy.registry.get(c["tool"]) for c in reply.get("tool_calls", []))
+    ]
 
 
 def system_prompt(policy: Policy, today: dt.date | None = None, few_shot: bool = False) -> str:
     today = today or dt.date.today()
-    lines = [f"You are a helpful assistant that can call tools. Today is {today.isoformat()} "
-             f"(tomorrow is {(today + dt.timedelta(days=1)).isoformat()}). Only these tools exist:"]
+    lines = [
+        f"You are a helpful assistant that can call tools. Today is {today.isoformat()} "
+        f"(tomorrow is {(today + dt.timedelta(days=1)).isoformat()}). Only these tools exist:"
+    ]
     for tool in policy.registry.tools:
         lines.append(f"- {tool.name}: {tool.description} Arguments: {json.dumps(tool.parameters['properties'])}")
     examples = few_shot_examples(policy, today) if few_shot else []
@@ -95,18 +118,37 @@ def system_prompt(policy: Policy, today: dt.date | None = None, few_shot: bool =
 def call_schema(policy: Policy, allow_calls: bool = True, tool_choice: str = "auto") -> dict:
     """Either {"tool_calls": [{"tool": name, "arguments": {...}}, ...]} or {"answer": "..."}.
     tool_choice "required" leaves out the answer; a tool's name also leaves out the other tools."""
-    answer = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 600}},
-              "required": ["answer"], "additionalProperties": False}
+    answer = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 600}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     if not allow_calls:
         return answer
     offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
-    calls = [{"type": "object", "properties": {"tool": {"enum": [t.name]},
-                                               "arguments": bounded_schema(t.parameters, policy.limits)},
-              "required": ["tool", "arguments"], "additionalProperties": False} for t in offered]
-    call_list = {"type": "object", "properties": {"tool_calls": {
-        "type": "array", "items": {"anyOf": calls}, "minItems": 1,
-        "maxItems": min(3, policy.limits.max_calls_per_turn)}},
-        "required": ["tool_calls"], "additionalProperties": False}
+    calls = [
+        {
+            "type": "object",
+            "properties": {"tool": {"enum": [t.name]}, "arguments": bounded_schema(t.parameters, policy.limits)},
+            "required": ["tool", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in offered
+    ]
+    call_list = {
+        "type": "object",
+        "properties": {
+            "tool_calls": {
+                "type": "array",
+                "items": {"anyOf": calls},
+                "minItems": 1,
+                "maxItems": min(3, policy.limits.max_calls_per_turn),
+            }
+        },
+        "required": ["tool_calls"],
+        "additionalProperties": False,
+    }
     return call_list if tool_choice != "auto" else {"anyOf": [call_list, answer]}
 
 
@@ -119,8 +161,10 @@ def check_tool_choice(policy: Policy, tool_choice: str) -> None:
     """'auto' (the model decides), 'required' (it must call a tool first) or the name of a registered tool."""
     valid = ["auto", "required", *policy.registry.names()]
     if tool_choice not in valid:
-        raise ConfigError(f"tool_choice {tool_choice!r} is not one of {', '.join(valid)}. Fix: use 'auto', "
-                          "'required' or a registered tool's name.")
+        raise ConfigError(
+            f"tool_choice {tool_choice!r} is not one of {', '.join(valid)}. Fix: use 'auto', "
+            "'required' or a registered tool's name."
+        )
 
 
 def check_server(client, mode: str, thinking: bool | None = None) -> None:
@@ -133,22 +177,35 @@ def check_server(client, mode: str, thinking: bool | None = None) -> None:
         client.require(reasoning=True, what="thinking")
 
 
-def run_turn(client, policy: Policy, message: str, mode: str = "constrained", history: list[dict] | None = None,
-             on_step: Callable[[Step], None] | None = None, today: dt.date | None = None,
-             max_tokens: int = 400, tool_choice: str = "auto", few_shot: bool = False,
-             thinking: bool | None = None) -> Turn:
+def run_turn(
+    client,
+    policy: Policy,
+    message: str,
+    mode: str = "constrained",
+    history: list[dict] | None = None,
+    on_step: Callable[[Step], None] | None = None,
+    today: dt.date | None = None,
+    max_tokens: int = 400,
+    tool_choice: str = "auto",
+    few_shot: bool = False,
+    thinking: bool | None = None,
+) -> Turn:
     """One turn. `tool_choice` applies to the model's first step ('required' or a tool's name force a call,
     as in the OpenAI API); after the tools' results come back the model may always answer. `thinking` None leaves
     each step its default (client.THINKING_DEFAULTS)."""
     check_mode(mode)
     check_tool_choice(policy, tool_choice)
     check_server(client, mode, thinking)
-    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
-                {"role": "user", "content": message}]
+    messages = [
+        {"role": "system", "content": system_prompt(policy, today, few_shot)},
+        *(history or []),
+        {"role": "user", "content": message},
+    ]
     turn = Turn("", [], messages, mode)
     for step_number in range(policy.limits.max_steps_per_turn + 1):
-        last = (step_number == policy.limits.max_steps_per_turn
-                or len(turn.steps) >= policy.limits.max_calls_per_turn)  # limits reached: answer now
+        last = (
+            step_number == policy.limits.max_steps_per_turn or len(turn.steps) >= policy.limits.max_calls_per_turn
+        )  # limits reached: answer now
         choice = tool_choice if step_number == 0 else "auto"
         proposed = STEPS[mode](client, policy, messages, last, max_tokens, choice, thinking)
         if isinstance(proposed, Unusable):
@@ -178,18 +235,29 @@ def _ran_out(result, max_tokens: int) -> "Unusable | None":
     if result.tool_calls or result.text.strip() or not result.reasoning.strip():
         return None
     if result.ran_out_thinking:
-        return Unusable(result.reasoning[-300:], f"the model ran out of tokens while thinking (max_tokens="
-                                                 f"{max_tokens} for the answer, plus its reasoning budget) and wrote no "
-                                                 "call or answer")
+        return Unusable(
+            result.reasoning[-300:],
+            f"the model ran out of tokens while thinking (max_tokens="
+            f"{max_tokens} for the answer, plus its reasoning budget) and wrote no "
+            "call or answer",
+        )
     return Unusable(result.reasoning[-300:], "the model thought but wrote no call or answer")
 
 
 def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
-    params = {"temperature": 0, "max_tokens": max_tokens, "stream": False, "task": "tools-native",
-              "enable_thinking": thinking}
+    params = {
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream": False,
+        "task": "tools-native",
+        "enable_thinking": thinking,
+    }
     if not last:
-        choice = tool_choice if tool_choice in ("auto", "required") else {
-            "type": "function", "function": {"name": tool_choice}}
+        choice = (
+            tool_choice
+            if tool_choice in ("auto", "required")
+            else {"type": "function", "function": {"name": tool_choice}}
+        )
         params.update(tools=[t.openai_spec() for t in policy.registry.tools], tool_choice=choice)
     result = client.chat(messages, **params)
     if (ran_out := _ran_out(result, max_tokens)) is not None:
@@ -197,20 +265,36 @@ def _native_step(client, policy, messages, last, max_tokens, tool_choice="auto",
     if not result.tool_calls:
         messages.append({"role": "assistant", "content": result.text})
         if "<tool_call>" in result.text or result.text.lstrip().startswith('{"name"'):
-            return Unusable(result.text, "the model wrote a tool call that vLLM's parser could not read"
-                            + (f" (cut off at max_tokens={max_tokens})" if result.finish_reason == "length" else ""))
+            return Unusable(
+                result.text,
+                "the model wrote a tool call that vLLM's parser could not read"
+                + (f" (cut off at max_tokens={max_tokens})" if result.finish_reason == "length" else ""),
+            )
         return result.text
-    messages.append({"role": "assistant", "content": result.text or None, "tool_calls": [
-        {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-        for i, c in enumerate(result.tool_calls)]})
+    messages.append(
+        {
+            "role": "assistant",
+            "content": result.text or None,
+            "tool_calls": [
+                {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for i, c in enumerate(result.tool_calls)
+            ],
+        }
+    )
     return [(c.id or f"call_{i}", c.name, c.arguments) for i, c in enumerate(result.tool_calls)]
 
 
 def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
     schema = call_schema(policy, allow_calls=not last, tool_choice=tool_choice)
-    result = client.chat(messages, temperature=0, max_tokens=max_tokens, stream=False, task="tools-arguments",
-                         enable_thinking=thinking,
-                         response_format={"type": "json_schema", "json_schema": {"name": "turn", "schema": schema}})
+    result = client.chat(
+        messages,
+        temperature=0,
+        max_tokens=max_tokens,
+        stream=False,
+        task="tools-arguments",
+        enable_thinking=thinking,
+        response_format={"type": "json_schema", "json_schema": {"name": "turn", "schema": schema}},
+    )
     if (ran_out := _ran_out(result, max_tokens)) is not None:
         return ran_out
     messages.append({"role": "assistant", "content": result.text})
@@ -218,8 +302,10 @@ def _constrained_step(client, policy, messages, last, max_tokens, tool_choice="a
         data = json.loads(result.text)
     except json.JSONDecodeError as exc:
         if result.finish_reason == "length":
-            return Unusable(result.text, f"the model's reply was cut off at max_tokens={max_tokens} before it was a "
-                                         "complete call or answer")
+            return Unusable(
+                result.text,
+                f"the model's reply was cut off at max_tokens={max_tokens} before it was a complete call or answer",
+            )
         return Unusable(result.text, f"the model's reply is not valid JSON ({exc.msg})")
     if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
         calls = [c for c in data["tool_calls"] if isinstance(c, dict)]
@@ -232,8 +318,12 @@ CHOICE_TOKENS = 20  # two-stage's first answer: {"next": "<a tool's name>"}
 
 
 def next_step_schema(options: list[str]) -> dict:
-    return {"type": "object", "properties": {"next": {"enum": options}}, "required": ["next"],
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {"next": {"enum": options}},
+        "required": ["next"],
+        "additionalProperties": False,
+    }
 
 
 def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="auto", thinking=None):
@@ -242,14 +332,24 @@ def _two_stage_step(client, policy, messages, last, max_tokens, tool_choice="aut
     offered = [t for t in policy.registry.tools if tool_choice in ("auto", "required", t.name)]
     options = ([] if last else [t.name for t in offered]) + (["answer"] if last or tool_choice == "auto" else [])
     if len(options) > 1:
-        menu = "\n".join([f"- {t.name}: {t.description}" for t in offered] +
-                         ["- answer: reply in words, without a tool (for anything the tools do not do)"])
-        ask = {"role": "user", "content": f"Choose the next step for the request above:\n{menu}\n"
-                                          "Reply as JSON with the step in \"next\"."}
+        menu = "\n".join(
+            [f"- {t.name}: {t.description}" for t in offered]
+            + ["- answer: reply in words, without a tool (for anything the tools do not do)"]
+        )
+        ask = {
+            "role": "user",
+            "content": f'Choose the next step for the request above:\n{menu}\nReply as JSON with the step in "next".',
+        }
         schema = {"name": "next", "schema": next_step_schema(options)}
-        result = client.chat([*messages, ask], temperature=0, max_tokens=CHOICE_TOKENS, stream=False,
-                             task="tools-choice", enable_thinking=thinking,
-                             response_format={"type": "json_schema", "json_schema": schema})
+        result = client.chat(
+            [*messages, ask],
+            temperature=0,
+            max_tokens=CHOICE_TOKENS,
+            stream=False,
+            task="tools-choice",
+            enable_thinking=thinking,
+            response_format={"type": "json_schema", "json_schema": schema},
+        )
         if (ran_out := _ran_out(result, CHOICE_TOKENS)) is not None:
             return ran_out
         try:
@@ -277,19 +377,36 @@ def _send_results(messages, mode, results) -> None:
             messages.append({"role": "tool", "tool_call_id": call_id, "content": content(step)})
     else:
         lines = [f"{step.tool}: {content(step)}" for _, step in results]
-        messages.append({"role": "user", "content": "Tool results:\n" + "\n".join(lines) +
-                         "\nNow answer the original question, or call a tool to fix an error."})
+        messages.append(
+            {
+                "role": "user",
+                "content": "Tool results:\n"
+                + "\n".join(lines)
+                + "\nNow answer the original question, or call a tool to fix an error.",
+            }
+        )
 
 
-def propose(client, policy: Policy, message: str, mode: str = "constrained", today: dt.date | None = None,
-            max_tokens: int = 400, few_shot: bool = False, history: list[dict] | None = None,
-            thinking: bool | None = None) -> "list[tuple[str, object]] | str | Unusable":
+def propose(
+    client,
+    policy: Policy,
+    message: str,
+    mode: str = "constrained",
+    today: dt.date | None = None,
+    max_tokens: int = 400,
+    few_shot: bool = False,
+    history: list[dict] | None = None,
+    thinking: bool | None = None,
+) -> "list[tuple[str, object]] | str | Unusable":
     """The model's first response only: the calls it proposes (name, arguments), its answer, or an
     Unusable reply. Nothing is executed; used for scoring. `history` goes between the system prompt and the
     message (a suite's own system or earlier turns)."""
     check_mode(mode)
-    messages = [{"role": "system", "content": system_prompt(policy, today, few_shot)}, *(history or []),
-                {"role": "user", "content": message}]
+    messages = [
+        {"role": "system", "content": system_prompt(policy, today, few_shot)},
+        *(history or []),
+        {"role": "user", "content": message},
+    ]
     out = STEPS[mode](client, policy, messages, False, max_tokens, "auto", thinking)
     if isinstance(out, Unusable):
         return out

@@ -36,12 +36,14 @@ from workbench.planner import gpu_plan, vllm_facts
 DATASETS = ("random", "docqa", "ab")
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 _COLUMNS = ("completed", "failed", "req_s", "output_tok_s", "goodput_req_s")
-_WORDS = ("time year people way day man thing woman life child world school state family student group "
-          "country problem hand part place case week company system program question work government number "
-          "night point home water room mother area money story fact month lot right study book eye job word "
-          "business issue side kind head house service friend father power hour game line end member law car "
-          "city community name president team minute idea kid body information back parent face others level "
-          "office door health person art war history party result change morning reason research girl guy").split()
+_WORDS = (
+    "time year people way day man thing woman life child world school state family student group "
+    "country problem hand part place case week company system program question work government number "
+    "night point home water room mother area money story fact month lot right study book eye job word "
+    "business issue side kind head house service friend father power hour game line end member law car "
+    "city community name president team minute idea kid body information back parent face others level "
+    "office door health person art war history party result change morning reason research girl guy"
+).split()
 
 
 @dataclass(frozen=True)
@@ -102,56 +104,86 @@ class BenchReport(Exportable, dict):
 
     def to_markdown(self) -> str:
         s = self["server"]
-        rows = ["| load | done | failed | TTFT p50 | TTFT p99 | TPOT p50 | ITL p50 | e2e p50 | req/s | tok/s | goodput |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        rows = [
+            "| load | done | failed | TTFT p50 | TTFT p99 | TPOT p50 | ITL p50 | e2e p50 | req/s | tok/s | goodput |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for lv in self["levels"]:
             m = lambda k, q: "—" if lv[k][q] is None else f"{lv[k][q]:.0f}"  # noqa: E731
-            rows.append(f"| {load_label(lv)} | {lv['completed']} | {lv['failed']} | {m('ttft_ms', 'p50')} | "
-                        f"{m('ttft_ms', 'p99')} | {m('tpot_ms', 'p50')} | {m('itl_ms', 'p50')} | {m('e2e_ms', 'p50')} | "
-                        f"{lv['req_s']:.2f} | {lv['output_tok_s']:.1f} | {lv['goodput_req_s']:.2f} |")
+            rows.append(
+                f"| {load_label(lv)} | {lv['completed']} | {lv['failed']} | {m('ttft_ms', 'p50')} | "
+                f"{m('ttft_ms', 'p99')} | {m('tpot_ms', 'p50')} | {m('itl_ms', 'p50')} | {m('e2e_ms', 'p50')} | "
+                f"{lv['req_s']:.2f} | {lv['output_tok_s']:.1f} | {lv['goodput_req_s']:.2f} |"
+            )
         where = f"\n\nCPUs: {self['placement']['note']}" if self.get("placement") else ""
-        return (f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · bound: {s['bound']}\n\n"
-                + "\n".join(rows) + "\n\n(milliseconds; goodput: requests/s that met every SLO given)" + where)
+        return (
+            f"**{s['model']}** · vLLM {s['vllm_version'] or '?'} · {s['device']} · bound: {s['bound']}\n\n"
+            + "\n".join(rows)
+            + "\n\n(milliseconds; goodput: requests/s that met every SLO given)"
+            + where
+        )
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
-        header = ["concurrency", "request_rate", *_COLUMNS,
-                  *[f"{m}_{q}" for m in METRICS for q in ("mean", "p50", "p90", "p99")]]
-        rows = [[lv["concurrency"], lv["request_rate"], *[lv[c] for c in _COLUMNS],
-                 *[lv[m][q] for m in METRICS for q in ("mean", "p50", "p90", "p99")]] for lv in self["levels"]]
+        header = [
+            "concurrency",
+            "request_rate",
+            *_COLUMNS,
+            *[f"{m}_{q}" for m in METRICS for q in ("mean", "p50", "p90", "p99")],
+        ]
+        rows = [
+            [
+                lv["concurrency"],
+                lv["request_rate"],
+                *[lv[c] for c in _COLUMNS],
+                *[lv[m][q] for m in METRICS for q in ("mean", "p50", "p90", "p99")],
+            ]
+            for lv in self["levels"]
+        ]
         return header, rows
 
     def to_text(self) -> str:
         """The table `workbench bench` prints."""
         s, w = self["server"], self["workload"]
-        lines = [f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
-                 f"{w['num_prompts']} prompts ({w['dataset']}), {w['input_len']} in / {w['output_len']} out tokens; "
-                 f"bound: {s['bound']}",
-                 f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
-                 f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}"]
+        lines = [
+            f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
+            f"{w['num_prompts']} prompts ({w['dataset']}), {w['input_len']} in / {w['output_len']} out tokens; "
+            f"bound: {s['bound']}",
+            f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
+            f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}",
+        ]
         for lv in self["levels"]:
             f = lambda m, q: "—" if lv[m][q] is None else f"{lv[m][q]:.0f}"  # noqa: E731
-            lines.append(f"{load_label(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
-                         f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
-                         f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
-                         f"{lv['goodput_req_s']:>8.2f}")
+            lines.append(
+                f"{load_label(lv):<16} {lv['completed']:>5} {lv['failed']:>5} {f('ttft_ms', 'p50'):>9} "
+                f"{f('ttft_ms', 'p99'):>8} {f('tpot_ms', 'p50'):>9} {f('tpot_ms', 'p99'):>8} "
+                f"{f('itl_ms', 'p50'):>8} {f('e2e_ms', 'p50'):>8} {lv['req_s']:>7.2f} {lv['output_tok_s']:>8.1f} "
+                f"{lv['goodput_req_s']:>8.2f}"
+            )
             if lv["errors"]:
                 lines.append(f"  failed: {'; '.join(lv['errors'])}")
             ci = lv.get("repeat_ci")
             if ci:
-                parts = [f"{name} {ci[key]['mean']:.1f} ({ci[key]['ci_low']:.1f}–{ci[key]['ci_high']:.1f})"
-                         for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("output_tok_s", "tok/s"))
-                         if ci[key]["ci_low"] is not None]
-                lines.append(f"  over {len(ci['ttft_ms']['runs'])} runs, mean of the medians (95 % t interval): "
-                             + ", ".join(parts))
+                parts = [
+                    f"{name} {ci[key]['mean']:.1f} ({ci[key]['ci_low']:.1f}–{ci[key]['ci_high']:.1f})"
+                    for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("output_tok_s", "tok/s"))
+                    if ci[key]["ci_low"] is not None
+                ]
+                lines.append(
+                    f"  over {len(ci['ttft_ms']['runs'])} runs, mean of the medians (95 % t interval): "
+                    + ", ".join(parts)
+                )
             check = lv.get("token_check") or {}
             if any(v for k, v in check.items() if k != "requests"):
                 lines.append(f"  token counts differ from the server's usage: {check}")
         if self.get("placement"):
             lines.append(f"CPUs: {self['placement']['note']}")
         slo = self["slo"]
-        lines.append("(milliseconds; goodput: requests/s that met every SLO given"
-                     + (f": TTFT ≤ {slo['ttft_ms']:g} ms" if slo["ttft_ms"] else "")
-                     + (f", TPOT ≤ {slo['tpot_ms']:g} ms" if slo["tpot_ms"] else "") + ")")
+        lines.append(
+            "(milliseconds; goodput: requests/s that met every SLO given"
+            + (f": TTFT ≤ {slo['ttft_ms']:g} ms" if slo["ttft_ms"] else "")
+            + (f", TPOT ≤ {slo['tpot_ms']:g} ms" if slo["tpot_ms"] else "")
+            + ")"
+        )
         return "\n".join(lines)
 
 
@@ -167,8 +199,9 @@ class Progress:
     failed: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.load} (level {self.level + 1} of {self.levels}): {self.done}/{self.total} requests"
-                + (f", {self.failed} failed" if self.failed else ""))
+        return f"{self.load} (level {self.level + 1} of {self.levels}): {self.done}/{self.total} requests" + (
+            f", {self.failed} failed" if self.failed else ""
+        )
 
 
 def parse_duration_ms(text: str, what: str) -> float:
@@ -194,8 +227,10 @@ def parse_concurrency(text: str) -> "list[int] | str":
     except ValueError:
         levels = []
     if not levels or min(levels) < 1:
-        raise ConfigError(f"concurrency {text!r} is not a list of positive whole numbers, nor 'sweep'. Fix: e.g. "
-                          "--concurrency 1,2,4, or --concurrency sweep.")
+        raise ConfigError(
+            f"concurrency {text!r} is not a list of positive whole numbers, nor 'sweep'. Fix: e.g. "
+            "--concurrency 1,2,4, or --concurrency sweep."
+        )
     return levels
 
 
@@ -208,21 +243,23 @@ def make_prompts(client, workload: Workload, max_model_len: int) -> list[Prompt]
     if workload.output_len < 1 or workload.input_len < 1:
         raise ConfigError(f"input_len {workload.input_len} and output_len {workload.output_len} must be positive.")
     if workload.input_len + workload.output_len > max_model_len:
-        raise ConfigError(f"input_len {workload.input_len} + output_len {workload.output_len} = "
-                          f"{workload.input_len + workload.output_len} tokens exceeds the server's max_model_len "
-                          f"{max_model_len}. Fix: shorten them, or serve with a larger --max-model-len.")
+        raise ConfigError(
+            f"input_len {workload.input_len} + output_len {workload.output_len} = "
+            f"{workload.input_len + workload.output_len} tokens exceeds the server's max_model_len "
+            f"{max_model_len}. Fix: shorten them, or serve with a larger --max-model-len."
+        )
     rng = random.Random(workload.seed)
     if workload.dataset == "random":
         prompts = []
         for _ in range(workload.num_prompts):
             text = " ".join(rng.choice(_WORDS) for _ in range(workload.input_len + 8))
-            ids = client.tokenize(text)[:workload.input_len]
+            ids = client.tokenize(text)[: workload.input_len]
             prompts.append(Prompt(ids, workload.output_len))
         return prompts
     texts = _docqa_texts(rng) if workload.dataset == "docqa" else _ab_texts()
     out = []
     for i in range(workload.num_prompts):
-        ids = client.tokenize(texts[i % len(texts)])[:workload.input_len]  # cut to input_len at most
+        ids = client.tokenize(texts[i % len(texts)])[: workload.input_len]  # cut to input_len at most
         out.append(Prompt(ids, workload.output_len))
     return out
 
@@ -250,8 +287,14 @@ async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResu
     result.asked_tokens = prompt.output_len
     try:
         stream = await sdk.completions.create(
-            model=model, prompt=prompt.prompt, max_tokens=prompt.output_len, temperature=0, stream=True,
-            stream_options={"include_usage": True}, extra_body={"ignore_eos": ignore_eos} if ignore_eos else None)
+            model=model,
+            prompt=prompt.prompt,
+            max_tokens=prompt.output_len,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"ignore_eos": ignore_eos} if ignore_eos else None,
+        )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].text:
                 clock.tick()
@@ -283,15 +326,30 @@ def arrival_times(n: int, rate: float | None, burstiness: float = 1.0, seed: int
     return [x * scale for x in times]
 
 
-async def _level(base_url: str, model: str, prompts: list[Prompt], concurrency: int | None, rate: float | None,
-                 burstiness: float, seed: int, ignore_eos: bool, progress: bool, timeout_s: float, on_done=None):
+async def _level(
+    base_url: str,
+    model: str,
+    prompts: list[Prompt],
+    concurrency: int | None,
+    rate: float | None,
+    burstiness: float,
+    seed: int,
+    ignore_eos: bool,
+    progress: bool,
+    timeout_s: float,
+    on_done=None,
+):
     import openai
     from tqdm.auto import tqdm
 
     sdk = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", timeout=timeout_s, max_retries=0)
     limit = asyncio.Semaphore(concurrency or len(prompts))
-    bar = tqdm(total=len(prompts), desc=f"concurrency {concurrency}" if concurrency else f"rate {rate}/s",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(prompts),
+        desc=f"concurrency {concurrency}" if concurrency else f"rate {rate}/s",
+        disable=not progress,
+        leave=False,
+    )
 
     async def send(prompt):
         async with limit:
@@ -323,6 +381,7 @@ def _ticker(on_progress, progress):
         progress.done += 1
         progress.failed += not result.ok
         on_progress(progress)
+
     return tick
 
 
@@ -345,30 +404,39 @@ def summarize(results: list[RequestResult], duration_s: float, slo: SLO) -> dict
 
     out_tokens = sum(r.output_tokens for r in done)
     return {
-        "completed": len(done), "failed": len(results) - len(done),
+        "completed": len(done),
+        "failed": len(results) - len(done),
         "errors": sorted({r.error for r in results if not r.ok})[:5],
         "duration_s": round(duration_s, 3),
-        "input_tokens": sum(r.input_tokens for r in done), "output_tokens": out_tokens,
-        "ttft_ms": ms(r.ttft_s for r in done), "tpot_ms": ms(r.tpot_s for r in done),
-        "itl_ms": ms(gap for r in done for gap in r.itl_s), "e2e_ms": ms(r.e2e_s for r in done),
-        "req_s": round(len(done) / duration_s, 4), "output_tok_s": round(out_tokens / duration_s, 3),
+        "input_tokens": sum(r.input_tokens for r in done),
+        "output_tokens": out_tokens,
+        "ttft_ms": ms(r.ttft_s for r in done),
+        "tpot_ms": ms(r.tpot_s for r in done),
+        "itl_ms": ms(gap for r in done for gap in r.itl_s),
+        "e2e_ms": ms(r.e2e_s for r in done),
+        "req_s": round(len(done) / duration_s, 4),
+        "output_tok_s": round(out_tokens / duration_s, 3),
         "goodput_req_s": round(sum(slo.met(r) for r in done) / duration_s, 4),
         "met_slo": sum(slo.met(r) for r in done),
         "token_check": token_check(done),
         # per request, in the order they finished: for latency CDFs (plots.latency_cdf)
-        "samples": {"ttft_ms": [round(r.ttft_s * 1000, 2) for r in done],
-                    "tpot_ms": [round(r.tpot_s * 1000, 2) for r in done if r.tpot_s is not None],
-                    "e2e_ms": [round(r.e2e_s * 1000, 2) for r in done]},
+        "samples": {
+            "ttft_ms": [round(r.ttft_s * 1000, 2) for r in done],
+            "tpot_ms": [round(r.tpot_s * 1000, 2) for r in done if r.tpot_s is not None],
+            "e2e_ms": [round(r.e2e_s * 1000, 2) for r in done],
+        },
     }
 
 
 def token_check(done: list[RequestResult]) -> dict:
     """The client's counts against the server's usage, per request: prompt tokens sent, output tokens asked for
     (exact with ignore_eos), and streamed chunks (when each carries one token, ITL is per token as in vLLM's)."""
-    return {"requests": len(done),
-            "prompt_differs": sum(r.sent_tokens not in (0, r.input_tokens) for r in done),
-            "output_differs": sum(r.asked_tokens != r.output_tokens for r in done),
-            "chunks_differ": sum(r.chunks != r.output_tokens for r in done)}
+    return {
+        "requests": len(done),
+        "prompt_differs": sum(r.sent_tokens not in (0, r.input_tokens) for r in done),
+        "output_differs": sum(r.asked_tokens != r.output_tokens for r in done),
+        "chunks_differ": sum(r.chunks != r.output_tokens for r in done),
+    }
 
 
 # -- where the client and the server run ---------------------------------------------------------------
@@ -382,8 +450,11 @@ def parse_cpus(text: str) -> set[int]:
     for m in parts if all(parts) else ():
         cpus |= set(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
     if not all(parts) or not cpus or max(cpus) >= have:
-        raise ConfigError(f"CPU list {text!r} is not a list of this machine's CPUs (0-{have - 1}). Fix: e.g. 0"
-                          + (f", or 0-{have // 2 - 1}" if have >= 4 else "") + ", as taskset -c takes them.")
+        raise ConfigError(
+            f"CPU list {text!r} is not a list of this machine's CPUs (0-{have - 1}). Fix: e.g. 0"
+            + (f", or 0-{have // 2 - 1}" if have >= 4 else "")
+            + ", as taskset -c takes them."
+        )
     return cpus
 
 
@@ -476,37 +547,59 @@ def placement(server_url: str, server_pid: int | None = None, gpu_host: bool = F
     given (an engine started here) or whoever listens on the URL's port, with their children."""
     parsed = urllib.parse.urlparse(server_url)
     client = _proc_cpus([os.getpid()])
-    out = {"same_host": parsed.hostname in LOCAL_HOSTS, "nproc": os.cpu_count(), "client_cpus": sorted(client),
-           "server_pids": [], "server_cpus": None, "overlap": None, "gpu_host": gpu_host}
+    out = {
+        "same_host": parsed.hostname in LOCAL_HOSTS,
+        "nproc": os.cpu_count(),
+        "client_cpus": sorted(client),
+        "server_pids": [],
+        "server_cpus": None,
+        "overlap": None,
+        "gpu_host": gpu_host,
+    }
     if not out["same_host"]:
         return {**out, "note": f"the server ({parsed.hostname}) is on another host: it shares no CPU with the client"}
     pids = _with_children([server_pid] if server_pid else listening_pids(parsed.port or 80))
     server = _proc_cpus(pids)
     if not server:
-        return {**out, "note": f"the server on port {parsed.port} is on this host, but its process was not found "
-                               "(another user's or container's): whether it shares the client's CPUs is not known"}
+        return {
+            **out,
+            "note": f"the server on port {parsed.port} is on this host, but its process was not found "
+            "(another user's or container's): whether it shares the client's CPUs is not known",
+        }
     overlap = client & server
     out.update(server_pids=pids, server_cpus=sorted(server), overlap=sorted(overlap))
     if not overlap:
         return {**out, "note": f"client on CPUs {cpu_list(client)}, server on CPUs {cpu_list(server)}: pinned apart"}
     want_client, want_server = split_cpus(client | server)
-    note = (f"client and server share CPUs {cpu_list(overlap)} of this host ({out['nproc']} in all): the load "
-            "generator takes CPU from the server, so these figures measure both")
+    note = (
+        f"client and server share CPUs {cpu_list(overlap)} of this host ({out['nproc']} in all): the load "
+        "generator takes CPU from the server, so these figures measure both"
+    )
     if want_server:
-        note += (f". Pin them apart: serve with `taskset -c {cpu_list(want_server)} workbench serve ...` and give the "
-                 f"benchmark `--client-cpus {cpu_list(want_client)}`")
+        note += (
+            f". Pin them apart: serve with `taskset -c {cpu_list(want_server)} workbench serve ...` and give the "
+            f"benchmark `--client-cpus {cpu_list(want_client)}`"
+        )
     if gpu_host:
-        note += ". On a GPU host this matters far less: the model runs on the GPU, and only the API server's " \
-                "tokenizing and streaming share the CPUs"
+        note += (
+            ". On a GPU host this matters far less: the model runs on the GPU, and only the API server's "
+            "tokenizing and streaming share the CPUs"
+        )
     return {**out, "note": note}
 
 
 def machine() -> dict:
     """Where the benchmark ran: the client's machine (its load generator competes with a server beside it)."""
     facts = hardware.machine_facts()
-    return {"python": facts.python, "platform": facts.platform, "cpu_count": facts.cpu_count,
-            "memory_gib": facts.memory_gib, "gpus": [g.name for g in facts.gpus],
-            "vllm_build": hardware.vllm_build(), "workbench": hardware.package_version("workbench")}
+    return {
+        "python": facts.python,
+        "platform": facts.platform,
+        "cpu_count": facts.cpu_count,
+        "memory_gib": facts.memory_gib,
+        "gpus": [g.name for g in facts.gpus],
+        "vllm_build": hardware.vllm_build(),
+        "workbench": hardware.package_version("workbench"),
+    }
 
 
 def server_facts(client, gpu: str | None = None) -> dict:
@@ -525,15 +618,31 @@ def server_facts(client, gpu: str | None = None) -> dict:
         facts["bound"] = p.roofline(card["max_model_len"])
         facts["decode_tok_s_bound"] = p.decode_tok_s_bound
     else:
-        facts["bound"] = ("none: the model is not in the planner's catalog" if gpu else
-                          "none: the GPU is not known (give it with --gpu)")
+        facts["bound"] = (
+            "none: the model is not in the planner's catalog"
+            if gpu
+            else "none: the GPU is not known (give it with --gpu)"
+        )
     return facts
 
 
-def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = None, rate: float | None = None,
-        burstiness: float = 1.0, slo: SLO | None = None, gpu: str | None = None, ignore_eos: bool = True,
-        progress: bool = False, timeout_s: float = 600, on_progress=None, warmup: int = 1,
-        repeats: int = 1, client_cpus: "set[int] | str | None" = None, server_pid: int | None = None) -> "BenchReport":
+def run(
+    url: str,
+    workload: Workload,
+    concurrency: "list[int] | str | None" = None,
+    rate: float | None = None,
+    burstiness: float = 1.0,
+    slo: SLO | None = None,
+    gpu: str | None = None,
+    ignore_eos: bool = True,
+    progress: bool = False,
+    timeout_s: float = 600,
+    on_progress=None,
+    warmup: int = 1,
+    repeats: int = 1,
+    client_cpus: "set[int] | str | None" = None,
+    server_pid: int | None = None,
+) -> "BenchReport":
     """The whole benchmark: one entry per load level (each concurrency, the one request rate, or with
     concurrency "sweep" 1, 2, 4, ... until doubling it raises output throughput by less than 10 %, which is
     where the server saturates). Before each level `warmup` requests run unmeasured, as vLLM's benchmark runs
@@ -562,15 +671,44 @@ def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = No
     while i < len(loads):
         c = loads[i]
         if warmup:
-            _run_async(_level(client.base_url, client.model, prompts[:warmup], c, None, burstiness, workload.seed,
-                              ignore_eos, False, timeout_s, None))
+            _run_async(
+                _level(
+                    client.base_url,
+                    client.model,
+                    prompts[:warmup],
+                    c,
+                    None,
+                    burstiness,
+                    workload.seed,
+                    ignore_eos,
+                    False,
+                    timeout_s,
+                    None,
+                )
+            )
         runs = []
         for r in range(repeats):
-            label = load_label({"concurrency": c, "request_rate": rate}) + (f", run {r + 1} of {repeats}"
-                                                                             if repeats > 1 else "")
+            label = load_label({"concurrency": c, "request_rate": rate}) + (
+                f", run {r + 1} of {repeats}" if repeats > 1 else ""
+            )
             tick = _ticker(on_progress, Progress(i, len(loads), label, 0, len(prompts)))
-            runs.append(_run_async(_level(client.base_url, client.model, prompts, c, rate, burstiness,
-                                          workload.seed + r, ignore_eos, progress, timeout_s, tick)))
+            runs.append(
+                _run_async(
+                    _level(
+                        client.base_url,
+                        client.model,
+                        prompts,
+                        c,
+                        rate,
+                        burstiness,
+                        workload.seed + r,
+                        ignore_eos,
+                        progress,
+                        timeout_s,
+                        tick,
+                    )
+                )
+            )
         results = [one for run_, _ in runs for one in run_]
         level = {"concurrency": c, "request_rate": rate, **summarize(results, sum(d for _, d in runs), slo)}
         level["load"] = load_label(level)
@@ -584,9 +722,18 @@ def run(url: str, workload: Workload, concurrency: "list[int] | str | None" = No
         i += 1
     here = machine()
     where = placement(client.server_url, server_pid, gpu_host=bool(here["gpus"]))
-    return BenchReport(server=facts, machine=here, placement=where, workload=asdict(workload), slo=asdict(slo),
-                       ignore_eos=ignore_eos, warmup=warmup, repeats=repeats,
-                       profile=SWEEP if sweep else ("rate" if rate else "concurrency"), levels=levels)
+    return BenchReport(
+        server=facts,
+        machine=here,
+        placement=where,
+        workload=asdict(workload),
+        slo=asdict(slo),
+        ignore_eos=ignore_eos,
+        warmup=warmup,
+        repeats=repeats,
+        profile=SWEEP if sweep else ("rate" if rate else "concurrency"),
+        levels=levels,
+    )
 
 
 def _saturated(levels: list[dict]) -> bool:
@@ -606,9 +753,12 @@ def repeat_ci(runs: list[dict], confidence: float = 0.95) -> dict:
         values = [r[metric]["p50"] if metric in METRICS else r[metric] for r in runs]
         values = [v for v in values if v is not None]
         low, high = stats.mean_interval(values, confidence)
-        out[metric] = {"mean": round(sum(values) / len(values), 3) if values else None,
-                       "ci_low": None if low is None else round(low, 3),
-                       "ci_high": None if high is None else round(high, 3), "runs": values}
+        out[metric] = {
+            "mean": round(sum(values) / len(values), 3) if values else None,
+            "ci_low": None if low is None else round(low, 3),
+            "ci_high": None if high is None else round(high, 3),
+            "runs": values,
+        }
     return out
 
 

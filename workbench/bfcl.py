@@ -40,15 +40,29 @@ VERSION = "2026.3.23"
 WHEEL = f"bfcl_eval-{VERSION}-py3-none-any.whl"
 SHA256 = "3bb6dfa5f0c68ad403c9ec50b00db2bb3b4cc9b38ab1ff33f48fe30d853d3a0a"
 # BFCL v4's single-turn categories the issue asks for, with their sizes in this release.
-CATEGORIES = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200, "irrelevance": 240,
-              "live_simple": 258, "live_multiple": 1053, "live_irrelevance": 884}
+CATEGORIES = {
+    "simple_python": 400,
+    "multiple": 200,
+    "parallel": 200,
+    "parallel_multiple": 200,
+    "irrelevance": 240,
+    "live_simple": 258,
+    "live_multiple": 1053,
+    "live_irrelevance": 884,
+}
 MODEL_NAME = "workbench"  # the name the checker is told; our stand-in table answers for it
-_CHECKER_MODULES = ("bfcl_eval/__init__.py", "bfcl_eval/constants/__init__.py", "bfcl_eval/constants/enums.py",
-                    "bfcl_eval/constants/type_mappings.py", "bfcl_eval/eval_checker/__init__.py",
-                    "bfcl_eval/eval_checker/ast_eval/__init__.py", "bfcl_eval/eval_checker/ast_eval/ast_checker.py",
-                    "bfcl_eval/eval_checker/ast_eval/type_convertor/__init__.py",
-                    "bfcl_eval/eval_checker/ast_eval/type_convertor/java_type_converter.py",
-                    "bfcl_eval/eval_checker/ast_eval/type_convertor/js_type_converter.py")
+_CHECKER_MODULES = (
+    "bfcl_eval/__init__.py",
+    "bfcl_eval/constants/__init__.py",
+    "bfcl_eval/constants/enums.py",
+    "bfcl_eval/constants/type_mappings.py",
+    "bfcl_eval/eval_checker/__init__.py",
+    "bfcl_eval/eval_checker/ast_eval/__init__.py",
+    "bfcl_eval/eval_checker/ast_eval/ast_checker.py",
+    "bfcl_eval/eval_checker/ast_eval/type_convertor/__init__.py",
+    "bfcl_eval/eval_checker/ast_eval/type_convertor/java_type_converter.py",
+    "bfcl_eval/eval_checker/ast_eval/type_convertor/js_type_converter.py",
+)
 
 
 def suite_dir() -> Path:
@@ -59,15 +73,33 @@ def suite_dir() -> Path:
     wheel = root.parent / WHEEL
     if not wheel.is_file() or _sha256(wheel) != SHA256:
         wheel.parent.mkdir(parents=True, exist_ok=True)
-        out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest",
-                              str(wheel.parent), f"bfcl-eval=={VERSION}"], capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--dest",
+                str(wheel.parent),
+                f"bfcl-eval=={VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if out.returncode != 0 or not wheel.is_file():
-            raise WorkbenchError(f"pip could not download bfcl-eval=={VERSION} (BFCL's suite): "
-                                 f"{(out.stderr or out.stdout).strip()[-300:]}. Fix: check that PyPI can be reached, "
-                                 f"or put {WHEEL} into {wheel.parent}.")
+            raise WorkbenchError(
+                f"pip could not download bfcl-eval=={VERSION} (BFCL's suite): "
+                f"{(out.stderr or out.stdout).strip()[-300:]}. Fix: check that PyPI can be reached, "
+                f"or put {WHEEL} into {wheel.parent}."
+            )
         if _sha256(wheel) != SHA256:
-            raise WorkbenchError(f"{wheel} is not the published bfcl-eval {VERSION} (its SHA-256 differs). Fix: "
-                                 "delete it; it is downloaded again.")
+            raise WorkbenchError(
+                f"{wheel} is not the published bfcl-eval {VERSION} (its SHA-256 differs). Fix: "
+                "delete it; it is downloaded again."
+            )
     wanted = set(_CHECKER_MODULES)
     for category in CATEGORIES:
         wanted |= {f"bfcl_eval/data/BFCL_v4_{category}.json", f"bfcl_eval/data/possible_answer/BFCL_v4_{category}.json"}
@@ -116,8 +148,10 @@ def check_categories(categories=None) -> list[str]:
     categories = list(categories or CATEGORIES)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
-        raise ConfigError(f"BFCL category {', '.join(map(repr, unknown))} is unknown. Valid: {', '.join(CATEGORIES)}. "
-                          "Fix: name one of those, or leave --categories out for all eight.")
+        raise ConfigError(
+            f"BFCL category {', '.join(map(repr, unknown))} is unknown. Valid: {', '.join(CATEGORIES)}. "
+            "Fix: name one of those, or leave --categories out for all eight."
+        )
     return categories
 
 
@@ -131,8 +165,15 @@ def load(category: str) -> list[Entry]:
     entries = []
     for line in (data / f"BFCL_v4_{category}.json").read_text().splitlines():
         row = json.loads(line)
-        entries.append(Entry(row["id"], category, tuple(row["question"][0]), tuple(row["function"]),
-                             tuple(answers.get(row["id"], ()))))
+        entries.append(
+            Entry(
+                row["id"],
+                category,
+                tuple(row["question"][0]),
+                tuple(row["function"]),
+                tuple(answers.get(row["id"], ())),
+            )
+        )
     return entries
 
 
@@ -140,8 +181,9 @@ def sample(categories=None, per_category: int | None = None, seed: int = 0) -> l
     """`per_category` entries drawn at random from each category (stratified by category), the same for the same
     seed; every entry when per_category is None."""
     if per_category is not None and per_category < 1:
-        raise ConfigError(f"per_category {per_category} draws nothing. Fix: give at least 1 (or leave it out for "
-                          "every entry).")
+        raise ConfigError(
+            f"per_category {per_category} draws nothing. Fix: give at least 1 (or leave it out for every entry)."
+        )
     out = []
     for category in check_categories(categories):
         entries = load(category)
@@ -198,8 +240,9 @@ def score(entry: Entry, proposed) -> dict:
         return {"valid": False, "error_type": "no_call", "error": [reason]}
     model_output = [{name: arguments if isinstance(arguments, dict) else {}} for name, arguments in calls]
     ast_checker, language = checker()
-    result = ast_checker(list(entry.functions), model_output, list(entry.answer), language.PYTHON, entry.category,
-                         MODEL_NAME)
+    result = ast_checker(
+        list(entry.functions), model_output, list(entry.answer), language.PYTHON, entry.category, MODEL_NAME
+    )
     valid = bool(result["valid"])
     return {"valid": valid, "error_type": None if valid else result.get("error_type"), "error": result.get("error", [])}
 
@@ -215,8 +258,13 @@ def _run_one(client, entry: Entry, mode: str, few_shot: bool, folder: Path, thin
         shown = proposed if isinstance(proposed, (list, str)) else {"unusable": proposed.reason}
     except WorkbenchError as exc:  # a prompt over the context, a refused request: scored wrong, and said
         verdict, shown = {"valid": False, "error_type": "request_error", "error": [str(exc).splitlines()[0]]}, None
-    return {"id": entry.id, "category": entry.category, "mode": agent_design(mode, few_shot, thinking), **verdict,
-            "proposed": shown}
+    return {
+        "id": entry.id,
+        "category": entry.category,
+        "mode": agent_design(mode, few_shot, thinking),
+        **verdict,
+        "proposed": shown,
+    }
 
 
 def agent_design(mode: str, few_shot: bool, thinking: bool | None = None) -> str:
@@ -240,38 +288,71 @@ class BfclReport(Exportable):
                 sel = mine if category == "overall" else [r for r in mine if r["category"] == category]
                 right = sum(r["valid"] for r in sel)
                 low, high = stats.wilson_interval(right, len(sel), self.confidence)
-                out.append({"design": design, "category": category, "n": len(sel), "correct": right,
-                            "accuracy": right / len(sel), "ci_low": low, "ci_high": high,
-                            "request_errors": sum(r["error_type"] == "request_error" for r in sel)})
+                out.append(
+                    {
+                        "design": design,
+                        "category": category,
+                        "n": len(sel),
+                        "correct": right,
+                        "accuracy": right / len(sel),
+                        "ci_low": low,
+                        "ci_high": high,
+                        "request_errors": sum(r["error_type"] == "request_error" for r in sel),
+                    }
+                )
         return out
 
     def as_dict(self) -> dict:
-        return {"suite": f"BFCL v4 (bfcl-eval {VERSION})", "settings": self.settings, "table": self.table(),
-                "rows": self.rows}
+        return {
+            "suite": f"BFCL v4 (bfcl-eval {VERSION})",
+            "settings": self.settings,
+            "table": self.table(),
+            "rows": self.rows,
+        }
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
         header = ["design", "category", "n", "correct", "accuracy", "ci_low", "ci_high", "request_errors"]
         return header, [[t[k] for k in header] for t in self.table()]
 
     def to_markdown(self) -> str:
-        lines = [f"BFCL v4 (bfcl-eval {VERSION}), {self.confidence:.0%} Wilson intervals", "",
-                 "| design | category | n | accuracy | interval | request errors |", "|---|---|---|---|---|---|"]
-        lines += [f"| {t['design']} | {t['category']} | {t['n']} | {t['accuracy']:.0%} | {t['ci_low']:.0%} – "
-                  f"{t['ci_high']:.0%} | {t['request_errors']} |" for t in self.table()]
+        lines = [
+            f"BFCL v4 (bfcl-eval {VERSION}), {self.confidence:.0%} Wilson intervals",
+            "",
+            "| design | category | n | accuracy | interval | request errors |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t['design']} | {t['category']} | {t['n']} | {t['accuracy']:.0%} | {t['ci_low']:.0%} – "
+            f"{t['ci_high']:.0%} | {t['request_errors']} |"
+            for t in self.table()
+        ]
         return "\n".join(lines)
 
     def to_text(self) -> str:
-        lines = [f"BFCL v4 (bfcl-eval {VERSION}): {self.settings['per_category'] or 'all'} per category, seed "
-                 f"{self.settings['seed']}; accuracy with its {self.confidence:.0%} Wilson interval",
-                 f"{'design':<22} {'category':<18} {'n':>5} {'accuracy':>9} {'interval':>15} {'req. errors':>12}"]
-        lines += [f"{t['design']:<22} {t['category']:<18} {t['n']:>5} {t['accuracy']:>9.0%} "
-                  f"{t['ci_low']:>6.0%} – {t['ci_high']:<6.0%} {t['request_errors']:>12}" for t in self.table()]
+        lines = [
+            f"BFCL v4 (bfcl-eval {VERSION}): {self.settings['per_category'] or 'all'} per category, seed "
+            f"{self.settings['seed']}; accuracy with its {self.confidence:.0%} Wilson interval",
+            f"{'design':<22} {'category':<18} {'n':>5} {'accuracy':>9} {'interval':>15} {'req. errors':>12}",
+        ]
+        lines += [
+            f"{t['design']:<22} {t['category']:<18} {t['n']:>5} {t['accuracy']:>9.0%} "
+            f"{t['ci_low']:>6.0%} – {t['ci_high']:<6.0%} {t['request_errors']:>12}"
+            for t in self.table()
+        ]
         return "\n".join(lines)
 
 
-def evaluate(client, categories=None, per_category: int | None = None, designs=(("native", False),
-             ("constrained", False), ("two-stage", False)), seed: int = 0, concurrency: int = 4,
-             on_row=None, store: Path | None = None, thinking: tuple[bool | None, ...] = (None,)) -> BfclReport:
+def evaluate(
+    client,
+    categories=None,
+    per_category: int | None = None,
+    designs=(("native", False), ("constrained", False), ("two-stage", False)),
+    seed: int = 0,
+    concurrency: int = 4,
+    on_row=None,
+    store: Path | None = None,
+    thinking: tuple[bool | None, ...] = (None,),
+) -> BfclReport:
     """Every sampled entry through every design, scored by BFCL's checker. Each scored entry is kept as soon as
     it is done (in `store`, by default under the cache keyed by the served model and the code), so a run that is
     stopped goes on where it stopped; `on_row(done, total, row)` hears each one. A caller that knows more about
@@ -310,15 +391,26 @@ def evaluate(client, categories=None, per_category: int | None = None, designs=(
             if on_row:
                 on_row(count, len(tasks), row)
     ordered = [rows[(agent_design(m, f, t), e.id)] for m, f in designs for t in thinking for e in entries]
-    return BfclReport(ordered, {"categories": list(categories or CATEGORIES), "per_category": per_category,
-                                "seed": seed, "designs": [agent_design(m, f, t) for m, f in designs for t in thinking],
-                                "model": card["id"], "version": VERSION})
+    return BfclReport(
+        ordered,
+        {
+            "categories": list(categories or CATEGORIES),
+            "per_category": per_category,
+            "seed": seed,
+            "designs": [agent_design(m, f, t) for m, f in designs for t in thinking],
+            "model": card["id"],
+            "version": VERSION,
+        },
+    )
 
 
 def _key(card: dict) -> str:
     """The served model, the suite and the code that asks and scores: a change to any of them starts afresh."""
-    code = b"".join(Path(m.__file__).read_bytes() for m in (agent, tools, sys.modules["workbench.client"],
-                                                            sys.modules[__name__]))
-    identity = json.dumps({"model": card["id"], "root": card.get("root"), "suite": VERSION,
-                           "code": hashlib.sha256(code).hexdigest()}, sort_keys=True)
+    code = b"".join(
+        Path(m.__file__).read_bytes() for m in (agent, tools, sys.modules["workbench.client"], sys.modules[__name__])
+    )
+    identity = json.dumps(
+        {"model": card["id"], "root": card.get("root"), "suite": VERSION, "code": hashlib.sha256(code).hexdigest()},
+        sort_keys=True,
+    )
     return f"{card['id']}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"

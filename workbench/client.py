@@ -107,8 +107,12 @@ class Result:
     @property
     def ran_out_thinking(self) -> bool:
         """The token budget ended while the model was still thinking: reasoning, but no answer and no call."""
-        return (self.finish_reason == "length" and bool(self.reasoning.strip()) and not self.text.strip()
-                and not self.tool_calls)
+        return (
+            self.finish_reason == "length"
+            and bool(self.reasoning.strip())
+            and not self.text.strip()
+            and not self.tool_calls
+        )
 
     @property
     def status(self) -> str:
@@ -124,13 +128,18 @@ class Result:
     def notice(self) -> str | None:
         """One line for a reply that is not a plain answer, so that it is never shown as an empty one."""
         if self.ran_out_thinking:
-            return (f"no answer: the model ran out of tokens while thinking ({self.usage.completion_tokens} tokens, "
-                    f"{len(self.reasoning):,} characters of reasoning, no answer yet). Fix: {THINKING_FIX}.")
+            return (
+                f"no answer: the model ran out of tokens while thinking ({self.usage.completion_tokens} tokens, "
+                f"{len(self.reasoning):,} characters of reasoning, no answer yet). Fix: {THINKING_FIX}."
+            )
         if self.status == "cut off":
             return f"the answer was cut off at {self.usage.completion_tokens} tokens (max_tokens). Fix: raise it."
         if self.status == "empty":
-            return ("the model thought but wrote no answer." if self.reasoning.strip() else
-                    "the model returned an empty answer.")
+            return (
+                "the model thought but wrote no answer."
+                if self.reasoning.strip()
+                else "the model returned an empty answer."
+            )
         return None
 
     @property
@@ -169,21 +178,30 @@ def _messages(prompt_or_messages, system: str | None = None) -> list[dict]:
 class Client:
     """A thin, timed layer over `openai.OpenAI` for one server.
 
-        client = Client("http://127.0.0.1:8000/v1")
-        print(client.chat("What is the capital of France?").text)
+    client = Client("http://127.0.0.1:8000/v1")
+    print(client.chat("What is the capital of France?").text)
     """
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str = "EMPTY",
-                 timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 0, thinking: bool | None = None,
-                 parsers: ServerParsers | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str = "EMPTY",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = 0,
+        thinking: bool | None = None,
+        parsers: ServerParsers | None = None,
+    ):
         """`thinking` is this client's choice for every task that does not say (None: each task's default);
         `parsers` what the server can parse, when the caller knows (an engine started here), else probed once."""
         import httpx  # noqa: F401 - the SDK imports it lazily; threads that first use a Client together race
         import openai
 
         if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"engine URL {base_url!r} is not an http(s) URL. "
-                              "Fix: pass it as http://127.0.0.1:PORT (`workbench serve` prints it).")
+            raise ConfigError(
+                f"engine URL {base_url!r} is not an http(s) URL. "
+                "Fix: pass it as http://127.0.0.1:PORT (`workbench serve` prints it)."
+            )
         base_url = base_url.rstrip("/")
         if not base_url.endswith("/v1"):
             base_url += "/v1"
@@ -218,7 +236,8 @@ class Client:
         else:
             body["messages"] = _messages(text_or_messages)
         request = urllib.request.Request(
-            f"{self.server_url}/tokenize", data=json.dumps(body).encode(),
+            f"{self.server_url}/tokenize",
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
         return json.loads(_http(self, request, self.sdk.timeout))["tokens"]
@@ -231,8 +250,11 @@ class Client:
         model = next((m for m in served if m.id == self.model), None)
         if model is None:
             names = [m.id for m in served]
-            raise ModelNotServedError(f"model {self.model!r} is not served at {self.base_url}. Served: "
-                                      f"{', '.join(names)}. Fix: use one of those names.", names)
+            raise ModelNotServedError(
+                f"model {self.model!r} is not served at {self.base_url}. Served: "
+                f"{', '.join(names)}. Fix: use one of those names.",
+                names,
+            )
         extra = model.model_extra or {}
         return {"id": model.id, "root": extra.get("root"), "max_model_len": extra.get("max_model_len")}
 
@@ -251,16 +273,19 @@ class Client:
         """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
         folder and max_model_len (/v1/models)."""
         metrics = _http(self, f"{self.server_url}/metrics", 10)
-        line = next((l for l in metrics.splitlines() if l.startswith("vllm:cache_config_info")), None)
+        line = next((row for row in metrics.splitlines() if row.startswith("vllm:cache_config_info")), None)
         if line is None:
             raise EngineUnavailableError(f"{self.server_url}/metrics has no vllm:cache_config_info; is it vLLM?")
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
         card = self.model_card()
         return {
-            "model": card["id"], "root": card["root"], "max_model_len": card["max_model_len"],
+            "model": card["id"],
+            "root": card["root"],
+            "max_model_len": card["max_model_len"],
             "kv_cache_bytes": int(labels["kv_cache_memory_bytes"]),
             "kv_cache_tokens": int(labels["kv_cache_size_tokens"]),
-            "block_size": int(labels["block_size"]), "cache_dtype": labels.get("cache_dtype", "auto"),
+            "block_size": int(labels["block_size"]),
+            "cache_dtype": labels.get("cache_dtype", "auto"),
             "max_concurrency": float(labels["kv_cache_max_concurrency"]),
             "gpu_memory_utilization": float(labels.get("gpu_memory_utilization", "nan")),
         }
@@ -279,10 +304,20 @@ class Client:
         tool_choice "auto" (HTTP 400) without --enable-auto-tool-choice, and counts reasoning tokens in the usage
         (completion_tokens_details) only with a --reasoning-parser (vllm/entrypoints/openai/chat_completion)."""
         if self._parsers is None:
-            probe = {"model": self.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
-                     "temperature": 0}
-            tool = {"type": "function", "function": {"name": "probe", "description": "probe",
-                                                     "parameters": {"type": "object", "properties": {}}}}
+            probe = {
+                "model": self.model,
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 1,
+                "temperature": 0,
+            }
+            tool = {
+                "type": "function",
+                "function": {
+                    "name": "probe",
+                    "description": "probe",
+                    "parameters": {"type": "object", "properties": {}},
+                },
+            }
             tools = True
             try:
                 with self._errors():
@@ -320,24 +355,35 @@ class Client:
                 f"{what} needs vLLM's tool parser, and the server at {self.base_url} runs without it (it refuses "
                 "tool_choice 'auto': --enable-auto-tool-choice is not set). Nothing was scored. Fix: serve the model "
                 "with --enable-tools (`workbench serve` turns it on for a family with a tool parser: Qwen, Llama 3, "
-                "Mistral), or pick a design that needs no parser: constrained or two-stage.")
+                "Mistral), or pick a design that needs no parser: constrained or two-stage."
+            )
         if reasoning and not parsers.reasoning:
             raise ConfigError(
                 f"{what} was asked of the server at {self.base_url}, which has no reasoning parser (no "
                 "--reasoning-parser), so the thoughts would come back as the answer. Fix: serve a reasoning model with "
-                "--enable-reasoning (`workbench serve` turns it on for Qwen3), or leave thinking off (--no-thinking).")
+                "--enable-reasoning (`workbench serve` turns it on for Qwen3), or leave thinking off (--no-thinking)."
+            )
 
     # -- generation ------------------------------------------------------------------------
-    def chat(self, prompt_or_messages, *, system: str | None = None, stream: bool = True,
-             enable_thinking: bool | None = None, task: str | None = None, **params) -> Result:
+    def chat(
+        self,
+        prompt_or_messages,
+        *,
+        system: str | None = None,
+        stream: bool = True,
+        enable_thinking: bool | None = None,
+        task: str | None = None,
+        **params,
+    ) -> Result:
         """One chat completion. Streams by default so that TTFT and inter-token gaps are real.
         `system` is put first unless the messages already start with a system message. With a `task`
         (THINKING_DEFAULTS), `enable_thinking` None is that task's default, and a request that thinks gets the
         reasoning budget on top of `max_tokens` (see `thinking`); without one, `enable_thinking` goes as it is."""
         if stream:
             result = None
-            for event in self.chat_stream(prompt_or_messages, system=system, enable_thinking=enable_thinking,
-                                          task=task, **params):
+            for event in self.chat_stream(
+                prompt_or_messages, system=system, enable_thinking=enable_thinking, task=task, **params
+            ):
                 result = event.result or result
             return result
         kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params, task)
@@ -347,17 +393,29 @@ class Client:
         total = time.perf_counter() - start
         choice = response.choices[0]
         message = choice.message
-        text, reasoning = _split_think(message.content or "", getattr(message, "reasoning_content", None)
-                                       or getattr(message, "reasoning", None) or "")
+        text, reasoning = _split_think(
+            message.content or "",
+            getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or "",
+        )
         return Result(
-            text=text, reasoning=reasoning,
+            text=text,
+            reasoning=reasoning,
             tool_calls=tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()),
-            usage=_usage(response.usage), finish_reason=choice.finish_reason,
-            total_s=total, model=response.model,
+            usage=_usage(response.usage),
+            finish_reason=choice.finish_reason,
+            total_s=total,
+            model=response.model,
         )
 
-    def chat_stream(self, prompt_or_messages, *, system: str | None = None,
-                    enable_thinking: bool | None = None, task: str | None = None, **params) -> Iterator[StreamEvent]:
+    def chat_stream(
+        self,
+        prompt_or_messages,
+        *,
+        system: str | None = None,
+        enable_thinking: bool | None = None,
+        task: str | None = None,
+        **params,
+    ) -> Iterator[StreamEvent]:
         """Yield content and reasoning pieces as they arrive, then one 'done' event with the Result (`task` as in
         `chat`)."""
         kwargs = self._chat_kwargs(prompt_or_messages, system, enable_thinking, params, task)
@@ -392,10 +450,15 @@ class Client:
                         yield StreamEvent("content", piece)
         text, thought = _split_think("".join(text), "".join(reasoning))
         result = Result(
-            text=text, reasoning=thought,
+            text=text,
+            reasoning=thought,
             tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())),
-            usage=usage, finish_reason=finish, ttft_s=clock.ttft_s, itl_s=tuple(clock.gaps_s),
-            total_s=clock.elapsed_s(), model=model,
+            usage=usage,
+            finish_reason=finish,
+            ttft_s=clock.ttft_s,
+            itl_s=tuple(clock.gaps_s),
+            total_s=clock.elapsed_s(),
+            model=model,
         )
         yield StreamEvent("done", result=result)
 
@@ -405,8 +468,12 @@ class Client:
         usage, finish, model = Usage(), None, ""
         with self._errors():
             stream = self.sdk.completions.create(
-                model=self.model, prompt=prompt, max_tokens=max_tokens, stream=True,
-                stream_options={"include_usage": True}, **params,
+                model=self.model,
+                prompt=prompt,
+                max_tokens=max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+                **params,
             )
             for chunk in stream:
                 model = chunk.model or model
@@ -417,14 +484,24 @@ class Client:
                     if choice.text:
                         clock.tick()
                         text.append(choice.text)
-        return Result(text="".join(text), usage=usage, finish_reason=finish, ttft_s=clock.ttft_s,
-                      itl_s=tuple(clock.gaps_s), total_s=clock.elapsed_s(), model=model)
+        return Result(
+            text="".join(text),
+            usage=usage,
+            finish_reason=finish,
+            ttft_s=clock.ttft_s,
+            itl_s=tuple(clock.gaps_s),
+            total_s=clock.elapsed_s(),
+            model=model,
+        )
 
     def prompt_logprobs(self, text: str) -> list[float | None]:
         """Log-probability of every prompt token (the first has none), for perplexity."""
         with self._errors():
             response = self.sdk.completions.create(
-                model=self.model, prompt=text, max_tokens=1, temperature=0,
+                model=self.model,
+                prompt=text,
+                max_tokens=1,
+                temperature=0,
                 extra_body={"prompt_logprobs": 0},
             )
         entries = response.choices[0].model_extra.get("prompt_logprobs") or []
@@ -433,8 +510,9 @@ class Client:
             if not entry:
                 out.append(None)
                 continue
-            out.append(max(v["logprob"] for v in entry.values()) if len(entry) == 1 else
-                       next(iter(entry.values()))["logprob"])
+            out.append(
+                max(v["logprob"] for v in entry.values()) if len(entry) == 1 else next(iter(entry.values()))["logprob"]
+            )
         return out
 
     # -- helpers ---------------------------------------------------------------------------
@@ -444,8 +522,7 @@ class Client:
             enable_thinking = self.thinking(task, enable_thinking)
             if params.get("max_tokens") is not None:
                 params["max_tokens"] = budget(params["max_tokens"], enable_thinking, task)
-        kwargs = {"model": params.pop("model", None) or self.model,
-                  "messages": _messages(prompt_or_messages, system)}
+        kwargs = {"model": params.pop("model", None) or self.model, "messages": _messages(prompt_or_messages, system)}
         extra_body = dict(params.pop("extra_body", None) or {})
         if enable_thinking is not None:
             template_kwargs = dict(extra_body.get("chat_template_kwargs") or {})
@@ -498,20 +575,25 @@ class _TranslateErrors:
         if exc is None or not isinstance(exc, Exception):
             return False
         if isinstance(exc, openai.APIStatusError):
-            raise _rejected(self.client, exc.status_code,
-                            _detail(getattr(exc, "body", None), str(getattr(exc, "message", exc)))) from exc
+            raise _rejected(
+                self.client, exc.status_code, _detail(getattr(exc, "body", None), str(getattr(exc, "message", exc)))
+            ) from exc
         if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
             raise EngineUnavailableError(
                 f"the engine at {url} is not answering ({type(exc).__name__}: {exc}). Fix: start it with "
                 "`workbench serve` (or the Engine tab's Start), or check the URL and port."
             ) from exc
         if isinstance(exc, openai.OpenAIError):
-            raise RequestRejectedError(f"the engine at {url} sent an answer the openai SDK cannot read "
-                                       f"({type(exc).__name__}: {exc}). Fix: check that the URL points at an "
-                                       "OpenAI-compatible server such as vLLM.", 0) from exc
+            raise RequestRejectedError(
+                f"the engine at {url} sent an answer the openai SDK cannot read "
+                f"({type(exc).__name__}: {exc}). Fix: check that the URL points at an "
+                "OpenAI-compatible server such as vLLM.",
+                0,
+            ) from exc
         if isinstance(exc, OSError):
-            raise EngineUnavailableError(f"the connection to {url} broke: {exc}. Fix: check that the engine "
-                                         "is still running and restart it.") from exc
+            raise EngineUnavailableError(
+                f"the connection to {url} broke: {exc}. Fix: check that the engine is still running and restart it."
+            ) from exc
         return False
 
 
@@ -533,17 +615,21 @@ def _rejected(client: "Client", status: int, detail: str) -> RequestRejectedErro
         except Exception:  # noqa: BLE001 - the names are a courtesy; the 404 is the error
             served = []
         names = ", ".join(served) or "(could not list them)"
-        return ModelNotServedError(f"model {client._model!r} is not served at {url}. Served: {names}. "
-                                   "Fix: pass one of those names with --model, or omit --model to use the "
-                                   "only one.", served)
+        return ModelNotServedError(
+            f"model {client._model!r} is not served at {url}. Served: {names}. "
+            "Fix: pass one of those names with --model, or omit --model to use the "
+            "only one.",
+            served,
+        )
     if status == 401:
         fix = "pass the server's API key"
     elif status == 429 or status >= 500:
         fix = "the server is overloaded or failing; retry, and read its log if it persists"
     else:
         fix = "change the request as the server says"
-    return RequestRejectedError(f"the engine at {url} refused the request (HTTP {status}): {detail}. Fix: {fix}.",
-                                status)
+    return RequestRejectedError(
+        f"the engine at {url} refused the request (HTTP {status}): {detail}. Fix: {fix}.", status
+    )
 
 
 def _http(client: "Client", request, timeout_s: float) -> str:
@@ -561,16 +647,20 @@ def _http(client: "Client", request, timeout_s: float) -> str:
             parsed = None
         raise _rejected(client, exc.code, _detail(parsed, body.strip()[:300] or str(exc.reason))) from exc
     except OSError as exc:
-        raise EngineUnavailableError(f"{url} failed: {exc}. Fix: check that the engine is running "
-                                     "(`workbench models --url ...`).") from exc
+        raise EngineUnavailableError(
+            f"{url} failed: {exc}. Fix: check that the engine is running (`workbench models --url ...`)."
+        ) from exc
 
 
 def _usage(usage) -> Usage:
     if usage is None:
         return Usage()
     details = getattr(usage, "completion_tokens_details", None)
-    return Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0,
-                 reasoning_tokens=getattr(details, "reasoning_tokens", None) if details is not None else None)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens or 0,
+        completion_tokens=usage.completion_tokens or 0,
+        reasoning_tokens=getattr(details, "reasoning_tokens", None) if details is not None else None,
+    )
 
 
 def _split_think(text: str, reasoning: str) -> tuple[str, str]:
@@ -578,6 +668,6 @@ def _split_think(text: str, reasoning: str) -> tuple[str, str]:
     moved out here, and an unclosed one (the budget ended while thinking) is all reasoning, never the answer."""
     if reasoning or not text.lstrip().startswith("<think>"):
         return text, reasoning
-    inner = text.lstrip()[len("<think>"):]
+    inner = text.lstrip()[len("<think>") :]
     thought, closed, answer = inner.partition("</think>")
     return (answer.lstrip() if closed else ""), thought.strip()

@@ -30,8 +30,24 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import (abconfig, abtest, bench, bfcl, context, demo_tools, docqa_dataset, gpu_lease, hardware, hub,
-                       models, planner, quality, settings, toolseval, vllm_flags)
+from workbench import (
+    abconfig,
+    abtest,
+    bench,
+    bfcl,
+    context,
+    demo_tools,
+    docqa_dataset,
+    gpu_lease,
+    hardware,
+    hub,
+    models,
+    planner,
+    quality,
+    settings,
+    toolseval,
+    vllm_flags,
+)
 from workbench.client import THINKING_SWITCH, Client, ServerParsers
 from workbench.compare_report import CompareReport
 from workbench.engine import Engine, EngineConfig, detect_device, error_line
@@ -48,8 +64,10 @@ TASKS = {
     "docqa": ("the fields of generated contracts (docqa-eval): right value or not", "pass"),
     "ab": ("an A/B config's dataset and assertions, one of its variants", "score"),
     "context": ("facts planted over depth × length in generated contracts (workbench context): found or not", "pass"),
-    "report": ("the daily report on the demo database's labelled days: the share of the prose's figures that are "
-               "facts", "score"),
+    "report": (
+        "the daily report on the demo database's labelled days: the share of the prose's figures that are facts",
+        "score",
+    ),
 }
 DEFAULT_TASKS = ("ppl", "tools")
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -74,8 +92,14 @@ class Candidate:
         return self.target.startswith(("http://", "https://"))
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "target": self.target, "flags": list(self.flags), "url": self.is_url,
-                "thinking": self.thinking, "revision": self.revision}
+        return {
+            "name": self.name,
+            "target": self.target,
+            "flags": list(self.flags),
+            "url": self.is_url,
+            "thinking": self.thinking,
+            "revision": self.revision,
+        }
 
 
 _OPTIONS = "thinking=on, thinking=off, revision=BRANCH-TAG-OR-COMMIT (of a Hugging Face id)"
@@ -87,11 +111,14 @@ def parse_candidate(text: str) -> Candidate:
     try:
         parts = shlex.split(text)
     except ValueError as exc:
-        raise ConfigError(f"candidate {text!r} does not parse as a command line ({exc}). Fix: close the quotes.") \
-            from None
+        raise ConfigError(
+            f"candidate {text!r} does not parse as a command line ({exc}). Fix: close the quotes."
+        ) from None
     if not parts:
-        raise ConfigError("a candidate is empty. Valid: a checkpoint folder, the bundled model's name "
-                          f"({models.BUNDLED_MODEL}) or an http(s) URL, optionally NAME= before it.")
+        raise ConfigError(
+            "a candidate is empty. Valid: a checkpoint folder, the bundled model's name "
+            f"({models.BUNDLED_MODEL}) or an http(s) URL, optionally NAME= before it."
+        )
     head, flags = parts[0], tuple(parts[1:])
     name, sep, target = head.partition("=")
     if not sep or not _NAME.match(name):
@@ -105,14 +132,23 @@ def parse_candidate(text: str) -> Candidate:
         elif key == "revision" and value:
             revision = value
         else:
-            raise ConfigError(f"candidate option {option!r} is unknown. Valid: {_OPTIONS}. Fix: e.g. --candidate "
-                              "'think=http://127.0.0.1:8000,thinking=on' or 'awq=Qwen/Qwen3-14B-AWQ,revision=main'.")
+            raise ConfigError(
+                f"candidate option {option!r} is unknown. Valid: {_OPTIONS}. Fix: e.g. --candidate "
+                "'think=http://127.0.0.1:8000,thinking=on' or 'awq=Qwen/Qwen3-14B-AWQ,revision=main'."
+            )
     if revision and target.startswith(("http://", "https://")):
-        raise ConfigError(f"candidate option revision={revision} applies to a Hugging Face id; {target} is a running "
-                          "server, which serves what it was started with. Fix: drop the revision, or give the id.")
+        raise ConfigError(
+            f"candidate option revision={revision} applies to a Hugging Face id; {target} is a running "
+            "server, which serves what it was started with. Fix: drop the revision, or give the id."
+        )
     if not name:
-        name = (target.split("://", 1)[1].split("/", 1)[0] if target.startswith(("http://", "https://"))
-                else models.served_name(target) if target == models.BUNDLED_MODEL else Path(target).name or target)
+        name = (
+            target.split("://", 1)[1].split("/", 1)[0]
+            if target.startswith(("http://", "https://"))
+            else models.served_name(target)
+            if target == models.BUNDLED_MODEL
+            else Path(target).name or target
+        )
     return Candidate(name, target, flags, thinking, revision)
 
 
@@ -136,11 +172,15 @@ class TaskSettings:
 
     def of(self, task: str) -> dict:
         """The settings that touch `task`: a change to any other leaves its stored results valid."""
-        own = {"ppl": ("ppl_chars", "chunk_chars"), "tools": ("tools_design",),
-               "bfcl": ("tools_design", "bfcl_categories", "bfcl_per_category", "seed"), "docqa": ("docqa_count",),
-               "ab": ("ab_config", "ab_variant"),
-               "context": ("context_lengths", "context_depths", "context_facts", "seed"),
-               "report": ()}[task]
+        own = {
+            "ppl": ("ppl_chars", "chunk_chars"),
+            "tools": ("tools_design",),
+            "bfcl": ("tools_design", "bfcl_categories", "bfcl_per_category", "seed"),
+            "docqa": ("docqa_count",),
+            "ab": ("ab_config", "ab_variant"),
+            "context": ("context_lengths", "context_depths", "context_facts", "seed"),
+            "report": (),
+        }[task]
         return {"items": self.items, **{k: getattr(self, k) for k in own}}
 
 
@@ -171,8 +211,10 @@ def parse_tasks(text: str) -> tuple[str, ...]:
     tasks = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
-        raise ConfigError(f"unknown task {', '.join(map(repr, unknown)) or repr(text)}. Valid: {', '.join(TASKS)} "
-                          "(comma-separated, e.g. --tasks ppl,tools,docqa).")
+        raise ConfigError(
+            f"unknown task {', '.join(map(repr, unknown)) or repr(text)}. Valid: {', '.join(TASKS)} "
+            "(comma-separated, e.g. --tasks ppl,tools,docqa)."
+        )
     return tuple(dict.fromkeys(tasks))
 
 
@@ -191,8 +233,10 @@ def parse_workload(text: str) -> tuple[tuple[int, ...], float | None] | None:
             return (), float(value)
     except ValueError:
         pass
-    raise ConfigError(f"workload {text!r} is not one of: c=LEVELS (e.g. c=1,2), rate=REQUESTS_PER_S (e.g. rate=2), "
-                      "none. Fix: write it in one of those forms.")
+    raise ConfigError(
+        f"workload {text!r} is not one of: c=LEVELS (e.g. c=1,2), rate=REQUESTS_PER_S (e.g. rate=2), "
+        "none. Fix: write it in one of those forms."
+    )
 
 
 # -- checks before any work ----------------------------------------------------------------------------
@@ -200,17 +244,22 @@ def check(request: CompareRequest) -> None:
     """Every refusal that does not need a result: raised before the first engine starts."""
     cands = request.candidates
     if len(cands) < 2:
-        raise ConfigError(f"compare needs at least two candidates (the first is the baseline); got {len(cands)}. "
-                          "Fix: add another --candidate, e.g. the bf16 model and its GPTQ checkpoint.")
+        raise ConfigError(
+            f"compare needs at least two candidates (the first is the baseline); got {len(cands)}. "
+            "Fix: add another --candidate, e.g. the bf16 model and its GPTQ checkpoint."
+        )
     names = [c.name for c in cands]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise ConfigError(f"candidate name(s) {', '.join(twice)} appear twice. Fix: name them, e.g. "
-                          "--candidate int4=ckpt/gptq.")
+        raise ConfigError(
+            f"candidate name(s) {', '.join(twice)} appear twice. Fix: name them, e.g. --candidate int4=ckpt/gptq."
+        )
     parse_tasks(",".join(request.tasks))
     if "ab" in request.tasks and not request.settings.ab_config:
-        raise ConfigError("task ab needs an A/B config. Fix: add --ab-config FILE (e.g. "
-                          f"{abconfig.EXAMPLE_NAME}), or drop ab from --tasks.")
+        raise ConfigError(
+            "task ab needs an A/B config. Fix: add --ab-config FILE (e.g. "
+            f"{abconfig.EXAMPLE_NAME}), or drop ab from --tasks."
+        )
     if "ab" in request.tasks:
         abconfig.load_config(request.settings.ab_config)
     if "bfcl" in request.tasks:
@@ -218,8 +267,9 @@ def check(request: CompareRequest) -> None:
     if request.settings.items is not None and request.settings.items < 1:
         raise ConfigError(f"--items {request.settings.items} must be at least 1.")
     if request.settings.tools_design not in toolseval.DESIGN_NAMES:
-        raise ConfigError(f"tools design {request.settings.tools_design!r} is unknown. Valid: "
-                          f"{', '.join(toolseval.DESIGN_NAMES)}.")
+        raise ConfigError(
+            f"tools design {request.settings.tools_design!r} is unknown. Valid: {', '.join(toolseval.DESIGN_NAMES)}."
+        )
     if request.repeats < 1:
         raise ConfigError(f"--repeats {request.repeats} must be at least 1.")
     if request.gpu is not None:
@@ -228,13 +278,17 @@ def check(request: CompareRequest) -> None:
     for c in cands:
         if c.is_url:
             if c.flags:
-                raise ConfigError(f"candidate {c.name}: serve flags ({' '.join(c.flags)}) only apply to a checkpoint "
-                                  "the compare serves; a running server keeps its own. Fix: drop them.")
+                raise ConfigError(
+                    f"candidate {c.name}: serve flags ({' '.join(c.flags)}) only apply to a checkpoint "
+                    "the compare serves; a running server keeps its own. Fix: drop them."
+                )
             card = _reach(c)
             who = (card["id"], card["root"], Client(c.target).base_url, c.thinking)
             if who in seen:
-                raise ConfigError(f"candidates {seen[who]} and {c.name} are the same server ({c.target}). Fix: "
-                                  "give each candidate its own server or checkpoint.")
+                raise ConfigError(
+                    f"candidates {seen[who]} and {c.name} are the same server ({c.target}). Fix: "
+                    "give each candidate its own server or checkpoint."
+                )
             seen[who] = c.name
         else:
             _checkpoint(c, fetch=False)
@@ -245,20 +299,27 @@ def _reach(c: Candidate) -> dict:
     try:
         return Client(c.target, timeout_s=10).model_card()
     except WorkbenchError as exc:
-        raise ConfigError(f"candidate {c.name}: {c.target} does not answer as an OpenAI-compatible server "
-                          f"({str(exc).splitlines()[0]}). Fix: start it (`workbench serve` prints its URL), or "
-                          "check the host and port.") from None
+        raise ConfigError(
+            f"candidate {c.name}: {c.target} does not answer as an OpenAI-compatible server "
+            f"({str(exc).splitlines()[0]}). Fix: start it (`workbench serve` prints its URL), or "
+            "check the host and port."
+        ) from None
 
 
 def _checkpoint(c: Candidate, emit=None, fetch: bool = True) -> Path | None:
     """The candidate's folder, a Hub id's weights downloaded first (`emit` hears the download's progress as the
     engine step's). `fetch=False` only checks: a Hub id's metadata is read and nothing is downloaded (None)."""
-    if c.target != models.BUNDLED_MODEL and not (Path(c.target).expanduser() / "config.json").is_file() \
-            and models.hub_id(c.target) is None:
-        raise ConfigError(f"candidate {c.name}: {c.target!r} is not a checkpoint (no config.json there). Valid: a "
-                          f"folder with config.json and *.safetensors (`workbench quantize --out` writes one), the "
-                          f"bundled model's name ({models.BUNDLED_MODEL}), a Hugging Face id (Qwen/Qwen3-14B-FP8, "
-                          "downloaded first), or an http(s) URL of a running server.")
+    if (
+        c.target != models.BUNDLED_MODEL
+        and not (Path(c.target).expanduser() / "config.json").is_file()
+        and models.hub_id(c.target) is None
+    ):
+        raise ConfigError(
+            f"candidate {c.name}: {c.target!r} is not a checkpoint (no config.json there). Valid: a "
+            f"folder with config.json and *.safetensors (`workbench quantize --out` writes one), the "
+            f"bundled model's name ({models.BUNDLED_MODEL}), a Hugging Face id (Qwen/Qwen3-14B-FP8, "
+            "downloaded first), or an http(s) URL of a running server."
+        )
     if not fetch and models.hub_id(c.target) is not None and not Path(c.target).expanduser().exists():
         models.find_model(c.target, c.revision)  # the Hub's own answer for a missing or gated repo (or revision)
         return None
@@ -292,8 +353,16 @@ def content_hash(folder: Path, cache: dict) -> str:
 def engine_config(c: Candidate, request: CompareRequest) -> EngineConfig:
     """How a checkpoint candidate is served: the tool parser always on (so that adding a tool task does not change
     what was served), the request's context, then the candidate's own flags."""
-    return EngineConfig(**{"model": c.target, "revision": c.revision, "max_model_len": request.max_model_len,
-                           "enable_tools": True, "startup_timeout_s": 900.0, **vllm_flags.parse_args(c.flags)})
+    return EngineConfig(
+        **{
+            "model": c.target,
+            "revision": c.revision,
+            "max_model_len": request.max_model_len,
+            "enable_tools": True,
+            "startup_timeout_s": 900.0,
+            **vllm_flags.parse_args(c.flags),
+        }
+    )
 
 
 def identity(c: Candidate, request: CompareRequest, hashes: dict, emit=None) -> dict:
@@ -302,14 +371,29 @@ def identity(c: Candidate, request: CompareRequest, hashes: dict, emit=None) -> 
     if c.is_url:
         client = Client(c.target)
         card = client.model_card()
-        return {"kind": "url", "url": client.base_url, "model": card["id"], "root": card["root"],
-                "max_model_len": card["max_model_len"], "vllm": client.server_version(), **_thinking(c)}
+        return {
+            "kind": "url",
+            "url": client.base_url,
+            "model": card["id"],
+            "root": card["root"],
+            "max_model_len": card["max_model_len"],
+            "vllm": client.server_version(),
+            **_thinking(c),
+        }
     folder = _checkpoint(c, emit)
-    served = {k: v for k, v in asdict(engine_config(c, request)).items()
-              if k not in ("model", "port", "host", "startup_timeout_s")}
+    served = {
+        k: v
+        for k, v in asdict(engine_config(c, request)).items()
+        if k not in ("model", "port", "host", "startup_timeout_s")
+    }
     build = hardware.vllm_build() or "vllm"
-    return {"kind": "checkpoint", "content": content_hash(folder, hashes), "serve": served,
-            "vllm": f"{build} {hardware.package_version(build)}", **_thinking(c)}
+    return {
+        "kind": "checkpoint",
+        "content": content_hash(folder, hashes),
+        "serve": served,
+        "vllm": f"{build} {hardware.package_version(build)}",
+        **_thinking(c),
+    }
 
 
 def _thinking(c: Candidate) -> dict:
@@ -327,8 +411,10 @@ def tool_cases(s: TaskSettings) -> list:
     if s.items is None or s.items >= len(toolseval.CASES):
         return list(toolseval.CASES)
     rng = random.Random(s.seed)
-    pools = {c: rng.sample([x for x in toolseval.CASES if x.category == c],
-                           sum(x.category == c for x in toolseval.CASES)) for c in toolseval.CATEGORIES}
+    pools = {
+        c: rng.sample([x for x in toolseval.CASES if x.category == c], sum(x.category == c for x in toolseval.CASES))
+        for c in toolseval.CATEGORIES
+    }
     picked = []
     while len(picked) < s.items:
         for category in toolseval.CATEGORIES:
@@ -365,7 +451,7 @@ def run_task(task: str, client: Client, s: TaskSettings, workdir: Path, shared: 
     own (audit logs, BFCL's per-entry store), `shared` holds what every candidate reads (the contract set)."""
     if task == "ppl":
         text = quality.eval_text(s.ppl_chars)
-        chunks = _cap([text[i:i + s.chunk_chars] for i in range(0, len(text), s.chunk_chars)], s.items)
+        chunks = _cap([text[i : i + s.chunk_chars] for i in range(0, len(text), s.chunk_chars)], s.items)
         items = []
         for k, chunk in enumerate(chunks):
             logprobs = [lp for lp in client.prompt_logprobs(chunk) if lp is not None]
@@ -377,44 +463,91 @@ def run_task(task: str, client: Client, s: TaskSettings, workdir: Path, shared: 
         cases = tool_cases(s)
         policy = demo_tools.policy(workdir / "tools-data", workdir / "tools-audit.jsonl")
         result = toolseval.evaluate(client, policy, mode, few_shot, cases)
-        items = [{"id": f"case-{toolseval.CASES.index(case)}", "score": float(row["exact"]),
-                  "category": row["category"], "message": row["message"], "proposed": row["proposed"]}
-                 for case, row in zip(cases, result["rows"])]
-        return {"kind": "pass", "items": items, "summary": {"exact": result["overall"]["exact"],
-                                                              "design": result["design"]}}
+        items = [
+            {
+                "id": f"case-{toolseval.CASES.index(case)}",
+                "score": float(row["exact"]),
+                "category": row["category"],
+                "message": row["message"],
+                "proposed": row["proposed"],
+            }
+            for case, row in zip(cases, result["rows"])
+        ]
+        return {
+            "kind": "pass",
+            "items": items,
+            "summary": {"exact": result["overall"]["exact"], "design": result["design"]},
+        }
     if task == "bfcl":
-        report = bfcl.evaluate(client, s.bfcl_categories or None, _bfcl_per_category(s),
-                               [toolseval.parse_design(s.tools_design)], s.seed, store=workdir / "bfcl")
-        items = _cap([{"id": r["id"], "score": float(r["valid"]), "category": r["category"]} for r in report.rows],
-                     s.items)
-        return {"kind": "pass", "items": items,
-                "summary": {"accuracy": sum(i["score"] for i in items) / len(items) if items else None}}
+        report = bfcl.evaluate(
+            client,
+            s.bfcl_categories or None,
+            _bfcl_per_category(s),
+            [toolseval.parse_design(s.tools_design)],
+            s.seed,
+            store=workdir / "bfcl",
+        )
+        items = _cap(
+            [{"id": r["id"], "score": float(r["valid"]), "category": r["category"]} for r in report.rows], s.items
+        )
+        return {
+            "kind": "pass",
+            "items": items,
+            "summary": {"accuracy": sum(i["score"] for i in items) / len(items) if items else None},
+        }
     if task == "docqa":
-        report = docqa_dataset.evaluate(client, shared / f"docqa-set-{s.docqa_count}", limit=s.docqa_count,
-                                        count=s.docqa_count)
-        items = _cap([{"id": f"{r['document']}:{r['field']}", "score": float(r["value_correct"]),
-                       "verified": r["verified"]} for r in report["rows"]], s.items)
+        report = docqa_dataset.evaluate(
+            client, shared / f"docqa-set-{s.docqa_count}", limit=s.docqa_count, count=s.docqa_count
+        )
+        items = _cap(
+            [
+                {"id": f"{r['document']}:{r['field']}", "score": float(r["value_correct"]), "verified": r["verified"]}
+                for r in report["rows"]
+            ],
+            s.items,
+        )
         return {"kind": "pass", "items": items, "summary": report["summary"].get("all", {})}
     if task == "context":
-        report = context.run(context.ContextRequest(lengths=s.context_lengths, depths=s.context_depths,
-                                                    facts_per_cell=s.context_facts, seed=s.seed, thinking=(None,),
-                                                    store=str(workdir / "cells")), client)
+        report = context.run(
+            context.ContextRequest(
+                lengths=s.context_lengths,
+                depths=s.context_depths,
+                facts_per_cell=s.context_facts,
+                seed=s.seed,
+                thinking=(None,),
+                store=str(workdir / "cells"),
+            ),
+            client,
+        )
         m = report.maps[0]
-        return {"kind": "pass", "items": _cap(report.items(None), s.items),
-                "summary": {"recall": m["per_length"][-1]["recall"] if m["per_length"] else None,
-                            "longest_reliable": (m["longest"] or {}).get("length"), "headline": m["headline"],
-                            "per_length": m["per_length"], "grid": m["grid"], "memory": m["memory"]}}
+        return {
+            "kind": "pass",
+            "items": _cap(report.items(None), s.items),
+            "summary": {
+                "recall": m["per_length"][-1]["recall"] if m["per_length"] else None,
+                "longest_reliable": (m["longest"] or {}).get("length"),
+                "headline": m["headline"],
+                "per_length": m["per_length"],
+                "grid": m["grid"],
+                "memory": m["memory"],
+            },
+        }
     if task == "report":
         result = report_accuracy.evaluate(client, shared / "report", limit=s.items)
-        items = [{"id": r["day"], "score": r["fact_share"] or 0.0, "kind": r["kind"], "figures": r["figures"]}
-                 for r in result["rows"]]
+        items = [
+            {"id": r["day"], "score": r["fact_share"] or 0.0, "kind": r["kind"], "figures": r["figures"]}
+            for r in result["rows"]
+        ]
         return {"kind": "score", "items": items, "summary": result["summary"]}
     config = abconfig.load_config(s.ab_config)
     if s.items is not None:
         config = abconfig.with_changes(config, limit=s.items)
     items = abtest.variant_scores(config, s.ab_variant, client.base_url)
-    return {"kind": "score", "items": items,
-            "summary": {"pass_rate": sum(i["score"] for i in items) / len(items), "config": config.name}}
+    return {
+        "kind": "score",
+        "items": items,
+        "summary": {"pass_rate": sum(i["score"] for i in items) / len(items), "config": config.name},
+    }
 
 
 # -- memory on the target GPU ---------------------------------------------------------------------------
@@ -431,18 +564,44 @@ def plan_memory(c: Candidate, ident: dict, request: CompareRequest) -> dict:
     except WorkbenchError as exc:
         return {"planned": False, "reason": f"{model} cannot be planned: {str(exc).splitlines()[0]}"}
     quant = spec.declared_format or "bf16"  # the checkpoint's own quantization_config, read by models
-    settings_ = planner.ServeSettings(max_model_len=request.plan_context, **{
-        k: v for k, v in flags.items() if k in ("kv_cache_dtype", "gpu_memory_utilization", "max_num_seqs",
-                                                "max_num_batched_tokens", "tensor_parallel_size")})
-    answer = planner.plan(planner.PlanRequest(model=model, gpu=request.gpu, gpu_total_gib=request.gpu_total_gib,
-                                              quant=quant, settings=settings_))
+    settings_ = planner.ServeSettings(
+        max_model_len=request.plan_context,
+        **{
+            k: v
+            for k, v in flags.items()
+            if k
+            in (
+                "kv_cache_dtype",
+                "gpu_memory_utilization",
+                "max_num_seqs",
+                "max_num_batched_tokens",
+                "tensor_parallel_size",
+            )
+        },
+    )
+    answer = planner.plan(
+        planner.PlanRequest(
+            model=model, gpu=request.gpu, gpu_total_gib=request.gpu_total_gib, quant=quant, settings=settings_
+        )
+    )
     p = answer.plan
-    return {"planned": True, "gpu": answer.gpu.name, "total_gib": answer.gpu.total_gib, "quant": quant,
-            "context": request.plan_context, "fits": p.fits, "reason": p.reason,
-            "weights_gib": p.gib(p.weights_bytes), "kv_cache_gib": p.gib(p.kv_cache_bytes),
-            "kv_cache_tokens": p.kv_cache_tokens, "max_concurrency": round(p.max_concurrency, 2),
-            "requested_gib": p.gib(p.requested_bytes), "activation_gib": p.gib(p.activation_bytes),
-            "overheads_gib": p.gib(p.non_torch_bytes + p.cuda_graph_bytes), "command": p.flags.command()}
+    return {
+        "planned": True,
+        "gpu": answer.gpu.name,
+        "total_gib": answer.gpu.total_gib,
+        "quant": quant,
+        "context": request.plan_context,
+        "fits": p.fits,
+        "reason": p.reason,
+        "weights_gib": p.gib(p.weights_bytes),
+        "kv_cache_gib": p.gib(p.kv_cache_bytes),
+        "kv_cache_tokens": p.kv_cache_tokens,
+        "max_concurrency": round(p.max_concurrency, 2),
+        "requested_gib": p.gib(p.requested_bytes),
+        "activation_gib": p.gib(p.activation_bytes),
+        "overheads_gib": p.gib(p.non_torch_bytes + p.cuda_graph_bytes),
+        "command": p.flags.command(),
+    }
 
 
 # -- the run --------------------------------------------------------------------------------------------
@@ -459,8 +618,9 @@ class Event:
     detail: str = ""
 
     def __str__(self) -> str:
-        return (f"[{self.index + 1}/{self.total}] {self.candidate} · {self.step}: {self.state}"
-                + (f" ({self.detail})" if self.detail else ""))
+        return f"[{self.index + 1}/{self.total}] {self.candidate} · {self.step}: {self.state}" + (
+            f" ({self.detail})" if self.detail else ""
+        )
 
 
 def _steps(request: CompareRequest) -> list[str]:
@@ -469,8 +629,13 @@ def _steps(request: CompareRequest) -> list[str]:
 
 def step_key(ident: dict, step: str, request: CompareRequest) -> str:
     if step == "bench":
-        what = {"workload": asdict(request.workload), "concurrency": request.concurrency, "rate": request.rate,
-                "repeats": request.repeats, "slo": asdict(request.slo)}
+        what = {
+            "workload": asdict(request.workload),
+            "concurrency": request.concurrency,
+            "rate": request.rate,
+            "repeats": request.repeats,
+            "slo": asdict(request.slo),
+        }
     else:
         what = {"settings": request.settings.of(step), "items": items_digest(step, request.settings)}
     return f"{step}-{_digest({'candidate': ident, 'step': step, **what})[:24]}"
@@ -495,19 +660,36 @@ def _served(c: Candidate, request: CompareRequest, store: Store, emit):
 
 
 def _bench(client: Client, request: CompareRequest) -> dict:
-    report = bench.run(client.server_url, request.workload, concurrency=list(request.concurrency) or None,
-                       rate=request.rate, slo=request.slo, repeats=request.repeats, warmup=1)
+    report = bench.run(
+        client.server_url,
+        request.workload,
+        concurrency=list(request.concurrency) or None,
+        rate=request.rate,
+        slo=request.slo,
+        repeats=request.repeats,
+        warmup=1,
+    )
     return {"kind": "bench", "report": dict(report)}
 
 
-def _candidate(c: Candidate, index: int, request: CompareRequest, store: Store, hashes: dict, run_id: str,
-               on_event) -> dict:
+def _candidate(
+    c: Candidate, index: int, request: CompareRequest, store: Store, hashes: dict, run_id: str, on_event
+) -> dict:
     def emit(step, state, detail=""):
         if on_event:
             on_event(Event(c.name, step, state, index, len(request.candidates), detail))
 
-    outcome = {"candidate": c.as_dict(), "identity": None, "results": {}, "keys": {}, "reused": [], "computed": [],
-               "errors": {}, "error": None, "log": None}
+    outcome = {
+        "candidate": c.as_dict(),
+        "identity": None,
+        "results": {},
+        "keys": {},
+        "reused": [],
+        "computed": [],
+        "errors": {},
+        "error": None,
+        "log": None,
+    }
     try:
         ident = identity(c, request, hashes, emit)
     except WorkbenchError as exc:
@@ -535,17 +717,30 @@ def _candidate(c: Candidate, index: int, request: CompareRequest, store: Store, 
                 emit(step, "starting")
                 started = time.perf_counter()
                 try:
-                    value = _bench(client, request) if step == "bench" else \
-                        run_task(step, client, request.settings, store.folder / "work" / key, store.folder / "shared")
+                    value = (
+                        _bench(client, request)
+                        if step == "bench"
+                        else run_task(
+                            step, client, request.settings, store.folder / "work" / key, store.folder / "shared"
+                        )
+                    )
                 except WorkbenchError as exc:
                     if engine is not None and not engine.running:
-                        raise EngineStartupError(f"the engine stopped during {step}: {str(exc).splitlines()[0]}",
-                                                 log_tail=engine.log_tail(), log_path=str(engine.log_path)) from None
+                        raise EngineStartupError(
+                            f"the engine stopped during {step}: {str(exc).splitlines()[0]}",
+                            log_tail=engine.log_tail(),
+                            log_path=str(engine.log_path),
+                        ) from None
                     outcome["errors"][step] = str(exc).splitlines()[0]
                     emit(step, "failed", outcome["errors"][step])
                     continue
-                value.update(step=step, candidate=c.name, run=run_id, seconds=round(time.perf_counter() - started, 1),
-                             finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+                value.update(
+                    step=step,
+                    candidate=c.name,
+                    run=run_id,
+                    seconds=round(time.perf_counter() - started, 1),
+                    finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                )
                 store.put(key, value)
                 outcome["results"][step] = value
                 outcome["computed"].append(step)
@@ -553,18 +748,23 @@ def _candidate(c: Candidate, index: int, request: CompareRequest, store: Store, 
     except EngineStartupError as exc:
         said = error_line(getattr(exc, "log_tail", "") or "")
         outcome["log"] = getattr(exc, "log_path", None) or outcome["log"]
-        outcome["error"] = (str(exc).splitlines()[0] + (f" vLLM said: {said}" if said else "")
-                            + (f" (log: {outcome['log']})" if outcome["log"] else "")
-                            + (BASELINE_FIX if index == 0 else ""))
+        outcome["error"] = (
+            str(exc).splitlines()[0]
+            + (f" vLLM said: {said}" if said else "")
+            + (f" (log: {outcome['log']})" if outcome["log"] else "")
+            + (BASELINE_FIX if index == 0 else "")
+        )
         emit("engine", "failed", outcome["error"])
     return outcome
 
 
 # Every verdict is against the baseline, so a baseline that cannot start leaves no verdict at all: say how to go on.
-BASELINE_FIX = (" The baseline decides every verdict. Fix: pick a baseline that fits this device (on a 24 GB card, "
-                "Qwen's own Qwen/Qwen3-14B-FP8 or Qwen/Qwen3-14B-AWQ instead of bf16; `workbench plan --quant fp8` "
-                "says whether it fits), or compare against a baseline served elsewhere by URL "
-                "(--candidate bf16=http://big-box:8000).")
+BASELINE_FIX = (
+    " The baseline decides every verdict. Fix: pick a baseline that fits this device (on a 24 GB card, "
+    "Qwen's own Qwen/Qwen3-14B-FP8 or Qwen/Qwen3-14B-AWQ instead of bf16; `workbench plan --quant fp8` "
+    "says whether it fits), or compare against a baseline served elsewhere by URL "
+    "(--candidate bf16=http://big-box:8000)."
+)
 
 
 def run(request: CompareRequest, on_event=None) -> CompareReport:
@@ -590,8 +790,9 @@ def run(request: CompareRequest, on_event=None) -> CompareReport:
 
     def said(text):
         if on_event:
-            on_event(Event("-", "engine", "set aside" if "setting aside" in text else "brought back", 0, len(cands),
-                           text))
+            on_event(
+                Event("-", "engine", "set aside" if "setting aside" in text else "brought back", 0, len(cands), text)
+            )
 
     with gpu_lease.borrowing("the compare run ends", said):
         for index in order:
@@ -602,5 +803,6 @@ def run(request: CompareRequest, on_event=None) -> CompareReport:
                 outcome["memory"] = plan_memory(c, outcome["identity"], request)
             outcomes[index] = outcome
     outcomes = [outcomes[i] for i in range(len(cands))]
-    return CompareReport(request.summary(), outcomes, run_id=run_id, seconds=time.perf_counter() - started,
-                         store=str(store.folder))
+    return CompareReport(
+        request.summary(), outcomes, run_id=run_id, seconds=time.perf_counter() - started, store=str(store.folder)
+    )

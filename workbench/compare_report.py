@@ -40,11 +40,23 @@ class CompareReport(Exportable):
         for outcome in outcomes[1:]:
             name = outcome["candidate"]["name"]
             self.verdicts[name] = [
-                verdict.judge(task, base["results"][task]["kind"], self.baseline, name, base["results"][task]["items"],
-                              outcome["results"][task]["items"], self.confidence)
-                for task in request["tasks"] if task in base["results"] and task in outcome["results"]]
-            self.speed[name] = (verdict.speed_ratios(self._levels(base), self._levels(outcome), self.confidence)
-                                if self._levels(base) and self._levels(outcome) else [])
+                verdict.judge(
+                    task,
+                    base["results"][task]["kind"],
+                    self.baseline,
+                    name,
+                    base["results"][task]["items"],
+                    outcome["results"][task]["items"],
+                    self.confidence,
+                )
+                for task in request["tasks"]
+                if task in base["results"] and task in outcome["results"]
+            ]
+            self.speed[name] = (
+                verdict.speed_ratios(self._levels(base), self._levels(outcome), self.confidence)
+                if self._levels(base) and self._levels(outcome)
+                else []
+            )
             self.answers.append(self._answer(outcome, base))
 
     # -- the numbers ----------------------------------------------------------------------------------
@@ -54,21 +66,27 @@ class CompareReport(Exportable):
         return bench["report"]["levels"] if bench else []
 
     def _missing(self, outcome: dict) -> list[str]:
-        return [f"{t} ({outcome['errors'].get(t, 'not run')})" for t in self.request["tasks"]
-                if t not in outcome["results"]]
+        return [
+            f"{t} ({outcome['errors'].get(t, 'not run')})" for t in self.request["tasks"] if t not in outcome["results"]
+        ]
 
     def _memory_text(self, outcome: dict) -> tuple[bool | None, str]:
         mem = outcome.get("memory")
         if not mem or not mem.get("planned"):
             return None, (f"memory not planned: {mem['reason']}" if mem else "")
         verb = "fits" if mem["fits"] else "does not fit"
-        return mem["fits"], (f"{verb} one {mem['gpu']} at {mem['context']:,} tokens "
-                             f"({mem['kv_cache_tokens']:,} KV tokens, {mem['max_concurrency']:.1f} full-length requests)")
+        return mem["fits"], (
+            f"{verb} one {mem['gpu']} at {mem['context']:,} tokens "
+            f"({mem['kv_cache_tokens']:,} KV tokens, {mem['max_concurrency']:.1f} full-length requests)"
+        )
 
     def _baseline_answer(self, base: dict) -> verdict.Answer:
         if base["error"]:
-            return verdict.Answer(self.baseline, "failed", f"the baseline did not run: {base['error']}; nothing can "
-                                                           "be compared against it")
+            return verdict.Answer(
+                self.baseline,
+                "failed",
+                f"the baseline did not run: {base['error']}; nothing can be compared against it",
+            )
         parts = []
         for task in self.request["tasks"]:
             result = base["results"].get(task)
@@ -101,58 +119,136 @@ class CompareReport(Exportable):
         return answer
 
     def goodput(self, outcome: dict) -> list[dict]:
-        return [{"load": lv["load"], "goodput_req_s": lv["goodput_req_s"], "met_slo": lv["met_slo"],
-                 "completed": lv["completed"]} for lv in self._levels(outcome)]
+        return [
+            {
+                "load": lv["load"],
+                "goodput_req_s": lv["goodput_req_s"],
+                "met_slo": lv["met_slo"],
+                "completed": lv["completed"],
+            }
+            for lv in self._levels(outcome)
+        ]
 
     # -- exports ----------------------------------------------------------------------------------------
     def as_dict(self) -> dict:
-        return {"date": time.strftime("%Y-%m-%d"), "run": self.run_id, "seconds": round(self.seconds, 1),
-                "store": self.store, "request": self.request, "baseline": self.baseline,
-                "answers": [a.as_dict() for a in self.answers],
-                "verdicts": {n: [v.as_dict() for v in vs] for n, vs in self.verdicts.items()},
-                "speed": {n: [s.as_dict() for s in ss] for n, ss in self.speed.items()},
-                "goodput": {o["candidate"]["name"]: self.goodput(o) for o in self.outcomes},
-                "memory": {o["candidate"]["name"]: o.get("memory") for o in self.outcomes},
-                "candidates": [{k: o[k] for k in ("candidate", "identity", "reused", "computed", "errors", "error",
-                                                  "log")} for o in self.outcomes],
-                "results": {o["candidate"]["name"]: o["results"] for o in self.outcomes}}
+        return {
+            "date": time.strftime("%Y-%m-%d"),
+            "run": self.run_id,
+            "seconds": round(self.seconds, 1),
+            "store": self.store,
+            "request": self.request,
+            "baseline": self.baseline,
+            "answers": [a.as_dict() for a in self.answers],
+            "verdicts": {n: [v.as_dict() for v in vs] for n, vs in self.verdicts.items()},
+            "speed": {n: [s.as_dict() for s in ss] for n, ss in self.speed.items()},
+            "goodput": {o["candidate"]["name"]: self.goodput(o) for o in self.outcomes},
+            "memory": {o["candidate"]["name"]: o.get("memory") for o in self.outcomes},
+            "candidates": [
+                {k: o[k] for k in ("candidate", "identity", "reused", "computed", "errors", "error", "log")}
+                for o in self.outcomes
+            ],
+            "results": {o["candidate"]["name"]: o["results"] for o in self.outcomes},
+        }
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
-        header = ["candidate", "what", "kind", "items", "baseline", "candidate_value", "difference", "ci_low",
-                  "ci_high", "verdict", "power", "recovery_pct", "p_value"]
-        rows = [[v.candidate, v.task, v.kind, v.items, v.baseline_value, v.candidate_value, v.difference,
-                 v.interval[0], v.interval[1], v.outcome, v.power, v.recovery_pct, v.p_value]
-                for vs in self.verdicts.values() for v in vs]
-        rows += [[name, f"{s.metric} at {s.load}", "speed ratio", s.runs, s.baseline, s.candidate, s.ratio,
-                  s.interval[0], s.interval[1], "", "", "", ""] for name, ss in self.speed.items() for s in ss]
+        header = [
+            "candidate",
+            "what",
+            "kind",
+            "items",
+            "baseline",
+            "candidate_value",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "verdict",
+            "power",
+            "recovery_pct",
+            "p_value",
+        ]
+        rows = [
+            [
+                v.candidate,
+                v.task,
+                v.kind,
+                v.items,
+                v.baseline_value,
+                v.candidate_value,
+                v.difference,
+                v.interval[0],
+                v.interval[1],
+                v.outcome,
+                v.power,
+                v.recovery_pct,
+                v.p_value,
+            ]
+            for vs in self.verdicts.values()
+            for v in vs
+        ]
+        rows += [
+            [
+                name,
+                f"{s.metric} at {s.load}",
+                "speed ratio",
+                s.runs,
+                s.baseline,
+                s.candidate,
+                s.ratio,
+                s.interval[0],
+                s.interval[1],
+                "",
+                "",
+                "",
+                "",
+            ]
+            for name, ss in self.speed.items()
+            for s in ss
+        ]
         return header, rows
 
     def _header(self) -> list[str]:
         r = self.request
-        load = ("none" if r["workload"] is None else
-                f"rate {r['rate']}/s" if r["rate"] else f"concurrency {', '.join(map(str, r['concurrency']))}")
+        load = (
+            "none"
+            if r["workload"] is None
+            else f"rate {r['rate']}/s"
+            if r["rate"]
+            else f"concurrency {', '.join(map(str, r['concurrency']))}"
+        )
         gpu = f"{r['gpu']} at {r['plan_context']:,} tokens" if r["gpu"] else "none"
-        return [f"Baseline: **{self.baseline}** · tasks: {', '.join(r['tasks'])} · benchmark: {load}"
-                + (f" × {r['repeats']} runs" if r["workload"] is not None else "")
-                + f" · target GPU: {gpu} · {self.confidence:.0%} confidence"]
+        return [
+            f"Baseline: **{self.baseline}** · tasks: {', '.join(r['tasks'])} · benchmark: {load}"
+            + (f" × {r['repeats']} runs" if r["workload"] is not None else "")
+            + f" · target GPU: {gpu} · {self.confidence:.0%} confidence"
+        ]
 
     def to_markdown(self) -> str:
         lines = ["# Is it good enough?", "", *self._header(), ""]
         lines += [f"- {a.line}" for a in self.answers]
-        lines += ["", "## Quality per task", "",
-                  f"Against {self.baseline}, on the same items. Pass/fail items: exact McNemar test and a paired "
-                  "bootstrap interval of the difference; scores: the paired bootstrap interval; perplexity: a paired "
-                  "bootstrap over text chunks. *Power*: the chance these items had to see a loss of the margin shown.",
-                  "", "| task | candidate | items | baseline → candidate | difference (CI) | verdict | recovery | p |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Quality per task",
+            "",
+            f"Against {self.baseline}, on the same items. Pass/fail items: exact McNemar test and a paired "
+            "bootstrap interval of the difference; scores: the paired bootstrap interval; perplexity: a paired "
+            "bootstrap over text chunks. *Power*: the chance these items had to see a loss of the margin shown.",
+            "",
+            "| task | candidate | items | baseline → candidate | difference (CI) | verdict | recovery | p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, vs in self.verdicts.items():
             for v in vs:
                 unit = "%" if v.kind == "ppl" else " pts"
-                diff = ("—" if v.difference is None else
-                        f"{_pct(v.difference, 1)}{unit} ({_pct(v.interval[0], 1)} to {_pct(v.interval[1], 1)})")
-                lines.append(f"| {v.task} | {name} | {v.items} | {v.value_text} | {diff} | {v.summary} | "
-                             f"{'—' if v.recovery_pct is None else f'{v.recovery_pct:.1f} %'} | "
-                             f"{'—' if v.p_value is None else f'{v.p_value:.3g}'} |")
+                diff = (
+                    "—"
+                    if v.difference is None
+                    else f"{_pct(v.difference, 1)}{unit} ({_pct(v.interval[0], 1)} to {_pct(v.interval[1], 1)})"
+                )
+                lines.append(
+                    f"| {v.task} | {name} | {v.items} | {v.value_text} | {diff} | {v.summary} | "
+                    f"{'—' if v.recovery_pct is None else f'{v.recovery_pct:.1f} %'} | "
+                    f"{'—' if v.p_value is None else f'{v.p_value:.3g}'} |"
+                )
         lines += self._speed_markdown() + self._memory_markdown() + self._runs_markdown()
         return "\n".join(lines)
 
@@ -160,24 +256,35 @@ class CompareReport(Exportable):
         if not any(self.speed.values()):
             return []
         runs = self.request["repeats"]
-        lines = ["", "## Speed", "", f"Candidate ÷ {self.baseline}: the mean over {runs} run(s) of each run's median, "
-                 f"with a {self.confidence:.0%} interval (delta method on the log of the ratio; none from one run). "
-                 "Below 1 is faster for TTFT and TPOT; above 1 is faster for tok/s.", "",
-                 "| load | candidate | TTFT p50 | TPOT p50 | output tok/s | goodput req/s (met SLO) |",
-                 "|---|---|---|---|---|---|"]
+        lines = [
+            "",
+            "## Speed",
+            "",
+            f"Candidate ÷ {self.baseline}: the mean over {runs} run(s) of each run's median, "
+            f"with a {self.confidence:.0%} interval (delta method on the log of the ratio; none from one run). "
+            "Below 1 is faster for TTFT and TPOT; above 1 is faster for tok/s.",
+            "",
+            "| load | candidate | TTFT p50 | TPOT p50 | output tok/s | goodput req/s (met SLO) |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, ss in self.speed.items():
             outcome = self.outcomes[self.names.index(name)]
             good = {g["load"]: g for g in self.goodput(outcome)}
             for load in dict.fromkeys(s.load for s in ss):
                 cells = {s.metric: s.value_text for s in ss if s.load == load}
                 g = good.get(load)
-                lines.append(f"| {load} | {name} | {cells.get('ttft_ms', '—')} | {cells.get('tpot_ms', '—')} | "
-                             f"{cells.get('output_tok_s', '—')} | "
-                             + (f"{g['goodput_req_s']:.2f} ({g['met_slo']}/{g['completed']})" if g else "—") + " |")
+                lines.append(
+                    f"| {load} | {name} | {cells.get('ttft_ms', '—')} | {cells.get('tpot_ms', '—')} | "
+                    f"{cells.get('output_tok_s', '—')} | "
+                    + (f"{g['goodput_req_s']:.2f} ({g['met_slo']}/{g['completed']})" if g else "—")
+                    + " |"
+                )
         base = self.outcomes[0]
         for g in self.goodput(base):
-            lines.append(f"| {g['load']} | {self.baseline} (baseline) | 1 | 1 | 1 | {g['goodput_req_s']:.2f} "
-                         f"({g['met_slo']}/{g['completed']}) |")
+            lines.append(
+                f"| {g['load']} | {self.baseline} (baseline) | 1 | 1 | 1 | {g['goodput_req_s']:.2f} "
+                f"({g['met_slo']}/{g['completed']}) |"
+            )
         return lines
 
     def _memory_markdown(self) -> list[str]:
@@ -185,26 +292,42 @@ class CompareReport(Exportable):
         if not rows:
             return []
         r = self.request
-        lines = ["", f"## Memory on one {r['gpu']} at {r['plan_context']:,} tokens", "",
-                 "The planner's budget (workbench plan) for each candidate's weights and serve flags.", "",
-                 "| candidate | format | weights GiB | KV cache GiB | KV tokens | full-length requests | fits |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "",
+            f"## Memory on one {r['gpu']} at {r['plan_context']:,} tokens",
+            "",
+            "The planner's budget (workbench plan) for each candidate's weights and serve flags.",
+            "",
+            "| candidate | format | weights GiB | KV cache GiB | KV tokens | full-length requests | fits |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, m in rows:
             if not m.get("planned"):
                 lines.append(f"| {name} | — | — | — | — | — | not planned: {m['reason']} |")
                 continue
-            lines.append(f"| {name} | {m['quant']} | {m['weights_gib']:.2f} | {m['kv_cache_gib']:.2f} | "
-                         f"{m['kv_cache_tokens']:,} | {m['max_concurrency']:.2f} | {'yes' if m['fits'] else 'no'} |")
+            lines.append(
+                f"| {name} | {m['quant']} | {m['weights_gib']:.2f} | {m['kv_cache_gib']:.2f} | "
+                f"{m['kv_cache_tokens']:,} | {m['max_concurrency']:.2f} | {'yes' if m['fits'] else 'no'} |"
+            )
         return lines
 
     def _runs_markdown(self) -> list[str]:
-        lines = ["", "## Runs", "", f"Store: `{self.store}` · this run: {self.run_id} · {self.seconds:.0f} s", "",
-                 "| candidate | target | reused | computed | failed |", "|---|---|---|---|---|"]
+        lines = [
+            "",
+            "## Runs",
+            "",
+            f"Store: `{self.store}` · this run: {self.run_id} · {self.seconds:.0f} s",
+            "",
+            "| candidate | target | reused | computed | failed |",
+            "|---|---|---|---|---|",
+        ]
         for o in self.outcomes:
             c = o["candidate"]
             failed = "; ".join([*(f"{k}: {v}" for k, v in o["errors"].items()), *([o["error"]] if o["error"] else [])])
-            lines.append(f"| {c['name']} | `{' '.join([c['target'], *c['flags']])}` | {', '.join(o['reused']) or '—'} "
-                         f"| {', '.join(o['computed']) or '—'} | {failed or '—'} |")
+            lines.append(
+                f"| {c['name']} | `{' '.join([c['target'], *c['flags']])}` | {', '.join(o['reused']) or '—'} "
+                f"| {', '.join(o['computed']) or '—'} | {failed or '—'} |"
+            )
         return lines
 
     def figures(self) -> dict[str, tuple[str, object]]:
@@ -212,29 +335,43 @@ class CompareReport(Exportable):
         out = {}
         rows = [v.as_dict() for vs in self.verdicts.values() for v in vs]
         if any(r["difference"] is not None for r in rows):
-            out["quality"] = (f"Each task's difference from {self.baseline} with its {self.confidence:.0%} interval "
-                              "(right of 0 is better); the grey tick is the margin a loss is judged against.",
-                              plots.quality_deltas(rows))
-        benches = {o["candidate"]["name"]: o["results"]["bench"]["report"] for o in self.outcomes
-                   if "bench" in o["results"]}
+            out["quality"] = (
+                f"Each task's difference from {self.baseline} with its {self.confidence:.0%} interval "
+                "(right of 0 is better); the grey tick is the margin a loss is judged against.",
+                plots.quality_deltas(rows),
+            )
+        benches = {
+            o["candidate"]["name"]: o["results"]["bench"]["report"] for o in self.outcomes if "bench" in o["results"]
+        }
         if benches:
-            out["latency"] = ("TTFT and TPOT per request, each candidate at the lowest load (CDF).",
-                              plots.latency_cdfs(benches))
-        memory_rows = [{"name": o["candidate"]["name"], **o["memory"]} for o in self.outcomes
-                       if o.get("memory") and o["memory"].get("planned")]
+            out["latency"] = (
+                "TTFT and TPOT per request, each candidate at the lowest load (CDF).",
+                plots.latency_cdfs(benches),
+            )
+        memory_rows = [
+            {"name": o["candidate"]["name"], **o["memory"]}
+            for o in self.outcomes
+            if o.get("memory") and o["memory"].get("planned")
+        ]
         if memory_rows:
-            out["memory"] = (f"Memory on one {self.request['gpu']} at {self.request['plan_context']:,} tokens.",
-                             plots.memory_bars(memory_rows))
+            out["memory"] = (
+                f"Memory on one {self.request['gpu']} at {self.request['plan_context']:,} tokens.",
+                plots.memory_bars(memory_rows),
+            )
         return out
 
     def to_html(self) -> str:
         body = MarkdownIt("commonmark", {"html": False}).enable("table").render(self.to_markdown())
-        figures = "".join(f"<figure>{plots.svg(fig)}<figcaption>{html.escape(caption)}</figcaption></figure>"
-                          for caption, fig in self.figures().values())
+        figures = "".join(
+            f"<figure>{plots.svg(fig)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for caption, fig in self.figures().values()
+        )
         marker = "<h2>Speed</h2>" if "<h2>Speed</h2>" in body else "<h2>Runs</h2>"
         body = body.replace(marker, f"<h2>Figures</h2>{figures}{marker}", 1) if figures else body
-        return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>workbench compare: "
-                f"{html.escape(', '.join(self.names))}</title><style>{_CSS}</style></head><body>{body}</body></html>\n")
+        return (
+            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>workbench compare: "
+            f"{html.escape(', '.join(self.names))}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
+        )
 
     def to_text(self) -> str:
         """What the CLI prints: the answers, then each verdict."""

@@ -25,18 +25,32 @@ def demo_weather(city: str, date: str) -> dict:
     rng = random.Random(f"{city.lower()}|{date}")
     low = rng.randint(5, 22)
     condition = rng.choice(_CONDITIONS)
-    return {"city": city, "date": date, "condition": condition, "low_c": low, "high_c": low + rng.randint(3, 9),
-            "rain_probability": 0.8 if "rain" in condition or "thunder" in condition else round(rng.random() * 0.3, 2),
-            "source": "DEMO DATA (workbench.demo_tools.demo_weather), not a real forecast"}
+    return {
+        "city": city,
+        "date": date,
+        "condition": condition,
+        "low_c": low,
+        "high_c": low + rng.randint(3, 9),
+        "rain_probability": 0.8 if "rain" in condition or "thunder" in condition else round(rng.random() * 0.3, 2),
+        "source": "DEMO DATA (workbench.demo_tools.demo_weather), not a real forecast",
+    }
 
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
 def safe_arithmetic(expression: str) -> float:
     """+ - * / // % ** and parentheses over numbers; anything else is refused (no eval)."""
+
     def walk(node):
         if isinstance(node, ast.Expression):
             return walk(node.body)
@@ -50,6 +64,7 @@ def safe_arithmetic(expression: str) -> float:
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](walk(node.operand))
         raise ValueError(f"not allowed in arithmetic: {ast.dump(node)[:40]}")
+
     return walk(ast.parse(expression, mode="eval"))
 
 
@@ -68,8 +83,10 @@ def make_sales_db(path: str | Path, days: int = 30, seed: int = 3) -> Path:
             for region in ("East", "North", "South", "West"):
                 for product, price in (("GPU server", 42000.0), ("Inference license", 3800.0), ("Support", 900.0)):
                     units = rng.randint(0, 12)
-                    db.execute("INSERT INTO sales VALUES (?, ?, ?, ?, ?)",
-                               ((start + dt.timedelta(days=d)).isoformat(), region, product, units, units * price))
+                    db.execute(
+                        "INSERT INTO sales VALUES (?, ?, ?, ?, ?)",
+                        ((start + dt.timedelta(days=d)).isoformat(), region, product, units, units * price),
+                    )
     tmp.replace(path)
     return path
 
@@ -79,8 +96,13 @@ def read_only_query(db_path: Path, sql: str, max_rows: int = 200) -> dict:
     if not sql.strip().lower().startswith(("select", "with")):
         raise ValueError("only SELECT queries are allowed")
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        db.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in (
-            sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION) else sqlite3.SQLITE_DENY)
+        db.set_authorizer(
+            lambda action, *_: (
+                sqlite3.SQLITE_OK
+                if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION)
+                else sqlite3.SQLITE_DENY
+            )
+        )
         cursor = db.execute(sql)
         columns = [c[0] for c in cursor.description or ()]
         rows = cursor.fetchmany(max_rows + 1)
@@ -123,7 +145,9 @@ def builtin_registry(data_dir: str | Path, outbox: list | None = None) -> Regist
         return read_only_query(db, sql)
 
     @registry.register
-    def current_time(timezone: typing.Literal["UTC", "Asia/Shanghai", "Europe/London", "America/New_York"] = "UTC") -> str:
+    def current_time(
+        timezone: typing.Literal["UTC", "Asia/Shanghai", "Europe/London", "America/New_York"] = "UTC",
+    ) -> str:
         """The current date and time.
 
         Args:
@@ -170,8 +194,14 @@ def builtin_registry(data_dir: str | Path, outbox: list | None = None) -> Regist
     return registry
 
 
-def policy(data_dir: str | Path, audit_path: str | Path, custom: list[dict] = (), tools_file: str | Path | None = None,
-           confirm=None, limits: Limits | None = None) -> Policy:
+def policy(
+    data_dir: str | Path,
+    audit_path: str | Path,
+    custom: list[dict] = (),
+    tools_file: str | Path | None = None,
+    confirm=None,
+    limits: Limits | None = None,
+) -> Policy:
     """The demo tools, with a tools file's and `custom` JSON-schema tools beside them, under the policy and audited
     to `audit_path`. `confirm(name, arguments) -> bool` answers for the sensitive ones (None: denied)."""
     registry = builtin_registry(data_dir)

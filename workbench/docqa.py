@@ -21,27 +21,42 @@ from workbench.documents import Document, find_quote
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
 
-SYSTEM = ("You answer questions about the document below, using only what it says. "
-          "When asked for quotes, copy the sentence from the document exactly, character for character.")
+SYSTEM = (
+    "You answer questions about the document below, using only what it says. "
+    "When asked for quotes, copy the sentence from the document exactly, character for character."
+)
 
 # Each field: what to ask for, and the words (English and Chinese) that find its candidate sentences.
 TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "contract": {
-        "parties": ("the parties to the contract (Party A and Party B)",
-                    ("party a (", "party b (", "(client)", "(provider)", "甲方（", "乙方（", "委托方", "服务方")),
-        "services_and_delivery": ("the services and the delivery schedule",
-                                  ("provide", "deliver", "services", "within", "服务", "交付", "日内", "完成")),
-        "payment_terms": ("the payment terms and amounts",
-                          ("amount", "pay", "usd", "rmb", "advance", "balance", "金额", "支付", "付款", "预付款", "人民币")),
-        "liability_for_breach": ("the liability for breach (penalties, liquidated damages)",
-                                 ("liquidated damages", "delay", "breach", "per mille", "违约金", "逾期", "违约")),
-        "termination_conditions": ("the termination conditions",
-                                   ("terminate", "termination", "notice", "解除", "终止", "书面通知")),
+        "parties": (
+            "the parties to the contract (Party A and Party B)",
+            ("party a (", "party b (", "(client)", "(provider)", "甲方（", "乙方（", "委托方", "服务方"),
+        ),
+        "services_and_delivery": (
+            "the services and the delivery schedule",
+            ("provide", "deliver", "services", "within", "服务", "交付", "日内", "完成"),
+        ),
+        "payment_terms": (
+            "the payment terms and amounts",
+            ("amount", "pay", "usd", "rmb", "advance", "balance", "金额", "支付", "付款", "预付款", "人民币"),
+        ),
+        "liability_for_breach": (
+            "the liability for breach (penalties, liquidated damages)",
+            ("liquidated damages", "delay", "breach", "per mille", "违约金", "逾期", "违约"),
+        ),
+        "termination_conditions": (
+            "the termination conditions",
+            ("terminate", "termination", "notice", "解除", "终止", "书面通知"),
+        ),
     },
     "minutes": {
         "attendees": ("who attended", ("attend", "present", "participants", "出席", "参会", "与会")),
         "decisions": ("the decisions taken", ("decided", "agreed", "approved", "decision", "决定", "同意", "通过")),
-        "action_items": ("the action items and their owners", ("action", "will", "owner", "responsible", "负责", "完成", "跟进")),
+        "action_items": (
+            "the action items and their owners",
+            ("action", "will", "owner", "responsible", "负责", "完成", "跟进"),
+        ),
         "next_meeting": ("when the next meeting is", ("next meeting", "next", "下次会议", "下次")),
     },
 }
@@ -55,8 +70,12 @@ NOT_FOUND = "not found"
 # the value: a short free answer written with that sentence in view (small models write free text
 # far better than free strings inside JSON).
 def quote_schema(candidates: list[str]) -> dict:
-    return {"type": "object", "properties": {"quote": {"enum": candidates}}, "required": ["quote"],
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {"quote": {"enum": candidates}},
+        "required": ["quote"],
+        "additionalProperties": False,
+    }
 
 
 def split_sentences(text: str, min_chars: int = 40) -> list[str]:
@@ -81,7 +100,7 @@ def _cjk(text: str) -> bool:
 
 
 def _cjk_around(text: str, match: re.Match) -> bool:
-    before, after = text[max(0, match.start() - 1):match.start()], text[match.end():match.end() + 1]
+    before, after = text[max(0, match.start() - 1) : match.start()], text[match.end() : match.end() + 1]
     return _cjk(before) or _cjk(after)
 
 
@@ -89,8 +108,10 @@ def candidates(text: str, keywords: tuple[str, ...], k: int = CANDIDATES) -> lis
     """The k sentences that mention the keywords most, best first; ties keep document order. None when no
     sentence mentions any of them: the document does not state the field."""
     sentences = split_sentences(text)
-    scored = [(sum(w in s.lower() for w in keywords) + 0.1 * sum(s.lower().count(w) for w in keywords), -i, s)
-              for i, s in enumerate(sentences)]
+    scored = [
+        (sum(w in s.lower() for w in keywords) + 0.1 * sum(s.lower().count(w) for w in keywords), -i, s)
+        for i, s in enumerate(sentences)
+    ]
     return [s for score, _, s in sorted(scored, reverse=True)[:k] if score > 0]
 
 
@@ -98,7 +119,7 @@ def instruction(template: str, question: str | None = None) -> str:
     """The free question, or (for a template) the request for its first field; checks the template."""
     if template == "question":
         if not question or not question.strip():
-            raise ConfigError("a free question needs its text. Fix: pass --question \"...\".")
+            raise ConfigError('a free question needs its text. Fix: pass --question "...".')
         return question.strip()
     if template not in TEMPLATES:
         raise ConfigError(f"template {template!r} is unknown. Valid: question, {', '.join(TEMPLATES)}.")
@@ -106,12 +127,14 @@ def instruction(template: str, question: str | None = None) -> str:
 
 
 def field_instruction(template: str, name: str) -> str:
-    return (f"Which sentence of the document states {TEMPLATES[template][name][0]}? "
-            "Reply as JSON with the sentence in \"quote\".")
+    return (
+        f"Which sentence of the document states {TEMPLATES[template][name][0]}? "
+        'Reply as JSON with the sentence in "quote".'
+    )
 
 
 def value_instruction(template: str, name: str, quote: str) -> str:
-    return f"The document says: \"{quote}\"\nWhat are {TEMPLATES[template][name][0]}? Answer in one short sentence."
+    return f'The document says: "{quote}"\nWhat are {TEMPLATES[template][name][0]}? Answer in one short sentence.'
 
 
 @dataclass(frozen=True)
@@ -170,19 +193,24 @@ class Answer(Exportable):
         for f in self.fields:
             cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
             verified, supported = f.marks()
-            rows.append(f"| {f.name} | {cell(f.answer)} | {cell(f.quote)} | {verified} | {cell(supported)} | "
-                        f"{f.page or ''} |")
+            rows.append(
+                f"| {f.name} | {cell(f.answer)} | {cell(f.quote)} | {verified} | {cell(supported)} | {f.page or ''} |"
+            )
         return "\n".join(rows)
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
-        return (["field", "answer", "value", "quote", "verified", "supported", "page"],
-                [[f.name, f.answer, f.value, f.quote, *f.marks(), f.page] for f in self.fields])
+        return (
+            ["field", "answer", "value", "quote", "verified", "supported", "page"],
+            [[f.name, f.answer, f.value, f.quote, *f.marks(), f.page] for f in self.fields],
+        )
 
     def to_markdown(self) -> str:
         ttft = f"{self.ttft_s * 1000:.0f} ms" if self.ttft_s is not None else "n/a"
         head = f"# {self.document}\n\n" if self.document else ""
-        return (f"{head}{self.fields_table()}\n\n*{self.template}* · strategy **{self.strategy}** · "
-                f"{self.prompt_tokens:,} prompt tokens · TTFT {ttft} · {self.total_s:.1f} s")
+        return (
+            f"{head}{self.fields_table()}\n\n*{self.template}* · strategy **{self.strategy}** · "
+            f"{self.prompt_tokens:,} prompt tokens · TTFT {ttft} · {self.total_s:.1f} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -200,17 +228,27 @@ class Fit:
     def explain(self) -> str:
         verdict = "fits in one prompt" if self.fits else "does not fit in one prompt"
         kv = f"; the KV cache holds {self.kv_cache_tokens:,} tokens" if self.kv_cache_tokens else ""
-        return (f"{self.document_tokens:,} document tokens, {self.prompt_tokens:,} with the prompt, "
-                f"+{self.answer_tokens} for the answer vs max_model_len {self.max_model_len:,}: {verdict}{kv}")
+        return (
+            f"{self.document_tokens:,} document tokens, {self.prompt_tokens:,} with the prompt, "
+            f"+{self.answer_tokens} for the answer vs max_model_len {self.max_model_len:,}: {verdict}{kv}"
+        )
 
 
 def _messages(text: str, ask: str) -> list[dict]:
-    return [{"role": "system", "content": f"{SYSTEM}\n\n<document>\n{text}\n</document>"},
-            {"role": "user", "content": ask}]
+    return [
+        {"role": "system", "content": f"{SYSTEM}\n\n<document>\n{text}\n</document>"},
+        {"role": "user", "content": ask},
+    ]
 
 
-def measure_fit(client, document: Document, template: str = "contract", question: str | None = None,
-                answer_tokens: int = 256, kv_cache_tokens: int | None = None) -> Fit:
+def measure_fit(
+    client,
+    document: Document,
+    template: str = "contract",
+    question: str | None = None,
+    answer_tokens: int = 256,
+    kv_cache_tokens: int | None = None,
+) -> Fit:
     prompt = client.count_tokens(_messages(document.text, instruction(template, question)))
     return Fit(client.count_tokens(document.text), prompt, client.max_model_len(), answer_tokens, kv_cache_tokens)
 
@@ -220,8 +258,16 @@ def ground(document: Document, name: str, value: str, quote: str) -> Field:
     at = find_quote(document, quote) if quote else None
     missing = tuple(fact_check.unsupported(value, quote))
     checked = bool(fact_check.numbers(value) or fact_check.companies(value))
-    return Field(name, value.strip(), quote.strip(), at is not None, document.page_of(at) if at is not None else None,
-                 supported=not missing, unsupported=missing, checked=checked)
+    return Field(
+        name,
+        value.strip(),
+        quote.strip(),
+        at is not None,
+        document.page_of(at) if at is not None else None,
+        supported=not missing,
+        unsupported=missing,
+        checked=checked,
+    )
 
 
 def _parse_quote(text: str) -> str:
@@ -232,8 +278,15 @@ def _parse_quote(text: str) -> str:
     return str(item.get("quote", "")) if isinstance(item, dict) else ""
 
 
-def ask(client, document: Document, template: str = "question", question: str | None = None,
-        answer_tokens: int = 256, on_text: Callable[[str], None] | None = None, thinking: bool | None = None) -> Answer:
+def ask(
+    client,
+    document: Document,
+    template: str = "question",
+    question: str | None = None,
+    answer_tokens: int = 256,
+    on_text: Callable[[str], None] | None = None,
+    thinking: bool | None = None,
+) -> Answer:
     """Answer one question or fill one template about the document, choosing the strategy. `thinking` None leaves
     each request its default (client.THINKING_DEFAULTS: the free answer the model's own, the fields' quotes and values
     off); True or False sets it for every request."""
@@ -266,16 +319,17 @@ def trim_repetition(text: str) -> str:
     if match is None:
         return text.strip()
     phrase = match.group(1)
-    rest = text[match.end():]
+    rest = text[match.end() :]
     while (stripped := rest.lstrip()).startswith(phrase):
-        rest = stripped[len(phrase):]
+        rest = stripped[len(phrase) :]
     if stripped and phrase.startswith(stripped):  # a copy cut off by the token cap
         rest = ""
-    return (text[:match.start()] + phrase + rest).strip()
+    return (text[: match.start()] + phrase + rest).strip()
 
 
-def _stream(client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, task: str = "docqa-answer",
-            **extra):
+def _stream(
+    client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, task: str = "docqa-answer", **extra
+):
     """One request. `task` picks its thinking default (client.THINKING_DEFAULTS: the quote and the value are
     structured steps, off unless asked); a thinking request gets its reasoning budget on top of `answer_tokens`, and
     one that runs out while thinking is an error that says so, never an empty value."""
@@ -309,20 +363,42 @@ def _one_call(client, document, text, template, ask_text, answer_tokens, on_text
             fields.append(Field(name, NOT_FOUND, "", False, None, found=False))
             continue
         context = text if strategy == "whole" else "\n".join(found)  # retrieval: only the candidates
-        r = _stream(client, context, field_instruction(template, name), answer_tokens, None, quote_schema(found),
-                    task="docqa-quote")
+        r = _stream(
+            client,
+            context,
+            field_instruction(template, name),
+            answer_tokens,
+            None,
+            quote_schema(found),
+            task="docqa-quote",
+        )
         quote = _parse_quote(r.text)
         if on_text:
             on_text(f"«{quote}» → ")
-        v = _stream(client, context, value_instruction(template, name, quote), VALUE_TOKENS, on_text,
-                    task="docqa-values", **_VALUE_PARAMS)
+        v = _stream(
+            client,
+            context,
+            value_instruction(template, name, quote),
+            VALUE_TOKENS,
+            on_text,
+            task="docqa-values",
+            **_VALUE_PARAMS,
+        )
         results += [r, v]
         fields.append(ground(document, name, trim_repetition(v.text), quote))
     rates = [r.tokens_per_s for r in results if r.tokens_per_s]
     text_out = json.dumps({f.name: {"value": f.value, "quote": f.quote} for f in fields}, ensure_ascii=False)
     first = results[0] if results else None  # None: the document states none of the template's fields
-    return Answer(template, strategy, text_out, tuple(fields), first.usage.prompt_tokens if first else 0,
-                  first.ttft_s if first else None, time.perf_counter() - start, sum(rates) / len(rates) if rates else None)
+    return Answer(
+        template,
+        strategy,
+        text_out,
+        tuple(fields),
+        first.usage.prompt_tokens if first else 0,
+        first.ttft_s if first else None,
+        time.perf_counter() - start,
+        sum(rates) / len(rates) if rates else None,
+    )
 
 
 def sections(text: str, max_chars: int) -> list[str]:
@@ -348,8 +424,10 @@ def _map_reduce(client, document, ask_text, fit: Fit, answer_tokens, on_text) ->
     overhead = fit.prompt_tokens - fit.document_tokens
     budget = fit.max_model_len - answer_tokens - overhead - 64
     if budget < 256:
-        raise ConfigError(f"max_model_len {fit.max_model_len} leaves {budget} tokens per section. "
-                          "Fix: serve with a larger --max-model-len or ask for a shorter answer.")
+        raise ConfigError(
+            f"max_model_len {fit.max_model_len} leaves {budget} tokens per section. "
+            "Fix: serve with a larger --max-model-len or ask for a shorter answer."
+        )
     chars_per_token = len(document.text) / max(1, fit.document_tokens)
     parts = sections(document.text, max(200, int(budget * chars_per_token * 0.9)))
     start = time.perf_counter()
@@ -361,7 +439,24 @@ def _map_reduce(client, document, ask_text, fit: Fit, answer_tokens, on_text) ->
     notes = "\n\n".join(f"Section {i}: {a.text}" for i, a in enumerate(partial, 1))
     if on_text:
         on_text("\n[combined] ")
-    final = _one_call(client, document, notes, "question", "These are answers found in each section of a long "
-                      f"document. Combine them into one answer to: {ask_text}", answer_tokens, on_text, "reduce")
-    return Answer("question", "map-reduce", final.text, (), sum(a.prompt_tokens for a in partial) + final.prompt_tokens,
-                  partial[0].ttft_s, time.perf_counter() - start, final.tokens_per_s, len(parts))
+    final = _one_call(
+        client,
+        document,
+        notes,
+        "question",
+        f"These are answers found in each section of a long document. Combine them into one answer to: {ask_text}",
+        answer_tokens,
+        on_text,
+        "reduce",
+    )
+    return Answer(
+        "question",
+        "map-reduce",
+        final.text,
+        (),
+        sum(a.prompt_tokens for a in partial) + final.prompt_tokens,
+        partial[0].ttft_s,
+        time.perf_counter() - start,
+        final.tokens_per_s,
+        len(parts),
+    )

@@ -12,14 +12,34 @@ from workbench import docqa, documents
 from workbench.export import Exportable
 
 _COMPANIES = {
-    "en": ["Northwind Analytics Ltd.", "Bluestone Systems Inc.", "Harbor Data Services Co.", "Maple Ridge Software LLC",
-           "Crescent Cloud Solutions Ltd.", "Ironwood Engineering Inc.", "Silverline Consulting Co.", "Oakfield Robotics Ltd."],
-    "zh": ["杭州云帆科技有限公司", "上海数衡信息技术有限公司", "北京启明软件有限公司", "深圳海川数据服务有限公司",
-           "南京青石系统集成有限公司", "成都远景智能科技有限公司", "广州恒通网络有限公司", "苏州明德工程技术有限公司"],
+    "en": [
+        "Northwind Analytics Ltd.",
+        "Bluestone Systems Inc.",
+        "Harbor Data Services Co.",
+        "Maple Ridge Software LLC",
+        "Crescent Cloud Solutions Ltd.",
+        "Ironwood Engineering Inc.",
+        "Silverline Consulting Co.",
+        "Oakfield Robotics Ltd.",
+    ],
+    "zh": [
+        "杭州云帆科技有限公司",
+        "上海数衡信息技术有限公司",
+        "北京启明软件有限公司",
+        "深圳海川数据服务有限公司",
+        "南京青石系统集成有限公司",
+        "成都远景智能科技有限公司",
+        "广州恒通网络有限公司",
+        "苏州明德工程技术有限公司",
+    ],
 }
 _SERVICES = {
-    "en": ["deployment of a private large-language-model inference platform", "migration of the customer's data warehouse",
-           "development of a document-review assistant", "maintenance of the customer's GPU cluster"],
+    "en": [
+        "deployment of a private large-language-model inference platform",
+        "migration of the customer's data warehouse",
+        "development of a document-review assistant",
+        "maintenance of the customer's GPU cluster",
+    ],
     "zh": ["私有化大模型推理平台的部署", "客户数据仓库的迁移", "合同审阅助手的开发", "客户GPU集群的运维"],
 }
 _BOILERPLATE = {
@@ -63,9 +83,17 @@ class ContractFacts:
 
 def _facts(rng: random.Random, language: str) -> ContractFacts:
     a, b = rng.sample(_COMPANIES[language], 2)
-    return ContractFacts(language, a, b, rng.choice(_SERVICES[language]), rng.choice([30, 45, 60, 90, 120]),
-                         rng.randrange(120, 990) * 1000, rng.choice([20, 30, 40]), rng.choice([1, 2, 3, 5]),
-                         rng.choice([15, 30, 60]))
+    return ContractFacts(
+        language,
+        a,
+        b,
+        rng.choice(_SERVICES[language]),
+        rng.choice([30, 45, 60, 90, 120]),
+        rng.randrange(120, 990) * 1000,
+        rng.choice([20, 30, 40]),
+        rng.choice([1, 2, 3, 5]),
+        rng.choice([15, 30, 60]),
+    )
 
 
 def _key_clauses(f: ContractFacts) -> list[str]:
@@ -118,8 +146,9 @@ def write_pdf(text: str, path: Path, language: str) -> None:
     if language == "zh":
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
         font = "STSong-Light"
-    style = ParagraphStyle("body", fontName=font, fontSize=10.5, leading=15,
-                           wordWrap="CJK" if language == "zh" else None)
+    style = ParagraphStyle(
+        "body", fontName=font, fontSize=10.5, leading=15, wordWrap="CJK" if language == "zh" else None
+    )
     story = [Paragraph(line.replace("&", "&amp;").replace("<", "&lt;"), style) for line in text.split("\n")]
     SimpleDocTemplate(str(path), pagesize=A4, title="contract").build(story)
 
@@ -196,25 +225,45 @@ class DocqaEvalReport(Exportable, dict):
         return header, [[r[k] for k in header] for r in self["rows"]]
 
     def _summary_rows(self) -> list[list]:
-        return [[key, s["fields"], f"{s['value_accuracy']:.0%}", f"{s['quote_accuracy']:.0%}",
-                 f"{s['verified_share']:.0%}", f"{s['supported_share']:.0%}", f"{s['answer_accuracy']:.0%}"]
-                for key, s in self["summary"].items()]
+        return [
+            [
+                key,
+                s["fields"],
+                f"{s['value_accuracy']:.0%}",
+                f"{s['quote_accuracy']:.0%}",
+                f"{s['verified_share']:.0%}",
+                f"{s['supported_share']:.0%}",
+                f"{s['answer_accuracy']:.0%}",
+            ]
+            for key, s in self["summary"].items()
+        ]
 
     def to_markdown(self) -> str:
-        rows = ["| set | fields | value acc. | quote acc. | verified | supported | answer acc. |",
-                "|---|---|---|---|---|---|---|"] + ["| " + " | ".join(map(str, r)) + " |" for r in self._summary_rows()]
+        rows = [
+            "| set | fields | value acc. | quote acc. | verified | supported | answer acc. |",
+            "|---|---|---|---|---|---|---|",
+        ] + ["| " + " | ".join(map(str, r)) + " |" for r in self._summary_rows()]
         return "\n".join(rows) + f"\n\nverified marks that were wrong: {self['verified_marks_wrong']}"
 
     def to_text(self) -> str:
-        lines = [f"{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9} {'supported':>9} "
-                 f"{'answer acc.':>11}"]
-        lines += [f"{r[0]:<5} {r[1]:>6} {r[2]:>10} {r[3]:>10} {r[4]:>9} {r[5]:>9} {r[6]:>11}"
-                  for r in self._summary_rows()]
+        lines = [
+            f"{'set':<5} {'fields':>6} {'value acc.':>10} {'quote acc.':>10} {'verified':>9} {'supported':>9} "
+            f"{'answer acc.':>11}"
+        ]
+        lines += [
+            f"{r[0]:<5} {r[1]:>6} {r[2]:>10} {r[3]:>10} {r[4]:>9} {r[5]:>9} {r[6]:>11}" for r in self._summary_rows()
+        ]
         return "\n".join(lines + [f"verified marks that were wrong: {self['verified_marks_wrong']}"])
 
 
-def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), limit: int | None = None,
-             on_row=None, count: int = 10) -> DocqaEvalReport:
+def evaluate(
+    client,
+    folder: str | Path,
+    formats: tuple[str, ...] = ("pdf",),
+    limit: int | None = None,
+    on_row=None,
+    count: int = 10,
+) -> DocqaEvalReport:
     """Run the contract template over the eval set in `folder` (made there first, with `count` contracts, when
     it holds none); score each field's value and quote against the known facts, and count verified quotes and
     supported values. Verified means the quote is in the document; supported, that the value's facts are in
@@ -230,38 +279,54 @@ def evaluate(client, folder: str | Path, formats: tuple[str, ...] = ("pdf",), li
             answer = docqa.ask(client, document, "contract")
             want = expected(entry["facts"])
             for field in answer.fields:
-                rows.append({"document": f"{entry['stem']}.{fmt}", "language": entry["facts"]["language"],
-                             "chars": entry["chars"], "strategy": answer.strategy, "field": field.name,
-                             "value_correct": _contains(field.value, want[field.name]),
-                             "quote_correct": _contains(field.quote, want[field.name]),
-                             "verified": field.verified,
-                             "supported": field.supported,
-                             "checked": field.checked,
-                             "answer_correct": _contains(field.answer, want[field.name]),
-                             "verified_and_in_text": field.verified == (documents.find_quote(document, field.quote)
-                                                                         is not None),
-                             "seconds": round(answer.total_s, 1)})
+                rows.append(
+                    {
+                        "document": f"{entry['stem']}.{fmt}",
+                        "language": entry["facts"]["language"],
+                        "chars": entry["chars"],
+                        "strategy": answer.strategy,
+                        "field": field.name,
+                        "value_correct": _contains(field.value, want[field.name]),
+                        "quote_correct": _contains(field.quote, want[field.name]),
+                        "verified": field.verified,
+                        "supported": field.supported,
+                        "checked": field.checked,
+                        "answer_correct": _contains(field.answer, want[field.name]),
+                        "verified_and_in_text": field.verified
+                        == (documents.find_quote(document, field.quote) is not None),
+                        "seconds": round(answer.total_s, 1),
+                    }
+                )
                 if on_row:
                     on_row(rows[-1])
     summary = {}
     for key in ("all", "zh", "en"):
         sel = [r for r in rows if key == "all" or r["language"] == key]
         if sel:
-            summary[key] = {"fields": len(sel),
-                            "value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
-                            "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3),
-                            "verified_share": round(sum(r["verified"] for r in sel) / len(sel), 3),
-                            "supported_share": round(sum(r["supported"] for r in sel) / len(sel), 3),
-                            "checked_and_supported": sum(r["checked"] and r["supported"] for r in sel),
-                            "checked_supported_and_correct": sum(r["checked"] and r["supported"] and r["value_correct"]
-                                                                 for r in sel),
-                            "unsupported": sum(not r["supported"] for r in sel),
-                            "unsupported_but_correct": sum(not r["supported"] and r["value_correct"] for r in sel),
-                            "answer_accuracy": round(sum(r["answer_correct"] for r in sel) / len(sel), 3)}
+            summary[key] = {
+                "fields": len(sel),
+                "value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
+                "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3),
+                "verified_share": round(sum(r["verified"] for r in sel) / len(sel), 3),
+                "supported_share": round(sum(r["supported"] for r in sel) / len(sel), 3),
+                "checked_and_supported": sum(r["checked"] and r["supported"] for r in sel),
+                "checked_supported_and_correct": sum(
+                    r["checked"] and r["supported"] and r["value_correct"] for r in sel
+                ),
+                "unsupported": sum(not r["supported"] for r in sel),
+                "unsupported_but_correct": sum(not r["supported"] and r["value_correct"] for r in sel),
+                "answer_accuracy": round(sum(r["answer_correct"] for r in sel) / len(sel), 3),
+            }
     per_field = {}
     for name in expected(entries[0]["facts"]) if entries else ():
         sel = [r for r in rows if r["field"] == name]
-        per_field[name] = {"value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
-                           "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3)}
-    return DocqaEvalReport(summary=summary, per_field=per_field, rows=rows,
-                           verified_marks_wrong=sum(not r["verified_and_in_text"] for r in rows))
+        per_field[name] = {
+            "value_accuracy": round(sum(r["value_correct"] for r in sel) / len(sel), 3),
+            "quote_accuracy": round(sum(r["quote_correct"] for r in sel) / len(sel), 3),
+        }
+    return DocqaEvalReport(
+        summary=summary,
+        per_field=per_field,
+        rows=rows,
+        verified_marks_wrong=sum(not r["verified_and_in_text"] for r in rows),
+    )

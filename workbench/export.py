@@ -47,8 +47,12 @@ class Exportable:
         {"json": path, ...}. `names` renames a kind's file ({"json": "compare.json"})."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        texts = {"json": self.to_json(), "csv": self.to_csv(), "md": self.to_markdown().rstrip() + "\n",
-                 "html": self.to_html()}
+        texts = {
+            "json": self.to_json(),
+            "csv": self.to_csv(),
+            "md": self.to_markdown().rstrip() + "\n",
+            "html": self.to_html(),
+        }
         paths = {}
         for kind in FORMATS:
             if texts[kind] is None:

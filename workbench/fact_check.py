@@ -6,15 +6,23 @@ to mark a value `supported` only when its quote says the same: "12,000,000 元" 
 
 import re
 
-_DIGITS = {**{c: i for i, c in enumerate("零一二三四五六七八九")}, **{c: i for i, c in enumerate("〇壹贰叁肆伍陆柒捌玖")},
-           "两": 2, "貳": 2, "參": 3, "陸": 6}
+_DIGITS = {
+    **{c: i for i, c in enumerate("零一二三四五六七八九")},
+    **{c: i for i, c in enumerate("〇壹贰叁肆伍陆柒捌玖")},
+    "两": 2,
+    "貳": 2,
+    "參": 3,
+    "陸": 6,
+}
 _SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
 _BIG_UNITS = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
 _CN = "".join(_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS)
 _CN_RUN = re.compile(f"[{_CN}]+")
 _ARABIC = re.compile(r"(?<![\d.,，])(\d{1,3}(?:[,，]\d{3})+(?!\d)|\d+)(?:\.(\d+))?\s*(万|亿)?")
-_COMPANY = re.compile(r"[\u4e00-\u9fff]{2,30}?(?:有限责任公司|股份有限公司|有限公司|公司)|"
-                      r"\b[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*){0,6} (?:Ltd\.?|Inc\.?|LLC|Co\.|Corp\.?|GmbH)")
+_COMPANY = re.compile(
+    r"[\u4e00-\u9fff]{2,30}?(?:有限责任公司|股份有限公司|有限公司|公司)|"
+    r"\b[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*){0,6} (?:Ltd\.?|Inc\.?|LLC|Co\.|Corp\.?|GmbH)"
+)
 _COUNTED_AFTER = "元天日年月%个"
 
 
@@ -46,7 +54,7 @@ def numbers(text: str) -> set[str]:
         value = float(re.sub(r"[,，]", "", whole) + (f".{fraction}" if fraction else ""))
         found.add(_canonical(value * (_BIG_UNITS[unit] if unit else 1)))
     for match in _CN_RUN.finditer(text):
-        run, after = match.group(), text[match.end():match.end() + 1]
+        run, after = match.group(), text[match.end() : match.end() + 1]
         counts = any(c in _SMALL_UNITS or c in _BIG_UNITS for c in run) or (after and after in _COUNTED_AFTER)
         has_digit = any(c in _DIGITS for c in run) or run in ("十", "拾")  # 百 or 千 alone names no amount
         if counts and has_digit:

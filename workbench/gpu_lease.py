@@ -62,8 +62,11 @@ def device_key(device: str) -> str:
 
 
 def _describe(key: str) -> str:
-    return "this machine's CPU (the one-engine rule switched on by " + ENV + ")" if key == "cpu" else \
-        f"the GPU {key.replace('-', ':')}"
+    return (
+        "this machine's CPU (the one-engine rule switched on by " + ENV + ")"
+        if key == "cpu"
+        else f"the GPU {key.replace('-', ':')}"
+    )
 
 
 @dataclass
@@ -173,8 +176,10 @@ def take(device: str, what: str, yielder: Yielder | None = None) -> Lease | None
                 raise _busy(key, _read_fd(current.fd), what)
             aside = current.yielder
             where = _scopes[-1].name if _scopes else "it stops"
-            _say(f"one engine per device: setting aside {aside.name} on {_describe(key)} to serve {what}; "
-                 f"it comes back when {where}")
+            _say(
+                f"one engine per device: setting aside {aside.name} on {_describe(key)} to serve {what}; "
+                f"it comes back when {where}"
+            )
             aside.stop(what)
             current.release()  # in case its stop did not end the lease (it should)
             if _scopes:
@@ -236,8 +241,12 @@ def _busy(key: str, info: dict, what: str, note: str = "") -> EngineStartupError
     url = f" at {info['url']}" if info.get("url") else ""
     held = info.get("what", "an engine")
     gpu = key != "cpu"
-    why = ("vLLM reserves most of a GPU's memory when it starts (gpu_memory_utilization, 0.9 by default), so a second "
-           "engine would not start" if gpu else "the one-engine rule is switched on for the CPU build")
+    why = (
+        "vLLM reserves most of a GPU's memory when it starts (gpu_memory_utilization, 0.9 by default), so a second "
+        "engine would not start"
+        if gpu
+        else "the one-engine rule is switched on for the CPU build"
+    )
     return EngineStartupError(
         f"cannot start {what}: {_describe(key)} already runs {held}{url} (pid {pid}, since {info.get('since', '?')}); "
         f"{note + '; ' if note else ''}{why}. "
@@ -259,8 +268,9 @@ def _listen(lease: Lease) -> None:
         listener.listen()
     except OSError as exc:
         listener.close()
-        log.warning("cannot listen at %s (%s): engines in other processes will not set aside %s", path, exc,
-                    lease.yielder.name)
+        log.warning(
+            "cannot listen at %s (%s): engines in other processes will not set aside %s", path, exc, lease.yielder.name
+        )
         return
     listener.settimeout(0.5)  # the loop below looks at `lease.released` this often
     lease.listener, lease.socket_path = listener, str(path)
@@ -295,8 +305,10 @@ def _lend(lease: Lease, conn: socket.socket, reader) -> None:
         if lease.released:  # stopped meanwhile: the borrower finds the device free, or held by someone else
             _reply(conn, refused="it stopped meanwhile")
             return
-        _say(f"one engine per device: setting aside {yielder.name} on {_describe(lease.key)} for {borrower}; "
-             "it comes back when that engine stops or that process ends")
+        _say(
+            f"one engine per device: setting aside {yielder.name} on {_describe(lease.key)} for {borrower}; "
+            "it comes back when that engine stops or that process ends"
+        )
         conn.settimeout(STOP_S)
         try:
             yielder.stop(borrower)
@@ -336,8 +348,10 @@ def _borrow(key: str, info: dict, what: str) -> Yielder | None:
             conn.sendall(json.dumps({"what": what, "pid": os.getpid()}).encode() + b"\n")
             json.loads(reader.readline())  # heard
             where = _scopes[-1].name if _scopes else f"{what} stops"
-            _say(f"one engine per device: setting aside {name} on {_describe(key)} to serve {what}; it comes back "
-                 f"when {where} or this process ends")
+            _say(
+                f"one engine per device: setting aside {name} on {_describe(key)} to serve {what}; it comes back "
+                f"when {where} or this process ends"
+            )
             late = f"{name} agreed to step aside but had not stopped its engine within {STOP_S:g} s"
             conn.settimeout(STOP_S)
             answer = json.loads(reader.readline())

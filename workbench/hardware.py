@@ -35,8 +35,11 @@ def detect_gpus() -> list[LocalGpu]:
             handle = pynvml.nvmlDeviceGetHandleByIndex(i)
             mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
             name = pynvml.nvmlDeviceGetName(handle)
-            gpus.append(LocalGpu(i, name.decode() if isinstance(name, bytes) else name,
-                                 int(mem.total), int(mem.free), str(driver)))
+            gpus.append(
+                LocalGpu(
+                    i, name.decode() if isinstance(name, bytes) else name, int(mem.total), int(mem.free), str(driver)
+                )
+            )
         return gpus
     finally:
         pynvml.nvmlShutdown()
@@ -120,8 +123,10 @@ class GpuSpec:
 # the card's size: the driver keeps some, and ECC more.
 _SEEN = "CUDA total as printed in public vLLM logs (tests/planner/test_budget.py, tests/data/logs)"
 _MEASURED = "CUDA total measured by bench/gpu_facts.py (bench/results/gpu_facts_*.json)"
-_EST = ("CUDA total estimated: the card's size less the driver's share seen on cards of the same size "
-        "(16 GB → 15.70, 24 GB → 23.58-23.64, 12 GB → 11.76 GiB)")
+_EST = (
+    "CUDA total estimated: the card's size less the driver's share seen on cards of the same size "
+    "(16 GB → 15.70, 24 GB → 23.58-23.64, 12 GB → 11.76 GiB)"
+)
 _GEFORCE20 = "NVIDIA GeForce RTX 20 series specifications (Turing)"
 _GEFORCE30 = "NVIDIA GeForce RTX 30 series specifications (Ampere)"
 _GEFORCE40 = "NVIDIA GeForce RTX 40 series specifications (Ada Lovelace)"
@@ -133,58 +138,75 @@ def _card(name, size_gb, bandwidth, cc, family, total=None, tflops=0.0, seen=Non
     """A catalog entry; `total` when CUDA's total was seen or measured, else estimated from the size."""
     reserve = {6: 0.22, 8: 0.25, 10: 0.25, 11: 0.25, 12: 0.24, 16: 0.30, 20: 0.35, 24: 0.40}.get(size_gb, 0.45)
     where = seen or (_SEEN if total else _EST)
-    return GpuSpec(name, total if total else round(size_gb - reserve, 2), bandwidth, tflops, cc,
-                   f"{family}; memory: {where}")
+    return GpuSpec(
+        name, total if total else round(size_gb - reserve, 2), bandwidth, tflops, cc, f"{family}; memory: {where}"
+    )
 
 
-GPU_CATALOG: dict[str, GpuSpec] = {g.name: g for g in [
-    _card("RTX 2060", 6, 336, "7.5", _GEFORCE20),
-    _card("RTX 2060 Super", 8, 448, "7.5", _GEFORCE20),
-    _card("RTX 2070", 8, 448, "7.5", _GEFORCE20),
-    _card("RTX 2080", 8, 448, "7.5", _GEFORCE20),
-    _card("RTX 2080 Super", 8, 496, "7.5", _GEFORCE20),
-    _card("RTX 2080 Ti", 11, 616, "7.5", _GEFORCE20),
-    _card("RTX 3060 12GB", 12, 360, "8.6", _GEFORCE30, 11.76, 25.6),
-    _card("RTX 3060 Ti", 8, 448, "8.6", _GEFORCE30),
-    _card("RTX 3070", 8, 448, "8.6", _GEFORCE30),
-    _card("RTX 3080 10GB", 10, 760, "8.6", _GEFORCE30),
-    _card("RTX 3080 12GB", 12, 912, "8.6", _GEFORCE30),
-    _card("RTX 3080 Ti", 12, 912, "8.6", _GEFORCE30),
-    _card("RTX 3090", 24, 936, "8.6", _GEFORCE30, 23.58, 71.0),
-    _card("RTX 3090 Ti", 24, 1008, "8.6", _GEFORCE30),
-    _card("RTX 4060", 8, 272, "8.9", _GEFORCE40),
-    _card("RTX 4060 Ti 8GB", 8, 288, "8.9", _GEFORCE40),
-    _card("RTX 4060 Ti 16GB", 16, 288, "8.9", _GEFORCE40),
-    _card("RTX 4070", 12, 504, "8.9", _GEFORCE40),
-    _card("RTX 4070 Super", 12, 504, "8.9", _GEFORCE40),
-    _card("RTX 4070 Ti", 12, 504, "8.9", _GEFORCE40),
-    _card("RTX 4070 Ti Super", 16, 672, "8.9", _GEFORCE40),
-    _card("RTX 4080", 16, 717, "8.9", _GEFORCE40, 15.70, 97.5),
-    _card("RTX 4080 Super", 16, 736, "8.9", _GEFORCE40),
-    _card("RTX 4090", 24, 1008, "8.9", _GEFORCE40, 23.64, 165.2),
-    _card("RTX 5060 Ti 16GB", 16, 448, "12.0", _GEFORCE50),
-    _card("RTX 5070", 12, 672, "12.0", _GEFORCE50),
-    _card("RTX 5070 Ti", 16, 896, "12.0", _GEFORCE50),
-    _card("RTX 5080", 16, 960, "12.0", _GEFORCE50),
-    _card("RTX 5090", 32, 1792, "12.0", _GEFORCE50, 31.40,
-          seen="CUDA total 31.4 GiB in a public vLLM log (noonghunna/club-3090 issue #1087, 2× RTX 5090)"),
-    _card("RTX A4000", 16, 448, "8.6", _WORKSTATION),
-    _card("RTX A4500", 20, 640, "8.6", _WORKSTATION),
-    _card("RTX A5000", 24, 768, "8.6", _WORKSTATION),
-    _card("RTX A6000", 48, 768, "8.6", _WORKSTATION, 47.54, 154.8),
-    _card("RTX 6000 Ada", 48, 960, "8.9", _WORKSTATION),
-    GpuSpec("L4", 22.03, 300, 121.0, "8.9", f"NVIDIA L4 datasheet; memory: {_SEEN}"),
-    GpuSpec("L40S", 44.99, 864, 362.0, "8.9", f"NVIDIA L40S datasheet; memory: {_SEEN}"),
-    GpuSpec("T4", 14.56, 320, 65.0, "7.5", f"NVIDIA T4 datasheet; memory: {_SEEN}"),
-    GpuSpec("A10", 22.07, 600, 125.0, "8.6", f"NVIDIA A10 datasheet; memory: {_SEEN}"),
-    GpuSpec("A100 40GB", 39.39, 1555, 312.0, "8.0", f"NVIDIA A100 datasheet; memory: {_SEEN}"),
-    GpuSpec("A100 80GB", 79.15, 2039, 312.0, "8.0", f"NVIDIA A100 datasheet (SXM); memory: {_SEEN}"),
-    GpuSpec("H100 80GB", 79.18, 3350, 989.0, "9.0", f"NVIDIA H100 datasheet (SXM); memory: {_MEASURED}"),
-    GpuSpec("H200", 139.8, 4800, 989.0, "9.0", f"NVIDIA H200 datasheet; memory: {_MEASURED}"),
-    GpuSpec("B200", 179.0, 8000, 2250.0, "10.0",
+GPU_CATALOG: dict[str, GpuSpec] = {
+    g.name: g
+    for g in [
+        _card("RTX 2060", 6, 336, "7.5", _GEFORCE20),
+        _card("RTX 2060 Super", 8, 448, "7.5", _GEFORCE20),
+        _card("RTX 2070", 8, 448, "7.5", _GEFORCE20),
+        _card("RTX 2080", 8, 448, "7.5", _GEFORCE20),
+        _card("RTX 2080 Super", 8, 496, "7.5", _GEFORCE20),
+        _card("RTX 2080 Ti", 11, 616, "7.5", _GEFORCE20),
+        _card("RTX 3060 12GB", 12, 360, "8.6", _GEFORCE30, 11.76, 25.6),
+        _card("RTX 3060 Ti", 8, 448, "8.6", _GEFORCE30),
+        _card("RTX 3070", 8, 448, "8.6", _GEFORCE30),
+        _card("RTX 3080 10GB", 10, 760, "8.6", _GEFORCE30),
+        _card("RTX 3080 12GB", 12, 912, "8.6", _GEFORCE30),
+        _card("RTX 3080 Ti", 12, 912, "8.6", _GEFORCE30),
+        _card("RTX 3090", 24, 936, "8.6", _GEFORCE30, 23.58, 71.0),
+        _card("RTX 3090 Ti", 24, 1008, "8.6", _GEFORCE30),
+        _card("RTX 4060", 8, 272, "8.9", _GEFORCE40),
+        _card("RTX 4060 Ti 8GB", 8, 288, "8.9", _GEFORCE40),
+        _card("RTX 4060 Ti 16GB", 16, 288, "8.9", _GEFORCE40),
+        _card("RTX 4070", 12, 504, "8.9", _GEFORCE40),
+        _card("RTX 4070 Super", 12, 504, "8.9", _GEFORCE40),
+        _card("RTX 4070 Ti", 12, 504, "8.9", _GEFORCE40),
+        _card("RTX 4070 Ti Super", 16, 672, "8.9", _GEFORCE40),
+        _card("RTX 4080", 16, 717, "8.9", _GEFORCE40, 15.70, 97.5),
+        _card("RTX 4080 Super", 16, 736, "8.9", _GEFORCE40),
+        _card("RTX 4090", 24, 1008, "8.9", _GEFORCE40, 23.64, 165.2),
+        _card("RTX 5060 Ti 16GB", 16, 448, "12.0", _GEFORCE50),
+        _card("RTX 5070", 12, 672, "12.0", _GEFORCE50),
+        _card("RTX 5070 Ti", 16, 896, "12.0", _GEFORCE50),
+        _card("RTX 5080", 16, 960, "12.0", _GEFORCE50),
+        _card(
+            "RTX 5090",
+            32,
+            1792,
+            "12.0",
+            _GEFORCE50,
+            31.40,
+            seen="CUDA total 31.4 GiB in a public vLLM log (noonghunna/club-3090 issue #1087, 2× RTX 5090)",
+        ),
+        _card("RTX A4000", 16, 448, "8.6", _WORKSTATION),
+        _card("RTX A4500", 20, 640, "8.6", _WORKSTATION),
+        _card("RTX A5000", 24, 768, "8.6", _WORKSTATION),
+        _card("RTX A6000", 48, 768, "8.6", _WORKSTATION, 47.54, 154.8),
+        _card("RTX 6000 Ada", 48, 960, "8.9", _WORKSTATION),
+        GpuSpec("L4", 22.03, 300, 121.0, "8.9", f"NVIDIA L4 datasheet; memory: {_SEEN}"),
+        GpuSpec("L40S", 44.99, 864, 362.0, "8.9", f"NVIDIA L40S datasheet; memory: {_SEEN}"),
+        GpuSpec("T4", 14.56, 320, 65.0, "7.5", f"NVIDIA T4 datasheet; memory: {_SEEN}"),
+        GpuSpec("A10", 22.07, 600, 125.0, "8.6", f"NVIDIA A10 datasheet; memory: {_SEEN}"),
+        GpuSpec("A100 40GB", 39.39, 1555, 312.0, "8.0", f"NVIDIA A100 datasheet; memory: {_SEEN}"),
+        GpuSpec("A100 80GB", 79.15, 2039, 312.0, "8.0", f"NVIDIA A100 datasheet (SXM); memory: {_SEEN}"),
+        GpuSpec("H100 80GB", 79.18, 3350, 989.0, "9.0", f"NVIDIA H100 datasheet (SXM); memory: {_MEASURED}"),
+        GpuSpec("H200", 139.8, 4800, 989.0, "9.0", f"NVIDIA H200 datasheet; memory: {_MEASURED}"),
+        GpuSpec(
+            "B200",
+            179.0,
+            8000,
+            2250.0,
+            "10.0",
             "NVIDIA DGX B200 datasheet (1,440 GB for 8 GPUs, 64 TB/s; 72 PFLOPS sparse FP8 training for 8, so "
-            "2.25 PFLOPS dense FP16 each); memory: CUDA total estimated 1 GiB under 180 GB, as on the H100 and H200"),
-]}
+            "2.25 PFLOPS dense FP16 each); memory: CUDA total estimated 1 GiB under 180 GB, as on the H100 and H200",
+        ),
+    ]
+}
 
 
 def _key(name: str) -> str:
@@ -198,13 +220,17 @@ def find_gpu(name: str, total_gib: float | None = None, bandwidth_gb_s: float | 
     the plan has no roofline."""
     for value, flag in ((total_gib, "--gpu-total-gib"), (bandwidth_gb_s, "--bandwidth-gbs")):
         if value is not None and not value > 0:
-            raise ConfigError(f"{flag} {value:g} is not a positive amount. Fix: give the card's memory in GiB as "
-                              "CUDA reports it (for example 15.6 for a 16 GB card), and its bandwidth in GB/s.")
+            raise ConfigError(
+                f"{flag} {value:g} is not a positive amount. Fix: give the card's memory in GiB as "
+                "CUDA reports it (for example 15.6 for a 16 GB card), and its bandwidth in GB/s."
+            )
     if name.strip().lower() == "local":
         gpu = local_gpu_spec()
         if gpu is None:
-            raise ConfigError("--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
-                              f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}.")
+            raise ConfigError(
+                "--gpu local: no NVIDIA GPU was detected (nvidia-ml-py found none). "
+                f"Fix: name a GPU to plan for, one of: {', '.join(GPU_CATALOG)}."
+            )
     else:
         try:
             gpu = _match_gpu(name)
@@ -227,11 +253,14 @@ def _match_gpu(name: str) -> GpuSpec:
         exact = [g for g in matches if _key(g.name).startswith(wanted)]
         matches = bare if len(bare) == 1 else exact if len(exact) == 1 else matches
     if len(matches) > 1:
-        raise ConfigError(f"GPU {name!r} matches several GPUs: {', '.join(g.name for g in matches)}. "
-                          "Fix: use one of these names.")
+        raise ConfigError(
+            f"GPU {name!r} matches several GPUs: {', '.join(g.name for g in matches)}. Fix: use one of these names."
+        )
     if not matches:
-        raise ConfigError(f"GPU {name!r} is not in the catalog. Valid: {', '.join(GPU_CATALOG)}. "
-                          "Fix: use one of these names, or add --gpu-total-gib (and --bandwidth-gbs) for another card.")
+        raise ConfigError(
+            f"GPU {name!r} is not in the catalog. Valid: {', '.join(GPU_CATALOG)}. "
+            "Fix: use one of these names, or add --gpu-total-gib (and --bandwidth-gbs) for another card."
+        )
     return matches[0]
 
 

@@ -118,15 +118,22 @@ class HubModel:
 def looks_like_repo_id(text: str) -> bool:
     """`org/name` as typed, not a path that exists here (a relative folder `models/x` wins)."""
     text = str(text)
-    return ("/" in text and not text.startswith(("/", ".", "~")) and not Path(text).expanduser().exists()
-            and text.count("/") >= 1 and "\\" not in text)
+    return (
+        "/" in text
+        and not text.startswith(("/", ".", "~"))
+        and not Path(text).expanduser().exists()
+        and text.count("/") >= 1
+        and "\\" not in text
+    )
 
 
 def check_repo_id(repo_id: str) -> str:
     if not _REPO_ID.match(repo_id) or "--" in repo_id or ".." in repo_id:
-        raise ConfigError(f"model {repo_id!r} is neither a Hugging Face id nor a folder here. Valid: an id "
-                          "`org/name` (letters, digits, '-', '_', '.'), e.g. Qwen/Qwen3-14B-AWQ, a folder with "
-                          "config.json, or a catalog name. Fix: check the spelling.")
+        raise ConfigError(
+            f"model {repo_id!r} is neither a Hugging Face id nor a folder here. Valid: an id "
+            "`org/name` (letters, digits, '-', '_', '.'), e.g. Qwen/Qwen3-14B-AWQ, a folder with "
+            "config.json, or a catalog name. Fix: check the spelling."
+        )
     return repo_id
 
 
@@ -143,8 +150,9 @@ def cache_dir() -> Path:
 
 
 def offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE",
-                                                                                   "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 _REACHABLE: dict[tuple, bool] = {}
@@ -186,38 +194,61 @@ def _error(exc: Exception, repo_id: str, revision: str | None) -> ModelError:
 
     page = f"{endpoint()}/{repo_id}"
     if isinstance(exc, errors.GatedRepoError):
-        have = ("HF_TOKEN is set but its account has no access" if token() else "no token was given (HF_TOKEN)")
-        return ModelError(f"{repo_id} is a gated model and {have}. Fix: accept its licence on {page} while logged "
-                          "in, then set HF_TOKEN to a read token of that account (https://huggingface.co/settings/"
-                          "tokens) or run `hf auth login`.")
+        have = "HF_TOKEN is set but its account has no access" if token() else "no token was given (HF_TOKEN)"
+        return ModelError(
+            f"{repo_id} is a gated model and {have}. Fix: accept its licence on {page} while logged "
+            "in, then set HF_TOKEN to a read token of that account (https://huggingface.co/settings/"
+            "tokens) or run `hf auth login`."
+        )
     if isinstance(exc, errors.RevisionNotFoundError):
-        return ModelError(f"{repo_id} has no revision {revision!r}. Fix: give a branch, tag or commit listed on "
-                          f"{page}, or leave --revision out for main.")
+        return ModelError(
+            f"{repo_id} has no revision {revision!r}. Fix: give a branch, tag or commit listed on "
+            f"{page}, or leave --revision out for main."
+        )
     if isinstance(exc, errors.RepositoryNotFoundError):
-        return ModelError(f"there is no model {repo_id!r} on {endpoint()} (or it is private and "
-                          f"{'HF_TOKEN has no access' if token() else 'no HF_TOKEN is set'}). Fix: check the id on "
-                          f"{page}, or set HF_TOKEN for a private repo.")
+        return ModelError(
+            f"there is no model {repo_id!r} on {endpoint()} (or it is private and "
+            f"{'HF_TOKEN has no access' if token() else 'no HF_TOKEN is set'}). Fix: check the id on "
+            f"{page}, or set HF_TOKEN for a private repo."
+        )
     if isinstance(exc, errors.RemoteEntryNotFoundError):
-        return ModelError(f"{repo_id} has no config.json: it is not a transformers model vLLM can serve. Fix: "
-                          "give the id of a model repo with config.json and *.safetensors.")
+        return ModelError(
+            f"{repo_id} has no config.json: it is not a transformers model vLLM can serve. Fix: "
+            "give the id of a model repo with config.json and *.safetensors."
+        )
     if isinstance(exc, errors.LocalEntryNotFoundError) or _is_network(exc):
         why = "HF_HUB_OFFLINE is set" if offline() else f"{endpoint()} cannot be reached"
-        return ModelError(f"{repo_id}{'@' + revision if revision else ''} is not in the Hugging Face cache "
-                          f"({cache_dir()}) and {why}. Fix: run `workbench download {repo_id}` where the Hub can be "
-                          "reached (then the cache serves it offline), or point HF_HOME at a cache that holds it.")
+        return ModelError(
+            f"{repo_id}{'@' + revision if revision else ''} is not in the Hugging Face cache "
+            f"({cache_dir()}) and {why}. Fix: run `workbench download {repo_id}` where the Hub can be "
+            "reached (then the cache serves it offline), or point HF_HOME at a cache that holds it."
+        )
     if isinstance(exc, errors.HfHubHTTPError):
         status = getattr(exc.response, "status_code", "?") if getattr(exc, "response", None) is not None else "?"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return ModelError(f"the Hub answered HTTP {status} for {repo_id}: {first}. Fix: try again later, or check "
-                          "HF_TOKEN and the id.")
-    return ModelError(f"reading {repo_id} from the Hub failed: {type(exc).__name__}: {exc}. Fix: check the network "
-                      "and the id.")
+        return ModelError(
+            f"the Hub answered HTTP {status} for {repo_id}: {first}. Fix: try again later, or check "
+            "HF_TOKEN and the id."
+        )
+    return ModelError(
+        f"reading {repo_id} from the Hub failed: {type(exc).__name__}: {exc}. Fix: check the network and the id."
+    )
 
 
 def _is_network(exc: Exception) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"ConnectError", "ConnectionError", "TimeoutException", "OfflineModeIsEnabled",
-                         "NetworkError", "ConnectTimeout", "ReadTimeout"})
+    return bool(
+        names
+        & {
+            "ConnectError",
+            "ConnectionError",
+            "TimeoutException",
+            "OfflineModeIsEnabled",
+            "NetworkError",
+            "ConnectTimeout",
+            "ReadTimeout",
+        }
+    )
 
 
 # -- metadata without weights -------------------------------------------------------------------------------
@@ -229,8 +260,9 @@ def metadata(repo_id: str, revision: str | None = None, headers: bool = True) ->
     check_repo_id(repo_id)
     local_only = _local_only()
     try:  # online, huggingface_hub itself falls back to the cache when the Hub cannot be reached
-        config = Path(hf_hub_download(filename="config.json", local_files_only=local_only,
-                                      **_common(repo_id, revision)))
+        config = Path(
+            hf_hub_download(filename="config.json", local_files_only=local_only, **_common(repo_id, revision))
+        )
     except Exception as exc:
         raise _error(exc, repo_id, revision) from None
     folder, commit = config.parent, config.parent.name
@@ -239,7 +271,7 @@ def metadata(repo_id: str, revision: str | None = None, headers: bool = True) ->
             hf_hub_download(filename=name, local_files_only=local_only, **_common(repo_id, commit))
         except Exception:  # optional: a repo without a chat template, or offline without it cached
             pass
-    weight_bytes, parameters = (_header_bytes(repo_id, commit, local_only) if headers else (None, None))
+    weight_bytes, parameters = _header_bytes(repo_id, commit, local_only) if headers else (None, None)
     return HubModel(repo_id, revision, commit, folder, weight_bytes, parameters)
 
 
@@ -274,8 +306,9 @@ def _header_bytes(repo_id: str, commit: str, local_only: bool) -> tuple[int | No
         meta = HfApi(endpoint=endpoint(), token=token()).get_safetensors_metadata(repo_id, revision=commit)
     except Exception:  # no safetensors, or headers unreadable: the architecture decides, and the plan says so
         return None, None
-    total = sum(end - start for f in meta.files_metadata.values() for t in f.tensors.values()
-                for start, end in [t.data_offsets])
+    total = sum(
+        end - start for f in meta.files_metadata.values() for t in f.tensors.values() for start, end in [t.data_offsets]
+    )
     data = {"weight_bytes": total, "parameters": dict(meta.parameter_count)}
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(data))
@@ -313,10 +346,12 @@ def download(repo_id: str, revision: str | None = None, tqdm_class=None) -> Path
         have = cached_snapshot(repo_id, revision)
         if have is None:
             why = "HF_HUB_OFFLINE is set" if offline() else f"{endpoint()} cannot be reached"
-            raise ModelError(f"the weights of {repo_id}{'@' + revision if revision else ''} are not in the Hugging "
-                             f"Face cache ({cache_dir()}) and {why}. Fix: run `workbench download {repo_id}` where the "
-                             "Hub can be reached (then the cache serves it offline), or point HF_HOME at a cache that "
-                             "holds it.")
+            raise ModelError(
+                f"the weights of {repo_id}{'@' + revision if revision else ''} are not in the Hugging "
+                f"Face cache ({cache_dir()}) and {why}. Fix: run `workbench download {repo_id}` where the "
+                "Hub can be reached (then the cache serves it offline), or point HF_HOME at a cache that "
+                "holds it."
+            )
         return have
     found = metadata(repo_id, revision, headers=False)  # gated, missing repo or revision: the Hub's own answer first
 
@@ -332,13 +367,20 @@ def download(repo_id: str, revision: str | None = None, tqdm_class=None) -> Path
         need = sum(f.file_size or 0 for f in todo) - have
         free = free_bytes(cache_dir())
         if need > 0 and need + DISK_MARGIN_BYTES > free:
-            raise ModelError(f"{repo_id} needs {need / 2**30:.2f} GiB more in {cache_dir()}, which has "
-                             f"{free / 2**30:.2f} GiB free (1 GiB is kept spare). Fix: free disk there, or set HF_HOME "
-                             "to a disk with room.")
+            raise ModelError(
+                f"{repo_id} needs {need / 2**30:.2f} GiB more in {cache_dir()}, which has "
+                f"{free / 2**30:.2f} GiB free (1 GiB is kept spare). Fix: free disk there, or set HF_HOME "
+                "to a disk with room."
+            )
         if todo:
             bar_class = _reporting(tqdm_class or tqdm, repo_id)
-            with bar_class(total=sum(f.file_size or 0 for f in todo), unit="B", unit_scale=True, unit_divisor=1024,
-                           desc=f"downloading {repo_id}") as bar:
+            with bar_class(
+                total=sum(f.file_size or 0 for f in todo),
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"downloading {repo_id}",
+            ) as bar:
                 for f in todo:
                     _fetch_blob(repo_id, found.commit, f.filename, blobs, bar)
         return Path(snapshot_download(tqdm_class=Quiet, **_common(repo_id, found.commit)))
@@ -375,6 +417,8 @@ def _fetch_blob(repo_id: str, commit: str, filename: str, blobs: Path, bar) -> N
                     out.write(chunk)
                     bar.update(len(chunk))
     if meta.size is not None and part.stat().st_size != meta.size:
-        raise ModelError(f"{filename} of {repo_id} arrived with {part.stat().st_size:,} of {meta.size:,} bytes. Fix: "
-                         "run the same command again; it continues where it stopped.")
+        raise ModelError(
+            f"{filename} of {repo_id} arrived with {part.stat().st_size:,} of {meta.size:,} bytes. Fix: "
+            "run the same command again; it continues where it stopped."
+        )
     os.replace(part, blob)

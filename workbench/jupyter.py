@@ -55,21 +55,40 @@ def _html(markdown_text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The interactive planner
-def plan_for(model: str, gpu: str, quant: str, max_model_len: int, gmu: float | None, kv_dtype: str,
-             vllm_version: str | None = None) -> "planning.PlanAnswer":
+def plan_for(
+    model: str,
+    gpu: str,
+    quant: str,
+    max_model_len: int,
+    gmu: float | None,
+    kv_dtype: str,
+    vllm_version: str | None = None,
+) -> "planning.PlanAnswer":
     """One plan and its context sweep: the Plan tab's planning.plan request."""
     settings = planning.ServeSettings(max_model_len=max_model_len, gpu_memory_utilization=gmu, kv_cache_dtype=kv_dtype)
-    return planning.plan(planning.PlanRequest(model=model, gpu=gpu, quant=quant, settings=settings,
-                                              vllm_version=vllm_version, curve=True))
+    return planning.plan(
+        planning.PlanRequest(
+            model=model, gpu=gpu, quant=quant, settings=settings, vllm_version=vllm_version, curve=True
+        )
+    )
 
 
 def _bar(plan, card):
-    return plots.memory_bar(plan, card, title=f"{plan.model} ({plan.quant}) at {plan.max_model_len:,} tokens: "
-                                              f"{plan.max_concurrency} requests at once")
+    return plots.memory_bar(
+        plan,
+        card,
+        title=f"{plan.model} ({plan.quant}) at {plan.max_model_len:,} tokens: {plan.max_concurrency} requests at once",
+    )
 
 
-def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-int4", max_model_len: int = 32768,
-            gmu: float = 0.92, kv_dtype: str = "auto") -> View:
+def planner(
+    model: str = "Qwen3-14B",
+    gpu: str = "RTX 3090",
+    quant: str = "gptq-int4",
+    max_model_len: int = 32768,
+    gmu: float = 0.92,
+    kv_dtype: str = "auto",
+) -> View:
     """Model, GPU, weights, context, gpu_memory_utilization and KV dtype drive the plan, the memory bar and
     the concurrency curve as you move them."""
     import ipywidgets as w
@@ -104,8 +123,15 @@ def planner(model: str = "Qwen3-14B", gpu: str = "RTX 3090", quant: str = "gptq-
     for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
-    box = w.VBox([w.HBox([controls["model"], controls["gpu"], controls["quant"]]),
-                  w.HBox([controls["max_model_len"], controls["gmu"], controls["kv_dtype"]]), bar, curve, summary])
+    box = w.VBox(
+        [
+            w.HBox([controls["model"], controls["gpu"], controls["quant"]]),
+            w.HBox([controls["max_model_len"], controls["gmu"], controls["kv_dtype"]]),
+            bar,
+            curve,
+            summary,
+        ]
+    )
     box.add_class("workbench-planner")
 
     def static():  # the picture and plan now shown, as the saved output
@@ -130,8 +156,9 @@ def engine_panel(engine) -> View:
     log = w.Textarea(layout={"width": "95%", "height": "200px"}, disabled=True)
 
     def state() -> str:
-        return (f"running at {engine.base_url}" if engine.running else "stopped") + \
-            ("" if engine.owned or not engine.running else " (attached: Stop leaves it running)")
+        return (f"running at {engine.base_url}" if engine.running else "stopped") + (
+            "" if engine.owned or not engine.running else " (attached: Stop leaves it running)"
+        )
 
     def redraw(_=None):
         status.value = f"<b>engine</b>: {html.escape(state())}"
@@ -156,8 +183,11 @@ def engine_panel(engine) -> View:
     refresh.on_click(redraw)
     redraw()
     box = w.VBox([w.HBox([status, start, stop, refresh]), report, log])
-    return View(box, lambda: {"text/markdown": f"**engine**: {state()}\n\n{engine.report.to_markdown()}"},
-                lambda: f"engine panel: {state()}")
+    return View(
+        box,
+        lambda: {"text/markdown": f"**engine**: {state()}\n\n{engine.report.to_markdown()}"},
+        lambda: f"engine panel: {state()}",
+    )
 
 
 def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 256, temperature: float = 0.0) -> View:
@@ -178,8 +208,9 @@ def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 2
         answer.value = ""
         result = None
         try:
-            for event in client.chat_stream(message.value, system=system, max_tokens=max_tokens,
-                                            temperature=temperature):
+            for event in client.chat_stream(
+                message.value, system=system, max_tokens=max_tokens, temperature=temperature
+            ):
                 if event.kind == "content":
                     answer.value += event.text
                 result = event.result or result
@@ -187,8 +218,11 @@ def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 2
             timing.value = f"<span style='color:#b00'>{html.escape(str(exc).splitlines()[0])}</span>"
             return
         history.append((message.value, result.text))
-        timing.value = (f"TTFT {result.ttft_s * 1000:.0f} ms · {result.tokens_per_s:.1f} tok/s"
-                        if result.ttft_s and result.tokens_per_s else "")
+        timing.value = (
+            f"TTFT {result.ttft_s * 1000:.0f} ms · {result.tokens_per_s:.1f} tok/s"
+            if result.ttft_s and result.tokens_per_s
+            else ""
+        )
 
     send.on_click(on_send)
     message.on_submit(on_send)
@@ -247,10 +281,12 @@ def ab_explorer(report) -> View:
         parts = []
         for t in report.cell(variant.value, item.value):
             failed = "; ".join(c.label for c in t.checks if not c.passed) or "none"
-            parts.append(f"<p><b>{html.escape(t.variant)}</b> on <b>{html.escape(t.item)}</b>, repeat {t.repeat}: "
-                         f"{'PASS' if t.passed else 'FAIL'} (failed checks: {html.escape(failed)}; "
-                         f"{t.latency_s:.2f} s, {t.completion_tokens} tokens)</p>"
-                         f"<pre>{html.escape(t.output if t.ok else f'no answer: {t.error}')}</pre>")
+            parts.append(
+                f"<p><b>{html.escape(t.variant)}</b> on <b>{html.escape(t.item)}</b>, repeat {t.repeat}: "
+                f"{'PASS' if t.passed else 'FAIL'} (failed checks: {html.escape(failed)}; "
+                f"{t.latency_s:.2f} s, {t.completion_tokens} tokens)</p>"
+                f"<pre>{html.escape(t.output if t.ok else f'no answer: {t.error}')}</pre>"
+            )
         trial.value = "".join(parts) or "<i>no trial</i>"
 
     show.observe(redraw_matrix, names="value")
@@ -259,8 +295,11 @@ def ab_explorer(report) -> View:
     redraw_matrix()
     redraw_trial()
     box = w.VBox([show, matrix, w.HBox([item, variant]), trial])
-    return View(box, lambda: {"text/html": table_html(rows), "text/markdown": report.verdict},
-                f"A/B explorer: {len(rows)} items × {len(report.names)} variants")
+    return View(
+        box,
+        lambda: {"text/html": table_html(rows), "text/markdown": report.verdict},
+        f"A/B explorer: {len(rows)} items × {len(report.names)} variants",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,11 +318,13 @@ def highlight_quotes(doc, answer, context_chars: int = 160):
             parts.append(f"<p><b>{html.escape(f.name)}</b>: <i>{reason}</i></p>")
             continue
         end = start + len(f.quote)
-        before = text[max(0, start - context_chars):start]
-        after = text[end:end + context_chars]
+        before = text[max(0, start - context_chars) : start]
+        after = text[end : end + context_chars]
         verified, supported = f.marks()
-        parts.append(f"<p><b>{html.escape(f.name)}</b> {verified} {html.escape(supported)}<br>…{html.escape(before)}"
-                     f"<mark title='{html.escape(f.name)}'>{html.escape(text[start:end])}</mark>{html.escape(after)}…</p>")
+        parts.append(
+            f"<p><b>{html.escape(f.name)}</b> {verified} {html.escape(supported)}<br>…{html.escape(before)}"
+            f"<mark title='{html.escape(f.name)}'>{html.escape(text[start:end])}</mark>{html.escape(after)}…</p>"
+        )
     return HTML("".join(parts))
 
 
@@ -294,6 +335,7 @@ def audit_table(audit, last: int = 20):
     events = list(audit.events())[-last:]
     keys = ["ts", "event", "tool", "arguments", "reason"]
     head = "".join(f"<th>{k}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in keys) + "</tr>"
-                   for e in events)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in keys) + "</tr>" for e in events
+    )
     return HTML(f"<table><tr>{head}</tr>{body}</table>")

@@ -114,7 +114,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     ).save_pretrained(out)
     if not (out / "config.json").is_file() or not tokenizer.chat_template:
@@ -254,42 +255,162 @@ def _qwen3(name: str, *quantized: str, **extra) -> dict:
 def _qwen25(name: str) -> dict:
     """Qwen2.5 Instruct: Qwen publishes GPTQ-Int4, GPTQ-Int8 and AWQ repos for each size."""
     suffix = {"gptq-int4": "GPTQ-Int4", "gptq-int8": "GPTQ-Int8", "awq-int4": "AWQ"}
-    return dict(family="qwen2", checkpoint=f"Qwen/{name}",
-                quantized_checkpoints=tuple((q, f"Qwen/{name}-{s}") for q, s in suffix.items()))
+    return dict(
+        family="qwen2",
+        checkpoint=f"Qwen/{name}",
+        quantized_checkpoints=tuple((q, f"Qwen/{name}-{s}") for q, s in suffix.items()),
+    )
 
 
 # Config facts from each model's config.json on its Hugging Face page.
-CATALOG: dict[str, ModelSpec] = {s.name: s for s in [
-    _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-0.6B", "gptq-int8")),
-    _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-1.7B", "gptq-int8")),
-    _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-4B", "awq-int4")),
-    _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-8B", "awq-int4")),
-    _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-14B", "awq-int4")),
-    _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-32B", "awq-int4")),
-    _spec("Qwen3-30B-A3B", 48, 2048, 6144, 32, 4, 128, 151_936, False, 40_960,
-          **_qwen3("Qwen3-30B-A3B", "gptq-int4", family="qwen3_moe"),
-          num_experts=128, experts_per_token=8, moe_intermediate_size=768),
-    _spec("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 128, 151_936, True, 32_768, **_qwen25("Qwen2.5-1.5B-Instruct")),
-    _spec("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768, **_qwen25("Qwen2.5-7B-Instruct")),
-    _spec("Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 128, 152_064, False, 32_768,
-          **_qwen25("Qwen2.5-14B-Instruct")),
-    _spec("Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 128, 152_064, False, 32_768,
-          **_qwen25("Qwen2.5-32B-Instruct")),
-    # Meta's instruct repos are gated: accept the licence on the model page and log in before serving
-    _spec("Llama-3.1-8B", 32, 4096, 14336, 32, 8, 128, 128_256, False, 131_072, family="llama",
-          checkpoint="meta-llama/Llama-3.1-8B-Instruct"),
-    _spec("Llama-3.1-70B", 80, 8192, 28672, 64, 8, 128, 128_256, False, 131_072, family="llama",
-          checkpoint="meta-llama/Llama-3.1-70B-Instruct"),
-    _spec("Mistral-7B-v0.3", 32, 4096, 14336, 32, 8, 128, 32_768, False, 32_768, family="mistral",
-          checkpoint="mistralai/Mistral-7B-Instruct-v0.3"),
-    # DeepSeek-V2-Lite: 27 layers, 64 experts (top-6) of 1408 plus 2 shared, MLA with a 512-wide latent
-    _spec("DeepSeek-V2-Lite", 27, 2048, 10944, 16, 16, 128, 102_400, False, 163_840,
-          num_experts=66, experts_per_token=8, moe_intermediate_size=1408, kv_lora_rank=512, qk_rope_head_dim=64,
-          family="deepseek_v2", checkpoint="deepseek-ai/DeepSeek-V2-Lite-Chat"),
-    # a Llama architecture with a ChatML template (its chat_template.jinja)
-    _spec("smollm2-135m-instruct", 30, 576, 1536, 9, 3, 64, 49_152, True, 8192, family="llama",
-          chat_format="chatml", checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct"),
-]}
+CATALOG: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        _spec("Qwen3-0.6B", 28, 1024, 3072, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-0.6B", "gptq-int8")),
+        _spec("Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-1.7B", "gptq-int8")),
+        _spec("Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151_936, True, 40_960, **_qwen3("Qwen3-4B", "awq-int4")),
+        _spec("Qwen3-8B", 36, 4096, 12288, 32, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-8B", "awq-int4")),
+        _spec("Qwen3-14B", 40, 5120, 17408, 40, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-14B", "awq-int4")),
+        _spec("Qwen3-32B", 64, 5120, 25600, 64, 8, 128, 151_936, False, 40_960, **_qwen3("Qwen3-32B", "awq-int4")),
+        _spec(
+            "Qwen3-30B-A3B",
+            48,
+            2048,
+            6144,
+            32,
+            4,
+            128,
+            151_936,
+            False,
+            40_960,
+            **_qwen3("Qwen3-30B-A3B", "gptq-int4", family="qwen3_moe"),
+            num_experts=128,
+            experts_per_token=8,
+            moe_intermediate_size=768,
+        ),
+        _spec(
+            "Qwen2.5-1.5B-Instruct",
+            28,
+            1536,
+            8960,
+            12,
+            2,
+            128,
+            151_936,
+            True,
+            32_768,
+            **_qwen25("Qwen2.5-1.5B-Instruct"),
+        ),
+        _spec(
+            "Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 128, 152_064, False, 32_768, **_qwen25("Qwen2.5-7B-Instruct")
+        ),
+        _spec(
+            "Qwen2.5-14B-Instruct",
+            48,
+            5120,
+            13824,
+            40,
+            8,
+            128,
+            152_064,
+            False,
+            32_768,
+            **_qwen25("Qwen2.5-14B-Instruct"),
+        ),
+        _spec(
+            "Qwen2.5-32B-Instruct",
+            64,
+            5120,
+            27648,
+            40,
+            8,
+            128,
+            152_064,
+            False,
+            32_768,
+            **_qwen25("Qwen2.5-32B-Instruct"),
+        ),
+        # Meta's instruct repos are gated: accept the licence on the model page and log in before serving
+        _spec(
+            "Llama-3.1-8B",
+            32,
+            4096,
+            14336,
+            32,
+            8,
+            128,
+            128_256,
+            False,
+            131_072,
+            family="llama",
+            checkpoint="meta-llama/Llama-3.1-8B-Instruct",
+        ),
+        _spec(
+            "Llama-3.1-70B",
+            80,
+            8192,
+            28672,
+            64,
+            8,
+            128,
+            128_256,
+            False,
+            131_072,
+            family="llama",
+            checkpoint="meta-llama/Llama-3.1-70B-Instruct",
+        ),
+        _spec(
+            "Mistral-7B-v0.3",
+            32,
+            4096,
+            14336,
+            32,
+            8,
+            128,
+            32_768,
+            False,
+            32_768,
+            family="mistral",
+            checkpoint="mistralai/Mistral-7B-Instruct-v0.3",
+        ),
+        # DeepSeek-V2-Lite: 27 layers, 64 experts (top-6) of 1408 plus 2 shared, MLA with a 512-wide latent
+        _spec(
+            "DeepSeek-V2-Lite",
+            27,
+            2048,
+            10944,
+            16,
+            16,
+            128,
+            102_400,
+            False,
+            163_840,
+            num_experts=66,
+            experts_per_token=8,
+            moe_intermediate_size=1408,
+            kv_lora_rank=512,
+            qk_rope_head_dim=64,
+            family="deepseek_v2",
+            checkpoint="deepseek-ai/DeepSeek-V2-Lite-Chat",
+        ),
+        # a Llama architecture with a ChatML template (its chat_template.jinja)
+        _spec(
+            "smollm2-135m-instruct",
+            30,
+            576,
+            1536,
+            9,
+            3,
+            64,
+            49_152,
+            True,
+            8192,
+            family="llama",
+            chat_format="chatml",
+            checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct",
+        ),
+    ]
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,15 +427,19 @@ def spec_from_config(name: str, config: dict) -> ModelSpec:
     layer_types = c.get("layer_types") or c.get("layers_block_type") or []
     odd = sorted({str(t) for t in layer_types if any(k in str(t).lower() for k in _STATE_SPACE)})
     if odd or any(k in family.lower() for k in _STATE_SPACE):
-        raise ConfigError(f"{name} ({family}) has {', '.join(odd) or 'state-space'} layers, whose memory the planner "
-                          "does not model (it reads attention KV caches: dense, MoE, sliding windows, MLA). Fix: plan "
-                          "it with vLLM's own start-up log (--calibrate-from) or pass --weights-gib and read vLLM's "
-                          "KV cache line.")
+        raise ConfigError(
+            f"{name} ({family}) has {', '.join(odd) or 'state-space'} layers, whose memory the planner "
+            "does not model (it reads attention KV caches: dense, MoE, sliding windows, MLA). Fix: plan "
+            "it with vLLM's own start-up log (--calibrate-from) or pass --weights-gib and read vLLM's "
+            "KV cache line."
+        )
     missing = [k for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size") if not c.get(k)]
     if missing:
-        raise ConfigError(f"{name}'s config.json ({family}) has no {', '.join(missing)}, so its memory cannot be "
-                          "planned. Valid: a transformers text-generation config (e.g. Llama, Qwen, Mistral, "
-                          "DeepSeek). Fix: give the config of the language model itself.")
+        raise ConfigError(
+            f"{name}'s config.json ({family}) has no {', '.join(missing)}, so its memory cannot be "
+            "planned. Valid: a transformers text-generation config (e.g. Llama, Qwen, Mistral, "
+            "DeepSeek). Fix: give the config of the language model itself."
+        )
     heads = c["num_attention_heads"]
     routed = c.get("num_experts") or c.get("n_routed_experts") or c.get("num_local_experts") or 0
     shared = (c.get("n_shared_experts") or 0) if routed else 0
@@ -388,8 +513,9 @@ def safetensors_payload_bytes(folder: Path) -> int:
         with open(path, "rb") as f:
             (header_len,) = struct.unpack("<Q", f.read(8))
             header = json.loads(f.read(header_len))
-        total += sum(end - start for key, t in header.items() if key != "__metadata__"
-                     for start, end in [t["data_offsets"]])
+        total += sum(
+            end - start for key, t in header.items() if key != "__metadata__" for start, end in [t["data_offsets"]]
+        )
     return total
 
 
@@ -417,8 +543,11 @@ def chat_format_of(template: str) -> str | None:
 
 def spec_from_folder(folder: str | Path, name: str | None = None) -> ModelSpec:
     folder = Path(folder)
-    spec = replace(spec_from_config(name or folder.name, json.loads((folder / "config.json").read_text())),
-                   checkpoint=str(folder), chat_format=chat_format_of(chat_template(folder)))
+    spec = replace(
+        spec_from_config(name or folder.name, json.loads((folder / "config.json").read_text())),
+        checkpoint=str(folder),
+        chat_format=chat_format_of(chat_template(folder)),
+    )
     payload = safetensors_payload_bytes(folder)
     if payload:
         return replace(spec, weight_bytes=payload, weights_source=f"the safetensors headers in {folder} (exact)")
@@ -431,8 +560,9 @@ def spec_from_hub(repo_id: str, revision: str | None = None, cached_only: bool =
     found = hub.cached_metadata(repo_id, revision) if cached_only else hub.metadata(repo_id, revision)
     if found is None:
         return None
-    spec = replace(spec_from_folder(found.folder, name=repo_id), checkpoint=repo_id,
-                   weights_source=found.weights_source)
+    spec = replace(
+        spec_from_folder(found.folder, name=repo_id), checkpoint=repo_id, weights_source=found.weights_source
+    )
     return replace(spec, weight_bytes=found.weight_bytes)
 
 
@@ -444,9 +574,15 @@ def _catalog_entry(reference: str) -> ModelSpec | None:
             return spec
         for quant, repo in spec.quantized_checkpoints:
             if reference == repo:
-                return replace(spec, name=repo.split("/")[-1], checkpoint=repo, declared_quant=quant.split("-")[0],
-                               declared_format=quant, declared_group_size=128 if "int" in quant else None,
-                               quantized_checkpoints=())
+                return replace(
+                    spec,
+                    name=repo.split("/")[-1],
+                    checkpoint=repo,
+                    declared_quant=quant.split("-")[0],
+                    declared_format=quant,
+                    declared_group_size=128 if "int" in quant else None,
+                    quantized_checkpoints=(),
+                )
     wanted = reference.lower().removeprefix("qwen/").removeprefix("meta-llama/")
     for name, spec in CATALOG.items():
         if name.lower() == wanted or name.lower().removesuffix("-instruct") == wanted:
@@ -461,8 +597,10 @@ def find_model(name_or_folder: str, revision: str | None = None) -> ModelSpec:
     if (path / "config.json").is_file():
         return spec_from_folder(path)
     if path.is_dir():
-        raise ConfigError(f"folder {name_or_folder!r} has no config.json. Fix: point at the folder that holds "
-                          "config.json (a Hugging Face model folder).")
+        raise ConfigError(
+            f"folder {name_or_folder!r} has no config.json. Fix: point at the folder that holds "
+            "config.json (a Hugging Face model folder)."
+        )
     found = _catalog_entry(name_or_folder) if revision is None else None
     if found is not None:
         if "/" in name_or_folder:  # a catalog model's id: its own config.json when the cache has it
@@ -472,6 +610,8 @@ def find_model(name_or_folder: str, revision: str | None = None) -> ModelSpec:
         return found
     if hub.looks_like_repo_id(name_or_folder):
         return spec_from_hub(hub.check_repo_id(name_or_folder), revision)
-    raise ConfigError(f"model {name_or_folder!r} is neither in the catalog, a Hugging Face id (org/name) nor a "
-                      f"folder with config.json. Valid names: {', '.join(CATALOG)}; or an id such as "
-                      "Qwen/Qwen3-14B-AWQ. Fix: check the spelling.")
+    raise ConfigError(
+        f"model {name_or_folder!r} is neither in the catalog, a Hugging Face id (org/name) nor a "
+        f"folder with config.json. Valid names: {', '.join(CATALOG)}; or an id such as "
+        "Qwen/Qwen3-14B-AWQ. Fix: check the spelling."
+    )

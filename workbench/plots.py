@@ -69,8 +69,10 @@ def latency_cdf(report: dict):
     fig = _figure(10, 3.2)
     axes = fig.subplots(1, 2)
     slo = report.get("slo", {})
-    for ax, metric, label in ((axes[0], "ttft_ms", "time to first token (ms)"),
-                              (axes[1], "e2e_ms", "end-to-end latency (ms)")):
+    for ax, metric, label in (
+        (axes[0], "ttft_ms", "time to first token (ms)"),
+        (axes[1], "e2e_ms", "end-to-end latency (ms)"),
+    ):
         for level in report["levels"]:
             values = sorted(level["samples"][metric])
             if values:
@@ -97,8 +99,14 @@ def throughput_curve(report: dict):
     tokens.plot(xs, [lv["output_tok_s"] for lv in levels], marker="o")
     tokens.set(xlabel="concurrent requests", ylabel="output tokens/s", xticks=xs, ylim=(0, None))
     requests.plot(xs, [lv["req_s"] for lv in levels], marker="^", color="#999999", label="completed")
-    requests.plot(xs, [lv["goodput_req_s"] for lv in levels], marker="s", linestyle="--", color="#55A868",
-                  label="goodput (met the SLOs)")
+    requests.plot(
+        xs,
+        [lv["goodput_req_s"] for lv in levels],
+        marker="s",
+        linestyle="--",
+        color="#55A868",
+        label="goodput (met the SLOs)",
+    )
     requests.set(xlabel="concurrent requests", ylabel="requests/s", xticks=xs, ylim=(0, None))
     requests.legend(fontsize=8, loc="lower right")
     return fig
@@ -115,12 +123,20 @@ def ab_chart(report):
     low = [r - v.interval[0] * 100 for r, v in zip(rates, summaries)]
     high = [v.interval[1] * 100 - r for r, v in zip(rates, summaries)]
     rate.bar(xs, rates, yerr=[low, high], capsize=6, color="#4c78a8")
-    rate.set(xticks=list(xs), xticklabels=report.names, ylim=(0, 100), ylabel="pass rate (%)",
-             title=f"pass rate, {report.config.confidence:.0%} Wilson CI")
-    for axis, attribute, label in ((latency, "latency_s", "latency (s)"),
-                                   (tokens, "completion_tokens", "answer tokens")):
-        data = [[getattr(t, attribute) for t in report.trials if t.variant == name and t.ok] or [0]
-                for name in report.names]
+    rate.set(
+        xticks=list(xs),
+        xticklabels=report.names,
+        ylim=(0, 100),
+        ylabel="pass rate (%)",
+        title=f"pass rate, {report.config.confidence:.0%} Wilson CI",
+    )
+    for axis, attribute, label in (
+        (latency, "latency_s", "latency (s)"),
+        (tokens, "completion_tokens", "answer tokens"),
+    ):
+        data = [
+            [getattr(t, attribute) for t in report.trials if t.variant == name and t.ok] or [0] for name in report.names
+        ]
         axis.boxplot(data, tick_labels=report.names)
         axis.set(ylabel=label, title=label.split(" (")[0] + " per trial")
     return fig
@@ -132,13 +148,23 @@ def perplexity_chart(rows: list[dict]):
     ax = fig.subplots()
     names = [r["name"] for r in rows]
     values = [r["ppl"] for r in rows]
-    bars = ax.bar(range(len(rows)), values, color=["#4C72B0", "#55A868", "#DD8452", "#8172B3"][:len(rows)])
+    bars = ax.bar(range(len(rows)), values, color=["#4C72B0", "#55A868", "#DD8452", "#8172B3"][: len(rows)])
     for bar, r in zip(bars, rows):
         delta = r.get("ppl_increase")
-        ax.annotate(f"{r['ppl']:.2f}" + (f"\n(+{delta:.2f})" if delta else ""), (bar.get_x() + bar.get_width() / 2,
-                    bar.get_height()), ha="center", va="bottom", fontsize=8)
-    ax.set(xticks=range(len(rows)), xticklabels=names, ylabel="perplexity (lower is better)",
-           ylim=(0, max(values) * 1.25), title="perplexity through the served engine, held-out text")
+        ax.annotate(
+            f"{r['ppl']:.2f}" + (f"\n(+{delta:.2f})" if delta else ""),
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set(
+        xticks=range(len(rows)),
+        xticklabels=names,
+        ylabel="perplexity (lower is better)",
+        ylim=(0, max(values) * 1.25),
+        title="perplexity through the served engine, held-out text",
+    )
     return fig
 
 
@@ -175,14 +201,21 @@ def latency_cdfs(benches: dict):
     """TTFT and TPOT CDFs of several candidates' bench.run reports ({name: report}), each at its first load level."""
     fig = _figure(10, 3.2)
     axes = fig.subplots(1, 2)
-    for ax, metric, label in ((axes[0], "ttft_ms", "time to first token (ms)"),
-                              (axes[1], "tpot_ms", "time per output token (ms)")):
+    for ax, metric, label in (
+        (axes[0], "ttft_ms", "time to first token (ms)"),
+        (axes[1], "tpot_ms", "time per output token (ms)"),
+    ):
         for (name, report), color in zip(benches.items(), _COLORS * 4):
             level = report["levels"][0]
             values = sorted(level["samples"][metric])
             if values:
-                ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", color=color,
-                        label=f"{name} ({level['load']})")
+                ax.step(
+                    values,
+                    [(i + 1) / len(values) for i in range(len(values))],
+                    where="post",
+                    color=color,
+                    label=f"{name} ({level['load']})",
+                )
         ax.set(xlabel=label, ylabel="share of requests (CDF)", ylim=(0, 1.02))
         ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -193,8 +226,12 @@ def memory_bars(rows: list[dict]):
     weights, activation, overheads and KV cache, and the card's total dashed."""
     fig = _figure(8, 1.0 + 0.5 * len(rows))
     ax = fig.subplots()
-    parts = (("weights", "weights_gib", "#4C72B0"), ("activation", "activation_gib", "#DD8452"),
-             ("overheads", "overheads_gib", "#937860"), ("KV cache", "kv_cache_gib", "#55A868"))
+    parts = (
+        ("weights", "weights_gib", "#4C72B0"),
+        ("activation", "activation_gib", "#DD8452"),
+        ("overheads", "overheads_gib", "#937860"),
+        ("KV cache", "kv_cache_gib", "#55A868"),
+    )
     for y, row in enumerate(rows):
         left = 0.0
         for label, key, color in parts:
@@ -215,12 +252,20 @@ def recall_map(context_map: dict, title: str = ""):
     grid = context_map["grid"]
     lengths = sorted({g["length"] for g in grid})
     depths = sorted({g["depth"] for g in grid})
-    values = [[next((g["recall"] for g in grid if g["length"] == n and g["depth"] == d), None) for d in depths]
-              for n in lengths]
+    values = [
+        [next((g["recall"] for g in grid if g["length"] == n and g["depth"] == d), None) for d in depths]
+        for n in lengths
+    ]
     fig = _figure(max(6.0, 1.6 + 1.1 * len(depths)), max(3.0, 1.4 + 0.55 * len(lengths)))
     ax = fig.subplots()
-    image = ax.imshow([[float("nan") if v is None else v for v in row] for row in values], cmap="RdYlGn", vmin=0,
-                      vmax=1, aspect="auto", origin="lower")
+    image = ax.imshow(
+        [[float("nan") if v is None else v for v in row] for row in values],
+        cmap="RdYlGn",
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        origin="lower",
+    )
     for i, n in enumerate(lengths):
         for j, d in enumerate(depths):
             g = next((g for g in grid if g["length"] == n and g["depth"] == d), None)
@@ -240,7 +285,7 @@ def svg(fig) -> str:
     out = io.StringIO()
     fig.savefig(out, format="svg")
     text = out.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def report_chart(series: dict, measure: str, day: str, alerts: list[dict]):
@@ -253,8 +298,9 @@ def report_chart(series: dict, measure: str, day: str, alerts: list[dict]):
         ax.plot(days, [p.get(measure) for p in points], color=color, label=value, linewidth=1.4)
         for alert in alerts:
             if alert["value"] == value and alert["measure"] == measure and day[5:] in days:
-                ax.scatter([day[5:]], [alert["actual"]], s=90, facecolors="none", edgecolors="#C44E52", linewidths=2,
-                           zorder=3)
+                ax.scatter(
+                    [day[5:]], [alert["actual"]], s=90, facecolors="none", edgecolors="#C44E52", linewidths=2, zorder=3
+                )
     ticks = list(next(iter(series.values()), []))
     ax.set_xticks(range(0, len(ticks), 7), [p["day"][5:] for p in ticks[::7]], fontsize=8)
     ax.axvline(len(ticks) - 1, color="#999999", linestyle=":", linewidth=1)

@@ -26,7 +26,7 @@ def perplexity(client, text: str, chunk_chars: int = 2000) -> dict:
         raise ConfigError("the text to score is empty.")
     total, count = 0.0, 0
     for start in range(0, len(text), chunk_chars):
-        logprobs = [lp for lp in client.prompt_logprobs(text[start:start + chunk_chars]) if lp is not None]
+        logprobs = [lp for lp in client.prompt_logprobs(text[start : start + chunk_chars]) if lp is not None]
         total += sum(logprobs)
         count += len(logprobs)
     return {"ppl": math.exp(-total / count), "tokens": count}
@@ -55,8 +55,9 @@ def exact_match(client, system: str) -> list[dict]:
     return rows
 
 
-def quality_report(checkpoints: dict[str, str | Path], text: str, system: str,
-                   engine_log_dir: str | Path | None = None) -> list[dict]:
+def quality_report(
+    checkpoints: dict[str, str | Path], text: str, system: str, engine_log_dir: str | Path | None = None
+) -> list[dict]:
     """Serve each checkpoint in turn with the real engine and measure it: perplexity on `text`,
     the exact-match questions, size on disk. The first entry is the reference for the deltas."""
     rows = []
@@ -70,10 +71,18 @@ def quality_report(checkpoints: dict[str, str | Path], text: str, system: str,
             kernel = engine.report.linear_kernel
         manifest_path = Path(folder) / MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        rows.append({"name": name, "ppl": round(ppl["ppl"], 3), "tokens": ppl["tokens"],
-                     "exact_match": f"{sum(a['ok'] for a in answers)}/{len(answers)}", "answers": answers,
-                     "size_mb": round(folder_bytes(folder) / 1e6, 1), "quantize_s": manifest.get("seconds"),
-                     "linear_kernel": kernel})
+        rows.append(
+            {
+                "name": name,
+                "ppl": round(ppl["ppl"], 3),
+                "tokens": ppl["tokens"],
+                "exact_match": f"{sum(a['ok'] for a in answers)}/{len(answers)}",
+                "answers": answers,
+                "size_mb": round(folder_bytes(folder) / 1e6, 1),
+                "quantize_s": manifest.get("seconds"),
+                "linear_kernel": kernel,
+            }
+        )
     base = rows[0]["ppl"]
     for row in rows:
         row["ppl_increase"] = round(row["ppl"] - base, 3)

@@ -26,8 +26,15 @@ from pathlib import Path
 from workbench import hardware, hub, models, processes, quantize_plan
 from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.quantize_calibration import (Calibration, chat_mix, default_text, hub_dataset_text,  # noqa: F401
-                                            needed_tokens, read_texts, split_calibration)
+from workbench.quantize_calibration import (
+    Calibration,
+    chat_mix,
+    default_text,
+    hub_dataset_text,  # noqa: F401
+    needed_tokens,
+    read_texts,
+    split_calibration,
+)
 from workbench.quantize_plan import KERNEL_GROUP_SIZES, quantized_input_widths, valid_group_sizes  # noqa: F401
 
 MANIFEST = "workbench-manifest.json"
@@ -94,15 +101,28 @@ def check_group_size(spec: models.ModelSpec, group_size: int) -> None:
 def quantization_config(settings: QuantizeSettings) -> dict:
     """The fields of the quantization_config GPTQModel 7.6 writes into config.json (QuantizeConfig.to_dict) that
     vLLM reads; tests/test_quantize.py compares them with GPTQModel's own."""
-    return {"bits": settings.bits, "group_size": settings.group_size, "desc_act": settings.desc_act,
-            "sym": settings.sym, "lm_head": False, "quant_method": "gptq", "checkpoint_format": "gptq"}
+    return {
+        "bits": settings.bits,
+        "group_size": settings.group_size,
+        "desc_act": settings.desc_act,
+        "sym": settings.sym,
+        "lm_head": False,
+        "quant_method": "gptq",
+        "checkpoint_format": "gptq",
+    }
 
 
 _VLLM_FIXES = [
-    ("desc_act", "Fix: leave out --desc-act (untick act-order). GPTQModel's act_group_aware, on by default, orders "
-                 "the activations statically within each group, which vLLM serves."),
-    ("sym=False", "Fix: leave out --asym; vLLM's GPTQ kernels take symmetric weights only (for asymmetric INT4, "
-                  "quantize to AWQ with another tool)."),
+    (
+        "desc_act",
+        "Fix: leave out --desc-act (untick act-order). GPTQModel's act_group_aware, on by default, orders "
+        "the activations statically within each group, which vLLM serves.",
+    ),
+    (
+        "sym=False",
+        "Fix: leave out --asym; vLLM's GPTQ kernels take symmetric weights only (for asymmetric INT4, "
+        "quantize to AWQ with another tool).",
+    ),
 ]
 
 
@@ -116,16 +136,21 @@ def check_with_vllm(settings: QuantizeSettings) -> None:
         get_quantization_config(config["quant_method"]).from_config(config)
     except (ValueError, KeyError) as exc:
         reason = str(exc)
-        fix = next((f for key, f in _VLLM_FIXES if key in reason), "Fix: use --bits 4 or 8, symmetric, "
-                   "without --desc-act.")
+        fix = next(
+            (f for key, f in _VLLM_FIXES if key in reason), "Fix: use --bits 4 or 8, symmetric, without --desc-act."
+        )
         import vllm
 
-        raise ConfigError(f"vLLM {vllm.__version__} would refuse this checkpoint: {reason} {fix}") \
-            from None
+        raise ConfigError(f"vLLM {vllm.__version__} would refuse this checkpoint: {reason} {fix}") from None
 
 
-def plan_run(model: str, settings: QuantizeSettings | None = None, gpu: str | None = None,
-             ram_gib: float | None = None, disk_free_gib: float | None = None) -> quantize_plan.QuantizePlan:
+def plan_run(
+    model: str,
+    settings: QuantizeSettings | None = None,
+    gpu: str | None = None,
+    ram_gib: float | None = None,
+    disk_free_gib: float | None = None,
+) -> quantize_plan.QuantizePlan:
     """The plan of quantizing `model` (a catalog name, a folder, or what models.find_model resolves) on this
     machine, or on the GPU and RAM named. Reads the model's config only, never its weights."""
     settings = settings or QuantizeSettings()
@@ -139,8 +164,17 @@ def plan_run(model: str, settings: QuantizeSettings | None = None, gpu: str | No
         ram_gib = hardware.machine_facts().memory_gib or 0.0
     if disk_free_gib is None and this_machine:
         disk_free_gib = round(_free_bytes(settings_module.cache_dir()) / 2**30, 1)
-    return quantize_plan.plan(spec, settings.bits, settings.group_size, settings.samples, settings.seq_len,
-                              gpu_spec, ram_gib, disk_free_gib, spec.weight_bytes)
+    return quantize_plan.plan(
+        spec,
+        settings.bits,
+        settings.group_size,
+        settings.samples,
+        settings.seq_len,
+        gpu_spec,
+        ram_gib,
+        disk_free_gib,
+        spec.weight_bytes,
+    )
 
 
 def _free_bytes(folder: Path) -> int:
@@ -149,15 +183,25 @@ def _free_bytes(folder: Path) -> int:
     return shutil.disk_usage(next((p for p in [folder, *folder.parents] if p.exists()), Path("/"))).free
 
 
-def check_machine(spec: models.ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None,
-                  gpu=None) -> quantize_plan.QuantizePlan:
+def check_machine(
+    spec: models.ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None, gpu=None
+) -> quantize_plan.QuantizePlan:
     """The plan on this machine (or with `available_ram_gib` and `gpu`, a GpuSpec): `.fits`, `.reason`, `.fixes`."""
     settings = settings.for_model(spec)
     if available_ram_gib is None:
         available_ram_gib = hardware.machine_facts().memory_gib or 0.0
         gpu = gpu or hardware.local_gpu_spec()
-    return quantize_plan.plan(spec, settings.bits, settings.group_size, settings.samples, settings.seq_len, gpu,
-                              available_ram_gib, None, spec.weight_bytes)
+    return quantize_plan.plan(
+        spec,
+        settings.bits,
+        settings.group_size,
+        settings.samples,
+        settings.seq_len,
+        gpu,
+        available_ram_gib,
+        None,
+        spec.weight_bytes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,18 +234,27 @@ class QuantizeResult:
 
     def as_dict(self) -> dict:
         """What `workbench quantize --json` prints."""
-        return {"out": str(self.out), "seconds": round(self.seconds, 1), "source_bytes": self.source_bytes,
-                "out_bytes": self.out_bytes, "settings": self.manifest["settings"]}
+        return {
+            "out": str(self.out),
+            "seconds": round(self.seconds, 1),
+            "source_bytes": self.source_bytes,
+            "out_bytes": self.out_bytes,
+            "settings": self.manifest["settings"],
+        }
 
     def to_text(self) -> str:
-        return (f"wrote {self.out} in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB -> "
-                f"{self.out_bytes / 1e6:.0f} MB. Serve it: workbench serve --model {self.out}")
+        return (
+            f"wrote {self.out} in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB -> "
+            f"{self.out_bytes / 1e6:.0f} MB. Serve it: workbench serve --model {self.out}"
+        )
 
     def _repr_markdown_(self) -> str:
         settings = ", ".join(f"{k} {v}" for k, v in self.manifest.get("settings", {}).items())
-        return (f"**{Path(self.out).name}** in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB → "
-                f"{self.out_bytes / 1e6:.0f} MB ({self.out_bytes / self.source_bytes:.0%})"
-                + (f"<br>{settings}" if settings else ""))
+        return (
+            f"**{Path(self.out).name}** in {self.seconds:.0f} s: {self.source_bytes / 1e6:.0f} MB → "
+            f"{self.out_bytes / 1e6:.0f} MB ({self.out_bytes / self.source_bytes:.0%})"
+            + (f"<br>{settings}" if settings else "")
+        )
 
 
 class Cancelled(WorkbenchError):
@@ -238,10 +291,17 @@ class _Stop(BaseException):
     """SIGTERM or SIGHUP arrived while the child ran."""
 
 
-def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = None,
-             calibration_text: str | list | None = None, on_progress: Callable[[Progress], None] | None = None,
-             cancel: threading.Event | None = None, log_path: str | Path | None = None,
-             calibration_dataset: str | None = None, calibration_column: str = "text") -> QuantizeResult:
+def quantize(
+    model: str,
+    out: str | Path,
+    settings: QuantizeSettings | None = None,
+    calibration_text: str | list | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    log_path: str | Path | None = None,
+    calibration_dataset: str | None = None,
+    calibration_column: str = "text",
+) -> QuantizeResult:
     """Quantize `model` into `out`. Checks first; the output appears only when complete. `calibration_text` is
     the text itself, a list of .txt/.jsonl files to read it from, or None for the default chat mix
     (quantize_calibration.chat_mix); `calibration_dataset` a Hub dataset id[:file] instead.
@@ -266,27 +326,38 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
         raise ConfigError(f"output folder {str(out)!r} exists and is not empty. Fix: choose a new --out, or delete it.")
     disk_bytes = sum(v for k, v in plan.disk_bytes.items() if k != "bf16 download")  # the source is here already
     if disk_bytes > _free_bytes(out.parent) + _bytes_in(work_dir(out)):
-        raise ConfigError(f"quantizing {spec.name} writes about {disk_bytes / 2**30:.1f} GiB next to {out} and "
-                          f"{_free_bytes(out.parent) / 2**30:.1f} GiB is free there. Fix: free space, or choose "
-                          "another --out.")
+        raise ConfigError(
+            f"quantizing {spec.name} writes about {disk_bytes / 2**30:.1f} GiB next to {out} and "
+            f"{_free_bytes(out.parent) / 2**30:.1f} GiB is free there. Fix: free space, or choose "
+            "another --out."
+        )
     resumable = plan.resumable and settings.method == "gptq"
     tokenizer = AutoTokenizer.from_pretrained(source)
     work = work_dir(out)
     job_path = work / "job.json"
     previous = json.loads(job_path.read_text()) if job_path.is_file() else None
-    asked = hashlib.sha256(json.dumps([str(source), asdict(settings), calibration_dataset, calibration_column,
-                                       calibration_text], default=str).encode()).hexdigest()
+    asked = hashlib.sha256(
+        json.dumps(
+            [str(source), asdict(settings), calibration_dataset, calibration_column, calibration_text], default=str
+        ).encode()
+    ).hexdigest()
     if resumable and previous and previous.get("asked") == asked:
         job = previous  # the same run: resume from GPTQModel's checkpoints with the same calibration samples
         calibration = Calibration(job["samples"], job["heldout"], settings.seq_len)
     else:
         shutil.rmtree(work, ignore_errors=True)
-        text = _calibration_text(source, tokenizer, settings, calibration_text, calibration_dataset,
-                                 calibration_column)
+        text = _calibration_text(source, tokenizer, settings, calibration_text, calibration_dataset, calibration_column)
         calibration = split_calibration(text, tokenizer, settings)
-        job = {"source": str(source), "asked": asked, "out": str(work / "out"), "settings": asdict(settings),
-               "samples": calibration.samples, "heldout": calibration.heldout,
-               "checkpoint": str(work / "checkpoint") if resumable else None, "offload": str(work / "offload")}
+        job = {
+            "source": str(source),
+            "asked": asked,
+            "out": str(work / "out"),
+            "settings": asdict(settings),
+            "samples": calibration.samples,
+            "heldout": calibration.heldout,
+            "checkpoint": str(work / "checkpoint") if resumable else None,
+            "offload": str(work / "offload"),
+        }
         work.mkdir(parents=True)
         job_path.write_text(json.dumps(job))
     shutil.rmtree(work / "out", ignore_errors=True)
@@ -301,9 +372,15 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
     try:
         with open(log_path, "wb") as log:
             # GPTQModel writes logs/gptq_log_*.log under its working directory: keep them with ours
-            proc = subprocess.Popen([sys.executable, "-m", "workbench.quantize", str(job_path)],
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    cwd=log_path.parent, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "workbench.quantize", str(job_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=log_path.parent,
+                start_new_session=True,
+            )
             try:
                 while proc.poll() is None:
                     if cancel is not None and cancel.wait(0.5):
@@ -330,20 +407,36 @@ def quantize(model: str, out: str | Path, settings: QuantizeSettings | None = No
         tail = "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-25:])
         if not resumable:
             shutil.rmtree(work, ignore_errors=True)
-        raise WorkbenchError(f"GPTQModel exited with code {proc.returncode}; nothing was written to {out}"
-                             + (f" (rerun to resume: {work} keeps the finished layers)" if resumable else "")
-                             + f".\n{tail}")
+        raise WorkbenchError(
+            f"GPTQModel exited with code {proc.returncode}; nothing was written to {out}"
+            + (f" (rerun to resume: {work} keeps the finished layers)" if resumable else "")
+            + f".\n{tail}"
+        )
     seconds = time.perf_counter() - started
     done = work / "out"
     peak = json.loads((work / "peak.json").read_text()) if (work / "peak.json").is_file() else {}
     manifest = {
-        "source": str(source), "source_name": models.served_name(model), "settings": asdict(settings),
-        "calibration": {"samples": len(calibration.samples), "tokens_per_sample": calibration.tokens_per_sample,
-                        "source": calibration_dataset or ("files" if isinstance(calibration_text, (list, tuple))
-                                                          else "text" if calibration_text else settings.calibration)},
+        "source": str(source),
+        "source_name": models.served_name(model),
+        "settings": asdict(settings),
+        "calibration": {
+            "samples": len(calibration.samples),
+            "tokens_per_sample": calibration.tokens_per_sample,
+            "source": calibration_dataset
+            or (
+                "files"
+                if isinstance(calibration_text, (list, tuple))
+                else "text"
+                if calibration_text
+                else settings.calibration
+            ),
+        },
         "versions": {d: hardware.package_version(d) for d in ("gptqmodel", "transformers", "torch")},
-        "seconds": round(seconds, 1), "source_bytes": folder_bytes(source), "out_bytes": folder_bytes(done),
-        "peak_rss_gib": peak.get("peak_rss_gib"), "planned_peak_ram_gib": round(plan.peak_ram_gib, 2),
+        "seconds": round(seconds, 1),
+        "source_bytes": folder_bytes(source),
+        "out_bytes": folder_bytes(done),
+        "peak_rss_gib": peak.get("peak_rss_gib"),
+        "planned_peak_ram_gib": round(plan.peak_ram_gib, 2),
         "resumed": job is previous,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -381,7 +474,9 @@ def checkpoint_dir(model: str, settings: QuantizeSettings, suffix: str) -> Path:
     `Qwen--Qwen3-14B-gptq-int4-g128-…`, as the Hugging Face cache spells it)."""
     name = models.served_name(model).replace("/", "--")
     group = settings.group_size or "auto"
-    return settings_module.cache_dir() / "checkpoints" / f"{name}-{settings.method}-int{settings.bits}-g{group}-{suffix}"
+    return (
+        settings_module.cache_dir() / "checkpoints" / f"{name}-{settings.method}-int{settings.bits}-g{group}-{suffix}"
+    )
 
 
 def cached(model: str, settings: QuantizeSettings | None = None, on_progress=None) -> QuantizeResult:
@@ -390,14 +485,16 @@ def cached(model: str, settings: QuantizeSettings | None = None, on_progress=Non
     bench/compare.py share it. The result's manifest says `"reused": true` when nothing was quantized."""
     settings = (settings or QuantizeSettings()).for_model(models.spec_from_folder(models.resolve_model(model)))
     versions = {d: hardware.package_version(d) for d in ("gptqmodel", "transformers", "torch")}
-    key = hashlib.sha256(json.dumps([str(models.resolve_model(model)), asdict(settings), versions],
-                                    sort_keys=True).encode()).hexdigest()[:10]
+    key = hashlib.sha256(
+        json.dumps([str(models.resolve_model(model)), asdict(settings), versions], sort_keys=True).encode()
+    ).hexdigest()[:10]
     out = checkpoint_dir(model, settings, key)
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
-        return QuantizeResult(out, manifest["seconds"], manifest["source_bytes"], manifest["out_bytes"],
-                              {**manifest, "reused": True})
+        return QuantizeResult(
+            out, manifest["seconds"], manifest["source_bytes"], manifest["out_bytes"], {**manifest, "reused": True}
+        )
     shutil.rmtree(out, ignore_errors=True)  # an interrupted run never leaves a folder with a manifest
     return quantize(model, out, settings, on_progress=on_progress)
 
@@ -431,13 +528,22 @@ def _worker(job_path: str) -> None:
     from gptqmodel import GPTQModel, QuantizeConfig
     from gptqmodel.quantization.config import RTNConfig
 
-    common = dict(bits=s["bits"], group_size=s["group_size"], sym=s["sym"], offload_to_disk=True,
-                  offload_to_disk_path=job["offload"])
+    common = dict(
+        bits=s["bits"],
+        group_size=s["group_size"],
+        sym=s["sym"],
+        offload_to_disk=True,
+        offload_to_disk_path=job["offload"],
+    )
     if s["method"] == "rtn":
         config = RTNConfig(**common)
     else:
-        config = QuantizeConfig(**common, desc_act=s["desc_act"], damp_percent=s["damp_percent"],
-                                act_group_aware=s["act_group_aware"] and not s["desc_act"])
+        config = QuantizeConfig(
+            **common,
+            desc_act=s["desc_act"],
+            damp_percent=s["damp_percent"],
+            act_group_aware=s["act_group_aware"] and not s["desc_act"],
+        )
     model = GPTQModel.load(job["source"], config)
     kwargs = {}
     if job.get("checkpoint") and s["method"] == "gptq":

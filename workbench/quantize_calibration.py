@@ -29,22 +29,29 @@ def default_text() -> str:
 # ---------------------------------------------------------------------------------------------
 # The default mix: conversations rendered by the model's chat template
 _QUESTIONS = {
-    "zh": [("合同总金额是多少？", "本合同总金额为人民币{amount:,}元。"),
-           ("乙方需要在多少天内完成交付？", "乙方应在合同生效之日起{delivery_days}日内完成全部交付。"),
-           ("逾期交付的违约金怎么计算？", "每逾期一日，按合同总金额的千分之{penalty_per_mille}支付违约金。"),
-           ("提前多少天通知可以解除合同？", "任何一方提前{notice_days}日书面通知对方，可以解除本合同。")],
-    "en": [("What is the total contract amount?", "The total contract amount is USD {amount:,}."),
-           ("Within how many days must Party B deliver?", "Party B must deliver within {delivery_days} days."),
-           ("How are late-delivery damages computed?", "{penalty_per_mille} per mille of the total amount per day."),
-           ("How much notice is needed to terminate?", "Either party may terminate with {notice_days} days' notice.")],
+    "zh": [
+        ("合同总金额是多少？", "本合同总金额为人民币{amount:,}元。"),
+        ("乙方需要在多少天内完成交付？", "乙方应在合同生效之日起{delivery_days}日内完成全部交付。"),
+        ("逾期交付的违约金怎么计算？", "每逾期一日，按合同总金额的千分之{penalty_per_mille}支付违约金。"),
+        ("提前多少天通知可以解除合同？", "任何一方提前{notice_days}日书面通知对方，可以解除本合同。"),
+    ],
+    "en": [
+        ("What is the total contract amount?", "The total contract amount is USD {amount:,}."),
+        ("Within how many days must Party B deliver?", "Party B must deliver within {delivery_days} days."),
+        ("How are late-delivery damages computed?", "{penalty_per_mille} per mille of the total amount per day."),
+        ("How much notice is needed to terminate?", "Either party may terminate with {notice_days} days' notice."),
+    ],
 }
 _TOOL_ASKS = [
     ("get_weather", "杭州{date}的天气怎么样？", {"city": "Hangzhou"}),
     ("get_weather", "What's the weather in London on {date}?", {"city": "London"}),
     ("calculator", "帮我算一下 {a} 乘以 {b} 再减去 {c}。", None),
     ("calculator", "What is ({a} + {b}) / {c}?", None),
-    ("query_sales", "Which region had the highest revenue last week?", {"sql": "SELECT region, SUM(revenue) AS r FROM "
-                                                                             "sales GROUP BY region ORDER BY r DESC LIMIT 1"}),
+    (
+        "query_sales",
+        "Which region had the highest revenue last week?",
+        {"sql": "SELECT region, SUM(revenue) AS r FROM sales GROUP BY region ORDER BY r DESC LIMIT 1"},
+    ),
     ("current_time", "现在上海几点了？", {"timezone": "Asia/Shanghai"}),
 ]
 
@@ -65,11 +72,14 @@ def _tool_conversation(rng: random.Random, n: int) -> tuple[list[dict], dict]:
     else:
         result = {"columns": ["region", "r"], "rows": [["East", round(rng.uniform(1e4, 9e4), 2)]]}
     call = {"type": "function", "function": {"name": name, "arguments": args}}
-    answer = ("根据工具返回的结果：" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "From the tool: ")
+    answer = "根据工具返回的结果：" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "From the tool: "
     answer += json.dumps(result, ensure_ascii=False)
-    return [{"role": "user", "content": question}, {"role": "assistant", "content": "", "tool_calls": [call]},
-            {"role": "tool", "name": name, "content": json.dumps(result, ensure_ascii=False)},
-            {"role": "assistant", "content": answer}], call
+    return [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "name": name, "content": json.dumps(result, ensure_ascii=False)},
+        {"role": "assistant", "content": answer},
+    ], call
 
 
 def conversations(count: int, seed: int = 0) -> list[tuple[list[dict], dict | None]]:
@@ -83,19 +93,34 @@ def conversations(count: int, seed: int = 0) -> list[tuple[list[dict], dict | No
             kind = n % 4
             if kind in (0, 1):
                 language = "zh" if kind == 0 else "en"
-                facts = docqa_dataset.make_contract(Path(tmp) / "c.txt", language, chars=rng.randint(2500, 4000),
-                                                    seed=rng.randrange(10**6))
+                facts = docqa_dataset.make_contract(
+                    Path(tmp) / "c.txt", language, chars=rng.randint(2500, 4000), seed=rng.randrange(10**6)
+                )
                 text = (Path(tmp) / "c.txt").read_text(encoding="utf-8")
                 question, answer = rng.choice(_QUESTIONS[language])
-                out.append(([{"role": "user", "content": f"{text}\n\n{question}"},
-                             {"role": "assistant", "content": answer.format(**facts.__dict__)}], None))
+                out.append(
+                    (
+                        [
+                            {"role": "user", "content": f"{text}\n\n{question}"},
+                            {"role": "assistant", "content": answer.format(**facts.__dict__)},
+                        ],
+                        None,
+                    )
+                )
             elif kind == 2:
                 out.append(_tool_conversation(rng, n // 4))
             else:
                 doc = docs[rng.randrange(len(docs))]
                 title = doc.strip().splitlines()[0][:80]
-                out.append(([{"role": "user", "content": f"Explain this part of Python: {title}"},
-                             {"role": "assistant", "content": doc[:3000]}], None))
+                out.append(
+                    (
+                        [
+                            {"role": "user", "content": f"Explain this part of Python: {title}"},
+                            {"role": "assistant", "content": doc[:3000]},
+                        ],
+                        None,
+                    )
+                )
     return out
 
 
@@ -118,16 +143,22 @@ def render(tokenizer, messages: list[dict], call: dict | None, tools: list[dict]
     plain = []
     for m in messages:
         if m.get("tool_calls"):
-            body = "\n".join(f"<tool_call>\n{json.dumps(c['function'], ensure_ascii=False)}\n</tool_call>"
-                             for c in m["tool_calls"])
+            body = "\n".join(
+                f"<tool_call>\n{json.dumps(c['function'], ensure_ascii=False)}\n</tool_call>" for c in m["tool_calls"]
+            )
             plain.append({"role": "assistant", "content": body})
         elif m["role"] == "tool":
             plain.append({"role": "user", "content": f"<tool_response>\n{m['content']}\n</tool_response>"})
         else:
             plain.append({"role": m["role"], "content": m["content"]})
     if call:
-        system = {"role": "system", "content": system["content"] + "\n\n# Tools\n<tools>\n"
-                  + "\n".join(json.dumps(t, ensure_ascii=False) for t in tools) + "\n</tools>"}
+        system = {
+            "role": "system",
+            "content": system["content"]
+            + "\n\n# Tools\n<tools>\n"
+            + "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+            + "\n</tools>",
+        }
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template([system, *plain], tokenize=False)
     return "\n".join(f"{m['role']}: {m['content']}" for m in [system, *plain])
@@ -177,11 +208,11 @@ def read_texts(paths: list[str | Path]) -> str:
                     try:
                         parts.append(json.loads(line)["text"])
                     except (json.JSONDecodeError, KeyError, TypeError):
-                        raise ConfigError(f"{path}:{n} is not a JSON object with a \"text\" field.") from None
+                        raise ConfigError(f'{path}:{n} is not a JSON object with a "text" field.') from None
         elif path.suffix in (".txt", ".md", ""):
             parts.append(path.read_text())
         else:
-            raise ConfigError(f"calibration file {str(path)!r}: use .txt or .jsonl (lines of {{\"text\": ...}}).")
+            raise ConfigError(f'calibration file {str(path)!r}: use .txt or .jsonl (lines of {{"text": ...}}).')
     return "\n\n".join(parts)
 
 
@@ -190,8 +221,10 @@ def dataset_text(path: str | Path, column: str = "text", max_chars: int = 4_000_
     path = Path(path)
     records = _records(path)
     if records and column not in records[0]:
-        raise ConfigError(f"{path.name} has no column {column!r}; its columns: {', '.join(records[0])}. "
-                          "Fix: name one with --calibration-column.")
+        raise ConfigError(
+            f"{path.name} has no column {column!r}; its columns: {', '.join(records[0])}. "
+            "Fix: name one with --calibration-column."
+        )
     parts, size = [], 0
     for record in records:
         parts.append(str(record[column]))
@@ -211,19 +244,27 @@ def hub_dataset_text(spec: str, column: str = "text", max_chars: int = 4_000_000
     repo, _, filename = spec.partition(":")
     try:
         if not filename:
-            files = [f for f in HfApi().list_repo_tree(repo, repo_type="dataset", recursive=True)
-                     if getattr(f, "size", None) is not None and f.path.endswith(DATA_SUFFIXES)]
+            files = [
+                f
+                for f in HfApi().list_repo_tree(repo, repo_type="dataset", recursive=True)
+                if getattr(f, "size", None) is not None and f.path.endswith(DATA_SUFFIXES)
+            ]
             if not files:
-                raise ConfigError(f"dataset {repo!r} has no {', '.join(DATA_SUFFIXES)} file. Fix: name one as "
-                                  f"{repo}:PATH, or pass --calibration files.")
+                raise ConfigError(
+                    f"dataset {repo!r} has no {', '.join(DATA_SUFFIXES)} file. Fix: name one as "
+                    f"{repo}:PATH, or pass --calibration files."
+                )
             filename = min(files, key=lambda f: f.size).path
         local = hf_hub_download(repo, filename, repo_type="dataset")
     except RepositoryNotFoundError:
-        raise ConfigError(f"dataset {repo!r} is not on the Hub (or is private). Fix: check the id, or log in "
-                          "with `hf auth login`.") from None
+        raise ConfigError(
+            f"dataset {repo!r} is not on the Hub (or is private). Fix: check the id, or log in with `hf auth login`."
+        ) from None
     except (HfHubHTTPError, OSError) as exc:
-        raise ConfigError(f"could not fetch {spec!r} from the Hub: {exc}. Fix: check the network, or download "
-                          "the file and pass it with --calibration.") from None
+        raise ConfigError(
+            f"could not fetch {spec!r} from the Hub: {exc}. Fix: check the network, or download "
+            "the file and pass it with --calibration."
+        ) from None
     return dataset_text(local, column, max_chars)
 
 
@@ -247,8 +288,10 @@ def split_calibration(text: str, tokenizer, settings) -> Calibration:
             f"plus {heldout_tokens:,} held out need {need + heldout_tokens:,}. Fix: give more text, or lower "
             "--samples / --seq-len."
         )
-    samples = [tokenizer.decode(ids[i * settings.seq_len:(i + 1) * settings.seq_len]) for i in range(settings.samples)]
-    heldout = tokenizer.decode(ids[need:need + heldout_tokens])
+    samples = [
+        tokenizer.decode(ids[i * settings.seq_len : (i + 1) * settings.seq_len]) for i in range(settings.samples)
+    ]
+    heldout = tokenizer.decode(ids[need : need + heldout_tokens])
     return Calibration(samples, heldout, settings.seq_len)
 
 

@@ -84,6 +84,7 @@ def layer_flops(spec: ModelSpec, tokens: int, seq_len: int, gated: bool = True) 
 @dataclass(frozen=True)
 class TimeBasis:
     """A run whose time is known: the rate it implies (FLOP/s of layer_flops) scales to other runs."""
+
     spec: ModelSpec
     samples: int
     seq_len: int
@@ -100,12 +101,29 @@ class TimeBasis:
 
 # OPT-175B's shape (Zhang et al. 2022, arXiv:2205.01068, table 1): 96 layers, 12288 wide, 96 heads, MLP 4x.
 _OPT_175B = ModelSpec("OPT-175B", 96, 12288, 49152, 96, 96, 128, 50272, True, 2048)
-GPU_BASIS = TimeBasis(_OPT_175B, 128, 2048, 4.2 * 3600, gated=False, reference_tflops=312.0, source=(
-    "GPTQ (Frantar et al., arXiv:2210.17323): OPT-175B in 4.2 GPU hours on one A100 (312 fp16 TFLOP/s) with "
-    "128 x 2048 calibration tokens, scaled by floating-point operations and this GPU's fp16 TFLOP/s; +-2x"))
-CPU_BASIS = TimeBasis(CATALOG["smollm2-135m-instruct"], 32, 512, 149.4 - 20.0, gated=True, source=(
-    "bench/results/quantize.json (2026-12-01): SmolLM2-135M, 32 x 512 tokens, 149.4 s on this 2-core CPU "
-    "(20 s of it start-up), scaled by floating-point operations; another CPU differs"))
+GPU_BASIS = TimeBasis(
+    _OPT_175B,
+    128,
+    2048,
+    4.2 * 3600,
+    gated=False,
+    reference_tflops=312.0,
+    source=(
+        "GPTQ (Frantar et al., arXiv:2210.17323): OPT-175B in 4.2 GPU hours on one A100 (312 fp16 TFLOP/s) with "
+        "128 x 2048 calibration tokens, scaled by floating-point operations and this GPU's fp16 TFLOP/s; +-2x"
+    ),
+)
+CPU_BASIS = TimeBasis(
+    CATALOG["smollm2-135m-instruct"],
+    32,
+    512,
+    149.4 - 20.0,
+    gated=True,
+    source=(
+        "bench/results/quantize.json (2026-12-01): SmolLM2-135M, 32 x 512 tokens, 149.4 s on this 2-core CPU "
+        "(20 s of it start-up), scaled by floating-point operations; another CPU differs"
+    ),
+)
 START_S = 20.0  # imports and model set-up, seen in the CPU basis run
 
 
@@ -114,6 +132,7 @@ START_S = 20.0  # imports and model set-up, seen in the CPU basis run
 @dataclass(frozen=True)
 class QuantizePlan:
     """Per-term bytes of the run's peak RAM, peak GPU memory and disk, its time, and whether it fits."""
+
     model: str
     device: str  # the GPU's name, or "CPU"
     bits: int
@@ -148,30 +167,48 @@ class QuantizePlan:
 
     def as_dict(self) -> dict:
         gib = lambda terms: {k: round(v / GIB, 3) for k, v in terms.items()}  # noqa: E731
-        return {"model": self.model, "device": self.device, "bits": self.bits, "group_size": self.group_size,
-                "samples": self.samples, "seq_len": self.seq_len, "fits": self.fits, "reason": self.reason,
-                "fixes": list(self.fixes),
-                "peak_ram_gib": round(self.peak_ram_gib, 2), "ram_gib": round(self.ram_gib, 2),
-                "ram_terms_gib": gib(self.ram_bytes),
-                "peak_gpu_gib": round(self.peak_gpu_gib, 2) if self.gpu_bytes else None,
-                "gpu_gib": self.gpu_gib, "gpu_terms_gib": gib(self.gpu_bytes),
-                "disk_gib": round(self.disk_gib, 2), "disk_free_gib": self.disk_free_gib,
-                "disk_terms_gib": gib(self.disk_bytes),
-                "minutes": round(self.seconds / 60, 1), "time_basis": self.time_basis,
-                "resumable": self.resumable, "resume": self.resume}
+        return {
+            "model": self.model,
+            "device": self.device,
+            "bits": self.bits,
+            "group_size": self.group_size,
+            "samples": self.samples,
+            "seq_len": self.seq_len,
+            "fits": self.fits,
+            "reason": self.reason,
+            "fixes": list(self.fixes),
+            "peak_ram_gib": round(self.peak_ram_gib, 2),
+            "ram_gib": round(self.ram_gib, 2),
+            "ram_terms_gib": gib(self.ram_bytes),
+            "peak_gpu_gib": round(self.peak_gpu_gib, 2) if self.gpu_bytes else None,
+            "gpu_gib": self.gpu_gib,
+            "gpu_terms_gib": gib(self.gpu_bytes),
+            "disk_gib": round(self.disk_gib, 2),
+            "disk_free_gib": self.disk_free_gib,
+            "disk_terms_gib": gib(self.disk_bytes),
+            "minutes": round(self.seconds / 60, 1),
+            "time_basis": self.time_basis,
+            "resumable": self.resumable,
+            "resume": self.resume,
+        }
 
     def to_text(self) -> str:
-        gpu = (f"; GPU {self.peak_gpu_gib:.1f} of {self.gpu_gib:.1f} GiB" if self.gpu_bytes else "")
+        gpu = f"; GPU {self.peak_gpu_gib:.1f} of {self.gpu_gib:.1f} GiB" if self.gpu_bytes else ""
         disk = f"{self.disk_gib:.1f} GiB" + (f" of {self.disk_free_gib:.0f} GiB free" if self.disk_free_gib else "")
-        lines = [f"{'fits' if self.fits else 'does NOT fit'}: GPTQ int{self.bits} g{self.group_size} of {self.model} "
-                 f"on {self.device}, {self.samples} x {self.seq_len} calibration tokens",
-                 f"  peak RAM {self.peak_ram_gib:.1f} of {self.ram_gib:.1f} GiB{gpu}; disk {disk}; "
-                 f"about {self.seconds / 60:.0f} min",
-                 "  RAM: " + ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.ram_bytes.items())]
+        lines = [
+            f"{'fits' if self.fits else 'does NOT fit'}: GPTQ int{self.bits} g{self.group_size} of {self.model} "
+            f"on {self.device}, {self.samples} x {self.seq_len} calibration tokens",
+            f"  peak RAM {self.peak_ram_gib:.1f} of {self.ram_gib:.1f} GiB{gpu}; disk {disk}; "
+            f"about {self.seconds / 60:.0f} min",
+            "  RAM: " + ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.ram_bytes.items()),
+        ]
         if self.gpu_bytes:
             lines.append("  GPU: " + ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.gpu_bytes.items()))
-        lines += ["  disk: " + ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.disk_bytes.items()),
-                  f"  time: {self.time_basis}", f"  resume: {self.resume}"]
+        lines += [
+            "  disk: " + ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.disk_bytes.items()),
+            f"  time: {self.time_basis}",
+            f"  resume: {self.resume}",
+        ]
         if not self.fits:
             lines.append(f"  {self.reason} Fix: " + "; or ".join(self.fixes) + ".")
         return "\n".join(lines)
@@ -186,8 +223,17 @@ def _bytes_per_param(bits: int, group_size: int) -> float:
     return bits / 8 + (2 + bits / 8) / group
 
 
-def plan(spec: ModelSpec, bits: int, group_size: int, samples: int, seq_len: int, gpu=None,
-         ram_gib: float = 0.0, disk_free_gib: float | None = None, source_bytes: int | None = None) -> QuantizePlan:
+def plan(
+    spec: ModelSpec,
+    bits: int,
+    group_size: int,
+    samples: int,
+    seq_len: int,
+    gpu=None,
+    ram_gib: float = 0.0,
+    disk_free_gib: float | None = None,
+    source_bytes: int | None = None,
+) -> QuantizePlan:
     """The run of GPTQModel 7.6 on one GPU (`gpu`, a hardware.GpuSpec) or on the CPU (gpu=None)."""
     mods = linears(spec)
     layer_params = sum(i * o for _, i, o, _ in mods)
@@ -207,41 +253,70 @@ def plan(spec: ModelSpec, bits: int, group_size: int, samples: int, seq_len: int
     quantized_bytes = int(spec.linear_params() * _bytes_per_param(bits, group_size) + 2 * spec.other_params())
     source_bytes = source_bytes or 2 * spec.total_params()
 
-    compute = {"one layer, bf16": layer_bytes, "Hessians of one step, fp32": step_hessians,
-               "GPTQ working copies, fp32": working, "layer inputs and outputs": activations,
-               "forward pass": forward}
-    ram = {"Python, torch, GPTQModel": PROCESS_BYTES + (CUDA_HOST_BYTES if gpu is not None else 0),
-           "embeddings and lm_head (input capture)": embeddings,
-           "captured calibration inputs": tokens * spec.hidden_size * 2,
-           "layer being packed (bf16 + fp32 + packed)": int(layer_params * (2 + 4 + bits / 8))}
+    compute = {
+        "one layer, bf16": layer_bytes,
+        "Hessians of one step, fp32": step_hessians,
+        "GPTQ working copies, fp32": working,
+        "layer inputs and outputs": activations,
+        "forward pass": forward,
+    }
+    ram = {
+        "Python, torch, GPTQModel": PROCESS_BYTES + (CUDA_HOST_BYTES if gpu is not None else 0),
+        "embeddings and lm_head (input capture)": embeddings,
+        "captured calibration inputs": tokens * spec.hidden_size * 2,
+        "layer being packed (bf16 + fp32 + packed)": int(layer_params * (2 + 4 + bits / 8)),
+    }
     if gpu is None:
         ram.update({k: v for k, v in compute.items() if k != "layer inputs and outputs"})
         gpu_bytes: dict[str, int] = {}
     else:
-        gpu_bytes = {"CUDA context": CUDA_CONTEXT_BYTES,
-                     **{k: int(v * ALLOCATOR_SLACK) for k, v in compute.items()}}
-    disk = {"bf16 download": source_bytes,
-            "offload (finished layers, embeddings)": quantized_bytes,
-            "output checkpoint": quantized_bytes}
+        gpu_bytes = {"CUDA context": CUDA_CONTEXT_BYTES, **{k: int(v * ALLOCATOR_SLACK) for k, v in compute.items()}}
+    disk = {
+        "bf16 download": source_bytes,
+        "offload (finished layers, embeddings)": quantized_bytes,
+        "output checkpoint": quantized_bytes,
+    }
     resumable = (spec.family or "") in RESUMABLE_FAMILIES
     if resumable:
         disk["resume checkpoints (2 kept)"] = 2 * quantized_bytes
-        resume = ("GPTQModel's own checkpoint after every layer: rerun the same command with the same --out to "
-                  "resume where it stopped")
+        resume = (
+            "GPTQModel's own checkpoint after every layer: rerun the same command with the same --out to "
+            "resume where it stopped"
+        )
     else:
-        resume = (f"not available: GPTQModel 7.6 checkpoints only {' and '.join(RESUMABLE_FAMILIES)} models "
-                  f"(this is {spec.family or 'unknown'}); a stopped run starts again from layer 0")
+        resume = (
+            f"not available: GPTQModel 7.6 checkpoints only {' and '.join(RESUMABLE_FAMILIES)} models "
+            f"(this is {spec.family or 'unknown'}); a stopped run starts again from layer 0"
+        )
 
     basis = CPU_BASIS if gpu is None or not getattr(gpu, "fp16_tflops", 0) else GPU_BASIS
     rate = basis.flops_per_s * (gpu.fp16_tflops / basis.reference_tflops if basis is GPU_BASIS else 1.0)
-    seconds = (START_S + spec.num_layers * layer_flops(spec, tokens, seq_len) / rate
-               + (source_bytes + 2 * quantized_bytes) / (DISK_GB_S * 1e9))
+    seconds = (
+        START_S
+        + spec.num_layers * layer_flops(spec, tokens, seq_len) / rate
+        + (source_bytes + 2 * quantized_bytes) / (DISK_GB_S * 1e9)
+    )
     basis_text = basis.source + f"; plus reading and writing {DISK_GB_S} GB/s"
     if gpu is not None and basis is CPU_BASIS:
         basis_text = f"{gpu.name}'s FLOP/s are not in the catalog: timed as this CPU; " + basis.source
-    result = QuantizePlan(spec.name, gpu.name if gpu is not None else "CPU", bits, group_size, samples, seq_len,
-                          ram, gpu_bytes, disk, ram_gib, round(gpu.total_gib, 2) if gpu is not None else None,
-                          disk_free_gib, seconds, basis_text, resumable, resume)
+    result = QuantizePlan(
+        spec.name,
+        gpu.name if gpu is not None else "CPU",
+        bits,
+        group_size,
+        samples,
+        seq_len,
+        ram,
+        gpu_bytes,
+        disk,
+        ram_gib,
+        round(gpu.total_gib, 2) if gpu is not None else None,
+        disk_free_gib,
+        seconds,
+        basis_text,
+        resumable,
+        resume,
+    )
     return _verdict(result)
 
 

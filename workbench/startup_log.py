@@ -50,16 +50,21 @@ class EngineReport:
         ("KV cache", "1.0 GiB (46,592 tokens)"). A fact it did not give is left out, not shown empty. The one
         formatter of the report: `workbench serve`, the Engine tab and the notebooks' panel all show these rows."""
         where = {"cpu": "on the CPU", "gpu": "on a GPU"}.get(self.device or "")
-        kv = ([f"{_gib(self.kv_cache_gib)} GiB"] if self.kv_cache_gib is not None else []) + \
-            ([f"{self.kv_cache_tokens:,} tokens"] if self.kv_cache_tokens is not None else [])
+        kv = ([f"{_gib(self.kv_cache_gib)} GiB"] if self.kv_cache_gib is not None else []) + (
+            [f"{self.kv_cache_tokens:,} tokens"] if self.kv_cache_tokens is not None else []
+        )
         length = f"{self.max_model_len:,} tokens" if self.max_model_len is not None else None
         rows = [
             ("vLLM", " ".join(x for x in (self.vllm_version, where) if x)),
             ("Weights", f"{_gib(self.weights_gib)} GiB" if self.weights_gib is not None else ""),
             ("KV cache", kv[0] + (f" ({kv[1]})" if len(kv) > 1 else "") if kv else ""),
             ("Longest request", length or ""),
-            ("Requests at once", f"{self.max_concurrency:,.2f}" + (f" of {length} each" if length else " full-length")
-             if self.max_concurrency is not None else ""),
+            (
+                "Requests at once",
+                f"{self.max_concurrency:,.2f}" + (f" of {length} each" if length else " full-length")
+                if self.max_concurrency is not None
+                else "",
+            ),
             ("Start-up (profile, KV cache, warm-up)", f"{self.init_s:,.1f} s" if self.init_s is not None else ""),
             ("Linear-layer kernel", self.linear_kernel or ""),
             ("CUDA graphs", f"{_gib(self.cuda_graph_gib)} GiB" if self.cuda_graph_gib is not None else ""),
@@ -112,8 +117,13 @@ _PATTERNS: dict[str, list[str]] = {
     "linear_kernel": [r"Using (\w+LinearKernel)", r"Using (\w*[Mm]arlin\w*) "],
     "cuda_graph_gib": [rf"Graph capturing finished in \d+ secs?, took {_NUM} GiB"],
     "vllm_version": [r"vLLM API server version ([\w.+-]+)", r"Initializing an? (?:V\d )?LLM engine \(v?([\w.+-]+)\)"],
-    "device": [r"Automatically detected platform (\w+)", r"(GPU|CPU) KV cache size", r"# (GPU|cuda) blocks",
-               r"\[(gpu|cpu)_(?:model_runner|worker)\.py", r"(cuda)\.py"],
+    "device": [
+        r"Automatically detected platform (\w+)",
+        r"(GPU|CPU) KV cache size",
+        r"# (GPU|cuda) blocks",
+        r"\[(gpu|cpu)_(?:model_runner|worker)\.py",
+        r"(cuda)\.py",
+    ],
 }
 # The settings the engine prints in its config line (V1) or engine arguments (V0), first match wins.
 _SETTINGS: dict[str, list[str]] = {
@@ -135,8 +145,18 @@ _BUDGET = [
     r"total_gpu_memory\s+(?P<total>[\d.]+) ?GiB\s*\n.*?gpu_memory_utilization\s+(?P<gmu>[\d.]+)",  # 0.6.5 table
 ]
 _BLOCK_SIZE = 16  # vLLM's default block size; older logs report blocks, not tokens
-_SHOWN = ("device", "vllm_version", "weights_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len",
-          "max_concurrency", "init_s", "linear_kernel", "cuda_graph_gib")  # the report's rows
+_SHOWN = (
+    "device",
+    "vllm_version",
+    "weights_gib",
+    "kv_cache_gib",
+    "kv_cache_tokens",
+    "max_model_len",
+    "max_concurrency",
+    "init_s",
+    "linear_kernel",
+    "cuda_graph_gib",
+)  # the report's rows
 
 
 def _first(pattern_list: list[str], text: str) -> re.Match | None:
@@ -195,14 +215,16 @@ def read_startup_log(path: str | Path, source: str) -> EngineReport:
     try:
         text = Path(path).expanduser().read_text(errors="replace")
     except OSError as e:
-        raise ConfigError(f"{source}: cannot read it ({e.strerror}). Fix: give the path of a saved `vllm serve` "
-                          "log.") from None
+        raise ConfigError(
+            f"{source}: cannot read it ({e.strerror}). Fix: give the path of a saved `vllm serve` log."
+        ) from None
     return parse_startup_log(text)
 
 
 def report_from_server(url: str, timeout_s: float = 5.0) -> EngineReport:
     """The facts a running vLLM serves about itself (/version, /v1/models, the cache_config_info metric),
     for an engine whose start-up log is not at hand. Weights and timings are only in the log."""
+
     def get(path: str) -> str:
         try:
             with urllib.request.urlopen(f"{url}{path}", timeout=timeout_s) as response:
@@ -217,7 +239,7 @@ def report_from_server(url: str, timeout_s: float = 5.0) -> EngineReport:
         facts["max_model_len"] = models_[0].get("max_model_len")
     except ValueError:
         pass
-    line = next((l for l in get("/metrics").splitlines() if l.startswith("vllm:cache_config_info")), "")
+    line = next((row for row in get("/metrics").splitlines() if row.startswith("vllm:cache_config_info")), "")
     labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
     if labels.get("kv_cache_size_tokens"):
         facts["kv_cache_tokens"] = int(labels["kv_cache_size_tokens"])

@@ -46,8 +46,9 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
-def bootstrap_interval(differences, confidence: float = DEFAULT_CONFIDENCE, resamples: int = 9_999,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    differences, confidence: float = DEFAULT_CONFIDENCE, resamples: int = 9_999, seed: int = 0
+) -> tuple[float, float]:
     """BCa bootstrap interval of the mean of paired per-item differences (scipy.stats.bootstrap).
     Items are resampled whole, so repeats of one item stay together. Seeded: a rerun on the same
     trials gives the same interval."""
@@ -60,8 +61,14 @@ def bootstrap_interval(differences, confidence: float = DEFAULT_CONFIDENCE, resa
         return float(values[0]), float(values[0])  # every resample is the same
     interval = None
     for method in ("BCa", "percentile"):  # BCa is undefined on some lopsided data; percentile never is
-        result = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=resamples, method=method,
-                           rng=np.random.default_rng(seed))
+        result = bootstrap(
+            (values,),
+            np.mean,
+            confidence_level=confidence,
+            n_resamples=resamples,
+            method=method,
+            rng=np.random.default_rng(seed),
+        )
         interval = result.confidence_interval
         if not (math.isnan(interval.low) or math.isnan(interval.high)):
             break
@@ -86,8 +93,9 @@ def mcnemar_power(n: int, discordant: float, difference: float, confidence: floa
     return float(np.sum(binom.pmf(d, n, discordant) * reject))
 
 
-def items_needed(discordant: float, difference: float, confidence: float = DEFAULT_CONFIDENCE,
-                 power: float = DEFAULT_POWER) -> int | None:
+def items_needed(
+    discordant: float, difference: float, confidence: float = DEFAULT_CONFIDENCE, power: float = DEFAULT_POWER
+) -> int | None:
     """Items the exact McNemar test needs to detect `difference` with `power` at 1 − confidence,
     when a share `discordant` of items gets different outcomes from the two variants.
 
@@ -101,7 +109,7 @@ def items_needed(discordant: float, difference: float, confidence: float = DEFAU
         return None
     psi = min(max(discordant, delta), 1.0)  # ψ ≥ |δ| always holds for real data
     z_a, z_b = _z(1 - (1 - confidence) / 2), _z(power)
-    n = math.ceil((z_a * math.sqrt(psi) + z_b * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / delta ** 2)
+    n = math.ceil((z_a * math.sqrt(psi) + z_b * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / delta**2)
     start = n
     while mcnemar_power(n, psi, delta, confidence) < power and n < 20 * start:
         n += max(1, n // 200)
@@ -119,7 +127,9 @@ def mean_interval(values, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float
     return float(data.mean()) - half, float(data.mean()) + half
 
 
-def ratio_interval(baseline, candidate, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float | None, float | None]:
+def ratio_interval(
+    baseline, candidate, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float | None, float | None]:
     """Ratio of two means (candidate ÷ baseline) of repeated measurements, with an interval from the delta method
     on the log scale: var(log r) ≈ s_b² / (n_b·m_b²) + s_c² / (n_c·m_c²), t with n_b + n_c − 2 degrees of freedom.
     The interval is None with fewer than two runs on either side (one run says nothing about its own spread)."""
@@ -136,8 +146,9 @@ def ratio_interval(baseline, candidate, confidence: float = DEFAULT_CONFIDENCE) 
     return ratio, ratio * math.exp(-half), ratio * math.exp(half)
 
 
-def paired_bootstrap(statistic, baseline, candidate, confidence: float = DEFAULT_CONFIDENCE,
-                     resamples: int = 4_999, seed: int = 0) -> tuple[float, float]:
+def paired_bootstrap(
+    statistic, baseline, candidate, confidence: float = DEFAULT_CONFIDENCE, resamples: int = 4_999, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of `statistic(baseline_rows, candidate_rows)` with items resampled in pairs
     (the same item for both). Rows are numpy arrays, one row per item (a text chunk: its log-likelihood and its
     tokens). Seeded, so a rerun on the same results gives the same interval."""
@@ -170,8 +181,15 @@ def describe(values) -> dict:
     if data.size == 0:
         return {"n": 0, "mean": None, "min": None, "p50": None, "p90": None, "p99": None, "max": None}
     p50, p90, p99 = np.percentile(data, [50, 90, 99])
-    return {"n": int(data.size), "mean": float(data.mean()), "min": float(data.min()), "p50": float(p50),
-            "p90": float(p90), "p99": float(p99), "max": float(data.max())}
+    return {
+        "n": int(data.size),
+        "mean": float(data.mean()),
+        "min": float(data.min()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": float(data.max()),
+    }
 
 
 @dataclass(frozen=True)
@@ -201,12 +219,16 @@ class PairedComparison:
         a, b, n = self.baseline, self.variant, self.items
         level = f"{self.confidence:.0%}"
         low, high = self.interval
-        diff = (f"{b} − {a} = {self.difference * 100:+.1f} points ({level} CI {low * 100:+.1f} to {high * 100:+.1f})")
-        test = (f"exact McNemar p = {self.p_value:.3g} ({self.only_variant} item(s) only {b} passed, "
-                f"{self.only_baseline} only {a} passed, of {n})")
+        diff = f"{b} − {a} = {self.difference * 100:+.1f} points ({level} CI {low * 100:+.1f} to {high * 100:+.1f})"
+        test = (
+            f"exact McNemar p = {self.p_value:.3g} ({self.only_variant} item(s) only {b} passed, "
+            f"{self.only_baseline} only {a} passed, of {n})"
+        )
         if self.significant:
             better, worse = (b, a) if self.difference > 0 else (a, b)
-            return f"{better} passes more often than {worse}: {diff}; {test}. The difference holds at the {level} level."
+            return (
+                f"{better} passes more often than {worse}: {diff}; {test}. The difference holds at the {level} level."
+            )
         text = f"The data cannot tell {a} and {b} apart: {diff}; {test}."
         if self.items_needed is None:
             return text
@@ -215,8 +237,10 @@ class PairedComparison:
         else:
             size = f"a difference of {MIN_EFFECT * 100:.0f} points"
         more = max(self.items_needed - n, 0)
-        return (f"{text} To detect {size} with {DEFAULT_POWER:.0%} power would take about {self.items_needed:,} "
-                f"items ({more:,} more than these {n}).")
+        return (
+            f"{text} To detect {size} with {DEFAULT_POWER:.0%} power would take about {self.items_needed:,} "
+            f"items ({more:,} more than these {n})."
+        )
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -225,8 +249,9 @@ class PairedComparison:
         return d
 
 
-def compare_paired(baseline: str, variant: str, scores_a, scores_b, confidence: float = DEFAULT_CONFIDENCE,
-                   seed: int = 0) -> PairedComparison:
+def compare_paired(
+    baseline: str, variant: str, scores_a, scores_b, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0
+) -> PairedComparison:
     """Compare two variants on the same items. `scores_*` are per-item pass shares in [0, 1] (1 or 0
     with one repeat); an item counts as passed for McNemar when more than half its repeats passed."""
     if len(scores_a) != len(scores_b):
@@ -244,7 +269,14 @@ def compare_paired(baseline: str, variant: str, scores_a, scores_b, confidence: 
     else:
         needed = items_needed((only_a + only_b) / n if n else 0.0, MIN_EFFECT, confidence)
     return PairedComparison(
-        baseline=baseline, variant=variant, items=n, difference=difference,
-        interval=bootstrap_interval(differences, confidence, seed=seed), only_baseline=only_a,
-        only_variant=only_b, p_value=mcnemar_exact(only_a, only_b), confidence=confidence, items_needed=needed,
+        baseline=baseline,
+        variant=variant,
+        items=n,
+        difference=difference,
+        interval=bootstrap_interval(differences, confidence, seed=seed),
+        only_baseline=only_a,
+        only_variant=only_b,
+        p_value=mcnemar_exact(only_a, only_b),
+        confidence=confidence,
+        items_needed=needed,
     )

@@ -35,8 +35,10 @@ class Tool:
     sensitive: bool = False
 
     def openai_spec(self) -> dict:
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 def schema_from_function(fn: Callable) -> tuple[str, dict]:
@@ -55,14 +57,17 @@ def schema_from_function(fn: Callable) -> tuple[str, dict]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (hints.get(name, str), pydantic.Field(default, description=described.get(name)))
     try:
-        model = pydantic.create_model(f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"),
-                                      **fields)
+        model = pydantic.create_model(
+            f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+        )
         schema = model.model_json_schema()
     except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
-        raise ConfigError(f"tool {fn.__name__!r}: its arguments have no JSON schema ({str(exc).splitlines()[0]}). "
-                          "Fix: annotate each "
-                          "argument with str, int, float, bool, list[...], a Literal, an Enum or a pydantic "
-                          "model.") from None
+        raise ConfigError(
+            f"tool {fn.__name__!r}: its arguments have no JSON schema ({str(exc).splitlines()[0]}). "
+            "Fix: annotate each "
+            "argument with str, int, float, bool, list[...], a Literal, an Enum or a pydantic "
+            "model."
+        ) from None
     _drop_titles(schema)
     schema.setdefault("required", [])
     description = " ".join(filter(None, [doc.short_description, doc.long_description]))
@@ -91,9 +96,17 @@ class Registry:
     def __init__(self):
         self._tools: dict[str, Tool] = {}
 
-    def register(self, fn: Callable | None = None, *, sensitive: bool = False, name: str | None = None,
-                 parameters: dict | None = None, description: str | None = None):
+    def register(
+        self,
+        fn: Callable | None = None,
+        *,
+        sensitive: bool = False,
+        name: str | None = None,
+        parameters: dict | None = None,
+        description: str | None = None,
+    ):
         """Use as a decorator on a typed function, or call with an explicit JSON schema."""
+
         def add(f: Callable) -> Callable:
             import jsonschema
 
@@ -105,19 +118,24 @@ class Registry:
             jsonschema.Draft202012Validator.check_schema(schema)
             cycle = recursive_ref(schema)
             if cycle:
-                raise ConfigError(f"tool {tool_name!r}: its arguments are an unbounded recursive type "
-                                  f"({' → '.join(cycle)} refers back to itself), so no limit on the call's size "
-                                  "holds and constrained decoding could nest without end. Fix: give the nesting a "
-                                  "fixed depth (e.g. a child type without the recursive field).")
+                raise ConfigError(
+                    f"tool {tool_name!r}: its arguments are an unbounded recursive type "
+                    f"({' → '.join(cycle)} refers back to itself), so no limit on the call's size "
+                    "holds and constrained decoding could nest without end. Fix: give the nesting a "
+                    "fixed depth (e.g. a child type without the recursive field)."
+                )
             self._tools[tool_name] = Tool(tool_name, text or description or "", schema, call, sensitive)
             return f
+
         return add(fn) if fn is not None else add
 
-    def add_fixed(self, name: str, description: str, parameters: dict, result: typing.Any,
-                  sensitive: bool = False) -> None:
+    def add_fixed(
+        self, name: str, description: str, parameters: dict, result: typing.Any, sensitive: bool = False
+    ) -> None:
         """A JSON-schema tool whose execution returns a fixed result (for --tools-file)."""
-        self.register(lambda **_: result, name=name, parameters=parameters, description=description,
-                      sensitive=sensitive)
+        self.register(
+            lambda **_: result, name=name, parameters=parameters, description=description, sensitive=sensitive
+        )
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -153,6 +171,7 @@ class Limits:
 
 def recursive_ref(schema: dict) -> list[str]:
     """A cycle of local $refs ("#", "#/$defs/Node", ...) in the schema, as the list of pointers; [] if none."""
+
     def refs(node, top=True) -> set[str]:
         found = set()
         if isinstance(node, dict):
@@ -174,7 +193,7 @@ def recursive_ref(schema: dict) -> list[str]:
 
     def visit(pointer, path):
         if pointer in path:
-            return path[path.index(pointer):] + [pointer]
+            return path[path.index(pointer) :] + [pointer]
         for nxt in sorted(edges[pointer]):
             cycle = visit(nxt, path + [pointer])
             if cycle:
@@ -187,6 +206,7 @@ def recursive_ref(schema: dict) -> list[str]:
 def bounded_schema(schema: dict, limits: Limits) -> dict:
     """A copy of an argument schema in which every string has a maxLength and every integer (and number)
     a minimum and maximum: the schema's own where it gives them, the limits' where it does not."""
+
     def bound(node):
         if isinstance(node, list):
             for child in node:
@@ -222,8 +242,13 @@ class Step:
     result: typing.Any = None
 
     def as_dict(self) -> dict:
-        return {"tool": self.tool, "arguments": self.arguments, "status": self.status, "reason": self.reason,
-                "result": self.result}
+        return {
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "status": self.status,
+            "reason": self.reason,
+            "result": self.result,
+        }
 
 
 class AuditLog:
@@ -235,8 +260,13 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def record(self, event: str, tool: str, arguments: typing.Any, **fields) -> None:
-        line = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "event": event,
-                "tool": tool, "arguments": arguments, **fields}
+        line = {
+            "ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "event": event,
+            "tool": tool,
+            "arguments": arguments,
+            **fields,
+        }
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
 
@@ -292,15 +322,25 @@ class Policy:
         import jsonschema
 
         if calls_so_far >= self.limits.max_calls_per_turn:
-            return Step(name, raw_arguments, "rejected", f"limit: at most {self.limits.max_calls_per_turn} calls per turn")
+            return Step(
+                name, raw_arguments, "rejected", f"limit: at most {self.limits.max_calls_per_turn} calls per turn"
+            )
         tool = self.registry.get(name) if isinstance(name, str) else None
         if tool is None:
-            return Step(str(name), raw_arguments, "rejected",
-                        f"unknown tool {name!r}: only registered tools run ({', '.join(self.registry.names())})")
+            return Step(
+                str(name),
+                raw_arguments,
+                "rejected",
+                f"unknown tool {name!r}: only registered tools run ({', '.join(self.registry.names())})",
+            )
         text = raw_arguments if isinstance(raw_arguments, str) else json.dumps(raw_arguments, default=str)
         if len(text.encode()) > self.limits.max_argument_bytes:
-            return Step(name, "<too large>", "rejected",
-                        f"arguments are {len(text.encode())} bytes; the limit is {self.limits.max_argument_bytes}")
+            return Step(
+                name,
+                "<too large>",
+                "rejected",
+                f"arguments are {len(text.encode())} bytes; the limit is {self.limits.max_argument_bytes}",
+            )
         try:
             arguments = json.loads(raw_arguments) if isinstance(raw_arguments, str) else raw_arguments
         except json.JSONDecodeError as exc:
@@ -312,8 +352,12 @@ class Policy:
             # best_match looks inside anyOf (an optional nested model) for the error that says what is wrong
             errors = [jsonschema.exceptions.best_match([e]) for e in errors]
             where = lambda e: "/".join(map(str, e.absolute_path)) or "(arguments)"  # noqa: E731
-            return Step(name, arguments, "rejected",
-                        "invalid arguments: " + "; ".join(f"{where(e)}: {e.message}" for e in errors[:3]))
+            return Step(
+                name,
+                arguments,
+                "rejected",
+                "invalid arguments: " + "; ".join(f"{where(e)}: {e.message}" for e in errors[:3]),
+            )
         return tool, arguments
 
 
@@ -344,31 +388,45 @@ def load_tools_file(registry: Registry, path: str | Path) -> list[str]:
         raise ConfigError(f"tools file {str(path)!r} must hold a JSON list of tools.")
     names = []
     for entry in entries:
-        names.append(add_entry(registry, entry, "tools file entry",
-                               required=("name", "description", "parameters", "result"))["name"])
+        names.append(
+            add_entry(registry, entry, "tools file entry", required=("name", "description", "parameters", "result"))[
+                "name"
+            ]
+        )
     return names
 
 
-def add_entry(registry: Registry, entry, where: str = "tool",
-              required: tuple[str, ...] = ("name", "description", "parameters")) -> dict:
+def add_entry(
+    registry: Registry, entry, where: str = "tool", required: tuple[str, ...] = ("name", "description", "parameters")
+) -> dict:
     """Register one JSON-schema tool given as {"name", "description", "parameters", "result"?, "sensitive"?}
     (a tools file's entry, or one typed into the UI); returns it normalised. Refused with the reason."""
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a JSON object. Give name, description, parameters (a JSON schema) and "
-                          "result.")
+        raise ConfigError(
+            f"{where} is not a JSON object. Give name, description, parameters (a JSON schema) and result."
+        )
     missing = [k for k in required if k not in entry]
     if missing:
-        raise ConfigError(f"{where} {entry.get('name', '(no name)')!r} lacks {', '.join(missing)}. Each needs name, "
-                          "description, parameters (a JSON schema) and result.")
-    tool = {"name": entry["name"], "description": entry["description"], "parameters": entry["parameters"],
-            "result": entry.get("result"), "sensitive": bool(entry.get("sensitive", False))}
+        raise ConfigError(
+            f"{where} {entry.get('name', '(no name)')!r} lacks {', '.join(missing)}. Each needs name, "
+            "description, parameters (a JSON schema) and result."
+        )
+    tool = {
+        "name": entry["name"],
+        "description": entry["description"],
+        "parameters": entry["parameters"],
+        "result": entry.get("result"),
+        "sensitive": bool(entry.get("sensitive", False)),
+    }
     try:
         registry.add_fixed(**tool)
     except ConfigError as exc:  # refused with its own reason (a recursive type)
         raise ConfigError(f"{where} {exc}") from None
     except Exception as exc:  # jsonschema.SchemaError: its message is the point, its str() a page
         at = "/".join(str(p) for p in getattr(exc, "path", ())) or "parameters"
-        raise ConfigError(f"{where} {tool['name']!r}: parameters is not a valid JSON schema (at {at}: "
-                          f"{getattr(exc, 'message', exc)}). Fix: give a JSON schema of type object with "
-                          "properties.") from exc
+        raise ConfigError(
+            f"{where} {tool['name']!r}: parameters is not a valid JSON schema (at {at}: "
+            f"{getattr(exc, 'message', exc)}). Fix: give a JSON schema of type object with "
+            "properties."
+        ) from exc
     return tool

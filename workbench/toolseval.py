@@ -17,8 +17,7 @@ TOMORROW, AFTER = "2026-11-26", "2026-11-27"
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "date")
 THINKING = {"default": (None,), "on": (True,), "off": (False,), "both": (True, False)}  # --thinking's choices
 # (mode, few_shot) pairs that `compare` scores by default
-DESIGNS = (("native", False), ("constrained", False), ("constrained", True), ("two-stage", False),
-           ("two-stage", True))
+DESIGNS = (("native", False), ("constrained", False), ("constrained", True), ("two-stage", False), ("two-stage", True))
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,9 @@ CASES = [
     Case("simple", "Use the calculator: what is 17 * 23?", (("calculator", {"expression": "17"}),)),
     Case("simple", "What time is it now in Asia/Shanghai?", (("current_time", {"timezone": "Asia/Shanghai"}),)),
     Case("simple", "Get the weather forecast for Paris on 2026-12-01.", (_weather("Paris", "2026-12-01"),)),
-    Case("simple", "Run this SQL on the sales table: SELECT SUM(units) FROM sales", (("query_sales", {"sql": "select"}),)),
+    Case(
+        "simple", "Run this SQL on the sales table: SELECT SUM(units) FROM sales", (("query_sales", {"sql": "select"}),)
+    ),
     Case("simple", "查询成都 2026-11-28 的天气。", (_weather("Chengdu", "2026-11-28"),)),
     Case("simple", "用计算器算一下 45 * 12。", (("calculator", {"expression": "45"}),)),
     Case("simple", "现在伦敦（Europe/London）几点？", (("current_time", {"timezone": "Europe/London"}),)),
@@ -57,18 +58,46 @@ CASES = [
     Case("multiple", "销售表里一共卖出了多少件产品？", (("query_sales", {"sql": "units"}),)),
     Case("multiple", "纽约现在是几点？时区 America/New_York。", (("current_time", {"timezone": "America/New_York"}),)),
     Case("multiple", "99 乘以 101 等于多少？", (("calculator", {"expression": "99"}),)),
-    Case("parallel", "Get the weather on 2026-11-26 in Beijing and in Shanghai.",
-         (_weather("Beijing", "2026-11-26"), _weather("Shanghai", "2026-11-26"))),
-    Case("parallel", "What is 3 + 4, and what is 10 * 10?", (("calculator", {"expression": "3"}), ("calculator", {"expression": "10"}))),
-    Case("parallel", "Compare the weather in Paris and London on 2026-12-02.",
-         (_weather("Paris", "2026-12-02"), _weather("London", "2026-12-02"))),
-    Case("parallel", "Calculate 7 * 8 and 81 / 9.", (("calculator", {"expression": "7"}), ("calculator", {"expression": "81"}))),
-    Case("parallel", "分别查询杭州和深圳 2026-11-28 的天气。",
-         (_weather("Hangzhou", "2026-11-28"), _weather("Shenzhen", "2026-11-28"))),
-    Case("parallel", "帮我算 15 + 27 和 100 - 36。", (("calculator", {"expression": "15"}), ("calculator", {"expression": "100"}))),
-    Case("parallel", "成都和北京 2026-12-05 的天气分别怎么样？",
-         (_weather("Chengdu", "2026-12-05"), _weather("Beijing", "2026-12-05"))),
-    Case("parallel", "计算 6 * 7，再计算 90 / 3。", (("calculator", {"expression": "6"}), ("calculator", {"expression": "90"}))),
+    Case(
+        "parallel",
+        "Get the weather on 2026-11-26 in Beijing and in Shanghai.",
+        (_weather("Beijing", "2026-11-26"), _weather("Shanghai", "2026-11-26")),
+    ),
+    Case(
+        "parallel",
+        "What is 3 + 4, and what is 10 * 10?",
+        (("calculator", {"expression": "3"}), ("calculator", {"expression": "10"})),
+    ),
+    Case(
+        "parallel",
+        "Compare the weather in Paris and London on 2026-12-02.",
+        (_weather("Paris", "2026-12-02"), _weather("London", "2026-12-02")),
+    ),
+    Case(
+        "parallel",
+        "Calculate 7 * 8 and 81 / 9.",
+        (("calculator", {"expression": "7"}), ("calculator", {"expression": "81"})),
+    ),
+    Case(
+        "parallel",
+        "分别查询杭州和深圳 2026-11-28 的天气。",
+        (_weather("Hangzhou", "2026-11-28"), _weather("Shenzhen", "2026-11-28")),
+    ),
+    Case(
+        "parallel",
+        "帮我算 15 + 27 和 100 - 36。",
+        (("calculator", {"expression": "15"}), ("calculator", {"expression": "100"})),
+    ),
+    Case(
+        "parallel",
+        "成都和北京 2026-12-05 的天气分别怎么样？",
+        (_weather("Chengdu", "2026-12-05"), _weather("Beijing", "2026-12-05")),
+    ),
+    Case(
+        "parallel",
+        "计算 6 * 7，再计算 90 / 3。",
+        (("calculator", {"expression": "6"}), ("calculator", {"expression": "90"})),
+    ),
     Case("irrelevance", "Tell me a short joke about cats.", ()),
     Case("irrelevance", "Translate 'good morning' into French.", ()),
     Case("irrelevance", "Who wrote Romeo and Juliet?", ()),
@@ -103,8 +132,14 @@ def score_case(case: Case, proposed, policy) -> dict:
     if isinstance(proposed, agent.Unusable):
         proposed = {"unusable": proposed.reason, "text": proposed.text[:300]}
     if isinstance(proposed, dict) and "unusable" in proposed:  # neither an answer nor a call: wrong everywhere
-        return {"category": case.category, "message": case.message, "proposed": proposed,
-                "name": False, "arguments": False, "exact": False}
+        return {
+            "category": case.category,
+            "message": case.message,
+            "proposed": proposed,
+            "name": False,
+            "arguments": False,
+            "exact": False,
+        }
     calls = [] if isinstance(proposed, str) else proposed
     want_names = sorted(name for name, _ in case.expected)
     got_names = sorted(str(name) for name, _ in calls)
@@ -119,29 +154,56 @@ def score_case(case: Case, proposed, policy) -> dict:
                 args_ok = False
                 break
             remaining.remove(match)
-    return {"category": case.category, "message": case.message, "proposed": calls if calls else proposed,
-            "name": name_ok, "arguments": args_ok, "exact": name_ok and args_ok}
+    return {
+        "category": case.category,
+        "message": case.message,
+        "proposed": calls if calls else proposed,
+        "name": name_ok,
+        "arguments": args_ok,
+        "exact": name_ok and args_ok,
+    }
 
 
 def _shares(rows: list[dict]) -> dict:
     return {"cases": len(rows), **{k: sum(r[k] for r in rows) / len(rows) for k in ("name", "arguments", "exact")}}
 
 
-def evaluate(client, policy, mode: str, few_shot: bool = False, cases: list[Case] | None = None,
-             thinking: bool | None = None) -> dict:
+def evaluate(
+    client, policy, mode: str, few_shot: bool = False, cases: list[Case] | None = None, thinking: bool | None = None
+) -> dict:
     """One design's scores: per category, per language and overall, with every row. `thinking` None leaves each
     step its default (client.THINKING_DEFAULTS)."""
     cases = CASES if cases is None else cases
     agent.check_server(client, mode, thinking)
-    rows = [dict(score_case(case, agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot,
-                                                thinking=thinking), policy), lang=case.lang) for case in cases]
-    categories = {c: _shares([r for r in rows if r["category"] == c]) for c in CATEGORIES
-                  if any(r["category"] == c for r in rows)}
-    languages = {lang: _shares([r for r in rows if r["lang"] == lang]) for lang in ("en", "zh")
-                 if any(r["lang"] == lang for r in rows)}
-    return {"mode": mode, "few_shot": few_shot, "thinking": thinking, "design": design_name(mode, few_shot, thinking),
-            "categories": categories,
-            "languages": languages, "overall": _shares(rows), "rows": rows}
+    rows = [
+        dict(
+            score_case(
+                case,
+                agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot, thinking=thinking),
+                policy,
+            ),
+            lang=case.lang,
+        )
+        for case in cases
+    ]
+    categories = {
+        c: _shares([r for r in rows if r["category"] == c]) for c in CATEGORIES if any(r["category"] == c for r in rows)
+    }
+    languages = {
+        lang: _shares([r for r in rows if r["lang"] == lang])
+        for lang in ("en", "zh")
+        if any(r["lang"] == lang for r in rows)
+    }
+    return {
+        "mode": mode,
+        "few_shot": few_shot,
+        "thinking": thinking,
+        "design": design_name(mode, few_shot, thinking),
+        "categories": categories,
+        "languages": languages,
+        "overall": _shares(rows),
+        "rows": rows,
+    }
 
 
 def design_name(mode: str, few_shot: bool, thinking: bool | None = None) -> str:
@@ -166,9 +228,11 @@ class ToolsEvalReport(Exportable, dict):
         return dict(self)
 
     def table(self) -> list[list]:
-        return [[design, category, row["cases"], row["name"], row["arguments"], row["exact"]]
-                for design, r in self.items()
-                for category, row in [*r["categories"].items(), *r["languages"].items(), ("overall", r["overall"])]]
+        return [
+            [design, category, row["cases"], row["name"], row["arguments"], row["exact"]]
+            for design, r in self.items()
+            for category, row in [*r["categories"].items(), *r["languages"].items(), ("overall", r["overall"])]
+        ]
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
         return ["design", "category", "cases", "name", "arguments", "exact"], self.table()
@@ -184,8 +248,9 @@ class ToolsEvalReport(Exportable, dict):
         return "\n".join(lines)
 
 
-def compare(client, make_policy, designs=DESIGNS, cases: list[Case] | None = None,
-            thinking: tuple[bool | None, ...] = (None,)) -> ToolsEvalReport:
+def compare(
+    client, make_policy, designs=DESIGNS, cases: list[Case] | None = None, thinking: tuple[bool | None, ...] = (None,)
+) -> ToolsEvalReport:
     """Scores for each (mode, few_shot) design under each thinking setting (THINKING's values: (True, False) scores
     thinking on against off); make_policy(name) gives each its own audited policy. Every design is checked against
     the server before the first request."""

@@ -21,11 +21,11 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from workbench import bench, hardware, models, settings, stats, vllm_flags
-from workbench.planner import budget, gpu_plan, vllm_facts
 from workbench.bench import SLO, Workload
 from workbench.engine import Engine, EngineConfig, detect_device
 from workbench.errors import ConfigError
 from workbench.export import Exportable
+from workbench.planner import budget, gpu_plan, vllm_facts
 from workbench.vllm_flags import ServeFlags
 
 CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
@@ -33,8 +33,14 @@ GOAL = 0.20  # the gain over vLLM's defaults worth tuning for
 
 
 # The knobs a candidate turns; every other flag stays at vLLM's default.
-KNOBS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "cpu_kv_cache_gib", "gpu_memory_utilization",
-         "kv_cache_dtype")
+KNOBS = (
+    "max_model_len",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "cpu_kv_cache_gib",
+    "gpu_memory_utilization",
+    "kv_cache_dtype",
+)
 
 
 @dataclass(frozen=True)
@@ -48,17 +54,21 @@ class Candidate(ServeFlags):
         if self.vllm_defaults:
             kv = f"; VLLM_CPU_KVCACHE_SPACE={self.cpu_kv_cache_gib}" if self.cpu_kv_cache_gib is not None else ""
             return f"vLLM defaults (no flags{kv})"
-        kv = (f"kv {self.cpu_kv_cache_gib} GiB" if self.cpu_kv_cache_gib is not None else
-              f"gmu {self.gpu_memory_utilization:.2f}" + (f" kv {self.kv_cache_dtype}" if self.kv_cache_dtype != "auto"
-                                                           else ""))
-        return (f"seqs {self.max_num_seqs} · batched {self.max_num_batched_tokens} · len {self.max_model_len} · {kv}")
+        kv = (
+            f"kv {self.cpu_kv_cache_gib} GiB"
+            if self.cpu_kv_cache_gib is not None
+            else f"gmu {self.gpu_memory_utilization:.2f}"
+            + (f" kv {self.kv_cache_dtype}" if self.kv_cache_dtype != "auto" else "")
+        )
+        return f"seqs {self.max_num_seqs} · batched {self.max_num_batched_tokens} · len {self.max_model_len} · {kv}"
 
     def serve_line(self, checkpoint: str) -> str:
         return replace(self, model=checkpoint).command()
 
     def engine_config(self, model: str, startup_timeout_s: float = 600.0, revision: str | None = None) -> EngineConfig:
-        return vllm_flags.flags_of(self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s,
-                                   revision=revision)
+        return vllm_flags.flags_of(
+            self, EngineConfig, model=model, startup_timeout_s=startup_timeout_s, revision=revision
+        )
 
 
 # Why a candidate is pruned, one key per cause: what `--dry-run` groups the refusals by, with the fix.
@@ -82,18 +92,31 @@ class Proposal:
 
     def as_dict(self) -> dict:
         knobs = {k: getattr(self.candidate, k) for k in KNOBS}
-        return {**knobs, "label": self.candidate.label(), "vllm_defaults": self.candidate.vllm_defaults,
-                "kv_cache_tokens": self.kv_cache_tokens,
-                "requests_in_kv": round(self.requests_in_kv, 2), "pruned": self.pruned, "cause": self.cause,
-                "note": self.note}
+        return {
+            **knobs,
+            "label": self.candidate.label(),
+            "vllm_defaults": self.candidate.vllm_defaults,
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "requests_in_kv": round(self.requests_in_kv, 2),
+            "pruned": self.pruned,
+            "cause": self.cause,
+            "note": self.note,
+        }
 
 
 def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
 
-def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
-            vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION) -> list[Proposal]:
+def propose(
+    spec,
+    workload: Workload,
+    concurrency: int,
+    device: str = "cpu",
+    gpu=None,
+    quant: str = "bf16",
+    vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION,
+) -> list[Proposal]:
     """Candidates for serving `workload` at `concurrency` requests in flight, each kept or pruned with its
     reason. `gpu` (a hardware.GpuSpec) is needed when device is "gpu". Pure arithmetic."""
     if concurrency < 1:
@@ -101,13 +124,17 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"device {device!r} is not one of cpu, gpu.")
     if device == "gpu" and gpu is None:
-        raise ConfigError("tuning for a GPU needs the GPU. Fix: pass --gpu with a catalog name (for example "
-                          "\"RTX 3090\"), with --gpu-total-gib for a card outside the catalog.")
+        raise ConfigError(
+            "tuning for a GPU needs the GPU. Fix: pass --gpu with a catalog name (for example "
+            '"RTX 3090"), with --gpu-total-gib for a card outside the catalog.'
+        )
     need = workload.input_len + workload.output_len
     limit = spec.max_position_embeddings or need
     if need > limit:
-        raise ConfigError(f"input_len {workload.input_len} + output_len {workload.output_len} = {need} tokens exceeds "
-                          f"{spec.name}'s context of {limit:,} tokens. Fix: shorten the workload.")
+        raise ConfigError(
+            f"input_len {workload.input_len} + output_len {workload.output_len} = {need} tokens exceeds "
+            f"{spec.name}'s context of {limit:,} tokens. Fix: shorten the workload."
+        )
     default_batched, default_seqs = vllm_flags.batch_defaults(device, gpu)
     block = vllm_facts.CPU_BLOCK_SIZE if device == "cpu" else vllm_facts.BLOCK_SIZE
     fit_len = min(limit, max(_round_up(need, 256), 1024))
@@ -116,14 +143,21 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
     # the knobs: vLLM's defaults, and the values the workload suggests
     lens = {fit_len, limit}
     seqs = {concurrency, default_seqs}
-    batched = {max(concurrency, workload.input_len // 2), max(concurrency, workload.input_len),
-               max(wave + concurrency, 256), default_batched}
+    batched = {
+        max(concurrency, workload.input_len // 2),
+        max(concurrency, workload.input_len),
+        max(wave + concurrency, 256),
+        default_batched,
+    }
     if device == "cpu":
         minimal = max(1, math.ceil(concurrency * _round_up(need, block) * budget.kv_bytes_per_token(spec) / budget.GIB))
         kv_options = [dict(cpu_kv_cache_gib=g, device="cpu") for g in sorted({minimal, 4}) if g <= CPU_KV_GIB_MAX]
     else:
-        kv_options = [dict(gpu_memory_utilization=g, kv_cache_dtype=d, device="gpu") for g in (0.90, 0.95)
-                      for d in ("auto", "fp8")]
+        kv_options = [
+            dict(gpu_memory_utilization=g, kv_cache_dtype=d, device="gpu")
+            for g in (0.90, 0.95)
+            for d in ("auto", "fp8")
+        ]
 
     proposals, seen = [], {}
     for n_len in sorted(lens):
@@ -134,16 +168,28 @@ def propose(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu
                     p = _judge(spec, c, workload, concurrency, device, gpu, quant, vllm_version, block)
                     key = _schedule_key(p, workload, concurrency)
                     if p.pruned is None and key in seen:  # same schedule as a kept one: say which
-                        p = replace(p, pruned=f"schedules this workload as {seen[key].label()} does "
-                                              f"({p.note}); kept that one", cause="same schedule")
+                        p = replace(
+                            p,
+                            pruned=f"schedules this workload as {seen[key].label()} does ({p.note}); kept that one",
+                            cause="same schedule",
+                        )
                     elif p.pruned is None:
                         seen[key] = c
                     proposals.append(p)
     return proposals
 
 
-def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str, gpu, quant: str,
-           vllm_version: str, block: int) -> Proposal:
+def _judge(
+    spec,
+    c: Candidate,
+    workload: Workload,
+    concurrency: int,
+    device: str,
+    gpu,
+    quant: str,
+    vllm_version: str,
+    block: int,
+) -> Proposal:
     need = workload.input_len + workload.output_len
     if device == "cpu":
         kv_tokens = budget.cpu_kv_cache_tokens(spec, c.cpu_kv_cache_gib, c.kv_cache_dtype)
@@ -155,25 +201,31 @@ def _judge(spec, c: Candidate, workload: Workload, concurrency: int, device: str
     in_kv = kv_tokens / per_request
     pruned = cause = None
     if c.max_num_batched_tokens < c.max_num_seqs:  # vllm/config/scheduler.py verify_max_model_len
-        pruned = (f"vLLM refuses to start: max_num_batched_tokens ({c.max_num_batched_tokens}) must be greater than "
-                  f"or equal to max_num_seqs ({c.max_num_seqs})")
+        pruned = (
+            f"vLLM refuses to start: max_num_batched_tokens ({c.max_num_batched_tokens}) must be greater than "
+            f"or equal to max_num_seqs ({c.max_num_seqs})"
+        )
         cause = "batch below seqs"
     elif not fits:
         pruned = f"vLLM refuses to start: {why}"
         cause = "no KV cache" if kv_tokens == 0 else "one request does not fit"
     elif kv_tokens < c.max_model_len:
-        pruned = (f"vLLM refuses to start: one request of max_model_len {c.max_model_len:,} needs more KV cache than "
-                  f"the {kv_tokens:,} tokens it holds")
+        pruned = (
+            f"vLLM refuses to start: one request of max_model_len {c.max_model_len:,} needs more KV cache than "
+            f"the {kv_tokens:,} tokens it holds"
+        )
         cause = "one request does not fit"
     elif c.max_model_len < need:
         pruned = f"max_model_len {c.max_model_len} is below the workload's {need} tokens per request: all rejected"
         cause = "context below the workload"
     chunks = math.ceil(workload.input_len / max(1, c.max_num_batched_tokens - (concurrency - 1)))
     running = min(concurrency, c.max_num_seqs)
-    note = (f"{running} running at once" + (f" ({concurrency - running} queued)" if running < concurrency else "")
-            + f"; a prompt prefills in {chunks} step{'s' if chunks > 1 else ''}"
-            + ("" if in_kv >= concurrency else f"; the KV cache holds {in_kv:.1f} of {concurrency} requests: "
-               "vLLM preempts"))
+    note = (
+        f"{running} running at once"
+        + (f" ({concurrency - running} queued)" if running < concurrency else "")
+        + f"; a prompt prefills in {chunks} step{'s' if chunks > 1 else ''}"
+        + ("" if in_kv >= concurrency else f"; the KV cache holds {in_kv:.1f} of {concurrency} requests: vLLM preempts")
+    )
     return Proposal(c, kv_tokens, in_kv, pruned, note, cause)
 
 
@@ -183,29 +235,45 @@ def _schedule_key(p: Proposal, workload: Workload, concurrency: int) -> tuple:
     cache holds every running request. max_model_len and spare KV cache change nothing once it fits."""
     c = p.candidate
     wave = concurrency * workload.input_len + concurrency
-    return (min(c.max_num_seqs, concurrency), min(c.max_num_batched_tokens, wave),
-            min(p.requests_in_kv, concurrency) >= concurrency, c.kv_cache_dtype)
+    return (
+        min(c.max_num_seqs, concurrency),
+        min(c.max_num_batched_tokens, wave),
+        min(p.requests_in_kv, concurrency) >= concurrency,
+        c.kv_cache_dtype,
+    )
 
 
 def kept(proposals: list[Proposal]) -> list[Proposal]:
     return [p for p in proposals if p.pruned is None]
 
 
-def defaults(spec, workload: Workload, concurrency: int, device: str = "cpu", gpu=None, quant: str = "bf16",
-             vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION) -> Proposal:
+def defaults(
+    spec,
+    workload: Workload,
+    concurrency: int,
+    device: str = "cpu",
+    gpu=None,
+    quant: str = "bf16",
+    vllm_version: str = vllm_facts.DEFAULT_VLLM_VERSION,
+) -> Proposal:
     """vLLM's own defaults as a candidate: no flag beyond the model (on the CPU build the KV cache size, which the
     engine always sets: unset, vLLM would size it from free memory), judged with the values vLLM then picks
     (vllm_flags.batch_defaults, the model's whole context) so that its note says how it schedules the workload."""
     default_batched, default_seqs = vllm_flags.batch_defaults(device, gpu)
     kv = dict(cpu_kv_cache_gib=settings.cpu_kv_cache_gib()) if device == "cpu" else {}
-    picked = Candidate(max_model_len=spec.max_position_embeddings or workload.input_len + workload.output_len,
-                       max_num_seqs=default_seqs, max_num_batched_tokens=default_batched, device=device,
-                       **(kv or dict(gpu_memory_utilization=0.90)))
+    picked = Candidate(
+        max_model_len=spec.max_position_embeddings or workload.input_len + workload.output_len,
+        max_num_seqs=default_seqs,
+        max_num_batched_tokens=default_batched,
+        device=device,
+        **(kv or dict(gpu_memory_utilization=0.90)),
+    )
     block = vllm_facts.CPU_BLOCK_SIZE if device == "cpu" else vllm_facts.BLOCK_SIZE
     judged = _judge(spec, picked, workload, concurrency, device, gpu, quant, vllm_version, block)
     note = judged.note + (f"; the planner expects: {judged.pruned}" if judged.pruned else "")
-    return replace(judged, candidate=Candidate(device=device, vllm_defaults=True, **kv), pruned=None, cause=None,
-                   note=note)
+    return replace(
+        judged, candidate=Candidate(device=device, vllm_defaults=True, **kv), pruned=None, cause=None, note=note
+    )
 
 
 def target(gpu_name: str | None = None, gpu_total_gib: float | None = None) -> tuple[str, "hardware.GpuSpec | None"]:
@@ -243,8 +311,15 @@ class DryRun(Exportable):
         return "```\n" + self.to_text() + "\n```"
 
 
-def dry_run(model: str, workload: Workload, concurrency: int, gpu_name: str | None = None,
-            gpu_total_gib: float | None = None, quant: str = "bf16", revision: str | None = None) -> DryRun:
+def dry_run(
+    model: str,
+    workload: Workload,
+    concurrency: int,
+    gpu_name: str | None = None,
+    gpu_total_gib: float | None = None,
+    quant: str = "bf16",
+    revision: str | None = None,
+) -> DryRun:
     """Propose and prune for this machine, or for the GPU named; start nothing. `revision`: of a Hub id."""
     spec = models.find_model(model, revision)
     device, gpu = target(gpu_name, gpu_total_gib)
@@ -263,46 +338,80 @@ class TuneReport(Exportable, dict):
         rows = []
         for n, e in enumerate(self["ranked"], 1):
             lv = e["level"] or {}
-            rows.append([n, e["label"], lv.get("goodput_req_s"), lv.get("output_tok_s"),
-                         (lv.get("ttft_ms") or {}).get("p50"), (lv.get("tpot_ms") or {}).get("p50"), e["error"]])
+            rows.append(
+                [
+                    n,
+                    e["label"],
+                    lv.get("goodput_req_s"),
+                    lv.get("output_tok_s"),
+                    (lv.get("ttft_ms") or {}).get("p50"),
+                    (lv.get("tpot_ms") or {}).get("p50"),
+                    e["error"],
+                ]
+            )
         return header, rows
 
     def to_markdown(self) -> str:
         return "```\n" + self.to_text() + "\n```"
 
     def to_text(self) -> str:
-        lines = [f"{self['model']} on {self['gpu'] or self['device']} · {self['workload']['input_len']} in / "
-                 f"{self['workload']['output_len']} out tokens · concurrency {self['concurrency']}",
-                 f"pruned by the planner ({len(self['pruned'])}):", *_pruned_lines(self["pruned"])]
+        lines = [
+            f"{self['model']} on {self['gpu'] or self['device']} · {self['workload']['input_len']} in / "
+            f"{self['workload']['output_len']} out tokens · concurrency {self['concurrency']}",
+            f"pruned by the planner ({len(self['pruned'])}):",
+            *_pruned_lines(self["pruned"]),
+        ]
         lines.append(f"{'rank':<5} {'candidate':<52} {'goodput':>8} {'tok/s':>7} {'TTFT p50':>9} {'TPOT p50':>9}")
         for n, e in enumerate(self["ranked"], 1):
             lv = e["level"]
             if lv is None:
                 lines.append(f"{n:<5} {e['label']:<52} failed: {e['error']}")
             else:
-                lines.append(f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
-                             f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}")
+                lines.append(
+                    f"{n:<5} {e['label']:<52} {lv['goodput_req_s']:>8.3f} {lv['output_tok_s']:>7.1f} "
+                    f"{lv['ttft_ms']['p50']:>9.0f} {lv['tpot_ms']['p50']:>9.1f}"
+                )
         lines += ["", self["explanation"]]
         where = next((e["placement"] for e in self["ranked"] if e.get("placement")), None)
         if where:
-            lines += ["", f"CPUs: {where['note']}" + ("; give tune --server-cpus to pin its engines" if where["overlap"]
-                                                      else "")]
+            lines += [
+                "",
+                f"CPUs: {where['note']}" + ("; give tune --server-cpus to pin its engines" if where["overlap"] else ""),
+            ]
         vs = self.get("vs_defaults")
         if vs:
             tok = vs.get("output_tok_s")
-            lines += ["", f"over {vs['defaults']}: {vs['verdict']}"
-                      + (f" Output tokens/s ×{tok['ratio']:.3f}" + (f" ({tok['ci_low']:.3f}–{tok['ci_high']:.3f})."
-                                                                    if tok["ci_low"] is not None else ".")
-                         if tok and not vs.get("winner_is_defaults") else "")]
+            lines += [
+                "",
+                f"over {vs['defaults']}: {vs['verdict']}"
+                + (
+                    f" Output tokens/s ×{tok['ratio']:.3f}"
+                    + (f" ({tok['ci_low']:.3f}–{tok['ci_high']:.3f})." if tok["ci_low"] is not None else ".")
+                    if tok and not vs.get("winner_is_defaults")
+                    else ""
+                ),
+            ]
         if self["serve"]:
             lines += ["", "winner:", f"  {self['serve']}"]
         return "\n".join(lines)
 
 
-def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: str | None = None,
-         gpu_total_gib: float | None = None, quant: str = "bf16", max_candidates: int | None = None,
-         warmup: int = 2, on_event=print, repeats: int = 1, client_cpus: "set[int] | None" = None,
-         server_cpus: "set[int] | None" = None, revision: str | None = None) -> TuneReport:
+def tune(
+    model: str,
+    workload: Workload,
+    concurrency: int,
+    slo: SLO,
+    gpu_name: str | None = None,
+    gpu_total_gib: float | None = None,
+    quant: str = "bf16",
+    max_candidates: int | None = None,
+    warmup: int = 2,
+    on_event=print,
+    repeats: int = 1,
+    client_cpus: "set[int] | None" = None,
+    server_cpus: "set[int] | None" = None,
+    revision: str | None = None,
+) -> TuneReport:
     """Start, benchmark and rank vLLM's defaults and every kept candidate (or the first `max_candidates`), each
     level `repeats` times. A candidate that fails to start is reported, never fatal. `on_event(str)` hears what
     happens. `server_cpus` pins the engines it starts and `client_cpus` the benchmark (one given, the other gets
@@ -311,8 +420,10 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
     spec = models.find_model(model, revision)
     device, gpu = target(gpu_name, gpu_total_gib)
     if gpu_name and detect_device() != "gpu":
-        raise ConfigError(f"--gpu {gpu_name} plans for a GPU, but this machine has none to benchmark on. "
-                          "Fix: add --dry-run to see the planner's candidates, or run it on that GPU.")
+        raise ConfigError(
+            f"--gpu {gpu_name} plans for a GPU, but this machine has none to benchmark on. "
+            "Fix: add --dry-run to see the planner's candidates, or run it on that GPU."
+        )
     if repeats < 1:
         raise ConfigError(f"repeats {repeats} is not positive. Fix: 1, or 3 for intervals over the runs.")
     here = os.sched_getaffinity(0)  # one side given: the other gets the rest (engines started here inherit ours)
@@ -322,10 +433,14 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
         server_cpus = (here - set(client_cpus)) or None
     version = _vllm_version()
     proposals = propose(spec, workload, concurrency, device, gpu, quant, version)
-    runs = [defaults(spec, workload, concurrency, device, gpu, quant, version),
-            *(kept(proposals)[:max_candidates] if max_candidates else kept(proposals))]
-    on_event(f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
-             f"benchmarking {len(runs) - 1} and vLLM's defaults" + (f", {repeats} runs each" if repeats > 1 else ""))
+    runs = [
+        defaults(spec, workload, concurrency, device, gpu, quant, version),
+        *(kept(proposals)[:max_candidates] if max_candidates else kept(proposals)),
+    ]
+    on_event(
+        f"{len(proposals)} candidates, {len(proposals) - len(kept(proposals))} pruned by the planner; "
+        f"benchmarking {len(runs) - 1} and vLLM's defaults" + (f", {repeats} runs each" if repeats > 1 else "")
+    )
     results = []
     for i, p in enumerate(runs, 1):
         c = p.candidate
@@ -337,10 +452,22 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
             with bench.pinned(server_cpus):  # the engine and its children inherit these CPUs
                 engine.start()
             if warmup:
-                bench.run(engine.base_url, replace(workload, num_prompts=warmup, seed=workload.seed + 1),
-                          concurrency=[min(warmup, concurrency)], warmup=0, client_cpus=client_cpus)
-            report = bench.run(engine.base_url, workload, concurrency=[concurrency], slo=slo, repeats=repeats,
-                               client_cpus=client_cpus, server_pid=engine.process.pid)
+                bench.run(
+                    engine.base_url,
+                    replace(workload, num_prompts=warmup, seed=workload.seed + 1),
+                    concurrency=[min(warmup, concurrency)],
+                    warmup=0,
+                    client_cpus=client_cpus,
+                )
+            report = bench.run(
+                engine.base_url,
+                workload,
+                concurrency=[concurrency],
+                slo=slo,
+                repeats=repeats,
+                client_cpus=client_cpus,
+                server_pid=engine.process.pid,
+            )
             entry["level"] = report["levels"][0]
             entry["server"] = report["server"]
             entry["placement"] = report["placement"]
@@ -350,18 +477,31 @@ def tune(model: str, workload: Workload, concurrency: int, slo: SLO, gpu_name: s
             if engine is not None:
                 engine.stop()
         lv = entry["level"]
-        on_event(f"[{i}/{len(runs)}] " + (f"failed: {entry['error']}" if lv is None else
-                 f"goodput {lv['goodput_req_s']:.3f} req/s, {lv['output_tok_s']:.1f} tok/s, "
-                 f"TTFT p50 {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 {lv['tpot_ms']['p50']:.1f} ms"))
+        on_event(
+            f"[{i}/{len(runs)}] "
+            + (
+                f"failed: {entry['error']}"
+                if lv is None
+                else f"goodput {lv['goodput_req_s']:.3f} req/s, {lv['output_tok_s']:.1f} tok/s, "
+                f"TTFT p50 {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 {lv['tpot_ms']['p50']:.1f} ms"
+            )
+        )
         results.append(entry)
     order = sorted(range(len(results)), key=lambda n: _rank_key(results[n]))
     ranked = [results[n] for n in order]
     winner = runs[order[0]].candidate if ranked and ranked[0]["level"] else None
     return TuneReport(
-        model=spec.name, device=device, gpu=getattr(gpu, "name", None), workload=asdict(workload),
-        concurrency=concurrency, slo=asdict(slo), repeats=repeats,
+        model=spec.name,
+        device=device,
+        gpu=getattr(gpu, "name", None),
+        workload=asdict(workload),
+        concurrency=concurrency,
+        slo=asdict(slo),
+        repeats=repeats,
         pruned=[p.as_dict() for p in proposals if p.pruned is not None],
-        ranked=ranked, explanation=explain(ranked, slo), vs_defaults=vs_defaults(ranked),
+        ranked=ranked,
+        explanation=explain(ranked, slo),
+        vs_defaults=vs_defaults(ranked),
         serve=winner.serve_line(_checkpoint(spec, model, quant, revision)) if winner else None,
     )
 
@@ -381,32 +521,49 @@ def vs_defaults(ranked: list[dict], goal: float = GOAL) -> dict | None:
     if base is None:
         return None
     if not base["level"] or not done:
-        return {"defaults": base["label"], "winner": done[0]["label"] if done else None, "goodput_req_s": None,
-                "output_tok_s": None, "verdict": f"vLLM's defaults did not finish ({base['error']}): no ratio."}
+        return {
+            "defaults": base["label"],
+            "winner": done[0]["label"] if done else None,
+            "goodput_req_s": None,
+            "output_tok_s": None,
+            "verdict": f"vLLM's defaults did not finish ({base['error']}): no ratio.",
+        }
     win = done[0]
     out = {"defaults": base["label"], "winner": win["label"], "winner_is_defaults": win is base}
     for key in ("goodput_req_s", "output_tok_s"):
         ratio, low, high = stats.ratio_interval(_runs(base, key), _runs(win, key))
-        out[key] = None if ratio != ratio else {  # NaN: the defaults' mean was 0 (no request met the SLOs)
-            "ratio": round(ratio, 4), "ci_low": None if low is None else round(low, 4),
-            "ci_high": None if high is None else round(high, 4)}
+        out[key] = (
+            None
+            if ratio != ratio
+            else {  # NaN: the defaults' mean was 0 (no request met the SLOs)
+                "ratio": round(ratio, 4),
+                "ci_low": None if low is None else round(low, 4),
+                "ci_high": None if high is None else round(high, 4),
+            }
+        )
     g = out["goodput_req_s"]
     if win is base:
         verdict = "vLLM's defaults win: no candidate beat them on this workload, so there is nothing to tune here."
     elif g is None:
-        verdict = (f"vLLM's defaults met no SLO and {win['label']} did: tuning is what makes this workload "
-                   "servable here.")
+        verdict = (
+            f"vLLM's defaults met no SLO and {win['label']} did: tuning is what makes this workload servable here."
+        )
     else:
-        shown = f"×{g['ratio']:.3f}" + (f" ({g['ci_low']:.3f}–{g['ci_high']:.3f})" if g["ci_low"] is not None else
-                                         " (one run: no interval)")
+        shown = f"×{g['ratio']:.3f}" + (
+            f" ({g['ci_low']:.3f}–{g['ci_high']:.3f})" if g["ci_low"] is not None else " (one run: no interval)"
+        )
         if g["ci_low"] is not None and g["ci_low"] <= 1 <= g["ci_high"]:
-            verdict = (f"goodput {shown} of vLLM's defaults: no measurable gain, the workload leaves no room beyond "
-                       "what vLLM picks itself.")
+            verdict = (
+                f"goodput {shown} of vLLM's defaults: no measurable gain, the workload leaves no room beyond "
+                "what vLLM picks itself."
+            )
         elif g["ratio"] >= 1 + goal:
             verdict = f"goodput {shown} of vLLM's defaults: at least the {goal:.0%} gain aimed for."
         else:
-            verdict = (f"goodput {shown} of vLLM's defaults: below the {goal:.0%} gain aimed for; the workload "
-                       "leaves little room beyond what vLLM picks itself.")
+            verdict = (
+                f"goodput {shown} of vLLM's defaults: below the {goal:.0%} gain aimed for; the workload "
+                "leaves little room beyond what vLLM picks itself."
+            )
     out["verdict"] = verdict
     return out
 
@@ -435,20 +592,33 @@ def explain(ranked: list[dict], slo: SLO) -> str:
     done = [e for e in ranked if e["level"]]
     if not done:
         return "no candidate finished its benchmark; see each one's error."
-    slos = ", ".join(s for s in (f"TTFT ≤ {slo.ttft_ms:g} ms" if slo.ttft_ms else "",
-                                 f"TPOT ≤ {slo.tpot_ms:g} ms" if slo.tpot_ms else "") if s) or "no SLO given"
+    slos = (
+        ", ".join(
+            s
+            for s in (
+                f"TTFT ≤ {slo.ttft_ms:g} ms" if slo.ttft_ms else "",
+                f"TPOT ≤ {slo.tpot_ms:g} ms" if slo.tpot_ms else "",
+            )
+            if s
+        )
+        or "no SLO given"
+    )
     w = done[0]
     lv = w["level"]
-    text = (f"Ranked by goodput ({slos}), then output tokens/s. {w['label']} wins with "
-            f"{lv['goodput_req_s']:.3f} req/s goodput ({lv['met_slo']}/{lv['completed']} requests met the SLOs) and "
-            f"{lv['output_tok_s']:.1f} tok/s; the planner expected: {w['note']}.")
+    text = (
+        f"Ranked by goodput ({slos}), then output tokens/s. {w['label']} wins with "
+        f"{lv['goodput_req_s']:.3f} req/s goodput ({lv['met_slo']}/{lv['completed']} requests met the SLOs) and "
+        f"{lv['output_tok_s']:.1f} tok/s; the planner expected: {w['note']}."
+    )
     if len(done) > 1:
         r = done[1]["level"]
         gain = (lv["goodput_req_s"] / r["goodput_req_s"] - 1) * 100 if r["goodput_req_s"] else None
-        text += (f" Runner-up {done[1]['label']}: {r['goodput_req_s']:.3f} req/s"
-                 + (f" ({gain:+.1f} % for the winner)" if gain is not None else "")
-                 + f", TTFT p50 {r['ttft_ms']['p50']:.0f} vs {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 "
-                 f"{r['tpot_ms']['p50']:.1f} vs {lv['tpot_ms']['p50']:.1f} ms.")
+        text += (
+            f" Runner-up {done[1]['label']}: {r['goodput_req_s']:.3f} req/s"
+            + (f" ({gain:+.1f} % for the winner)" if gain is not None else "")
+            + f", TTFT p50 {r['ttft_ms']['p50']:.0f} vs {lv['ttft_ms']['p50']:.0f} ms, TPOT p50 "
+            f"{r['tpot_ms']['p50']:.1f} vs {lv['tpot_ms']['p50']:.1f} ms."
+        )
     return text
 
 
@@ -460,8 +630,10 @@ def _pruned_lines(pruned: list[dict]) -> list[str]:
         if not group:
             continue
         if cause == "same schedule":
-            lines.append(f"  = {len(group)} more schedule this workload exactly as a kept candidate does (spare KV "
-                         "cache, max_model_len or max_num_seqs above the concurrency change nothing here)")
+            lines.append(
+                f"  = {len(group)} more schedule this workload exactly as a kept candidate does (spare KV "
+                "cache, max_model_len or max_num_seqs above the concurrency change nothing here)"
+            )
             continue
         first = group[0]
         count = f"{len(group)} candidates" if len(group) > 1 else "1 candidate"
@@ -470,8 +642,9 @@ def _pruned_lines(pruned: list[dict]) -> list[str]:
     return lines
 
 
-def advice(spec, workload: Workload, concurrency: int, device: str, gpu, quant: str,
-           proposals: list[Proposal]) -> list[str]:
+def advice(
+    spec, workload: Workload, concurrency: int, device: str, gpu, quant: str, proposals: list[Proposal]
+) -> list[str]:
     """What to change when the planner keeps nothing: a 16-bit model whose weights leave no KV cache is planned
     again as GPTQ INT4, and the answer says how many candidates that keeps."""
     if kept(proposals) or device != "gpu" or budget.quant_format(quant).weight_bits < 16:
@@ -481,10 +654,15 @@ def advice(spec, workload: Workload, concurrency: int, device: str, gpu, quant: 
     weights = budget.weight_bytes(spec, quant) / budget.GIB
     int4 = kept(propose(spec, workload, concurrency, device, gpu, "gptq-int4"))
     int4_weights = budget.weight_bytes(spec, "gptq-int4") / budget.GIB
-    then = (f"with --quant gptq-int4 ({int4_weights:.2f} GiB) the planner keeps {len(int4)}" if int4 else
-            f"gptq-int4 ({int4_weights:.2f} GiB) does not fit either: take a smaller model or a larger GPU")
-    return [f"{spec.name}'s {quant} weights ({weights:.2f} GiB) leave no room for a KV cache on one {gpu.name} "
-            f"({gpu.total_gib} GiB); {then}."]
+    then = (
+        f"with --quant gptq-int4 ({int4_weights:.2f} GiB) the planner keeps {len(int4)}"
+        if int4
+        else f"gptq-int4 ({int4_weights:.2f} GiB) does not fit either: take a smaller model or a larger GPU"
+    )
+    return [
+        f"{spec.name}'s {quant} weights ({weights:.2f} GiB) leave no room for a KV cache on one {gpu.name} "
+        f"({gpu.total_gib} GiB); {then}."
+    ]
 
 
 def proposals_text(proposals: list[Proposal], hints: list[str] = ()) -> str:

@@ -67,8 +67,11 @@ class TaskVerdict:
             return f"not comparable: {self.note}"
         if self.outcome in (LOSS, GAIN):
             return f"{self.outcome} of {abs(self.difference) * 100:.1f} ± {self.half_width * 100:.1f} {self.unit}"
-        power = ("power not estimable: every item scored alike on both" if self.power is None else
-                 f"power {self.power:.0%} to see a loss of {self._amount(self.margin)}")
+        power = (
+            "power not estimable: every item scored alike on both"
+            if self.power is None
+            else f"power {self.power:.0%} to see a loss of {self._amount(self.margin)}"
+        )
         return f"{NO_LOSS} ({power})"
 
     @property
@@ -99,9 +102,16 @@ def _paired(baseline_items: list[dict], candidate_items: list[dict]) -> tuple[li
     return a, b, len(baseline_items) + len(candidate_items) - 2 * len(a)
 
 
-def judge(task: str, kind: str, baseline: str, candidate: str, baseline_items: list[dict],
-          candidate_items: list[dict], confidence: float = stats.DEFAULT_CONFIDENCE,
-          margin: float | None = None) -> TaskVerdict:
+def judge(
+    task: str,
+    kind: str,
+    baseline: str,
+    candidate: str,
+    baseline_items: list[dict],
+    candidate_items: list[dict],
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    margin: float | None = None,
+) -> TaskVerdict:
     """The verdict of one task. Items are {"id", "score"} (pass, score) or {"id", "nll", "tokens"} (ppl)."""
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {KINDS}")
@@ -110,9 +120,17 @@ def judge(task: str, kind: str, baseline: str, candidate: str, baseline_items: l
     note = f"{unpaired} item(s) only one side answered are left out" if unpaired else ""
     base = dict(task=task, kind=kind, baseline=baseline, candidate=candidate, items=len(a), margin=margin)
     if not a:
-        return TaskVerdict(**base, metric="—", baseline_value=None, candidate_value=None, difference=None,
-                           interval=(None, None), outcome=NOT_COMPARABLE, power=None,
-                           note="no item was answered by both")
+        return TaskVerdict(
+            **base,
+            metric="—",
+            baseline_value=None,
+            candidate_value=None,
+            difference=None,
+            interval=(None, None),
+            outcome=NOT_COMPARABLE,
+            power=None,
+            note="no item was answered by both",
+        )
     if kind == "ppl":
         return _perplexity(base, a, b, confidence, note)
     return _scores(base, [i["score"] for i in a], [i["score"] for i in b], confidence, note)
@@ -132,12 +150,19 @@ def _scores(base: dict, sa: list[float], sb: list[float], confidence: float, not
         power = stats.mean_difference_power([y - x for x, y in zip(sa, sb)], margin, confidence)
     outcome = (GAIN if paired.difference > 0 else LOSS) if decided else NO_LOSS
     mean_a, mean_b = sum(sa) / n, sum(sb) / n
-    return TaskVerdict(**{**base, "kind": "pass" if binary else "score"},
-                       metric="pass rate" if binary else "mean score", baseline_value=_rounded(mean_a),
-                       candidate_value=_rounded(mean_b), difference=_rounded(paired.difference),
-                       interval=(_rounded(low), _rounded(high)), outcome=outcome, power=_rounded(power, 3),
-                       p_value=paired.p_value if binary else None,
-                       recovery_pct=_rounded(100 * mean_b / mean_a, 1) if mean_a else None, note=note)
+    return TaskVerdict(
+        **{**base, "kind": "pass" if binary else "score"},
+        metric="pass rate" if binary else "mean score",
+        baseline_value=_rounded(mean_a),
+        candidate_value=_rounded(mean_b),
+        difference=_rounded(paired.difference),
+        interval=(_rounded(low), _rounded(high)),
+        outcome=outcome,
+        power=_rounded(power, 3),
+        p_value=paired.p_value if binary else None,
+        recovery_pct=_rounded(100 * mean_b / mean_a, 1) if mean_a else None,
+        note=note,
+    )
 
 
 def _ppl_ratio(a, b) -> float:
@@ -152,16 +177,31 @@ def _perplexity(base: dict, a: list[dict], b: list[dict], confidence: float, not
     ppl_b = math.exp(sum(r[0] for r in rows_b) / sum(r[1] for r in rows_b))
     values = dict(metric="perplexity", baseline_value=_rounded(ppl_a), candidate_value=_rounded(ppl_b))
     if any(x[1] != y[1] for x, y in zip(rows_a, rows_b)):
-        return TaskVerdict(**base, **values, difference=None, interval=(None, None), outcome=NOT_COMPARABLE,
-                           power=None, note="the two tokenizers cut the text differently, so their perplexities are "
-                                            "per different tokens (compare models that share a tokenizer)")
+        return TaskVerdict(
+            **base,
+            **values,
+            difference=None,
+            interval=(None, None),
+            outcome=NOT_COMPARABLE,
+            power=None,
+            note="the two tokenizers cut the text differently, so their perplexities are "
+            "per different tokens (compare models that share a tokenizer)",
+        )
     ratio = ppl_b / ppl_a
     low, high = stats.paired_bootstrap(lambda x, y: _ppl_ratio(x, y) - 1, rows_a, rows_b, confidence)
     outcome = LOSS if low > 0 else GAIN if high < 0 else NO_LOSS
     per_chunk = [yb[0] / yb[1] - xa[0] / xa[1] for xa, yb in zip(rows_a, rows_b)]
     power = stats.mean_difference_power(per_chunk, math.log1p(base["margin"]), confidence)
-    return TaskVerdict(**base, **values, difference=_rounded(ratio - 1), interval=(_rounded(low), _rounded(high)),
-                       outcome=outcome, power=_rounded(power, 3), recovery_pct=_rounded(100 / ratio, 1), note=note)
+    return TaskVerdict(
+        **base,
+        **values,
+        difference=_rounded(ratio - 1),
+        interval=(_rounded(low), _rounded(high)),
+        outcome=outcome,
+        power=_rounded(power, 3),
+        recovery_pct=_rounded(100 / ratio, 1),
+        note=note,
+    )
 
 
 # -- speed ----------------------------------------------------------------------------------------
@@ -187,7 +227,7 @@ class SpeedRatio:
         """'×0.93 (0.88–0.99)', or '—'."""
         if self.ratio is None:
             return "—"
-        ci = ("" if self.interval[0] is None else f" ({self.interval[0]:.2f}–{self.interval[1]:.2f})")
+        ci = "" if self.interval[0] is None else f" ({self.interval[0]:.2f}–{self.interval[1]:.2f})"
         return f"×{self.ratio:.2f}{ci}"
 
     @property
@@ -209,8 +249,9 @@ class SpeedRatio:
         return d
 
 
-def speed_ratios(baseline_levels: list[dict], candidate_levels: list[dict],
-                 confidence: float = stats.DEFAULT_CONFIDENCE) -> list[SpeedRatio]:
+def speed_ratios(
+    baseline_levels: list[dict], candidate_levels: list[dict], confidence: float = stats.DEFAULT_CONFIDENCE
+) -> list[SpeedRatio]:
     """Per load level both ran and per metric: the ratio of the mean over runs, with `stats.ratio_interval`. A
     level's `runs` hold each run's figure (bench.repeat_ci's "runs", or the one run's own figure)."""
     out = []
@@ -223,11 +264,19 @@ def speed_ratios(baseline_levels: list[dict], candidate_levels: list[dict],
             xs, ys = _runs(level, metric), _runs(other, metric)
             ratio, low, high = stats.ratio_interval(xs, ys, confidence)
             ok = not math.isnan(ratio)
-            out.append(SpeedRatio(level["load"], metric, label, higher,
-                                  _rounded(sum(xs) / len(xs), 3) if xs else None,
-                                  _rounded(sum(ys) / len(ys), 3) if ys else None,
-                                  _rounded(ratio, 4) if ok else None, (_rounded(low, 4), _rounded(high, 4)),
-                                  min(len(xs), len(ys))))
+            out.append(
+                SpeedRatio(
+                    level["load"],
+                    metric,
+                    label,
+                    higher,
+                    _rounded(sum(xs) / len(xs), 3) if xs else None,
+                    _rounded(sum(ys) / len(ys), 3) if ys else None,
+                    _rounded(ratio, 4) if ok else None,
+                    (_rounded(low, 4), _rounded(high, 4)),
+                    min(len(xs), len(ys)),
+                )
+            )
     return out
 
 
@@ -261,8 +310,14 @@ class Answer:
         return {**asdict(self), "line": self.line}
 
 
-def answer(candidate: str, verdicts: list[TaskVerdict], speed: list[SpeedRatio], fits: bool | None = None,
-           memory_text: str = "", error: str | None = None) -> Answer:
+def answer(
+    candidate: str,
+    verdicts: list[TaskVerdict],
+    speed: list[SpeedRatio],
+    fits: bool | None = None,
+    memory_text: str = "",
+    error: str | None = None,
+) -> Answer:
     """Not good enough when a task shows a loss or the plan does not fit: the deciding number is the largest loss
     (relative to its margin) or the memory. Otherwise good enough when every task had the power to see a loss of
     its margin, else undecided, deciding on the task with the least power. The speed and memory follow."""
@@ -272,8 +327,9 @@ def answer(candidate: str, verdicts: list[TaskVerdict], speed: list[SpeedRatio],
     losses = [v for v in verdicts if v.outcome == LOSS]
     if losses:
         worst = max(losses, key=lambda v: abs(v.difference) / v.margin)
-        return Answer(candidate, NOT_GOOD, f"{worst.task}: {worst.summary} ({worst.value_text})"
-                      + (f"; {extra}" if extra else ""))
+        return Answer(
+            candidate, NOT_GOOD, f"{worst.task}: {worst.summary} ({worst.value_text})" + (f"; {extra}" if extra else "")
+        )
     if fits is False:
         return Answer(candidate, NOT_GOOD, memory_text)
     judged = [v for v in verdicts if v.outcome != NOT_COMPARABLE]
@@ -281,8 +337,11 @@ def answer(candidate: str, verdicts: list[TaskVerdict], speed: list[SpeedRatio],
         return Answer(candidate, UNDECIDED, "no task could be compared" + (f"; {extra}" if extra else ""))
     weakest = min(judged, key=lambda v: -1.0 if v.power is None else v.power)
     standing = GOOD if all(v.power is not None and v.power >= ENOUGH_POWER for v in judged) else UNDECIDED
-    return Answer(candidate, standing, f"{weakest.task}: {weakest.summary} ({weakest.value_text})"
-                  + (f"; {extra}" if extra else ""))
+    return Answer(
+        candidate,
+        standing,
+        f"{weakest.task}: {weakest.summary} ({weakest.value_text})" + (f"; {extra}" if extra else ""),
+    )
 
 
 def _speed_text(speed: list[SpeedRatio]) -> str:

@@ -67,17 +67,26 @@ class ServeFlags:
             raise ConfigError(f"port={self.port} is not a TCP port (1-65535). Fix: omit it for a free port.")
         kv = self.cpu_kv_cache_gib
         if kv is not None and (not isinstance(kv, int) or kv < 1):
-            raise ConfigError(f"cpu_kv_cache_gib={kv!r} is not a whole number of GiB >= 1 (vLLM's CPU build reads "
-                              "VLLM_CPU_KVCACHE_SPACE as an integer). Fix: use 1, 2, 4 ...")
+            raise ConfigError(
+                f"cpu_kv_cache_gib={kv!r} is not a whole number of GiB >= 1 (vLLM's CPU build reads "
+                "VLLM_CPU_KVCACHE_SPACE as an integer). Fix: use 1, 2, 4 ..."
+            )
         if self.kv_cache_dtype not in KV_CACHE_DTYPES:
             raise ConfigError(f"kv_cache_dtype={self.kv_cache_dtype!r} is not one of {', '.join(KV_CACHE_DTYPES)}.")
         if self.distributed_executor_backend not in (None, *BACKENDS):
-            raise ConfigError(f"distributed_executor_backend={self.distributed_executor_backend!r} is not one of "
-                              "'mp' (one machine) or 'ray' (a Ray cluster across machines).")
+            raise ConfigError(
+                f"distributed_executor_backend={self.distributed_executor_backend!r} is not one of "
+                "'mp' (one machine) or 'ray' (a Ray cluster across machines)."
+            )
         if self.device not in (None, *DEVICES):
             raise ConfigError(f"device={self.device!r} is not one of 'cpu', 'gpu'.")
-        for name in ("max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs",
-                     "max_num_batched_tokens"):
+        for name in (
+            "max_model_len",
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "max_num_seqs",
+            "max_num_batched_tokens",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name}={value} must be at least 1.")
@@ -154,8 +163,10 @@ class Flag:
 
     def vllm_default_in(self, version: str) -> object:
         """vLLM's parser default in `version` (the newest known at or before it; the oldest known before that)."""
+
         def as_tuple(v: str) -> tuple[int, ...]:
             return tuple(int(p) for p in v.split(".") if p.isdigit())[:2]
+
         held = [value for since, value in self.vllm_default if as_tuple(since) <= as_tuple(version)]
         return held[-1] if held else self.vllm_default[0][1]
 
@@ -170,8 +181,15 @@ class Flag:
 
 
 def _words(value) -> str:
-    return "on" if value is True else "off" if value is False else _fraction(value) if isinstance(value, float) \
+    return (
+        "on"
+        if value is True
+        else "off"
+        if value is False
+        else _fraction(value)
+        if isinstance(value, float)
         else str(value)
+    )
 
 
 _BATCH = "by device (V1 engine, v0.9 on): "
@@ -179,50 +197,174 @@ _BATCH = "by device (V1 engine, v0.9 on): "
 # vllm/engine/arg_utils.py's and vllm/entrypoints/openai/cli_args.py's (checked by tests/test_vllm_flags.py against
 # the installed vLLM); where vLLM chooses by device, `batch_defaults` below computes what it picks.
 SERVE_FLAGS = (
-    Flag("--model", "model", str, "a folder with config.json, a catalog name, or a Hugging Face id org/name",
-         (("0.32", "Qwen/Qwen3-0.6B"),), argv=False, metavar="MODEL"),
-    Flag("--revision", "revision", str, "with a Hugging Face id: a branch, tag or commit",
-         (("0.6", None),), "the repo's main branch", argv=False),
-    Flag("--served-model-name", "served_model_name", str, "the name clients ask for in `model`", (("0.6", None),),
-         "the model as given"),
+    Flag(
+        "--model",
+        "model",
+        str,
+        "a folder with config.json, a catalog name, or a Hugging Face id org/name",
+        (("0.32", "Qwen/Qwen3-0.6B"),),
+        argv=False,
+        metavar="MODEL",
+    ),
+    Flag(
+        "--revision",
+        "revision",
+        str,
+        "with a Hugging Face id: a branch, tag or commit",
+        (("0.6", None),),
+        "the repo's main branch",
+        argv=False,
+    ),
+    Flag(
+        "--served-model-name",
+        "served_model_name",
+        str,
+        "the name clients ask for in `model`",
+        (("0.6", None),),
+        "the model as given",
+    ),
     Flag("--host", "host", str, "the address the server listens on", (("0.6", None),), "every interface"),
     Flag("--port", "port", int, "the TCP port on the host (1-65535)", (("0.6", 8000),)),
-    Flag("--max-model-len", "max_model_len", int, "the longest request, prompt and answer together, in tokens",
-         (("0.6", None),), "the model's max_position_embeddings (config.json)"),
-    Flag("--dtype", "dtype", str, "the weights' and activations' type", (("0.6", "auto"),),
-         choices=("auto", "bfloat16", "float16", "half", "float", "float32")),
-    Flag("--quantization", "quantization", str, "a method of the installed vLLM (gptq, awq, fp8, ...); ignored when "
-         "the checkpoint's config.json declares its own", (("0.6", None),), "the checkpoint's quantization_config"),
-    Flag("--kv-cache-dtype", "kv_cache_dtype", str, "the KV cache's type: fp8 halves it on a GPU",
-         (("0.6", "auto"),), choices=KV_CACHE_DTYPES),
-    Flag("--gpu-memory-utilization", "gpu_memory_utilization", float, "the fraction of the GPU's memory vLLM may "
-         "take, in (0, 1]", (("0.6", 0.9), ("0.21", 0.92)), where="gpu"),
-    Flag("--tensor-parallel-size", "tensor_parallel_size", int, "GPUs each layer's weights are split across",
-         (("0.6", 1),), aliases=("--tp",), where="gpu"),
-    Flag("--pipeline-parallel-size", "pipeline_parallel_size", int, "stages the layers are split into (GPUs or "
-         "nodes)", (("0.6", 1),), aliases=("--pp",), where="gpu"),
-    Flag("--distributed-executor-backend", "distributed_executor_backend", str, "how the GPUs' workers run: mp on "
-         "one machine, ray across a Ray cluster (start it first)", (("0.6", None),),
-         "mp on one machine, ray inside a Ray cluster", choices=BACKENDS, where="gpu"),
-    Flag("--max-num-seqs", "max_num_seqs", int, "requests the scheduler runs at once", (("0.6", None),),
-         _BATCH + "128 on the CPU build, 256 on a GPU, 1024 on 70 GiB or more (A100 excepted); v0.8: 1024 on any "
-         "GPU; V0: 256"),
-    Flag("--max-num-batched-tokens", "max_num_batched_tokens", int, "tokens one scheduler step may process",
-         (("0.6", None),), _BATCH + "2048 on the CPU build and most GPUs, 8192 on 70 GiB or more (A100 excepted), "
-         "16384 on 160 GiB or more; V0: max(max_model_len, 2048) up to 32K"),
-    Flag("--tool-call-parser", "tool_call_parser", str, "a tool parser of the installed vLLM, for "
-         "--enable-auto-tool-choice", (("0.6", None),), "none"),
-    Flag("--reasoning-parser", "reasoning_parser", str, "a reasoning parser of the installed vLLM: moves the "
-         "model's thinking into the answer's `reasoning` field", (("0.32", ""),), "none"),
-    Flag("--enable-auto-tool-choice", "enable_tools", bool, "let the model call tools, with its family's tool "
-         "parser (hermes for Qwen)", (("0.6", False),),
-         aliases=("--enable-tools",), off="--no-tools", argv=False),
-    Flag("--enable-reasoning", "enable_reasoning", bool, "--reasoning-parser with the family's parser (qwen3: "
-         "Qwen3 models only)", off="--no-reasoning", argv=False, own=True),
-    Flag("--enforce-eager", "enforce_eager", bool, "run without CUDA graphs: starts sooner, decodes slower, and "
-         "frees their memory for the KV cache", (("0.6", False),), argv=False),
-    Flag("--kv-cache-gib", "cpu_kv_cache_gib", int, "the KV cache's size in whole GiB: VLLM_CPU_KVCACHE_SPACE, "
-         "which vLLM's CPU build reads", where="cpu", argv=False, own=True, metavar="GIB"),
+    Flag(
+        "--max-model-len",
+        "max_model_len",
+        int,
+        "the longest request, prompt and answer together, in tokens",
+        (("0.6", None),),
+        "the model's max_position_embeddings (config.json)",
+    ),
+    Flag(
+        "--dtype",
+        "dtype",
+        str,
+        "the weights' and activations' type",
+        (("0.6", "auto"),),
+        choices=("auto", "bfloat16", "float16", "half", "float", "float32"),
+    ),
+    Flag(
+        "--quantization",
+        "quantization",
+        str,
+        "a method of the installed vLLM (gptq, awq, fp8, ...); ignored when "
+        "the checkpoint's config.json declares its own",
+        (("0.6", None),),
+        "the checkpoint's quantization_config",
+    ),
+    Flag(
+        "--kv-cache-dtype",
+        "kv_cache_dtype",
+        str,
+        "the KV cache's type: fp8 halves it on a GPU",
+        (("0.6", "auto"),),
+        choices=KV_CACHE_DTYPES,
+    ),
+    Flag(
+        "--gpu-memory-utilization",
+        "gpu_memory_utilization",
+        float,
+        "the fraction of the GPU's memory vLLM may take, in (0, 1]",
+        (("0.6", 0.9), ("0.21", 0.92)),
+        where="gpu",
+    ),
+    Flag(
+        "--tensor-parallel-size",
+        "tensor_parallel_size",
+        int,
+        "GPUs each layer's weights are split across",
+        (("0.6", 1),),
+        aliases=("--tp",),
+        where="gpu",
+    ),
+    Flag(
+        "--pipeline-parallel-size",
+        "pipeline_parallel_size",
+        int,
+        "stages the layers are split into (GPUs or nodes)",
+        (("0.6", 1),),
+        aliases=("--pp",),
+        where="gpu",
+    ),
+    Flag(
+        "--distributed-executor-backend",
+        "distributed_executor_backend",
+        str,
+        "how the GPUs' workers run: mp on one machine, ray across a Ray cluster (start it first)",
+        (("0.6", None),),
+        "mp on one machine, ray inside a Ray cluster",
+        choices=BACKENDS,
+        where="gpu",
+    ),
+    Flag(
+        "--max-num-seqs",
+        "max_num_seqs",
+        int,
+        "requests the scheduler runs at once",
+        (("0.6", None),),
+        _BATCH + "128 on the CPU build, 256 on a GPU, 1024 on 70 GiB or more (A100 excepted); v0.8: 1024 on any "
+        "GPU; V0: 256",
+    ),
+    Flag(
+        "--max-num-batched-tokens",
+        "max_num_batched_tokens",
+        int,
+        "tokens one scheduler step may process",
+        (("0.6", None),),
+        _BATCH + "2048 on the CPU build and most GPUs, 8192 on 70 GiB or more (A100 excepted), "
+        "16384 on 160 GiB or more; V0: max(max_model_len, 2048) up to 32K",
+    ),
+    Flag(
+        "--tool-call-parser",
+        "tool_call_parser",
+        str,
+        "a tool parser of the installed vLLM, for --enable-auto-tool-choice",
+        (("0.6", None),),
+        "none",
+    ),
+    Flag(
+        "--reasoning-parser",
+        "reasoning_parser",
+        str,
+        "a reasoning parser of the installed vLLM: moves the model's thinking into the answer's `reasoning` field",
+        (("0.32", ""),),
+        "none",
+    ),
+    Flag(
+        "--enable-auto-tool-choice",
+        "enable_tools",
+        bool,
+        "let the model call tools, with its family's tool parser (hermes for Qwen)",
+        (("0.6", False),),
+        aliases=("--enable-tools",),
+        off="--no-tools",
+        argv=False,
+    ),
+    Flag(
+        "--enable-reasoning",
+        "enable_reasoning",
+        bool,
+        "--reasoning-parser with the family's parser (qwen3: Qwen3 models only)",
+        off="--no-reasoning",
+        argv=False,
+        own=True,
+    ),
+    Flag(
+        "--enforce-eager",
+        "enforce_eager",
+        bool,
+        "run without CUDA graphs: starts sooner, decodes slower, and frees their memory for the KV cache",
+        (("0.6", False),),
+        argv=False,
+    ),
+    Flag(
+        "--kv-cache-gib",
+        "cpu_kv_cache_gib",
+        int,
+        "the KV cache's size in whole GiB: VLLM_CPU_KVCACHE_SPACE, which vLLM's CPU build reads",
+        where="cpu",
+        argv=False,
+        own=True,
+        metavar="GIB",
+    ),
 )
 BY_FIELD = {f.field: f for f in SERVE_FLAGS}
 # vLLM's valued flags that ServeFlags holds, in the order `args()` writes them: (flag, field, type).
@@ -264,8 +406,8 @@ def parse_args(argv: list[str] | tuple[str, ...]) -> dict:
     """vLLM serve flags (`--max-num-seqs 8 --enforce-eager`) → the ServeFlags fields they set. What follows a
     lone `--` is kept verbatim as extra_args, for flags the workbench does not model."""
     argv = list(argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     by_flag = {flag: (name, kind) for flag, name, kind in FLAGS}
     switches = {"--enforce-eager": ("enforce_eager", True), "--enable-auto-tool-choice": (None, None)}
     out, i = {}, 0
@@ -278,9 +420,11 @@ def parse_args(argv: list[str] | tuple[str, ...]) -> dict:
             i += 1
             continue
         if flag not in by_flag:
-            raise ConfigError(f"{argv[i]!r} is not a vLLM serve flag the workbench knows. Valid: "
-                              f"{', '.join([*by_flag, *switches])}. Fix: correct it, or put flags the workbench does "
-                              f"not model after a lone `--` (they go to vLLM as they are).")
+            raise ConfigError(
+                f"{argv[i]!r} is not a vLLM serve flag the workbench knows. Valid: "
+                f"{', '.join([*by_flag, *switches])}. Fix: correct it, or put flags the workbench does "
+                f"not model after a lone `--` (they go to vLLM as they are)."
+            )
         name, kind = by_flag[flag]
         if value is None:
             if i + 1 >= len(argv):
@@ -289,8 +433,9 @@ def parse_args(argv: list[str] | tuple[str, ...]) -> dict:
         try:
             out[name] = kind(value)
         except ValueError:
-            raise ConfigError(f"{flag} {value!r} is not a{'n integer' if kind is int else ' number'} "
-                              f"(e.g. {flag} {_EXAMPLES[kind]}).") from None
+            raise ConfigError(
+                f"{flag} {value!r} is not a{'n integer' if kind is int else ' number'} (e.g. {flag} {_EXAMPLES[kind]})."
+            ) from None
         i += 1
     if extra:
         out["extra_args"] = tuple(extra)
@@ -322,8 +467,14 @@ def chat_format(family: str | None) -> str | None:
     return CHAT_FORMATS.get(family or "")
 
 
-def parsers(family: str | None, chat_format_: str | None, tools: bool | None = None, reasoning: bool | None = None,
-            tool_call_parser: str | None = None, reasoning_parser: str | None = None) -> dict:
+def parsers(
+    family: str | None,
+    chat_format_: str | None,
+    tools: bool | None = None,
+    reasoning: bool | None = None,
+    tool_call_parser: str | None = None,
+    reasoning_parser: str | None = None,
+) -> dict:
     """The parser flags for a model: `{"tool_call_parser": ..., "reasoning_parser": ...}`. Defaults follow the model:
     `tools`/`reasoning` None turn each parser on where the family has one (TOOL_PARSERS by chat format,
     REASONING_PARSERS) and leave it off elsewhere; True asks for it (an error where the family has none); False turns
@@ -331,12 +482,16 @@ def parsers(family: str | None, chat_format_: str | None, tools: bool | None = N
     fmt = chat_format_ or chat_format(family)
     tool = tool_call_parser or (TOOL_PARSERS.get(fmt or "") if tools is not False else None)
     if tools and tool is None:
-        raise ConfigError(f"no tool parser is known for a {family!r} model (chat format {fmt or 'unknown'}). Valid "
-                          f"by family: {', '.join(f'{k} → {TOOL_PARSERS[v]}' for k, v in CHAT_FORMATS.items())}. "
-                          "Fix: name vLLM's parser for it with --tool-call-parser, or leave tools off (--no-tools).")
+        raise ConfigError(
+            f"no tool parser is known for a {family!r} model (chat format {fmt or 'unknown'}). Valid "
+            f"by family: {', '.join(f'{k} → {TOOL_PARSERS[v]}' for k, v in CHAT_FORMATS.items())}. "
+            "Fix: name vLLM's parser for it with --tool-call-parser, or leave tools off (--no-tools)."
+        )
     think = reasoning_parser or (REASONING_PARSERS.get(family or "") if reasoning is not False else None)
     if reasoning and think is None:
-        raise ConfigError(f"--enable-reasoning asks for vLLM's qwen3 reasoning parser, but this is a {family!r} "
-                          f"model. Valid: Qwen3 models (model_type {', '.join(REASONING_PARSERS)}). Fix: leave "
-                          "reasoning off for this model (--no-reasoning), or name its parser with --reasoning-parser.")
+        raise ConfigError(
+            f"--enable-reasoning asks for vLLM's qwen3 reasoning parser, but this is a {family!r} "
+            f"model. Valid: Qwen3 models (model_type {', '.join(REASONING_PARSERS)}). Fix: leave "
+            "reasoning off for this model (--no-reasoning), or name its parser with --reasoning-parser."
+        )
     return {"tool_call_parser": tool, "reasoning_parser": think}

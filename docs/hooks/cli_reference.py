@@ -50,8 +50,11 @@ def _value(action: argparse.Action) -> str:
         return ""
     if action.choices is not None:
         return " · ".join(_code(str(c)) for c in action.choices)
-    metavar = action.metavar if action.metavar is not None else (action.dest if not action.option_strings
-                                                                 else action.dest.upper())
+    metavar = (
+        action.metavar
+        if action.metavar is not None
+        else (action.dest if not action.option_strings else action.dest.upper())
+    )
     text = " ".join(metavar) if isinstance(metavar, tuple) else str(metavar)
     return _code(text + (" …" if action.nargs in ("+", "*", argparse.REMAINDER) else ""))
 
@@ -83,8 +86,17 @@ def reference(parser: argparse.ArgumentParser) -> str:
         sub.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=USAGE_WIDTH)
         level = "#" * (1 + len(path))
         usage = sub.format_usage().removeprefix("usage: ").rstrip().replace("\n" + " " * len("usage: "), "\n")
-        lines += [f"{level} workbench {' '.join(path)}", "", _inline(help), "",
-                  "```text", usage, "```", "", *_arguments(sub)]
+        lines += [
+            f"{level} workbench {' '.join(path)}",
+            "",
+            _inline(help),
+            "",
+            "```text",
+            usage,
+            "```",
+            "",
+            *_arguments(sub),
+        ]
     return "\n".join(lines)
 
 

@@ -33,8 +33,11 @@ def test_each_answer_writes_its_csv_from_its_json():
     header, rows = gpu.csv_rows()
     scalars = {k: v for k, v in gpu.as_dict().items() if not isinstance(v, (dict, list))}
     assert header == ["term", "value"] and dict(rows) == scalars and scalars["kv_cache_tokens"] == 72_960
-    cpu = planner.plan(planner.PlanRequest(model="smollm2-135m-instruct", log_path=str(CPU_LOG),
-                                           settings=planner.ServeSettings(max_model_len=4096)))
+    cpu = planner.plan(
+        planner.PlanRequest(
+            model="smollm2-135m-instruct", log_path=str(CPU_LOG), settings=planner.ServeSettings(max_model_len=4096)
+        )
+    )
     terms = dict(cpu.csv_rows()[1])
     assert terms["kv_cache_tokens"] == 46_592 and terms["calibrated"] is True and "calibration" not in terms
     sweep = planner.plan(planner.PlanRequest(gpu="RTX 3090", parallel=True))

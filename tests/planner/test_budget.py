@@ -40,14 +40,18 @@ def test_kv_tokens_equal_what_the_cpu_build_reported(engine):
 
 @pytest.mark.slow
 @pytest.mark.cpu_build  # VLLM_CPU_KVCACHE_SPACE is the CPU build's; a GPU sizes the cache by profiling
-@pytest.mark.parametrize("name, kv_dtype, space_gib", [
-    ("tiny-llama-l3-kv1-d32", None, 1),
-    ("tiny-llama-l5-kv4-d48", None, 2),
-    ("tiny-qwen3", None, 1),  # the session's Qwen3 engine (tests/conftest.py), started with Qwen3's parsers
-    ("tiny-qwen3", "fp8", 1),  # the CPU build's fp8 KV cache needs head_dim % 32 == 0
-])
-def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, engine, capsys, request, name,
-                                                     kv_dtype, space_gib):
+@pytest.mark.parametrize(
+    "name, kv_dtype, space_gib",
+    [
+        ("tiny-llama-l3-kv1-d32", None, 1),
+        ("tiny-llama-l5-kv4-d48", None, 2),
+        ("tiny-qwen3", None, 1),  # the session's Qwen3 engine (tests/conftest.py), started with Qwen3's parsers
+        ("tiny-qwen3", "fp8", 1),  # the CPU build's fp8 KV cache needs head_dim % 32 == 0
+    ],
+)
+def test_kv_tokens_equal_the_cpu_build_on_tiny_models(
+    tiny_root, start_engine, engine, capsys, request, name, kv_dtype, space_gib
+):
     """Exact on the CPU build, twice over: the planner's arithmetic, and `workbench plan --calibrate-from` fed the
     session engine's own start-up log (the bundled model at 1 GiB) and asked for another model and space."""
     from tests.tiny_models import make_tiny_model
@@ -57,8 +61,18 @@ def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, e
     if not engine.log_path or not Path(engine.log_path).is_file():
         pytest.skip("the session engine's start-up log is not known (set WORKBENCH_TEST_LOG with WORKBENCH_TEST_URL)")
     folder = make_tiny_model(name, tiny_root)
-    argv = ["plan", "--model", str(folder), "--calibrate-from", str(engine.log_path), "--kv-space-gib", str(space_gib),
-            "--max-model-len", "2048", "--json"] + (["--kv-cache-dtype", kv_dtype] if kv_dtype else [])
+    argv = [
+        "plan",
+        "--model",
+        str(folder),
+        "--calibrate-from",
+        str(engine.log_path),
+        "--kv-space-gib",
+        str(space_gib),
+        "--max-model-len",
+        "2048",
+        "--json",
+    ] + (["--kv-cache-dtype", kv_dtype] if kv_dtype else [])
     assert cli.main(argv) == 0
     planned = json.loads(capsys.readouterr().out)
     assert planned["calibrated"] and planned["calibration"]["residual"]["kv_cache_tokens"] == 0
@@ -66,8 +80,14 @@ def test_kv_tokens_equal_the_cpu_build_on_tiny_models(tiny_root, start_engine, e
     if (name, kv_dtype, space_gib) == ("tiny-qwen3", None, 1):
         report = request.getfixturevalue("qwen3_engine").report  # the same model, space and context: no new start
     else:
-        config = EngineConfig(model=str(folder), max_model_len=2048, kv_cache_dtype=kv_dtype or "auto",
-                              cpu_kv_cache_gib=space_gib, enforce_eager=True, startup_timeout_s=400)
+        config = EngineConfig(
+            model=str(folder),
+            max_model_len=2048,
+            kv_cache_dtype=kv_dtype or "auto",
+            cpu_kv_cache_gib=space_gib,
+            enforce_eager=True,
+            startup_timeout_s=400,
+        )
         engine = start_engine(config, log_path=tiny_root / f"{name}-{kv_dtype}.log")
         report = engine.report
         engine.stop()
@@ -111,8 +131,12 @@ def test_the_public_logs_parse_into_the_facts_they_quote():
     cal = calibration_bench()
     rows = {r["id"]: r for r in cal.load_rows()}
     assert rows["llama31-8b-bf16-rtx3090-20k-v0.6.4"]["facts"]["kv_cache_gib"] == 3.81
-    assert rows["llama3-8b-bf16-h100-8k-v0.6.5"]["facts"] == {"weights_gib": 14.96, "kv_cache_gib": 53.29,
-                                                              "kv_cache_tokens": None, "total_gib": 79.22}
+    assert rows["llama3-8b-bf16-h100-8k-v0.6.5"]["facts"] == {
+        "weights_gib": 14.96,
+        "kv_cache_gib": 53.29,
+        "kv_cache_tokens": None,
+        "total_gib": 79.22,
+    }
 
 
 def test_the_per_gpu_split_holds_on_the_public_tp_and_pp_logs():
@@ -139,8 +163,13 @@ def test_more_sequences_cost_kv_cache_where_the_sampler_is_the_peak():
     hidden = 8192 * spec.hidden_size * 2  # the forward's output, alive while the sampler runs
 
     def kv(version, seqs=None):
-        return gpu_plan.plan(spec, h100, "awq-int4", vllm_facts.ServeSettings(max_model_len=32768,
-                                                                              vllm_version=version, max_num_seqs=seqs))
+        return gpu_plan.plan(
+            spec,
+            h100,
+            "awq-int4",
+            vllm_facts.ServeSettings(max_model_len=32768, vllm_version=version, max_num_seqs=seqs),
+        )
+
     sampler = 1024 * spec.vocab_size * 38 + hidden
     assert sampler > forward
     fewer, default = kv("0.14.1", 256), kv("0.14.1")
@@ -153,11 +182,19 @@ def test_more_sequences_cost_kv_cache_where_the_sampler_is_the_peak():
 def test_the_profile_peak_is_what_vllm_printed_on_the_public_h100_logs():
     """vLLM 0.10.2+ prints its peak activation; on llm-d-benchmark's H100 logs (1024 rows, 8192 tokens) the planner's
     peak is within 2 %, and TP 2 does not halve it: the logits are gathered to every rank."""
-    rows = [r for r in calibration_bench().load_rows()
-            if "peak_activation_gib" in r["facts"] and r["gpu"] == "H100 80GB"]
+    rows = [
+        r for r in calibration_bench().load_rows() if "peak_activation_gib" in r["facts"] and r["gpu"] == "H100 80GB"
+    ]
     assert len(rows) >= 5 and any(r["tp"] == 2 for r in rows)
     for check in calibration_bench().activations(rows):
         assert abs(check["error_pct"]) <= 2, check
-    tp1, tp2 = (budget.profile_peak(models.CATALOG["Qwen3-32B"], 8192, vllm_facts.ServeSettings(
-        vllm_version="0.14.1", tensor_parallel_size=tp), 1024) for tp in (1, 2))
+    tp1, tp2 = (
+        budget.profile_peak(
+            models.CATALOG["Qwen3-32B"],
+            8192,
+            vllm_facts.ServeSettings(vllm_version="0.14.1", tensor_parallel_size=tp),
+            1024,
+        )
+        for tp in (1, 2)
+    )
     assert tp1.sampler == tp2.sampler and tp2.forward == tp1.forward // 2

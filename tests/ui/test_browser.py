@@ -18,7 +18,9 @@ expect.set_options(timeout=15_000)
 def test_engine_tab_reports_the_engine_and_chat_answers(app_url, open_page, engine):
     ui = open_page(app_url)
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
-    expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(re.compile(r"^running: attached to http"))
+    expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(
+        re.compile(r"^running: attached to http")
+    )
     expect(panel.get_by_text(f"({engine.report.kv_cache_tokens:,} tokens)")).to_be_visible()  # the report, in words
     panel.get_by_role("textbox", name="Message").fill("What is the capital of France?")
     panel.get_by_role("button", name="Send").click()
@@ -45,8 +47,11 @@ def test_plan_tab_calibrates_from_a_pasted_start_up_log(idle_app_url, open_page)
     log = "\n".join(rows["llama31-8b-bf16-a100-40gb-128k-v0.15-eager"]["lines"])
     ui = open_page(idle_app_url, tab="Plan")
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
-    for label, value in (("Model (or a folder path)", "Llama-3.1-8B"), ("GPU (or type another card's name)", "A100 40GB"),
-                         ("Weights", "bf16")):
+    for label, value in (
+        ("Model (or a folder path)", "Llama-3.1-8B"),
+        ("GPU (or type another card's name)", "A100 40GB"),
+        ("Weights", "bf16"),
+    ):
         box = panel.get_by_role("combobox", name=label)
         box.click()
         page.get_by_role("option", name=value, exact=True).click()
@@ -63,7 +68,9 @@ def test_plan_tab_calibrates_from_a_pasted_start_up_log(idle_app_url, open_page)
     expect(page.get_by_text("kv_cache_gib +0.0")).to_be_visible()  # the fit gives the log back
     expect(page.locator("table").first).to_contain_text("14.99")  # the log's measured weights, not 14.96
     expect(page.get_by_text(re.compile(r"✅ fits: Llama-3.1-8B \(bf16\) on A100 40GB"))).to_be_visible()
-    expect(page.locator("#plan-command textarea")).to_have_value(re.compile(r"--max-model-len 32768 --gpu-memory-utilization 0.90"))
+    expect(page.locator("#plan-command textarea")).to_have_value(
+        re.compile(r"--max-model-len 32768 --gpu-memory-utilization 0.90")
+    )
     ui.shot("plan_calibrated")
 
 
@@ -92,19 +99,31 @@ def test_document_qa_tab_on_a_chinese_pdf(app_url, open_page, tmp_path):
     table = page.locator("#docqa-fields").filter(has_text="payment_terms")
     expect(table).to_be_visible(timeout=3 * MINUTE)
     expect(page.get_by_text("strategy")).to_be_visible()
-    for field in ("parties", "services_and_delivery", "payment_terms", "liability_for_breach",
-                  "termination_conditions"):
+    for field in (
+        "parties",
+        "services_and_delivery",
+        "payment_terms",
+        "liability_for_breach",
+        "termination_conditions",
+    ):
         expect(table).to_contain_text(field)
     expect(table).to_contain_text(re.compile("[✅❌]"))
     assert facts.amount  # the generated contract has an amount to find
     ui.shot("document_qa")
 
 
-REFUND_TOOL = {"name": "approve_refund", "description": "Refund a customer's order (needs a person's approval).",
-               "parameters": {"type": "object", "properties": {"order_id": {"type": "integer", "minimum": 1,
-                                                                            "maximum": 9999}},
-                              "required": ["order_id"], "additionalProperties": False},
-               "result": {"refunded": True}, "sensitive": True}
+REFUND_TOOL = {
+    "name": "approve_refund",
+    "description": "Refund a customer's order (needs a person's approval).",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9999}},
+        "required": ["order_id"],
+        "additionalProperties": False,
+    },
+    "result": {"refunded": True},
+    "sensitive": True,
+}
 
 
 def test_function_calling_tab_confirms_and_denies_a_sensitive_call(app_url, open_page):
@@ -126,8 +145,9 @@ def test_function_calling_tab_confirms_and_denies_a_sensitive_call(app_url, open
     audit = page.locator("#tool-audit .cm-content")
     for decision, status, event in (("Confirm", "executed", "confirmed"), ("Deny", "denied", "denied")):
         panel.get_by_role("button", name="Run", exact=True).click()
-        expect(pending).to_have_value(re.compile(r"^approve_refund\(\{\"order_id\": \d+\}\) — Confirm or Deny"),
-                                      timeout=MINUTE)
+        expect(pending).to_have_value(
+            re.compile(r"^approve_refund\(\{\"order_id\": \d+\}\) — Confirm or Deny"), timeout=MINUTE
+        )
         panel.get_by_role("button", name=decision, exact=True).click()
         expect(steps).to_contain_text(status, timeout=MINUTE)
         finish_turn(page, panel, pending, answer)
@@ -187,8 +207,7 @@ def test_benchmark_tab_runs_with_live_progress_plots_and_exports(app_url, open_p
     assert len(exported["bench.csv"].splitlines()) == 3
 
 
-def test_compare_tab_runs_two_candidates_with_progress_verdicts_plots_and_the_report(app_url, open_page,
-                                                                                    qwen3_engine):
+def test_compare_tab_runs_two_candidates_with_progress_verdicts_plots_and_the_report(app_url, open_page, qwen3_engine):
     ui = open_page(app_url, tab="Compare")
     page, panel = ui.page, ui.page.get_by_role("tabpanel")
     box = panel.get_by_role("textbox", name="Candidates (first = baseline)")
@@ -210,8 +229,10 @@ def test_compare_tab_runs_two_candidates_with_progress_verdicts_plots_and_the_re
     expect(verdict.locator("table").first).to_contain_text("not comparable")  # another tokenizer's perplexity
     expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(3)
     ui.shot("compare")
-    links = {name: page.get_by_role("row", name=re.compile(rf"^{re.escape(name)}")).get_by_role("link")
-             for name in ("report.html", "compare.json")}
+    links = {
+        name: page.get_by_role("row", name=re.compile(rf"^{re.escape(name)}")).get_by_role("link")
+        for name in ("report.html", "compare.json")
+    }
     saved = json.loads(page.request.get(links["compare.json"].get_attribute("href")).text())
     assert [a["candidate"] for a in saved["answers"]] == ["bf16", "qwen3"]
     assert {v["task"] for v in saved["verdicts"]["qwen3"]} == {"ppl", "tools"}
@@ -259,7 +280,8 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
         ctx.engine.process.wait(30)
 
         expect(panel.get_by_role("textbox", name="Status", exact=True)).to_have_value(
-            re.compile(r"^stopped: vLLM exited with code -9 .*press Start to restart it"), timeout=MINUTE)
+            re.compile(r"^stopped: vLLM exited with code -9 .*press Start to restart it"), timeout=MINUTE
+        )
         panel.get_by_role("button", name="Send").click()
         ui.expect_error("the engine is not running", "press Start")
         expect(panel.get_by_role("textbox", name="Message")).to_have_value("What is the capital of France?")

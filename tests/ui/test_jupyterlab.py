@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.helpers import SCREENSHOTS
-from workbench import planner
 from workbench.engine import free_port
 
 pytestmark = pytest.mark.slow
@@ -31,11 +30,24 @@ def jupyter_lab(engine, tmp_path):
     port = free_port()
     log = open(tmp_path / "jupyter.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings")})
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings")},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -88,9 +100,11 @@ def test_notebook_02_runs_in_jupyterlab_and_the_planner_redraws(jupyter_lab, bro
         # every cell ran, the last one (the plan against the running engine) included
         expect(page.get_by_text("KV fp8: four full-length requests fit up to")).to_be_visible(timeout=120_000)
         tokens = engine.report.kv_cache_tokens  # 46592 on the CPU build; the running engine's own on a GPU
-        expect(page.locator(".jp-OutputArea-output").filter(has_text=f"kv_cache_tokens      planned    {tokens}   "
-                                                                      f"reported    {tokens}   match True")).to_have_count(
-            1, timeout=120_000)
+        expect(
+            page.locator(".jp-OutputArea-output").filter(
+                has_text=f"kv_cache_tokens      planned    {tokens}   reported    {tokens}   match True"
+            )
+        ).to_have_count(1, timeout=120_000)
         planner.scroll_into_view_if_needed()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab_planner.png"))

@@ -25,8 +25,9 @@ def test_the_tab_previews_the_planted_drop_and_generates_the_four_files(app_url)
     assert "2 alert(s)" in status and "nothing written" in status
     assert [row[:3] for row in alerts["data"]] == [["East", "revenue", "drop"], ["East", "orders", "drop"]]
     assert "median of the same weekday over the last 8 weeks" in alerts["data"][0][4]
-    status, alerts, _, _, prose, files = ui.predict(url, *FORM, "2026-11-16..2026-11-17", "zh", False,
-                                                    400, api_name="/report_generate")
+    status, alerts, _, _, prose, files = ui.predict(
+        url, *FORM, "2026-11-16..2026-11-17", "zh", False, 400, api_name="/report_generate"
+    )
     assert status.startswith("done: 2 day(s)") and "prose by template (no model)" in status
     assert sorted(Path(f).name for f in files) == sorted(["report.md", "report.html", "report.docx", "facts.json"] * 2)
     assert "## Report (template (no model))" in prose and "异常预警" in prose

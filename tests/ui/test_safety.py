@@ -8,8 +8,10 @@ from workbench.errors import ConfigError
 from workbench.ui.app import check_exposure, parse_auth
 
 
-@pytest.mark.parametrize("host, share", [("0.0.0.0", False), ("192.168.1.20", False), ("::", False),
-                                         ("my-laptop.local", False), ("127.0.0.1", True)])
+@pytest.mark.parametrize(
+    "host, share",
+    [("0.0.0.0", False), ("192.168.1.20", False), ("::", False), ("my-laptop.local", False), ("127.0.0.1", True)],
+)
 def test_serving_beyond_this_machine_needs_a_password(host, share):
     with pytest.raises(ConfigError, match="without a password.*--auth user:password.*WORKBENCH_AUTH"):
         check_exposure(host, share, None)
@@ -35,11 +37,44 @@ def test_the_login_holds_for_the_http_api():
     url, close = serve_app(AppContext(), auth=("ada", "lovelace-1843"))
     try:
         with pytest.raises(Exception):
-            Client(url, verbose=False).predict("Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1,
-                                               None, 256, "0.32.0", None, None, "", None, api_name="/plan")
+            Client(url, verbose=False).predict(
+                "Qwen3-14B",
+                "RTX 3090",
+                "gptq-int4",
+                128,
+                32768,
+                None,
+                "auto",
+                1,
+                1,
+                None,
+                256,
+                "0.32.0",
+                None,
+                None,
+                "",
+                None,
+                api_name="/plan",
+            )
         summary = Client(url, auth=("ada", "lovelace-1843"), verbose=False).predict(
-            "Qwen3-14B", "RTX 3090", "gptq-int4", 128, 32768, None, "auto", 1, 1, None, 256, "0.32.0", None, None, "",
-            None, api_name="/plan")[0]
+            "Qwen3-14B",
+            "RTX 3090",
+            "gptq-int4",
+            128,
+            32768,
+            None,
+            "auto",
+            1,
+            1,
+            None,
+            256,
+            "0.32.0",
+            None,
+            None,
+            "",
+            None,
+            api_name="/plan",
+        )[0]
         assert "fits" in summary
     finally:
         close()
@@ -66,7 +101,12 @@ def test_the_cli_refuses_an_open_host_without_a_password():
     import sys
 
     for extra in (["--ui-host", "0.0.0.0"], ["--share"]):
-        out = subprocess.run([sys.executable, "-m", "workbench.cli", "ui", "--no-engine", *extra],
-                             capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+        out = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", "ui", "--no-engine", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin"},
+        )
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
         assert "without a password" in out.stderr and "--auth" in out.stderr

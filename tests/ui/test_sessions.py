@@ -20,11 +20,18 @@ EXAMPLES = abconfig.EXAMPLE.parent
 
 
 def sensitive_tool(name: str) -> dict:
-    return {"name": name, "description": f"{name.replace('_', ' ').capitalize()} (needs a person's approval).",
-            "parameters": {"type": "object", "properties": {"order_id": {"type": "integer", "minimum": 1,
-                                                                         "maximum": 9999}},
-                           "required": ["order_id"], "additionalProperties": False},
-            "result": {"done": name}, "sensitive": True}
+    return {
+        "name": name,
+        "description": f"{name.replace('_', ' ').capitalize()} (needs a person's approval).",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9999}},
+            "required": ["order_id"],
+            "additionalProperties": False,
+        },
+        "result": {"done": name},
+        "sensitive": True,
+    }
 
 
 def chat(url: str, country: str) -> tuple[str, float]:
@@ -85,9 +92,25 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
     pending = {name: threading.Event() for name in ("approve_refund", "cancel_booking")}
 
     def plan_session():
-        return Client(app_url, verbose=False).predict("Qwen3-8B", "RTX 4090", "awq-int4", 128, 16384, None, "auto",
-                                                      1, 1, None, 256, "0.32.0", None, None, "", None,
-                                                      api_name="/plan")[4]
+        return Client(app_url, verbose=False).predict(
+            "Qwen3-8B",
+            "RTX 4090",
+            "awq-int4",
+            128,
+            16384,
+            None,
+            "auto",
+            1,
+            1,
+            None,
+            256,
+            "0.32.0",
+            None,
+            None,
+            "",
+            None,
+            api_name="/plan",
+        )[4]
 
     def docqa_session():
         ui = Client(app_url, verbose=False)
@@ -105,8 +128,10 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
         ab = pool.submit(ab_session)
         plan = pool.submit(plan_session)
         docqa = pool.submit(docqa_session)
-        tool_runs = {name: pool.submit(tools_session, app_url, name, pending[other], pending[name])
-                     for name, other in (("approve_refund", "cancel_booking"), ("cancel_booking", "approve_refund"))}
+        tool_runs = {
+            name: pool.submit(tools_session, app_url, name, pending[other], pending[name])
+            for name, other in (("approve_refund", "cancel_booking"), ("cancel_booking", "approve_refund"))
+        }
         time.sleep(2)  # the A/B run is under way
         during = chats(app_url, rounds=2)  # 3 chat sessions while everything else runs
         ab_status = ab.result(timeout=600)
@@ -114,8 +139,9 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
     for country, answer, _ in baseline + during:
         assert CAPITALS[country] in answer, (country, answer)
     assert ab_status.startswith("done: 40 trials"), ab_status
-    expected = gpu_plan.plan(models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 4090"), "awq-int4",
-                             ServeSettings(max_model_len=16384))
+    expected = gpu_plan.plan(
+        models.CATALOG["Qwen3-8B"], hardware.find_gpu("RTX 4090"), "awq-int4", ServeSettings(max_model_len=16384)
+    )
     assert plan.result()["kv_cache_tokens"] == expected.kv_cache_tokens
     assert [row[0] for row in docqa.result()["data"]][:1] == ["parties"]
     for name, run in tool_runs.items():
@@ -130,6 +156,8 @@ def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_p
         return statistics.median(seconds), seconds[int(0.95 * (len(seconds) - 1))]
 
     (p50_alone, p95_alone), (p50_busy, p95_busy) = spread(baseline), spread(during)
-    print(f"\n8 sessions: chat p50/p95 {p50_alone:.2f}/{p95_alone:.2f} s alone, {p50_busy:.2f}/{p95_busy:.2f} s "
-          f"during an A/B run (4 at a time), document QA, two tool turns and a plan")
+    print(
+        f"\n8 sessions: chat p50/p95 {p50_alone:.2f}/{p95_alone:.2f} s alone, {p50_busy:.2f}/{p95_busy:.2f} s "
+        f"during an A/B run (4 at a time), document QA, two tool turns and a plan"
+    )
     assert p95_busy < 120  # chat was served during the run, not queued behind it

@@ -18,24 +18,55 @@ KINDS = ("amount", "date", "party", "clause")
 LANGUAGES = ("en", "zh")
 
 _TOPICS = {
-    "en": {"amount": ["hosting deposit", "training fee", "audit fee", "escrow payment", "support retainer"],
-           "date": ["go-live date", "final audit date", "handover date", "data migration date", "renewal date"],
-           "party": ["escrow agent", "hosting provider", "auditor", "insurer", "logistics partner"],
-           "clause": ["warranty claims", "data-retention duties", "price adjustments", "audit rights", "spare parts"]},
-    "zh": {"amount": ["托管押金", "培训费", "审计费", "托管付款", "技术支持费"],
-           "date": ["上线日期", "终审日期", "移交日期", "数据迁移日期", "续约日期"],
-           "party": ["托管代理方", "托管服务商", "审计机构", "保险机构", "物流合作方"],
-           "clause": ["质保索赔", "数据留存义务", "价格调整", "审计权利", "备件供应"]},
+    "en": {
+        "amount": ["hosting deposit", "training fee", "audit fee", "escrow payment", "support retainer"],
+        "date": ["go-live date", "final audit date", "handover date", "data migration date", "renewal date"],
+        "party": ["escrow agent", "hosting provider", "auditor", "insurer", "logistics partner"],
+        "clause": ["warranty claims", "data-retention duties", "price adjustments", "audit rights", "spare parts"],
+    },
+    "zh": {
+        "amount": ["托管押金", "培训费", "审计费", "托管付款", "技术支持费"],
+        "date": ["上线日期", "终审日期", "移交日期", "数据迁移日期", "续约日期"],
+        "party": ["托管代理方", "托管服务商", "审计机构", "保险机构", "物流合作方"],
+        "clause": ["质保索赔", "数据留存义务", "价格调整", "审计权利", "备件供应"],
+    },
 }
-_SITES = {"en": ["Shanghai site", "Berlin site", "Austin site", "Osaka site", "Lyon site", "Toronto site",
-                 "Porto site"],
-          "zh": ["上海站点", "柏林站点", "奥斯汀站点", "大阪站点", "里昂站点", "多伦多站点", "波尔图站点"]}
-_COMPANIES = {"en": ["Granite Peak Holdings Ltd.", "Riverbend Logistics Inc.", "Cobalt Harbor Insurance Co.",
-                     "Westgate Audit Partners LLC", "Summit Vault Escrow Ltd.", "Pinecrest Hosting Inc."],
-              "zh": ["宁波海纳物流有限公司", "重庆金石审计有限公司", "天津长风保险有限公司", "西安云栈托管有限公司",
-                     "厦门鹭岛数据有限公司", "武汉江城信息技术有限公司"]}
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
+_SITES = {
+    "en": ["Shanghai site", "Berlin site", "Austin site", "Osaka site", "Lyon site", "Toronto site", "Porto site"],
+    "zh": ["上海站点", "柏林站点", "奥斯汀站点", "大阪站点", "里昂站点", "多伦多站点", "波尔图站点"],
+}
+_COMPANIES = {
+    "en": [
+        "Granite Peak Holdings Ltd.",
+        "Riverbend Logistics Inc.",
+        "Cobalt Harbor Insurance Co.",
+        "Westgate Audit Partners LLC",
+        "Summit Vault Escrow Ltd.",
+        "Pinecrest Hosting Inc.",
+    ],
+    "zh": [
+        "宁波海纳物流有限公司",
+        "重庆金石审计有限公司",
+        "天津长风保险有限公司",
+        "西安云栈托管有限公司",
+        "厦门鹭岛数据有限公司",
+        "武汉江城信息技术有限公司",
+    ],
+}
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _CN_DIGITS = "零一二三四五六七八九"
 
 
@@ -55,9 +86,16 @@ class Fact:
     distractor_marks: tuple[str, ...]
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "language": self.language, "subject": self.subject,
-                "sentence": self.sentence, "marks": list(self.marks), "distractor": self.distractor,
-                "distractor_marks": list(self.distractor_marks)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "language": self.language,
+            "subject": self.subject,
+            "sentence": self.sentence,
+            "marks": list(self.marks),
+            "distractor": self.distractor,
+            "distractor_marks": list(self.distractor_marks),
+        }
 
 
 def language_of(text: str) -> str:
@@ -83,8 +121,11 @@ def _value(kind: str, language: str, rng: random.Random, taken: set) -> tuple[st
         elif kind == "date":
             year, month, day = rng.choice([2026, 2027, 2028]), rng.randrange(1, 13), rng.randrange(1, 29)
             text = f"{day} {_MONTHS[month - 1]} {year}" if language == "en" else f"{year}年{month}月{day}日"
-            marks = (str(day), _MONTHS[month - 1].lower(), str(year)) if language == "en" else \
-                (str(year), str(month), str(day))
+            marks = (
+                (str(day), _MONTHS[month - 1].lower(), str(year))
+                if language == "en"
+                else (str(year), str(month), str(day))
+            )
         elif kind == "party":
             text = rng.choice(_COMPANIES[language])
             marks = (text,)
@@ -99,17 +140,20 @@ def _value(kind: str, language: str, rng: random.Random, taken: set) -> tuple[st
 
 def _clause(kind: str, language: str, topic: str, site: str, value: str) -> str:
     if language == "en":
-        return {"amount": f"Supplementary terms. The {topic} for the {site} is {value}, payable by Party A.",
-                "date": f"Supplementary terms. The {topic} for the {site} is {value}.",
-                "party": f"Supplementary terms. The {topic} for the {site} is {value}",
-                "clause": f"Supplementary terms. The {topic} for the {site} are governed by {value} of this Contract.",
-                }[kind]
+        return {
+            "amount": f"Supplementary terms. The {topic} for the {site} is {value}, payable by Party A.",
+            "date": f"Supplementary terms. The {topic} for the {site} is {value}.",
+            "party": f"Supplementary terms. The {topic} for the {site} is {value}",
+            "clause": f"Supplementary terms. The {topic} for the {site} are governed by {value} of this Contract.",
+        }[kind]
     # 40 characters or more: docqa.split_sentences joins a shorter sentence to the next one
     lead, tail = "补充条款：经双方协商一致，", "，本条款与合同正文具有同等效力。"
-    return {"amount": f"{lead}{site}的{topic}为{value}，由甲方支付{tail}",
-            "date": f"{lead}{site}的{topic}为{value}{tail}",
-            "party": f"{lead}{site}的{topic}为{value}{tail}",
-            "clause": f"{lead}{site}的{topic}适用本合同{value}的约定{tail}"}[kind]
+    return {
+        "amount": f"{lead}{site}的{topic}为{value}，由甲方支付{tail}",
+        "date": f"{lead}{site}的{topic}为{value}{tail}",
+        "party": f"{lead}{site}的{topic}为{value}{tail}",
+        "clause": f"{lead}{site}的{topic}适用本合同{value}的约定{tail}",
+    }[kind]
 
 
 def _subject(language: str, topic: str, site: str) -> str:
@@ -129,9 +173,19 @@ def make_facts(count: int, language: str, rng: random.Random, prefix: str = "") 
         wrong, wrong_marks = _value(kind, language, rng, taken)
         while has_marks(value, wrong_marks) or has_marks(wrong, marks):  # 3 March 2027 against 9 March 2027...
             wrong, wrong_marks = _value(kind, language, rng, taken)
-        facts.append(Fact(f"{prefix}{i}", kind, language, _subject(language, topic, site), (topic.lower(),),
-                          _clause(kind, language, topic, site, value), marks,
-                          _clause(kind, language, topic, other, wrong), wrong_marks))
+        facts.append(
+            Fact(
+                f"{prefix}{i}",
+                kind,
+                language,
+                _subject(language, topic, site),
+                (topic.lower(),),
+                _clause(kind, language, topic, site, value),
+                marks,
+                _clause(kind, language, topic, other, wrong),
+                wrong_marks,
+            )
+        )
     return facts
 
 
@@ -161,8 +215,8 @@ def cut(text: str, chars: int) -> str:
     """At most the text's first `chars` characters, ended at a line or sentence boundary."""
     if chars >= len(text):
         return text
-    ends = [m.end() for m in re.finditer(r"\n|(?<=[。；！？])|(?<=[.;!?])\s", text[:chars + 1])]
-    return text[:ends[-1] if ends else chars].rstrip()
+    ends = [m.end() for m in re.finditer(r"\n|(?<=[。；！？])|(?<=[.;!?])\s", text[: chars + 1])]
+    return text[: ends[-1] if ends else chars].rstrip()
 
 
 def plant(text: str, facts: list[Fact], depth_pct: float, distractor_depth_pct: float) -> str:
@@ -174,8 +228,11 @@ def plant(text: str, facts: list[Fact], depth_pct: float, distractor_depth_pct: 
     out, last = [], 0
     for at, _, lines in inserts:
         out.append(text[last:at])
-        out.append(("\n" if at and not text[:at].endswith("\n") else "") + "\n".join(lines) +
-                   ("\n" if at < len(text) and not text[at:].startswith("\n") else ""))
+        out.append(
+            ("\n" if at and not text[:at].endswith("\n") else "")
+            + "\n".join(lines)
+            + ("\n" if at < len(text) and not text[at:].startswith("\n") else "")
+        )
         last = at
     out.append(text[last:])
     return "".join(out)

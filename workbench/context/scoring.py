@@ -65,12 +65,11 @@ def _is_distractor(fact: Fact, quote: str) -> bool:
 
 
 def quote_instruction(fact: Fact) -> str:
-    return (f"Which sentence of the document states {fact.subject}? "
-            "Reply as JSON with the sentence in \"quote\".")
+    return f'Which sentence of the document states {fact.subject}? Reply as JSON with the sentence in "quote".'
 
 
 def value_instruction(fact: Fact, quote: str) -> str:
-    return f"The document says: \"{quote}\"\nWhat is {fact.subject}? Answer in one short sentence."
+    return f'The document says: "{quote}"\nWhat is {fact.subject}? Answer in one short sentence.'
 
 
 def reserved_tokens(thinking: bool | None) -> int:
@@ -85,15 +84,27 @@ def ask(client, document: Document, fact: Fact, thinking: bool | None = None) ->
     if not found:
         return score(fact, docqa.Field(fact.id, docqa.NOT_FOUND, "", False, None, found=False))
     schema = {"type": "json_schema", "json_schema": {"name": "field", "schema": docqa.quote_schema(found)}}
-    r = client.chat(docqa._messages(document.text, quote_instruction(fact)), task="docqa-quote",  # docqa's prompt
-                    enable_thinking=thinking, temperature=0, max_tokens=QUOTE_TOKENS, response_format=schema)
+    r = client.chat(
+        docqa._messages(document.text, quote_instruction(fact)),
+        task="docqa-quote",  # docqa's prompt
+        enable_thinking=thinking,
+        temperature=0,
+        max_tokens=QUOTE_TOKENS,
+        response_format=schema,
+    )
     quote = docqa._parse_quote(r.text)
-    v = client.chat(docqa._messages(document.text, value_instruction(fact, quote)), task="docqa-values",
-                    enable_thinking=thinking, temperature=0, max_tokens=docqa.VALUE_TOKENS,
-                    **({} if thinking else docqa._VALUE_PARAMS))  # a stop at the line's end would cut the thought
+    v = client.chat(
+        docqa._messages(document.text, value_instruction(fact, quote)),
+        task="docqa-values",
+        enable_thinking=thinking,
+        temperature=0,
+        max_tokens=docqa.VALUE_TOKENS,
+        **({} if thinking else docqa._VALUE_PARAMS),
+    )  # a stop at the line's end would cut the thought
     field = docqa.ground(document, fact.id, docqa.trim_repetition(v.text), quote)
     reading = score(fact, field)
     if r.ran_out_thinking or v.ran_out_thinking:
-        reading = Reading(fact.id, NOT_FOUND, "ran out of tokens while thinking", quote, field.value, field.verified,
-                          field.supported)
+        reading = Reading(
+            fact.id, NOT_FOUND, "ran out of tokens while thinking", quote, field.value, field.verified, field.supported
+        )
     return Reading(**{**reading.as_dict(), "prompt_tokens": r.usage.prompt_tokens})

@@ -24,11 +24,12 @@ from dataclasses import replace
 from workbench import hardware, models, startup_log
 from workbench.planner.answer import CpuAnswer, GpuAnswer, ParallelAnswer, PlanAnswer
 from workbench.planner.budget import QUANT_FORMATS
-from workbench.planner.fit import as_logged, calibrated_plan, check_cpu, check_gpu, read_log, usable
-from workbench.planner.gpu_plan import Plan
+
 # aliased, so that `planner.cpu_plan`, `planner.fit` and `planner.gpu_plan` stay the modules of those names
 from workbench.planner.cpu_plan import cpu_plan as plan_cpu
+from workbench.planner.fit import as_logged, calibrated_plan, check_cpu, check_gpu, read_log, usable
 from workbench.planner.fit import fit as fit_log
+from workbench.planner.gpu_plan import Plan
 from workbench.planner.gpu_plan import plan as plan_gpu
 from workbench.planner.request import DEFAULT_GPU, PlanRequest, checkpoint_format
 from workbench.planner.served import Comparison, compare
@@ -36,9 +37,22 @@ from workbench.planner.sweeps import CONTEXTS, sweep_context, sweep_parallel
 from workbench.planner.vllm_facts import DEFAULT_VLLM_VERSION, ServeSettings
 from workbench.startup_log import EngineReport
 
-__all__ = ["CONTEXTS", "DEFAULT_GPU", "DEFAULT_VLLM_VERSION", "QUANT_FORMATS",
-           "Comparison", "CpuAnswer", "GpuAnswer", "ParallelAnswer", "Plan", "PlanAnswer", "PlanRequest",
-           "ServeSettings", "compare", "plan"]
+__all__ = [
+    "CONTEXTS",
+    "DEFAULT_GPU",
+    "DEFAULT_VLLM_VERSION",
+    "QUANT_FORMATS",
+    "Comparison",
+    "CpuAnswer",
+    "GpuAnswer",
+    "ParallelAnswer",
+    "Plan",
+    "PlanAnswer",
+    "PlanRequest",
+    "ServeSettings",
+    "compare",
+    "plan",
+]
 
 
 def _log_report(request: PlanRequest) -> EngineReport | None:
@@ -66,8 +80,11 @@ def plan(request: PlanRequest) -> PlanAnswer:
     spec = models.find_model(request.model, request.revision)
     quant = checkpoint_format(spec, request.quant, request.weights_gib)
     if request.quant and request.quant != quant:
-        spec = replace(spec, weights_source=(spec.weights_source or "") + f"; the checkpoint declares {quant}, so "
-                       f"--quant {request.quant} does not apply")
+        spec = replace(
+            spec,
+            weights_source=(spec.weights_source or "") + f"; the checkpoint declares {quant}, so "
+            f"--quant {request.quant} does not apply",
+        )
     request = replace(request, quant=quant, group_size=spec.declared_group_size or request.group_size)
     report = _log_report(request)
     if report is not None and report.device == "cpu":
@@ -87,12 +104,14 @@ def plan(request: PlanRequest) -> PlanAnswer:
         return calibrated_plan(spec, gpu, request.quant, s, cal, request.group_size, request.weights_gib)
 
     if request.parallel:
-        sweep = sweep_parallel(spec, gpu, request.quant, settings, request.group_size, request.gpus_per_node,
-                               plan_at=plan_at)
+        sweep = sweep_parallel(
+            spec, gpu, request.quant, settings, request.group_size, request.gpus_per_node, plan_at=plan_at
+        )
         return ParallelAnswer(request, spec, gpu, sweep, cal)
     curve = ()
     if request.curve:
         limit = spec.max_position_embeddings or max(CONTEXTS)
-        curve = tuple(sweep_context(spec, gpu, request.quant, settings, [n for n in CONTEXTS if n <= limit],
-                                    plan_at=plan_at))
+        curve = tuple(
+            sweep_context(spec, gpu, request.quant, settings, [n for n in CONTEXTS if n <= limit], plan_at=plan_at)
+        )
     return GpuAnswer(request, spec, gpu, plan_at(settings), cal, curve)

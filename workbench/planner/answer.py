@@ -88,20 +88,34 @@ class GpuAnswer(PlanAnswer):
         result, length = self.plan, self.plan.max_model_len
         d = result.as_dict()
         lines = [f"{result.model} · {result.quant} on {result.gpu} · max_model_len {length:,} (per GPU)"]
-        lines += [f"  {key:<18} {d[key]:>8.2f}" for key in
-                  ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib")]
+        lines += [
+            f"  {key:<18} {d[key]:>8.2f}"
+            for key in (
+                "requested_gib",
+                "weights_gib",
+                "activation_gib",
+                "non_torch_gib",
+                "cuda_graph_gib",
+                "kv_cache_gib",
+            )
+        ]
         r = result.kv_cache_gib_range
-        lines += [f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}",
-                  f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}",
-                  f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}",
-                  f"  kv_cache_gib range {r.pessimistic:.2f} (pessimistic) to {r.optimistic:.2f} (optimistic)",
-                  f"  {result.roofline(length)}",
-                  ("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason]
+        lines += [
+            f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}",
+            f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}",
+            f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}",
+            f"  kv_cache_gib range {r.pessimistic:.2f} (pessimistic) to {r.optimistic:.2f} (optimistic)",
+            f"  {result.roofline(length)}",
+            ("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason,
+        ]
         lines += [f"warning: {line}" for line in result.warnings]
         lines += [f"suggestion: {line}" for line in result.suggestions]
         lines += [f"IMPOSSIBLE CLAIM: {line}" for line in self.claim_flags]
-        lines += ["command: " + result.flags.command(), "checkpoint: " + result.checkpoint_note,
-                  "weights: " + self.weights_source]
+        lines += [
+            "command: " + result.flags.command(),
+            "checkpoint: " + result.checkpoint_note,
+            "weights: " + self.weights_source,
+        ]
         if self.calibration is not None:
             lines += _calibration_lines(self.calibration)
         return "\n".join(lines)
@@ -128,19 +142,22 @@ class CpuAnswer(PlanAnswer):
 
     def to_markdown(self) -> str:
         p = self.plan
-        return (f"### {'✅ fits' if p.fits else '❌ does not fit'}: {self.spec.name} on the CPU build\n"
-                f"VLLM_CPU_KVCACHE_SPACE={p.kv_cache_gib:g} GiB holds **{p.kv_cache_tokens:,}** tokens "
-                f"({p.kv_bytes_per_token:,} B each, blocks of {CPU_BLOCK_SIZE}); max concurrency at "
-                f"{p.max_model_len:,}: **{p.max_concurrency:.2f}**. Set another space with "
-                "`workbench plan --calibrate-from LOG --kv-space-gib N`."
-                + _calibration_markdown(self.calibration))
+        return (
+            f"### {'✅ fits' if p.fits else '❌ does not fit'}: {self.spec.name} on the CPU build\n"
+            f"VLLM_CPU_KVCACHE_SPACE={p.kv_cache_gib:g} GiB holds **{p.kv_cache_tokens:,}** tokens "
+            f"({p.kv_bytes_per_token:,} B each, blocks of {CPU_BLOCK_SIZE}); max concurrency at "
+            f"{p.max_model_len:,}: **{p.max_concurrency:.2f}**. Set another space with "
+            "`workbench plan --calibrate-from LOG --kv-space-gib N`." + _calibration_markdown(self.calibration)
+        )
 
     def to_text(self) -> str:
         p = self.plan
-        lines = [f"{self.spec.name} on the CPU build · VLLM_CPU_KVCACHE_SPACE={p.kv_cache_gib:g} · "
-                 f"max_model_len {p.max_model_len:,}",
-                 f"  kv_cache_tokens {p.kv_cache_tokens:,} ({p.kv_bytes_per_token:,} B per token, "
-                 f"blocks of {CPU_BLOCK_SIZE}); max concurrency {p.max_concurrency:.2f}"]
+        lines = [
+            f"{self.spec.name} on the CPU build · VLLM_CPU_KVCACHE_SPACE={p.kv_cache_gib:g} · "
+            f"max_model_len {p.max_model_len:,}",
+            f"  kv_cache_tokens {p.kv_cache_tokens:,} ({p.kv_bytes_per_token:,} B per token, "
+            f"blocks of {CPU_BLOCK_SIZE}); max concurrency {p.max_concurrency:.2f}",
+        ]
         return "\n".join(lines + _calibration_lines(self.calibration))
 
 
@@ -166,27 +183,47 @@ class ParallelAnswer(PlanAnswer):
         return asdict(self.sweep)
 
     def csv_rows(self) -> tuple[list[str], list[list]]:
-        keys = ["tp", "pp", "gpus", "nodes", "weights_gib_per_gpu", "kv_cache_gib_per_gpu", "kv_cache_tokens",
-                "max_concurrency", "fits", "command"]
+        keys = [
+            "tp",
+            "pp",
+            "gpus",
+            "nodes",
+            "weights_gib_per_gpu",
+            "kv_cache_gib_per_gpu",
+            "kv_cache_tokens",
+            "max_concurrency",
+            "fits",
+            "command",
+        ]
         return keys, [[getattr(r, k) for k in keys] for r in self.sweep.rows]
 
     def to_markdown(self) -> str:
-        rows = ["| TP | PP | GPUs | nodes | weights GiB | KV GiB | KV tokens | requests | fits |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        rows += [f"| {r.tp} | {r.pp} | {r.gpus} | {r.nodes} | {r.weights_gib_per_gpu:.2f} | "
-                 f"{r.kv_cache_gib_per_gpu:.2f} | {r.kv_cache_tokens:,} | {r.max_concurrency:.2f} | "
-                 f"{'yes' if r.fits else 'no'} |" for r in self.sweep.rows]
+        rows = [
+            "| TP | PP | GPUs | nodes | weights GiB | KV GiB | KV tokens | requests | fits |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        rows += [
+            f"| {r.tp} | {r.pp} | {r.gpus} | {r.nodes} | {r.weights_gib_per_gpu:.2f} | "
+            f"{r.kv_cache_gib_per_gpu:.2f} | {r.kv_cache_tokens:,} | {r.max_concurrency:.2f} | "
+            f"{'yes' if r.fits else 'no'} |"
+            for r in self.sweep.rows
+        ]
         return f"**{self.sweep.verdict}**\n\n" + "\n".join(rows) + (f"\n\n`{self.command}`" if self.command else "")
 
     def to_text(self) -> str:
         sweep, req = self.sweep, self.request
-        lines = [f"{self.spec.name} · {req.quant} on {self.gpu.name} · max_model_len "
-                 f"{req.settings.max_model_len:,} · {sweep.gpus_per_node} GPUs per node (memory per GPU)",
-                 f"{'TP':>3} {'PP':>3} {'GPUs':>5} {'nodes':>5} {'weights GiB':>12} {'KV GiB':>8} {'KV tokens':>10} "
-                 f"{'requests':>9}  fits"]
-        lines += [f"{r.tp:>3} {r.pp:>3} {r.gpus:>5} {r.nodes:>5} {r.weights_gib_per_gpu:>12.2f} "
-                  f"{r.kv_cache_gib_per_gpu:>8.2f} {r.kv_cache_tokens:>10,} {r.max_concurrency:>9.2f}  "
-                  f"{'yes' if r.fits else 'no'}" for r in sweep.rows]
+        lines = [
+            f"{self.spec.name} · {req.quant} on {self.gpu.name} · max_model_len "
+            f"{req.settings.max_model_len:,} · {sweep.gpus_per_node} GPUs per node (memory per GPU)",
+            f"{'TP':>3} {'PP':>3} {'GPUs':>5} {'nodes':>5} {'weights GiB':>12} {'KV GiB':>8} {'KV tokens':>10} "
+            f"{'requests':>9}  fits",
+        ]
+        lines += [
+            f"{r.tp:>3} {r.pp:>3} {r.gpus:>5} {r.nodes:>5} {r.weights_gib_per_gpu:>12.2f} "
+            f"{r.kv_cache_gib_per_gpu:>8.2f} {r.kv_cache_tokens:>10,} {r.max_concurrency:>9.2f}  "
+            f"{'yes' if r.fits else 'no'}"
+            for r in sweep.rows
+        ]
         lines.append(sweep.verdict)
         if sweep.choice:
             lines.append("command: " + sweep.choice.command)
@@ -199,8 +236,10 @@ class ParallelAnswer(PlanAnswer):
 def _calibration_lines(fit: LogFit) -> list[str]:
     cal = fit.as_dict()
     facts = {k: v for k, v in cal["facts"].items() if v is not None}
-    lines = ["calibrated from the log: " + ", ".join(f"{k} {v}" for k, v in facts.items()),
-             "  fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items())]
+    lines = [
+        "calibrated from the log: " + ", ".join(f"{k} {v}" for k, v in facts.items()),
+        "  fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items()),
+    ]
     lines += [f"  recomputed {line}" for line in _recomputed(cal)]
     if cal["residual"]:
         lines.append("  on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
@@ -210,8 +249,12 @@ def _calibration_lines(fit: LogFit) -> list[str]:
 def _calibration_markdown(fit: LogFit) -> str:
     cal = fit.as_dict()
     facts = ", ".join(f"{k} {v}" for k, v in cal["facts"].items() if v is not None)
-    lines = ["", "#### Calibrated from your start-up log", f"- the log: {facts}",
-             "- fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items())]
+    lines = [
+        "",
+        "#### Calibrated from your start-up log",
+        f"- the log: {facts}",
+        "- fitted: " + ", ".join(f"{k} {v}" for k, v in cal["fitted_terms"].items()),
+    ]
     lines += [f"- recomputed {line}" for line in _recomputed(cal)]
     if cal["residual"]:
         lines.append("- on the log itself: " + ", ".join(f"{k} {v:+}" for k, v in cal["residual"].items()))
@@ -223,8 +266,10 @@ def _recomputed(cal: dict) -> list[str]:
     """The profile peaks computed for the log's run and for the plan (GPU logs), one line each."""
     out = []
     for where, p in cal.get("recomputed_terms", {}).items():
-        out.append(f"for the {where} ({p['model']}, vLLM {p['vllm_version']}, {p['model_runner']} model runner): "
-                   f"forward {p['forward_gib']} GiB ({p['max_num_batched_tokens']:,} tokens), sampler "
-                   f"{p['sampler_gib']} GiB ({p['max_num_seqs']:,} rows × {p['sampler_bytes_per_logit']} B per "
-                   f"logit), peak {p['peak_gib']} GiB")
+        out.append(
+            f"for the {where} ({p['model']}, vLLM {p['vllm_version']}, {p['model_runner']} model runner): "
+            f"forward {p['forward_gib']} GiB ({p['max_num_batched_tokens']:,} tokens), sampler "
+            f"{p['sampler_gib']} GiB ({p['max_num_seqs']:,} rows × {p['sampler_bytes_per_logit']} B per "
+            f"logit), peak {p['peak_gib']} GiB"
+        )
     return out

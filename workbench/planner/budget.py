@@ -21,8 +21,13 @@ from dataclasses import dataclass
 
 from workbench.errors import ConfigError
 from workbench.models import ModelSpec
-from workbench.planner.vllm_facts import (BLOCK_SIZE, CPU_BLOCK_SIZE, ServeSettings, model_runner,
-                                          sampler_bytes_per_logit)
+from workbench.planner.vllm_facts import (
+    BLOCK_SIZE,
+    CPU_BLOCK_SIZE,
+    ServeSettings,
+    model_runner,
+    sampler_bytes_per_logit,
+)
 
 GIB = 2**30
 
@@ -43,20 +48,23 @@ class QuantFormat:
         return self.weight_bits / 8 + extra
 
 
-QUANT_FORMATS: dict[str, QuantFormat] = {q.name: q for q in [
-    QuantFormat("bf16", 16),
-    QuantFormat("fp16", 16),
-    QuantFormat("fp8", 8, note="per-channel scales; embeddings stay 16-bit"),
-    QuantFormat("gptq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
-    QuantFormat("gptq-int8", 8, 3.0, True, note="fp16 scale + packed 8-bit zero per group"),
-    QuantFormat("awq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
-    QuantFormat("w4a16", 4, 2.0, True, note="compressed-tensors, symmetric: fp16 scale per group"),
-    QuantFormat("w8a8", 8, note="int8 weights and activations, per-channel scales"),
-    QuantFormat("bnb-nf4", 4.5, note="bitsandbytes NF4/FP4: an fp32 absmax per block of 64"),
-    QuantFormat("bnb-int8", 8, note="bitsandbytes LLM.int8(): int8 weights, per-row scales"),
-    QuantFormat("gguf-q4_k_m", 4.85, quantizes_embeddings=True, note="mixed Q4_K/Q6_K, ~4.85 bits per weight"),
-    QuantFormat("gguf-q8_0", 8.5, quantizes_embeddings=True, note="34 bytes per block of 32"),
-]}
+QUANT_FORMATS: dict[str, QuantFormat] = {
+    q.name: q
+    for q in [
+        QuantFormat("bf16", 16),
+        QuantFormat("fp16", 16),
+        QuantFormat("fp8", 8, note="per-channel scales; embeddings stay 16-bit"),
+        QuantFormat("gptq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
+        QuantFormat("gptq-int8", 8, 3.0, True, note="fp16 scale + packed 8-bit zero per group"),
+        QuantFormat("awq-int4", 4, 2.5, True, note="fp16 scale + packed 4-bit zero per group"),
+        QuantFormat("w4a16", 4, 2.0, True, note="compressed-tensors, symmetric: fp16 scale per group"),
+        QuantFormat("w8a8", 8, note="int8 weights and activations, per-channel scales"),
+        QuantFormat("bnb-nf4", 4.5, note="bitsandbytes NF4/FP4: an fp32 absmax per block of 64"),
+        QuantFormat("bnb-int8", 8, note="bitsandbytes LLM.int8(): int8 weights, per-row scales"),
+        QuantFormat("gguf-q4_k_m", 4.85, quantizes_embeddings=True, note="mixed Q4_K/Q6_K, ~4.85 bits per weight"),
+        QuantFormat("gguf-q8_0", 8.5, quantizes_embeddings=True, note="34 bytes per block of 32"),
+    ]
+}
 DEFAULT_GROUP_SIZE = 128
 
 
@@ -146,8 +154,13 @@ def workspace_term(runner: str, settings: ServeSettings) -> Range:
     return V2_WORKSPACE_GIB if runner == "V2" and settings.version[:2] < (0, 29) else V1_WORKSPACE_GIB
 
 
-def fixed_overheads(settings: ServeSettings, non_torch: Range | None = None, workspace: Range | None = None,
-                    graphs: bool | None = None, runner: str = "V1") -> Range:
+def fixed_overheads(
+    settings: ServeSettings,
+    non_torch: Range | None = None,
+    workspace: Range | None = None,
+    graphs: bool | None = None,
+    runner: str = "V1",
+) -> Range:
     """The overheads beside the computed activations and multi-GPU buffers, per scenario: non-torch memory, in V1
     the workspace of the model runner (`runner`), and the CUDA graphs where vLLM pays them from the budget
     (`graphs`: vllm_facts.graphs_in_budget for the model; default, the version's rule). `non_torch`/`workspace`

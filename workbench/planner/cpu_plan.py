@@ -30,21 +30,42 @@ class CpuPlan:
         return self.kv_cache_tokens >= self.max_model_len
 
     def as_dict(self) -> dict:
-        return {"device": "cpu", "model": self.model, "kv_cache_gib": self.kv_cache_gib,
-                "kv_bytes_per_token": self.kv_bytes_per_token, "kv_cache_tokens": self.kv_cache_tokens,
-                "max_model_len": self.max_model_len, "max_concurrency": self.max_concurrency, "fits": self.fits,
-                "env": self.flags.env(), "command": self.flags.command()}
+        return {
+            "device": "cpu",
+            "model": self.model,
+            "kv_cache_gib": self.kv_cache_gib,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_model_len": self.max_model_len,
+            "max_concurrency": self.max_concurrency,
+            "fits": self.fits,
+            "env": self.flags.env(),
+            "command": self.flags.command(),
+        }
 
 
 def cpu_plan(spec: ModelSpec, space_gib: float, max_model_len: int, kv_cache_dtype: str = "auto") -> CpuPlan:
     """What vLLM's CPU build will report for VLLM_CPU_KVCACHE_SPACE=space_gib."""
     if not space_gib > 0 or space_gib != int(space_gib):
-        raise ConfigError(f"--kv-space-gib {space_gib:g} is not a whole, positive number of GiB (vLLM's CPU build "
-                          "reads VLLM_CPU_KVCACHE_SPACE with int()). Fix: give the KV cache space in whole GiB, "
-                          "e.g. 2.")
+        raise ConfigError(
+            f"--kv-space-gib {space_gib:g} is not a whole, positive number of GiB (vLLM's CPU build "
+            "reads VLLM_CPU_KVCACHE_SPACE with int()). Fix: give the KV cache space in whole GiB, "
+            "e.g. 2."
+        )
     tokens = cpu_kv_cache_tokens(spec, space_gib, kv_cache_dtype)
-    flags = ServeFlags(model=spec.checkpoint or spec.name, max_model_len=max_model_len, kv_cache_dtype=kv_cache_dtype,
-                       cpu_kv_cache_gib=int(space_gib), device="cpu")
-    return CpuPlan(model=spec.name, kv_cache_gib=space_gib, kv_bytes_per_token=kv_bytes_per_token(spec, kv_cache_dtype),
-                   kv_cache_tokens=tokens, max_model_len=max_model_len,
-                   max_concurrency=round(max_concurrency(tokens, max_model_len, CPU_BLOCK_SIZE), 2), flags=flags)
+    flags = ServeFlags(
+        model=spec.checkpoint or spec.name,
+        max_model_len=max_model_len,
+        kv_cache_dtype=kv_cache_dtype,
+        cpu_kv_cache_gib=int(space_gib),
+        device="cpu",
+    )
+    return CpuPlan(
+        model=spec.name,
+        kv_cache_gib=space_gib,
+        kv_bytes_per_token=kv_bytes_per_token(spec, kv_cache_dtype),
+        kv_cache_tokens=tokens,
+        max_model_len=max_model_len,
+        max_concurrency=round(max_concurrency(tokens, max_model_len, CPU_BLOCK_SIZE), 2),
+        flags=flags,
+    )

@@ -21,8 +21,17 @@ from workbench import hardware, models
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.hardware import GpuSpec
 from workbench.models import ModelSpec
-from workbench.planner.budget import (DEFAULT_GROUP_SIZE, GIB, ProfilePeak, Range, kv_bytes_per_token, kv_cache_tokens,
-                                      multi_gpu_gib, profile_peak_on, weight_bytes)
+from workbench.planner.budget import (
+    DEFAULT_GROUP_SIZE,
+    GIB,
+    ProfilePeak,
+    Range,
+    kv_bytes_per_token,
+    kv_cache_tokens,
+    multi_gpu_gib,
+    profile_peak_on,
+    weight_bytes,
+)
 from workbench.planner.gpu_plan import Plan, plan
 from workbench.planner.vllm_facts import CPU_BLOCK_SIZE, DEFAULT_VLLM_VERSION, ServeSettings, modelled_version
 from workbench.startup_log import EngineReport, parse_startup_log
@@ -32,10 +41,11 @@ def usable(report: EngineReport, source: str = "the log") -> EngineReport:
     """The report, when it holds the KV cache a fit needs; ConfigError with the lines looked for when not."""
     if report.kv_cache_gib is None and report.kv_cache_tokens is None:
         raise ConfigError(
-            f"{source} is not a vLLM start-up log this parser knows: it has none of the lines \"Available KV "
-            "cache memory: … GiB\", \"GPU KV cache size: … tokens\", \"# GPU blocks: …\", \"Explicitly set (…) GiB "
-            "for KV cache\" (CPU build) or \"the rest of the memory reserved for KV Cache is …\". Fix: give the "
-            "log of a `vllm serve` run that got as far as \"init engine\" (e.g. `vllm serve … 2>&1 | tee serve.log`).")
+            f'{source} is not a vLLM start-up log this parser knows: it has none of the lines "Available KV '
+            'cache memory: … GiB", "GPU KV cache size: … tokens", "# GPU blocks: …", "Explicitly set (…) GiB '
+            'for KV cache" (CPU build) or "the rest of the memory reserved for KV Cache is …". Fix: give the '
+            'log of a `vllm serve` run that got as far as "init engine" (e.g. `vllm serve … 2>&1 | tee serve.log`).'
+        )
     return report
 
 
@@ -62,13 +72,22 @@ def _kv_dtype(report: EngineReport) -> str:
 
 def logged_facts(report: EngineReport) -> dict:
     """The log's facts as the fit used them (a log without a device line is a GPU's), for the JSON and the text."""
-    return {"device": report.device or "gpu", "vllm_version": report.vllm_version, "model": report.model,
-            "weights_gib": report.weights_gib, "kv_cache_gib": report.kv_cache_gib,
-            "kv_cache_tokens": report.kv_cache_tokens, "max_model_len": report.max_model_len,
-            "total_gib": report.total_gib, "gpu_memory_utilization": report.gpu_memory_utilization,
-            "tensor_parallel_size": _tp(report), "kv_cache_dtype": _kv_dtype(report),
-            "max_num_batched_tokens": report.max_num_batched_tokens, "max_num_seqs": report.max_num_seqs,
-            "pipeline_parallel_size": _pp(report)}
+    return {
+        "device": report.device or "gpu",
+        "vllm_version": report.vllm_version,
+        "model": report.model,
+        "weights_gib": report.weights_gib,
+        "kv_cache_gib": report.kv_cache_gib,
+        "kv_cache_tokens": report.kv_cache_tokens,
+        "max_model_len": report.max_model_len,
+        "total_gib": report.total_gib,
+        "gpu_memory_utilization": report.gpu_memory_utilization,
+        "tensor_parallel_size": _tp(report),
+        "kv_cache_dtype": _kv_dtype(report),
+        "max_num_batched_tokens": report.max_num_batched_tokens,
+        "max_num_seqs": report.max_num_seqs,
+        "pipeline_parallel_size": _pp(report),
+    }
 
 
 # -- the fits -----------------------------------------------------------------------------------------------
@@ -100,8 +119,17 @@ class ProfileTerms:
 
     @classmethod
     def of(cls, spec: ModelSpec, settings: ServeSettings, peak: ProfilePeak) -> "ProfileTerms":
-        return cls(spec.name, settings.vllm_version, peak.runner, peak.tokens, peak.seqs, round(peak.forward / GIB, 3),
-                   round(peak.sampler / GIB, 3), peak.sampler_bytes_per_logit, round(peak.peak / GIB, 3))
+        return cls(
+            spec.name,
+            settings.vllm_version,
+            peak.runner,
+            peak.tokens,
+            peak.seqs,
+            round(peak.forward / GIB, 3),
+            round(peak.sampler / GIB, 3),
+            peak.sampler_bytes_per_logit,
+            round(peak.peak / GIB, 3),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +146,12 @@ class LogFit:
         raise NotImplementedError
 
     def as_dict(self) -> dict:
-        return {"facts": logged_facts(self.facts), "fitted_terms": self.fitted_terms(),
-                "residual": self.residual.as_dict(), "notes": list(self.notes)}
+        return {
+            "facts": logged_facts(self.facts),
+            "fitted_terms": self.fitted_terms(),
+            "residual": self.residual.as_dict(),
+            "notes": list(self.notes),
+        }
 
     def json_fields(self) -> dict:
         """What a plan's JSON gains when it is calibrated."""
@@ -154,8 +186,11 @@ class CpuCheck(LogFit):
     kv_cache_space_gib: float | None  # VLLM_CPU_KVCACHE_SPACE as the log printed it
 
     def fitted_terms(self) -> dict:
-        return {"kv_bytes_per_token": self.kv_bytes_per_token, "block_size": self.block_size,
-                "kv_cache_space_gib": self.kv_cache_space_gib}
+        return {
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "block_size": self.block_size,
+            "kv_cache_space_gib": self.kv_cache_space_gib,
+        }
 
 
 def _log_spec(log_model: str | None) -> tuple[ModelSpec | None, str]:
@@ -184,6 +219,7 @@ def _same_model(log_model: str | None, spec: ModelSpec) -> bool:
 
     def key(name: str) -> str:
         return re.sub(r"[^a-z0-9]", "", name.lower())
+
     base = key(_folder_name(log_model))
     return key(spec.name) in base or base in key(spec.name)
 
@@ -197,14 +233,18 @@ def _log_run(spec: ModelSpec, report: EngineReport, log_model: str | None) -> tu
     if not _same_model(served, spec) and not (log_spec is not None and log_spec.name == spec.name):
         if log_spec is None:
             why = why.split(" Fix:")[0].rstrip(".")
-            raise ConfigError(f"the log served {served!r}, which cannot be resolved here ({why}), so its "
-                              f"profile peaks cannot be computed and the fit would use {spec.name}'s architecture "
-                              "for them (wrongly). Fix: name the log's model with --log-model: a catalog name (e.g. "
-                              "Llama-3.1-8B), a folder with its config.json, or a Hugging Face id the cache or the "
-                              "Hub has.")
-        notes.append(f"the log served {served}, the plan is for {spec.name}: what the log measured about this "
-                     "machine and vLLM carries over; the weights, profile peaks and KV bytes per token are "
-                     f"{spec.name}'s.")
+            raise ConfigError(
+                f"the log served {served!r}, which cannot be resolved here ({why}), so its "
+                f"profile peaks cannot be computed and the fit would use {spec.name}'s architecture "
+                "for them (wrongly). Fix: name the log's model with --log-model: a catalog name (e.g. "
+                "Llama-3.1-8B), a folder with its config.json, or a Hugging Face id the cache or the "
+                "Hub has."
+            )
+        notes.append(
+            f"the log served {served}, the plan is for {spec.name}: what the log measured about this "
+            "machine and vLLM carries over; the weights, profile peaks and KV bytes per token are "
+            f"{spec.name}'s."
+        )
     return log_spec or spec, served, notes
 
 
@@ -218,23 +258,35 @@ def _overhead_limit_gib(requested_gib: float) -> float:
 
 
 def _check_overhead(overhead: float, requested_gib: float, log_name: str, spec_at_log: ModelSpec) -> None:
-    fix = ("Fix: name the log's model with --log-model (a catalog name, folder or Hugging Face id) if it is not "
-           f"{spec_at_log.name}, and give the whole start-up log of this GPU.")
+    fix = (
+        "Fix: name the log's model with --log-model (a catalog name, folder or Hugging Face id) if it is not "
+        f"{spec_at_log.name}, and give the whole start-up log of this GPU."
+    )
     if overhead < _OVERHEAD_MIN_GIB:
-        raise ConfigError(f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
-                          f"{overhead:.2f} GiB, below zero: it cannot be, so the log was not read as it ran (its model "
-                          f"{log_name} planned as {spec_at_log.name}, or settings the log does not print). It is not "
-                          f"used. {fix}")
+        raise ConfigError(
+            f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
+            f"{overhead:.2f} GiB, below zero: it cannot be, so the log was not read as it ran (its model "
+            f"{log_name} planned as {spec_at_log.name}, or settings the log does not print). It is not "
+            f"used. {fix}"
+        )
     limit = _overhead_limit_gib(requested_gib)
     if overhead > limit:
-        raise ConfigError(f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
-                          f"{overhead:.2f} GiB, above the {limit:.1f} GiB that is plausible for the "
-                          f"{requested_gib:.1f} GiB vLLM could use: another process on the GPU, or a log read as "
-                          f"another model. It is not used. {fix}")
+        raise ConfigError(
+            f"the fit to the log gives the machine's own memory (non-torch, CUDA graphs, workspace) as "
+            f"{overhead:.2f} GiB, above the {limit:.1f} GiB that is plausible for the "
+            f"{requested_gib:.1f} GiB vLLM could use: another process on the GPU, or a log read as "
+            f"another model. It is not used. {fix}"
+        )
 
 
-def fit(spec: ModelSpec, report: EngineReport, gpu: GpuSpec | None = None, settings: ServeSettings | None = None,
-        quant: str = "bf16", log_model: str | None = None) -> Calibration:
+def fit(
+    spec: ModelSpec,
+    report: EngineReport,
+    gpu: GpuSpec | None = None,
+    settings: ServeSettings | None = None,
+    quant: str = "bf16",
+    log_model: str | None = None,
+) -> Calibration:
     """Fit the machine's overhead to a GPU log.
 
     What vLLM could use, less the weights and KV cache the log reports, less the profile peaks computed for the log's
@@ -245,14 +297,18 @@ def fit(spec: ModelSpec, report: EngineReport, gpu: GpuSpec | None = None, setti
     assert report.device != "cpu", "a CPU-build log is checked (check_cpu), not fitted"
     spec_at_log, served, notes = _log_run(spec, report, log_model)  # the residual and the fit are the log's run
     if report.weights_gib is None:
-        raise ConfigError("the log has no \"Model loading took … GiB\" line, so the overhead cannot be separated "
-                          "from the weights. Fix: give the whole start-up log, from the first line.")
+        raise ConfigError(
+            'the log has no "Model loading took … GiB" line, so the overhead cannot be separated '
+            "from the weights. Fix: give the whole start-up log, from the first line."
+        )
     settings = settings or ServeSettings()
     total = report.total_gib
     if total is None:
         if gpu is None:
-            raise ConfigError("the log does not print the GPU's memory (vLLM 0.11+ prints it in \"Free memory on "
-                              "device\", 0.7-0.10 in \"total_gpu_memory\"). Fix: add --gpu NAME or --gpu-total-gib.")
+            raise ConfigError(
+                "the log does not print the GPU's memory (vLLM 0.11+ prints it in \"Free memory on "
+                'device", 0.7-0.10 in "total_gpu_memory"). Fix: add --gpu NAME or --gpu-total-gib.'
+            )
         total = gpu.total_gib
         notes.append(f"GPU memory {total} GiB taken from the GPU you named (the log does not print it)")
     version, version_note = modelled_version(report.vllm_version or settings.vllm_version)
@@ -260,33 +316,53 @@ def fit(spec: ModelSpec, report: EngineReport, gpu: GpuSpec | None = None, setti
         notes.append(f"the log's {version_note}")
     gmu = report.gpu_memory_utilization
     log_settings = ServeSettings(
-        max_model_len=report.max_model_len or settings.max_model_len, gpu_memory_utilization=gmu,
-        kv_cache_dtype=_kv_dtype(report), tensor_parallel_size=_tp(report), pipeline_parallel_size=_pp(report),
-        max_num_batched_tokens=report.max_num_batched_tokens, max_num_seqs=report.max_num_seqs, vllm_version=version)
+        max_model_len=report.max_model_len or settings.max_model_len,
+        gpu_memory_utilization=gmu,
+        kv_cache_dtype=_kv_dtype(report),
+        tensor_parallel_size=_tp(report),
+        pipeline_parallel_size=_pp(report),
+        max_num_batched_tokens=report.max_num_batched_tokens,
+        max_num_seqs=report.max_num_seqs,
+        vllm_version=version,
+    )
     if gmu is None:
-        notes.append(f"gpu_memory_utilization {log_settings.effective_gmu():.2f} assumed (vLLM "
-                     f"{log_settings.vllm_version}'s default; the log does not print it)")
+        notes.append(
+            f"gpu_memory_utilization {log_settings.effective_gmu():.2f} assumed (vLLM "
+            f"{log_settings.vllm_version}'s default; the log does not print it)"
+        )
     log_gpu = GpuSpec(gpu.name if gpu else "the log's GPU", total, 0.0, 0.0, "?")
     log_peak = profile_peak_on(spec_at_log, log_settings, log_gpu)
-    per_token = kv_bytes_per_token(spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size,
-                                   log_settings.pipeline_parallel_size)
+    per_token = kv_bytes_per_token(
+        spec_at_log, log_settings.kv_cache_dtype, log_settings.tensor_parallel_size, log_settings.pipeline_parallel_size
+    )
     kv = report.kv_cache_gib * GIB if report.kv_cache_gib is not None else report.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
     overhead = (requested - report.weights_gib * GIB - kv - log_peak.peak) / GIB - multi_gpu_gib(log_settings)
     _check_overhead(overhead, requested / GIB, served or "?", spec_at_log)
-    check = plan(spec_at_log, log_gpu, quant, log_settings, weights_gib=report.weights_gib,
-                 overhead_gib=Range(overhead, overhead, overhead))
+    check = plan(
+        spec_at_log,
+        log_gpu,
+        quant,
+        log_settings,
+        weights_gib=report.weights_gib,
+        overhead_gib=Range(overhead, overhead, overhead),
+    )
     residual = Residual(kv_cache_gib=round(check.kv_cache_bytes / GIB - kv / GIB, 3) + 0.0)  # + 0.0: no "-0.0"
     if report.kv_cache_tokens:
         tokens = check.kv_cache_tokens - report.kv_cache_tokens
-        residual = replace(residual, kv_cache_tokens=tokens,
-                           kv_cache_tokens_pct=round(100 * tokens / report.kv_cache_tokens, 2))
+        residual = replace(
+            residual, kv_cache_tokens=tokens, kv_cache_tokens_pct=round(100 * tokens / report.kv_cache_tokens, 2)
+        )
         notes += _per_token_note(spec_at_log, report, kv, per_token)
     return Calibration(
-        facts=replace(report, total_gib=total), residual=residual, notes=tuple(notes),
-        overhead_gib=round(overhead, 3), requested_gib=round(requested / GIB, 2),
+        facts=replace(report, total_gib=total),
+        residual=residual,
+        notes=tuple(notes),
+        overhead_gib=round(overhead, 3),
+        requested_gib=round(requested / GIB, 2),
         log_peaks=ProfileTerms.of(spec_at_log, log_settings, log_peak),
-        plan_peaks=ProfileTerms.of(spec, settings, profile_peak_on(spec, settings, gpu or log_gpu)))
+        plan_peaks=ProfileTerms.of(spec, settings, profile_peak_on(spec, settings, gpu or log_gpu)),
+    )
 
 
 def check_cpu(spec: ModelSpec, report: EngineReport, log_model: str | None = None) -> CpuCheck:
@@ -299,8 +375,14 @@ def check_cpu(spec: ModelSpec, report: EngineReport, log_model: str | None = Non
         planned = kv_cache_tokens(int(report.kv_cache_gib * GIB), per_token, CPU_BLOCK_SIZE)
         tokens = planned - report.kv_cache_tokens
         residual = Residual(kv_cache_tokens=tokens, kv_cache_tokens_pct=round(100 * tokens / report.kv_cache_tokens, 2))
-    return CpuCheck(facts=report, residual=residual, notes=tuple(notes), kv_bytes_per_token=per_token,
-                    block_size=CPU_BLOCK_SIZE, kv_cache_space_gib=report.kv_cache_gib)
+    return CpuCheck(
+        facts=report,
+        residual=residual,
+        notes=tuple(notes),
+        kv_bytes_per_token=per_token,
+        block_size=CPU_BLOCK_SIZE,
+        kv_cache_space_gib=report.kv_cache_gib,
+    )
 
 
 def _per_token_note(spec: ModelSpec, report: EngineReport, kv_bytes: float, per_token: int) -> list[str]:
@@ -308,9 +390,11 @@ def _per_token_note(spec: ModelSpec, report: EngineReport, kv_bytes: float, per_
     seen = kv_bytes / report.kv_cache_tokens
     if abs(seen - per_token) / per_token <= 0.05:
         return []
-    return [f"the log stores {seen:,.0f} B of KV cache per token, {spec.name} needs {per_token:,}: the log is "
-            "from another model, KV dtype or parallel layout than the one planned, so its token counts do not "
-            "carry over (its memory overhead still does)"]
+    return [
+        f"the log stores {seen:,.0f} B of KV cache per token, {spec.name} needs {per_token:,}: the log is "
+        "from another model, KV dtype or parallel layout than the one planned, so its token counts do not "
+        "carry over (its memory overhead still does)"
+    ]
 
 
 def check_gpu(report: EngineReport, gpu_name: str, total_gib: float | None = None) -> None:
@@ -324,26 +408,39 @@ def check_gpu(report: EngineReport, gpu_name: str, total_gib: float | None = Non
         return
     if abs(named - report.total_gib) <= max(0.5, 0.02 * report.total_gib):
         return
-    alike = [g.name for g in hardware.GPU_CATALOG.values()
-             if abs(g.total_gib - report.total_gib) <= 0.02 * report.total_gib]
+    alike = [
+        g.name for g in hardware.GPU_CATALOG.values() if abs(g.total_gib - report.total_gib) <= 0.02 * report.total_gib
+    ]
     raise ConfigError(
         f"the log ran on a GPU with {report.total_gib} GiB, but the GPU to plan, {gpu_name!r}, has {named} GiB: a log "
         "calibrates the machine it came from (its non-torch memory, CUDA graphs, vLLM), not another card. Fix: plan "
-        "for the GPU the log ran on" + (f" (one with {report.total_gib} GiB: {', '.join(alike)})" if alike else "")
+        "for the GPU the log ran on"
+        + (f" (one with {report.total_gib} GiB: {', '.join(alike)})" if alike else "")
         + ", leave the GPU out (`workbench plan` without --gpu plans on the log's own memory), or plan "
-        f"{gpu_name} without the log.")
+        f"{gpu_name} without the log."
+    )
 
 
 def as_logged(settings: ServeSettings, report: EngineReport, vllm_version: str | None) -> ServeSettings:
     """The asked settings, with what was not asked taken as the log ran: its gpu_memory_utilization and vLLM
     version (`vllm_version` is the one the user gave, or None)."""
     logged = modelled_version(report.vllm_version)[0] if report.vllm_version else None
-    return replace(settings, gpu_memory_utilization=settings.gpu_memory_utilization or report.gpu_memory_utilization,
-                   vllm_version=vllm_version or logged or DEFAULT_VLLM_VERSION)
+    return replace(
+        settings,
+        gpu_memory_utilization=settings.gpu_memory_utilization or report.gpu_memory_utilization,
+        vllm_version=vllm_version or logged or DEFAULT_VLLM_VERSION,
+    )
 
 
-def calibrated_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: ServeSettings, calibration: Calibration,
-                    group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None) -> Plan:
+def calibrated_plan(
+    spec: ModelSpec,
+    gpu: GpuSpec,
+    quant: str,
+    settings: ServeSettings,
+    calibration: Calibration,
+    group_size: int | None = DEFAULT_GROUP_SIZE,
+    weights_gib: float | None = None,
+) -> Plan:
     """The plan for the asked-for settings with the log's overhead and the peaks recomputed for them. The range
     widens with how far the peak moves from the log's (the part computed, not measured): 0.1 GiB plus a quarter.
     When the log loaded the same checkpoint (same model, and its weights within 3 % of what this format
@@ -353,12 +450,20 @@ def calibrated_plan(spec: ModelSpec, gpu: GpuSpec, quant: str, settings: ServeSe
     spread = 0.1 + 0.25 * moved
     if weights_gib is None:
         weights_gib = _measured_weights(spec, quant, group_size, settings, calibration.facts)
-    return plan(spec, gpu, quant, settings, group_size, weights_gib,
-                overhead_gib=Range(overhead - spread, overhead, overhead + spread))
+    return plan(
+        spec,
+        gpu,
+        quant,
+        settings,
+        group_size,
+        weights_gib,
+        overhead_gib=Range(overhead - spread, overhead, overhead + spread),
+    )
 
 
-def _measured_weights(spec: ModelSpec, quant: str, group_size: int | None, settings: ServeSettings,
-                      report: EngineReport) -> float | None:
+def _measured_weights(
+    spec: ModelSpec, quant: str, group_size: int | None, settings: ServeSettings, report: EngineReport
+) -> float | None:
     if report.model is None or not report.weights_gib or not _same_model(report.model, spec):
         return None
     total = report.weights_gib * _tp(report) * _pp(report)  # the log's per-GPU share, times its GPUs

@@ -11,10 +11,24 @@ from dataclasses import asdict, dataclass
 from workbench import vllm_flags
 from workbench.errors import ConfigError
 from workbench.models import ModelSpec
-from workbench.planner.budget import (CUDA_GRAPH_GIB, DEFAULT_GROUP_SIZE, GIB, NON_TORCH_GIB, V2_WORKSPACE_GIB,
-                                      ProfilePeak, Range, fixed_overheads, kv_bytes_per_token, kv_cache_tokens,
-                                      max_concurrency, multi_gpu_gib, profile_peak_on, quant_format, weight_bytes,
-                                      workspace_term)
+from workbench.planner.budget import (
+    CUDA_GRAPH_GIB,
+    DEFAULT_GROUP_SIZE,
+    GIB,
+    NON_TORCH_GIB,
+    V2_WORKSPACE_GIB,
+    ProfilePeak,
+    Range,
+    fixed_overheads,
+    kv_bytes_per_token,
+    kv_cache_tokens,
+    max_concurrency,
+    multi_gpu_gib,
+    profile_peak_on,
+    quant_format,
+    weight_bytes,
+    workspace_term,
+)
 from workbench.planner.roofline import decode_tokens_per_s_bound, prefill_seconds_bound
 from workbench.planner.vllm_facts import BLOCK_SIZE, ServeSettings, graphs_in_budget, modelled_version
 from workbench.vllm_flags import ServeFlags
@@ -53,11 +67,16 @@ class Plan:
 
     def roofline(self, context_tokens: int) -> str:
         """The bounds in one line, or what is missing for them."""
-        decode = (f"decode ≤ {self.decode_tok_s_bound} tok/s at {context_tokens:,} tokens of context"
-                  if self.decode_tok_s_bound is not None else
-                  f"no decode bound: {self.gpu}'s memory bandwidth is not known (give it with --bandwidth-gbs)")
-        prefill = (f"prefill of {context_tokens:,} tokens ≥ {self.prefill_s_bound} s"
-                   if self.prefill_s_bound is not None else f"no prefill bound: {self.gpu}'s FLOP/s are not known")
+        decode = (
+            f"decode ≤ {self.decode_tok_s_bound} tok/s at {context_tokens:,} tokens of context"
+            if self.decode_tok_s_bound is not None
+            else f"no decode bound: {self.gpu}'s memory bandwidth is not known (give it with --bandwidth-gbs)"
+        )
+        prefill = (
+            f"prefill of {context_tokens:,} tokens ≥ {self.prefill_s_bound} s"
+            if self.prefill_s_bound is not None
+            else f"no prefill bound: {self.gpu}'s FLOP/s are not known"
+        )
         return f"{decode}; {prefill}"
 
     @property
@@ -86,16 +105,33 @@ class Plan:
         """The verdict, the budget per term, the KV cache, the roofline, warnings and the command."""
         d = self.as_dict()
         length = self.max_model_len
-        lines = [f"### {'✅ fits' if self.fits else '❌ does not fit'}: {self.model} ({self.quant}) on {self.gpu}",
-                 self.reason, "", "| term (per GPU) | GiB |", "|---|---|"]
-        lines += [f"| {k.removesuffix('_gib')} | {d[k]:.2f} |" for k in
-                  ("requested_gib", "weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib")]
+        lines = [
+            f"### {'✅ fits' if self.fits else '❌ does not fit'}: {self.model} ({self.quant}) on {self.gpu}",
+            self.reason,
+            "",
+            "| term (per GPU) | GiB |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| {k.removesuffix('_gib')} | {d[k]:.2f} |"
+            for k in (
+                "requested_gib",
+                "weights_gib",
+                "activation_gib",
+                "non_torch_gib",
+                "cuda_graph_gib",
+                "kv_cache_gib",
+            )
+        ]
         r = self.kv_cache_gib_range
-        lines += ["", f"- KV bytes per token: **{self.kv_bytes_per_token:,}**; KV cache tokens: "
-                  f"**{self.kv_cache_tokens:,}**; max concurrency at {length:,}: **{self.max_concurrency:.2f}**",
-                  f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
-                  f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
-                  f"- Roofline: {self.roofline(length)}"]
+        lines += [
+            "",
+            f"- KV bytes per token: **{self.kv_bytes_per_token:,}**; KV cache tokens: "
+            f"**{self.kv_cache_tokens:,}**; max concurrency at {length:,}: **{self.max_concurrency:.2f}**",
+            f"- KV cache range (pessimistic / nominal / optimistic overheads): {r.pessimistic:.2f} / "
+            f"{r.nominal:.2f} / {r.optimistic:.2f} GiB",
+            f"- Roofline: {self.roofline(length)}",
+        ]
         lines += [f"- ⚠️ {w}" for w in self.warnings] + [f"- 💡 {s}" for s in self.suggestions]
         lines += ["", f"**Checkpoint:** {self.checkpoint_note}", "", f"`{self.flags.command()}`"]
         return "\n".join(lines)
@@ -104,9 +140,15 @@ class Plan:
         return self.to_markdown()
 
 
-def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | None = None,
-         group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None,
-         overhead_gib: Range | None = None) -> Plan:
+def plan(
+    spec: ModelSpec,
+    gpu,
+    quant: str = "bf16",
+    settings: ServeSettings | None = None,
+    group_size: int | None = DEFAULT_GROUP_SIZE,
+    weights_gib: float | None = None,
+    overhead_gib: Range | None = None,
+) -> Plan:
     """Plan one deployment on `gpu` (a hardware.GpuSpec). Pure; raises ConfigError on bad input.
     `overhead_gib`: the fixed overheads fitted to a start-up log (planner.fit), in place of the
     non-torch, workspace and CUDA-graph terms fitted on public logs."""
@@ -114,11 +156,15 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     fmt = quant_format(quant)
     tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
     if spec.num_kv_heads % tp and tp % spec.num_kv_heads:
-        raise ConfigError(f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_kv_heads} KV heads "
-                          f"(nor the reverse). Valid: {', '.join(str(d) for d in _divisors(spec.num_kv_heads))}.")
+        raise ConfigError(
+            f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_kv_heads} KV heads "
+            f"(nor the reverse). Valid: {', '.join(str(d) for d in _divisors(spec.num_kv_heads))}."
+        )
     if spec.num_heads % tp:
-        raise ConfigError(f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_heads} attention heads. "
-                          f"Valid: {', '.join(str(d) for d in _divisors(spec.num_heads))}.")
+        raise ConfigError(
+            f"tensor_parallel_size={tp} does not divide {spec.name}'s {spec.num_heads} attention heads. "
+            f"Valid: {', '.join(str(d) for d in _divisors(spec.num_heads))}."
+        )
     if fmt.uses_group_size and group_size not in (None, -1) and group_size <= 0:
         raise ConfigError(f"group_size={group_size} must be positive (or -1 for per-channel).")
 
@@ -135,8 +181,13 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
     overheads = overhead_gib or fixed_overheads(settings, graphs=in_budget, runner=peak.runner)
 
     def pool(scenario: int) -> int:
-        return requested - weights - computed - buffers - int((overheads.optimistic, overheads.nominal,
-                                                               overheads.pessimistic)[scenario] * GIB)
+        return (
+            requested
+            - weights
+            - computed
+            - buffers
+            - int((overheads.optimistic, overheads.nominal, overheads.pessimistic)[scenario] * GIB)
+        )
 
     kv_pool = pool(1)
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
@@ -151,111 +202,177 @@ def plan(spec: ModelSpec, gpu, quant: str = "bf16", settings: ServeSettings | No
 
     if kv_pool <= 0:
         fits = False
-        reason = (f"the weights ({weights / GIB:.2f} GiB) and overheads leave no KV cache in the "
-                  f"{requested / GIB:.2f} GiB vLLM may use ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}). "
-                  "vLLM would stop with: \"No available memory for the cache blocks. Try increasing "
-                  "`gpu_memory_utilization` when initializing the engine.\"")
+        reason = (
+            f"the weights ({weights / GIB:.2f} GiB) and overheads leave no KV cache in the "
+            f"{requested / GIB:.2f} GiB vLLM may use ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}). "
+            'vLLM would stop with: "No available memory for the cache blocks. Try increasing '
+            '`gpu_memory_utilization` when initializing the engine."'
+        )
     elif need_one > kv_pool:
         fits = False
-        reason = (f"max_model_len={settings.max_model_len:,} needs {need_one / GIB:.2f} GiB of KV cache but "
-                  f"{kv_pool / GIB:.2f} GiB is left. vLLM would stop with: \"To serve at least one request with "
-                  f"the models's max seq len ({settings.max_model_len}), ({need_one / GIB:.2f} GiB KV cache is "
-                  f"needed, which is larger than the available KV cache memory ({kv_pool / GIB:.2f} GiB). Based "
-                  f"on the available memory, the estimated maximum model length is {kv_tokens}.\"")
+        reason = (
+            f"max_model_len={settings.max_model_len:,} needs {need_one / GIB:.2f} GiB of KV cache but "
+            f'{kv_pool / GIB:.2f} GiB is left. vLLM would stop with: "To serve at least one request with '
+            f"the models's max seq len ({settings.max_model_len}), ({need_one / GIB:.2f} GiB KV cache is "
+            f"needed, which is larger than the available KV cache memory ({kv_pool / GIB:.2f} GiB). Based "
+            f'on the available memory, the estimated maximum model length is {kv_tokens}."'
+        )
     else:
         fits = True
-        reason = (f"{kv_pool / GIB:.2f} GiB of KV cache holds {kv_tokens:,} tokens, "
-                  f"{max_concurrency(kv_tokens, settings.max_model_len):.2f} requests of "
-                  f"{settings.max_model_len:,} tokens")
+        reason = (
+            f"{kv_pool / GIB:.2f} GiB of KV cache holds {kv_tokens:,} tokens, "
+            f"{max_concurrency(kv_tokens, settings.max_model_len):.2f} requests of "
+            f"{settings.max_model_len:,} tokens"
+        )
     warnings = []
     version_note = modelled_version(settings.vllm_version)[1]
     if version_note:
         warnings.append(version_note)
     if spec.sliding_window:
-        warnings.append(f"{spec.name} mixes sliding-window and full attention: vLLM keeps several KV groups "
-                        "and the single formula used here does not hold.")
+        warnings.append(
+            f"{spec.name} mixes sliding-window and full attention: vLLM keeps several KV groups "
+            "and the single formula used here does not hold."
+        )
     if settings.max_model_len > (spec.max_position_embeddings or settings.max_model_len):
-        warnings.append(f"max_model_len {settings.max_model_len:,} exceeds the model's "
-                        f"max_position_embeddings {spec.max_position_embeddings:,} (needs RoPE scaling).")
+        warnings.append(
+            f"max_model_len {settings.max_model_len:,} exceeds the model's "
+            f"max_position_embeddings {spec.max_position_embeddings:,} (needs RoPE scaling)."
+        )
     suggestions = []
     if settings.kv_cache_dtype == "auto":
-        suggestions.append("--kv-cache-dtype fp8 halves the KV cache per token "
-                           f"({kv_per_token:,} → {kv_per_token // 2:,} B)")
+        suggestions.append(
+            f"--kv-cache-dtype fp8 halves the KV cache per token ({kv_per_token:,} → {kv_per_token // 2:,} B)"
+        )
     if settings.effective_gmu() < 0.95:
         suggestions.append("raise --gpu-memory-utilization toward 0.95 if nothing else uses the GPU")
     if not fits and kv_pool <= 0 and tp == 1:
-        suggestions.append("split the weights with --tensor-parallel-size 2 (two GPUs)" +
-                           (", or quantize (gptq-int4)" if fmt.weight_bits >= 16 else ", or take a smaller model"))
+        suggestions.append(
+            "split the weights with --tensor-parallel-size 2 (two GPUs)"
+            + (", or quantize (gptq-int4)" if fmt.weight_bits >= 16 else ", or take a smaller model")
+        )
 
     checkpoint, note, online_quant = serve_checkpoint(spec, quant)
-    flags = vllm_flags.flags_of(settings, model=checkpoint, gpu_memory_utilization=settings.effective_gmu(),
-                                quantization=quant if online_quant else settings.quantization, device="gpu",
-                                **{k: getattr(settings, k) or v for k, v in family_parsers(spec).items()})
+    flags = vllm_flags.flags_of(
+        settings,
+        model=checkpoint,
+        gpu_memory_utilization=settings.effective_gmu(),
+        quantization=quant if online_quant else settings.quantization,
+        device="gpu",
+        **{k: getattr(settings, k) or v for k, v in family_parsers(spec).items()},
+    )
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
     assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak, in_budget)
-    return Plan(assumptions=assumptions,
-        model=spec.name, gpu=gpu.name, quant=quant, requested_bytes=requested, weights_bytes=weights,
-        activation_bytes=activation, non_torch_bytes=non_torch, cuda_graph_bytes=graphs,
-        kv_bytes_per_token=kv_per_token, kv_cache_bytes=max(0, kv_pool), kv_cache_tokens=kv_tokens,
-        max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2), fits=fits, reason=reason,
-        suggested_max_model_len=suggested, kv_cache_gib_range=ranges, warnings=tuple(warnings),
-        suggestions=tuple(suggestions), flags=flags, checkpoint_note=note,
-        decode_tok_s_bound=_rounded(decode_tokens_per_s_bound(spec, gpu, weights * tp * pp, settings.max_model_len,
-                                                              kv_per_token * tp * pp, tp=tp * pp), 1),
+    return Plan(
+        assumptions=assumptions,
+        model=spec.name,
+        gpu=gpu.name,
+        quant=quant,
+        requested_bytes=requested,
+        weights_bytes=weights,
+        activation_bytes=activation,
+        non_torch_bytes=non_torch,
+        cuda_graph_bytes=graphs,
+        kv_bytes_per_token=kv_per_token,
+        kv_cache_bytes=max(0, kv_pool),
+        kv_cache_tokens=kv_tokens,
+        max_concurrency=round(max_concurrency(kv_tokens, settings.max_model_len), 2),
+        fits=fits,
+        reason=reason,
+        suggested_max_model_len=suggested,
+        kv_cache_gib_range=ranges,
+        warnings=tuple(warnings),
+        suggestions=tuple(suggestions),
+        flags=flags,
+        checkpoint_note=note,
+        decode_tok_s_bound=_rounded(
+            decode_tokens_per_s_bound(
+                spec, gpu, weights * tp * pp, settings.max_model_len, kv_per_token * tp * pp, tp=tp * pp
+            ),
+            1,
+        ),
         prefill_s_bound=_rounded(prefill_seconds_bound(spec, gpu, settings.max_model_len, tp=tp * pp), 2),
     )
 
 
-def _assumptions(settings: ServeSettings, gpu, tokens: int, seqs: int, weights_measured: bool,
-                 overhead_gib: Range | None = None, peak: ProfilePeak | None = None,
-                 in_budget: bool | None = None) -> tuple[str, ...]:
+def _assumptions(
+    settings: ServeSettings,
+    gpu,
+    tokens: int,
+    seqs: int,
+    weights_measured: bool,
+    overhead_gib: Range | None = None,
+    peak: ProfilePeak | None = None,
+    in_budget: bool | None = None,
+) -> tuple[str, ...]:
     """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
     out = []
     in_budget = settings.graphs_in_budget if in_budget is None else in_budget
     if settings.graphs_in_budget and not in_budget:
-        out.append(f"CUDA graphs outside the budget: vLLM {settings.vllm_version}'s V2 model runner does not estimate "
-                   "them before sizing the KV cache (profile_cudagraph_memory returns 0 in 0.22-0.28; planner/vllm_facts.py cites "
-                   "the lines), so they come out of the (1 - gpu_memory_utilization) headroom; leave room for them.")
+        out.append(
+            f"CUDA graphs outside the budget: vLLM {settings.vllm_version}'s V2 model runner does not estimate "
+            "them before sizing the KV cache (profile_cudagraph_memory returns 0 in 0.22-0.28; planner/vllm_facts.py cites "
+            "the lines), so they come out of the (1 - gpu_memory_utilization) headroom; leave room for them."
+        )
     if peak is not None and peak.runner != "V0":
         larger = "sampler warm-up" if peak.sampler > peak.forward else "forward"
-        out.append(f"profile peak {peak.peak / GIB:.2f} GiB, the {larger}: vLLM {settings.vllm_version} runs this "
-                   f"model on its {peak.runner} model runner, whose sampler warm-up holds "
-                   f"{peak.sampler_bytes_per_logit} B per logit of max_num_seqs × vocab ({peak.sampler / GIB:.2f} GiB) "
-                   "beside a forward of "
-                   f"{peak.forward / GIB:.2f} GiB (planner/vllm_facts.py cites the vLLM lines). VLLM_USE_V2_MODEL_RUNNER=0/1 "
-                   "changes the runner.")
+        out.append(
+            f"profile peak {peak.peak / GIB:.2f} GiB, the {larger}: vLLM {settings.vllm_version} runs this "
+            f"model on its {peak.runner} model runner, whose sampler warm-up holds "
+            f"{peak.sampler_bytes_per_logit} B per logit of max_num_seqs × vocab ({peak.sampler / GIB:.2f} GiB) "
+            "beside a forward of "
+            f"{peak.forward / GIB:.2f} GiB (planner/vllm_facts.py cites the vLLM lines). VLLM_USE_V2_MODEL_RUNNER=0/1 "
+            "changes the runner."
+        )
     if settings.gpu_memory_utilization is None:
-        out.append(f"gpu_memory_utilization {settings.effective_gmu():.2f}: vLLM {settings.vllm_version}'s default "
-                   "(0.92 from v0.21, when CUDA-graph memory joined the budget; 0.90 before). Set "
-                   "--gpu-memory-utilization to yours.")
+        out.append(
+            f"gpu_memory_utilization {settings.effective_gmu():.2f}: vLLM {settings.vllm_version}'s default "
+            "(0.92 from v0.21, when CUDA-graph memory joined the budget; 0.90 before). Set "
+            "--gpu-memory-utilization to yours."
+        )
     if settings.max_num_batched_tokens is None:
-        why = ("V1 profiles one batch of max_num_batched_tokens; vLLM's default for a GPU of "
-               f"{gpu.total_gib} GiB" if settings.v1 else "V0 profiles a whole max_model_len prompt")
+        why = (
+            f"V1 profiles one batch of max_num_batched_tokens; vLLM's default for a GPU of {gpu.total_gib} GiB"
+            if settings.v1
+            else "V0 profiles a whole max_model_len prompt"
+        )
         out.append(f"profile batch {tokens:,} tokens: {why}. Set --max-num-batched-tokens to yours.")
     if settings.max_num_seqs is None:
-        why = (f"vLLM {settings.vllm_version}'s default for a GPU of {gpu.total_gib} GiB" if settings.v1
-               else "V0's default")
-        out.append(f"max_num_seqs {seqs}: {why}; it sizes the sampler's logits in the profile. Set --max-num-seqs "
-                   "to yours.")
+        why = (
+            f"vLLM {settings.vllm_version}'s default for a GPU of {gpu.total_gib} GiB"
+            if settings.v1
+            else "V0's default"
+        )
+        out.append(
+            f"max_num_seqs {seqs}: {why}; it sizes the sampler's logits in the profile. Set --max-num-seqs to yours."
+        )
     if overhead_gib is not None:
-        out.append(f"overheads {overhead_gib.nominal:.2f} GiB ({overhead_gib.optimistic:.2f}–"
-                   f"{overhead_gib.pessimistic:.2f}): "
-                   "fitted to the start-up log given with --calibrate-from (non-torch memory, workspace and CUDA "
-                   "graphs in one term); the activations are recomputed for these settings.")
+        out.append(
+            f"overheads {overhead_gib.nominal:.2f} GiB ({overhead_gib.optimistic:.2f}–"
+            f"{overhead_gib.pessimistic:.2f}): "
+            "fitted to the start-up log given with --calibrate-from (non-torch memory, workspace and CUDA "
+            "graphs in one term); the activations are recomputed for these settings."
+        )
     else:
         runner = peak.runner if peak is not None else "V1"
         ws = workspace_term(runner, settings)
-        out.append("overheads (nominal, with the range from optimistic to pessimistic): non-torch "
-                   f"{NON_TORCH_GIB.nominal} GiB ({NON_TORCH_GIB.optimistic}–{NON_TORCH_GIB.pessimistic}), "
-                   f"{'V2' if ws is V2_WORKSPACE_GIB else 'V1'}-runner workspace {ws.nominal} GiB "
-                   f"({ws.optimistic}–{ws.pessimistic})"
-                   + (f", CUDA graphs {CUDA_GRAPH_GIB.nominal} GiB ({CUDA_GRAPH_GIB.optimistic}–"
-                      f"{CUDA_GRAPH_GIB.pessimistic})" if in_budget else "")
-                   + "; (min, median, max) of what public start-up logs imply (tests/data/public_logs.json).")
+        out.append(
+            "overheads (nominal, with the range from optimistic to pessimistic): non-torch "
+            f"{NON_TORCH_GIB.nominal} GiB ({NON_TORCH_GIB.optimistic}–{NON_TORCH_GIB.pessimistic}), "
+            f"{'V2' if ws is V2_WORKSPACE_GIB else 'V1'}-runner workspace {ws.nominal} GiB "
+            f"({ws.optimistic}–{ws.pessimistic})"
+            + (
+                f", CUDA graphs {CUDA_GRAPH_GIB.nominal} GiB ({CUDA_GRAPH_GIB.optimistic}–{CUDA_GRAPH_GIB.pessimistic})"
+                if in_budget
+                else ""
+            )
+            + "; (min, median, max) of what public start-up logs imply (tests/data/public_logs.json)."
+        )
     if not weights_measured:
-        out.append("weights computed from the architecture and the format; give --weights-gib with vLLM's "
-                   "\"Model loading took\" to use the measured value.")
+        out.append(
+            "weights computed from the architecture and the format; give --weights-gib with vLLM's "
+            '"Model loading took" to use the measured value.'
+        )
     return tuple(out)
 
 
@@ -271,8 +388,9 @@ def family_parsers(spec: ModelSpec) -> dict:
     """The parsers a plan's command carries: every one known for the model's family (vllm_flags), so that tool
     calls and Qwen3's reasoning come back as fields; a family with none gets none."""
     fmt = spec.chat_format or vllm_flags.chat_format(spec.family)
-    return vllm_flags.parsers(spec.family, fmt, tools=fmt in vllm_flags.TOOL_PARSERS,
-                              reasoning=spec.family in vllm_flags.REASONING_PARSERS)
+    return vllm_flags.parsers(
+        spec.family, fmt, tools=fmt in vllm_flags.TOOL_PARSERS, reasoning=spec.family in vllm_flags.REASONING_PARSERS
+    )
 
 
 def serve_checkpoint(spec: ModelSpec, quant: str) -> tuple[str, str, bool]:
@@ -287,11 +405,26 @@ def serve_checkpoint(spec: ModelSpec, quant: str) -> tuple[str, str, bool]:
     if quant in published:
         return published[quant], f"{published[quant]}: the authors' own {quant} checkpoint.", False
     if not fmt.uses_group_size and not fmt.quantizes_embeddings:  # fp8, w8a8: vLLM quantizes at load time
-        return spec.checkpoint, (f"{spec.checkpoint} quantized to {quant} by vLLM while loading "
-                                 "(`--quantization`); no published checkpoint needed."), True
+        return (
+            spec.checkpoint,
+            (
+                f"{spec.checkpoint} quantized to {quant} by vLLM while loading "
+                "(`--quantization`); no published checkpoint needed."
+            ),
+            True,
+        )
     folder = f"./{spec.name}-{quant}"
     others = ", ".join(f"{q} ({r})" for q, r in published.items())
-    how = (f"`workbench quantize {spec.checkpoint} --bits {int(fmt.weight_bits)} --group-size 128 --out {folder}`"
-           if quant.startswith("gptq") else f"a {quant} tool of its own")
-    return folder, (f"No {quant} checkpoint of {spec.name} is published: make {folder} with {how}" +
-                    (f", or plan one that is: {others}." if others else ".")), False
+    how = (
+        f"`workbench quantize {spec.checkpoint} --bits {int(fmt.weight_bits)} --group-size 128 --out {folder}`"
+        if quant.startswith("gptq")
+        else f"a {quant} tool of its own"
+    )
+    return (
+        folder,
+        (
+            f"No {quant} checkpoint of {spec.name} is published: make {folder} with {how}"
+            + (f", or plan one that is: {others}." if others else ".")
+        ),
+        False,
+    )

@@ -46,7 +46,9 @@ def checkpoint_format(spec: ModelSpec, quant: str | None, weights_gib: float | N
     if spec.declared_format:
         return spec.declared_format
     if spec.declared_quant and spec.weight_bytes is None and weights_gib is None:
-        raise ConfigError(f"{spec.name} declares quant_method {spec.declared_quant!r} in its config.json, a format "
-                          f"the planner cannot size. Valid: {', '.join(QUANT_FORMATS)}. Fix: give the measured "
-                          "weights with --weights-gib (vLLM's \"Model loading took … GiB\").")
+        raise ConfigError(
+            f"{spec.name} declares quant_method {spec.declared_quant!r} in its config.json, a format "
+            f"the planner cannot size. Valid: {', '.join(QUANT_FORMATS)}. Fix: give the measured "
+            'weights with --weights-gib (vLLM\'s "Model loading took … GiB").'
+        )
     return quant or "bf16"

@@ -31,12 +31,20 @@ def compare_with_served(spec: ModelSpec, served: dict, plan_: Plan | None = None
     too (within 0.3 GiB)."""
     per_token = kv_bytes_per_token(spec, served["cache_dtype"])
     tokens = kv_cache_tokens(served["kv_cache_bytes"], per_token, served["block_size"])
-    rows = [FactCheck("kv_bytes_per_token", per_token, None, None),
-            FactCheck("kv_cache_tokens", tokens, served["kv_cache_tokens"], tokens == served["kv_cache_tokens"])]
+    rows = [
+        FactCheck("kv_bytes_per_token", per_token, None, None),
+        FactCheck("kv_cache_tokens", tokens, served["kv_cache_tokens"], tokens == served["kv_cache_tokens"]),
+    ]
     if served.get("max_model_len"):
         conc = round(max_concurrency(tokens, served["max_model_len"], served["block_size"]), 2)
-        rows.append(FactCheck("max_concurrency", conc, round(served["max_concurrency"], 2),
-                              conc == round(served["max_concurrency"], 2)))
+        rows.append(
+            FactCheck(
+                "max_concurrency",
+                conc,
+                round(served["max_concurrency"], 2),
+                conc == round(served["max_concurrency"], 2),
+            )
+        )
     if plan_ is not None:
         planned, reported = plan_.kv_cache_bytes / GIB, served["kv_cache_bytes"] / GIB
         rows.append(FactCheck("kv_cache_gib", round(planned, 2), round(reported, 2), abs(planned - reported) <= 0.3))
@@ -63,18 +71,25 @@ class Comparison(Exportable):
         return keys, [[getattr(r, k) for k in keys] for r in self.rows]
 
     def to_text(self) -> str:
-        lines = [f"{self.served['model']} at {self.url} ({self.served['root']})",
-                 f"{'fact':<20} {'planned':>12} {'reported':>12}  match"]
+        lines = [
+            f"{self.served['model']} at {self.url} ({self.served['root']})",
+            f"{'fact':<20} {'planned':>12} {'reported':>12}  match",
+        ]
         for r in self.rows:
             mark = "" if r.match is None else ("yes" if r.match else "NO")
             lines.append(f"{r.fact:<20} {r.planned!s:>12} {'' if r.reported is None else r.reported!s:>12}  {mark}")
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        rows = [f"| {r.fact} | {r.planned} | {'' if r.reported is None else r.reported} | "
-                f"{'' if r.match is None else ('✅' if r.match else '❌')} |" for r in self.rows]
-        return (f"**{self.served['model']}** at {self.url}\n\n| fact | planned | reported | match |\n"
-                "|---|---|---|---|\n" + "\n".join(rows))
+        rows = [
+            f"| {r.fact} | {r.planned} | {'' if r.reported is None else r.reported} | "
+            f"{'' if r.match is None else ('✅' if r.match else '❌')} |"
+            for r in self.rows
+        ]
+        return (
+            f"**{self.served['model']}** at {self.url}\n\n| fact | planned | reported | match |\n"
+            "|---|---|---|---|\n" + "\n".join(rows)
+        )
 
 
 def compare(served: dict, request: PlanRequest | None = None, url: str = "the server") -> Comparison:
@@ -85,9 +100,18 @@ def compare(served: dict, request: PlanRequest | None = None, url: str = "the se
     spec = models.find_model(served["root"])
     gpu_plan = None
     if request is not None and request.gpu is not None:
-        settings = ServeSettings(max_model_len=served["max_model_len"], kv_cache_dtype=served["cache_dtype"],
-                                 gpu_memory_utilization=served["gpu_memory_utilization"],
-                                 vllm_version=request.vllm_version or DEFAULT_VLLM_VERSION)
-        gpu_plan = plan(spec, hardware.find_gpu(request.gpu, request.gpu_total_gib), request.quant, settings,
-                        request.group_size, request.weights_gib)
+        settings = ServeSettings(
+            max_model_len=served["max_model_len"],
+            kv_cache_dtype=served["cache_dtype"],
+            gpu_memory_utilization=served["gpu_memory_utilization"],
+            vllm_version=request.vllm_version or DEFAULT_VLLM_VERSION,
+        )
+        gpu_plan = plan(
+            spec,
+            hardware.find_gpu(request.gpu, request.gpu_total_gib),
+            request.quant,
+            settings,
+            request.group_size,
+            request.weights_gib,
+        )
     return Comparison(url, served, compare_with_served(spec, served, gpu_plan))

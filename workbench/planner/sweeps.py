@@ -29,17 +29,31 @@ class ContextPoint:
     fits: bool
 
 
-def sweep_context(spec: ModelSpec, gpu, quant: str, settings: ServeSettings, lengths: list[int],
-                  group_size: int | None = DEFAULT_GROUP_SIZE, weights_gib: float | None = None,
-                  plan_at: PlanAt | None = None) -> list[ContextPoint]:
+def sweep_context(
+    spec: ModelSpec,
+    gpu,
+    quant: str,
+    settings: ServeSettings,
+    lengths: list[int],
+    group_size: int | None = DEFAULT_GROUP_SIZE,
+    weights_gib: float | None = None,
+    plan_at: PlanAt | None = None,
+) -> list[ContextPoint]:
     """Memory and concurrency against max_model_len: one point per length. `plan_at(settings) -> Plan`
     replaces gpu_plan.plan (a calibrated planner, for one)."""
     plan_at = plan_at or (lambda s: plan(spec, gpu, quant, s, group_size, weights_gib))
     points = []
     for length in lengths:
         p = plan_at(replace(settings, max_model_len=length))
-        points.append(ContextPoint(length, round(length * p.kv_bytes_per_token / GIB, 2), p.gib(p.kv_cache_bytes),
-                                   p.max_concurrency, p.fits))
+        points.append(
+            ContextPoint(
+                length,
+                round(length * p.kv_bytes_per_token / GIB, 2),
+                p.gib(p.kv_cache_bytes),
+                p.max_concurrency,
+                p.fits,
+            )
+        )
     return points
 
 
@@ -70,9 +84,16 @@ class ParallelSweep:
     gpus_per_node: int
 
 
-def sweep_parallel(spec: ModelSpec, gpu, quant: str, settings: ServeSettings,
-                   group_size: int | None = DEFAULT_GROUP_SIZE, gpus_per_node: int = 8, max_gpus: int = 64,
-                   plan_at: PlanAt | None = None) -> ParallelSweep:
+def sweep_parallel(
+    spec: ModelSpec,
+    gpu,
+    quant: str,
+    settings: ServeSettings,
+    group_size: int | None = DEFAULT_GROUP_SIZE,
+    gpus_per_node: int = 8,
+    max_gpus: int = 64,
+    plan_at: PlanAt | None = None,
+) -> ParallelSweep:
     """Tensor × pipeline parallel layouts, each planned per GPU, and the `choice`: the fewest GPUs that fit, with TP
     inside a node (it needs the fast links) and PP across nodes, as vLLM's docs advise
     (docs/serving/parallelism_scaling.md). Sizes the model's heads do not divide are skipped. PP is taken as an even
@@ -90,19 +111,37 @@ def sweep_parallel(spec: ModelSpec, gpu, quant: str, settings: ServeSettings,
                 continue  # TP does not divide the heads
             gpus, nodes = tp * pp, -(-tp * pp // gpus_per_node)
             flags = replace(p_.flags, distributed_executor_backend="ray") if nodes > 1 else p_.flags
-            rows.append(Layout(tp, pp, gpus, nodes, p_.gib(p_.weights_bytes), p_.gib(p_.kv_cache_bytes),
-                               p_.kv_cache_tokens, p_.max_concurrency, p_.fits, tuple(flags.serve_argv()),
-                               flags.command()))
+            rows.append(
+                Layout(
+                    tp,
+                    pp,
+                    gpus,
+                    nodes,
+                    p_.gib(p_.weights_bytes),
+                    p_.gib(p_.kv_cache_bytes),
+                    p_.kv_cache_tokens,
+                    p_.max_concurrency,
+                    p_.fits,
+                    tuple(flags.serve_argv()),
+                    flags.command(),
+                )
+            )
     fitting = sorted((r for r in rows if r.fits), key=lambda r: (r.gpus, -r.tp))
     choice = fitting[0] if fitting else None
     if choice is None:
-        verdict = (f"no layout of up to {max_gpus} {gpu.name} GPUs holds {spec.name} ({quant}) at "
-                   f"{settings.max_model_len:,} tokens: quantize further or shorten the context.")
+        verdict = (
+            f"no layout of up to {max_gpus} {gpu.name} GPUs holds {spec.name} ({quant}) at "
+            f"{settings.max_model_len:,} tokens: quantize further or shorten the context."
+        )
     elif choice.nodes > 1:
-        verdict = (f"{spec.name} ({quant}) needs {choice.gpus} {gpu.name} GPUs: more than one node of "
-                   f"{gpus_per_node}. Use TP {choice.tp} inside each node and PP {choice.pp} across "
-                   f"{choice.nodes} nodes, with vLLM's Ray backend (--distributed-executor-backend ray).")
+        verdict = (
+            f"{spec.name} ({quant}) needs {choice.gpus} {gpu.name} GPUs: more than one node of "
+            f"{gpus_per_node}. Use TP {choice.tp} inside each node and PP {choice.pp} across "
+            f"{choice.nodes} nodes, with vLLM's Ray backend (--distributed-executor-backend ray)."
+        )
     else:
-        verdict = (f"{spec.name} ({quant}) fits on {choice.gpus} {gpu.name} GPU{'s' if choice.gpus > 1 else ''}"
-                   f" of one node: TP {choice.tp}" + (f" × PP {choice.pp}" if choice.pp > 1 else "") + ".")
+        verdict = (
+            f"{spec.name} ({quant}) fits on {choice.gpus} {gpu.name} GPU{'s' if choice.gpus > 1 else ''}"
+            f" of one node: TP {choice.tp}" + (f" × PP {choice.pp}" if choice.pp > 1 else "") + "."
+        )
     return ParallelSweep(tuple(rows), choice, verdict, gpus_per_node)

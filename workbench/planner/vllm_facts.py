@@ -32,16 +32,21 @@ def modelled_version(version: str) -> tuple[str, str | None]:
     older or newer than MODELLED_VERSIONS is planned with the nearest one the planner models."""
     parsed = version_tuple(version)
     if len(parsed) < 2:
-        raise ConfigError(f"vLLM version {version!r} is not a version number. Fix: give it as printed by "
-                          f"`vllm --version`, e.g. {DEFAULT_VLLM_VERSION}.")
+        raise ConfigError(
+            f"vLLM version {version!r} is not a version number. Fix: give it as printed by "
+            f"`vllm --version`, e.g. {DEFAULT_VLLM_VERSION}."
+        )
     oldest, newest = MODELLED_VERSIONS
-    nearest = oldest if parsed[:2] < version_tuple(oldest)[:2] else newest if parsed[:2] > version_tuple(newest)[:2] \
-        else None
+    nearest = (
+        oldest if parsed[:2] < version_tuple(oldest)[:2] else newest if parsed[:2] > version_tuple(newest)[:2] else None
+    )
     if nearest is None:
         return version, None
-    return nearest, (f"vLLM {version} is outside the releases the planner models ({oldest[:-2]} to {newest[:-2]}): "
-                     f"planned as {nearest}, the nearest one it knows. Its defaults, budget and profile run may "
-                     f"differ from {version}'s; compare the plan with what that vLLM prints at start-up.")
+    return nearest, (
+        f"vLLM {version} is outside the releases the planner models ({oldest[:-2]} to {newest[:-2]}): "
+        f"planned as {nearest}, the nearest one it knows. Its defaults, budget and profile run may "
+        f"differ from {version}'s; compare the plan with what that vLLM prints at start-up."
+    )
 
 
 @dataclass(frozen=True)
@@ -127,27 +132,47 @@ def model_runner(spec: ModelSpec, settings: ServeSettings) -> str:
 # (gpu/sample/states.py 0.27.1 lines 22-35), so its sampler skips every logits step until 0.33.
 _SAMPLER_BYTES = (
     # (runner, first version, bytes per logit, what is alive at the peak)
-    ("V1", (0, 8), 38, "V1 runner, PyTorch top-k/top-p (sample/ops/topk_topp_sampler.py apply_top_k_top_p, "
-                       "0.8.5.post1 line 170, 0.16.0 line 243), peaking inside its logits.sort: the model-dtype "
-                       "logits 2 B, their fp32 copy 4 B (sample/sampler.py 0.8.5.post1 line 39, 0.11.2 line 87), "
-                       "the sorted values 4 B and int64 indices 8 B, and torch.sort's CUDA segmented sort beside "
-                       "them (an int64 iota of the indices 8 B, a radix-sort buffer for keys and values 12 B). "
-                       "llm-d-benchmark's H100 logs (tests/data/public_logs.json) report 4.76, 5.56 and 5.64 GiB of "
-                       "peak activation for 1024 rows of Llama-3.1-8B, Qwen3-0.6B and Qwen3-32B: 38.2-38.4 B per "
-                       "logit. With FlashInfer installed (vLLM's Docker image), 0.8-0.10 sample with FlashInfer "
-                       "instead and hold less; from 0.11 FlashInfer is opt-in (VLLM_USE_FLASHINFER_SAMPLER=1)"),
-    ("V1", (0, 17), 14, "V1 runner, Triton top-k/top-p in place (topk_topp_sampler.py 0.17.1 line 251: batches "
-                        "of 8 or more; its buffer is at most SMs × vocab): the model-dtype logits 2 B, the fp32 "
-                        "copy 4 B, the probabilities 4 B and the exponential noise 4 B (random_sample, 0.17.1 "
-                        "line 325); from 0.21 a second call (gpu_model_runner.py 0.21.0 line 5758) takes the "
-                        "same path"),
-    ("V2", (0, 22), 2, "V2 runner: the model-dtype logits only (gpu/model_runner.py 0.27.1 line 683, 0.32.0 "
-                       "line 972; gpu/sample/sampler.py 0.27.1 line 200 skips the fp32 copy when no request "
-                       "needs processing, and gumbel_sample keeps one value per block)"),
-    ("V2", (0, 33), 14, "V2 runner with the warm-up pass (gpu/model_runner.py 0.33.0 line 993: "
-                        "SamplingParams.for_sampler_warmup): the model-dtype logits 2 B, the fp32 copy 4 B "
-                        "(gpu/sample/sampler.py 0.33.0 line 242), the min-p probabilities 4 B and the logprobs' "
-                        "log-softmax 4 B"),
+    (
+        "V1",
+        (0, 8),
+        38,
+        "V1 runner, PyTorch top-k/top-p (sample/ops/topk_topp_sampler.py apply_top_k_top_p, "
+        "0.8.5.post1 line 170, 0.16.0 line 243), peaking inside its logits.sort: the model-dtype "
+        "logits 2 B, their fp32 copy 4 B (sample/sampler.py 0.8.5.post1 line 39, 0.11.2 line 87), "
+        "the sorted values 4 B and int64 indices 8 B, and torch.sort's CUDA segmented sort beside "
+        "them (an int64 iota of the indices 8 B, a radix-sort buffer for keys and values 12 B). "
+        "llm-d-benchmark's H100 logs (tests/data/public_logs.json) report 4.76, 5.56 and 5.64 GiB of "
+        "peak activation for 1024 rows of Llama-3.1-8B, Qwen3-0.6B and Qwen3-32B: 38.2-38.4 B per "
+        "logit. With FlashInfer installed (vLLM's Docker image), 0.8-0.10 sample with FlashInfer "
+        "instead and hold less; from 0.11 FlashInfer is opt-in (VLLM_USE_FLASHINFER_SAMPLER=1)",
+    ),
+    (
+        "V1",
+        (0, 17),
+        14,
+        "V1 runner, Triton top-k/top-p in place (topk_topp_sampler.py 0.17.1 line 251: batches "
+        "of 8 or more; its buffer is at most SMs × vocab): the model-dtype logits 2 B, the fp32 "
+        "copy 4 B, the probabilities 4 B and the exponential noise 4 B (random_sample, 0.17.1 "
+        "line 325); from 0.21 a second call (gpu_model_runner.py 0.21.0 line 5758) takes the "
+        "same path",
+    ),
+    (
+        "V2",
+        (0, 22),
+        2,
+        "V2 runner: the model-dtype logits only (gpu/model_runner.py 0.27.1 line 683, 0.32.0 "
+        "line 972; gpu/sample/sampler.py 0.27.1 line 200 skips the fp32 copy when no request "
+        "needs processing, and gumbel_sample keeps one value per block)",
+    ),
+    (
+        "V2",
+        (0, 33),
+        14,
+        "V2 runner with the warm-up pass (gpu/model_runner.py 0.33.0 line 993: "
+        "SamplingParams.for_sampler_warmup): the model-dtype logits 2 B, the fp32 copy 4 B "
+        "(gpu/sample/sampler.py 0.33.0 line 242), the min-p probabilities 4 B and the logprobs' "
+        "log-softmax 4 B",
+    ),
 )
 
 

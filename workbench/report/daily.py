@@ -50,11 +50,15 @@ class Report:
         lines = []
         for d in self.days:
             prose = d.facts["prose"]
-            lines.append(f"{d.day}: {d.folder} ({'reused' if d.reused else 'written'}; {len(d.alerts)} alert(s); "
-                         f"{prose['figures_supported']}/{prose['figures_total']} prose figures are facts; "
-                         f"prose by {prose['author']})")
-            lines += [f"  ALERT {a['value']} {a['measure']} {a['kind']} {a['change']:+.1f} %: {a['evidence']}"
-                      for a in d.alerts]
+            lines.append(
+                f"{d.day}: {d.folder} ({'reused' if d.reused else 'written'}; {len(d.alerts)} alert(s); "
+                f"{prose['figures_supported']}/{prose['figures_total']} prose figures are facts; "
+                f"prose by {prose['author']})"
+            )
+            lines += [
+                f"  ALERT {a['value']} {a['measure']} {a['kind']} {a['change']:+.1f} %: {a['evidence']}"
+                for a in d.alerts
+            ]
         if self.skipped:
             lines.append(f"skipped (no rows): {', '.join(self.skipped)}")
         return "\n".join(lines)
@@ -66,14 +70,20 @@ def key(spec: ReportSpec, author: str) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def generate(spec: ReportSpec, dates: list[dt.date], out_dir: str | Path, client=None,
-             progress: Callable[[float, str], None] | None = None, force: bool = False) -> Report:
+def generate(
+    spec: ReportSpec,
+    dates: list[dt.date],
+    out_dir: str | Path,
+    client=None,
+    progress: Callable[[float, str], None] | None = None,
+    force: bool = False,
+) -> Report:
     """The reports of `dates` under out_dir/YYYY-MM-DD/. `client`: the model that writes the prose (None: the
     template). `progress(fraction, message)` hears each day's writing, which starts only once every day's facts
     are computed (so a refusal comes before any progress). `force` redoes days that are already done."""
     progress = progress or (lambda fraction, message: None)
     out = Path(out_dir)
-    author = (client.model if client is not None else "template (no model)")
+    author = client.model if client is not None else "template (no model)"
     run_key = key(spec, author)
     done, todo, skipped = {}, [], []
     with Source(spec.db, spec.max_rows, spec.timeout_s) as source:
@@ -97,10 +107,21 @@ def generate(spec: ReportSpec, dates: list[dt.date], out_dir: str | Path, client
         for i, (day, facts) in enumerate(todo):
             folder = out / day.isoformat()
             progress(i / len(todo), f"writing {day.isoformat()} ({author})")
-            prose = writer.write(facts, spec.language, client, spec.title_text(), query=query,
-                                 audit_path=out / "audit.jsonl" if query else None, max_tokens=spec.max_tokens)
-            meta = {"key": run_key, "author": author, "db": display_url(spec.db),
-                    "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            prose = writer.write(
+                facts,
+                spec.language,
+                client,
+                spec.title_text(),
+                query=query,
+                audit_path=out / "audit.jsonl" if query else None,
+                max_tokens=spec.max_tokens,
+            )
+            meta = {
+                "key": run_key,
+                "author": author,
+                "db": display_url(spec.db),
+                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
             content = output.write_day(folder, facts, prose, spec.title_text(), meta)
             done[day] = DayReport(day.isoformat(), str(folder), content, False)
     if todo:
@@ -141,14 +162,21 @@ def schedule(spec: ReportSpec, out_dir: str | Path, url: str | None = None, at: 
     hour, minute = (int(x) for x in at.split(":"))
     line = command_line(spec, out_dir, url)
     log = Path(out_dir).resolve() / "report.log"
-    secret = ("# the password comes from the environment: put WORKBENCH_DB_PASSWORD=... in the crontab or in "
-              "the service's Environment=, never in the URL")
-    return "\n".join([
-        "# cron (crontab -e): every morning, yesterday's report", secret,
-        f"{minute} {hour} * * * {line} >> {shlex.quote(str(log))} 2>&1", "",
-        "# or systemd: ~/.config/systemd/user/workbench-report.service",
-        "[Unit]\nDescription=workbench daily report\n\n[Service]\nType=oneshot\n"
-        f"ExecStart={line}", "",
-        "# ~/.config/systemd/user/workbench-report.timer, then: systemctl --user enable --now workbench-report.timer",
-        f"[Unit]\nDescription=workbench daily report every morning\n\n[Timer]\nOnCalendar=*-*-* {hour:02d}:{minute:02d}:00\n"
-        "Persistent=true\n\n[Install]\nWantedBy=timers.target"])
+    secret = (
+        "# the password comes from the environment: put WORKBENCH_DB_PASSWORD=... in the crontab or in "
+        "the service's Environment=, never in the URL"
+    )
+    return "\n".join(
+        [
+            "# cron (crontab -e): every morning, yesterday's report",
+            secret,
+            f"{minute} {hour} * * * {line} >> {shlex.quote(str(log))} 2>&1",
+            "",
+            "# or systemd: ~/.config/systemd/user/workbench-report.service",
+            f"[Unit]\nDescription=workbench daily report\n\n[Service]\nType=oneshot\nExecStart={line}",
+            "",
+            "# ~/.config/systemd/user/workbench-report.timer, then: systemctl --user enable --now workbench-report.timer",
+            f"[Unit]\nDescription=workbench daily report every morning\n\n[Timer]\nOnCalendar=*-*-* {hour:02d}:{minute:02d}:00\n"
+            "Persistent=true\n\n[Install]\nWantedBy=timers.target",
+        ]
+    )

@@ -47,10 +47,18 @@ class Facts:
     series: dict = field(default_factory=dict)  # for the chart; not facts the prose may cite
 
     def as_dict(self) -> dict:
-        return {"date": self.day, "weekday": dt.date.fromisoformat(self.day).strftime("%A"),
-                "dimension": self.dimension, "measures": self.measures, "demo_data": self.notice,
-                "totals": self.totals, "changes": self.changes, "trends": self.trends, "alerts": self.alerts,
-                "rule": self.rule}
+        return {
+            "date": self.day,
+            "weekday": dt.date.fromisoformat(self.day).strftime("%A"),
+            "dimension": self.dimension,
+            "measures": self.measures,
+            "demo_data": self.notice,
+            "totals": self.totals,
+            "changes": self.changes,
+            "trends": self.trends,
+            "alerts": self.alerts,
+            "rule": self.rule,
+        }
 
 
 def _quote(source: Source, name: str) -> str:
@@ -70,13 +78,17 @@ def _check_columns(source: Source, spec: ReportSpec) -> None:
         names, numeric, types = source.names(spec.sql), None, {}
     missing = [c for c in wanted if c not in names]
     if missing:
-        raise ConfigError(f"column(s) {', '.join(map(repr, missing))} do not exist in {where}. Columns: "
-                          f"{', '.join(names)}. Fix: name columns that exist.")
+        raise ConfigError(
+            f"column(s) {', '.join(map(repr, missing))} do not exist in {where}. Columns: "
+            f"{', '.join(names)}. Fix: name columns that exist."
+        )
     if numeric is not None:
         text = [m for m in spec.measures if m not in numeric]
         if text:
-            raise ConfigError(f"measure {text[0]!r} is {types[text[0]]}, not numeric. Numeric columns: "
-                              f"{', '.join(numeric) or '(none)'}. Fix: --measure with a numeric column.")
+            raise ConfigError(
+                f"measure {text[0]!r} is {types[text[0]]}, not numeric. Numeric columns: "
+                f"{', '.join(numeric) or '(none)'}. Fix: --measure with a numeric column."
+            )
 
 
 def load(source: Source, spec: ReportSpec, day: dt.date) -> History:
@@ -94,21 +106,26 @@ def load(source: Source, spec: ReportSpec, day: dt.date) -> History:
     baseline_start = day - dt.timedelta(weeks=spec.anomaly.weeks, days=1)
     month_start = (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     start = min(baseline_start, month_start, day - dt.timedelta(days=spec.anomaly.missing_after_days + 1))
-    rows = source.rows(f"SELECT {date}, {dim}, {sums} FROM {origin} WHERE {date} >= :start AND {date} < :stop "
-                       f"GROUP BY {date}, {dim}", {"start": start, "stop": day + dt.timedelta(days=1)},
-                       types={"start": sa.Date, "stop": sa.Date})
+    rows = source.rows(
+        f"SELECT {date}, {dim}, {sums} FROM {origin} WHERE {date} >= :start AND {date} < :stop GROUP BY {date}, {dim}",
+        {"start": start, "stop": day + dt.timedelta(days=1)},
+        types={"start": sa.Date, "stop": sa.Date},
+    )
     days: dict[str, dict[str, dict[str, float]]] = {}
     for when, value, *numbers in rows:
         key = str(when)[:10]
         for measure, number in zip(spec.measures, numbers):
             if number is not None and not isinstance(number, (int, float)) and type(number).__name__ != "Decimal":
-                raise ConfigError(f"measure {measure!r} holds {number!r}, not a number. Fix: --measure with a "
-                                  "numeric column.")
+                raise ConfigError(
+                    f"measure {measure!r} holds {number!r}, not a number. Fix: --measure with a numeric column."
+                )
             slot = days.setdefault(key, {}).setdefault(str(value), {})
             slot[measure] = slot.get(measure, 0.0) + float(number or 0)
     if day.isoformat() not in days:
-        raise NoRowsError(f"{spec.table or 'the sql'} has no rows for {day.isoformat()} (column {spec.date_column!r}); "
-                          f"its data covers {str(first_day)[:10]} … {str(last_day)[:10]}. Fix: pick a day in that range.")
+        raise NoRowsError(
+            f"{spec.table or 'the sql'} has no rows for {day.isoformat()} (column {spec.date_column!r}); "
+            f"its data covers {str(first_day)[:10]} … {str(last_day)[:10]}. Fix: pick a day in that range."
+        )
     notice = ""
     if "demo_notice" in source.tables():
         notice = str(source.rows("SELECT text FROM demo_notice")[0][0])
@@ -144,14 +161,17 @@ def _sum(history: History, first: dt.date, last: dt.date, value: str, measure: s
 
 def _month_to_date(history, day, value, measure, target):
     mtd = _sum(history, day.replace(day=1), day, value, measure)
-    previous_month = (day.replace(day=1) - dt.timedelta(days=1))
+    previous_month = day.replace(day=1) - dt.timedelta(days=1)
     same_days = previous_month.replace(day=min(day.day, previous_month.day))
     before = _sum(history, previous_month.replace(day=1), same_days, value, measure)
     out = {"value": mtd, "previous_month_same_days": before, "change_pct": _pct(mtd, before)}
     if target and value == ALL:
         days_in_month = ((day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)).day
-        out.update(target=target, progress_pct=round(mtd / target * 100, 1),
-                   month_elapsed_pct=round(day.day / days_in_month * 100, 1))
+        out.update(
+            target=target,
+            progress_pct=round(mtd / target * 100, 1),
+            month_elapsed_pct=round(day.day / days_in_month * 100, 1),
+        )
     return out
 
 
@@ -178,23 +198,42 @@ def _alert(spec, day, value, measure, actual, points, missing: bool = False) -> 
     if not missing and (abs(z) < rule.min_robust_z or change is None or abs(change) < rule.min_change_pct):
         return None
     kind = "missing" if missing else ("drop" if actual < median else "spike")
-    what = (f"{value} sent no rows for {day.isoformat()}" if missing else
-            f"{measure} {_shown(actual)} on {day.strftime('%A')} {day.isoformat()}")
-    evidence = (f"{what}; the median of the same weekday over the last {rule.weeks} weeks is {_shown(median)} "
-                f"(MAD {_shown(mad)}, {len(numbers)} weeks): {change:+.1f} %, robust z {z:+.1f}. Thresholds: "
-                f"|z| ≥ {rule.min_robust_z:g} and |change| ≥ {rule.min_change_pct:g} %.")
-    return {"dimension": spec.dimension, "value": value, "measure": measure, "kind": kind, "change": change,
-            "change_pct": change, "actual": _money(actual), "baseline_median": _money(median), "mad": _money(mad),
-            "robust_z": round(z, 1), "threshold": {"min_robust_z": rule.min_robust_z,
-                                                   "min_change_pct": rule.min_change_pct},
-            "evidence": evidence, "history": [{"day": d, "value": _money(n)} for d, n in points]}
+    what = (
+        f"{value} sent no rows for {day.isoformat()}"
+        if missing
+        else f"{measure} {_shown(actual)} on {day.strftime('%A')} {day.isoformat()}"
+    )
+    evidence = (
+        f"{what}; the median of the same weekday over the last {rule.weeks} weeks is {_shown(median)} "
+        f"(MAD {_shown(mad)}, {len(numbers)} weeks): {change:+.1f} %, robust z {z:+.1f}. Thresholds: "
+        f"|z| ≥ {rule.min_robust_z:g} and |change| ≥ {rule.min_change_pct:g} %."
+    )
+    return {
+        "dimension": spec.dimension,
+        "value": value,
+        "measure": measure,
+        "kind": kind,
+        "change": change,
+        "change_pct": change,
+        "actual": _money(actual),
+        "baseline_median": _money(median),
+        "mad": _money(mad),
+        "robust_z": round(z, 1),
+        "threshold": {"min_robust_z": rule.min_robust_z, "min_change_pct": rule.min_change_pct},
+        "evidence": evidence,
+        "history": [{"day": d, "value": _money(n)} for d, n in points],
+    }
 
 
 def compute(history: History, spec: ReportSpec, day: dt.date) -> Facts:
     """The facts of `day` (pure: no I/O)."""
     today = history.days[day.isoformat()]
-    recent = {v for d, slot in history.days.items()
-              if (day - dt.date.fromisoformat(d)).days <= spec.anomaly.missing_after_days for v in slot}
+    recent = {
+        v
+        for d, slot in history.days.items()
+        if (day - dt.date.fromisoformat(d)).days <= spec.anomaly.missing_after_days
+        for v in slot
+    }
     values = sorted(today) + [ALL]
     totals = {v: {m: _money(_at(history, day, v, m) or 0.0) for m in spec.measures} for v in values}
     changes, trends, alerts = {}, {}, []
@@ -215,25 +254,46 @@ def compute(history: History, spec: ReportSpec, day: dt.date) -> Facts:
             last7 = _sum(history, day - dt.timedelta(days=6), day, value, measure)
             prev7 = _sum(history, day - dt.timedelta(days=13), day - dt.timedelta(days=7), value, measure)
             change = _pct(last7, prev7)
-            trends[value][measure] = {"last_7_days": last7, "previous_7_days": prev7, "change_pct": change,
-                                      "direction": "flat" if change is None or abs(change) < 3 else
-                                      ("up" if change > 0 else "down")}
+            trends[value][measure] = {
+                "last_7_days": last7,
+                "previous_7_days": prev7,
+                "change_pct": change,
+                "direction": "flat" if change is None or abs(change) < 3 else ("up" if change > 0 else "down"),
+            }
             alert = _alert(spec, day, value, measure, x, _baseline(history, day, value, measure, spec.anomaly.weeks))
             if alert:
                 alerts.append(alert)
     for value in sorted(recent - set(today)):
         for measure in spec.measures:
-            alert = _alert(spec, day, value, measure, 0.0, _baseline(history, day, value, measure, spec.anomaly.weeks),
-                           missing=True)
+            alert = _alert(
+                spec,
+                day,
+                value,
+                measure,
+                0.0,
+                _baseline(history, day, value, measure, spec.anomaly.weeks),
+                missing=True,
+            )
             if alert:
                 alerts.append(alert)
     alerts.sort(key=lambda a: (a["value"] == ALL, -abs(a["robust_z"])))
-    return Facts(day.isoformat(), spec.dimension, list(spec.measures), totals, changes, trends, alerts,
-                 spec.anomaly.model_dump(), history.notice, series=_series(history, spec, day, values))
+    return Facts(
+        day.isoformat(),
+        spec.dimension,
+        list(spec.measures),
+        totals,
+        changes,
+        trends,
+        alerts,
+        spec.anomaly.model_dump(),
+        history.notice,
+        series=_series(history, spec, day, values),
+    )
 
 
 def _series(history: History, spec: ReportSpec, day: dt.date, values: list[str], days: int = 28) -> dict:
     """value → the last `days` days of every measure (None where it sent no rows), for the report's chart."""
     span = [day - dt.timedelta(days=days - 1 - i) for i in range(days)]
-    return {v: [{"day": d.isoformat(), **{m: _at(history, d, v, m) for m in spec.measures}} for d in span]
-            for v in values}
+    return {
+        v: [{"day": d.isoformat(), **{m: _at(history, d, v, m) for m in spec.measures}} for d in span] for v in values
+    }

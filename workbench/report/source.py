@@ -18,8 +18,28 @@ from workbench.errors import ConfigError, DatabaseError
 
 PASSWORD_ENV = "WORKBENCH_DB_PASSWORD"
 URL_ENV = "WORKBENCH_DB_URL"
-_FORBIDDEN = ("Insert", "Update", "Delete", "Merge", "Drop", "Create", "Alter", "Command", "Into", "TruncateTable",
-              "Grant", "Set", "Transaction", "Commit", "Rollback", "Copy", "LoadData", "Pragma", "Use", "Lock")
+_FORBIDDEN = (
+    "Insert",
+    "Update",
+    "Delete",
+    "Merge",
+    "Drop",
+    "Create",
+    "Alter",
+    "Command",
+    "Into",
+    "TruncateTable",
+    "Grant",
+    "Set",
+    "Transaction",
+    "Commit",
+    "Rollback",
+    "Copy",
+    "LoadData",
+    "Pragma",
+    "Use",
+    "Lock",
+)
 
 
 def check_select(sql: str, where: str = "the statement") -> str:
@@ -31,8 +51,9 @@ def check_select(sql: str, where: str = "the statement") -> str:
     try:
         statements = [s for s in sqlglot.parse(text) if s is not None]
     except sqlglot.errors.SqlglotError as exc:
-        raise ConfigError(f"{where} is not SQL that can be read ({str(exc).splitlines()[0][:120]}). "
-                          "Fix: give one SELECT statement.") from None
+        raise ConfigError(
+            f"{where} is not SQL that can be read ({str(exc).splitlines()[0][:120]}). Fix: give one SELECT statement."
+        ) from None
     if len(statements) != 1:
         raise ConfigError(f"{where} holds {len(statements)} statements; only one SELECT is allowed.")
     tree = statements[0]
@@ -40,8 +61,9 @@ def check_select(sql: str, where: str = "the statement") -> str:
     forbidden = sorted(k for k in kinds if k in _FORBIDDEN)
     if not isinstance(tree, (exp.Select, exp.Union, exp.Intersect, exp.Except)) or forbidden:
         verb = forbidden[0].upper() if forbidden else type(tree).__name__.upper()
-        raise ConfigError(f"{where} is a {verb} statement ({text[:60]!r}); the report only reads. "
-                          "Fix: give one SELECT statement.")
+        raise ConfigError(
+            f"{where} is a {verb} statement ({text[:60]!r}); the report only reads. Fix: give one SELECT statement."
+        )
     return text
 
 
@@ -54,8 +76,10 @@ def _with_password(url: str):
     try:
         parsed = make_url(expanded)
     except ArgumentError:
-        raise ConfigError(f"{redact(url)!r} is not a database URL. Use sqlite:///PATH or "
-                          "postgresql+psycopg://USER@HOST:PORT/DB (the password in $WORKBENCH_DB_PASSWORD).") from None
+        raise ConfigError(
+            f"{redact(url)!r} is not a database URL. Use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB (the password in $WORKBENCH_DB_PASSWORD)."
+        ) from None
     if parsed.password is None and os.environ.get(PASSWORD_ENV) and not parsed.drivername.startswith("sqlite"):
         parsed = parsed.set(password=os.environ[PASSWORD_ENV])
     return parsed
@@ -108,26 +132,30 @@ class Source:
         if parsed.drivername.startswith("sqlite"):
             path = Path(parsed.database or "")
             if not parsed.database or not path.is_file():
-                raise DatabaseError(f"no SQLite database at {str(path)!r} (the file does not exist). Fix: give "
-                                    "sqlite:///PATH to an existing file, or make the demo one with "
-                                    "`workbench report --demo-db PATH`.")
+                raise DatabaseError(
+                    f"no SQLite database at {str(path)!r} (the file does not exist). Fix: give "
+                    "sqlite:///PATH to an existing file, or make the demo one with "
+                    "`workbench report --demo-db PATH`."
+                )
 
             def connect():
                 db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
                 db.set_progress_handler(lambda: int(time.monotonic() > self._deadline), 10_000)
                 return db
+
             return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         args = {"connect_timeout": 5} if parsed.drivername.startswith("postgresql") else {}
         if parsed.drivername.startswith("postgresql"):
-            args["options"] = (f"-c default_transaction_read_only=on "
-                               f"-c statement_timeout={int(self.timeout_s * 1000)}")
+            args["options"] = f"-c default_transaction_read_only=on -c statement_timeout={int(self.timeout_s * 1000)}"
         try:
             return sa.create_engine(parsed, connect_args=args, poolclass=sa.pool.NullPool)
         except Exception as exc:  # an unknown dialect or a driver that is not installed
-            raise DatabaseError(f"cannot use {display_url(self.url)!r}: {redact(exc, self.url)}. Fix: use "
-                                "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB.") from None
+            raise DatabaseError(
+                f"cannot use {display_url(self.url)!r}: {redact(exc, self.url)}. Fix: use "
+                "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB."
+            ) from None
 
     def __enter__(self):
         return self
@@ -153,12 +181,25 @@ class Source:
         detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], self.url)
         where = display_url(self.url)
         if "password authentication failed" in detail or "no password supplied" in detail:
-            return (f"{where}: the database refused the credentials ({detail}). Fix: set the password in "
-                    f"${PASSWORD_ENV} (or $PGPASSWORD) and check the user name.")
+            return (
+                f"{where}: the database refused the credentials ({detail}). Fix: set the password in "
+                f"${PASSWORD_ENV} (or $PGPASSWORD) and check the user name."
+            )
         if "interrupted" in detail or "statement timeout" in detail:
-            return f"{where}: the query ran past {self.timeout_s:g} s and was stopped. Fix: narrow it or raise timeout_s."
-        if any(w in detail for w in ("Connection refused", "could not connect", "connection failed",
-                                     "timeout expired", "Name or service", "unable to open")):
+            return (
+                f"{where}: the query ran past {self.timeout_s:g} s and was stopped. Fix: narrow it or raise timeout_s."
+            )
+        if any(
+            w in detail
+            for w in (
+                "Connection refused",
+                "could not connect",
+                "connection failed",
+                "timeout expired",
+                "Name or service",
+                "unable to open",
+            )
+        ):
             return f"{where} cannot be reached ({detail}). Fix: check the host, port and that the server runs."
         return f"{where}: {detail}"
 
@@ -180,8 +221,10 @@ class Source:
                 self._deadline = float("inf")
                 conn.rollback()
         if len(rows) > self.max_rows:
-            raise DatabaseError(f"the query returned more than max_rows={self.max_rows:,} rows. Fix: narrow it "
-                                "(a shorter baseline) or raise max_rows in the spec.")
+            raise DatabaseError(
+                f"the query returned more than max_rows={self.max_rows:,} rows. Fix: narrow it "
+                "(a shorter baseline) or raise max_rows in the spec."
+            )
         return [tuple(r) for r in rows]
 
     def names(self, sql: str) -> list[str]:
@@ -208,8 +251,10 @@ class Source:
 
         names = self.tables()
         if table not in names:
-            raise ConfigError(f"table {table!r} does not exist in {display_url(self.url)}. Tables: "
-                              f"{', '.join(names) or '(none)'}. Fix: pass --table with one of them.")
+            raise ConfigError(
+                f"table {table!r} does not exist in {display_url(self.url)}. Tables: "
+                f"{', '.join(names) or '(none)'}. Fix: pass --table with one of them."
+            )
         with self._connection() as conn:
             found = sa.inspect(conn).get_columns(table)
         return [Column(c["name"], str(c["type"]), _numeric(c["type"])) for c in found]

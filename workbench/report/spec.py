@@ -109,14 +109,19 @@ class ReportSpec(BaseModel):
 
 def _explain(exc: ValidationError, where: str) -> ConfigError:
     lines = field_errors(exc, lambda loc: list((AnomalyRule if loc[0] == "anomaly" else ReportSpec).model_fields))
-    return ConfigError(f"{where} is not a valid report spec: " + " ".join(lines)
-                       + " Fix the field(s) above; `workbench report --example-spec` prints a worked example.")
+    return ConfigError(
+        f"{where} is not a valid report spec: "
+        + " ".join(lines)
+        + " Fix the field(s) above; `workbench report --example-spec` prints a worked example."
+    )
 
 
 def parse_spec(data: dict, where: str = "the spec") -> ReportSpec:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of fields (db, table, date_column, measures, dimension, ...), "
-                          f"got {type(data).__name__}.")
+        raise ConfigError(
+            f"{where} must be a mapping of fields (db, table, date_column, measures, dimension, ...), "
+            f"got {type(data).__name__}."
+        )
     try:
         return ReportSpec.model_validate(data)
     except ValidationError as exc:
@@ -150,16 +155,20 @@ def parse_dates(text: str, today: dt.date | None = None) -> list[dt.date]:
         try:
             return dt.date.fromisoformat(part)
         except ValueError:
-            raise ConfigError(f"date {part!r} is not YYYY-MM-DD. Use a day (2026-11-17), a range "
-                              "(2026-11-01..2026-11-17), yesterday or today.") from None
+            raise ConfigError(
+                f"date {part!r} is not YYYY-MM-DD. Use a day (2026-11-17), a range "
+                "(2026-11-01..2026-11-17), yesterday or today."
+            ) from None
 
     first, _, last = text.partition("..")
     start, end = one(first), one(last) if last else one(first)
     if end < start:
         raise ConfigError(f"the range {text!r} ends before it starts. Fix: START..END with START ≤ END.")
     if end > today:
-        raise ConfigError(f"{end.isoformat()} is in the future (today is {today.isoformat()}); a report covers "
-                          "a day that has happened. Fix: pass today or an earlier day.")
+        raise ConfigError(
+            f"{end.isoformat()} is in the future (today is {today.isoformat()}); a report covers "
+            "a day that has happened. Fix: pass today or an earlier day."
+        )
     if (end - start).days > 366:
         raise ConfigError(f"the range {text!r} covers {(end - start).days + 1} days; backfill at most 367 at once.")
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
@@ -171,9 +180,14 @@ def build(spec_path: str | Path | None = None, **flags) -> ReportSpec:
     given = {k: v for k, v in flags.items() if v not in (None, [], ())}
     if spec_path:
         return load_spec(spec_path, given)
-    needed = [f"--{k.replace('_', '-').removesuffix('s') if k == 'measures' else k.replace('_', '-')}"
-              for k in ("db", "table", "date_column", "measures", "dimension") if k not in given]
+    needed = [
+        f"--{k.replace('_', '-').removesuffix('s') if k == 'measures' else k.replace('_', '-')}"
+        for k in ("db", "table", "date_column", "measures", "dimension")
+        if k not in given
+    ]
     if needed:
-        raise ConfigError(f"the report needs {', '.join(needed)} (or --spec FILE). Example: --db sqlite:///sales.sqlite "
-                          "--table sales --date-column day --measure revenue --dimension region.")
+        raise ConfigError(
+            f"the report needs {', '.join(needed)} (or --spec FILE). Example: --db sqlite:///sales.sqlite "
+            "--table sales --date-column day --measure revenue --dimension region."
+        )
     return parse_spec(given, "the flags")

@@ -19,7 +19,10 @@ from workbench.agent import run_turn
 from workbench.report.facts import ALL, Facts
 from workbench.tools import AuditLog, Limits, Policy, Registry
 
-SECTIONS = {"en": ("Summary", "Trends", "Alerts", "Recommended actions"), "zh": ("概要", "趋势", "异常预警", "建议措施")}
+SECTIONS = {
+    "en": ("Summary", "Trends", "Alerts", "Recommended actions"),
+    "zh": ("概要", "趋势", "异常预警", "建议措施"),
+}
 _SENTENCE = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])|\n+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)、])\s*")
 _NAMED = re.compile(r"\b([A-Z][A-Za-z]+) (?:region|area|district)\b|([\u4e00-\u9fff]{2,4})(?:地区|大区)")
@@ -68,10 +71,15 @@ class Prose:
         return "\n\n".join(out)  # a paragraph each: Markdown would run single lines together
 
     def as_dict(self) -> dict:
-        return {"language": self.language, "author": self.author, "figures_total": self.figures_total,
-                "figures_supported": self.figures_supported, "fact_share": self.fact_share,
-                "sentences": [{**asdict(s), "status": s.status} for s in self.sentences],
-                "follow_up": self.follow_up}
+        return {
+            "language": self.language,
+            "author": self.author,
+            "figures_total": self.figures_total,
+            "figures_supported": self.figures_supported,
+            "fact_share": self.fact_share,
+            "sentences": [{**asdict(s), "status": s.status} for s in self.sentences],
+            "follow_up": self.follow_up,
+        }
 
 
 def _variants(x: float) -> set[str]:
@@ -111,10 +119,18 @@ class Allowed:
 
 
 def allowed(facts: Facts, extra_text: str = "") -> Allowed:
-    general = (fact_check.numbers(f"{facts.day} {dt.date.fromisoformat(facts.day).strftime('%d %B %Y')}")
-               | _numbers_in(facts.rule) | fact_check.numbers(extra_text) | {"7", "14"})
-    per_value = {v: _numbers_in([facts.totals[v], facts.changes[v], facts.trends[v]]
-                                + [a for a in facts.alerts if a["value"] == v]) for v in facts.totals}
+    general = (
+        fact_check.numbers(f"{facts.day} {dt.date.fromisoformat(facts.day).strftime('%d %B %Y')}")
+        | _numbers_in(facts.rule)
+        | fact_check.numbers(extra_text)
+        | {"7", "14"}
+    )
+    per_value = {
+        v: _numbers_in(
+            [facts.totals[v], facts.changes[v], facts.trends[v]] + [a for a in facts.alerts if a["value"] == v]
+        )
+        for v in facts.totals
+    }
     for alert in facts.alerts:  # a value that sent no rows has an alert and no totals
         per_value.setdefault(alert["value"], set()).update(_numbers_in(alert))
     return Allowed(general, per_value, set(per_value))
@@ -175,8 +191,11 @@ def facts_text(facts: Facts) -> str:
             trend = facts.trends[value][measure]
             parts.append(f"7-day trend {trend['direction']} {signed(trend['change_pct'])}")
             lines.append("; ".join(parts))
-    lines += [f"ALERT {a['kind']}: {a['value']} {a['measure']} {signed(a['change'])} "
-              f"(actual {fmt(a['actual'])}, usual {fmt(a['baseline_median'])})" for a in facts.alerts]
+    lines += [
+        f"ALERT {a['kind']}: {a['value']} {a['measure']} {signed(a['change'])} "
+        f"(actual {fmt(a['actual'])}, usual {fmt(a['baseline_median'])})"
+        for a in facts.alerts
+    ]
     if not facts.alerts:
         lines.append("No alerts.")
     return "\n".join(lines)
@@ -191,20 +210,35 @@ def template(facts: Facts, language: str) -> str:
     trend = facts.trends[ALL][measure]
     flagged = list(dict.fromkeys(a["value"] for a in facts.alerts))[:3]  # the values to look into, once each
     if language == "zh":
-        lines = [f"## {heads[0]}", f"{facts.day} 全部{facts.dimension}的{measure}合计 {fmt(total)}，较上周同日 {signed(wow)}。",
-                 f"## {heads[1]}", f"近 7 天{measure} {fmt(trend['last_7_days'])}，较前 7 天 {signed(trend['change_pct'])}。",
-                 f"## {heads[2]}"]
-        lines += [f"- {a['value']} 的 {a['measure']} {signed(a['change'])}（实际 {fmt(a['actual'])}，"
-                  f"通常 {fmt(a['baseline_median'])}）。" for a in facts.alerts] or ["- 无异常。"]
+        lines = [
+            f"## {heads[0]}",
+            f"{facts.day} 全部{facts.dimension}的{measure}合计 {fmt(total)}，较上周同日 {signed(wow)}。",
+            f"## {heads[1]}",
+            f"近 7 天{measure} {fmt(trend['last_7_days'])}，较前 7 天 {signed(trend['change_pct'])}。",
+            f"## {heads[2]}",
+        ]
+        lines += [
+            f"- {a['value']} 的 {a['measure']} {signed(a['change'])}（实际 {fmt(a['actual'])}，"
+            f"通常 {fmt(a['baseline_median'])}）。"
+            for a in facts.alerts
+        ] or ["- 无异常。"]
         lines += [f"## {heads[3]}"]
         lines += [f"- 核查 {v} 的数据与业务情况。" for v in flagged] or ["- 保持当前节奏。"]
     else:
-        lines = [f"## {heads[0]}", f"On {facts.day}, {measure} across every {facts.dimension} was {fmt(total)}, "
-                 f"{signed(wow)} against the same weekday last week.",
-                 f"## {heads[1]}", f"Over the last 7 days {measure} was {fmt(trend['last_7_days'])}, "
-                 f"{signed(trend['change_pct'])} against the previous 7 days.", f"## {heads[2]}"]
-        lines += [f"- {a['value']} {a['measure']}: {signed(a['change'])} (actual {fmt(a['actual'])}, usual "
-                  f"{fmt(a['baseline_median'])})." for a in facts.alerts] or ["- No alerts."]
+        lines = [
+            f"## {heads[0]}",
+            f"On {facts.day}, {measure} across every {facts.dimension} was {fmt(total)}, "
+            f"{signed(wow)} against the same weekday last week.",
+            f"## {heads[1]}",
+            f"Over the last 7 days {measure} was {fmt(trend['last_7_days'])}, "
+            f"{signed(trend['change_pct'])} against the previous 7 days.",
+            f"## {heads[2]}",
+        ]
+        lines += [
+            f"- {a['value']} {a['measure']}: {signed(a['change'])} (actual {fmt(a['actual'])}, usual "
+            f"{fmt(a['baseline_median'])})."
+            for a in facts.alerts
+        ] or ["- No alerts."]
         lines += [f"## {heads[3]}"]
         lines += [f"- Check the data and the business of {v}." for v in flagged] or ["- Keep the current course."]
     return "\n".join(lines)
@@ -212,9 +246,13 @@ def template(facts: Facts, language: str) -> str:
 
 def prompt(facts: Facts, language: str, title: str, follow_up: str = "") -> list[dict]:
     heads = SECTIONS[language]
-    system = (f"You write the {title} for {facts.day}. Use only the numbers in FACTS and copy them exactly; "
-              "compute nothing. Write four short sections with these headings: " + ", ".join(heads) + ". "
-              + ("用中文写。" if language == "zh" else "Write in English."))
+    system = (
+        f"You write the {title} for {facts.day}. Use only the numbers in FACTS and copy them exactly; "
+        "compute nothing. Write four short sections with these headings: "
+        + ", ".join(heads)
+        + ". "
+        + ("用中文写。" if language == "zh" else "Write in English.")
+    )
     user = f"FACTS\n{facts_text(facts)}" + (f"\n\nFOLLOW-UP QUERY RESULTS\n{follow_up}" if follow_up else "")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -240,16 +278,28 @@ def sql_policy(query, audit_path: str | Path) -> Policy:
 def _follow_up(client, facts: Facts, policy: Policy) -> tuple[str, list[dict]]:
     """One tool turn in which the model may run read-only SELECTs before it writes."""
     alerts = "; ".join(f"{a['value']} {a['measure']} {a['kind']}" for a in facts.alerts) or "none"
-    turn = run_turn(client, policy, f"The report for {facts.day} has these alerts: {alerts}. Run a query "
-                    "that would help explain them, or answer 'none'.", max_tokens=200,
-                    today=dt.date.fromisoformat(facts.day))
+    turn = run_turn(
+        client,
+        policy,
+        f"The report for {facts.day} has these alerts: {alerts}. Run a query "
+        "that would help explain them, or answer 'none'.",
+        max_tokens=200,
+        today=dt.date.fromisoformat(facts.day),
+    )
     results = [s.as_dict() for s in turn.steps]
     text = "\n".join(json.dumps(s["result"], default=str) for s in results if s["status"] == "executed")
     return text, results
 
 
-def write(facts: Facts, language: str = "en", client=None, title: str = "Daily report", query=None,
-          audit_path: str | Path | None = None, max_tokens: int = 400) -> Prose:
+def write(
+    facts: Facts,
+    language: str = "en",
+    client=None,
+    title: str = "Daily report",
+    query=None,
+    audit_path: str | Path | None = None,
+    max_tokens: int = 400,
+) -> Prose:
     """The checked prose: the model's (client given) or the template's. With `query` and `audit_path`, the
     model may ask follow-up SELECTs first; their results count as facts."""
     if client is None:

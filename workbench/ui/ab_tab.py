@@ -35,27 +35,49 @@ def _variant_fields(data: dict, defaults: dict) -> list:
         return fallback
 
     thinking = next(k for k, v in THINKING.items() if v is data.get("enable_thinking"))
-    return [data.get("name", ""), data.get("system") or "", data.get("template") or "", pick("temperature", 0),
-            pick("max_tokens", 64), thinking, data.get("model") or "", data.get("url") or ""]
+    return [
+        data.get("name", ""),
+        data.get("system") or "",
+        data.get("template") or "",
+        pick("temperature", 0),
+        pick("max_tokens", 64),
+        thinking,
+        data.get("model") or "",
+        data.get("url") or "",
+    ]
 
 
 def _variant(fields: list) -> dict:
     name, system, template, temperature, max_tokens, thinking, model, url = fields
-    out = {"name": name, "system": system or None, "template": template or None, "temperature": temperature,
-           "max_tokens": None if filled(max_tokens, None) is None else int(max_tokens),
-           "enable_thinking": THINKING[thinking], "model": model or None, "url": url or None}
+    out = {
+        "name": name,
+        "system": system or None,
+        "template": template or None,
+        "temperature": temperature,
+        "max_tokens": None if filled(max_tokens, None) is None else int(max_tokens),
+        "enable_thinking": THINKING[thinking],
+        "model": model or None,
+        "url": url or None,
+    }
     return {k: v for k, v in out.items() if v is not None or k == "system"}
 
 
-def _build_config(name, dataset, prompt, checks, repeats, concurrency, limit, judge, a: list, b: list) -> abconfig.ABConfig:
+def _build_config(
+    name, dataset, prompt, checks, repeats, concurrency, limit, judge, a: list, b: list
+) -> abconfig.ABConfig:
     if not dataset:
         raise WorkbenchError("no dataset: upload a CSV, JSONL or JSON file (its columns fill the {placeholders}).")
     try:
         assertions = yaml.safe_load(checks or "") or []
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"the checks are not valid YAML: {exc}") from None
-    data = {"name": name or "A/B test", "dataset": dataset, "prompt": prompt, "variants": [_variant(a), _variant(b)],
-            "assert": assertions}
+    data = {
+        "name": name or "A/B test",
+        "dataset": dataset,
+        "prompt": prompt,
+        "variants": [_variant(a), _variant(b)],
+        "assert": assertions,
+    }
     for key, value in (("repeats", repeats), ("concurrency", concurrency), ("limit", limit)):
         if filled(value, None) is not None:  # an emptied field (the browser's 0) keeps the config's default
             data[key] = int(value)
@@ -68,10 +90,17 @@ def _results(report, stem: str) -> list:
     files = report.save(tempfile.mkdtemp(prefix="ab-"), stem)
     headers, rows = report.table()
     matrix_headers, matrix_rows = report.matrix()
-    return [report.verdict.replace("\n", "\n\n"), gr.Dataframe(value=rows, headers=headers), plots.ab_chart(report),
-            gr.Dataframe(value=matrix_rows, headers=matrix_headers), str(files["json"]), str(files["csv"]),
-            yaml.safe_dump(report.config.model_dump(by_alias=True, exclude_none=True, mode="json"), sort_keys=False,
-                           allow_unicode=True)]
+    return [
+        report.verdict.replace("\n", "\n\n"),
+        gr.Dataframe(value=rows, headers=headers),
+        plots.ab_chart(report),
+        gr.Dataframe(value=matrix_rows, headers=matrix_headers),
+        str(files["json"]),
+        str(files["csv"]),
+        yaml.safe_dump(
+            report.config.model_dump(by_alias=True, exclude_none=True, mode="json"), sort_keys=False, allow_unicode=True
+        ),
+    ]
 
 
 def build_ab_tab(ctx: AppContext) -> None:
@@ -79,38 +108,48 @@ def build_ab_tab(ctx: AppContext) -> None:
     defaults = example.get("defaults", {})
     with gr.Tab("A/B tests"):
         build_engine_notice(ctx, "sends every item to each variant")
-        gr.Markdown("Compare two prompt variants on the same items. A trial passes when every check passes; the "
-                    "verdict says whether the difference is real or how many more items it would take. Answers are "
-                    "cached, so a rerun (or a change of checks) sends no requests.")
+        gr.Markdown(
+            "Compare two prompt variants on the same items. A trial passes when every check passes; the "
+            "verdict says whether the difference is real or how many more items it would take. Answers are "
+            "cached, so a rerun (or a change of checks) sends no requests."
+        )
         job_id = gr.State(None)
         with gr.Row():
             with gr.Column():
-                dataset = gr.File(label="Dataset (CSV, JSONL or JSON)", file_types=[".csv", ".jsonl", ".json"],
-                                  value=example.get("dataset"))
+                dataset = gr.File(
+                    label="Dataset (CSV, JSONL or JSON)",
+                    file_types=[".csv", ".jsonl", ".json"],
+                    value=example.get("dataset"),
+                )
                 preview = gr.Markdown("")
                 config_file = gr.File(label="Or load a config (YAML)", file_types=[".yaml", ".yml"])
             with gr.Column():
                 name = gr.Textbox(example.get("name", "A/B test"), label="Name")
                 prompt = gr.Textbox(example.get("prompt", "{input}"), label="Prompt template ({column} placeholders)")
-                checks = gr.Code(yaml.safe_dump(example.get("assert", []), sort_keys=False, allow_unicode=True),
-                                 language="yaml", label="Checks (YAML list: contains, equals, not_contains, regex, "
-                                 "json_schema, max_latency_s, max_tokens, python)")
+                checks = gr.Code(
+                    yaml.safe_dump(example.get("assert", []), sort_keys=False, allow_unicode=True),
+                    language="yaml",
+                    label="Checks (YAML list: contains, equals, not_contains, regex, "
+                    "json_schema, max_latency_s, max_tokens, python)",
+                )
         columns = []
         with gr.Row():
             for label, data in zip(("A (baseline)", "B"), example["variants"][:2]):
                 with gr.Column(variant="panel"):
                     gr.Markdown(f"**Variant {label}**")
                     values = _variant_fields(data, defaults)
-                    columns.append([
-                        gr.Textbox(values[0], label="Name"),
-                        gr.Textbox(values[1], label="System prompt", lines=3),
-                        gr.Textbox(values[2], label="Template (empty: the shared one)"),
-                        gr.Number(values[3], label="Temperature", minimum=0, maximum=2),
-                        gr.Number(values[4], label="Max tokens (empty: 64)", precision=0),
-                        gr.Radio(list(THINKING), value=values[5], label="Thinking (Qwen3)"),
-                        gr.Textbox(values[6], label="Model (empty: the engine's)"),
-                        gr.Textbox(values[7], label="Endpoint URL (empty: the engine's)"),
-                    ])
+                    columns.append(
+                        [
+                            gr.Textbox(values[0], label="Name"),
+                            gr.Textbox(values[1], label="System prompt", lines=3),
+                            gr.Textbox(values[2], label="Template (empty: the shared one)"),
+                            gr.Number(values[3], label="Temperature", minimum=0, maximum=2),
+                            gr.Number(values[4], label="Max tokens (empty: 64)", precision=0),
+                            gr.Radio(list(THINKING), value=values[5], label="Thinking (Qwen3)"),
+                            gr.Textbox(values[6], label="Model (empty: the engine's)"),
+                            gr.Textbox(values[7], label="Endpoint URL (empty: the engine's)"),
+                        ]
+                    )
         with gr.Row():
             # No `minimum` on these: Gradio checks it before the handler, and a browser sends 0 for an empty field
             repeats = gr.Number(example.get("repeats", 1), label="Repeats per item (empty: 1)", precision=0)
@@ -130,14 +169,27 @@ def build_ab_tab(ctx: AppContext) -> None:
             export_json = gr.File(label="Report (JSON)")
             export_csv = gr.File(label="Trials (CSV)")
         config_yaml = gr.Code(language="yaml", label="This run as a config (`workbench ab run` takes it)")
-        inputs = [name, dataset, prompt, checks, repeats, concurrency, limit, judge, *columns[0], *columns[1], use_cache]
+        inputs = [
+            name,
+            dataset,
+            prompt,
+            checks,
+            repeats,
+            concurrency,
+            limit,
+            judge,
+            *columns[0],
+            *columns[1],
+            use_cache,
+        ]
 
         @shows_errors
         def on_dataset(file):
             if not file:
                 return ""
-            items = abconfig.load_items(abconfig.parse_config({"dataset": str(file), "variants": [
-                {"name": "a"}, {"name": "b"}], "prompt": ""}))
+            items = abconfig.load_items(
+                abconfig.parse_config({"dataset": str(file), "variants": [{"name": "a"}, {"name": "b"}], "prompt": ""})
+            )
             return f"{len(items)} items · columns: {', '.join(f'`{c}`' for c in items[0].vars)}"
 
         @shows_errors
@@ -153,22 +205,43 @@ def build_ab_tab(ctx: AppContext) -> None:
                 gr.Warning("The config's dataset is not beside the uploaded file; upload the dataset too.")
                 source = gr.skip()
             if len(config.variants) > 2:
-                gr.Warning(f"The config has {len(config.variants)} variants; this tab shows the first two "
-                           "(`workbench ab run` runs them all).")
-            sampling = {k for v in [data["defaults"], *data["variants"][:2]] for k, value in v.items()
-                        if value is not None and k not in FORM_FIELDS}
-            settings_ = {k for k in ("retries", "timeout_s", "confidence", "baseline")
-                         if getattr(config, k) != abconfig.ABConfig.model_fields[k].default}
+                gr.Warning(
+                    f"The config has {len(config.variants)} variants; this tab shows the first two "
+                    "(`workbench ab run` runs them all)."
+                )
+            sampling = {
+                k
+                for v in [data["defaults"], *data["variants"][:2]]
+                for k, value in v.items()
+                if value is not None and k not in FORM_FIELDS
+            }
+            settings_ = {
+                k
+                for k in ("retries", "timeout_s", "confidence", "baseline")
+                if getattr(config, k) != abconfig.ABConfig.model_fields[k].default
+            }
             judge_ = {"judge settings"} if config.judge and config.judge.model_fields_set else set()
             dropped = sorted(sampling | settings_ | judge_)
             if dropped:
-                gr.Warning(f"The form has no fields for {', '.join(dropped)}; run the config with "
-                           "`workbench ab run` to use them.")
+                gr.Warning(
+                    f"The form has no fields for {', '.join(dropped)}; run the config with "
+                    "`workbench ab run` to use them."
+                )
             variants = [_variant_fields(v, data["defaults"]) for v in data["variants"][:2]]
             checks_ = [a.model_dump(mode="json", exclude_defaults=True) for a in config.assertions]
-            return [config.name, source, config.prompt, yaml.safe_dump(checks_, sort_keys=False, allow_unicode=True),
-                    config.repeats, config.concurrency, config.limit, config.judge is not None, *variants[0],
-                    *variants[1], True]
+            return [
+                config.name,
+                source,
+                config.prompt,
+                yaml.safe_dump(checks_, sort_keys=False, allow_unicode=True),
+                config.repeats,
+                config.concurrency,
+                config.limit,
+                config.judge is not None,
+                *variants[0],
+                *variants[1],
+                True,
+            ]
 
         @shows_errors
         def on_run(*values):
@@ -194,8 +267,11 @@ def build_ab_tab(ctx: AppContext) -> None:
                 raise gr.Error(job.error)
             report = job.result
             cached = sum(t.cached for t in report.trials)
-            yield [job.id, f"done: {len(report.trials)} trials in {report.wall_s:.1f} s ({cached} from the cache)",
-                   *_results(report, Path(str(values[1])).stem)]
+            yield [
+                job.id,
+                f"done: {len(report.trials)} trials in {report.wall_s:.1f} s ({cached} from the cache)",
+                *_results(report, Path(str(values[1])).stem),
+            ]
 
         @shows_errors
         def on_cancel(job_id_):
@@ -207,6 +283,11 @@ def build_ab_tab(ctx: AppContext) -> None:
 
         dataset.change(on_dataset, [dataset], [preview], api_name="ab_dataset")
         config_file.upload(on_config, [config_file], inputs, api_name="ab_load_config")
-        run.click(on_run, inputs, [job_id, status, verdict, table, chart, matrix, export_json, export_csv, config_yaml],
-                  api_name="ab_run", **HEAVY)
+        run.click(
+            on_run,
+            inputs,
+            [job_id, status, verdict, table, chart, matrix, export_json, export_csv, config_yaml],
+            api_name="ab_run",
+            **HEAVY,
+        )
         cancel.click(on_cancel, [job_id], [status], api_name="ab_cancel")

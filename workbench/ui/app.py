@@ -38,8 +38,10 @@ MAX_UPLOAD = "50mb"  # documents.py refuses text over its own limit; this stops 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="workbench") as app:
-        gr.Markdown("# workbench\nServe, quantize, plan and measure a local LLM. "
-                    "The engine below is the real vLLM; every tab talks to it.")
+        gr.Markdown(
+            "# workbench\nServe, quantize, plan and measure a local LLM. "
+            "The engine below is the real vLLM; every tab talks to it."
+        )
         build_engine_tab(ctx)
         build_plan_tab(ctx)
         build_quantize_tab(ctx)
@@ -59,8 +61,10 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = text.partition(":")
     if not sep or not user or not password:
-        raise ConfigError("auth must be user:password (both parts non-empty), for example --auth ada:lovelace-1843. "
-                          "Fix: give it in that form, on the command line or in WORKBENCH_AUTH.")
+        raise ConfigError(
+            "auth must be user:password (both parts non-empty), for example --auth ada:lovelace-1843. "
+            "Fix: give it in that form, on the command line or in WORKBENCH_AUTH."
+        )
     return user, password
 
 
@@ -72,14 +76,23 @@ def check_exposure(host: str, share: bool, auth: tuple[str, str] | None) -> None
         loopback = False  # a host name other than localhost
     if (share or not loopback) and auth is None:
         where = "a public share link" if share else f"{host} (reachable from other machines)"
-        raise ConfigError(f"serving the workbench on {where} without a password would let anyone who reaches it "
-                          "drive the engine and its tools. Fix: add --auth user:password (or set "
-                          "WORKBENCH_AUTH=user:password), or keep --ui-host 127.0.0.1 without --share.")
+        raise ConfigError(
+            f"serving the workbench on {where} without a password would let anyone who reaches it "
+            "drive the engine and its tools. Fix: add --auth user:password (or set "
+            "WORKBENCH_AUTH=user:password), or keep --ui-host 127.0.0.1 without --share."
+        )
 
 
-def launch(config: EngineConfig | None = None, url: str | None = None, log_path: str | None = None,
-           host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str | None = None,
-           start_engine: bool = True) -> None:
+def launch(
+    config: EngineConfig | None = None,
+    url: str | None = None,
+    log_path: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    auth: str | None = None,
+    start_engine: bool = True,
+) -> None:
     """Start (or attach to, when `url` is given) the engine in the background and serve the app until
     interrupted; an engine started here is stopped on the way out. With start_engine=False the app
     serves Plan and the read-only parts, and the tabs that need the engine offer Start."""

@@ -41,16 +41,22 @@ def progress_table(states: dict, steps: list[str]) -> str:
 
 def build_compare_tab(ctx: AppContext) -> None:
     with gr.Tab("Compare"):
-        gr.Markdown("**Is this quantized model good enough, on this GPU, for these tasks?** Each candidate runs the "
-                    "same items with the same seed; each task gets a verdict against the first candidate (the "
-                    "baseline) with exact paired statistics, then the benchmark and the memory plan. Candidates: one "
-                    "per line, `NAME=` optional, then a checkpoint folder (served here in turn, with vLLM flags after "
-                    "it), the bundled model's name, an http(s) URL, or `engine` (the engine this app runs). Finished "
-                    "results are kept: running again reuses them.")
+        gr.Markdown(
+            "**Is this quantized model good enough, on this GPU, for these tasks?** Each candidate runs the "
+            "same items with the same seed; each task gets a verdict against the first candidate (the "
+            "baseline) with exact paired statistics, then the benchmark and the memory plan. Candidates: one "
+            "per line, `NAME=` optional, then a checkpoint folder (served here in turn, with vLLM flags after "
+            "it), the bundled model's name, an http(s) URL, or `engine` (the engine this app runs). Finished "
+            "results are kept: running again reuses them."
+        )
         with gr.Row():
-            candidates = gr.Textbox("bf16=engine\n", lines=4, label="Candidates (first = baseline)",
-                                    placeholder="bf16=engine\nint4=/path/to/gptq-checkpoint --enforce-eager",
-                                    elem_id="compare-candidates")
+            candidates = gr.Textbox(
+                "bf16=engine\n",
+                lines=4,
+                label="Candidates (first = baseline)",
+                placeholder="bf16=engine\nint4=/path/to/gptq-checkpoint --enforce-eager",
+                elem_id="compare-candidates",
+            )
             with gr.Column():
                 tasks = gr.CheckboxGroup(list(compare.TASKS), value=list(compare.DEFAULT_TASKS), label="Tasks")
                 items = gr.Number(8, label="Items per task (empty: all)", precision=0)
@@ -58,8 +64,12 @@ def build_compare_tab(ctx: AppContext) -> None:
             workload = gr.Textbox("c=1", label="Benchmark (c=1,2 · rate=2 · none)")
             prompts = gr.Number(8, label="Prompts per level", precision=0)
             repeats = gr.Number(2, label="Runs per level", precision=0)
-            gpu = gr.Dropdown(["", *hardware.GPU_CATALOG], value="RTX 3090", label="Target GPU (empty: no plan)",
-                              allow_custom_value=True)
+            gpu = gr.Dropdown(
+                ["", *hardware.GPU_CATALOG],
+                value="RTX 3090",
+                label="Target GPU (empty: no plan)",
+                allow_custom_value=True,
+            )
             run = gr.Button("Compare", variant="primary")
         status = gr.Markdown("_no comparison yet_", elem_id="compare-status")
         answers = gr.Markdown(elem_id="compare-verdict")
@@ -73,11 +83,14 @@ def build_compare_tab(ctx: AppContext) -> None:
             load = compare.parse_workload(workload_ or "c=1")
             request = compare.CompareRequest(
                 candidates=candidates_from(candidates_text, lambda: ctx.client().base_url),
-                tasks=compare.parse_tasks(",".join(tasks_ or [])), settings=compare.TaskSettings(
-                    items=int(items_) if filled(items_, None) else None),
+                tasks=compare.parse_tasks(",".join(tasks_ or [])),
+                settings=compare.TaskSettings(items=int(items_) if filled(items_, None) else None),
                 workload=bench.Workload(num_prompts=int(filled(prompts_, 8)), output_len=32) if load else None,
-                concurrency=load[0] if load else (1,), rate=load[1] if load else None,
-                repeats=int(filled(repeats_, 2)), gpu=gpu_ or None)
+                concurrency=load[0] if load else (1,),
+                rate=load[1] if load else None,
+                repeats=int(filled(repeats_, 2)),
+                gpu=gpu_ or None,
+            )
             steps = ["engine", *request.tasks] + (["bench"] if load else [])
             states = {(c.name, step): "" for c in request.candidates for step in steps}
             skip = [gr.skip()] * 5
@@ -90,9 +103,19 @@ def build_compare_tab(ctx: AppContext) -> None:
             report = yield from relay(stream_pieces(lambda on_text: compare.run(request, on_event=on_text)), show)
             figures = {kind: fig for kind, (_, fig) in report.figures().items()}
             saved = report.save_report(tempfile.mkdtemp(prefix="compare-"))
-            yield (f"done in {report.seconds:.0f} s\n\n{progress_table(states, steps)}",
-                   report.to_markdown().split("\n## Runs")[0], figures.get("quality"), figures.get("latency"),
-                   figures.get("memory"), [str(p) for p in saved.values()])
+            yield (
+                f"done in {report.seconds:.0f} s\n\n{progress_table(states, steps)}",
+                report.to_markdown().split("\n## Runs")[0],
+                figures.get("quality"),
+                figures.get("latency"),
+                figures.get("memory"),
+                [str(p) for p in saved.values()],
+            )
 
-        run.click(on_run, [candidates, tasks, items, workload, prompts, repeats, gpu],
-                  [status, answers, deltas, cdfs, memory_bars, files], api_name="compare_run", **HEAVY)
+        run.click(
+            on_run,
+            [candidates, tasks, items, workload, prompts, repeats, gpu],
+            [status, answers, deltas, cdfs, memory_bars, files],
+            api_name="compare_run",
+            **HEAVY,
+        )

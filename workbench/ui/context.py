@@ -10,8 +10,8 @@ that run is done."""
 import threading
 from dataclasses import dataclass, field, replace
 
-from workbench.client import Client
 from workbench import gpu_lease, hub
+from workbench.client import Client
 from workbench.engine import Engine, EngineConfig
 from workbench.errors import WorkbenchError
 from workbench.ui.jobs import JobRegistry
@@ -50,8 +50,10 @@ class AppContext:
             kind = "attached to" if not engine.owned else "serving at"
             return f"running: {kind} {engine.base_url}"
         if self.aside_for:
-            return (f"set aside: one engine per GPU, and another run has the device for {self.aside_for}; "
-                    "this engine comes back when that run is done")
+            return (
+                f"set aside: one engine per GPU, and another run has the device for {self.aside_for}; "
+                "this engine comes back when that run is done"
+            )
         if self.error:
             return f"stopped: {self.error.splitlines()[0]}"
         if engine is not None and engine.owned and not self._stop_requested:
@@ -83,8 +85,9 @@ class AppContext:
                     if self._stop_requested:
                         return
                     self.engine = Engine(self.config)
-                    self.engine.yielder = gpu_lease.Yielder(f"the app's engine ({self.config.model})",
-                                                            self._set_aside, self._bring_back)
+                    self.engine.yielder = gpu_lease.Yielder(
+                        f"the app's engine ({self.config.model})", self._set_aside, self._bring_back
+                    )
                 with hub.watching(lambda d: setattr(self, "download", d)):
                     self.engine.start()
         except WorkbenchError as exc:
@@ -121,16 +124,20 @@ class AppContext:
 
     def client(self) -> Client:
         if self.starting:
-            raise WorkbenchError("the engine is still starting (the first start compiles the model; about a minute). "
-                                 "Fix: wait until the Engine tab says running, then try again.")
+            raise WorkbenchError(
+                "the engine is still starting (the first start compiles the model; about a minute). "
+                "Fix: wait until the Engine tab says running, then try again."
+            )
         if not self.ready:
             raise WorkbenchError(f"the engine is not running ({self.status()}). Fix: press Start on the Engine tab.")
         return Client(self.engine.base_url)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.engine is not None and self.engine.log_path is None and not self.engine.owned:
-            return ("(the log of an attached engine is not known here; the report above comes from the server. "
-                    "Set WORKBENCH_ENGINE_LOG to its log file to see it.)")
+            return (
+                "(the log of an attached engine is not known here; the report above comes from the server. "
+                "Set WORKBENCH_ENGINE_LOG to its log file to see it.)"
+            )
         if self.engine is not None:
             return self.engine.log_tail(lines)
         return self.error or ""

@@ -37,13 +37,19 @@ def build_engine_tab(ctx: AppContext) -> None:
             stop = gr.Button("Stop", variant="stop", scale=1)
         with gr.Row():
             report = gr.Markdown(_report_md(ctx), label="Engine report")
-            log = gr.Textbox(label="Engine log (last lines)", lines=14, max_lines=14, interactive=False,
-                             autoscroll=True)
+            log = gr.Textbox(
+                label="Engine log (last lines)", lines=14, max_lines=14, interactive=False, autoscroll=True
+            )
         gr.Markdown("### Try the model")
         with gr.Row():
             system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT, scale=4)
-            thinking = gr.Radio(list(THINKING_SWITCH), value="default", label="Thinking", scale=1,
-                                info="default: the model's own (Qwen3 thinks); on needs a reasoning parser")
+            thinking = gr.Radio(
+                list(THINKING_SWITCH),
+                value="default",
+                label="Thinking",
+                scale=1,
+                info="default: the model's own (Qwen3 thinks); on needs a reasoning parser",
+            )
         chatbot = gr.Chatbot(label="Chat", height=320, elem_id="chat")
         with gr.Row():
             question = gr.Textbox(label="Message", placeholder="What is the capital of France?", scale=5)
@@ -74,8 +80,14 @@ def build_engine_tab(ctx: AppContext) -> None:
             messages.append({"role": "user", "content": message})
             history.append({"role": "user", "content": message})
             thought, answer = None, None
-            for event in client.chat_stream(messages, system=system_prompt or None, temperature=0, max_tokens=256,
-                                            task="chat", enable_thinking=THINKING_SWITCH.get(thinking_)):
+            for event in client.chat_stream(
+                messages,
+                system=system_prompt or None,
+                temperature=0,
+                max_tokens=256,
+                task="chat",
+                enable_thinking=THINKING_SWITCH.get(thinking_),
+            ):
                 if event.kind == "reasoning":
                     if thought is None:
                         thought = {"role": "assistant", "content": "", "metadata": {**THOUGHT, "status": "pending"}}
@@ -97,14 +109,21 @@ def build_engine_tab(ctx: AppContext) -> None:
                     rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
                     ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
                     thought_tokens = f" (thinking {r.usage.reasoning_tokens})" if r.usage.reasoning_tokens else ""
-                    yield history, "", (f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
-                                        f"answer {r.usage.completion_tokens} tokens{thought_tokens} · {rate}")
+                    yield (
+                        history,
+                        "",
+                        (
+                            f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
+                            f"answer {r.usage.completion_tokens} tokens{thought_tokens} · {rate}"
+                        ),
+                    )
 
         outputs = [status, report, log]
         start.click(on_start, outputs=outputs, api_name="engine_start")
         stop.click(on_stop, outputs=outputs, api_name="engine_stop")
         gr.Timer(2.0).tick(refresh, outputs=outputs, api_name="engine_refresh", show_progress="hidden")
-        chat_args = dict(fn=on_chat, inputs=[question, chatbot, system, thinking], outputs=[chatbot, question, timings],
-                         **CHAT)
+        chat_args = dict(
+            fn=on_chat, inputs=[question, chatbot, system, thinking], outputs=[chatbot, question, timings], **CHAT
+        )
         send.click(**chat_args, api_name="chat")
         question.submit(**chat_args, api_name="chat_submit")

@@ -22,12 +22,14 @@ HEAVY = {"concurrency_limit": 2, "concurrency_id": "heavy"}  # A/B runs, documen
 def shows_errors(fn):
     """Wrap a Gradio handler so that WorkbenchError reaches the person as gr.Error."""
     if inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def stream(*args, **kwargs):
             try:
                 return (yield from fn(*args, **kwargs))
             except WorkbenchError as exc:
                 raise gr.Error(str(exc)) from exc
+
         return stream
 
     @functools.wraps(fn)
@@ -36,6 +38,7 @@ def shows_errors(fn):
             return fn(*args, **kwargs)
         except WorkbenchError as exc:
             raise gr.Error(str(exc)) from exc
+
     return call
 
 

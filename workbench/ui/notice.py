@@ -13,8 +13,10 @@ def build_engine_notice(ctx: AppContext, needs: str) -> None:
     def state():
         if ctx.ready:
             return gr.Row(visible=False), ""
-        return gr.Row(visible=True), (f"⚠️ **The engine is not running** ({ctx.status()}). This tab {needs}, "
-                                      "so it needs the engine. What you typed or uploaded stays here.")
+        return gr.Row(visible=True), (
+            f"⚠️ **The engine is not running** ({ctx.status()}). This tab {needs}, "
+            "so it needs the engine. What you typed or uploaded stays here."
+        )
 
     with gr.Row(visible=not ctx.ready, variant="panel") as row:
         text = gr.Markdown(state()[1])

@@ -33,29 +33,36 @@ def _status(job: Job | None) -> str:
     if job.result is not None:
         if job.kind == "quantize":
             r = job.result
-            return (f"done in {r.seconds:.0f} s: {r.out} ({r.source_bytes / 1e6:.0f} MB -> {r.out_bytes / 1e6:.0f} MB)")
+            return f"done in {r.seconds:.0f} s: {r.out} ({r.source_bytes / 1e6:.0f} MB -> {r.out_bytes / 1e6:.0f} MB)"
         return "quality report done"
     return "cancelled" if job.cancel.is_set() else "finished"
 
 
 def _report_rows(rows: list[dict]) -> list[list]:
-    return [[r["name"], r["ppl"], r["ppl_increase"], r["exact_match"], r["size_mb"], r["linear_kernel"] or "dense"]
-            for r in rows]
+    return [
+        [r["name"], r["ppl"], r["ppl_increase"], r["exact_match"], r["size_mb"], r["linear_kernel"] or "dense"]
+        for r in rows
+    ]
 
 
 def build_quantize_tab(ctx: AppContext) -> None:
     with gr.Tab("Quantize"):
-        build_engine_notice(ctx, "serves the checkpoint and measures it through the engine (quantizing needs no engine)")
-        gr.Markdown("Quantize with GPTQ (GPTQModel) or round-to-nearest, then serve the result and compare it with "
-                    "the original through vLLM. The group size must divide every layer's input width: "
-                    "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128. Every setting is checked "
-                    "by vLLM's own GPTQ config validation before the run.")
+        build_engine_notice(
+            ctx, "serves the checkpoint and measures it through the engine (quantizing needs no engine)"
+        )
+        gr.Markdown(
+            "Quantize with GPTQ (GPTQModel) or round-to-nearest, then serve the result and compare it with "
+            "the original through vLLM. The group size must divide every layer's input width: "
+            "the bundled model (576 wide) takes 64 or 32, Qwen3-14B takes 128. Every setting is checked "
+            "by vLLM's own GPTQ config validation before the run."
+        )
         with gr.Row():
             model = gr.Textbox(models.BUNDLED_MODEL, label="Model (name or folder)")
             method = gr.Radio(["gptq", "rtn"], value="gptq", label="Method")
             bits = gr.Radio([4, 8], value=4, label="Bits")
-            group_size = gr.Number(0, label="Group size (0: 128 where the widths allow, else the largest valid)",
-                                   precision=0)
+            group_size = gr.Number(
+                0, label="Group size (0: 128 where the widths allow, else the largest valid)", precision=0
+            )
         with gr.Row():
             samples = gr.Number(32, label="Calibration samples", precision=0)
             seq_len = gr.Number(512, label="Tokens per sample", precision=0)
@@ -68,8 +75,10 @@ def build_quantize_tab(ctx: AppContext) -> None:
             serve = gr.Button("Serve this checkpoint")
             report = gr.Button("Quality report (original vs this)")
         status = gr.Textbox(label="Status", interactive=False)
-        table = gr.Dataframe(headers=["checkpoint", "perplexity", "Δ perplexity", "exact match", "MB", "kernel"],
-                             label="Quality through the served engine")
+        table = gr.Dataframe(
+            headers=["checkpoint", "perplexity", "Δ perplexity", "exact match", "MB", "kernel"],
+            label="Quality through the served engine",
+        )
         job_id = gr.State(None)
         report_id = gr.State(None)
 
@@ -77,19 +86,34 @@ def build_quantize_tab(ctx: AppContext) -> None:
         def on_start(model, method, bits, group_size, samples, seq_len, desc_act, out, act_group_aware=True):
             running = [j for j in ctx.jobs.jobs.values() if j.kind == "quantize" and j.running]
             if running:
-                raise gr.Error("A quantization is already running on this machine (it uses every core); wait for "
-                               "it to finish or be cancelled, then start yours.")
-            s = quantize.QuantizeSettings(method=method, bits=int(bits), group_size=int(filled(group_size, 0)),
-                                          samples=int(filled(samples, 32)), seq_len=int(filled(seq_len, 512)),
-                                          desc_act=bool(desc_act), act_group_aware=bool(act_group_aware))
+                raise gr.Error(
+                    "A quantization is already running on this machine (it uses every core); wait for "
+                    "it to finish or be cancelled, then start yours."
+                )
+            s = quantize.QuantizeSettings(
+                method=method,
+                bits=int(bits),
+                group_size=int(filled(group_size, 0)),
+                samples=int(filled(samples, 32)),
+                seq_len=int(filled(seq_len, 512)),
+                desc_act=bool(desc_act),
+                act_group_aware=bool(act_group_aware),
+            )
             plan = quantize.plan_run(model, s)  # group size, vLLM's own config check, and the memory plan
             if not plan.fits:
                 raise gr.Error(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
-            target = out.strip() or str(quantize.checkpoint_dir(model, replace(s, group_size=plan.group_size),
-                                                                time.strftime("%Y%m%d-%H%M%S")))
+            target = out.strip() or str(
+                quantize.checkpoint_dir(model, replace(s, group_size=plan.group_size), time.strftime("%Y%m%d-%H%M%S"))
+            )
             job = ctx.jobs.add(Job("quantize"))
-            job.run(quantize.quantize, model, target, s, on_progress=lambda p: setattr(job, "progress", p),
-                    cancel=job.cancel)
+            job.run(
+                quantize.quantize,
+                model,
+                target,
+                s,
+                on_progress=lambda p: setattr(job, "progress", p),
+                cancel=job.cancel,
+            )
             return job.id, _status(job), target
 
         @shows_errors
@@ -104,8 +128,9 @@ def build_quantize_tab(ctx: AppContext) -> None:
             job, rep = ctx.jobs.get(job_id), ctx.jobs.get(report_id)
             text = _status(job)
             if rep is not None:
-                text += " · quality report: " + ("running (serving each checkpoint in turn) ..." if rep.running
-                                                 else (rep.error or "done"))
+                text += " · quality report: " + (
+                    "running (serving each checkpoint in turn) ..." if rep.running else (rep.error or "done")
+                )
                 if ctx.aside_for:
                     text += f" · app engine {ctx.status()}"
             rows = _report_rows(rep.result) if rep is not None and rep.result else None
@@ -128,14 +153,25 @@ def build_quantize_tab(ctx: AppContext) -> None:
             checkpoints = {"original": model, Path(folder).name: folder}
             rep = ctx.jobs.add(Job("report"))
             # one engine per GPU: the app's engine is set aside while the report serves each checkpoint, then back
-            rep.run(gpu_lease.run_borrowing, "the quality report ends", quality.quality_report, checkpoints,
-                    quality.eval_text(), DEFAULT_SYSTEM_PROMPT)
+            rep.run(
+                gpu_lease.run_borrowing,
+                "the quality report ends",
+                quality.quality_report,
+                checkpoints,
+                quality.eval_text(),
+                DEFAULT_SYSTEM_PROMPT,
+            )
             return rep.id
 
-        start.click(on_start, [model, method, bits, group_size, samples, seq_len, desc_act, out, act_group_aware],
-                    [job_id, status, out], api_name="quantize_start")
+        start.click(
+            on_start,
+            [model, method, bits, group_size, samples, seq_len, desc_act, out, act_group_aware],
+            [job_id, status, out],
+            api_name="quantize_start",
+        )
         cancel.click(on_cancel, [job_id], [status], api_name="quantize_cancel")
         serve.click(on_serve, [job_id], [status], api_name="quantize_serve")
         report.click(on_report, [job_id, model], [report_id], api_name="quantize_report")
-        gr.Timer(2.0).tick(on_poll, [job_id, report_id], [status, table], api_name="quantize_poll",
-                           show_progress="hidden")
+        gr.Timer(2.0).tick(
+            on_poll, [job_id, report_id], [status, table], api_name="quantize_poll", show_progress="hidden"
+        )

@@ -20,10 +20,16 @@ _TOTAL_HEADERS = ["value", "measure", "total", "vs same weekday last week %", "7
 
 
 def _spec(db, table, date_column, measures, dimension, language, max_tokens=None):
-    return report_spec.build(None, db=db.strip(), table=table.strip(), date_column=date_column.strip(),
-                             measures=[m.strip() for m in (measures or "").split(",") if m.strip()],
-                             dimension=dimension.strip(), language=language,
-                             max_tokens=int(filled(max_tokens, 400)) if max_tokens is not None else None)
+    return report_spec.build(
+        None,
+        db=db.strip(),
+        table=table.strip(),
+        date_column=date_column.strip(),
+        measures=[m.strip() for m in (measures or "").split(",") if m.strip()],
+        dimension=dimension.strip(),
+        language=language,
+        max_tokens=int(filled(max_tokens, 400)) if max_tokens is not None else None,
+    )
 
 
 def _alert_rows(alerts: list[dict]) -> list[list]:
@@ -48,13 +54,19 @@ def _chart(facts: dict):
 def build_report_tab(ctx: AppContext) -> None:
     with gr.Tab("Daily report"):
         build_engine_notice(ctx, "writes the report's prose (the facts, preview and template need no engine)")
-        gr.Markdown("The regional daily report from a database. Every number is computed in code from the database "
-                    "(opened **read only**); the model writes the prose from those facts, and a sentence whose "
-                    "figure is not a fact is marked ⚠️ unverified. Alerts compare the day with the median of the same "
-                    "weekday over the last 8 weeks. A password goes in `WORKBENCH_DB_PASSWORD`, never in the URL.")
+        gr.Markdown(
+            "The regional daily report from a database. Every number is computed in code from the database "
+            "(opened **read only**); the model writes the prose from those facts, and a sentence whose "
+            "figure is not a fact is marked ⚠️ unverified. Alerts compare the day with the median of the same "
+            "weekday over the last 8 weeks. A password goes in `WORKBENCH_DB_PASSWORD`, never in the URL."
+        )
         with gr.Row():
-            db = gr.Textbox(label="Database URL", placeholder="sqlite:///sales.sqlite or postgresql+psycopg://user@host/db",
-                            value=settings.report_db_url() or "", scale=3)
+            db = gr.Textbox(
+                label="Database URL",
+                placeholder="sqlite:///sales.sqlite or postgresql+psycopg://user@host/db",
+                value=settings.report_db_url() or "",
+                scale=3,
+            )
             demo = gr.Button("Make the demo database")
             connect = gr.Button("Connect")
         schema = gr.Markdown("_not connected_", elem_id="report-schema")
@@ -71,8 +83,13 @@ def build_report_tab(ctx: AppContext) -> None:
             preview = gr.Button("Preview facts")
             generate = gr.Button("Generate report", variant="primary")
         status = gr.Markdown("", elem_id="report-status")
-        alerts = gr.Dataframe(headers=_ALERT_HEADERS, label="Alerts, with their evidence", wrap=True,
-                              elem_id="report-alerts", column_widths=["10%", "10%", "8%", "8%", "64%"])
+        alerts = gr.Dataframe(
+            headers=_ALERT_HEADERS,
+            label="Alerts, with their evidence",
+            wrap=True,
+            elem_id="report-alerts",
+            column_widths=["10%", "10%", "8%", "8%", "64%"],
+        )
         chart = gr.Plot(label="The first measure per day, alerts circled")
         totals = gr.Dataframe(headers=_TOTAL_HEADERS, label="Totals", elem_id="report-totals")
         prose = gr.Markdown("", elem_id="report-prose")
@@ -93,8 +110,12 @@ def build_report_tab(ctx: AppContext) -> None:
             first = report_spec.parse_dates(day_)[-1]
             facts = daily.preview(spec, first)
             content = {**facts.as_dict(), "series": facts.series}
-            return (f"Facts of **{facts.day}** ({len(facts.alerts)} alert(s)); nothing written yet.",
-                    _alert_rows(facts.alerts), _chart(content), _total_rows(content))
+            return (
+                f"Facts of **{facts.day}** ({len(facts.alerts)} alert(s)); nothing written yet.",
+                _alert_rows(facts.alerts),
+                _chart(content),
+                _total_rows(content),
+            )
 
         @shows_errors
         def on_generate(url, table_, date_column_, measures_, dimension_, day_, language_, use_model_, max_tokens_):
@@ -103,24 +124,40 @@ def build_report_tab(ctx: AppContext) -> None:
             client = ctx.client() if use_model_ else None
             out = tempfile.mkdtemp(prefix="report-")
             yield "reading the facts ...", *[gr.skip()] * 5
-            updates = stream_pieces(lambda on_text: daily.generate(
-                spec, dates, out, client, lambda fraction, message: on_text(f"{fraction:.0%}: {message}")))
+            updates = stream_pieces(
+                lambda on_text: daily.generate(
+                    spec, dates, out, client, lambda fraction, message: on_text(f"{fraction:.0%}: {message}")
+                )
+            )
             report = yield from relay(updates, lambda text: (f"generating: {text}", *[gr.skip()] * 5))
             last = report.days[-1]
-            paths = [str(Path(d.folder) / name) for d in report.days for name in ("report.md", "report.html",
-                                                                                 "report.docx", "facts.json")]
+            paths = [
+                str(Path(d.folder) / name)
+                for d in report.days
+                for name in ("report.md", "report.html", "report.docx", "facts.json")
+            ]
             facts = last.facts
             checked = facts["prose"]
-            yield (f"done: {len(report.days)} day(s) in {out}. **{last.day}**: {len(last.alerts)} alert(s); "
-                   f"{checked['figures_supported']} of {checked['figures_total']} figures in the prose are facts "
-                   f"(prose by {checked['author']})." + (f" Skipped (no rows): {', '.join(report.skipped)}."
-                                                       if report.skipped else ""),
-                   _alert_rows(last.alerts), _chart(facts), _total_rows(facts),
-                   (Path(last.folder) / "report.md").read_text(encoding="utf-8"), paths)
+            yield (
+                f"done: {len(report.days)} day(s) in {out}. **{last.day}**: {len(last.alerts)} alert(s); "
+                f"{checked['figures_supported']} of {checked['figures_total']} figures in the prose are facts "
+                f"(prose by {checked['author']})."
+                + (f" Skipped (no rows): {', '.join(report.skipped)}." if report.skipped else ""),
+                _alert_rows(last.alerts),
+                _chart(facts),
+                _total_rows(facts),
+                (Path(last.folder) / "report.md").read_text(encoding="utf-8"),
+                paths,
+            )
 
         form = [db, table, date_column, measures, dimension, day, language]
         demo.click(on_demo, None, [db, schema], api_name="report_demo_db")
         connect.click(on_connect, db, schema, api_name="report_connect")
         preview.click(on_preview, form, [status, alerts, chart, totals], api_name="report_preview")
-        generate.click(on_generate, [*form, use_model, max_tokens], [status, alerts, chart, totals, prose, files],
-                       api_name="report_generate", **HEAVY)
+        generate.click(
+            on_generate,
+            [*form, use_model, max_tokens],
+            [status, alerts, chart, totals, prose, files],
+            api_name="report_generate",
+            **HEAVY,
+        )

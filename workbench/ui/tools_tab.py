@@ -54,8 +54,16 @@ def _registry(custom: list[dict]) -> tools.Registry:
 
 def _steps_table(job: Job | None) -> list[list]:
     steps = getattr(job, "steps", []) if job else []
-    return [[s.tool, json.dumps(s.arguments, ensure_ascii=False), s.status, s.reason,
-             json.dumps(s.result, ensure_ascii=False, default=str)[:300] if s.result is not None else ""] for s in steps]
+    return [
+        [
+            s.tool,
+            json.dumps(s.arguments, ensure_ascii=False),
+            s.status,
+            s.reason,
+            json.dumps(s.result, ensure_ascii=False, default=str)[:300] if s.result is not None else "",
+        ]
+        for s in steps
+    ]
 
 
 def _audit_path(session: str):
@@ -71,24 +79,50 @@ def build_tools_tab(ctx: AppContext) -> None:
         with gr.Row():
             with gr.Column(scale=2):
                 tool_list = gr.JSON(value=[t.openai_spec() for t in _registry([]).tools], label="Registered tools")
-                new_tool = gr.Code(label="Add a tool (JSON: name, description, parameters, result, sensitive?)",
-                                   language="json", elem_id="tool-editor", value=json.dumps({
-                                       "name": "lookup_order", "description": "Find an order by id",
-                                       "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}},
-                                                      "required": ["order_id"], "additionalProperties": False},
-                                       "result": {"status": "shipped"}}, indent=2))
+                new_tool = gr.Code(
+                    label="Add a tool (JSON: name, description, parameters, result, sensitive?)",
+                    language="json",
+                    elem_id="tool-editor",
+                    value=json.dumps(
+                        {
+                            "name": "lookup_order",
+                            "description": "Find an order by id",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"order_id": {"type": "integer"}},
+                                "required": ["order_id"],
+                                "additionalProperties": False,
+                            },
+                            "result": {"status": "shipped"},
+                        },
+                        indent=2,
+                    ),
+                )
                 add = gr.Button("Add tool")
             with gr.Column(scale=3):
-                message = gr.Textbox(label="Message", value="Check tomorrow's weather in Hangzhou and tell me whether "
-                                     "to take an umbrella.")
+                message = gr.Textbox(
+                    label="Message",
+                    value="Check tomorrow's weather in Hangzhou and tell me whether to take an umbrella.",
+                )
                 with gr.Row():
                     mode = gr.Radio(list(agent.MODES), value=agent.DEFAULT_MODE, label="Mode")
-                    few_shot = gr.Checkbox(value=agent.DEFAULT_FEW_SHOT, label="Few-shot examples",
-                                           info="worked examples in the system prompt")
-                    choice = gr.Dropdown(["auto", "required", *builtin], value="auto", label="Tool choice",
-                                         info="auto: the model decides; required or a name: it must call first")
-                    thinking = gr.Radio(list(THINKING_SWITCH), value="default", label="Thinking",
-                                        info="default: each step's own; on needs a reasoning parser")
+                    few_shot = gr.Checkbox(
+                        value=agent.DEFAULT_FEW_SHOT,
+                        label="Few-shot examples",
+                        info="worked examples in the system prompt",
+                    )
+                    choice = gr.Dropdown(
+                        ["auto", "required", *builtin],
+                        value="auto",
+                        label="Tool choice",
+                        info="auto: the model decides; required or a name: it must call first",
+                    )
+                    thinking = gr.Radio(
+                        list(THINKING_SWITCH),
+                        value="default",
+                        label="Thinking",
+                        info="default: each step's own; on needs a reasoning parser",
+                    )
                 offered = gr.CheckboxGroup(builtin, value=builtin, label="Tools offered to the model")
                 run = gr.Button("Run", variant="primary")
                 pending = gr.Textbox(label="Waiting for confirmation", interactive=False)
@@ -96,25 +130,39 @@ def build_tools_tab(ctx: AppContext) -> None:
                     confirm = gr.Button("Confirm", variant="primary")
                     deny = gr.Button("Deny", variant="stop")
                 answer = gr.Textbox(label="Answer", interactive=False, lines=3)
-        steps = gr.Dataframe(headers=["tool", "arguments", "status", "reason", "result"], label="Steps", wrap=True,
-                             elem_id="tool-steps", column_widths=["14%", "22%", "10%", "24%", "30%"])
+        steps = gr.Dataframe(
+            headers=["tool", "arguments", "status", "reason", "result"],
+            label="Steps",
+            wrap=True,
+            elem_id="tool-steps",
+            column_widths=["14%", "22%", "10%", "24%", "30%"],
+        )
         audit = gr.Code(label="Audit log of this session (last lines)", language="json", elem_id="tool-audit")
-        with gr.Accordion("BFCL v4: score the model on the Berkeley Function Calling Leaderboard's own suite",
-                          open=False):
-            gr.Markdown(f"BFCL's own questions, function docs and AST checker (bfcl-eval {bfcl.VERSION}, downloaded "
-                        "once into the cache), asked through the modes above. A small model scores low; each "
-                        "accuracy has its 95 % Wilson interval. Entries already scored for this model are reused.")
+        with gr.Accordion(
+            "BFCL v4: score the model on the Berkeley Function Calling Leaderboard's own suite", open=False
+        ):
+            gr.Markdown(
+                f"BFCL's own questions, function docs and AST checker (bfcl-eval {bfcl.VERSION}, downloaded "
+                "once into the cache), asked through the modes above. A small model scores low; each "
+                "accuracy has its 95 % Wilson interval. Entries already scored for this model are reused."
+            )
             with gr.Row():
-                bfcl_categories = gr.CheckboxGroup(list(bfcl.CATEGORIES), value=list(bfcl.CATEGORIES),
-                                                   label="Categories")
+                bfcl_categories = gr.CheckboxGroup(
+                    list(bfcl.CATEGORIES), value=list(bfcl.CATEGORIES), label="Categories"
+                )
                 bfcl_modes = gr.CheckboxGroup(list(agent.MODES), value=["constrained"], label="Modes")
                 bfcl_n = gr.Number(5, label="Entries per category (0 or empty: 5)", precision=0)
-                bfcl_thinking = gr.Radio(list(toolseval.THINKING), value="default", label="Thinking",
-                                         info="both: each mode with thinking on against off")
+                bfcl_thinking = gr.Radio(
+                    list(toolseval.THINKING),
+                    value="default",
+                    label="Thinking",
+                    info="both: each mode with thinking on against off",
+                )
                 bfcl_run = gr.Button("Run BFCL", variant="primary")
             bfcl_status = gr.Markdown("_no run yet_", elem_id="bfcl-status")
-            bfcl_table = gr.Dataframe(headers=_BFCL_HEADERS, label="Accuracy per mode and category",
-                                      elem_id="bfcl-table")
+            bfcl_table = gr.Dataframe(
+                headers=_BFCL_HEADERS, label="Accuracy per mode and category", elem_id="bfcl-table"
+            )
             with gr.Row():
                 bfcl_json = gr.File(label="Export JSON")
                 bfcl_csv = gr.File(label="Export CSV")
@@ -127,13 +175,15 @@ def build_tools_tab(ctx: AppContext) -> None:
                 raise gr.Error(f"not a tool: {exc}. Give name, description, parameters (a JSON schema) and result.")
             new = [*current, tools.add_entry(_registry(current), entry)]
             names = _registry(new).names()
-            return (new, [t.openai_spec() for t in _registry(new).tools],
-                    gr.CheckboxGroup(choices=names, value=[*offered_now, entry["name"]] if offered_now else names),
-                    gr.Dropdown(choices=["auto", "required", *names]))
+            return (
+                new,
+                [t.openai_spec() for t in _registry(new).tools],
+                gr.CheckboxGroup(choices=names, value=[*offered_now, entry["name"]] if offered_now else names),
+                gr.Dropdown(choices=["auto", "required", *names]),
+            )
 
         @shows_errors
-        def on_run(text, mode_, current, offered_, choice_, few_shot_, thinking_="default",
-                   request: gr.Request = None):
+        def on_run(text, mode_, current, offered_, choice_, few_shot_, thinking_="default", request: gr.Request = None):
             if not text.strip():
                 raise gr.Error("Type a message first.")
             if not offered_:
@@ -147,8 +197,17 @@ def build_tools_tab(ctx: AppContext) -> None:
             job.steps = []
             job.audit_path = _audit_path(getattr(request, "session_hash", None))
             policy = tools.Policy(registry, tools.AuditLog(job.audit_path), confirm=job.confirmation)
-            job.run(agent.run_turn, client, policy, text, mode_, on_step=job.steps.append, tool_choice=choice_,
-                    few_shot=bool(few_shot_), thinking=THINKING_SWITCH.get(thinking_))
+            job.run(
+                agent.run_turn,
+                client,
+                policy,
+                text,
+                mode_,
+                on_step=job.steps.append,
+                tool_choice=choice_,
+                few_shot=bool(few_shot_),
+                thinking=THINKING_SWITCH.get(thinking_),
+            )
             return job.id
 
         @shows_errors
@@ -177,23 +236,47 @@ def build_tools_tab(ctx: AppContext) -> None:
                 raise gr.Error("Tick at least one category and one mode.")
             client = ctx.client()
             yield "starting: reading BFCL's suite ...", None, None, None
-            run = stream_pieces(lambda on_text: bfcl.evaluate(
-                client, categories, int(filled(per_category, 5)), [(m, False) for m in modes],
-                on_row=lambda done, total, row: on_text(f"{done} of {total} scored ({row['mode']}, {row['id']})"),
-                thinking=toolseval.THINKING.get(thinking_, (None,))))
+            run = stream_pieces(
+                lambda on_text: bfcl.evaluate(
+                    client,
+                    categories,
+                    int(filled(per_category, 5)),
+                    [(m, False) for m in modes],
+                    on_row=lambda done, total, row: on_text(f"{done} of {total} scored ({row['mode']}, {row['id']})"),
+                    thinking=toolseval.THINKING.get(thinking_, (None,)),
+                )
+            )
             report = yield from relay(run, lambda text: (f"running: {text}", *[gr.skip()] * 3))
             files = report.save(tempfile.mkdtemp(prefix="bfcl-"), "bfcl")
-            rows = [[t["design"], t["category"], t["n"], f"{t['accuracy']:.0%}",
-                     f"{t['ci_low']:.0%} – {t['ci_high']:.0%}", t["request_errors"]] for t in report.table()]
-            yield f"done: {len(report.rows)} entries scored by BFCL's checker", rows, str(files["json"]), \
-                str(files["csv"])
+            rows = [
+                [
+                    t["design"],
+                    t["category"],
+                    t["n"],
+                    f"{t['accuracy']:.0%}",
+                    f"{t['ci_low']:.0%} – {t['ci_high']:.0%}",
+                    t["request_errors"],
+                ]
+                for t in report.table()
+            ]
+            yield (
+                f"done: {len(report.rows)} entries scored by BFCL's checker",
+                rows,
+                str(files["json"]),
+                str(files["csv"]),
+            )
 
-        bfcl_run.click(on_bfcl, [bfcl_categories, bfcl_modes, bfcl_n, bfcl_thinking],
-                       [bfcl_status, bfcl_table, bfcl_json, bfcl_csv],
-                       api_name="tools_bfcl", **HEAVY)
+        bfcl_run.click(
+            on_bfcl,
+            [bfcl_categories, bfcl_modes, bfcl_n, bfcl_thinking],
+            [bfcl_status, bfcl_table, bfcl_json, bfcl_csv],
+            api_name="tools_bfcl",
+            **HEAVY,
+        )
         add.click(on_add, [new_tool, custom, offered], [custom, tool_list, offered, choice], api_name="tools_add")
         run.click(on_run, [message, mode, custom, offered, choice, few_shot, thinking], [job_id], api_name="tools_run")
         confirm.click(lambda j: on_decide(j, True), [job_id], [pending], api_name="tools_confirm")
         deny.click(lambda j: on_decide(j, False), [job_id], [pending], api_name="tools_deny")
-        gr.Timer(1.0).tick(on_poll, [job_id], [pending, answer, steps, audit], api_name="tools_poll",
-                           show_progress="hidden")
+        gr.Timer(1.0).tick(
+            on_poll, [job_id], [pending, answer, steps, audit], api_name="tools_poll", show_progress="hidden"
+        )
