@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.ui.helpers import SCREENSHOTS
 from workbench.engine import free_port
+from workbench.planner import CONTEXTS
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_memory_planning.ipynb"
@@ -91,7 +92,7 @@ def test_notebook_02_runs_in_jupyterlab_and_the_planner_redraws(jupyter_lab, bro
         context_slider = planner.locator(".widget-slider").first.locator(".noUi-handle")  # "context"
         context_slider.focus()
         # 32K down to 8K over the slider's own stops (24,576 is one), one key at a time: a busy kernel drops keys
-        stops = [c for c in planner.CONTEXTS if 8192 <= c < 32_768][::-1]
+        stops = [c for c in CONTEXTS if 8192 <= c < 32_768][::-1]
         for tokens in stops:
             page.keyboard.press("ArrowLeft")
             expect(planner).to_contain_text(f"requests of {tokens:,} tokens", timeout=60_000)
