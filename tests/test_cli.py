@@ -70,6 +70,7 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own group, so that a failed test takes vLLM down with it
     )
     lines = []
     try:
@@ -94,8 +95,11 @@ def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
         assert proc.wait(timeout=60) == 0
         assert not port_in_use("127.0.0.1", port), "the engine outlived Ctrl-C"
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the serve command and the vLLM it started, if either is left
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 @pytest.mark.parametrize(
