@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench import abconfig, bench, compare, hardware, models, quantize, settings
+from workbench import abconfig, bench, compare, compare_request, hardware, models, quantize, settings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -35,14 +35,16 @@ def main() -> None:
         for m in ("gptq", "rtn")
     }
     eager = "--enforce-eager"  # the same for all three: vLLM's CPU build compiles otherwise, per checkpoint
-    request = compare.CompareRequest(
+    request = compare_request.CompareRequest(
         candidates=(
-            compare.Candidate("bf16", models.BUNDLED_MODEL, (eager,)),
-            compare.Candidate(f"gptq-int4-g{args.group_size}", str(folders["gptq"]), (eager,)),
-            compare.Candidate(f"rtn-int4-g{args.group_size}", str(folders["rtn"]), (eager,)),
+            compare_request.Candidate("bf16", models.BUNDLED_MODEL, (eager,)),
+            compare_request.Candidate(f"gptq-int4-g{args.group_size}", str(folders["gptq"]), (eager,)),
+            compare_request.Candidate(f"rtn-int4-g{args.group_size}", str(folders["rtn"]), (eager,)),
         ),
-        tasks=tuple(compare.TASKS),
-        settings=compare.TaskSettings(items=args.items, tools_design="constrained", ab_config=str(abconfig.EXAMPLE)),
+        tasks=tuple(compare_request.TASKS),
+        settings=compare_request.TaskSettings(
+            items=args.items, tools_design="constrained", ab_config=str(abconfig.EXAMPLE)
+        ),
         workload=bench.Workload(num_prompts=8, input_len=128, output_len=32),
         concurrency=(1, 2),
         repeats=3,

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
 import pinning  # noqa: E402
 
-from workbench import bench, models  # noqa: E402
+from workbench import bench, models, placement  # noqa: E402
 from workbench.client import Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -331,7 +331,7 @@ def main() -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out = {
         "server": facts,
-        "machine": bench.machine(),
+        "machine": placement.machine(),
         "layout": layout,
         "workload": {k: v for k, v in vars(args).items()},
         "definitions": __doc__.split("Definitions (")[1].strip(),
@@ -424,8 +424,8 @@ def markdown_table(data: dict) -> str:
     where = (
         "CPU layout not recorded (an unpinned run from before the layout was kept)"
         if not lay
-        else f"{lay['mode']}: server on CPUs {bench.cpu_list(lay['server_cpus'] or [])}, load generators on CPUs "
-        f"{bench.cpu_list(lay['client_cpus'])}, {lay['nproc']} in all"
+        else f"{lay['mode']}: server on CPUs {placement.cpu_list(lay['server_cpus'] or [])}, load generators on CPUs "
+        f"{placement.cpu_list(lay['client_cpus'])}, {lay['nproc']} in all"
     )
     verdict = (
         "the workbench is within 5 % of vLLM's benchmark on median TTFT, TPOT, ITL and output throughput at every load"

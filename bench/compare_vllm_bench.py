@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import pinning  # noqa: E402
 
-from workbench import bench, models  # noqa: E402
+from workbench import bench, models, placement  # noqa: E402
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -188,7 +188,7 @@ def main() -> None:
     out = {
         "server": facts,
         "layout": layout,
-        "machine": bench.machine(),
+        "machine": placement.machine(),
         "workload": vars(args),
         "agreement": agreement,
         "client_overhead": overhead,

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import compare, context, hardware, models, quantize, settings
+from workbench import compare, compare_request, context, hardware, models, quantize, settings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,20 +33,20 @@ def main() -> None:
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     eager = "--enforce-eager"
-    candidates = [compare.Candidate("bf16", models.BUNDLED_MODEL, (eager,))]
+    candidates = [compare_request.Candidate("bf16", models.BUNDLED_MODEL, (eager,))]
     for method in ("gptq", "rtn"):
         if method in wanted:
             folder = quantize.cached(
                 models.BUNDLED_MODEL, quantize.QuantizeSettings(method=method, group_size=args.group_size)
             ).out
-            candidates.append(compare.Candidate(f"{method}-int4-g{args.group_size}", str(folder), (eager,)))
-    request = compare.CompareRequest(
+            candidates.append(compare_request.Candidate(f"{method}-int4-g{args.group_size}", str(folder), (eager,)))
+    request = compare_request.CompareRequest(
         candidates=tuple(candidates),
         tasks=("context",),
         workload=None,
         gpu="RTX 3090",
         max_model_len=max(args.lengths),
-        settings=compare.TaskSettings(
+        settings=compare_request.TaskSettings(
             context_lengths=args.lengths, context_depths=args.depths, context_facts=args.facts
         ),
         store=str(settings.cache_dir() / "bench-context" / "store"),

@@ -8,7 +8,7 @@ gives the server its own CPUs and every load generator the others:
   starts, so vLLM's processes inherit them, and vLLM's CPU build binds its compute threads within them), then
   moves itself to the client's CPUs; peers started from here (GuideLLM, aiperf) inherit those;
 - with --url the server must already run apart (`taskset -c 1 .venv/bin/workbench serve --port P`): the script
-  checks it (bench.placement) and refuses a server that shares the client's CPUs.
+  checks it (placement.placement) and refuses a server that shares the client's CPUs.
 
 `shared` runs everything unpinned, as a labelled illustration of the artifact; its results go to a file of their
 own and never replace the pinned ones. Every result records the layout: mode, nproc, each side's CPUs, the
@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 
-from workbench import bench
+from workbench import bench, placement
 from workbench.engine import Engine, EngineConfig
 
 MODES = ("pinned", "shared")
@@ -40,18 +40,18 @@ def add_flags(parser) -> None:
 
 
 def cpus(args) -> tuple[set[int], set[int]]:
-    """(client, server) CPUs: as given, else split from this process's CPUs (bench.split_cpus)."""
-    client, server = bench.split_cpus(os.sched_getaffinity(0))
-    client = bench.parse_cpus(args.client_cpus) if args.client_cpus else client
+    """(client, server) CPUs: as given, else split from this process's CPUs (placement.split_cpus)."""
+    client, server = placement.split_cpus(os.sched_getaffinity(0))
+    client = placement.parse_cpus(args.client_cpus) if args.client_cpus else client
     server = (
-        bench.parse_cpus(args.server_cpus)
+        placement.parse_cpus(args.server_cpus)
         if args.server_cpus
         else (server if not args.client_cpus else os.sched_getaffinity(0) - client)
     )
     if args.layout == "pinned" and (not server or client & server):
         raise SystemExit(
-            f"error: --layout pinned needs the client's CPUs ({bench.cpu_list(client)}) and the server's "
-            f"({bench.cpu_list(server) or 'none'}) apart. Fix: e.g. --client-cpus 0 --server-cpus 1, or "
+            f"error: --layout pinned needs the client's CPUs ({placement.cpu_list(client)}) and the server's "
+            f"({placement.cpu_list(server) or 'none'}) apart. Fix: e.g. --client-cpus 0 --server-cpus 1, or "
             "--layout shared for the unpinned illustration."
         )
     return client, server
@@ -64,14 +64,14 @@ def engine_for(args):
     if args.url:
         with Engine.connect(args.url, EngineConfig()) as engine:
             if client:
-                bench.pin(client)
+                placement.pin(client)
             yield engine, record(args, engine)
         return
-    with bench.pinned(server):  # vLLM and its children inherit the server's CPUs
+    with placement.pinned(server):  # vLLM and its children inherit the server's CPUs
         engine = Engine.connect(None, EngineConfig())
     try:
         if client:
-            bench.pin(client)
+            placement.pin(client)
         yield engine, record(args, engine)
     finally:
         engine.stop()
@@ -79,7 +79,7 @@ def engine_for(args):
 
 def record(args, engine) -> dict:
     """The layout as measured, not as asked for: a pinned run whose server shares the client's CPUs is refused."""
-    where = bench.placement(engine.url, engine.process.pid if engine.owned else None)
+    where = placement.placement(engine.url, engine.process.pid if engine.owned else None)
     layout = {
         "mode": args.layout,
         "nproc": os.cpu_count(),
@@ -90,13 +90,13 @@ def record(args, engine) -> dict:
     }
     if args.layout == "pinned" and (where["overlap"] or where["server_cpus"] is None):
         shared = (
-            f"shares CPUs {bench.cpu_list(where['overlap'])} with this script's"
+            f"shares CPUs {placement.cpu_list(where['overlap'])} with this script's"
             if where["overlap"]
             else "could not be found among this host's processes, so its CPUs are not known"
         )
         sys.exit(
             f"error: --layout pinned, but the server at {engine.url} {shared}. Fix: start it apart (taskset -c "
-            f"{bench.cpu_list(bench.split_cpus(range(os.cpu_count()))[1])} .venv/bin/workbench serve --port P), "
+            f"{placement.cpu_list(placement.split_cpus(range(os.cpu_count()))[1])} .venv/bin/workbench serve --port P), "
             "or leave out --url to let this script start one, or --layout shared for the unpinned illustration."
         )
     print(f"layout: {args.layout}: {where['note']}", flush=True)

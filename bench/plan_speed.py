@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from workbench import hardware, models
+from workbench import hardware, model_catalog, models
 from workbench.planner import gpu_plan, sweeps
 from workbench.planner.vllm_facts import ServeSettings
 
@@ -31,7 +31,7 @@ def timed(fn, repeats: int) -> dict:
 
 
 def main() -> None:
-    spec, gpu = models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
+    spec, gpu = model_catalog.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
     settings = ServeSettings(max_model_len=32768)
     rows = {
         "plan (catalog model)": timed(lambda: gpu_plan.plan(spec, gpu, "gptq-int4", settings), 2000),

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import hardware, models  # noqa: E402
+from workbench import hardware, model_catalog  # noqa: E402
 from workbench.planner import budget, gpu_plan, vllm_facts  # noqa: E402
 from workbench.planner import fit as log_fit  # noqa: E402  (`fit` here is the fit of the overhead terms)
 from workbench.startup_log import EngineReport  # noqa: E402
@@ -55,6 +55,7 @@ def load_rows(path: Path = DATA) -> list[dict]:
                 "kv_cache_gib": f.kv_cache_gib,
                 "kv_cache_tokens": f.kv_cache_tokens,
                 "total_gib": f.total_gib,
+                "compile_s": f.compile_s,
             }
         facts.update(row.get("reported", {}))
         row["facts"] = facts
@@ -82,7 +83,16 @@ def settings_of(row: dict) -> vllm_facts.ServeSettings:
         max_num_seqs=row.get("max_num_seqs"),
         vllm_version=row["vllm_version"],
         enforce_eager=row.get("enforce_eager", False),
+        compile_cache=compile_cache(row),
     )
+
+
+def compile_cache(row: dict) -> str:
+    """torch.compile's cache at the row's start: what its "torch.compile took" line says (planner/fit.py reads it
+    the same way), else what its source says ("compile_cache"), else the planner's default, cold."""
+    if row["facts"].get("compile_s") is None:
+        return row.get("compile_cache", "cold")
+    return log_fit.compile_cache_of(EngineReport(compile_s=row["facts"]["compile_s"]))
 
 
 def gpu_of(row: dict):
@@ -94,7 +104,7 @@ def reported_kv_gib(row: dict) -> float:
     f = row["facts"]
     if f.get("kv_cache_gib") is not None:
         return f["kv_cache_gib"]
-    spec, s = models.CATALOG[row["model"]], settings_of(row)
+    spec, s = model_catalog.CATALOG[row["model"]], settings_of(row)
     return (
         f["kv_cache_tokens"]
         * budget.kv_bytes_per_token(spec, s.kv_cache_dtype, s.tensor_parallel_size, s.pipeline_parallel_size)
@@ -109,7 +119,7 @@ def weights_of(row: dict) -> float:
         return measured
     s = settings_of(row)
     return (
-        budget.weight_bytes(models.CATALOG[row["model"]], row["quant"])
+        budget.weight_bytes(model_catalog.CATALOG[row["model"]], row["quant"])
         / GIB
         / (s.tensor_parallel_size * s.pipeline_parallel_size)
     )
@@ -117,11 +127,12 @@ def weights_of(row: dict) -> float:
 
 def implied_overhead_gib(row: dict) -> float:
     """What the log leaves for the fixed terms once weights, KV, activations and graphs are taken out."""
-    spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+    spec, s, gpu = model_catalog.CATALOG[row["model"]], settings_of(row), gpu_of(row)
     requested = gpu.total_gib * s.effective_gmu()
-    activation = budget.profile_peak_on(spec, s, gpu).peak / GIB
+    peak = budget.profile_peak_on(spec, s, gpu)
     graphs = budget.CUDA_GRAPH_GIB.nominal if vllm_facts.graphs_in_budget(spec, s) else 0.0
-    return requested - weights_of(row) - reported_kv_gib(row) - activation - graphs - budget.multi_gpu_gib(s)
+    buffers = budget.multi_gpu_gib(s) + budget.moe_workspace_bytes(spec, s, peak.tokens) / GIB
+    return requested - weights_of(row) - reported_kv_gib(row) - peak.peak / GIB - graphs - buffers
 
 
 def log_facts(row: dict) -> EngineReport:
@@ -142,6 +153,8 @@ def log_facts(row: dict) -> EngineReport:
         max_num_batched_tokens=row.get("max_num_batched_tokens"),
         max_num_seqs=row.get("max_num_seqs"),
         pipeline_parallel_size=s.pipeline_parallel_size,
+        compile_s=f.get("compile_s"),
+        enforce_eager=s.enforce_eager,
     )
 
 
@@ -155,7 +168,7 @@ def pairs(rows: list[dict]) -> list[dict]:
             gpu = gpu_of(b)
             # as `workbench plan --calibrate-from a.log` for b's model and settings: the fit reads a's run from its
             # facts, and the peaks, weights and layout are b's
-            spec, settings = models.CATALOG[b["model"]], settings_of(b)
+            spec, settings = model_catalog.CATALOG[b["model"]], settings_of(b)
             cal = log_fit.fit(spec, log_facts(a), gpu, settings, b["quant"])
             p = log_fit.calibrated_plan(spec, gpu, b["quant"], settings, cal, weights_gib=weights_of(b))
             reported = reported_kv_gib(b)
@@ -184,8 +197,12 @@ def activations(rows: list[dict]) -> list[dict]:
         reported = row["facts"].get("peak_activation_gib")
         if reported is None:
             continue
-        spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+        spec, s, gpu = model_catalog.CATALOG[row["model"]], settings_of(row), gpu_of(row)
         peak = budget.profile_peak_on(spec, s, gpu)
+        # from 0.27 the V1 runner prints its CUDA-graph estimate inside "peak activation" (gpu_worker.py 0.27.1
+        # lines 527-528, 0.28.0 lines 541-543): the planner's graph term joins its peak there
+        graphs = peak.runner == "V1" and s.version[:2] >= (0, 27) and vllm_facts.graphs_in_budget(spec, s)
+        planned = peak.peak / GIB + (budget.CUDA_GRAPH_GIB.nominal if graphs else 0.0)
         out.append(
             {
                 "id": row["id"],
@@ -193,12 +210,15 @@ def activations(rows: list[dict]) -> list[dict]:
                 "tp": s.tensor_parallel_size,
                 "vllm": row["vllm_version"],
                 "model_runner": peak.runner,
+                "compile_cache": s.compile_cache if peak.runner == "V2" and not s.enforce_eager else None,
                 "max_num_seqs": peak.seqs,
                 "forward_gib": round(peak.forward / GIB, 2),
                 "sampler_gib": round(peak.sampler / GIB, 2),
-                "planned_gib": round(peak.peak / GIB, 2),
+                "compile_gib": round(peak.compile / GIB, 2),
+                "graphs_in_peak": graphs,
+                "planned_gib": round(planned, 2),
                 "reported_gib": reported,
-                "error_pct": round(100 * (peak.peak / GIB - reported) / reported, 1),
+                "error_pct": round(100 * (planned - reported) / reported, 1),
             }
         )
     return out
@@ -222,10 +242,28 @@ def fit(rows: list[dict]) -> dict[str, budget.Range]:
     return out
 
 
+def cold_compile_bytes(rows: list[dict]) -> dict:
+    """budget.COLD_COMPILE_BYTES read off the logs: the peak activation a cold start of the V2 runner prints, per
+    token of its profile batch per element of hidden_size (split by TP), on the fit rows (the constant: their median,
+    rounded) and on the held-out rows (the check)."""
+    out: dict = {"fit": {}, "held-out": {}}
+    for row in rows:
+        reported = row["facts"].get("peak_activation_gib")
+        spec, s = model_catalog.CATALOG[row["model"]], settings_of(row)
+        if reported is None or s.enforce_eager or s.compile_cache != "cold":
+            continue
+        if vllm_facts.model_runner(spec, s) != "V2":
+            continue
+        tokens = min(s.batch(gpu_of(row))[0], budget.COLD_COMPILE_TOKENS)
+        out[row["part"]][row["id"]] = round(reported * GIB * s.tensor_parallel_size / (tokens * spec.hidden_size), 1)
+    out["median_of_fit"] = statistics.median(out["fit"].values())
+    return out
+
+
 def runner_of(row: dict) -> str:
     """Which workspace term the row's run fits: budget.workspace_term's choice for its runner and release."""
     s = settings_of(row)
-    runner = vllm_facts.model_runner(models.CATALOG[row["model"]], s)
+    runner = vllm_facts.model_runner(model_catalog.CATALOG[row["model"]], s)
     return "V2" if budget.workspace_term(runner, s) is budget.V2_WORKSPACE_GIB else "V1"
 
 
@@ -234,7 +272,7 @@ def evaluate(rows: list[dict], terms: dict[str, budget.Range] | None = None) -> 
     terms = terms or {}
     out = []
     for row in rows:
-        spec, s, gpu = models.CATALOG[row["model"]], settings_of(row), gpu_of(row)
+        spec, s, gpu = model_catalog.CATALOG[row["model"]], settings_of(row), gpu_of(row)
         runner = vllm_facts.model_runner(spec, s)
         overheads = budget.fixed_overheads(
             s,
@@ -307,6 +345,7 @@ def main() -> int:
         "data": str(DATA.relative_to(ROOT)),
         "logs": len(rows),
         "fitted_terms_gib": {k: v.__dict__ for k, v in fitted.items()},
+        "cold_compile_bytes": cold_compile_bytes(rows),
         "terms_in_budget_py_gib": {k: v.__dict__ for k, v in current.items()},
         "held_out": {
             "all": summary(results, "held-out"),
@@ -347,18 +386,30 @@ def main() -> int:
             f"{p['predicted_kv_gib']:.2f} | {p['error_pct']:+.1f} % |"
         )
     print(
-        "\n| log | runner | rows | forward | sampler | planned peak | vLLM's peak | error |\n|---|---|---|---|---|---|---|---|"
+        "\n| log | runner | rows | forward | sampler | cold compile | planned peak | vLLM's peak | error |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
     for p in peaks:
+        runner = p["model_runner"] + (", compile " + p["compile_cache"] if p["compile_cache"] else "")
+        runner += " + graph estimate" if p["graphs_in_peak"] else ""
         print(
-            f"| {p['model']} TP{p['tp']} {p['vllm']} | {p['model_runner']} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
-            f"{p['sampler_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | {p['error_pct']:+.1f} % |"
+            f"| {p['model']} TP{p['tp']} {p['vllm']} | {runner} | {p['max_num_seqs']} | {p['forward_gib']:.2f} | "
+            f"{p['sampler_gib']:.2f} | {p['compile_gib']:.2f} | {p['planned_gib']:.2f} | {p['reported_gib']:.2f} | "
+            f"{p['error_pct']:+.1f} % |"
         )
     print(
         json.dumps(
             {
                 k: report[k]
-                for k in ("logs", "fitted_terms_gib", "terms_in_budget_py_gib", "held_out", "fit", "cross_model")
+                for k in (
+                    "logs",
+                    "fitted_terms_gib",
+                    "cold_compile_bytes",
+                    "terms_in_budget_py_gib",
+                    "held_out",
+                    "fit",
+                    "cross_model",
+                )
             },
             indent=1,
         )

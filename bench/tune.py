@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import pinning  # noqa: E402
 
-from workbench import bench, models, tune  # noqa: E402
+from workbench import bench, bench_report, models, tune  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -46,7 +46,7 @@ def main() -> None:
         models.BUNDLED_MODEL,
         workload,
         args.concurrency,
-        bench.SLO(args.slo_ttft_ms, args.slo_tpot_ms),
+        bench_report.SLO(args.slo_ttft_ms, args.slo_tpot_ms),
         max_candidates=args.max_candidates,
         repeats=args.repeats,
         client_cpus=client_cpus,

@@ -155,7 +155,7 @@ def assert_no_escape(policy, turn, outbox_before=0):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", agent.MODES)
 def test_prompt_injection_suite(client, tmp_path_factory, mode):
-    """Every case its own policy and audit log; four turns at a time, as several users would send them."""
+    """Every case its own policy and audit log; all turns at once, as many users would send them."""
     from concurrent.futures import ThreadPoolExecutor
 
     assert len(CASES) >= 20
@@ -171,7 +171,7 @@ def test_prompt_injection_suite(client, tmp_path_factory, mode):
         )
         return policy, agent.run_turn(client, policy, message, mode, today=TODAY, max_tokens=200)
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(len(CASES)) as pool:
         for policy, turn in pool.map(one, CASES):
             assert_no_escape(policy, turn)
 
@@ -212,7 +212,7 @@ def test_runaway_arguments_never_come_back_as_an_answer(client, tmp_path):
         policy = make_policy(tmp_path / str(index), max_steps_per_turn=1)
         return policy, agent.run_turn(client, policy, message, "constrained", today=TODAY, max_tokens=160)
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(len(RUNAWAY)) as pool:
         turns = list(pool.map(one, enumerate(RUNAWAY)))
     for policy, turn in turns:
         try:

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from workbench import bench, hardware
+from workbench import bench, bench_report, hardware, placement
 from workbench.errors import ConfigError
 
 COUNTERS = {
@@ -109,7 +109,7 @@ def test_cli_json_per_load_level_with_slos_and_exports(engine, tmp_path):
     assert report["server"]["model"] == "smollm2-135m-instruct" and report["server"]["max_model_len"] == 4096
     assert report["server"]["vllm_version"] and report["slo"] == {"ttft_ms": 1.0, "tpot_ms": 100000.0}
     for level in report["levels"]:
-        for metric in bench.METRICS:
+        for metric in bench_report.METRICS:
             assert set(level[metric]) == {"mean", "p50", "p90", "p99"}
         assert {"output_tok_s", "req_s", "goodput_req_s", "completed", "failed"} <= set(level)
         assert level["goodput_req_s"] == 0  # no request's first token came within 1 ms
@@ -124,10 +124,10 @@ def test_a_request_rate_and_bad_values_are_checked_before_any_request():
         bench.parse_duration_ms("2", "--slo-ttft")
     assert bench.parse_duration_ms("1.5 s", "x") == 1500 and bench.parse_duration_ms("80ms", "x") == 80
     assert bench.parse_concurrency("1,2,4") == [1, 2, 4]
-    slo = bench.SLO(ttft_ms=500, tpot_ms=50)
-    fast = bench.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=0.6)  # TPOT 40 ms
-    slow = bench.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=1.2)  # TPOT 100 ms
-    assert slo.met(fast) and not slo.met(slow) and not slo.met(bench.RequestResult())
+    slo = bench_report.SLO(ttft_ms=500, tpot_ms=50)
+    fast = bench_report.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=0.6)  # TPOT 40 ms
+    slow = bench_report.RequestResult(ok=True, output_tokens=11, ttft_s=0.2, e2e_s=1.2)  # TPOT 100 ms
+    assert slo.met(fast) and not slo.met(slow) and not slo.met(bench_report.RequestResult())
 
 
 def test_a_request_rate_sends_on_vllms_schedule_so_the_achieved_rate_does_not_drift_with_the_seed():
@@ -160,12 +160,12 @@ def test_a_sweep_climbs_until_throughput_stops_rising_and_repeats_give_intervals
 
 
 def test_cpu_lists_read_and_write_as_taskset_takes_them():
-    assert bench.parse_cpus("0") == {0} and bench.parse_cpus("0-1") == {0, 1}
-    assert bench.cpu_list({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
+    assert placement.parse_cpus("0") == {0} and placement.parse_cpus("0-1") == {0, 1}
+    assert placement.cpu_list({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
     for bad in ("", "x", "0-", str(os.cpu_count())):
         with pytest.raises(ConfigError, match="is not a list of this machine's CPUs"):
-            bench.parse_cpus(bad)
-    assert bench.split_cpus(range(8)) == ({0, 1}, {2, 3, 4, 5, 6, 7}) and bench.split_cpus([0, 1]) == ({0}, {1})
+            placement.parse_cpus(bad)
+    assert placement.split_cpus(range(8)) == ({0, 1}, {2, 3, 4, 5, 6, 7}) and placement.split_cpus([0, 1]) == ({0}, {1})
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning apart needs two CPUs")
@@ -173,24 +173,24 @@ def test_a_server_pinned_apart_is_reported_apart_and_one_sharing_cpus_is_not(tmp
     """A real process stands in for the server's (given by pid, as an engine started here is): started on CPU 1,
     it inherits CPU 1, and a client on CPU 0 is apart from it; a client on both CPUs overlaps it."""
     one, other = sorted(os.sched_getaffinity(0))[:2]
-    with bench.pinned({other}):
+    with placement.pinned({other}):
         server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         assert os.sched_getaffinity(server.pid) == {other}  # it inherited the CPUs it was started on
-        with bench.pinned({one}):
-            apart = bench.placement("http://127.0.0.1:9", server_pid=server.pid)
+        with placement.pinned({one}):
+            apart = placement.placement("http://127.0.0.1:9", server_pid=server.pid)
         assert apart["overlap"] == [] and apart["server_cpus"] == [other] and apart["client_cpus"] == [one]
         assert apart["note"] == f"client on CPUs {one}, server on CPUs {other}: pinned apart"
-        shared = bench.placement("http://127.0.0.1:9", server_pid=server.pid)
+        shared = placement.placement("http://127.0.0.1:9", server_pid=server.pid)
         assert shared["overlap"] == [other] and "the load generator takes CPU from the server" in shared["note"]
         assert "`taskset -c" in shared["note"] and "--client-cpus" in shared["note"]
         assert "GPU" not in shared["note"]
-        on_gpu = bench.placement("http://127.0.0.1:9", server_pid=server.pid, gpu_host=True)
+        on_gpu = placement.placement("http://127.0.0.1:9", server_pid=server.pid, gpu_host=True)
         assert "On a GPU host this matters far less" in on_gpu["note"]
     finally:
         server.kill()
         server.wait()
-    remote = bench.placement("http://10.0.0.7:8000/v1")
+    remote = placement.placement("http://10.0.0.7:8000/v1")
     assert remote["same_host"] is False and "on another host" in remote["note"]
 
 

@@ -119,6 +119,8 @@ def test_the_cli_scores_the_served_model_and_a_rerun_asks_nothing_again(engine, 
         "--designs",
         "constrained",
         "native",
+        "--concurrency",
+        "16",  # every entry at once: vLLM batches them
         "--url",
         engine.url,
         "--json",

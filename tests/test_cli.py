@@ -66,7 +66,7 @@ def test_prepare_model_twice_is_a_no_op():
 def test_serve_in_the_foreground_then_chat_then_ctrl_c(tmp_path, starts_vllm):
     port = free_port()
     proc = subprocess.Popen(
-        [*WORKBENCH, "serve", "--port", str(port), "--max-model-len", "2048"],
+        [*WORKBENCH, "serve", "--port", str(port), "--max-model-len", "2048", "--enforce-eager"],  # no compile: -1 min
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

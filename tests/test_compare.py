@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import abconfig, bench, compare, models
+from workbench import abconfig, bench, bfcl, compare, compare_request, compare_tasks, models, toolseval
 from workbench.compare_report import CompareReport
 from workbench.engine import free_port
 from workbench.errors import ConfigError
@@ -43,30 +43,30 @@ def cli(*args, timeout=600, **kwargs):
     ],
 )
 def test_candidates_parse(text, name, target, flags):
-    assert compare.parse_candidate(text) == compare.Candidate(name, target, flags)
+    assert compare_request.parse_candidate(text) == compare_request.Candidate(name, target, flags)
 
 
 def test_a_candidate_carries_its_revision_to_the_engine():
     """`,revision=R` pins a Hugging Face id's branch, tag or commit: it is the EngineConfig's revision (so vLLM gets
     --revision) and part of what the results are stored under; a bad option names the valid ones."""
-    c = compare.parse_candidate("awq=Qwen/Qwen3-14B-AWQ,revision=v1.0,thinking=off --max-num-seqs 8")
-    assert c == compare.Candidate("awq", "Qwen/Qwen3-14B-AWQ", ("--max-num-seqs", "8"), False, "v1.0")
-    config = compare.engine_config(c, compare.CompareRequest(candidates=(c,)))
+    c = compare_request.parse_candidate("awq=Qwen/Qwen3-14B-AWQ,revision=v1.0,thinking=off --max-num-seqs 8")
+    assert c == compare_request.Candidate("awq", "Qwen/Qwen3-14B-AWQ", ("--max-num-seqs", "8"), False, "v1.0")
+    config = compare.engine_config(c, compare_request.CompareRequest(candidates=(c,)))
     assert (config.model, config.revision, config.max_num_seqs) == ("Qwen/Qwen3-14B-AWQ", "v1.0", 8)
-    assert c.as_dict()["revision"] == "v1.0" and compare.parse_candidate("Qwen/Qwen3-14B-AWQ").revision is None
+    assert c.as_dict()["revision"] == "v1.0" and compare_request.parse_candidate("Qwen/Qwen3-14B-AWQ").revision is None
     for bad in ("ckpt,revison=main", "ckpt,revision=", "ckpt,thinking=maybe"):
         with pytest.raises(
             ConfigError,
             match=r"candidate option '.*' is unknown\. Valid: thinking=on, thinking=off, "
             r"revision=BRANCH-TAG-OR-COMMIT.*Fix: e\.g\. ",
         ):
-            compare.parse_candidate(bad)
+            compare_request.parse_candidate(bad)
     with pytest.raises(
         ConfigError,
         match=r"revision=main applies to a Hugging Face id; http://127\.0\.0\.1:8000 is "
         r"a running server.*Fix: drop the revision",
     ):
-        compare.parse_candidate("http://127.0.0.1:8000,revision=main")
+        compare_request.parse_candidate("http://127.0.0.1:8000,revision=main")
 
 
 def test_serve_flags_are_vllms_and_a_typo_is_named():
@@ -86,21 +86,21 @@ def test_serve_flags_are_vllms_and_a_typo_is_named():
 
 
 def test_workloads_and_tasks_parse_and_refuse_clearly():
-    assert compare.parse_workload("c=1,2") == ((1, 2), None)
-    assert compare.parse_workload("rate=2.5") == ((), 2.5)
-    assert compare.parse_workload("none") is None
+    assert compare_request.parse_workload("c=1,2") == ((1, 2), None)
+    assert compare_request.parse_workload("rate=2.5") == ((), 2.5)
+    assert compare_request.parse_workload("none") is None
     with pytest.raises(ConfigError, match=r"workload 'c=0'.*c=LEVELS"):
-        compare.parse_workload("c=0")
-    assert compare.parse_tasks("ppl,tools,ppl") == ("ppl", "tools")
+        compare_request.parse_workload("c=0")
+    assert compare_request.parse_tasks("ppl,tools,ppl") == ("ppl", "tools")
     with pytest.raises(ConfigError, match=r"unknown task 'speed'\. Valid: ppl, tools, bfcl, docqa, ab"):
-        compare.parse_tasks("ppl,speed")
+        compare_request.parse_tasks("ppl,speed")
 
 
 def test_capped_tool_cases_are_drawn_across_the_categories():
-    cases = compare.tool_cases(compare.TaskSettings(items=10))
-    assert len(cases) == 10 and {c.category for c in cases} == set(compare.toolseval.CATEGORIES)
-    assert cases == compare.tool_cases(compare.TaskSettings(items=10))  # the same seed, the same items
-    assert cases != compare.tool_cases(compare.TaskSettings(items=10, seed=1))
+    cases = compare_tasks.tool_cases(compare_request.TaskSettings(items=10))
+    assert len(cases) == 10 and {c.category for c in cases} == set(toolseval.CATEGORIES)
+    assert cases == compare_tasks.tool_cases(compare_request.TaskSettings(items=10))  # the same seed, the same items
+    assert cases != compare_tasks.tool_cases(compare_request.TaskSettings(items=10, seed=1))
 
 
 # -- the refusals, as a person meets them ----------------------------------------------------------------
@@ -146,18 +146,23 @@ def test_bad_input_is_refused_before_any_work(tmp_path, args, words):
 
 def test_every_task_with_its_defaults_passes_the_checks():
     """What bench/compare.py asks: all five tasks, no BFCL category named (all eight), the worked A/B example."""
-    request = compare.CompareRequest(
-        candidates=(compare.Candidate("a", "smollm2-135m-instruct"), compare.Candidate("b", "smollm2-135m-instruct")),
-        tasks=tuple(compare.TASKS),
-        settings=compare.TaskSettings(ab_config=str(abconfig.EXAMPLE)),
+    request = compare_request.CompareRequest(
+        candidates=(
+            compare_request.Candidate("a", "smollm2-135m-instruct"),
+            compare_request.Candidate("b", "smollm2-135m-instruct"),
+        ),
+        tasks=tuple(compare_request.TASKS),
+        settings=compare_request.TaskSettings(ab_config=str(abconfig.EXAMPLE)),
         gpu="RTX 3090",
     )
-    compare.check(request)
-    assert compare.bfcl.check_categories(request.settings.bfcl_categories) == list(compare.bfcl.CATEGORIES)
+    compare_request.check(request)
+    assert bfcl.check_categories(request.settings.bfcl_categories) == list(bfcl.CATEGORIES)
 
 
 def test_an_unknown_gpu_plans_with_its_memory_given():
-    request = compare.CompareRequest(candidates=(compare.Candidate("a", "x"),), gpu="RTX 9999", gpu_total_gib=22)
+    request = compare_request.CompareRequest(
+        candidates=(compare_request.Candidate("a", "x"),), gpu="RTX 9999", gpu_total_gib=22
+    )
     compare.hardware.find_gpu(request.gpu, request.gpu_total_gib)  # what check() does: no error with the memory
 
 
@@ -182,7 +187,9 @@ def test_the_content_hash_follows_the_weights_not_the_workbenchs_notes(tmp_path)
 
 def test_a_changed_setting_invalidates_only_what_it_touches(tmp_path):
     folder = checkpoint(tmp_path / "ckpt")
-    request = compare.CompareRequest(candidates=(compare.Candidate("a", str(folder)),), tasks=("ppl", "tools"))
+    request = compare_request.CompareRequest(
+        candidates=(compare_request.Candidate("a", str(folder)),), tasks=("ppl", "tools")
+    )
     ident = compare.identity(request.candidates[0], request, {})
 
     def keys(req, who=ident):
@@ -195,7 +202,7 @@ def test_a_changed_setting_invalidates_only_what_it_touches(tmp_path):
     assert [s for s in before if keys(other_load)[s] != before[s]] == ["bench"]
     capped = replace(request, settings=replace(request.settings, items=5))
     assert [s for s in before if keys(capped)[s] != before[s]] == ["ppl", "tools", "bench"][:2]
-    flagged = compare.identity(compare.Candidate("a", str(folder), ("--max-num-seqs", "4")), request, {})
+    flagged = compare.identity(compare_request.Candidate("a", str(folder), ("--max-num-seqs", "4")), request, {})
     assert all(keys(request, flagged)[s] != before[s] for s in before)  # served otherwise: every result anew
 
 
@@ -274,8 +281,8 @@ def math_exp(x):
 
 
 def scripted_report(*outcomes) -> CompareReport:
-    request = compare.CompareRequest(
-        candidates=tuple(compare.Candidate(o["candidate"]["name"], "x") for o in outcomes), gpu="RTX 3090"
+    request = compare_request.CompareRequest(
+        candidates=tuple(compare_request.Candidate(o["candidate"]["name"], "x") for o in outcomes), gpu="RTX 3090"
     )
     return CompareReport(request.summary(), list(outcomes), run_id="r1", seconds=12.0, store="/tmp/store")
 

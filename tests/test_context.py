@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from workbench import compare, docqa, fact_check
-from workbench.client import Result, Usage
+from workbench import compare, compare_request, docqa, fact_check
 from workbench.context import grid, planting, scoring
 from workbench.documents import Document, Page
 from workbench.errors import ConfigError
+from workbench.reply import Result, Usage
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 FILLER = {
@@ -191,12 +191,15 @@ def test_the_cli_writes_the_map_the_longest_reliable_context_and_the_memory_answ
 
 
 def test_the_compare_task_gives_a_paired_verdict(engine, qwen3_engine, tmp_path):
-    request = compare.CompareRequest(
-        candidates=(compare.Candidate("bf16", engine.url), compare.Candidate("qwen3", qwen3_engine.url)),
+    request = compare_request.CompareRequest(
+        candidates=(
+            compare_request.Candidate("bf16", engine.url),
+            compare_request.Candidate("qwen3", qwen3_engine.url),
+        ),
         tasks=("context",),
         workload=None,
         store=str(tmp_path / "store"),
-        settings=compare.TaskSettings(context_lengths=(1024,), context_depths=(0.0,), context_facts=1),
+        settings=compare_request.TaskSettings(context_lengths=(1024,), context_depths=(0.0,), context_facts=1),
     )
     report = compare.run(request).as_dict()
     (verdict,) = report["verdicts"]["qwen3"]

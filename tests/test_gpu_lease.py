@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import compare, gpu_lease, models, quality
+from workbench import compare, compare_request, gpu_lease, models, quality
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.engine import Engine, EngineConfig
 from workbench.errors import EngineStartupError
@@ -282,13 +282,13 @@ def test_every_path_that_needs_another_model_goes_through_the_rule(held_elsewher
     engine: each meets the held device before spawning vLLM and names the holder; Compare's baseline also says how
     to go on without it."""
     bundled = str(models.prepare_bundled_model())
-    request = compare.CompareRequest(
+    request = compare_request.CompareRequest(
         candidates=(
-            compare.parse_candidate(f"base={bundled}"),
-            compare.parse_candidate(f"int4={bundled} --enforce-eager"),
+            compare_request.parse_candidate(f"base={bundled}"),
+            compare_request.parse_candidate(f"int4={bundled} --enforce-eager"),
         ),
         tasks=("ppl",),
-        settings=compare.TaskSettings(items=1),
+        settings=compare_request.TaskSettings(items=1),
         workload=None,
         store=str(tmp_path / "store"),
     )
@@ -333,10 +333,13 @@ def test_compare_sets_the_apps_engine_aside_and_brings_it_back(rule_on, starts_v
                 during.append(ctx.status())  # while the checkpoint's engine serves
 
         events = []
-        request = compare.CompareRequest(
-            candidates=(compare.Candidate("int4", models.BUNDLED_MODEL, small), compare.Candidate("app", app_url)),
+        request = compare_request.CompareRequest(
+            candidates=(
+                compare_request.Candidate("int4", models.BUNDLED_MODEL, small),
+                compare_request.Candidate("app", app_url),
+            ),
             tasks=("ppl",),
-            settings=compare.TaskSettings(items=1),
+            settings=compare_request.TaskSettings(items=1),
             workload=None,
             store=str(tmp_path / "store"),
         )

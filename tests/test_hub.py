@@ -331,14 +331,17 @@ def test_a_face_without_a_terminal_hears_the_downloads_progress(hf):
 
 
 def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_download_as_its_engine_step(hf):
-    from workbench import compare
+    from workbench import compare_request
 
-    request = compare.CompareRequest(
-        candidates=(compare.Candidate("bundled", models.BUNDLED_MODEL), compare.Candidate("hub", "test-org/smollm2")),
+    request = compare_request.CompareRequest(
+        candidates=(
+            compare_request.Candidate("bundled", models.BUNDLED_MODEL),
+            compare_request.Candidate("hub", "test-org/smollm2"),
+        ),
         tasks=("ppl",),
         workload=None,
     )
-    compare.check(request)
+    compare_request.check(request)
 
     def weights():  # whole downloads of the weights (a header is read by a range request)
         return [
@@ -349,7 +352,7 @@ def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_do
 
     assert weights() == []  # only the safetensors header was read (a range request)
     events = []
-    folder = compare._checkpoint(request.candidates[1], lambda *event: events.append(event))
+    folder = compare_request.checkpoint_folder(request.candidates[1], lambda *event: events.append(event))
     assert (folder / "model.safetensors").is_file() and len(weights()) == 1
     assert events and all(step == "engine" and state == "downloading" for step, state, _ in events)
     assert events[-1][2].startswith("downloading test-org/smollm2: 0.25 of 0.25 GiB")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import bench, hardware, jupyter, models
+from workbench import bench, bench_report, hardware, jupyter, models
 from workbench.planner import gpu_plan
 from workbench.planner.vllm_facts import ServeSettings
 
@@ -20,7 +20,7 @@ def test_a_plan_shows_its_verdict_budget_and_command():
     text = plan._repr_markdown_()
     assert text.startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
     assert (
-        "| kv_cache | 11.13 |" in text and "max concurrency at 32,768: **2.23**" in text
+        "| kv_cache | 9.62 |" in text and "max concurrency at 32,768: **1.92**" in text
     )  # the reference plan (docs/planner.md)
     assert f"`{' '.join(plan.vllm_args)}`" in text
     bf16 = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")
@@ -36,7 +36,7 @@ def test_a_bench_report_is_still_json_and_shows_as_a_table():
         "req_s": 1.5,
         "output_tok_s": 48.0,
         "goodput_req_s": 1.0,
-        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": None} for m in bench.METRICS},
+        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": None} for m in bench_report.METRICS},
     }
     report = bench.BenchReport(
         server={"model": "m", "vllm_version": "0.32.0", "device": "cpu", "bound": "none"}, levels=[level]
@@ -60,12 +60,12 @@ def test_the_planner_redraws_when_a_control_moves_and_keeps_a_static_copy():
     view = jupyter.planner(max_model_len=32768)
     bundle = view._repr_mimebundle_()
     assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/markdown", "text/plain"} <= set(bundle)
-    assert "2.23 requests of 32,768 tokens" in bundle["text/markdown"]
+    assert "1.92 requests of 32,768 tokens" in bundle["text/markdown"]
     context = next(c for c in view.widget.children[1].children if c.description == "context")
     summary, bar = view.widget.children[4], view.widget.children[2]
     picture = bar.value
     context.value = 8192
-    assert "8.91 requests of 8,192 tokens" in summary.value and bar.value != picture
+    assert "7.69 requests of 8,192 tokens" in summary.value and bar.value != picture
     assert view.label == "planner: Qwen3-14B (gptq-int4) on RTX 3090 at 8,192 tokens"
     gpu = next(c for c in view.widget.children[0].children if c.description == "GPU")
     gpu.value = "RTX 3060 12GB"  # Qwen3-14B INT4 leaves no room for a KV cache

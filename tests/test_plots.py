@@ -5,6 +5,7 @@ import pytest
 
 from workbench import abconfig, abreport, bench, hardware, models, planner, plots
 from workbench.abtest import Check, Trial
+from workbench.bench_report import METRICS
 from workbench.planner import gpu_plan
 
 
@@ -42,7 +43,7 @@ def bench_report(rate=None):
         "req_s": 1.5,
         "output_tok_s": 48.0,
         "goodput_req_s": 1.0,
-        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": 13.0} for m in bench.METRICS},
+        **{m: {"mean": 10.0, "p50": 10.0, "p90": 12.0, "p99": 13.0} for m in METRICS},
         "samples": {"ttft_ms": [30.0, 10.0, 20.0], "tpot_ms": [5.0, 6.0, 7.0], "e2e_ms": [300.0, 100.0, 200.0]},
     }
     level["load"] = bench.load_label(level)

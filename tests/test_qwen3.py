@@ -11,9 +11,10 @@ import re
 
 import pytest
 
-from workbench import agent, client, demo_tools, hardware, models, tools, toolseval
+from workbench import agent, demo_tools, hardware, models, tools, toolseval
 from workbench.client import Client
 from workbench.planner import gpu_plan
+from workbench.thinking import REASONING_BUDGETS
 
 TODAY = dt.date(2026, 11, 25)
 CALL = {"name": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}
@@ -145,7 +146,7 @@ def test_a_call_cut_off_by_max_tokens_is_an_audited_error_not_an_answer(qwen3, t
 # -- thinking under control -------------------------------------------------------------------------------------
 def test_structured_steps_run_with_thinking_off_unless_asked(qwen3):
     """The same forced reply: a chat (the model's default: Qwen3 thinks) reads it as reasoning, a constrained tool
-    step (client.THINKING_DEFAULTS: off) as its content, and the step asked to think as reasoning again."""
+    step (thinking.THINKING_DEFAULTS: off) as its content, and the step asked to think as reasoning again."""
     ask = dict(stream=False, temperature=0, max_tokens=5, **forced("42"))
     chat = qwen3.chat("A number?", task="chat", **ask)
     step = qwen3.chat("A number?", task="tools-arguments", **ask)
@@ -169,7 +170,7 @@ def test_the_reasoning_has_its_own_budget_and_running_out_of_it_is_said(qwen3, s
 
 
 def test_a_tool_step_that_runs_out_while_thinking_is_an_audited_error(qwen3, tmp_path, monkeypatch):
-    monkeypatch.setitem(client.REASONING_BUDGETS, "tools-native", 4)
+    monkeypatch.setitem(REASONING_BUDGETS, "tools-native", 4)
     policy = policy_for(tmp_path)
     steered = SteeredClient(qwen3, "<think>\n[a-z ]{200}", "unused")  # a thought that does not end
     turn = agent.run_turn(steered, policy, "Weather in Hangzhou?", "native", today=TODAY, max_tokens=16, thinking=True)
@@ -193,7 +194,7 @@ class RecordingClient(SteeredClient):
 def test_tools_eval_scores_thinking_on_against_off(qwen3, tmp_path, monkeypatch):
     """One case, native, with thinking on and then off, each scored under its own name; the thinking one reasons
     first ("<think>…</think>", forced), within its own budget on top of the answer's 400 tokens."""
-    monkeypatch.setitem(client.REASONING_BUDGETS, "tools-native", 64)
+    monkeypatch.setitem(REASONING_BUDGETS, "tools-native", 64)
     thought_then_call = re.escape("<think>\nThe weather tool.\n</think>\n\n" + CALL_TEXT)
     steered = RecordingClient(qwen3, thought_then_call, "unused")
     report = toolseval.compare(

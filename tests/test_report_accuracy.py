@@ -3,7 +3,7 @@ one miss, and quiet days raise none), and `compare`'s `report` task scoring a se
 
 import pytest
 
-from workbench import compare
+from workbench import compare_request, compare_tasks
 from workbench.report import accuracy
 
 
@@ -24,9 +24,11 @@ def test_an_alert_on_an_unlabelled_value_counts_against_precision():
 
 @pytest.mark.slow
 def test_compare_has_a_report_task_that_scores_the_prose(client, tmp_path):
-    assert compare.TASKS["report"][1] == "score"
-    settings = compare.TaskSettings(items=1)
-    result = compare.run_task("report", client, settings, tmp_path / "work", tmp_path / "shared")
+    assert compare_request.TASKS["report"][1] == "score"
+    settings = compare_request.TaskSettings(items=1)
+    result = compare_tasks.run_task("report", client, settings, tmp_path / "work", tmp_path / "shared")
     assert result["kind"] == "score" and [i["id"] for i in result["items"]] == ["2026-03-17"]
     assert 0.0 <= result["items"][0]["score"] <= 1.0 and result["summary"]["alert_recall"] == 1.0
-    assert compare.items_digest("report", settings) != compare.items_digest("report", compare.TaskSettings(items=2))
+    assert compare_tasks.items_digest("report", settings) != compare_tasks.items_digest(
+        "report", compare_request.TaskSettings(items=2)
+    )

@@ -15,7 +15,7 @@ def test_tools_eval_scores_every_mode(client, tmp_path):
     assert {c.category for c in sample} == set(toolseval.CATEGORIES) and {c.lang for c in sample} == {"en", "zh"}
     for mode in agent.MODES:
         policy = make_policy(tmp_path / mode)
-        report = toolseval.evaluate(client, policy, mode, cases=sample)
+        report = toolseval.evaluate(client, policy, mode, cases=sample, concurrency=len(sample))
         rows = report["rows"]
         assert [r["message"] for r in rows] == [c.message for c in sample]
         # every row is scored by the BFCL rules, and every figure is the share of its rows

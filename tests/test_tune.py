@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from workbench import hardware, models, tune
+from workbench import hardware, models, tune, tune_plan
 from workbench.bench import Workload
 
 WORKLOAD = Workload(num_prompts=16, input_len=128, output_len=32)
@@ -18,7 +18,7 @@ def bundled():
     return models.find_model(models.BUNDLED_MODEL)
 
 
-def vllm_accepts(c: tune.Candidate) -> bool:
+def vllm_accepts(c: tune_plan.Candidate) -> bool:
     """vLLM's own check of the scheduler flags (vllm/config/scheduler.py), as `vllm serve` runs it."""
     from vllm.config import SchedulerConfig
 
@@ -35,7 +35,7 @@ def vllm_accepts(c: tune.Candidate) -> bool:
 
 
 def test_what_the_planner_says_vllm_refuses_vllm_refuses_and_the_rest_it_accepts():
-    proposals = tune.propose(bundled(), WORKLOAD, concurrency=4)
+    proposals = tune_plan.propose(bundled(), WORKLOAD, concurrency=4)
     refused = [p for p in proposals if p.pruned and p.pruned.startswith("vLLM refuses")]
     assert refused  # the grid includes batched budgets below vLLM's default max_num_seqs
     for p in proposals:
@@ -43,8 +43,8 @@ def test_what_the_planner_says_vllm_refuses_vllm_refuses_and_the_rest_it_accepts
 
 
 def test_kept_candidates_differ_in_how_they_schedule_the_workload():
-    proposals = tune.propose(bundled(), WORKLOAD, concurrency=4)
-    kept = tune.kept(proposals)
+    proposals = tune_plan.propose(bundled(), WORKLOAD, concurrency=4)
+    kept = tune_plan.kept(proposals)
     assert len(kept) == 3  # the demo in bench/tune.py benchmarks these three
     assert len({p.candidate.max_num_batched_tokens for p in kept}) == 3
     assert [p.note.split("prefills in ")[1] for p in kept] == ["3 steps", "2 steps", "1 step"]
@@ -58,10 +58,10 @@ def test_kept_candidates_differ_in_how_they_schedule_the_workload():
 
 def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
     qwen, rtx3090 = models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090")
-    proposals = tune.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=rtx3090, quant="gptq-int4")
+    proposals = tune_plan.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=rtx3090, quant="gptq-int4")
     no_room = [p for p in proposals if p.pruned and "KV cache is needed" in p.pruned]
     assert no_room and all(p.kv_cache_tokens < p.candidate.max_model_len for p in no_room)
-    kept = tune.kept(proposals)
+    kept = tune_plan.kept(proposals)
     rescued = [
         p
         for p in no_room
@@ -77,7 +77,7 @@ def test_on_a_gpu_the_plan_prunes_what_does_not_fit_and_fp8_kv_rescues_some():
 
 def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
     def entry(batched, goodput, tok_s):
-        c = tune.Candidate(
+        c = tune_plan.Candidate(
             max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=batched, cpu_kv_cache_gib=1, device="cpu"
         )
         level = {
@@ -88,13 +88,17 @@ def test_the_winner_is_the_best_goodput_and_its_serve_line_carries_its_flags():
             "ttft_ms": {"p50": 500.0},
             "tpot_ms": {"p50": 30.0},
         }
-        return {**tune.Proposal(c, 46592, 36.4, None, "4 running at once").as_dict(), "level": level, "error": None}
+        return {
+            **tune_plan.Proposal(c, 46592, 36.4, None, "4 running at once").as_dict(),
+            "level": level,
+            "error": None,
+        }
 
     ranked = sorted([entry(64, 1.0, 90.0), entry(516, 1.5, 80.0), entry(128, 1.5, 85.0)], key=tune._rank_key)
     assert [e["max_num_batched_tokens"] for e in ranked] == [128, 516, 64]  # goodput, then tokens/s
     text = tune.explain(ranked, tune.SLO(1000, 50))
     assert "seqs 4 · batched 128" in text and "TTFT ≤ 1000 ms, TPOT ≤ 50 ms" in text
-    line = tune.Candidate(
+    line = tune_plan.Candidate(
         max_model_len=1024, max_num_seqs=4, max_num_batched_tokens=128, cpu_kv_cache_gib=1, device="cpu"
     ).serve_line("/models/smol")
     assert line == (
@@ -107,7 +111,7 @@ def test_vllms_own_parser_reads_the_winners_flags():
     from vllm.engine.arg_utils import EngineArgs
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    c = tune.kept(tune.propose(bundled(), WORKLOAD, 4))[0].candidate
+    c = tune_plan.kept(tune_plan.propose(bundled(), WORKLOAD, 4))[0].candidate
     args = EngineArgs.add_cli_args(FlexibleArgumentParser()).parse_args(["--model", "m", *c.args()])
     assert (args.max_model_len, args.max_num_seqs, args.max_num_batched_tokens) == (
         c.max_model_len,
@@ -125,7 +129,9 @@ def test_dry_run_from_the_command_line(json_out):
         rows = json.loads(out.stdout)
         assert sum(r["pruned"] is None for r in rows) == 3
     else:
-        assert out.stdout.startswith(f"{len(tune.propose(bundled(), WORKLOAD, 4))} candidates; the planner keeps 3:")
+        assert out.stdout.startswith(
+            f"{len(tune_plan.propose(bundled(), WORKLOAD, 4))} candidates; the planner keeps 3:"
+        )
         assert (
             "vLLM refuses to start: max_num_batched_tokens (64) must be greater than or equal to max_num_seqs"
             in out.stdout
@@ -135,7 +141,7 @@ def test_dry_run_from_the_command_line(json_out):
 def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
     """Qwen3-14B in bf16 on an RTX 3090: every candidate fails for the same cause; it is said once, with the
     hint that GPTQ INT4 fits, and how many candidates that keeps."""
-    dry = tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090")
+    dry = tune_plan.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090")
     text = dry.to_text()
     assert text.startswith(f"{len(dry.proposals)} candidates; the planner keeps 0:")
     refusals = [line for line in text.splitlines() if line.startswith("  ✗")]
@@ -144,19 +150,21 @@ def test_a_model_that_does_not_fit_gets_one_reason_per_cause_and_the_fix():
     no_kv = sum(p.cause == "no KV cache" for p in dry.proposals)
     assert any(line.startswith(f"  ✗ {no_kv} candidates (no KV cache), e.g. ") for line in refusals)
     assert "fix: free memory for the KV cache: quantize the weights (--quant gptq-int4)" in text
-    int4 = tune.kept(
-        tune.propose(models.find_model("Qwen3-14B"), WORKLOAD, 4, "gpu", hardware.find_gpu("RTX 3090"), "gptq-int4")
+    int4 = tune_plan.kept(
+        tune_plan.propose(
+            models.find_model("Qwen3-14B"), WORKLOAD, 4, "gpu", hardware.find_gpu("RTX 3090"), "gptq-int4"
+        )
     )
     assert dry.hints == (
         f"Qwen3-14B's bf16 weights (27.51 GiB) leave no room for a KV cache on one RTX 3090 "
         f"(23.58 GiB); with --quant gptq-int4 (9.29 GiB) the planner keeps {len(int4)}.",
     )
     assert int4 and f"hint: {dry.hints[0]}" in text
-    assert tune.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090", quant="gptq-int4").hints == ()
+    assert tune_plan.dry_run("Qwen3-14B", WORKLOAD, 4, gpu_name="RTX 3090", quant="gptq-int4").hints == ()
 
 
 def test_vllms_defaults_are_a_candidate_with_no_flag_beyond_the_model():
-    p = tune.defaults(bundled(), WORKLOAD, 4)
+    p = tune_plan.defaults(bundled(), WORKLOAD, 4)
     assert p.candidate.vllm_defaults and p.pruned is None and p.as_dict()["vllm_defaults"] is True
     assert p.candidate.serve_line("/models/smol") == (
         "VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model /models/smol"

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from workbench import cli, hardware, models, tune, vllm_flags
+from workbench import cli, hardware, models, tune_plan, vllm_flags
 from workbench.bench import Workload
 from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
@@ -169,10 +169,10 @@ def test_every_argv_the_workbench_builds_passes_vllms_own_parser(tmp_path, vllm_
     )
     argvs += [list(row.vllm_args) for row in sweep.rows]
     bundled = models.find_model(models.BUNDLED_MODEL)
-    for p in tune.propose(bundled, Workload(16, 128, 32), 4):
+    for p in tune_plan.propose(bundled, Workload(16, 128, 32), 4):
         argvs.append(p.candidate.serve_line("/models/smol").split(" ", 1)[1].split())
     qwen = models.find_model("Qwen3-14B")
-    for p in tune.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=gpu, quant="gptq-int4"):
+    for p in tune_plan.propose(qwen, Workload(8, 16_000, 1_000), 4, device="gpu", gpu=gpu, quant="gptq-int4"):
         argvs.append(shlex.split(p.candidate.serve_line("Qwen/Qwen3-14B-AWQ")))
     for argv in argvs:
         parsed = vllm_parser(argv)
@@ -230,7 +230,7 @@ def test_serve_flags_by_device():
     ],
 )
 def test_bad_flags_are_refused_once_for_every_dataclass_that_extends_them(kwargs, words):
-    for cls in (ServeFlags, EngineConfig, ServeSettings, tune.Candidate):
+    for cls in (ServeFlags, EngineConfig, ServeSettings, tune_plan.Candidate):
         with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
             cls(**kwargs)
 

@@ -12,7 +12,7 @@ is not JSON, a tool call the parser did not read) is audited as an error step an
 plain sentence: it is never shown as the answer.
 
 Thinking (Qwen3): each step names its task to the client, which decides: `thinking` when given, else the task's
-default (client.THINKING_DEFAULTS): native steps leave it to the model, the constrained call and the two-stage
+default (thinking.THINKING_DEFAULTS): native steps leave it to the model, the constrained call and the two-stage
 choice run with it off. A thinking step gets its reasoning budget on top of its answer's; one that runs out
 while thinking ends the turn as unusable, saying so. Native mode needs the server's tool parser, and is refused
 before its first request where the server has none.
@@ -192,7 +192,7 @@ def run_turn(
 ) -> Turn:
     """One turn. `tool_choice` applies to the model's first step ('required' or a tool's name force a call,
     as in the OpenAI API); after the tools' results come back the model may always answer. `thinking` None leaves
-    each step its default (client.THINKING_DEFAULTS)."""
+    each step its default (thinking.THINKING_DEFAULTS)."""
     check_mode(mode)
     check_tool_choice(policy, tool_choice)
     check_server(client, mode, thinking)

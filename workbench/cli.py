@@ -19,8 +19,10 @@ from workbench import (  # `workbench context`
     abtest,
     agent,
     bench,
+    bench_report,
     bfcl,
     compare,
+    compare_request,
     context,
     demo_tools,
     docqa,
@@ -28,6 +30,7 @@ from workbench import (  # `workbench context`
     doctor,
     documents,
     models,
+    placement,
     planner,
     plots,
     processes,
@@ -36,6 +39,7 @@ from workbench import (  # `workbench context`
     settings,
     toolseval,
     tune,
+    tune_plan,
     vllm_flags,  # the serve flags' one declaration
 )
 from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
@@ -136,7 +140,7 @@ def _thinking_flag(p) -> None:
         "thinking",
         ("--thinking",),
         "--no-thinking",
-        "ask a reasoning model (Qwen3) to think first; default: each step's own (client.THINKING_DEFAULTS: on "
+        "ask a reasoning model (Qwen3) to think first; default: each step's own (thinking.THINKING_DEFAULTS: on "
         "for answers, off for structured steps); needs a server with a reasoning parser",
     )
 
@@ -368,9 +372,7 @@ def chat(args) -> int:
         result = event.result or result
     if result.notice():
         print(f"\n{result.notice()}", file=sys.stderr)
-    rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a tok/s"
-    ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
-    print(f"\n\nTTFT {ttft} · {result.usage.completion_tokens} tokens · {rate}")
+    print(f"\n\n{result.timing_line()}")
     return 0
 
 
@@ -498,6 +500,13 @@ def _plan_flags(p) -> None:
         default=None,
         help=f"default: the log's with --calibrate-from, else {planner.DEFAULT_VLLM_VERSION}",
     )
+    p.add_argument(
+        "--compile-cache",
+        choices=planner.COMPILE_CACHES,
+        default=PLAN_DEFAULTS["compile_cache"],
+        help="torch.compile's cache at start-up: cold on a first start (its compile raises the profile peak on "
+        "vLLM's V2 model runner), warm on a restart with the same settings (default: %(default)s)",
+    )
     p.add_argument("--weights-gib", type=float, default=None, help="measured weights (vLLM's 'Model loading took')")
     p.add_argument(
         "--calibrate-from",
@@ -531,6 +540,7 @@ def plan_request_from_args(args) -> planner.PlanRequest:
         pipeline_parallel_size=args.pipeline_parallel_size,
         max_num_batched_tokens=args.max_num_batched_tokens,
         max_num_seqs=args.max_num_seqs,
+        compile_cache=args.compile_cache,
     )
     return planner.PlanRequest(
         model=args.model,
@@ -714,11 +724,7 @@ def run_docqa(args) -> int:
         return 0
     print("\n")
     print(answer.fields_table())
-    ttft = f"{answer.ttft_s * 1000:.0f} ms" if answer.ttft_s is not None else "n/a"
-    print(
-        f"\n{document.name}: {document.chars:,} characters, strategy {answer.strategy}, "
-        f"{answer.prompt_tokens:,} prompt tokens, TTFT {ttft}, {answer.total_s:.1f} s"
-    )
+    print(f"\n{document.name}: {document.chars:,} characters · {answer.timing_line()}")
     return 0
 
 
@@ -941,7 +947,7 @@ def _tools_eval_flags(p) -> None:
         help="with --suite bfcl: entries drawn per category, stratified, with --seed (default: all)",
     )
     p.add_argument("--seed", type=int, default=0, help="with --suite bfcl and --per-category: the entries drawn")
-    p.add_argument("--concurrency", type=_positive, default=4, help="with --suite bfcl: requests in flight")
+    p.add_argument("--concurrency", type=_positive, default=4, help="requests in flight (default 4)")
     p.add_argument(
         "--thinking",
         choices=list(toolseval.THINKING),
@@ -987,7 +993,11 @@ def tools_eval(args) -> int:
             toolseval.parse_design(n) for n in args.designs or [toolseval.design_name(*d) for d in toolseval.DESIGNS]
         ]
         report = toolseval.compare(
-            client, lambda name: _policy(args, f"eval-{name}"), designs, thinking=toolseval.THINKING[args.thinking]
+            client,
+            lambda name: _policy(args, f"eval-{name}"),
+            designs,
+            thinking=toolseval.THINKING[args.thinking],
+            concurrency=args.concurrency,
         )
     files = report.save(args.save, f"tools-eval-{args.suite}") if args.save else None
     _print(report, args.json)
@@ -1040,7 +1050,7 @@ def _bench_flags(p) -> None:
 def _client_cpus_flag(p) -> None:
     p.add_argument(
         "--client-cpus",
-        type=_core(bench.parse_cpus),
+        type=_core(placement.parse_cpus),
         default=None,
         metavar="LIST",
         help="run this command on these CPUs only (as taskset -c takes them, e.g. 0), apart from a server "
@@ -1057,7 +1067,7 @@ def run_bench(args) -> int:
         concurrency=args.concurrency,
         rate=args.request_rate,
         burstiness=args.burstiness,
-        slo=bench.SLO(args.slo_ttft, args.slo_tpot),
+        slo=bench_report.SLO(args.slo_ttft, args.slo_tpot),
         gpu=args.gpu,
         ignore_eos=args.ignore_eos,
         progress=not args.json,
@@ -1090,7 +1100,7 @@ def _tune_flags(p) -> None:
     _client_cpus_flag(p)
     p.add_argument(
         "--server-cpus",
-        type=_core(bench.parse_cpus),
+        type=_core(placement.parse_cpus),
         default=None,
         metavar="LIST",
         help="start each candidate's engine on these CPUs (the benchmark then takes the others)",
@@ -1108,7 +1118,7 @@ def _tune_flags(p) -> None:
 def run_tune(args) -> int:
     workload = bench.Workload(args.num_prompts, args.input_len, args.output_len)
     if args.dry_run:
-        proposed = tune.dry_run(
+        proposed = tune_plan.dry_run(
             args.model, workload, args.concurrency, args.gpu, args.gpu_total_gib, args.quant, args.revision
         )
         print(json.dumps(proposed.rows(), ensure_ascii=False, indent=2) if args.json else proposed.to_text())
@@ -1117,7 +1127,7 @@ def run_tune(args) -> int:
         args.model,
         workload,
         args.concurrency,
-        bench.SLO(args.slo_ttft, args.slo_tpot),
+        bench_report.SLO(args.slo_ttft, args.slo_tpot),
         args.gpu,
         args.gpu_total_gib,
         args.quant,
@@ -1133,7 +1143,7 @@ def run_tune(args) -> int:
 
 
 # -- ab run -------------------------------------------------------------------------------------------
-COMPARE_DEFAULTS = _defaults(compare.CompareRequest)
+COMPARE_DEFAULTS = _defaults(compare_request.CompareRequest)
 
 
 def _compare_flags(p) -> None:
@@ -1149,9 +1159,9 @@ def _compare_flags(p) -> None:
     )
     p.add_argument(
         "--tasks",
-        type=_core(compare.parse_tasks),
-        default=compare.DEFAULT_TASKS,
-        help=f"comma-separated, of: {', '.join(compare.TASKS)} (default: {','.join(compare.DEFAULT_TASKS)})",
+        type=_core(compare_request.parse_tasks),
+        default=compare_request.DEFAULT_TASKS,
+        help=f"comma-separated, of: {', '.join(compare_request.TASKS)} (default: {','.join(compare_request.DEFAULT_TASKS)})",
     )
     p.add_argument("--items", type=_positive, default=None, help="at most this many items per task (default: all)")
     p.add_argument("--seed", type=int, default=0, help="for the items drawn (tools when capped, BFCL)")
@@ -1179,7 +1189,7 @@ def _compare_flags(p) -> None:
     p.add_argument("--ab-variant", default=None, help="with ab: the variant to run (default: its baseline)")
     p.add_argument(
         "--workload",
-        type=_core(compare.parse_workload),
+        type=_core(compare_request.parse_workload),
         default=((1,), None),
         help="the benchmark: c=1,2 (concurrency levels), rate=2 (requests/s) or none (default c=1)",
     )
@@ -1210,12 +1220,12 @@ def _compare_flags(p) -> None:
     _json_flag(p)
 
 
-def compare_request_from_args(args) -> compare.CompareRequest:
+def compare_request_from_args(args) -> compare_request.CompareRequest:
     levels, rate = args.workload or ((), None)
-    return compare.CompareRequest(
-        candidates=tuple(compare.parse_candidate(c) for c in args.candidate),
+    return compare_request.CompareRequest(
+        candidates=tuple(compare_request.parse_candidate(c) for c in args.candidate),
         tasks=args.tasks,
-        settings=compare.TaskSettings(
+        settings=compare_request.TaskSettings(
             items=args.items,
             seed=args.seed,
             tools_design=args.tools_design,
@@ -1231,7 +1241,7 @@ def compare_request_from_args(args) -> compare.CompareRequest:
         concurrency=levels,
         rate=rate,
         repeats=args.repeats,
-        slo=bench.SLO(args.slo_ttft, args.slo_tpot),
+        slo=bench_report.SLO(args.slo_ttft, args.slo_tpot),
         gpu=args.gpu,
         gpu_total_gib=args.gpu_total_gib,
         plan_context=args.plan_context,

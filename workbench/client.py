@@ -1,79 +1,34 @@
 """client.py talks to an OpenAI-compatible server through the official openai SDK and times it.
 
-It returns small result objects (text, reasoning, tool calls, usage, time to first token,
-inter-token latencies, tokens/s). It is also the one place that decides Qwen3's thinking: each task's default
-(THINKING_DEFAULTS), the budget a thinking request gets on top of its answer's, what the server can do (its tool and
-reasoning parsers, probed once), and a reply that ran out of tokens while it was still thinking.
+It returns small result objects (reply.py: text, reasoning, tool calls, usage, time to first token, inter-token
+latencies, tokens/s). It applies Qwen3's thinking rules (thinking.py) to a server: each task's default, the budget a
+thinking request gets on top of its answer's, and what the server can do (its tool and reasoning parsers, probed
+once).
 
-Every failure leaves it as a WorkbenchError: `EngineUnavailableError` when the server cannot be reached,
-`RequestRejectedError` (with the HTTP status) when it answers with an error, `ModelNotServedError` (with the served
-names) for an unknown model. Interactive callers let them reach the edge; batch callers record them as data. Knows
-nothing about processes.
+Every failure leaves it as a WorkbenchError (client_errors.py): `EngineUnavailableError` when the server cannot be
+reached, `RequestRejectedError` (with the HTTP status) when it answers with an error, `ModelNotServedError` (with the
+served names) for an unknown model. Interactive callers let them reach the edge; batch callers record them as data.
+Knows nothing about processes.
 """
 
 import copy
 import json
 import re
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from workbench.client_errors import TranslateErrors, http_text
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
+from workbench.reply import Clock, Result, StreamEvent, ToolCall, Usage, usage_of
+from workbench.thinking import THINKING_DEFAULTS, budget, check_task, split_think
 
 DEFAULT_TIMEOUT_S = 120.0
 # The bundled 135M model is a coin flip at temperature 0 without a system prompt ("What is the
 # capital of France?" starts with "The" or "L'" at equal log-probability, -1.91 each, on vLLM's
 # CPU build). A short system prompt makes it decisive; the CLI and UI use this one unless told.
 DEFAULT_SYSTEM_PROMPT = "You are a concise, factual assistant."
-
-# -- thinking (Qwen3's <think> block, switched per request by the chat template's `enable_thinking`) ---------------
-# Whether a task thinks unless the request (or the Client) says otherwise. None: the model's own default, which for
-# a server with a reasoning parser is to think (Qwen3's template thinks unless told not to) and elsewhere changes
-# nothing. Structured steps run with thinking off: with a reasoning parser vLLM applies structured outputs only after
-# </think>, so a constrained step would spend its budget thinking before its first constrained token.
-THINKING_DEFAULTS = {
-    "chat": None,  # the Engine tab's chat, `workbench chat`
-    "tools-native": None,  # a native tool step: vLLM's tool parser reads the call after </think>
-    "tools-arguments": False,  # constrained (and two-stage's second request): the call's JSON under a schema
-    "tools-choice": False,  # two-stage's first request: the next step, from an enum
-    "docqa-answer": None,  # a free question about a document
-    "docqa-quote": False,  # the sentence a field comes from, from a schema
-    "docqa-values": False,  # a field's value, one line
-}
-# The per-request switch as faces offer it (a UI radio, a compare option): default leaves the task's default.
-THINKING_SWITCH = {"default": None, "on": True, "off": False}
-# What a thinking request may spend thinking, on top of its answer's own budget (the answer keeps all of its own):
-# 1,024 tokens for an answer in words; a tool step thinks about one choice (which tool, which arguments), 256.
-REASONING_BUDGET_TOKENS = 1024
-REASONING_BUDGETS = {"tools-native": 256, "tools-arguments": 256, "tools-choice": 256}
-THINKING_FIX = "raise the budget, or turn thinking off (--no-thinking, or untick Thinking)"
-
-
-def budget(answer_tokens: int, thinking: bool | None, task: str | None = None) -> int:
-    """max_tokens for a request: the answer's budget, plus the task's reasoning budget (REASONING_BUDGETS, else
-    REASONING_BUDGET_TOKENS) when it thinks."""
-    return answer_tokens + (REASONING_BUDGETS.get(task, REASONING_BUDGET_TOKENS) if thinking else 0)
-
-
-def check_task(task: str) -> None:
-    if task not in THINKING_DEFAULTS:
-        raise ValueError(f"unknown thinking task {task!r}; known: {', '.join(THINKING_DEFAULTS)}")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str | None
-    name: str
-    arguments: str  # raw JSON text as the model wrote it; validate before use
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int | None = None  # of completion_tokens; vLLM counts them only with a reasoning parser
 
 
 @dataclass(frozen=True)
@@ -88,81 +43,6 @@ class ServerParsers:
     def from_argv(cls, argv: list[str]) -> "ServerParsers":
         """What an engine started here parses, from its command line (no probe needed)."""
         return cls(tools="--enable-auto-tool-choice" in argv, reasoning="--reasoning-parser" in argv)
-
-
-@dataclass(frozen=True)
-class Result:
-    """One finished request, streamed or not."""
-
-    text: str
-    reasoning: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    ttft_s: float | None = None  # request sent → first token (content or reasoning)
-    itl_s: tuple[float, ...] = ()  # gaps between streamed chunks after the first
-    total_s: float = 0.0
-    model: str = ""
-
-    @property
-    def ran_out_thinking(self) -> bool:
-        """The token budget ended while the model was still thinking: reasoning, but no answer and no call."""
-        return (
-            self.finish_reason == "length"
-            and bool(self.reasoning.strip())
-            and not self.text.strip()
-            and not self.tool_calls
-        )
-
-    @property
-    def status(self) -> str:
-        """'answered', 'tool calls', 'ran out while thinking', 'cut off' (the answer hit max_tokens) or 'empty'."""
-        if self.ran_out_thinking:
-            return "ran out while thinking"
-        if self.tool_calls:
-            return "tool calls"
-        if self.finish_reason == "length":
-            return "cut off"
-        return "answered" if self.text.strip() else "empty"
-
-    def notice(self) -> str | None:
-        """One line for a reply that is not a plain answer, so that it is never shown as an empty one."""
-        if self.ran_out_thinking:
-            return (
-                f"no answer: the model ran out of tokens while thinking ({self.usage.completion_tokens} tokens, "
-                f"{len(self.reasoning):,} characters of reasoning, no answer yet). Fix: {THINKING_FIX}."
-            )
-        if self.status == "cut off":
-            return f"the answer was cut off at {self.usage.completion_tokens} tokens (max_tokens). Fix: raise it."
-        if self.status == "empty":
-            return (
-                "the model thought but wrote no answer."
-                if self.reasoning.strip()
-                else "the model returned an empty answer."
-            )
-        return None
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        """Decode speed: tokens after the first, over the time after the first."""
-        n = self.usage.completion_tokens
-        if self.ttft_s is None or n < 2 or self.total_s <= self.ttft_s:
-            return None
-        return (n - 1) / (self.total_s - self.ttft_s)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["tokens_per_s"] = self.tokens_per_s
-        return d
-
-
-@dataclass
-class StreamEvent:
-    """One piece of a streaming answer, for UIs that show text as it arrives."""
-
-    kind: str  # "content", "reasoning", "done"
-    text: str = ""
-    result: Result | None = None
 
 
 def _messages(prompt_or_messages, system: str | None = None) -> list[dict]:
@@ -240,7 +120,7 @@ class Client:
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
-        return json.loads(_http(self, request, self.sdk.timeout))["tokens"]
+        return json.loads(http_text(self, request, self.sdk.timeout))["tokens"]
 
     def model_card(self) -> dict:
         """The served model's entry in /v1/models: id, root (the folder it was loaded from),
@@ -261,7 +141,7 @@ class Client:
     def server_version(self) -> str | None:
         """vLLM's version from its /version route; None for a server without one."""
         try:
-            return json.loads(_http(self, f"{self.server_url}/version", 10)).get("version")
+            return json.loads(http_text(self, f"{self.server_url}/version", 10)).get("version")
         except (RequestRejectedError, ModelNotServedError, ValueError, AttributeError):
             return None
 
@@ -272,7 +152,7 @@ class Client:
     def served_cache(self) -> dict:
         """The KV cache the server built (vLLM's `cache_config_info` metric) and the served model's
         folder and max_model_len (/v1/models)."""
-        metrics = _http(self, f"{self.server_url}/metrics", 10)
+        metrics = http_text(self, f"{self.server_url}/metrics", 10)
         line = next((row for row in metrics.splitlines() if row.startswith("vllm:cache_config_info")), None)
         if line is None:
             raise EngineUnavailableError(f"{self.server_url}/metrics has no vllm:cache_config_info; is it vLLM?")
@@ -393,7 +273,7 @@ class Client:
         total = time.perf_counter() - start
         choice = response.choices[0]
         message = choice.message
-        text, reasoning = _split_think(
+        text, reasoning = split_think(
             message.content or "",
             getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or "",
         )
@@ -401,7 +281,7 @@ class Client:
             text=text,
             reasoning=reasoning,
             tool_calls=tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()),
-            usage=_usage(response.usage),
+            usage=usage_of(response.usage),
             finish_reason=choice.finish_reason,
             total_s=total,
             model=response.model,
@@ -428,7 +308,7 @@ class Client:
             for chunk in self.sdk.chat.completions.create(**kwargs):
                 model = chunk.model or model
                 if chunk.usage:
-                    usage = _usage(chunk.usage)
+                    usage = usage_of(chunk.usage)
                 for choice in chunk.choices:
                     delta = choice.delta
                     finish = choice.finish_reason or finish
@@ -448,7 +328,7 @@ class Client:
                     if piece:
                         text.append(piece)
                         yield StreamEvent("content", piece)
-        text, thought = _split_think("".join(text), "".join(reasoning))
+        text, thought = split_think("".join(text), "".join(reasoning))
         result = Result(
             text=text,
             reasoning=thought,
@@ -478,7 +358,7 @@ class Client:
             for chunk in stream:
                 model = chunk.model or model
                 if chunk.usage:
-                    usage = _usage(chunk.usage)
+                    usage = usage_of(chunk.usage)
                 for choice in chunk.choices:
                     finish = choice.finish_reason or finish
                     if choice.text:
@@ -534,140 +414,4 @@ class Client:
         return kwargs
 
     def _errors(self):
-        return _TranslateErrors(self)
-
-
-class Clock:
-    """Time to the first token and the gaps between the ones after it."""
-
-    def __init__(self):
-        self.start = self.last = time.perf_counter()
-        self.ttft_s: float | None = None
-        self.gaps_s: list[float] = []
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        if self.ttft_s is None:
-            self.ttft_s = now - self.start
-        else:
-            self.gaps_s.append(now - self.last)
-        self.last = now
-
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.start
-
-
-class _TranslateErrors:
-    """Every openai SDK error becomes a WorkbenchError that names the value and the fix:
-    no connection or a time-out → EngineUnavailableError; an HTTP error → RequestRejectedError with
-    its status; an unknown model → ModelNotServedError listing the served names."""
-
-    def __init__(self, client: "Client"):
-        self.client = client
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        import httpx
-
-        openai, url = self.client._openai, self.client.base_url
-        if exc is None or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, openai.APIStatusError):
-            raise _rejected(
-                self.client, exc.status_code, _detail(getattr(exc, "body", None), str(getattr(exc, "message", exc)))
-            ) from exc
-        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
-            raise EngineUnavailableError(
-                f"the engine at {url} is not answering ({type(exc).__name__}: {exc}). Fix: start it with "
-                "`workbench serve` (or the Engine tab's Start), or check the URL and port."
-            ) from exc
-        if isinstance(exc, openai.OpenAIError):
-            raise RequestRejectedError(
-                f"the engine at {url} sent an answer the openai SDK cannot read "
-                f"({type(exc).__name__}: {exc}). Fix: check that the URL points at an "
-                "OpenAI-compatible server such as vLLM.",
-                0,
-            ) from exc
-        if isinstance(exc, OSError):
-            raise EngineUnavailableError(
-                f"the connection to {url} broke: {exc}. Fix: check that the engine is still running and restart it."
-            ) from exc
-        return False
-
-
-def _detail(body, fallback: str) -> str:
-    """The server's own words from an error body ({"error": {"message": ...}} or {"message": ...})."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        message = inner.get("message") if isinstance(inner, dict) else inner
-        if message:
-            return str(message)
-    return fallback
-
-
-def _rejected(client: "Client", status: int, detail: str) -> RequestRejectedError:
-    url = client.base_url
-    if status == 404 and "model" in detail.lower():
-        try:
-            served = [m.id for m in client.sdk.models.list().data]
-        except Exception:  # noqa: BLE001 - the names are a courtesy; the 404 is the error
-            served = []
-        names = ", ".join(served) or "(could not list them)"
-        return ModelNotServedError(
-            f"model {client._model!r} is not served at {url}. Served: {names}. "
-            "Fix: pass one of those names with --model, or omit --model to use the "
-            "only one.",
-            served,
-        )
-    if status == 401:
-        fix = "pass the server's API key"
-    elif status == 429 or status >= 500:
-        fix = "the server is overloaded or failing; retry, and read its log if it persists"
-    else:
-        fix = "change the request as the server says"
-    return RequestRejectedError(
-        f"the engine at {url} refused the request (HTTP {status}): {detail}. Fix: {fix}.", status
-    )
-
-
-def _http(client: "Client", request, timeout_s: float) -> str:
-    """vLLM's own routes (/tokenize, /metrics) through urllib, with the SDK's error path: an HTTP error
-    is a RequestRejectedError with its status, a dead server an EngineUnavailableError."""
-    url = request if isinstance(request, str) else request.full_url
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.read().decode()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace")
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-        raise _rejected(client, exc.code, _detail(parsed, body.strip()[:300] or str(exc.reason))) from exc
-    except OSError as exc:
-        raise EngineUnavailableError(
-            f"{url} failed: {exc}. Fix: check that the engine is running (`workbench models --url ...`)."
-        ) from exc
-
-
-def _usage(usage) -> Usage:
-    if usage is None:
-        return Usage()
-    details = getattr(usage, "completion_tokens_details", None)
-    return Usage(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        reasoning_tokens=getattr(details, "reasoning_tokens", None) if details is not None else None,
-    )
-
-
-def _split_think(text: str, reasoning: str) -> tuple[str, str]:
-    """(answer, reasoning). A server without a reasoning parser leaves Qwen3's <think> block in the text: it is
-    moved out here, and an unclosed one (the budget ended while thinking) is all reasoning, never the answer."""
-    if reasoning or not text.lstrip().startswith("<think>"):
-        return text, reasoning
-    inner = text.lstrip()[len("<think>") :]
-    thought, closed, answer = inner.partition("</think>")
-    return (answer.lstrip() if closed else ""), thought.strip()
+        return TranslateErrors(self)

@@ -20,6 +20,7 @@ from workbench import fact_check
 from workbench.documents import Document, find_quote
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
+from workbench.reply import rate_text, ttft_text
 
 SYSTEM = (
     "You answer questions about the document below, using only what it says. "
@@ -204,13 +205,17 @@ class Answer(Exportable):
             [[f.name, f.answer, f.value, f.quote, *f.marks(), f.page] for f in self.fields],
         )
 
-    def to_markdown(self) -> str:
-        ttft = f"{self.ttft_s * 1000:.0f} ms" if self.ttft_s is not None else "n/a"
-        head = f"# {self.document}\n\n" if self.document else ""
+    def timing_line(self) -> str:
+        """The line the CLI, the Document QA tab and the Markdown export show under the fields: how the document was
+        read, the prompt, TTFT (the reply module's), decode speed and the whole time."""
         return (
-            f"{head}{self.fields_table()}\n\n*{self.template}* · strategy **{self.strategy}** · "
-            f"{self.prompt_tokens:,} prompt tokens · TTFT {ttft} · {self.total_s:.1f} s"
+            f"strategy {self.strategy} · {self.prompt_tokens:,} prompt tokens · TTFT {ttft_text(self.ttft_s)} · "
+            f"{rate_text(self.tokens_per_s)} · {self.total_s:.1f} s"
         )
+
+    def to_markdown(self) -> str:
+        head = f"# {self.document}\n\n" if self.document else ""
+        return f"{head}{self.fields_table()}\n\n*{self.template}* · {self.timing_line()}"
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,7 @@ def ask(
     thinking: bool | None = None,
 ) -> Answer:
     """Answer one question or fill one template about the document, choosing the strategy. `thinking` None leaves
-    each request its default (client.THINKING_DEFAULTS: the free answer the model's own, the fields' quotes and values
+    each request its default (thinking.THINKING_DEFAULTS: the free answer the model's own, the fields' quotes and values
     off); True or False sets it for every request."""
     if thinking is not None:
         client = client.with_thinking(thinking)
@@ -330,7 +335,7 @@ def trim_repetition(text: str) -> str:
 def _stream(
     client, text, ask_text, answer_tokens, on_text, schema: dict | None = None, task: str = "docqa-answer", **extra
 ):
-    """One request. `task` picks its thinking default (client.THINKING_DEFAULTS: the quote and the value are
+    """One request. `task` picks its thinking default (thinking.THINKING_DEFAULTS: the quote and the value are
     structured steps, off unless asked); a thinking request gets its reasoning budget on top of `answer_tokens`, and
     one that runs out while thinking is an error that says so, never an empty value."""
     params = {"temperature": 0, "max_tokens": answer_tokens, "task": task, **extra}

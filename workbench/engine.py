@@ -91,6 +91,11 @@ def build_env(flags: ServeFlags) -> dict[str, str]:
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if flags.device == "cpu":
+        # vLLM 0.32's CPU build cannot load the AOT-compiled model it saved ("Compiling model again due to a load
+        # failure ... 'function' object has no attribute 'finalize_loading'", vllm/compilation/decorators.py), so
+        # every start compiled again; its older compile cache loads: the bundled model's second start 107 s -> 56 s
+        env.setdefault("VLLM_USE_AOT_COMPILE", "0")
     env["PYTHONUNBUFFERED"] = "1"
     return env | flags.env()
 

@@ -112,6 +112,7 @@ class GpuSpec:
     fp16_tflops: float
     compute_capability: str
     source: str = ""
+    free_gib: float | None = None  # memory free now (the local GPU only): a desktop or another process holds the rest
 
 
 # Where the numbers come from. Bandwidth and memory size: NVIDIA's product pages and datasheets
@@ -265,11 +266,12 @@ def _match_gpu(name: str) -> GpuSpec:
 
 
 def local_gpu_spec() -> GpuSpec | None:
-    """The first local NVIDIA GPU as a catalog entry with its real memory, or None."""
+    """The first local NVIDIA GPU as a catalog entry with its real memory and what is free of it now, or None."""
     gpus = detect_gpus()
     if not gpus:
         return None
+    free = round(gpus[0].free_bytes / 2**30, 2)
     try:
-        return find_gpu(gpus[0].name, total_gib=gpus[0].total_bytes / 2**30)
+        return replace(find_gpu(gpus[0].name, total_gib=gpus[0].total_bytes / 2**30), free_gib=free)
     except ConfigError:
-        return GpuSpec(gpus[0].name, gpus[0].total_bytes / 2**30, 0.0, 0.0, "?")
+        return GpuSpec(gpus[0].name, gpus[0].total_bytes / 2**30, 0.0, 0.0, "?", free_gib=free)

@@ -17,7 +17,7 @@ import io
 
 from markdown_it import MarkdownIt
 
-from workbench import documents, hardware, models, plots
+from workbench import documents, hardware, model_catalog, plots
 from workbench import planner as planning  # `planner` is this module's widget
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.errors import WorkbenchError
@@ -94,7 +94,7 @@ def planner(
     import ipywidgets as w
 
     controls = {
-        "model": w.Dropdown(options=list(models.CATALOG), value=model, description="model"),
+        "model": w.Dropdown(options=list(model_catalog.CATALOG), value=model, description="model"),
         "gpu": w.Dropdown(options=list(hardware.GPU_CATALOG), value=gpu, description="GPU"),
         "quant": w.Dropdown(options=list(planning.QUANT_FORMATS), value=quant, description="weights"),
         "max_model_len": w.SelectionSlider(options=planning.CONTEXTS, value=max_model_len, description="context"),
@@ -218,11 +218,7 @@ def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 2
             timing.value = f"<span style='color:#b00'>{html.escape(str(exc).splitlines()[0])}</span>"
             return
         history.append((message.value, result.text))
-        timing.value = (
-            f"TTFT {result.ttft_s * 1000:.0f} ms · {result.tokens_per_s:.1f} tok/s"
-            if result.ttft_s and result.tokens_per_s
-            else ""
-        )
+        timing.value = result.timing_line()
 
     send.on_click(on_send)
     message.on_submit(on_send)

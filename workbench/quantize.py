@@ -26,6 +26,7 @@ from pathlib import Path
 from workbench import hardware, hub, models, processes, quantize_plan
 from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.model_catalog import ModelSpec
 from workbench.quantize_calibration import (
     Calibration,
     chat_mix,
@@ -73,7 +74,7 @@ class QuantizeSettings:
         if self.calibration not in ("chat", "pydoc"):
             raise ConfigError(f"calibration={self.calibration!r} is not one of 'chat', 'pydoc'.")
 
-    def for_model(self, spec: models.ModelSpec) -> "QuantizeSettings":
+    def for_model(self, spec: ModelSpec) -> "QuantizeSettings":
         """The settings with an automatic group size made concrete for `spec`."""
         if self.group_size != AUTO:
             return self
@@ -82,7 +83,7 @@ class QuantizeSettings:
 
 # ---------------------------------------------------------------------------------------------
 # Checks before any work
-def check_group_size(spec: models.ModelSpec, group_size: int) -> None:
+def check_group_size(spec: ModelSpec, group_size: int) -> None:
     """Refuse a group size that does not divide every quantized layer's input width. GPTQModel
     would write the checkpoint anyway and vLLM would die loading it with a bare AssertionError."""
     if group_size in (-1, AUTO):
@@ -184,7 +185,7 @@ def _free_bytes(folder: Path) -> int:
 
 
 def check_machine(
-    spec: models.ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None, gpu=None
+    spec: ModelSpec, settings: QuantizeSettings, available_ram_gib: float | None = None, gpu=None
 ) -> quantize_plan.QuantizePlan:
     """The plan on this machine (or with `available_ram_gib` and `gpu`, a GpuSpec): `.fits`, `.reason`, `.fixes`."""
     settings = settings.for_model(spec)

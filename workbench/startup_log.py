@@ -40,6 +40,8 @@ class EngineReport:
     kv_cache_dtype: str | None = None  # as printed: auto, fp8, fp8_e4m3, ...
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None
+    compile_s: float | None = None  # "torch.compile took … s in total": tens of seconds cold, under one warm
+    enforce_eager: bool | None = None  # as the engine's arguments or config print it
 
     def as_dict(self) -> dict:
         """The facts a person reads (the report's rows), not the settings it ran with."""
@@ -116,6 +118,7 @@ _PATTERNS: dict[str, list[str]] = {
     "init_s": [rf"init engine \(profile, create kv cache, warmup model\) took {_NUM} s"],
     "linear_kernel": [r"Using (\w+LinearKernel)", r"Using (\w*[Mm]arlin\w*) "],
     "cuda_graph_gib": [rf"Graph capturing finished in \d+ secs?, took {_NUM} GiB"],
+    "compile_s": [rf"torch\.compile took {_NUM} s in total"],
     "vllm_version": [r"vLLM API server version ([\w.+-]+)", r"Initializing an? (?:V\d )?LLM engine \(v?([\w.+-]+)\)"],
     "device": [
         r"Automatically detected platform (\w+)",
@@ -135,6 +138,7 @@ _SETTINGS: dict[str, list[str]] = {
     "max_num_batched_tokens": [r"max_num_batched_tokens=(\d+)", r"'max_num_batched_tokens': (\d+)"],
     "max_num_seqs": [r"'max_num_seqs': (\d+)", r"max_num_seqs=(\d+)"],
     "max_model_len": [r"Using max model len (\d+)", r"max_seq_len=(\d+)", r"'max_model_len': (\d+)"],
+    "enforce_eager": [r"'enforce_eager': (True|False)", r"enforce_eager=(True|False)"],
 }
 # The memory budget, by vLLM version: the GPU's total GiB and gpu_memory_utilization on one line.
 _BUDGET = [
@@ -175,7 +179,7 @@ def parse_startup_log(text: str) -> EngineReport:
     """Read the facts of a vLLM start-up log, CPU or GPU build, V0 or V1: what a person looks for, and the
     settings and memory budget the engine printed."""
     found: dict = {}
-    for key in ("weights_gib", "kv_cache_gib", "init_s", "cuda_graph_gib"):
+    for key in ("weights_gib", "kv_cache_gib", "init_s", "cuda_graph_gib", "compile_s"):
         m = _first(_PATTERNS[key], text)
         found[key] = _num(m.group(1)) if m else None
     m = _first(_PATTERNS["kv_cache_tokens"], text)
@@ -201,6 +205,7 @@ def parse_startup_log(text: str) -> EngineReport:
     for key in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_batched_tokens", "max_num_seqs"):
         found[key] = int(settings[key]) if settings[key] else None
     found["model"], found["kv_cache_dtype"] = settings["model"], settings["kv_cache_dtype"]
+    found["enforce_eager"] = settings["enforce_eager"] == "True" if settings["enforce_eager"] else None
     if found["max_model_len"] is None and settings["max_model_len"]:
         found["max_model_len"] = int(settings["max_model_len"])
     budget = _first(_BUDGET, text)

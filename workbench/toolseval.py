@@ -7,6 +7,7 @@ as asked: left to each step's default, on, off, or both (on against off, side by
 serve (native without a tool parser, thinking without a reasoning parser) is refused before the first request."""
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from workbench import agent
@@ -169,23 +170,26 @@ def _shares(rows: list[dict]) -> dict:
 
 
 def evaluate(
-    client, policy, mode: str, few_shot: bool = False, cases: list[Case] | None = None, thinking: bool | None = None
+    client,
+    policy,
+    mode: str,
+    few_shot: bool = False,
+    cases: list[Case] | None = None,
+    thinking: bool | None = None,
+    concurrency: int = 4,
 ) -> dict:
-    """One design's scores: per category, per language and overall, with every row. `thinking` None leaves each
-    step its default (client.THINKING_DEFAULTS)."""
+    """One design's scores: per category, per language and overall, with every row (in the cases' order). `thinking`
+    None leaves each step its default (thinking.THINKING_DEFAULTS). `concurrency` cases are asked at a time, as
+    bfcl.evaluate asks its entries: vLLM batches them, so four cost about what one does."""
     cases = CASES if cases is None else cases
     agent.check_server(client, mode, thinking)
-    rows = [
-        dict(
-            score_case(
-                case,
-                agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot, thinking=thinking),
-                policy,
-            ),
-            lang=case.lang,
-        )
-        for case in cases
-    ]
+
+    def row(case: Case) -> dict:
+        proposed = agent.propose(client, policy, case.message, mode, today=TODAY, few_shot=few_shot, thinking=thinking)
+        return dict(score_case(case, proposed, policy), lang=case.lang)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        rows = list(pool.map(row, cases))
     categories = {
         c: _shares([r for r in rows if r["category"] == c]) for c in CATEGORIES if any(r["category"] == c for r in rows)
     }
@@ -249,11 +253,16 @@ class ToolsEvalReport(Exportable, dict):
 
 
 def compare(
-    client, make_policy, designs=DESIGNS, cases: list[Case] | None = None, thinking: tuple[bool | None, ...] = (None,)
+    client,
+    make_policy,
+    designs=DESIGNS,
+    cases: list[Case] | None = None,
+    thinking: tuple[bool | None, ...] = (None,),
+    concurrency: int = 4,
 ) -> ToolsEvalReport:
     """Scores for each (mode, few_shot) design under each thinking setting (THINKING's values: (True, False) scores
     thinking on against off); make_policy(name) gives each its own audited policy. Every design is checked against
-    the server before the first request."""
+    the server before the first request; `concurrency` cases are asked at a time."""
     for mode, _ in designs:
         for think in thinking:
             agent.check_server(client, mode, think)
@@ -261,5 +270,5 @@ def compare(
     for mode, few_shot in designs:
         for think in thinking:
             name = design_name(mode, few_shot, think)
-            out[name] = evaluate(client, make_policy(name), mode, few_shot, cases, think)
+            out[name] = evaluate(client, make_policy(name), mode, few_shot, cases, think, concurrency)
     return out

@@ -253,7 +253,7 @@ def speed_ratios(
     baseline_levels: list[dict], candidate_levels: list[dict], confidence: float = stats.DEFAULT_CONFIDENCE
 ) -> list[SpeedRatio]:
     """Per load level both ran and per metric: the ratio of the mean over runs, with `stats.ratio_interval`. A
-    level's `runs` hold each run's figure (bench.repeat_ci's "runs", or the one run's own figure)."""
+    level's `runs` hold each run's figure (bench_report.repeat_ci's "runs", or the one run's own figure)."""
     out = []
     by_load = {lv["load"]: lv for lv in candidate_levels}
     for level in baseline_levels:

@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.planner.helpers import CPU_LOG, LOGS, calibration_bench
-from workbench import cli, models
+from tests.planner.helpers import CPU_LOG, GIB, LOGS, calibration_bench
+from workbench import cli, hardware, models
 from workbench.errors import ConfigError
 from workbench.planner import budget, fit
 from workbench.planner.vllm_facts import ServeSettings
@@ -130,3 +130,43 @@ def test_a_log_of_a_version_the_planner_does_not_model_is_planned_with_the_neare
     )
     assert out["calibration"]["recomputed_terms"]["plan"]["vllm_version"] == "0.33.0" and out["fits"]
     assert log.read_text() == before
+
+
+def test_a_cold_start_log_plans_the_restart_and_an_eager_log_plans_the_graphs(tmp_path, capsys):
+    """Two public pairs of one machine each. The RTX 4090's first Qwen3-8B start compiled (its "torch.compile took
+    38.96 s"), got 4.92 GiB of KV cache and fits the machine's term; asked about a restart (--compile-cache warm) the
+    planner gives the 5.91 GiB the next start printed. The RTX 5090's eager Qwen3-30B-A3B GPTQ run, asked about the same
+    engine with CUDA graphs, gains the graph term its own run did not pay: 10.34 GiB printed."""
+    from tests.planner.helpers import public_log
+
+    cold = tmp_path / "cold.log"
+    cold.write_text(public_log("qwen3-8b-bf16-rtx4090-8k-v0.27.1-coldcompile"))
+    args = ["--model", "Qwen3-8B", "--calibrate-from", str(cold), "--vllm-version", "0.27.1", "--max-model-len", "8192"]
+    first = plan_json(capsys, *args)
+    restart = plan_json(capsys, *args, "--compile-cache", "warm")
+    assert first["calibration"]["recomputed_terms"]["log"]["compile_gib"] == pytest.approx(1.18, abs=0.01)
+    assert first["kv_cache_gib"] == pytest.approx(4.92, rel=0.01)
+    assert restart["kv_cache_gib"] == pytest.approx(5.91, rel=0.02)
+
+    # the eager log does not print its batch: the source read max_num_batched_tokens 8,192 and max_num_seqs 256 back
+    # from the engine (vLLM's offline LLM defaults), given here as the bench gives them
+    report = replace(
+        fit.read_log(public_log("qwen3-30b-a3b-gptq-rtx5090-2k-v0.28.0-eager"), "eager.log"),
+        max_num_batched_tokens=8192,
+        max_num_seqs=256,
+    )
+    assert report.enforce_eager is True
+    spec, gpu = models.CATALOG["Qwen3-30B-A3B"], hardware.find_gpu("RTX 5090", report.total_gib)
+    settings = ServeSettings(
+        max_model_len=2048,
+        gpu_memory_utilization=0.9,
+        vllm_version="0.28.0",
+        max_num_batched_tokens=8192,
+        max_num_seqs=256,
+    )
+    cal = fit.fit(spec, report, gpu, settings, "gptq-int4")
+    assert cal.log_peaks.cuda_graphs_in_budget is False
+    graphs = fit.calibrated_plan(spec, gpu, "gptq-int4", settings, cal, weights_gib=15.66)
+    eager = fit.calibrated_plan(spec, gpu, "gptq-int4", replace(settings, enforce_eager=True), cal, weights_gib=15.66)
+    assert graphs.kv_cache_bytes / GIB == pytest.approx(10.34, rel=0.02)  # what the run with graphs printed
+    assert eager.kv_cache_bytes / GIB == pytest.approx(11.03, rel=0.01)  # the log itself

@@ -265,13 +265,35 @@ def test_plan_json_says_its_kv_range_and_what_it_assumed():
 def test_a_16_gb_card_plans_qwen3_14b_int4_at_16k_from_the_catalog_or_from_its_memory(capsys):
     from workbench import cli
 
+    # a first start compiles, and its peak leaves a 16 GB card short of one 16K request (vLLM would refuse to start,
+    # naming the length that fits); a restart reads torch.compile's cache and fits
     for argv in (["--gpu", "RTX 4060 Ti 16GB"], ["--gpu", "my 16 GB card", "--gpu-total-gib", "15.6"]):
-        assert (
-            cli.main(
-                ["plan", "--model", "Qwen3-14B", *argv, "--quant", "gptq-int4", "--max-model-len", "16384", "--json"]
-            )
-            == 0
-        )
+        plan = ["plan", "--model", "Qwen3-14B", *argv, "--quant", "gptq-int4", "--max-model-len", "16384", "--json"]
+        assert cli.main(plan) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert not first["fits"] and "estimated maximum model length is" in first["reason"]
+        assert any("a restart reads torch.compile's cache" in s for s in first["suggestions"])
+        assert cli.main([*plan, "--compile-cache", "warm"]) == 0
         out = json.loads(capsys.readouterr().out)
         assert out["fits"] and 16_384 <= out["kv_cache_tokens"] and out["kv_cache_gib_range"][0] < out["kv_cache_gib"]
     assert out["decode_tok_s_bound"] is None  # an unknown card without --bandwidth-gbs: no roofline, said so
+
+
+def test_a_card_that_also_drives_a_desktop_is_planned_with_what_is_free():
+    """vLLM asks for total × gpu_memory_utilization whatever is free, and stops when less is free. An RTX 3090 whose
+    desktop holds 2.4 GiB (the free memory `--gpu local` reads through NVML; given here) cannot start at 0.92: the plan
+    says so in vLLM's words and names the utilization that fits, which then plans."""
+    from dataclasses import replace
+
+    spec, settings = models.CATALOG["Qwen3-14B"], ServeSettings(max_model_len=32768)
+    shared = replace(hardware.find_gpu("RTX 3090"), free_gib=21.2)
+    p = gpu_plan.plan(spec, shared, "gptq-int4", settings)
+    assert not p.fits and "Free memory on device (21.20/23.58 GiB) on startup is less than desired" in p.reason
+    fix = next(s for s in p.suggestions if "fits what is free now" in s)
+    assert fix.startswith("--gpu-memory-utilization 0.89 ")
+    lower = gpu_plan.plan(spec, shared, "gptq-int4", replace(settings, gpu_memory_utilization=0.89))
+    assert (
+        lower.fits
+        and lower.kv_cache_bytes
+        < gpu_plan.plan(spec, hardware.find_gpu("RTX 3090"), "gptq-int4", settings).kv_cache_bytes
+    )

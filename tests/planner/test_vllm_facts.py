@@ -58,3 +58,21 @@ def test_the_sampler_peak_follows_the_versions_model_runner(model, version, runn
     assert (peak.runner, peak.sampler_bytes_per_logit) == (runner, per_logit)
     assert peak.sampler == 1024 * spec.vocab_size * per_logit + 8192 * spec.hidden_size * 2
     assert budget.profile_peak(spec, 8192, vllm_facts.ServeSettings(vllm_version="0.6.4"), 1024).sampler == 0  # V0
+
+
+def test_a_quantized_checkpoint_stays_on_the_v1_runner_in_0_22_and_0_23_only():
+    """vLLM 0.22 and 0.23 keep a checkpoint with a quantization_config on the V1 runner (config/vllm.py 0.22.1 line
+    532): a GPTQ Qwen3-14B there gets V1's sampler and pays its CUDA graphs from the budget, so the plan differs from
+    the bf16 model's runner; from 0.24 both run on V2. vLLM's own FP8 at load time reads the bf16 config: V2."""
+    spec, gpu = models.CATALOG["Qwen3-14B"], hardware.find_gpu("RTX 3090")
+
+    def peak_line(version, quant):
+        s = vllm_facts.ServeSettings(vllm_version=version, max_model_len=8192)
+        return next(a for a in gpu_plan.plan(spec, gpu, quant, s).assumptions if a.startswith("profile peak"))
+
+    assert "V1 model runner" in peak_line("0.23.0", "gptq-int4")
+    assert "V2 model runner" in peak_line("0.24.0", "gptq-int4")
+    assert "V2 model runner" in peak_line("0.23.0", "bf16")
+    online = models.CATALOG["Llama-3.1-8B"]  # no published FP8: vLLM quantizes the bf16 checkpoint while loading
+    s = vllm_facts.ServeSettings(vllm_version="0.23.0", max_model_len=8192)
+    assert "V2 model runner" in next(a for a in gpu_plan.plan(online, gpu, "fp8", s).assumptions if "profile peak" in a)

@@ -51,10 +51,14 @@ def serve_app(ctx, auth=None):
     return f"http://127.0.0.1:{port}/", close
 
 
-def attached_context(engine):
+def attached_context(engine, config=None):
+    """An app attached to `engine`; `config` is what the app starts when it serves another model (default: the
+    app's own defaults, as `workbench ui --url` has them)."""
     from workbench.ui.context import AppContext
 
     ctx = AppContext(url=engine.url, log_path=str(engine.log_path) if engine.log_path else None)
+    if config is not None:
+        ctx.config = config
     ctx.start(wait=True)
     return ctx
 

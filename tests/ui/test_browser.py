@@ -37,6 +37,9 @@ def test_plan_tab_with_its_default_form_needs_no_engine(idle_app_url, open_page)
     expect(page.locator("#plan-command textarea")).to_have_value(re.compile(r"^vllm serve ./Qwen3-14B-gptq-int4 "))
     expect(page.get_by_text("Checkpoint: No gptq-int4 checkpoint of Qwen3-14B is published")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("plot"))).to_have_count(2)
+    # the first start compiles the model; the tab says what every restart gets
+    expect(panel).to_contain_text("1.92 requests of 32,768 tokens")
+    expect(panel).to_contain_text("a restart reads torch.compile's cache and peaks lower: 10.81 GiB of KV cache")
     ui.shot("plan")
 
 

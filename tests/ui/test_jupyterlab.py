@@ -87,7 +87,7 @@ def test_notebook_02_runs_in_jupyterlab_and_the_planner_redraws(jupyter_lab, bro
         expect(bar).to_be_visible()
         before = bar.get_attribute("src")
         expect(planner).to_contain_text("fits: Qwen3-14B (gptq-int4) on RTX 3090")
-        expect(planner).to_contain_text("2.23 requests of 32,768 tokens")
+        expect(planner).to_contain_text("1.92 requests of 32,768 tokens")
 
         context_slider = planner.locator(".widget-slider").first.locator(".noUi-handle")  # "context"
         context_slider.focus()

@@ -13,8 +13,8 @@ It knows nothing about grids or stores.
 
 from dataclasses import asdict, dataclass
 
-from workbench import client as client_module
 from workbench import docqa
+from workbench import thinking as thinking_module
 from workbench.context.planting import Fact, has_marks
 from workbench.documents import Document, normalize
 
@@ -74,12 +74,12 @@ def value_instruction(fact: Fact, quote: str) -> str:
 
 def reserved_tokens(thinking: bool | None) -> int:
     """The answer's share of a cell's length: what the longer of the two requests may write, thinking included."""
-    return client_module.budget(QUOTE_TOKENS, thinking)
+    return thinking_module.budget(QUOTE_TOKENS, thinking)
 
 
 def ask(client, document: Document, fact: Fact, thinking: bool | None = None) -> Reading:
     """Ask for the fact through document QA's two requests (quote, then value) and score the answer. `thinking`
-    None leaves each request docqa's default (client.THINKING_DEFAULTS); True or False sets both."""
+    None leaves each request docqa's default (thinking.THINKING_DEFAULTS); True or False sets both."""
     found = docqa.candidates(document.text, fact.keywords)
     if not found:
         return score(fact, docqa.Field(fact.id, docqa.NOT_FOUND, "", False, None, found=False))

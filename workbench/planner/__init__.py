@@ -34,7 +34,7 @@ from workbench.planner.gpu_plan import plan as plan_gpu
 from workbench.planner.request import DEFAULT_GPU, PlanRequest, checkpoint_format
 from workbench.planner.served import Comparison, compare
 from workbench.planner.sweeps import CONTEXTS, sweep_context, sweep_parallel
-from workbench.planner.vllm_facts import DEFAULT_VLLM_VERSION, ServeSettings
+from workbench.planner.vllm_facts import COMPILE_CACHES, DEFAULT_VLLM_VERSION, ServeSettings
 from workbench.startup_log import EngineReport
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "PlanAnswer",
     "PlanRequest",
     "ServeSettings",
+    "COMPILE_CACHES",
     "compare",
     "plan",
 ]

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from workbench.export import Exportable
 from workbench.hardware import GpuSpec
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.cpu_plan import CpuPlan
 from workbench.planner.fit import Calibration, CpuCheck, LogFit
 from workbench.planner.gpu_plan import Plan

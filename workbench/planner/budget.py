@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.vllm_facts import (
     BLOCK_SIZE,
     CPU_BLOCK_SIZE,
@@ -126,12 +126,14 @@ class Range:
 # `python bench/planner_calibration.py` (bench/results/planner_calibration.json); tests/planner/test_budget.py
 # checks that these equal the fit.
 NON_TORCH_GIB = Range(0.01, 0.21, 2.14)  # V0 rows: NCCL/cuBLAS buffers and the CUDA context's growth
-V1_WORKSPACE_GIB = Range(-0.25, -0.02, -0.01)  # V1-runner rows, beyond non-torch: torch.compile buffers and the like
+V1_WORKSPACE_GIB = Range(-0.25, -0.01, 0.25)  # V1-runner rows, beyond non-torch: torch.compile buffers and the like
 # V2-runner rows (0.22 on), beyond non-torch: what vLLM's "consumed memory" holds beyond the weights once the profile
-# run is over (0.28: gpu_worker.py line 541, mem_utils.py lines 317-326 count the drop in free memory since the
-# start-up snapshot) and its peak beyond the computed one. Fitted per runner because the V2 logs leave 1-3 GiB here
-# where the V1 logs leave none (tests/data/public_logs.json; docs/planner-accuracy.md, "Where it is weakest").
-V2_WORKSPACE_GIB = Range(0.3, 1.81, 2.92)
+# run is over (0.27+: mem_utils.py 0.28.0 lines 317-326 count the drop in free memory since the start-up snapshot),
+# such as the runner's penalty counts, max_num_seqs × vocab × 4 B (gpu/sample/penalties.py 0.28.0 lines 32-42:
+# 0.14 GiB for Qwen at 256 sequences), and, on a start that compiles, what the compile leaves behind (0-1.4 GiB in the
+# logs: its pessimistic end). With the cold compile's peak counted (COLD_COMPILE_BYTES) the V2 logs leave 0.06-0.3 GiB
+# here on a warm start (tests/data/public_logs.json; docs/planner-accuracy.md, "Where it is weakest").
+V2_WORKSPACE_GIB = Range(0.06, 0.3, 1.81)
 # CUDA graphs of the default capture sizes (1, 2, 4, 8-248 by 8, then by 16 to 512: config/compilation.py 0.28.0
 # line 692), where the runner pays them from the budget (vllm_facts.graphs_in_budget); the public logs print
 # 0.09-0.81 GiB.
@@ -146,12 +148,28 @@ def multi_gpu_gib(settings: ServeSettings) -> float:
     return MULTI_GPU_NON_TORCH_GIB if settings.tensor_parallel_size * settings.pipeline_parallel_size > 1 else 0.0
 
 
+def moe_workspace_bytes(spec: ModelSpec, settings: ServeSettings, tokens: int) -> int:
+    """The fused-MoE workspaces a mixture-of-experts model keeps after the profile run, per GPU. From 0.28 the experts
+    take them from vLLM's workspace manager, which keeps them allocated and grows them on demand (v1/worker/workspace.py
+    0.28.0 lines 143-207; fused_moe/modular_kernel.py 0.28.0 line 1167), so they leave the budget with the weights: for
+    a batch of M = max_num_batched_tokens tokens, MarlinExperts.workspace_shapes (fused_moe/experts/marlin_moe.py 0.28.0
+    lines 704-734) is (M·top-k, max(N, K)) and (M·top-k·max(2N, K)) and an (M, K) output in the activations' 16 bits,
+    K = hidden_size, N = moe_intermediate_size / TP. Qwen3-30B-A3B GPTQ at 8,192 tokens: 0.53 GiB, most of what the
+    RTX 5090 logs of 0.28.0 hold beside its weights (1.0 GiB; tests/data/public_logs.json). Earlier releases allocate
+    the same caches inside each forward."""
+    if not spec.num_experts or settings.version[:2] < (0, 28):
+        return 0
+    k, n = spec.hidden_size, spec.moe_intermediate_size // settings.tensor_parallel_size
+    return tokens * (spec.experts_per_token * (max(n, k) + max(2 * n, k)) + k) * 2
+
+
 def workspace_term(runner: str, settings: ServeSettings) -> Range:
-    """The fitted workspace of the V1 engine for the model runner the plan runs on: the V2 term where its fit rows
-    are (the V2 runner of 0.22-0.28, whose graphs stay outside the budget); the V1 term elsewhere, the V2 runner of
-    0.29 and later included, which no public log in the table shows yet (docs/planner-accuracy.md,
-    "Where it is weakest")."""
-    return V2_WORKSPACE_GIB if runner == "V2" and settings.version[:2] < (0, 29) else V1_WORKSPACE_GIB
+    """The fitted workspace of the V1 engine for the model runner the plan runs on. The V2 term is fitted on the V2
+    runner's logs of 0.24-0.28 and carried to 0.29 and later, which keep its persistent buffers and vLLM's 0.27
+    accounting of "consumed memory" (gpu/sample/penalties.py 0.28.0 lines 32-42; mem_utils.py 0.28.0 lines 317-326,
+    0.32.0 lines 312-321) and add the CUDA-graph estimate, which the graph term counts: no public log of 0.29 or later
+    prints a V2 budget yet (docs/planner-accuracy.md, "Where it is weakest")."""
+    return V2_WORKSPACE_GIB if runner == "V2" else V1_WORKSPACE_GIB
 
 
 def fixed_overheads(
@@ -178,9 +196,24 @@ def fixed_overheads(
 # then on the last pipeline rank a sampler warm-up of max_num_seqs rows of logits. The forward has freed
 # all but its output hidden states when the sampler runs, so the peak is the larger of the two. What the
 # sampler holds depends on the model runner the version picks for the model (vllm_facts.py cites the lines).
+# A cold torch.compile on the V2 model runner. vLLM compiles the model on the profile run's first forward, inside the
+# window whose peak it subtracts from the budget; with the compile cache empty, the peak it prints is no longer the
+# forward's but about 151 B per token of the profile batch per element of hidden_size, whatever the depth or the MLP:
+# public logs of vLLM 0.27.1-0.28.0, all at the 2,048-token default batch (tests/data/public_logs.json), print
+# 1.18 GiB for Qwen3-8B (hidden 4,096; 0.19 GiB on the warm start that followed), 0.59 for Qwen3-1.7B (2,048; warm
+# 0.09), 1.46 for Qwen3-14B-AWQ and for Qwen3-32B-AWQ (both 5,120; warm 0.33 for the 32B) and 1.04 for
+# Qwen2.5-7B-AWQ (3,584): 150.9, 151.0, 149.6, 149.6 and 152.2 B. The V1 runner's peak is the same cold or warm
+# (an RTX 5090 log pair of Qwen3-30B-A3B-GPTQ on 0.28.0), and an eager engine compiles nothing. Measured at 2,048
+# tokens and TP 1 only: above 2,048 the planner keeps the 2,048-token value (two 96 GB logs of Qwen3-32B at 8,192
+# tokens and TP 2 or PP 2 leave 0.5 and 1.6 GiB beside the weights and KV cache, no room for four times as much), and
+# it divides by TP as the forward does. Both are assumptions until a log shows a cold start at another batch.
+COLD_COMPILE_BYTES = 151
+COLD_COMPILE_TOKENS = 2048
+
+
 @dataclass(frozen=True)
 class ProfilePeak:
-    """The two peaks of vLLM's profile run on one GPU, in bytes, and what they were counted from."""
+    """The peaks of vLLM's profile run on one GPU, in bytes, and what they were counted from."""
 
     forward: int
     sampler: int  # 0 before V1: V0 profiled no sampler warm-up
@@ -189,10 +222,11 @@ class ProfilePeak:
     sampler_source: str
     tokens: int  # the profile batch (max_num_batched_tokens)
     seqs: int  # max_num_seqs
+    compile: int = 0  # a cold torch.compile's peak (COLD_COMPILE_BYTES), on the V2 runner with the cache empty
 
     @property
     def peak(self) -> int:
-        return max(self.forward, self.sampler)
+        return max(self.forward, self.sampler, self.compile)
 
 
 def profile_peak(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: int = 256) -> ProfilePeak:
@@ -200,7 +234,9 @@ def profile_peak(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: in
     0.32.0 line 6193, gpu/model_runner.py 0.32.0 line 1003): per token, the residual stream and the MLP's
     gate/up/act outputs in 16 bits, 2 × (4·hidden + 3·intermediate) B, split by TP. The sampler: min(tokens,
     max_num_seqs) rows of the full vocabulary (the logits are gathered to every TP rank, so TP does not
-    divide it) at vllm_facts.sampler_bytes_per_logit per element, plus the forward's hidden states it keeps alive."""
+    divide it) at vllm_facts.sampler_bytes_per_logit per element, plus the forward's hidden states it keeps alive.
+    On the V2 runner with torch.compile's cache cold (settings.compile_cache), the compile's peak
+    (COLD_COMPILE_BYTES at up to COLD_COMPILE_TOKENS tokens, split by TP)."""
     inter = spec.experts_per_token * spec.moe_intermediate_size if spec.num_experts else spec.intermediate_size
     forward = tokens * 2 * (4 * spec.hidden_size + 3 * inter) // settings.tensor_parallel_size
     runner = model_runner(spec, settings)
@@ -209,7 +245,10 @@ def profile_peak(spec: ModelSpec, tokens: int, settings: ServeSettings, seqs: in
     per_logit, source = sampler_bytes_per_logit(runner, settings)
     rows = min(tokens, seqs)
     sampler = rows * spec.vocab_size * per_logit + tokens * spec.hidden_size * 2
-    return ProfilePeak(forward, sampler, runner, per_logit, source, tokens, seqs)
+    cold = runner == "V2" and not settings.enforce_eager and settings.compile_cache == "cold"
+    compile_ = COLD_COMPILE_BYTES * min(tokens, COLD_COMPILE_TOKENS) * spec.hidden_size // settings.tensor_parallel_size
+    compile_ = compile_ if cold else 0
+    return ProfilePeak(forward, sampler, runner, per_logit, source, tokens, seqs, compile_)
 
 
 def profile_peak_on(spec: ModelSpec, settings: ServeSettings, gpu) -> ProfilePeak:

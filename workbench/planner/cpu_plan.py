@@ -6,7 +6,7 @@ the command that starts it. Nothing to fit and no GPU budget (gpu_plan.py); no I
 from dataclasses import dataclass
 
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import cpu_kv_cache_tokens, kv_bytes_per_token, max_concurrency
 from workbench.planner.vllm_facts import CPU_BLOCK_SIZE
 from workbench.vllm_flags import ServeFlags

@@ -20,20 +20,28 @@ from dataclasses import asdict, dataclass, replace
 from workbench import hardware, models
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.hardware import GpuSpec
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import (
+    CUDA_GRAPH_GIB,
     DEFAULT_GROUP_SIZE,
     GIB,
     ProfilePeak,
     Range,
     kv_bytes_per_token,
     kv_cache_tokens,
+    moe_workspace_bytes,
     multi_gpu_gib,
     profile_peak_on,
     weight_bytes,
 )
 from workbench.planner.gpu_plan import Plan, plan
-from workbench.planner.vllm_facts import CPU_BLOCK_SIZE, DEFAULT_VLLM_VERSION, ServeSettings, modelled_version
+from workbench.planner.vllm_facts import (
+    CPU_BLOCK_SIZE,
+    DEFAULT_VLLM_VERSION,
+    ServeSettings,
+    graphs_in_budget,
+    modelled_version,
+)
 from workbench.startup_log import EngineReport, parse_startup_log
 
 
@@ -116,6 +124,8 @@ class ProfileTerms:
     sampler_gib: float
     sampler_bytes_per_logit: int
     peak_gib: float
+    compile_gib: float  # a cold torch.compile's peak (0 on a warm start, the V1 runner or an eager engine)
+    cuda_graphs_in_budget: bool  # whether the run pays its CUDA graphs from the budget (vllm_facts.graphs_in_budget)
 
     @classmethod
     def of(cls, spec: ModelSpec, settings: ServeSettings, peak: ProfilePeak) -> "ProfileTerms":
@@ -129,6 +139,8 @@ class ProfileTerms:
             round(peak.sampler / GIB, 3),
             peak.sampler_bytes_per_logit,
             round(peak.peak / GIB, 3),
+            round(peak.compile / GIB, 3),
+            graphs_in_budget(spec, settings),
         )
 
 
@@ -279,6 +291,14 @@ def _check_overhead(overhead: float, requested_gib: float, log_name: str, spec_a
         )
 
 
+WARM_COMPILE_S = 5.0  # "torch.compile took" under this reads its cache: 0.15-0.45 s warm, 25-39 s cold (public logs)
+
+
+def compile_cache_of(report: EngineReport) -> str:
+    """Whether the log's start found torch.compile's cache warm: from the time its compile took, else cold."""
+    return "warm" if report.compile_s is not None and report.compile_s < WARM_COMPILE_S else "cold"
+
+
 def fit(
     spec: ModelSpec,
     report: EngineReport,
@@ -324,6 +344,8 @@ def fit(
         max_num_batched_tokens=report.max_num_batched_tokens,
         max_num_seqs=report.max_num_seqs,
         vllm_version=version,
+        compile_cache=compile_cache_of(report),
+        enforce_eager=bool(report.enforce_eager),
     )
     if gmu is None:
         notes.append(
@@ -337,7 +359,23 @@ def fit(
     )
     kv = report.kv_cache_gib * GIB if report.kv_cache_gib is not None else report.kv_cache_tokens * per_token
     requested = total * log_settings.effective_gmu() * GIB
-    overhead = (requested - report.weights_gib * GIB - kv - log_peak.peak) / GIB - multi_gpu_gib(log_settings)
+    buffers = multi_gpu_gib(log_settings) + moe_workspace_bytes(spec_at_log, log_settings, log_peak.tokens) / GIB
+    overhead = (requested - report.weights_gib * GIB - kv - log_peak.peak) / GIB - buffers
+    if report.compile_s is None and log_peak.compile:  # the log does not say whether its start compiled
+        if overhead < 0:  # a cold compile's peak does not fit in what the log leaves: that start read the cache
+            log_settings = replace(log_settings, compile_cache="warm")
+            warm_peak = profile_peak_on(spec_at_log, log_settings, log_gpu)
+            overhead += (log_peak.peak - warm_peak.peak) / GIB
+            log_peak = warm_peak
+            notes.append(
+                "torch.compile's cache taken as warm at the log's start: it prints no \"torch.compile took … s\" "
+                "line, and a cold compile's peak would not fit in what it leaves"
+            )
+        else:
+            notes.append(
+                "torch.compile's cache taken as cold at the log's start (it prints no \"torch.compile took … s\" "
+                "line); if that start read the cache, the fit holds the compile's peak as overhead"
+            )
     _check_overhead(overhead, requested / GIB, served or "?", spec_at_log)
     check = plan(
         spec_at_log,
@@ -446,6 +484,10 @@ def calibrated_plan(
     When the log loaded the same checkpoint (same model, and its weights within 3 % of what this format
     computes to), the plan uses the log's measured weights, re-split for this TP × PP."""
     overhead = calibration.overhead_gib  # gpu_plan.plan adds this layout's multi-GPU buffers
+    # the log's term holds its CUDA graphs where its run paid them from the budget: an eager log asked about a plan
+    # with graphs gains the graph term, and the reverse loses it
+    graphs = graphs_in_budget(spec, settings) - calibration.log_peaks.cuda_graphs_in_budget
+    overhead += graphs * CUDA_GRAPH_GIB.nominal
     moved = abs(profile_peak_on(spec, settings, gpu).peak / GIB - calibration.log_peaks.peak_gib)
     spread = 0.1 + 0.25 * moved
     if weights_gib is None:

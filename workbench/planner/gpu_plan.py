@@ -6,12 +6,13 @@ budget.py's, the release's behaviour vllm_facts.py's; fitting to a log is fit.py
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from workbench import vllm_flags
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import (
+    COLD_COMPILE_BYTES,
     CUDA_GRAPH_GIB,
     DEFAULT_GROUP_SIZE,
     GIB,
@@ -23,6 +24,7 @@ from workbench.planner.budget import (
     kv_bytes_per_token,
     kv_cache_tokens,
     max_concurrency,
+    moe_workspace_bytes,
     multi_gpu_gib,
     profile_peak_on,
     quant_format,
@@ -173,18 +175,29 @@ def plan(
     kv_per_token = kv_bytes_per_token(spec, settings.kv_cache_dtype, tp, pp)
     page = BLOCK_SIZE * kv_per_token
 
-    peak = profile_peak_on(spec, settings, gpu)
+    checkpoint, note, online_quant = serve_checkpoint(spec, quant)
+    # the runner vLLM picks reads the served checkpoint's config: a quantized one declares its method
+    quantized_checkpoint = not online_quant and not spec.declared_quant and fmt.weight_bits < 16
+    served = replace(spec, declared_quant=quant) if quantized_checkpoint else spec
+    peak = profile_peak_on(served, settings, gpu)
     tokens, seqs = peak.tokens, peak.seqs
     computed = peak.peak  # the part the overheads do not hold
-    buffers = int(multi_gpu_gib(settings) * GIB)  # computed too: the layout decides it, not the machine
-    in_budget = graphs_in_budget(spec, settings)
+    # the range spans torch.compile's cache too: optimistic warm, pessimistic cold (a cache is lost to an upgrade)
+    peaks = (
+        profile_peak_on(served, replace(settings, compile_cache="warm"), gpu).peak,
+        computed,
+        profile_peak_on(served, replace(settings, compile_cache="cold"), gpu).peak,
+    )
+    # computed too: the layout and the model decide them, not the machine
+    buffers = int(multi_gpu_gib(settings) * GIB) + moe_workspace_bytes(spec, settings, tokens)
+    in_budget = graphs_in_budget(served, settings)
     overheads = overhead_gib or fixed_overheads(settings, graphs=in_budget, runner=peak.runner)
 
     def pool(scenario: int) -> int:
         return (
             requested
             - weights
-            - computed
+            - peaks[scenario]
             - buffers
             - int((overheads.optimistic, overheads.nominal, overheads.pessimistic)[scenario] * GIB)
         )
@@ -200,7 +213,15 @@ def plan(
     else:  # one fitted term holds the non-torch memory, the workspace and the graphs
         activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB) + buffers
 
-    if kv_pool <= 0:
+    if gpu.free_gib is not None and requested / GIB > gpu.free_gib:  # a desktop or another process holds the rest
+        fits = False
+        reason = (
+            f"vLLM asks for {requested / GIB:.2f} GiB ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}) but only "
+            f'{gpu.free_gib:.2f} GiB of {gpu.name} is free now. vLLM would stop with: "Free memory on device '
+            f"({gpu.free_gib:.2f}/{gpu.total_gib:.2f} GiB) on startup is less than desired GPU memory utilization "
+            f'({settings.effective_gmu():.2f}, {requested / GIB:.2f} GiB)."'
+        )
+    elif kv_pool <= 0:
         fits = False
         reason = (
             f"the weights ({weights / GIB:.2f} GiB) and overheads leave no KV cache in the "
@@ -243,7 +264,21 @@ def plan(
         suggestions.append(
             f"--kv-cache-dtype fp8 halves the KV cache per token ({kv_per_token:,} → {kv_per_token // 2:,} B)"
         )
-    if settings.effective_gmu() < 0.95:
+    if peaks[0] < peaks[2] and settings.compile_cache == "cold" and kv_pool > 0:
+        warm_pool = kv_pool + computed - peaks[0]
+        warm_tokens = kv_cache_tokens(warm_pool, kv_per_token)
+        suggestions.append(
+            f"a restart reads torch.compile's cache and peaks lower: {warm_pool / GIB:.2f} GiB of KV cache, "
+            f"{warm_tokens:,} tokens, {max_concurrency(warm_tokens, settings.max_model_len):.2f} requests of "
+            f"{settings.max_model_len:,} tokens (--compile-cache warm plans it)"
+        )
+    if gpu.free_gib is not None and requested / GIB > gpu.free_gib:
+        suggestions.append(
+            f"--gpu-memory-utilization {math.floor(100 * gpu.free_gib / gpu.total_gib) / 100:.2f} fits what is free "
+            "now (the KV cache shrinks by the difference), or close what holds the rest (a desktop session, "
+            "another engine: nvidia-smi lists them)"
+        )
+    elif settings.effective_gmu() < 0.95:
         suggestions.append("raise --gpu-memory-utilization toward 0.95 if nothing else uses the GPU")
     if not fits and kv_pool <= 0 and tp == 1:
         suggestions.append(
@@ -251,7 +286,6 @@ def plan(
             + (", or quantize (gptq-int4)" if fmt.weight_bits >= 16 else ", or take a smaller model")
         )
 
-    checkpoint, note, online_quant = serve_checkpoint(spec, quant)
     flags = vllm_flags.flags_of(
         settings,
         model=checkpoint,
@@ -262,7 +296,9 @@ def plan(
     )
 
     ranges = Range(*(max(0, pool(i)) / GIB for i in range(3)))
-    assumptions = _assumptions(settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak, in_budget)
+    assumptions = _assumptions(
+        settings, gpu, tokens, seqs, weights_gib is not None, overhead_gib, peak, in_budget, (peaks[0], peaks[2])
+    )
     return Plan(
         assumptions=assumptions,
         model=spec.name,
@@ -304,6 +340,7 @@ def _assumptions(
     overhead_gib: Range | None = None,
     peak: ProfilePeak | None = None,
     in_budget: bool | None = None,
+    compile_peaks: tuple[int, int] | None = None,
 ) -> tuple[str, ...]:
     """What the plan took for granted, each with where it comes from: the flags to set if it is wrong."""
     out = []
@@ -314,8 +351,27 @@ def _assumptions(
             "them before sizing the KV cache (profile_cudagraph_memory returns 0 in 0.22-0.28; planner/vllm_facts.py cites "
             "the lines), so they come out of the (1 - gpu_memory_utilization) headroom; leave room for them."
         )
+    if compile_peaks and compile_peaks[0] != compile_peaks[1]:
+        warm, cold = (p / GIB for p in compile_peaks)
+        out.append(
+            f"torch.compile's cache {settings.compile_cache}: on vLLM's V2 model runner a first start compiles the "
+            f"model inside the profile window, which then peaks at {COLD_COMPILE_BYTES} B per token × hidden_size "
+            f"({cold:.2f} GiB); a later start reads the cache and peaks at {warm:.2f} GiB "
+            "(planner/budget.py, COLD_COMPILE_BYTES). The range spans both; "
+            + (
+                "--compile-cache warm plans a restart."
+                if settings.compile_cache == "cold"
+                else "--compile-cache cold plans a first start."
+            )
+        )
     if peak is not None and peak.runner != "V0":
-        larger = "sampler warm-up" if peak.sampler > peak.forward else "forward"
+        larger = (
+            "cold torch.compile"
+            if peak.compile > max(peak.forward, peak.sampler)
+            else "sampler warm-up"
+            if peak.sampler > peak.forward
+            else "forward"
+        )
         out.append(
             f"profile peak {peak.peak / GIB:.2f} GiB, the {larger}: vLLM {settings.vllm_version} runs this "
             f"model on its {peak.runner} model runner, whose sampler warm-up holds "

@@ -6,7 +6,7 @@ nothing itself (planner.plan does) and reads nothing.
 from dataclasses import dataclass, field
 
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import DEFAULT_GROUP_SIZE, QUANT_FORMATS
 from workbench.planner.vllm_facts import ServeSettings
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from workbench import hardware, models
 from workbench.errors import WorkbenchError
 from workbench.export import Exportable
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import GIB, kv_bytes_per_token, kv_cache_tokens, max_concurrency
 from workbench.planner.gpu_plan import Plan, plan
 from workbench.planner.request import PlanRequest

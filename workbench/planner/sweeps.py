@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import DEFAULT_GROUP_SIZE, GIB
 from workbench.planner.gpu_plan import Plan, plan
 from workbench.planner.vllm_facts import ServeSettings

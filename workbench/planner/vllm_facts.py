@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass
 
 from workbench.errors import ConfigError
-from workbench.models import ModelSpec
+from workbench.model_catalog import ModelSpec
 from workbench.vllm_flags import ServeFlags, batch_defaults
 
 BLOCK_SIZE = 16  # vLLM's default block size on GPUs
 CPU_BLOCK_SIZE = 128  # vLLM's CPU build pages the KV cache in blocks of 128 tokens
 DEFAULT_VLLM_VERSION = "0.32.0"  # the release both targets install (pyproject.toml), and the newest the tables know
+COMPILE_CACHES = ("cold", "warm")  # torch.compile's cache at start-up: empty, or holding this model's graphs
 MODELLED_VERSIONS = ("0.6.0", "0.33.0")  # the releases whose defaults, budget and profile run the planner follows
 
 
@@ -56,11 +57,20 @@ class ServeSettings(ServeFlags):
 
     max_model_len: int | None = 32_768
     vllm_version: str = DEFAULT_VLLM_VERSION
+    # Whether torch.compile's cache (~/.cache/vllm/torch_compile_cache) already holds this model and these settings:
+    # "cold" on a first start (or in a container without that folder mounted), "warm" on every later one. On the V2
+    # model runner a cold compile runs inside the profile window and raises the peak (budget.COLD_COMPILE_BYTES).
+    compile_cache: str = "cold"
 
     def __post_init__(self):
         super().__post_init__()
         if self.max_model_len is None:
             raise ConfigError("max_model_len is needed to plan. Fix: give the context length, e.g. 32768.")
+        if self.compile_cache not in COMPILE_CACHES:
+            raise ConfigError(
+                f"compile_cache={self.compile_cache!r} is not one of {', '.join(COMPILE_CACHES)}. Fix: cold for a "
+                "first start (vLLM compiles the model), warm when an earlier start with these settings compiled it."
+            )
         modelled_version(self.vllm_version)  # a version number, or a clear error
 
     @property
@@ -112,11 +122,18 @@ _V2_RUNNER_MOE = {"deepseek_v2", "qwen2_moe", "granitemoe"}  # 0.25-0.28: the Mo
 
 def model_runner(spec: ModelSpec, settings: ServeSettings) -> str:
     """Which GPU model runner vLLM's version picks for this model when VLLM_USE_V2_MODEL_RUNNER is unset:
-    "V0" (before 0.8), "V1" (vllm/v1/worker/gpu_model_runner.py) or "V2" (vllm/v1/worker/gpu/model_runner.py)."""
+    "V0" (before 0.8), "V1" (vllm/v1/worker/gpu_model_runner.py) or "V2" (vllm/v1/worker/gpu/model_runner.py).
+    0.22 and 0.23 keep a quantized checkpoint (spec.declared_quant: AWQ, GPTQ, FP8) on V1:
+    `_is_default_v2_model_runner_model` ends in `not model_config.is_moe and not model_config.is_quantized`
+    (config/vllm.py 0.22.1 line 532, 0.23.0 line 558); 0.24 checks the architecture list only (0.24.0 lines 549-561).
+    Quantization changes nothing from 0.24; `VLLM_USE_V2_MODEL_RUNNER=0`, no Triton, `--logits-processors` or
+    prompt embeds send any release back to V1 (config/vllm.py 0.28.0 lines 2369-2476)."""
     version = settings.version[:2]
     if not settings.v1:
         return "V0"
     if version < (0, 22):
+        return "V1"
+    if version < (0, 24) and spec.declared_quant:  # a checkpoint whose config.json has a quantization_config
         return "V1"
     if version >= (0, 29):
         return "V2"

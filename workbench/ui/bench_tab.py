@@ -6,7 +6,7 @@ import tempfile
 
 import gradio as gr
 
-from workbench import bench, plots
+from workbench import bench, bench_report, plots
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces
@@ -119,7 +119,7 @@ def build_bench_tab(ctx: AppContext) -> None:
                 int(filled(output_len, 32)),
                 dataset or "random",
             )
-            slo = bench.SLO(_slo(slo_ttft, "SLO TTFT"), _slo(slo_tpot, "SLO TPOT"))
+            slo = bench_report.SLO(_slo(slo_ttft, "SLO TTFT"), _slo(slo_tpot, "SLO TPOT"))
             url = ctx.client().base_url
             engine = ctx.engine
             server_pid = engine.process.pid if engine is not None and engine.owned else None  # else found by port

@@ -6,7 +6,7 @@ import tempfile
 
 import gradio as gr
 
-from workbench import bench, compare, hardware
+from workbench import bench, compare, compare_request, hardware
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces
@@ -15,16 +15,16 @@ _ENGINE = "engine"
 _STATES = {"downloading": "⬇️", "starting": "⏳", "done": "✅", "reused": "♻️", "failed": "❌", "cleaned": "🧹"}
 
 
-def candidates_from(text: str, engine_url) -> tuple[compare.Candidate, ...]:
+def candidates_from(text: str, engine_url) -> tuple[compare_request.Candidate, ...]:
     """One candidate a line; `engine` (or `NAME=engine`) is the app's running engine, asked for only then."""
     out = []
     for line in (text or "").splitlines():
         if not line.strip():
             continue
-        candidate = compare.parse_candidate(line)
+        candidate = compare_request.parse_candidate(line)
         if candidate.target == _ENGINE:
             name = candidate.name if candidate.name != _ENGINE else "bf16"
-            candidate = compare.Candidate(name, engine_url(), candidate.flags)
+            candidate = compare_request.Candidate(name, engine_url(), candidate.flags)
         out.append(candidate)
     return tuple(out)
 
@@ -58,7 +58,9 @@ def build_compare_tab(ctx: AppContext) -> None:
                 elem_id="compare-candidates",
             )
             with gr.Column():
-                tasks = gr.CheckboxGroup(list(compare.TASKS), value=list(compare.DEFAULT_TASKS), label="Tasks")
+                tasks = gr.CheckboxGroup(
+                    list(compare_request.TASKS), value=list(compare_request.DEFAULT_TASKS), label="Tasks"
+                )
                 items = gr.Number(8, label="Items per task (empty: all)", precision=0)
         with gr.Row():
             workload = gr.Textbox("c=1", label="Benchmark (c=1,2 · rate=2 · none)")
@@ -80,11 +82,11 @@ def build_compare_tab(ctx: AppContext) -> None:
 
         @shows_errors
         def on_run(candidates_text, tasks_, items_, workload_, prompts_, repeats_, gpu_):
-            load = compare.parse_workload(workload_ or "c=1")
-            request = compare.CompareRequest(
+            load = compare_request.parse_workload(workload_ or "c=1")
+            request = compare_request.CompareRequest(
                 candidates=candidates_from(candidates_text, lambda: ctx.client().base_url),
-                tasks=compare.parse_tasks(",".join(tasks_ or [])),
-                settings=compare.TaskSettings(items=int(items_) if filled(items_, None) else None),
+                tasks=compare_request.parse_tasks(",".join(tasks_ or [])),
+                settings=compare_request.TaskSettings(items=int(items_) if filled(items_, None) else None),
                 workload=bench.Workload(num_prompts=int(filled(prompts_, 8)), output_len=32) if load else None,
                 concurrency=load[0] if load else (1,),
                 rate=load[1] if load else None,

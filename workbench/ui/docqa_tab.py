@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from workbench import context, docqa, documents, plots
-from workbench.client import THINKING_SWITCH
+from workbench.thinking import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, shows_errors
 from workbench.ui.jobs import relay, stream_pieces
@@ -79,12 +79,7 @@ def build_docqa_tab(ctx: AppContext) -> None:
                 partial,
             )
             rows = [[f.name, f.answer, f.quote, *f.marks(), f.page] for f in result.fields]
-            ttft = f"{result.ttft_s * 1000:.0f} ms" if result.ttft_s is not None else "n/a"
-            rate = f"{result.tokens_per_s:.1f} tok/s" if result.tokens_per_s else "n/a"
-            stats = (
-                f"strategy **{result.strategy}** · {result.prompt_tokens:,} prompt tokens · TTFT {ttft} · {rate} · "
-                f"{result.total_s:.1f} s"
-            )
+            stats = result.timing_line()
             files = result.save(tempfile.mkdtemp(prefix="docqa-"), Path(doc.name).stem)
             yield result.text, rows, stats, str(files["json"]), str(files["md"])
 

@@ -4,7 +4,8 @@ thinking says so instead of showing an empty answer."""
 
 import gradio as gr
 
-from workbench.client import DEFAULT_SYSTEM_PROMPT, THINKING_SWITCH
+from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.thinking import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import CHAT, shows_errors
 
@@ -106,17 +107,7 @@ def build_engine_tab(ctx: AppContext) -> None:
                         thought["metadata"]["status"] = "done"
                     if r.notice() and not r.text.strip():  # never an empty answer: say what happened
                         history.append({"role": "assistant", "content": f"⚠️ {r.notice()}"})
-                    rate = f"{r.tokens_per_s:.1f} tok/s" if r.tokens_per_s else "n/a"
-                    ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "n/a"
-                    thought_tokens = f" (thinking {r.usage.reasoning_tokens})" if r.usage.reasoning_tokens else ""
-                    yield (
-                        history,
-                        "",
-                        (
-                            f"TTFT {ttft} · prompt {r.usage.prompt_tokens} tokens · "
-                            f"answer {r.usage.completion_tokens} tokens{thought_tokens} · {rate}"
-                        ),
-                    )
+                    yield history, "", r.timing_line()
 
         outputs = [status, report, log]
         start.click(on_start, outputs=outputs, api_name="engine_start")

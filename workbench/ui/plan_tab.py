@@ -3,7 +3,7 @@ curve and the `vllm serve` command. The numbers are the CLI's: both make one pla
 
 import gradio as gr
 
-from workbench import hardware, models, planner, plots
+from workbench import hardware, model_catalog, planner, plots
 from workbench.ui.handlers import filled, shows_errors
 
 
@@ -69,7 +69,10 @@ def build_plan_tab(ctx) -> None:
         gr.Markdown("Will it fit, with which flags, for how many users? The planner follows vLLM's own arithmetic.")
         with gr.Row():
             model = gr.Dropdown(
-                list(models.CATALOG), value="Qwen3-14B", label="Model (or a folder path)", allow_custom_value=True
+                list(model_catalog.CATALOG),
+                value="Qwen3-14B",
+                label="Model (or a folder path)",
+                allow_custom_value=True,
             )
             gpu = gr.Dropdown(
                 list(hardware.GPU_CATALOG),

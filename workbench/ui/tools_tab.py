@@ -15,7 +15,7 @@ import threading
 import gradio as gr
 
 from workbench import agent, bfcl, demo_tools, settings, tools, toolseval
-from workbench.client import THINKING_SWITCH
+from workbench.thinking import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import Job, relay, stream_pieces
