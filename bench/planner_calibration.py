@@ -92,7 +92,7 @@ def compile_cache(row: dict) -> str:
     the same way), else what its source says ("compile_cache"), else the planner's default, cold."""
     if row["facts"].get("compile_s") is None:
         return row.get("compile_cache", "cold")
-    return log_fit.compile_cache_of(EngineReport(compile_s=row["facts"]["compile_s"]))
+    return log_fit.compile_cache_of(row["facts"]["compile_s"])
 
 
 def gpu_of(row: dict):

@@ -294,9 +294,10 @@ def _check_overhead(overhead: float, requested_gib: float, log_name: str, spec_a
 WARM_COMPILE_S = 5.0  # "torch.compile took" under this reads its cache: 0.15-0.45 s warm, 25-39 s cold (public logs)
 
 
-def compile_cache_of(report: EngineReport) -> str:
-    """Whether the log's start found torch.compile's cache warm: from the time its compile took, else cold."""
-    return "warm" if report.compile_s is not None and report.compile_s < WARM_COMPILE_S else "cold"
+def compile_cache_of(compile_s: float | None) -> str:
+    """Whether a log's start found torch.compile's cache warm, from the time its compile took ("torch.compile took …
+    s in total", EngineReport.compile_s); cold where the log does not say."""
+    return "warm" if compile_s is not None and compile_s < WARM_COMPILE_S else "cold"
 
 
 def fit(
@@ -344,7 +345,7 @@ def fit(
         max_num_batched_tokens=report.max_num_batched_tokens,
         max_num_seqs=report.max_num_seqs,
         vllm_version=version,
-        compile_cache=compile_cache_of(report),
+        compile_cache=compile_cache_of(report.compile_s),
         enforce_eager=bool(report.enforce_eager),
     )
     if gmu is None:

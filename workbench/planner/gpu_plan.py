@@ -179,15 +179,13 @@ def plan(
     # the runner vLLM picks reads the served checkpoint's config: a quantized one declares its method
     quantized_checkpoint = not online_quant and not spec.declared_quant and fmt.weight_bits < 16
     served = replace(spec, declared_quant=quant) if quantized_checkpoint else spec
-    peak = profile_peak_on(served, settings, gpu)
+    # torch.compile's cache decides the peak on the V2 runner: the nominal is the settings' start, and the range spans
+    # both (optimistic warm, pessimistic cold: a cache is lost to an upgrade)
+    warm, cold = (profile_peak_on(served, replace(settings, compile_cache=c), gpu) for c in ("warm", "cold"))
+    peak = warm if settings.compile_cache == "warm" else cold
     tokens, seqs = peak.tokens, peak.seqs
     computed = peak.peak  # the part the overheads do not hold
-    # the range spans torch.compile's cache too: optimistic warm, pessimistic cold (a cache is lost to an upgrade)
-    peaks = (
-        profile_peak_on(served, replace(settings, compile_cache="warm"), gpu).peak,
-        computed,
-        profile_peak_on(served, replace(settings, compile_cache="cold"), gpu).peak,
-    )
+    peaks = (warm.peak, computed, cold.peak)
     # computed too: the layout and the model decide them, not the machine
     buffers = int(multi_gpu_gib(settings) * GIB) + moe_workspace_bytes(spec, settings, tokens)
     in_budget = graphs_in_budget(served, settings)
@@ -203,6 +201,7 @@ def plan(
         )
 
     kv_pool = pool(1)
+    short_of_free = gpu.free_gib is not None and requested / GIB > gpu.free_gib  # a desktop or another process holds it
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
     need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
     suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
@@ -213,7 +212,7 @@ def plan(
     else:  # one fitted term holds the non-torch memory, the workspace and the graphs
         activation, graphs, non_torch = computed, 0, int(overhead_gib.nominal * GIB) + buffers
 
-    if gpu.free_gib is not None and requested / GIB > gpu.free_gib:  # a desktop or another process holds the rest
+    if short_of_free:
         fits = False
         reason = (
             f"vLLM asks for {requested / GIB:.2f} GiB ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}) but only "
@@ -272,7 +271,7 @@ def plan(
             f"{warm_tokens:,} tokens, {max_concurrency(warm_tokens, settings.max_model_len):.2f} requests of "
             f"{settings.max_model_len:,} tokens (--compile-cache warm plans it)"
         )
-    if gpu.free_gib is not None and requested / GIB > gpu.free_gib:
+    if short_of_free:
         suggestions.append(
             f"--gpu-memory-utilization {math.floor(100 * gpu.free_gib / gpu.total_gib) / 100:.2f} fits what is free "
             "now (the KV cache shrinks by the difference), or close what holds the rest (a desktop session, "
