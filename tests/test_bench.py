@@ -142,6 +142,35 @@ def test_a_request_rate_sends_on_vllms_schedule_so_the_achieved_rate_does_not_dr
     assert bench.arrival_times(3, None) == [0.0, 0.0, 0.0]  # a concurrency level sends everything at once
 
 
+def test_a_request_rate_sends_at_the_very_times_vllms_benchmark_draws_for_the_same_seed(monkeypatch):
+    """vLLM's own get_request, run on a virtual clock: both tools must send on one schedule, or a 16-request Poisson
+    comparison measures two different loads (5 % apart on median TPOT, measured)."""
+    import asyncio
+
+    import numpy as np
+    from vllm.benchmarks import serve
+
+    clock = [1000.0]
+
+    async def sleep(seconds):
+        clock[0] += seconds
+
+    monkeypatch.setattr(serve.time, "time", lambda: clock[0])
+    monkeypatch.setattr(serve.asyncio, "sleep", sleep)
+
+    async def vllms(n, rate, burstiness, seed):
+        np.random.seed(seed)  # what serve.main_async does first
+        sent = []
+        async for _request, _rate in serve.get_request(list(range(n)), rate, burstiness):
+            sent.append(clock[0] - 1000.0)
+        return sent
+
+    for n, rate, burstiness, seed in [(16, 0.5, 1.0, 0), (16, 0.5, 1.0, 3), (40, 4.0, 0.5, 7)]:
+        clock[0] = 1000.0
+        theirs = asyncio.run(vllms(n, rate, burstiness, seed))
+        assert bench.arrival_times(n, rate, burstiness, seed) == pytest.approx(theirs, abs=1e-9)
+
+
 @pytest.mark.slow
 def test_a_sweep_climbs_until_throughput_stops_rising_and_repeats_give_intervals(engine):
     workload = bench.Workload(num_prompts=4, input_len=32, output_len=8)
