@@ -17,6 +17,27 @@ def test_the_example_config_loads_its_dataset_beside_it():
     assert cfg.baseline_name == "helpful" and [v.name for v in cfg.variants] == ["helpful", "concise"]
 
 
+def test_a_form_says_what_of_a_config_it_cannot_carry(tmp_path):
+    form = {"name", "system", "template", "temperature", "max_tokens", "enable_thinking", "model", "url"}
+    plain = abconfig.load_config(EXAMPLE)
+    assert abconfig.beyond(plain, form, variants=2) == [] and abconfig.dataset_path(plain).is_file()
+    rich = abconfig.parse_config(
+        config(
+            variants=[{"name": "a", "top_p": 0.9}, {"name": "b"}, {"name": "c"}],
+            retries=5,
+            defaults={"seed": 3},
+        ),
+        base_dir=tmp_path,
+    )
+    assert abconfig.beyond(rich, form, variants=2) == [
+        "retries",
+        "seed",
+        "top_p",
+        "variants past the first 2 (3 in all)",
+    ]
+    assert abconfig.dataset_path(rich) is None  # rows in the config itself
+
+
 @pytest.mark.parametrize(
     "change,expected",
     [

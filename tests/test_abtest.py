@@ -13,6 +13,7 @@ from tests.helpers import AB_ROWS as ROWS
 from tests.helpers import AB_SYSTEM as SYSTEM
 from tests.helpers import ab_config as config
 from workbench import abconfig, abtest
+from workbench.store import Store
 
 EXAMPLE = abconfig.EXAMPLE
 
@@ -40,7 +41,7 @@ def test_checks_fill_in_the_items_columns_and_leave_regex_braces_alone():
 
 # -- runs against the real engine -----------------------------------------------------------
 def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path):
-    cache = abtest.ResultCache(tmp_path / "cache.sqlite")
+    cache = Store(tmp_path / "cache")
     cfg = abconfig.parse_config(config())
     first = abtest.run(cfg, engine.url, cache=cache)
     assert len(first.trials) == 6 and all(t.ok and not t.cached for t in first.trials)
@@ -66,7 +67,7 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
 def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
     rows = [*ROWS[:2], {"id": "huge", "country": "word " * 5000, "capital": "?"}]  # over max_model_len
     report = abtest.run(
-        abconfig.parse_config(config(dataset=rows)), engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite")
+        abconfig.parse_config(config(dataset=rows)), engine.url, cache=Store(tmp_path / "answers")
     )
     failed = [t for t in report.trials if not t.ok]
     assert sorted(t.item for t in failed) == ["huge", "huge"]
@@ -93,7 +94,7 @@ def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server,
     cfg = abconfig.parse_config(
         config(retries=1, variants=[{"name": "terse", "system": SYSTEM}, {"name": "elsewhere", "url": url}])
     )
-    report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
+    report = abtest.run(cfg, engine.url, cache=Store(tmp_path / "answers"))
     elsewhere = [t for t in report.trials if t.variant == "elsewhere"]
     assert all(not t.ok and t.attempts == 2 and "503" in t.error for t in elsewhere)
     assert len(fake_overloaded_server.bodies) == 6
@@ -104,7 +105,7 @@ def test_server_errors_are_retried_then_recorded(engine, fake_overloaded_server,
 
 def test_repeats_and_the_judge(engine, tmp_path):
     cfg = abconfig.parse_config(config(dataset=ROWS[:2], repeats=2, judge={}))
-    report = abtest.run(cfg, engine.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
+    report = abtest.run(cfg, engine.url, cache=Store(tmp_path / "answers"))
     assert len(report.trials) == 8 and {t.repeat for t in report.trials} == {0, 1}
     assert len(report.judgements) == 2 and {j.first for j in report.judgements} <= {"A", "B", "?"}
     votes = report.judge_summary()["plain"]
@@ -165,7 +166,7 @@ def test_the_cli_names_the_bad_field(tmp_path, capsys):
 def test_a_cancelled_run_resumes_from_the_cache(engine, tmp_path):
     from workbench.errors import WorkbenchError
 
-    cache = abtest.ResultCache(tmp_path / "c.sqlite")
+    cache = Store(tmp_path / "answers")
     cfg = abconfig.parse_config(config(concurrency=1))
     cancel = threading.Event()
     with pytest.raises(WorkbenchError, match=r"cancelled after \d of 6 trials; their answers are cached") as error:
@@ -219,7 +220,7 @@ def test_a_server_fault_is_retried_and_the_second_answer_counts(tmp_path):
     """503 on every first attempt, then the right answer: each trial passes on its second attempt."""
     with ScriptedServer(lambda body, n: (503, "overloaded") if n == 1 else (200, capital_of(body))) as fake:
         cfg = abconfig.parse_config(config(retries=2))
-        report = abtest.run(cfg, fake.url, cache=abtest.ResultCache(tmp_path / "c.sqlite"))
+        report = abtest.run(cfg, fake.url, cache=Store(tmp_path / "answers"))
     assert all(t.ok and t.passed and t.attempts == 2 for t in report.trials)
     assert len(fake.bodies) == 2 * len(report.trials) == 12
     assert report.variants["terse"].pass_rate == report.variants["plain"].pass_rate == 1.0

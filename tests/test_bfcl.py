@@ -135,11 +135,12 @@ def test_the_cli_scores_the_served_model_and_a_rerun_asks_nothing_again(engine, 
     for t in overall:
         assert t["n"] == 8 and t["ci_low"] <= t["accuracy"] <= t["ci_high"]
     assert (tmp_path / "tools-eval-bfcl.csv").read_text().startswith("design,category,n,correct,accuracy")
-    stores = list((settings.cache_dir() / "bfcl" / "runs").glob("*/scored.jsonl"))
-    before = sum(len(p.read_text().splitlines()) for p in stores)
+    scored = {p: p.stat().st_mtime_ns for p in (settings.cache_dir() / "bfcl" / "runs").glob("*/results/*.json")}
+    assert len(scored) >= 16  # one result per (design, entry) in the result store
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout)["rows"] == report["rows"]
-    assert sum(len(p.read_text().splitlines()) for p in stores) == before  # every entry came from the store
+    after = {p: p.stat().st_mtime_ns for p in (settings.cache_dir() / "bfcl" / "runs").glob("*/results/*.json")}
+    assert after == scored  # every entry came from the store: nothing asked or written again
 
 
 # What vLLM answers to tool_choice "auto" when it was started without --enable-auto-tool-choice

@@ -206,14 +206,6 @@ def test_a_changed_setting_invalidates_only_what_it_touches(tmp_path):
     assert all(keys(request, flagged)[s] != before[s] for s in before)  # served otherwise: every result anew
 
 
-def test_the_store_writes_whole_results_and_leaves_other_processes_alone(tmp_path):
-    store = compare.Store(tmp_path)
-    store.put("k", {"items": [1, 2]})
-    assert store.get("k") == {"items": [1, 2]} and store.keys() == ["k"] and store.get("missing") is None
-    store.note_engine(os.getpid())  # not a vLLM process: reap leaves it running
-    assert store.reap() is None and not (tmp_path / "engine.json").exists()
-
-
 # -- the report, from scripted outcomes -------------------------------------------------------------------
 def outcome(name: str, pattern: str, nll: float, tok_s: list[float], fits: bool = True, error=None) -> dict:
     levels = [

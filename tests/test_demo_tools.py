@@ -83,3 +83,13 @@ def test_the_policy_takes_a_tools_file_and_custom_tools_beside_the_demo_tools(tm
     assert {"get_weather", "lookup_order", "ping"} <= set(policy.registry.names())
     assert policy.run("lookup_order", {"order_id": 7}).result == {"status": "shipped"}
     assert policy.run("send_email", {"to": "a@b.cd", "subject": "s", "body": "b"}).status == "denied"
+
+
+def test_only_the_offered_tools_are_callable_and_the_audit_reads_back_as_written(tmp_path):
+    policy = demo_tools.policy(tmp_path / "data", tmp_path / "a.jsonl", offered=["calculator"])
+    assert policy.registry.names() == ["calculator"]
+    assert policy.run("calculator", {"expression": "6 * 7"}).result == 42
+    assert policy.run("get_weather", {"city": "Hangzhou", "date": "2026-12-08"}).status != "executed"
+    tail = policy.audit.tail(40).splitlines()
+    assert [json.loads(line)["tool"] for line in tail][:1] == ["calculator"] and "get_weather" in tail[-1]
+    assert policy.audit.tail(1) == tail[-1]

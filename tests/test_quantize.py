@@ -163,6 +163,18 @@ def test_what_cannot_fit_is_refused_naming_what_would():
     assert quantize.check_machine(models.CATALOG["smollm2-135m-instruct"], quantize.QuantizeSettings(), 23.5).fits
 
 
+def test_a_form_keeps_the_defaults_of_empty_fields_and_the_target_is_checked_first(tmp_path):
+    given = quantize.QuantizeSettings.given(
+        method="rtn", bits=8.0, group_size=0, samples=None, seq_len="", desc_act=False
+    )
+    assert given == quantize.QuantizeSettings(method="rtn", bits=8) and isinstance(given.bits, int)
+    assert quantize.target(models.BUNDLED_MODEL, quantize.QuantizeSettings(), str(tmp_path / "out")) == tmp_path / "out"
+    default = quantize.target(models.BUNDLED_MODEL, quantize.QuantizeSettings())
+    assert default.parent.name == "checkpoints" and "-gptq-int4-g64-" in default.name  # 576 wide: 64, not 128
+    with pytest.raises(ConfigError, match="group_size=100 does not divide"):
+        quantize.target(models.BUNDLED_MODEL, quantize.QuantizeSettings(group_size=100))
+
+
 def test_default_calibration_is_chat_formatted_chinese_english_and_tool_calls():
     from transformers import AutoTokenizer
 

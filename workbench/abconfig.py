@@ -264,13 +264,45 @@ def _placeholders(template: str) -> set[str]:
     return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+def dataset_path(config: ABConfig) -> Path | None:
+    """The dataset's file (a relative path is beside the config), or None when the rows are in the config itself."""
+    if isinstance(config.dataset, list):
+        return None
+    path = Path(config.dataset)
+    return path if path.is_absolute() else Path(config.base_dir) / path
+
+
+def beyond(config: ABConfig, fields: set[str], variants: int) -> list[str]:
+    """What a form that shows `fields` of each of its first `variants` variants (and a config's name, dataset,
+    prompt, checks, repeats, concurrency, limit and whether to judge) cannot carry: sampling values and settings
+    away from their defaults, the judge's own settings, the variants past the first few. Empty when it carries all."""
+    data = config.model_dump(by_alias=True, mode="json")
+    sampling = {
+        k
+        for v in [data["defaults"], *data["variants"][:variants]]
+        for k, value in v.items()
+        if value is not None and k not in fields
+    }
+    settings = {
+        k
+        for k in ("retries", "timeout_s", "confidence", "baseline")
+        if getattr(config, k) != ABConfig.model_fields[k].default
+    }
+    judge = {"judge settings"} if config.judge and config.judge.model_fields_set else set()
+    extra = (
+        [f"variants past the first {variants} ({len(config.variants)} in all)"]
+        if len(config.variants) > variants
+        else []
+    )
+    return sorted(sampling | settings | judge) + extra
+
+
 def load_items(config: ABConfig) -> list[Item]:
     """The dataset's rows as items, every template placeholder and per-row assertion checked first."""
-    if isinstance(config.dataset, list):
+    path = dataset_path(config)
+    if path is None:
         rows, where = config.dataset, "dataset"
     else:
-        path = Path(config.dataset)
-        path = path if path.is_absolute() else Path(config.base_dir) / path
         rows, where = _read_rows(path), str(path)
     if not rows:
         raise ConfigError(f"{where} has no rows. Fix: add at least one item.")

@@ -11,21 +11,19 @@ requests. The config, the dataset and the rendering of a prompt are `abconfig.py
     print(report.verdict)
 """
 
-import hashlib
 import json
 import re
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from workbench import abreport, settings
 from workbench.abconfig import ABConfig, Assertion, Item, Sampling, Variant, load_items, render
 from workbench.client import Client
 from workbench.errors import ConfigError, EngineUnavailableError, RequestRejectedError, WorkbenchError
+from workbench.store import Store
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -125,43 +123,10 @@ class Trial:
         return d
 
 
-class ResultCache:
-    """Answers by request (model, its folder, messages, sampling, repeat) in one SQLite file.
+def default_store() -> Store:
+    """Answers by request (model, its folder, messages, sampling, repeat), in the workbench's one result store.
     Only successful answers are kept, so a rerun retries what failed and repeats nothing else."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT, created REAL)")
-        self._db.commit()
-
-    @staticmethod
-    def key(request: dict) -> str:
-        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-    def get(self, key: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def put(self, key: str, value: dict) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (key, json.dumps(value), time.time()))
-            self._db.commit()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def default_cache() -> ResultCache:
-    return ResultCache(settings.cache_dir() / "abtest" / "answers.sqlite")
+    return Store(settings.cache_dir() / "abtest")
 
 
 def _retryable(exc: Exception) -> bool:
@@ -186,7 +151,7 @@ class _Endpoint:
 class Runner:
     """Sends requests with retries through the cache; shared by trials and the judge."""
 
-    def __init__(self, config: ABConfig, url: str | None, cache: ResultCache | None):
+    def __init__(self, config: ABConfig, url: str | None, cache: Store | None):
         self.config, self.url, self.cache = config, url, cache
         self._endpoints: dict[tuple, _Endpoint] = {}
         self._lock = threading.Lock()
@@ -218,7 +183,7 @@ class Runner:
             "enable_thinking": enable_thinking,
             "repeat": repeat,
         }
-        key = ResultCache.key(request)
+        key = Store.key(request)
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             trial.__dict__.update(stored, ok=True, cached=True)
@@ -253,7 +218,7 @@ def run(
     config: ABConfig,
     url: str | None = None,
     *,
-    cache: ResultCache | None | Literal["default"] = "default",
+    cache: Store | None | Literal["default"] = "default",
     on_trial=None,
     cancel: threading.Event | None = None,
 ):
@@ -262,11 +227,7 @@ def run(
     `on_trial(done, total, trial)` is called as trials finish; setting `cancel` stops before the
     next request (finished answers stay cached, so running again resumes where this stopped)."""
     if cache == "default":
-        cache = default_cache()
-        try:
-            return run(config, url, cache=cache, on_trial=on_trial, cancel=cancel)
-        finally:
-            cache.close()
+        cache = default_store()
     items = load_items(config)
     runner = Runner(config, url or settings.engine_url(), cache)
     started = time.perf_counter()

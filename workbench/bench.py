@@ -1,9 +1,10 @@
 """bench.py measures serving the way `vllm bench serve` does, over the OpenAI-compatible API.
 
 Each request is a streamed /v1/completions call with `stream_options.include_usage`, so token counts are
-the server's own. Prompts come from a dataset: `random` (random English words cut to exactly input_len
-tokens by the server's tokenizer and sent as token ids, like vLLM's `random` dataset), `docqa` (questions
-about generated contracts) or `ab` (the worked A/B example's questions). `ignore_eos` makes output lengths
+the server's own. Prompts come from a dataset: `random` (vLLM's own random dataset, the very prompts `vllm bench
+serve --dataset-name random` sends for the same seed; where the served model's tokenizer is not on this machine,
+random English words cut to input_len tokens by the server's tokenizer instead, and the report says so), `docqa`
+(questions about generated contracts) or `ab` (the worked A/B example's questions). `ignore_eos` makes output lengths
 exact where the server supports it (vLLM does).
 
 Each load level is a fixed concurrency, or a request rate with Poisson or gamma-bursty arrivals, as vLLM's
@@ -52,8 +53,9 @@ class Workload:
 
 @dataclass(frozen=True)
 class Prompt:
-    prompt: "str | list[int]"  # token ids (random) or text
+    prompt: "str | list[int]"  # token ids or text
     output_len: int
+    tokens: int = 0  # how many tokens the text is, when known (vLLM's random dataset counts them)
 
 
 @dataclass
@@ -119,6 +121,9 @@ def make_prompts(client, workload: Workload, max_model_len: int) -> list[Prompt]
         )
     rng = random.Random(workload.seed)
     if workload.dataset == "random":
+        same = _vllms_random(client, workload)
+        if same is not None:
+            return same
         prompts = []
         for _ in range(workload.num_prompts):
             text = " ".join(rng.choice(_WORDS) for _ in range(workload.input_len + 8))
@@ -131,6 +136,37 @@ def make_prompts(client, workload: Workload, max_model_len: int) -> list[Prompt]
         ids = client.tokenize(texts[i % len(texts)])[: workload.input_len]  # cut to input_len at most
         out.append(Prompt(ids, workload.output_len))
     return out
+
+
+def _vllms_random(client, workload: Workload) -> "list[Prompt] | None":
+    """vLLM's random dataset (vllm/benchmarks/datasets/datasets.py, RandomDataset, 0.32): runs of consecutive
+    vocabulary ids from a seeded offset, decoded to text and re-encoded to input_len tokens. The same prompts for
+    the same seed as `vllm bench serve`, so both tools load the server alike: the prompt decides what the model
+    writes back, and on one CPU core the text of the reply moves TPOT by 6 % (English words against these). None
+    when the served model's tokenizer is not on this machine (a server elsewhere): the caller falls back."""
+    from vllm.benchmarks.datasets import RandomDataset
+    from vllm.tokenizers import get_tokenizer
+
+    card = client.model_card()
+    try:
+        tokenizer = get_tokenizer(card.get("root") or card["id"])
+    except Exception:  # noqa: BLE001 - not here (a Hub id offline, a folder on another host): words instead
+        return None
+    samples = RandomDataset(random_seed=workload.seed).sample(
+        tokenizer, workload.num_prompts, input_len=workload.input_len, output_len=workload.output_len
+    )
+    return [Prompt(s.prompt, workload.output_len, s.prompt_len) for s in samples]
+
+
+def _prompts_from(workload: Workload, prompts: list[Prompt]) -> str:
+    """What the prompts were, in words, for the report."""
+    if workload.dataset != "random":
+        return {"docqa": "questions about generated contracts", "ab": "the worked A/B example's questions"}[
+            workload.dataset
+        ]
+    if prompts and prompts[0].tokens:
+        return f"vLLM's random dataset, seed {workload.seed}: the prompts `vllm bench serve` sends"
+    return "random English words (the served model's tokenizer is not on this machine, so not vLLM's own)"
 
 
 def _docqa_texts(rng) -> list[str]:
@@ -152,7 +188,7 @@ def _ab_texts() -> list[str]:
 
 async def _one(sdk, model: str, prompt: Prompt, ignore_eos: bool) -> RequestResult:
     result, clock = RequestResult(), Clock()  # the client's clock: TTFT and ITL are timed the same everywhere
-    result.sent_tokens = len(prompt.prompt) if isinstance(prompt.prompt, list) else 0
+    result.sent_tokens = len(prompt.prompt) if isinstance(prompt.prompt, list) else prompt.tokens
     result.asked_tokens = prompt.output_len
     try:
         stream = await sdk.completions.create(
@@ -394,7 +430,7 @@ def run(
         server=facts,
         machine=here,
         placement=where,
-        workload=asdict(workload),
+        workload={**asdict(workload), "prompts": _prompts_from(workload, prompts)},
         slo=asdict(slo),
         ignore_eos=ignore_eos,
         warmup=warmup,

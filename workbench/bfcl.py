@@ -35,6 +35,7 @@ from pathlib import Path
 from workbench import agent, settings, stats, tools
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
+from workbench.store import Store
 
 VERSION = "2026.3.23"
 WHEEL = f"bfcl_eval-{VERSION}-py3-none-any.whl"
@@ -355,7 +356,8 @@ def evaluate(
 ) -> BfclReport:
     """Every sampled entry through every design, scored by BFCL's checker. Each scored entry is kept as soon as
     it is done (in `store`, by default under the cache keyed by the served model and the code), so a run that is
-    stopped goes on where it stopped; `on_row(done, total, row)` hears each one. A caller that knows more about
+    stopped goes on where it stopped (the workbench's result store, one scored entry per design and entry);
+    `on_row(done, total, row)` hears each one. A caller that knows more about
     what is served (`workbench compare`: the checkpoint's content) passes its own `store`. `thinking` holds the
     settings each design runs with ((True, False): thinking on against off); every pair is checked against the
     server before the first request."""
@@ -365,27 +367,22 @@ def evaluate(
             agent.check_server(client, mode, think)
     entries = sample(categories, per_category, seed)
     card = client.model_card()
-    store = Path(store) if store is not None else settings.cache_dir() / "bfcl" / "runs" / _key(card)
-    store.mkdir(parents=True, exist_ok=True)
-    done = {}
-    results_file = store / "scored.jsonl"
-    if results_file.is_file():
-        for line in results_file.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["mode"], row["id"])] = row
+    folder = Path(store) if store is not None else settings.cache_dir() / "bfcl" / "runs" / _key(card)
+    scored = Store(folder)
     tasks = [(entry, mode, few_shot, think) for mode, few_shot in designs for think in thinking for entry in entries]
     rows, count = {}, 0
 
     def one(task):
         entry, mode, few_shot, think = task
         key = (agent_design(mode, few_shot, think), entry.id)
-        return key, done.get(key) or _run_one(client, entry, mode, few_shot, store / "audit", think)
+        row = scored.get(f"{key[0]}.{key[1]}")
+        if row is None:
+            row = _run_one(client, entry, mode, few_shot, folder / "audit", think)
+            scored.put(f"{key[0]}.{key[1]}", row)  # kept the moment it is scored
+        return key, row
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool, open(results_file, "a", encoding="utf-8") as out:
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for key, row in pool.map(one, tasks):
-            if key not in done:
-                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-                out.flush()
             rows[key] = row
             count += 1
             if on_row:

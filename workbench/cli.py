@@ -47,6 +47,7 @@ from workbench.engine import Engine, EngineConfig, check_parsers
 from workbench.errors import WorkbenchError
 from workbench.report import daily, demo_db
 from workbench.report import spec as report_spec
+from workbench.store import Store
 
 DESCRIPTION = (
     "The research workbench: plan, quantize, serve, measure and use a 14B-class model on one GPU "
@@ -1274,7 +1275,9 @@ def _ab_run_flags(p) -> None:
     p.add_argument("--limit", type=_positive, default=None, help="only the first N items")
     p.add_argument("--repeats", type=_positive, default=None, help="override the config's repeats")
     p.add_argument("--concurrency", type=_positive, default=None, help="override the config's concurrency")
-    p.add_argument("--cache", default=None, help="answer cache file (default: under the workbench cache)")
+    p.add_argument(
+        "--cache", default=None, help="folder that keeps the answers (default: abtest/ under the workbench cache)"
+    )
     p.add_argument("--no-cache", action="store_true", help="ask again even when an answer is cached")
     p.add_argument(
         "--save",
@@ -1293,7 +1296,7 @@ def ab_run(args) -> int:
         repeats=args.repeats,
         concurrency=args.concurrency,
     )
-    cache = None if args.no_cache else (abtest.ResultCache(args.cache) if args.cache else "default")
+    cache = None if args.no_cache else (Store(args.cache) if args.cache else "default")
     with tqdm(unit="trial", disable=args.json, file=sys.stderr, desc=config.name) as bar:
 
         def show(done, total, trial):

@@ -32,7 +32,7 @@ from workbench import bench, gpu_lease, hardware, models, planner, settings, vll
 from workbench.client import Client, ServerParsers
 from workbench.compare_report import CompareReport
 from workbench.compare_request import Candidate, CompareRequest, check, checkpoint_folder
-from workbench.compare_tasks import digest, items_digest, run_task
+from workbench.compare_tasks import items_digest, run_task
 from workbench.engine import Engine, EngineConfig, detect_device, error_line
 from workbench.errors import EngineStartupError, WorkbenchError
 from workbench.quantize import MANIFEST
@@ -57,7 +57,7 @@ def content_hash(folder: Path, cache: dict) -> str:
                     h.update(block)
             cache[memo] = h.hexdigest()
         parts.append((str(path.relative_to(folder)), cache[memo]))
-    return digest(parts)
+    return Store.key(parts)
 
 
 def engine_config(c: Candidate, request: CompareRequest) -> EngineConfig:
@@ -199,7 +199,7 @@ def step_key(ident: dict, step: str, request: CompareRequest) -> str:
         }
     else:
         what = {"settings": request.settings.of(step), "items": items_digest(step, request.settings)}
-    return f"{step}-{digest({'candidate': ident, 'step': step, **what})[:24]}"
+    return f"{step}-{Store.key({'candidate': ident, 'step': step, **what})[:24]}"
 
 
 @contextmanager

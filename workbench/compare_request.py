@@ -9,7 +9,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import abconfig, bench, bench_report, bfcl, hardware, hub, models, toolseval, vllm_flags
+from workbench import abconfig, bench, bench_report, bfcl, hardware, hub, models, reference, toolseval, vllm_flags
 from workbench.client import Client
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.thinking import THINKING_SWITCH
@@ -153,7 +153,7 @@ class CompareRequest:
     slo: bench_report.SLO = field(default_factory=bench_report.SLO)
     gpu: str | None = None
     gpu_total_gib: float | None = None
-    plan_context: int = 32_768  # the context the memory plan asks at
+    plan_context: int = reference.MAX_MODEL_LEN  # the context the memory plan asks at
     max_model_len: int = 4096  # what a checkpoint is served with unless its flags say otherwise
     store: str | None = None
     confidence: float = 0.95

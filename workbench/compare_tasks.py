@@ -5,8 +5,6 @@ asks about, so that a stored result is reused only for the same items. It serves
 (compare.py does).
 """
 
-import hashlib
-import json
 import math
 import random
 from pathlib import Path
@@ -15,11 +13,7 @@ from workbench import abconfig, abtest, bfcl, context, demo_tools, docqa_dataset
 from workbench.client import Client
 from workbench.compare_request import TaskSettings
 from workbench.report import accuracy as report_accuracy
-
-
-def digest(value) -> str:
-    """sha256 of a value's JSON (keys sorted): what items digests, content hashes and store keys are made of."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+from workbench.store import Store
 
 
 def _cap(items: list, limit: int | None) -> list:
@@ -51,19 +45,19 @@ def _bfcl_per_category(s: TaskSettings) -> int:
 def items_digest(task: str, s: TaskSettings) -> str:
     """The items a task asks about, as a digest: the same items give the same digest on any machine."""
     if task == "ppl":
-        return digest([quality.eval_text(s.ppl_chars), s.chunk_chars, s.items])
+        return Store.key([quality.eval_text(s.ppl_chars), s.chunk_chars, s.items])
     if task == "tools":
-        return digest([(c.category, c.message, c.expected) for c in tool_cases(s)])
+        return Store.key([(c.category, c.message, c.expected) for c in tool_cases(s)])
     if task == "bfcl":
-        return digest([e.id for e in bfcl.sample(s.bfcl_categories or None, _bfcl_per_category(s), s.seed)])
+        return Store.key([e.id for e in bfcl.sample(s.bfcl_categories or None, _bfcl_per_category(s), s.seed)])
     if task == "docqa":
-        return digest([s.docqa_count, s.items, "docqa_dataset seed 7"])
+        return Store.key([s.docqa_count, s.items, "docqa_dataset seed 7"])
     if task == "context":
-        return digest([s.context_lengths, s.context_depths, s.context_facts, s.seed, s.items, context.grid.VERSION])
+        return Store.key([s.context_lengths, s.context_depths, s.context_facts, s.seed, s.items, context.grid.VERSION])
     if task == "report":
-        return digest([report_accuracy.labelled_days(), s.items, report_accuracy.MEASURES])
+        return Store.key([report_accuracy.labelled_days(), s.items, report_accuracy.MEASURES])
     config = abconfig.load_config(s.ab_config)
-    return digest([config.model_dump(mode="json"), [(i.id, i.vars) for i in abconfig.load_items(config)], s.items])
+    return Store.key([config.model_dump(mode="json"), [(i.id, i.vars) for i in abconfig.load_items(config)], s.items])
 
 
 def run_task(task: str, client: Client, s: TaskSettings, workdir: Path, shared: Path) -> dict:

@@ -194,6 +194,16 @@ def builtin_registry(data_dir: str | Path, outbox: list | None = None) -> Regist
     return registry
 
 
+def registry(data_dir: str | Path, custom: list[dict] = (), tools_file: str | Path | None = None) -> Registry:
+    """The demo tools, with a tools file's and `custom` JSON-schema tools beside them."""
+    found = builtin_registry(data_dir)
+    for entry in custom:
+        found.add_fixed(**entry)
+    if tools_file:
+        load_tools_file(found, tools_file)
+    return found
+
+
 def policy(
     data_dir: str | Path,
     audit_path: str | Path,
@@ -201,12 +211,11 @@ def policy(
     tools_file: str | Path | None = None,
     confirm=None,
     limits: Limits | None = None,
+    offered: list[str] | None = None,
 ) -> Policy:
-    """The demo tools, with a tools file's and `custom` JSON-schema tools beside them, under the policy and audited
-    to `audit_path`. `confirm(name, arguments) -> bool` answers for the sensitive ones (None: denied)."""
-    registry = builtin_registry(data_dir)
-    for entry in custom:
-        registry.add_fixed(**entry)
-    if tools_file:
-        load_tools_file(registry, tools_file)
-    return Policy(registry, AuditLog(audit_path), limits or Limits(), confirm)
+    """`registry(...)`'s tools (only the `offered` ones, when given) under the policy and audited to `audit_path`.
+    `confirm(name, arguments) -> bool` answers for the sensitive ones (None: denied)."""
+    found = registry(data_dir, custom, tools_file)
+    if offered is not None:
+        found = found.subset(offered)
+    return Policy(found, AuditLog(audit_path), limits or Limits(), confirm)

@@ -17,7 +17,7 @@ import io
 
 from markdown_it import MarkdownIt
 
-from workbench import documents, hardware, model_catalog, plots
+from workbench import documents, hardware, model_catalog, plots, reference
 from workbench import planner as planning  # `planner` is this module's widget
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.errors import WorkbenchError
@@ -82,10 +82,10 @@ def _bar(plan, card):
 
 
 def planner(
-    model: str = "Qwen3-14B",
-    gpu: str = "RTX 3090",
-    quant: str = "gptq-int4",
-    max_model_len: int = 32768,
+    model: str = reference.MODEL,
+    gpu: str = reference.GPU,
+    quant: str = reference.QUANT,
+    max_model_len: int = reference.MAX_MODEL_LEN,
     gmu: float = 0.92,
     kv_dtype: str = "auto",
 ) -> View:

@@ -8,7 +8,6 @@ complete, with a manifest. It knows nothing about serving: quality.py measures w
 the served engine.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from workbench.quantize_calibration import (
     split_calibration,
 )
 from workbench.quantize_plan import KERNEL_GROUP_SIZES, quantized_input_widths, valid_group_sizes  # noqa: F401
+from workbench.store import Store
 
 MANIFEST = "workbench-manifest.json"
 # GPTQModel prints "Quantizing layer 3 of 29" (to a file) or "... in layer [3 of 29]" (to a terminal)
@@ -73,6 +73,17 @@ class QuantizeSettings:
             raise ConfigError(f"holdout_fraction={self.holdout_fraction} is outside (0, 1).")
         if self.calibration not in ("chat", "pydoc"):
             raise ConfigError(f"calibration={self.calibration!r} is not one of 'chat', 'pydoc'.")
+
+    @classmethod
+    def given(cls, **values) -> "QuantizeSettings":
+        """Settings from a form: a field left empty (None, "" or a browser's 0 for a number) keeps its default, and
+        a number that arrives as a float is cast to the field's type."""
+        defaults = cls()
+
+        def empty(v):
+            return v is None or v == "" or (v == 0 and not isinstance(v, bool))
+
+        return cls(**{k: type(getattr(defaults, k))(v) for k, v in values.items() if not empty(v)})
 
     def for_model(self, spec: ModelSpec) -> "QuantizeSettings":
         """The settings with an automatic group size made concrete for `spec`."""
@@ -337,11 +348,7 @@ def quantize(
     work = work_dir(out)
     job_path = work / "job.json"
     previous = json.loads(job_path.read_text()) if job_path.is_file() else None
-    asked = hashlib.sha256(
-        json.dumps(
-            [str(source), asdict(settings), calibration_dataset, calibration_column, calibration_text], default=str
-        ).encode()
-    ).hexdigest()
+    asked = Store.key([str(source), asdict(settings), calibration_dataset, calibration_column, calibration_text])
     if resumable and previous and previous.get("asked") == asked:
         job = previous  # the same run: resume from GPTQModel's checkpoints with the same calibration samples
         calibration = Calibration(job["samples"], job["heldout"], settings.seq_len)
@@ -480,24 +487,38 @@ def checkpoint_dir(model: str, settings: QuantizeSettings, suffix: str) -> Path:
     )
 
 
+def target(model: str, settings: QuantizeSettings, out: str | None = None) -> Path:
+    """Where a run of `quantize` should write, once its plan is checked on this machine (the group size, vLLM's own
+    config check, the memory plan): `out`, or a new folder under the cache's checkpoints/ named by the time."""
+    plan = plan_run(model, settings)
+    if not plan.fits:
+        raise ConfigError(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
+    if out and out.strip():
+        return Path(out.strip()).expanduser()
+    return checkpoint_dir(model, replace(settings, group_size=plan.group_size), time.strftime("%Y%m%d-%H%M%S"))
+
+
 def cached(model: str, settings: QuantizeSettings | None = None, on_progress=None) -> QuantizeResult:
     """The checkpoint `quantize(model, ..., settings)` makes with the default calibration text, made once into
     the cache (checkpoints/) and reused while the settings and GPTQModel's version hold: notebooks 03 and 09 and
     bench/compare.py share it. The result's manifest says `"reused": true` when nothing was quantized."""
     settings = (settings or QuantizeSettings()).for_model(models.spec_from_folder(models.resolve_model(model)))
     versions = {d: hardware.package_version(d) for d in ("gptqmodel", "transformers", "torch")}
-    key = hashlib.sha256(
-        json.dumps([str(models.resolve_model(model)), asdict(settings), versions], sort_keys=True).encode()
-    ).hexdigest()[:10]
-    out = checkpoint_dir(model, settings, key)
-    manifest_path = out / MANIFEST
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
+    key = Store.key([str(models.resolve_model(model)), asdict(settings), versions])
+    out = checkpoint_dir(model, settings, key[:10])
+    made = Store(settings_module.cache_dir() / "quantize")  # the result store: one record per checkpoint made
+    record = made.get(key)
+    if record is None and (out / MANIFEST).is_file():  # made before the store kept records: adopted as it is
+        record = json.loads((out / MANIFEST).read_text())
+        made.put(key, record)
+    if record is not None and (out / MANIFEST).is_file():
         return QuantizeResult(
-            out, manifest["seconds"], manifest["source_bytes"], manifest["out_bytes"], {**manifest, "reused": True}
+            out, record["seconds"], record["source_bytes"], record["out_bytes"], {**record, "reused": True}
         )
     shutil.rmtree(out, ignore_errors=True)  # an interrupted run never leaves a folder with a manifest
-    return quantize(model, out, settings, on_progress=on_progress)
+    result = quantize(model, out, settings, on_progress=on_progress)
+    made.put(key, result.manifest)
+    return result
 
 
 def _read_progress(log_path: Path, last: Progress, elapsed_s: float) -> Progress:

@@ -275,6 +275,12 @@ class AuditLog:
             return []
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
+    def tail(self, lines: int = 40) -> str:
+        """The last `lines` events as written (JSON lines), for a person to read."""
+        if not self.path.exists():
+            return ""
+        return "\n".join(self.path.read_text(encoding="utf-8").splitlines()[-lines:])
+
 
 @dataclass
 class Policy:

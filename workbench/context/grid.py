@@ -12,8 +12,6 @@ the same model on a GPU (the longest context that fits and how many requests at 
 It knows nothing about faces; plots.recall_map draws the map.
 """
 
-import hashlib
-import json
 import random
 import re
 import time
@@ -129,10 +127,6 @@ def check(request: ContextRequest) -> None:
         documents.load(path)  # an unreadable file says so before any question
 
 
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
-
-
 # -- the haystacks --------------------------------------------------------------------------------------------
 def generated_contracts(folder: Path, client: Client, tokens: int, seed: int = 0) -> list[documents.Document]:
     """A Chinese and an English contract (docqa_dataset's), each at least `tokens` long, written to `folder`."""
@@ -184,7 +178,7 @@ def haystacks(request: ContextRequest, client: Client, folder: Path) -> list[Hay
                 f"document {doc.name} holds {tokens:,} tokens, {which}. Fix: pass a longer document, "
                 f"or --lengths of at most {tokens:,}."
             )
-        out.append(Haystack(doc, planting.language_of(doc.text), tokens, _digest(doc.text)[:16]))
+        out.append(Haystack(doc, planting.language_of(doc.text), tokens, Store.key(doc.text)[:16]))
     return out
 
 
@@ -458,7 +452,7 @@ def run(request: ContextRequest, server: "str | Client", out: str | Path | None 
                 for depth in request.depths:
                     key = (
                         "context-"
-                        + _digest(
+                        + Store.key(
                             {
                                 "server": identity,
                                 "document": stack.digest,

@@ -19,6 +19,7 @@ On vLLM's CPU build the pool is exactly VLLM_CPU_KVCACHE_SPACE GiB and blocks ho
 import math
 from dataclasses import dataclass
 
+from workbench import reference
 from workbench.errors import ConfigError
 from workbench.model_catalog import ModelSpec
 from workbench.planner.vllm_facts import (
@@ -65,7 +66,7 @@ QUANT_FORMATS: dict[str, QuantFormat] = {
         QuantFormat("gguf-q8_0", 8.5, quantizes_embeddings=True, note="34 bytes per block of 32"),
     ]
 }
-DEFAULT_GROUP_SIZE = 128
+DEFAULT_GROUP_SIZE = reference.GROUP_SIZE
 
 
 def quant_format(name: str) -> QuantFormat:

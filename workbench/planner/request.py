@@ -5,12 +5,13 @@ nothing itself (planner.plan does) and reads nothing.
 
 from dataclasses import dataclass, field
 
+from workbench import reference
 from workbench.errors import ConfigError
 from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import DEFAULT_GROUP_SIZE, QUANT_FORMATS
 from workbench.planner.vllm_facts import ServeSettings
 
-DEFAULT_GPU = "RTX 3090"
+DEFAULT_GPU = reference.GPU
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class PlanRequest:
     """What a person asks. `gpu` None: the log's GPU when a log gives its memory, else RTX 3090. `vllm_version`
     None: the log's, else vllm_facts.DEFAULT_VLLM_VERSION. A log is a file (`log_path`) or its text (`log_text`)."""
 
-    model: str = "Qwen3-14B"  # a reference models.find_model reads: catalog name, folder or Hub id
+    model: str = reference.MODEL  # a reference models.find_model reads: catalog name, folder or Hub id
     revision: str | None = None  # of a Hub id
     gpu: str | None = None
     gpu_total_gib: float | None = None

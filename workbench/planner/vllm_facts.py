@@ -13,6 +13,7 @@ budget. No arithmetic over bytes here (budget.py) and no I/O.
 import re
 from dataclasses import dataclass
 
+from workbench import reference
 from workbench.errors import ConfigError
 from workbench.model_catalog import ModelSpec
 from workbench.vllm_flags import ServeFlags, batch_defaults
@@ -55,7 +56,7 @@ class ServeSettings(ServeFlags):
     """The flags a plan is for (vllm_flags.ServeFlags; `None` leaves vLLM's default for the version and GPU),
     and the vLLM version whose defaults and profile the plan follows. The model is the plan's ModelSpec."""
 
-    max_model_len: int | None = 32_768
+    max_model_len: int | None = reference.MAX_MODEL_LEN
     vllm_version: str = DEFAULT_VLLM_VERSION
     # Whether torch.compile's cache (~/.cache/vllm/torch_compile_cache) already holds this model and these settings:
     # "cold" on a first start (or in a container without that folder mounted), "warm" on every later one. On the V2

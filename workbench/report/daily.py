@@ -5,7 +5,6 @@ Every refusal comes before the first file is written. `schedule` prints the oper
 """
 
 import datetime as dt
-import hashlib
 import json
 import shlex
 import sys
@@ -18,6 +17,7 @@ from workbench.report import facts as facts_module
 from workbench.report import output, writer
 from workbench.report.source import Source, display_url
 from workbench.report.spec import ReportSpec
+from workbench.store import Store
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Report:
 def key(spec: ReportSpec, author: str) -> str:
     """What makes two runs for one date the same report: the spec (password-free), the writer, the language."""
     described = {**spec.model_dump(), "db": display_url(spec.db), "author": author}
-    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Store.key(described)[:16]
 
 
 def generate(

@@ -198,30 +198,10 @@ def build_ab_tab(ctx: AppContext) -> None:
                 return [gr.skip()] * len(inputs)
             config = abconfig.load_config(file)
             data = config.model_dump(by_alias=True, mode="json")
-            source = config.dataset if isinstance(config.dataset, str) else None
-            if source and not Path(source).is_absolute():
-                source = str(Path(config.base_dir) / source)
-            if source is None or not Path(source).is_file():
+            source = abconfig.dataset_path(config)
+            if source is None or not source.is_file():
                 gr.Warning("The config's dataset is not beside the uploaded file; upload the dataset too.")
-                source = gr.skip()
-            if len(config.variants) > 2:
-                gr.Warning(
-                    f"The config has {len(config.variants)} variants; this tab shows the first two "
-                    "(`workbench ab run` runs them all)."
-                )
-            sampling = {
-                k
-                for v in [data["defaults"], *data["variants"][:2]]
-                for k, value in v.items()
-                if value is not None and k not in FORM_FIELDS
-            }
-            settings_ = {
-                k
-                for k in ("retries", "timeout_s", "confidence", "baseline")
-                if getattr(config, k) != abconfig.ABConfig.model_fields[k].default
-            }
-            judge_ = {"judge settings"} if config.judge and config.judge.model_fields_set else set()
-            dropped = sorted(sampling | settings_ | judge_)
+            dropped = abconfig.beyond(config, FORM_FIELDS, variants=2)
             if dropped:
                 gr.Warning(
                     f"The form has no fields for {', '.join(dropped)}; run the config with "
@@ -231,7 +211,7 @@ def build_ab_tab(ctx: AppContext) -> None:
             checks_ = [a.model_dump(mode="json", exclude_defaults=True) for a in config.assertions]
             return [
                 config.name,
-                source,
+                str(source) if source is not None and source.is_file() else gr.skip(),
                 config.prompt,
                 yaml.safe_dump(checks_, sort_keys=False, allow_unicode=True),
                 config.repeats,
@@ -246,8 +226,7 @@ def build_ab_tab(ctx: AppContext) -> None:
         @shows_errors
         def on_run(*values):
             config = _build_config(*values[:8], list(values[8:16]), list(values[16:24]))
-            ctx.client()  # the engine must be up
-            url = ctx.engine.base_url
+            url = ctx.base_url()  # the engine must be up
             job = ctx.jobs.add(Job("abtest"))
             job.progress = (0, 0, 0)
 

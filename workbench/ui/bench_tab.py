@@ -120,7 +120,7 @@ def build_bench_tab(ctx: AppContext) -> None:
                 dataset or "random",
             )
             slo = bench_report.SLO(_slo(slo_ttft, "SLO TTFT"), _slo(slo_tpot, "SLO TPOT"))
-            url = ctx.client().base_url
+            url = ctx.base_url()
             engine = ctx.engine
             server_pid = engine.process.pid if engine is not None and engine.owned else None  # else found by port
             yield "starting: tokenizing the prompts ...", None, None, None, None, None

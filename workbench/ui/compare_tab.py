@@ -6,7 +6,7 @@ import tempfile
 
 import gradio as gr
 
-from workbench import bench, compare, compare_request, hardware
+from workbench import bench, compare, compare_request, hardware, reference
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces
@@ -68,7 +68,7 @@ def build_compare_tab(ctx: AppContext) -> None:
             repeats = gr.Number(2, label="Runs per level", precision=0)
             gpu = gr.Dropdown(
                 ["", *hardware.GPU_CATALOG],
-                value="RTX 3090",
+                value=reference.GPU,
                 label="Target GPU (empty: no plan)",
                 allow_custom_value=True,
             )
@@ -84,7 +84,7 @@ def build_compare_tab(ctx: AppContext) -> None:
         def on_run(candidates_text, tasks_, items_, workload_, prompts_, repeats_, gpu_):
             load = compare_request.parse_workload(workload_ or "c=1")
             request = compare_request.CompareRequest(
-                candidates=candidates_from(candidates_text, lambda: ctx.client().base_url),
+                candidates=candidates_from(candidates_text, ctx.base_url),
                 tasks=compare_request.parse_tasks(",".join(tasks_ or [])),
                 settings=compare_request.TaskSettings(items=int(items_) if filled(items_, None) else None),
                 workload=bench.Workload(num_prompts=int(filled(prompts_, 8)), output_len=32) if load else None,

@@ -123,6 +123,11 @@ class AppContext:
         self.start()
 
     def client(self) -> Client:
+        """A client of the running engine, or the reason there is none (starting, stopped) with its fix."""
+        return Client(self.base_url())
+
+    def base_url(self) -> str:
+        """The running engine's OpenAI URL, for a run that makes its own requests (a benchmark, an A/B test)."""
         if self.starting:
             raise WorkbenchError(
                 "the engine is still starting (the first start compiles the model; about a minute). "
@@ -130,7 +135,7 @@ class AppContext:
             )
         if not self.ready:
             raise WorkbenchError(f"the engine is not running ({self.status()}). Fix: press Start on the Engine tab.")
-        return Client(self.engine.base_url)
+        return self.engine.base_url
 
     def log_tail(self, lines: int = 30) -> str:
         if self.engine is not None and self.engine.log_path is None and not self.engine.owned:

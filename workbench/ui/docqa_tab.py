@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import context, docqa, documents, plots
+from workbench import context, docqa, documents, plots, reference
 from workbench.thinking import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, shows_errors
@@ -97,7 +97,7 @@ def build_docqa_tab(ctx: AppContext) -> None:
             ctx_lengths = gr.Textbox(value="1024,2048,4096", label="Lengths (tokens)")
             ctx_depths = gr.Textbox(value="0,25,50,75,100", label="Depths (%)")
             ctx_target = gr.Number(value=0.95, label="Target recall (0-1]")
-            ctx_gpu = gr.Textbox(value="RTX 3090", label="GPU for the memory plan")
+            ctx_gpu = gr.Textbox(value=reference.GPU, label="GPU for the memory plan")
             ctx_own = gr.Checkbox(value=False, label="Use the uploaded document")
             ctx_run = gr.Button("Map the context")
         ctx_headline = gr.Markdown("", elem_id="context-headline")

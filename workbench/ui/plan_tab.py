@@ -3,7 +3,7 @@ curve and the `vllm serve` command. The numbers are the CLI's: both make one pla
 
 import gradio as gr
 
-from workbench import hardware, model_catalog, planner, plots
+from workbench import hardware, model_catalog, planner, plots, reference
 from workbench.ui.handlers import filled, shows_errors
 
 
@@ -28,7 +28,7 @@ def run_plan(
     """One planner call (planner.plan), formatted for the tab; a pasted or uploaded start-up log calibrates it,
     as `workbench plan --calibrate-from LOG` does."""
     settings = planner.ServeSettings(
-        max_model_len=int(filled(max_model_len, 32768)),
+        max_model_len=int(filled(max_model_len, reference.MAX_MODEL_LEN)),
         gpu_memory_utilization=float(gmu) if gmu else None,
         kv_cache_dtype=kv_dtype,
         tensor_parallel_size=int(filled(tp, 1)),
@@ -70,20 +70,20 @@ def build_plan_tab(ctx) -> None:
         with gr.Row():
             model = gr.Dropdown(
                 list(model_catalog.CATALOG),
-                value="Qwen3-14B",
+                value=reference.MODEL,
                 label="Model (or a folder path)",
                 allow_custom_value=True,
             )
             gpu = gr.Dropdown(
                 list(hardware.GPU_CATALOG),
-                value="RTX 3090",
+                value=reference.GPU,
                 label="GPU (or type another card's name)",
                 allow_custom_value=True,
             )
-            quant = gr.Dropdown(list(planner.QUANT_FORMATS), value="gptq-int4", label="Weights")
-            group_size = gr.Number(128, label="Group size", precision=0)
+            quant = gr.Dropdown(list(planner.QUANT_FORMATS), value=reference.QUANT, label="Weights")
+            group_size = gr.Number(reference.GROUP_SIZE, label="Group size", precision=0)
         with gr.Row():
-            max_model_len = gr.Number(32768, label="max_model_len", precision=0)
+            max_model_len = gr.Number(reference.MAX_MODEL_LEN, label="max_model_len", precision=0)
             gmu = gr.Number(None, label="gpu_memory_utilization (0 or empty: vLLM default)")
             kv_dtype = gr.Dropdown(["auto", "fp8"], value="auto", label="KV cache dtype")
             tp = gr.Number(1, label="Tensor parallel", precision=0)

@@ -1,8 +1,6 @@
 """Quantize tab: GPTQ or RTN in the background with progress and cancel; then serve the checkpoint
 and measure it against the original through the real engine."""
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +8,7 @@ import gradio as gr
 from workbench import gpu_lease, models, quality, quantize
 from workbench.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
-from workbench.ui.handlers import filled, shows_errors
+from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import Job
 from workbench.ui.notice import build_engine_notice
 
@@ -90,21 +88,16 @@ def build_quantize_tab(ctx: AppContext) -> None:
                     "A quantization is already running on this machine (it uses every core); wait for "
                     "it to finish or be cancelled, then start yours."
                 )
-            s = quantize.QuantizeSettings(
+            s = quantize.QuantizeSettings.given(
                 method=method,
-                bits=int(bits),
-                group_size=int(filled(group_size, 0)),
-                samples=int(filled(samples, 32)),
-                seq_len=int(filled(seq_len, 512)),
-                desc_act=bool(desc_act),
-                act_group_aware=bool(act_group_aware),
+                bits=bits,
+                group_size=group_size,
+                samples=samples,
+                seq_len=seq_len,
+                desc_act=desc_act,
+                act_group_aware=act_group_aware,
             )
-            plan = quantize.plan_run(model, s)  # group size, vLLM's own config check, and the memory plan
-            if not plan.fits:
-                raise gr.Error(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
-            target = out.strip() or str(
-                quantize.checkpoint_dir(model, replace(s, group_size=plan.group_size), time.strftime("%Y%m%d-%H%M%S"))
-            )
+            target = str(quantize.target(model, s, out))
             job = ctx.jobs.add(Job("quantize"))
             job.run(
                 quantize.quantize,

@@ -46,10 +46,7 @@ class Confirmation:
 
 
 def _registry(custom: list[dict]) -> tools.Registry:
-    registry = demo_tools.builtin_registry(settings.cache_dir() / "tools")
-    for entry in custom:
-        registry.add_fixed(**entry)
-    return registry
+    return demo_tools.registry(settings.cache_dir() / "tools", custom)
 
 
 def _steps_table(job: Job | None) -> list[list]:
@@ -191,12 +188,14 @@ def build_tools_tab(ctx: AppContext) -> None:
             if choice_ not in ("auto", "required") and choice_ not in offered_:
                 raise gr.Error(f"Tool choice {choice_!r} is not among the tools offered; tick it, or choose auto.")
             client = ctx.client()
-            registry = _registry(current).subset(offered_)
             job = ctx.jobs.add(Job("tools"))
             job.confirmation = Confirmation()
             job.steps = []
-            job.audit_path = _audit_path(getattr(request, "session_hash", None))
-            policy = tools.Policy(registry, tools.AuditLog(job.audit_path), confirm=job.confirmation)
+            audit_path = _audit_path(getattr(request, "session_hash", None))
+            policy = demo_tools.policy(
+                settings.cache_dir() / "tools", audit_path, current, confirm=job.confirmation, offered=offered_
+            )
+            job.audit = policy.audit
             job.run(
                 agent.run_turn,
                 client,
@@ -215,12 +214,10 @@ def build_tools_tab(ctx: AppContext) -> None:
             job = ctx.jobs.get(job_id_)
             if job is None:
                 return "", "", [], ""
-            path = job.audit_path
-            lines = path.read_text(encoding="utf-8").splitlines()[-40:] if path.exists() else []
             waiting = job.confirmation.pending
             note = f"{waiting[0]}({json.dumps(waiting[1], ensure_ascii=False)}) — Confirm or Deny" if waiting else ""
             text = job.error or (job.result.answer if job.result else ("running ..." if job.running else ""))
-            return note, text, _steps_table(job), "\n".join(lines)
+            return note, text, _steps_table(job), job.audit.tail(40)
 
         @shows_errors
         def on_decide(job_id_, answer_: bool):
