@@ -117,6 +117,28 @@ def test_cli_json_per_load_level_with_slos_and_exports(engine, tmp_path):
     assert (tmp_path / "bench.csv").read_text().splitlines()[0].startswith("concurrency,request_rate,completed")
 
 
+def test_random_prompts_are_the_ones_vllms_benchmark_sends_for_the_same_seed(client):
+    """One workload for both tools: the prompt decides what the model writes back, and with it the server's work."""
+    from vllm.benchmarks.datasets import RandomDataset
+    from vllm.tokenizers import get_tokenizer
+
+    ours = bench.make_prompts(client, bench.Workload(num_prompts=6, input_len=40, output_len=8, seed=3), 4096)
+    theirs = RandomDataset(random_seed=3).sample(
+        get_tokenizer(client.model_card()["root"]), 6, input_len=40, output_len=8
+    )
+    assert [p.prompt for p in ours] == [s.prompt for s in theirs] and all(p.tokens == 40 for p in ours)
+    assert bench._prompts_from(bench.Workload(seed=3), ours).startswith("vLLM's random dataset, seed 3")
+
+
+def test_random_prompts_fall_back_to_words_where_the_tokenizer_is_elsewhere(monkeypatch, client):
+    """A server on another host: its model's folder is not here, so the words the server's tokenizer cuts, and said."""
+    real = client.model_card()
+    monkeypatch.setattr(client, "model_card", lambda: {**real, "root": "/elsewhere/not-here"})
+    prompts = bench.make_prompts(client, bench.Workload(num_prompts=2, input_len=24, output_len=4), 4096)
+    assert all(isinstance(p.prompt, list) and len(p.prompt) == 24 for p in prompts)
+    assert "not vLLM's own" in bench._prompts_from(bench.Workload(), prompts)
+
+
 def test_a_request_rate_and_bad_values_are_checked_before_any_request():
     with pytest.raises(ConfigError, match="request rate -1 is not positive"):
         bench.run("http://127.0.0.1:9", bench.Workload(), rate=-1)

@@ -42,6 +42,7 @@ HEAVY = {
     "sqlalchemy",
     "sqlglot",  # sqlalchemy 0.26 s, sqlglot 0.08 s (the daily report's database access)
     "pyarrow",
+    "numpy",  # 0.11 s (-X importtime): bench.py draws vLLM's arrival times with it
     "huggingface_hub",
 }  # Parquet calibration files; the Hub client (only when a Hub id is given)
 

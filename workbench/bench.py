@@ -144,17 +144,17 @@ def _vllms_random(client, workload: Workload) -> "list[Prompt] | None":
     the same seed as `vllm bench serve`, so both tools load the server alike: the prompt decides what the model
     writes back, and on one CPU core the text of the reply moves TPOT by 6 % (English words against these). None
     when the served model's tokenizer is not on this machine (a server elsewhere): the caller falls back."""
-    from vllm.benchmarks.datasets import RandomDataset
-    from vllm.tokenizers import get_tokenizer
-
     card = client.model_card()
     try:
+        from vllm.benchmarks.datasets import RandomDataset
+        from vllm.tokenizers import get_tokenizer
+
         tokenizer = get_tokenizer(card.get("root") or card["id"])
-    except Exception:  # noqa: BLE001 - not here (a Hub id offline, a folder on another host): words instead
+        samples = RandomDataset(random_seed=workload.seed).sample(
+            tokenizer, workload.num_prompts, input_len=workload.input_len, output_len=workload.output_len
+        )
+    except Exception:  # noqa: BLE001 - no tokenizer here (a server elsewhere), or another vLLM's API: words
         return None
-    samples = RandomDataset(random_seed=workload.seed).sample(
-        tokenizer, workload.num_prompts, input_len=workload.input_len, output_len=workload.output_len
-    )
     return [Prompt(s.prompt, workload.output_len, s.prompt_len) for s in samples]
 
 
