@@ -35,7 +35,7 @@ endif
 run: model
 	@gpu=$$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1); \
 	if [ -z "$(strip $(MODEL))" ]; then \
-	  [ -z "$$gpu" ] || echo "make run serves the bundled test model ($$($(PY) -c 'from workbench import models; print(models.BUNDLED_MODEL)')) on your $$gpu; for the reference case: make run MODEL=Qwen/Qwen3-14B-AWQ (docs/rtx3090.md: On your RTX 3090)"; \
+	  [ -z "$$gpu" ] || echo "make run serves the bundled test model ($$($(PY) -c 'from workbench.serving import models; print(models.BUNDLED_MODEL)')) on your $$gpu; for the reference case: make run MODEL=Qwen/Qwen3-14B-AWQ (docs/rtx3090.md: On your RTX 3090)"; \
 	  exec $(WB) ui; fi; \
 	flags=""; \
 	if [ -n "$$gpu" ]; then \

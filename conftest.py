@@ -42,7 +42,7 @@ def session_engine():
                 f"the fixtures {sorted(ENGINE_FIXTURES)} so that it is marked `engine`",
                 pytrace=False,
             )
-        from workbench.engine import Engine, EngineConfig
+        from workbench.serving.engine import Engine, EngineConfig
 
         url = os.environ.get("WORKBENCH_TEST_URL")
         log = (

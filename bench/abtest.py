@@ -10,8 +10,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from workbench import abconfig, abtest, settings
-from workbench.engine import Engine, EngineConfig
+from workbench import settings
+from workbench.measurement import abconfig, abtest
+from workbench.serving.engine import Engine, EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
 EXAMPLE = abconfig.EXAMPLE

@@ -1,7 +1,7 @@
 """BFCL v4 on the bundled model: BFCL's own data and AST checker, every mode, a stratified sample per category.
 Prints the table and writes bench/results/bfcl.json (the per-entry rows and the settings) and bfcl.md; the
 table on the documentation site (docs/bfcl.md) is its Markdown. A run that is stopped goes on where it stopped
-(workbench.bfcl keeps each scored entry), so the rows of a rerun are the same replies.
+(workbench.measurement.bfcl keeps each scored entry), so the rows of a rerun are the same replies.
 
     python bench/bfcl.py [--per-category 20] [--seed 0] [--url URL]   # --url attaches to a running engine
 """
@@ -11,9 +11,10 @@ import json
 import time
 from pathlib import Path
 
-from workbench import agent, bfcl
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
+from workbench.measurement import bfcl
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
+from workbench.tasks import agent
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -15,7 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from workbench import abconfig, bench, compare, compare_request, hardware, models, quantize, settings
+from workbench import settings
+from workbench.measurement import abconfig, bench, compare, compare_request
+from workbench.quantization import quantize
+from workbench.serving import hardware, models
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
 import pinning  # noqa: E402
 
-from workbench import bench, models, placement  # noqa: E402
-from workbench.client import Client  # noqa: E402
+from workbench.measurement import bench, placement  # noqa: E402
+from workbench.serving import models  # noqa: E402
+from workbench.serving.client import Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PAGE = Path(__file__).parents[1] / "docs" / "peers.md"  # the documentation page that shows the table

@@ -19,8 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import pinning  # noqa: E402
 
-from workbench import bench, models, placement  # noqa: E402
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client  # noqa: E402
+from workbench.measurement import bench, placement  # noqa: E402
+from workbench.serving import models  # noqa: E402
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 

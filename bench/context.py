@@ -18,7 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import compare, compare_request, context, hardware, models, quantize, settings
+from workbench import context, settings
+from workbench.measurement import compare, compare_request
+from workbench.quantization import quantize
+from workbench.serving import hardware, models
 
 RESULTS = Path(__file__).parent / "results"
 

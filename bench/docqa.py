@@ -12,9 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import docqa, docqa_dataset, documents, settings
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
+from workbench import settings
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
+from workbench.tasks import docqa, docqa_dataset, documents
 
 RESULTS = Path(__file__).parent / "results"
 

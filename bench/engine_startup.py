@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import hardware
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import Engine, EngineConfig
+from workbench.serving import hardware
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench.serving.engine import Engine, EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
 

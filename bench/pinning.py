@@ -19,8 +19,8 @@ import contextlib
 import os
 import sys
 
-from workbench import bench, placement
-from workbench.engine import Engine, EngineConfig
+from workbench.measurement import bench, placement
+from workbench.serving.engine import Engine, EngineConfig
 
 MODES = ("pinned", "shared")
 

@@ -9,9 +9,9 @@ import statistics
 import time
 from pathlib import Path
 
-from workbench import hardware, model_catalog, models
 from workbench.planner import gpu_plan, sweeps
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, model_catalog, models
 
 RESULTS = Path(__file__).parent / "results"
 LENGTHS = [2048, 4096, 8192, 16384, 32768, 40960]

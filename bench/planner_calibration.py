@@ -34,10 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import hardware, model_catalog  # noqa: E402
 from workbench.planner import budget, gpu_plan, vllm_facts  # noqa: E402
 from workbench.planner import fit as log_fit  # noqa: E402  (`fit` here is the fit of the overhead terms)
-from workbench.startup_log import EngineReport  # noqa: E402
+from workbench.serving import hardware, model_catalog  # noqa: E402
+from workbench.serving.startup_log import EngineReport  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "public_logs.json"
 GIB = budget.GIB

@@ -22,13 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
 
-from workbench import hardware, models, quality, quantize  # noqa: E402
-from workbench.client import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+from workbench.quantization import quality, quantize  # noqa: E402
+from workbench.serving import hardware, models  # noqa: E402
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 _GPTQMODEL = """
 import json, resource, sys
-from workbench import models, quantize
+from workbench.quantization import quantize
+from workbench.serving import models
 settings = quantize.QuantizeSettings(**json.loads(sys.argv[2]))
 result = quantize.quantize(models.BUNDLED_MODEL, sys.argv[1], settings)
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # the GPTQModel worker's, KiB on Linux
@@ -37,7 +39,7 @@ print(json.dumps({"seconds": round(result.seconds, 1), "peak_rss_gib": round(pea
 
 
 def gptqmodel(out: Path, settings: quantize.QuantizeSettings) -> dict:
-    """GPTQModel (GPTQ or RTN) through workbench.quantize, in a process of its own."""
+    """GPTQModel (GPTQ or RTN) through workbench.quantization.quantize, in a process of its own."""
     from dataclasses import asdict
 
     run = subprocess.run(

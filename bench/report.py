@@ -19,10 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import hardware, models, quantize, settings
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
+from workbench import settings
+from workbench.quantization import quantize
 from workbench.report import accuracy
+from workbench.serving import hardware, models
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
 
 RESULTS = Path(__file__).parent / "results"
 SEED_CLAIM = "accuracy stable above 90 % (the seed: Qwen3-14B drafting the regional daily report)"

@@ -11,9 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import demo_tools, tools, toolseval
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
+from workbench.measurement import toolseval
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
+from workbench.tasks import demo_tools, tools
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import pinning  # noqa: E402
 
-from workbench import bench, bench_report, models, tune  # noqa: E402
+from workbench.measurement import bench, bench_report, tune  # noqa: E402
+from workbench.serving import models  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 

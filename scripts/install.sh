@@ -9,7 +9,7 @@ if [ "$target" = auto ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then target=gpu; else target=cpu; fi
 fi
 case "$target" in cpu|gpu) ;; *) echo "WORKBENCH_TARGET=$target: use cpu, gpu or auto" >&2; exit 2;; esac
-# What the install needs before it starts, each named with its fix (workbench/doctor.py checks the same afterwards):
+# What the install needs before it starts, each named with its fix (workbench/serving/doctor.py checks the same afterwards):
 # a C compiler (pypcre, a GPTQModel dependency, has no wheel and builds from source) and free disk.
 missing=0
 if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1 && ! command -v clang >/dev/null 2>&1; then
@@ -54,6 +54,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
 fi
 if [ "$target" = gpu ]; then
   # torch brings its own CUDA runtime (torch 2.13 CUDA 13), which needs a new enough driver: say so now, not when vLLM fails
-  "$venv/bin/python" -m workbench.doctor || { echo "the install is done, but vLLM will not start until the driver is fixed." >&2; exit 1; }
+  "$venv/bin/python" -m workbench.serving.doctor || { echo "the install is done, but vLLM will not start until the driver is fixed." >&2; exit 1; }
 fi
 echo "== installed in $(( $(date +%s) - start )) s; $(du -sh "$venv" | cut -f1) in $venv"

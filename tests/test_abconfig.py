@@ -4,8 +4,8 @@ datasets in each format, and a config changed from the command line."""
 import pytest
 
 from tests.helpers import ab_config as config
-from workbench import abconfig
 from workbench.errors import ConfigError
+from workbench.measurement import abconfig
 
 EXAMPLE = abconfig.EXAMPLE
 

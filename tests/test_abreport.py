@@ -1,8 +1,8 @@
 """What the trials of an A/B run mean: the warnings a reader needs, beside the statistics (tests/test_stats.py)."""
 
 from tests.helpers import ab_config as config
-from workbench import abconfig, abtest
-from workbench.abreport import ABReport
+from workbench.measurement import abconfig, abtest
+from workbench.measurement.abreport import ABReport
 
 
 def test_a_sampling_variant_with_one_repeat_is_flagged_even_when_the_temperature_comes_from_defaults():

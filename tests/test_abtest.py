@@ -12,7 +12,7 @@ from tests.fakes import FakeOpenAIServer
 from tests.helpers import AB_ROWS as ROWS
 from tests.helpers import AB_SYSTEM as SYSTEM
 from tests.helpers import ab_config as config
-from workbench import abconfig, abtest
+from workbench.measurement import abconfig, abtest
 from workbench.store import Store
 
 EXAMPLE = abconfig.EXAMPLE
@@ -66,9 +66,7 @@ def test_a_rerun_costs_nothing_and_new_checks_reuse_the_answers(engine, tmp_path
 
 def test_a_failing_request_is_recorded_and_the_run_goes_on(engine, tmp_path):
     rows = [*ROWS[:2], {"id": "huge", "country": "word " * 5000, "capital": "?"}]  # over max_model_len
-    report = abtest.run(
-        abconfig.parse_config(config(dataset=rows)), engine.url, cache=Store(tmp_path / "answers")
-    )
+    report = abtest.run(abconfig.parse_config(config(dataset=rows)), engine.url, cache=Store(tmp_path / "answers"))
     failed = [t for t in report.trials if not t.ok]
     assert sorted(t.item for t in failed) == ["huge", "huge"]
     assert all("400" in t.error and t.attempts == 1 for t in failed)  # a refused request is not retried

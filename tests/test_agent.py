@@ -6,8 +6,8 @@ import json
 import pytest
 
 from tests.helpers import TODAY, make_policy
-from workbench import agent, tools
 from workbench.errors import ConfigError
+from workbench.tasks import agent, tools
 
 
 def test_weather_question_with_the_tool_required(client, tmp_path):
@@ -54,7 +54,7 @@ def test_few_shot_examples_resolve_dates_from_today_and_only_name_registered_too
 def test_a_call_the_model_writes_twice_runs_once(tmp_path):
     """The model sometimes repeats a call verbatim in one reply (seen: get_weather for Hangzhou twice)."""
     from tests.fakes import FakeOpenAIServer, chat_completion
-    from workbench.client import Client
+    from workbench.serving.client import Client
 
     call = {"tool": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}
     other = {"tool": "get_weather", "arguments": {"city": "Beijing", "date": "2026-11-26"}}

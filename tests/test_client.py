@@ -4,10 +4,10 @@ import pytest
 
 from tests.fakes import FakeOpenAIServer, chat_completion
 from workbench import cli
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client, ServerParsers
-from workbench.engine import free_port
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
-from workbench.thinking import THINKING_DEFAULTS
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client, ServerParsers
+from workbench.serving.engine import free_port
+from workbench.serving.thinking import THINKING_DEFAULTS
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench import abconfig, bench, bfcl, compare, compare_request, compare_tasks, models, toolseval
-from workbench.compare_report import CompareReport
-from workbench.engine import free_port
 from workbench.errors import ConfigError
+from workbench.measurement import abconfig, bench, bfcl, compare, compare_request, compare_tasks, toolseval
+from workbench.measurement.compare_report import CompareReport
+from workbench.serving import models
+from workbench.serving.engine import free_port
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from workbench import compare, compare_request, docqa, fact_check
 from workbench.context import grid, planting, scoring
-from workbench.documents import Document, Page
 from workbench.errors import ConfigError
-from workbench.reply import Result, Usage
+from workbench.measurement import compare, compare_request
+from workbench.serving.reply import Result, Usage
+from workbench.tasks import docqa, fact_check
+from workbench.tasks.documents import Document, Page
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 FILLER = {
@@ -212,7 +213,7 @@ def test_the_compare_task_gives_a_paired_verdict(engine, qwen3_engine, tmp_path)
 def test_a_reasoning_server_is_mapped_with_thinking_off_and_on(qwen3_engine, tmp_path):
     """The tiny Qwen3 (random weights, so recall means nothing here): one map per thinking mode, each request
     with the reasoning budget on top when it thinks."""
-    from workbench import docqa_dataset
+    from workbench.tasks import docqa_dataset
 
     docqa_dataset.make_contract(tmp_path / "contract.txt", "en", 12_000)
     report = grid.run(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workbench import demo_tools
+from workbench.tasks import demo_tools
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from workbench import docqa, docqa_dataset, documents
 from workbench.errors import ConfigError
+from workbench.tasks import docqa, docqa_dataset, documents
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ the evaluation's report reads the way `workbench docqa-eval` prints it."""
 
 import json
 
-from workbench import docqa_dataset, documents
+from workbench.tasks import docqa_dataset, documents
 
 
 def test_every_expected_fact_is_in_its_contract_in_both_formats(tmp_path):

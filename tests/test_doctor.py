@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import doctor, hardware, models
+from workbench.serving import doctor, hardware, models
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workbench import docqa_dataset, documents
 from workbench.errors import DocumentError
+from workbench.tasks import docqa_dataset, documents
 
 
 @pytest.fixture(scope="module")

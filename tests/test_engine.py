@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench import models
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
 from workbench.errors import ConfigError, EngineStartupError, EngineUnavailableError, ModelError
+from workbench.serving import models
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
 
 
 def model_folder(tmp_path, **config):

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from workbench import agent, demo_tools, tools
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import EngineConfig
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench.serving.engine import EngineConfig
+from workbench.tasks import agent, demo_tools, tools
 
 
 def shown_outputs(client, data) -> dict[str, str]:

@@ -4,7 +4,8 @@ reads, and each file says the same as the object it came from."""
 import csv
 import json
 
-from workbench import export, planner, toolseval
+from workbench import export, planner
+from workbench.measurement import toolseval
 
 
 class Scores(export.Exportable):

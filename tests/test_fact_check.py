@@ -3,7 +3,7 @@ company names, normalised across the ways contracts write them."""
 
 import pytest
 
-from workbench import fact_check
+from workbench.tasks import fact_check
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_a_value_is_supported_only_by_a_quote_that_says_the_same(value, quote, m
 
 
 def test_a_field_shows_its_quote_when_the_value_is_unsupported():
-    from workbench.docqa import Field
+    from workbench.tasks.docqa import Field
 
     field = Field(
         "payment_terms", "12,000,000 元", "合同总金额为人民币386,000元。", True, 1, False, ("12000000",), True
@@ -70,13 +70,13 @@ def test_a_field_shows_its_quote_when_the_value_is_unsupported():
     ],
 )
 def test_a_value_that_repeats_itself_is_kept_once(text, trimmed):
-    from workbench.docqa import trim_repetition
+    from workbench.tasks.docqa import trim_repetition
 
     assert trim_repetition(text) == trimmed
 
 
 def test_a_value_with_nothing_to_check_is_not_marked_as_checked():
-    from workbench.docqa import Field
+    from workbench.tasks.docqa import Field
 
     vague = Field("parties", "The parties are Party A and Party B.", "甲方：南京青石系统集成有限公司", True, 1)
     assert vague.answer == vague.value and vague.marks() == ("✅", "➖ no figure or name to check")

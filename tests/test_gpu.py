@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from workbench import hardware, models, planner, quantize
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import EngineConfig
+from workbench import planner
+from workbench.quantization import quantize
+from workbench.serving import hardware, models
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench.serving.engine import EngineConfig
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 REFERENCE = "Qwen/Qwen3-14B-AWQ"  # Qwen's own INT4 checkpoint: the reference case without a quantization run

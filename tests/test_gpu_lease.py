@@ -17,14 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from workbench import compare, compare_request, gpu_lease, models, quality
-from workbench.client import DEFAULT_SYSTEM_PROMPT
-from workbench.engine import Engine, EngineConfig
 from workbench.errors import EngineStartupError
+from workbench.measurement import compare, compare_request
+from workbench.quantization import quality
+from workbench.serving import gpu_lease, models
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT
+from workbench.serving.engine import Engine, EngineConfig
 from workbench.ui.context import AppContext
 
 HOLD = (
-    "import sys, time; from workbench import gpu_lease; "
+    "import sys, time; from workbench.serving import gpu_lease; "
     "lease = gpu_lease.take('cpu', 'vLLM serving held-elsewhere'); lease.note(url='http://127.0.0.1:9'); "
     "print('ready', flush=True); time.sleep(120)"
 )
@@ -55,7 +57,7 @@ def held_elsewhere(rule_on):
 # happened to the engine; the log (stderr) is what the app's terminal shows.
 APP_ELSEWHERE = """
 import subprocess, sys, time
-from workbench import gpu_lease
+from workbench.serving import gpu_lease
 journal = open(sys.argv[1], "a", buffering=1)
 engine = {}
 def start():
@@ -191,7 +193,7 @@ def test_the_app_in_another_process_steps_aside_once_per_run_and_comes_back(app_
 
 
 BORROWER = (
-    "import time; from workbench import gpu_lease; gpu_lease.take('cpu', 'vLLM serving the notebook model'); "
+    "import time; from workbench.serving import gpu_lease; gpu_lease.take('cpu', 'vLLM serving the notebook model'); "
     "print('borrowed', flush=True); time.sleep(600)"
 )
 

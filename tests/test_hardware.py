@@ -3,8 +3,8 @@ a card outside the catalog planned from its memory, and what this CPU machine re
 
 import pytest
 
-from workbench import hardware
 from workbench.errors import ConfigError
+from workbench.serving import hardware
 
 
 @pytest.mark.parametrize("name", ["3090", "rtx3090", "NVIDIA GeForce RTX 3090", "RTX 3090"])

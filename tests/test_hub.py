@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import QWEN3_HUB_ID
 from tests.hub_standin import HubStandin
-from workbench import cli, hub, models
+from workbench import cli
 from workbench.planner import budget
+from workbench.serving import hub, models
 
 DATA = Path(__file__).parent / "data"
 AWQ = "Qwen/Qwen3-14B-AWQ"
@@ -300,7 +301,7 @@ def test_the_plans_quantize_command_takes_the_hub_id_it_prints(capsys):
 def test_the_tiny_qwen3_is_served_by_its_id_downloaded_then_started_offline_from_the_cache(qwen3_engine):
     """The session's tiny-Qwen3 engine (tests/conftest.py) is started by Hub id through the stand-in: the weights
     were downloaded, vLLM got the id (not a folder) and HF_HUB_OFFLINE, and it answers under the id."""
-    from workbench.client import Client
+    from workbench.serving.client import Client
 
     if not hasattr(qwen3_engine, "hub_requests"):
         pytest.skip("WORKBENCH_TEST_QWEN3_URL: the tiny-Qwen3 engine is one started elsewhere, not by its Hub id")
@@ -331,7 +332,7 @@ def test_a_face_without_a_terminal_hears_the_downloads_progress(hf):
 
 
 def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_download_as_its_engine_step(hf):
-    from workbench import compare_request
+    from workbench.measurement import compare_request
 
     request = compare_request.CompareRequest(
         candidates=(
@@ -359,14 +360,15 @@ def test_compare_checks_a_hub_candidate_without_downloading_it_then_shows_the_do
 
 
 def test_a_hub_models_checkpoints_land_flat_in_the_one_home_of_checkpoints():
-    from workbench import quantize, settings
+    from workbench import settings
+    from workbench.quantization import quantize
 
     folder = quantize.checkpoint_dir("Qwen/Qwen3-14B", quantize.QuantizeSettings(group_size=128), "20261207-1200")
     assert folder == settings.cache_dir() / "checkpoints" / "Qwen--Qwen3-14B-gptq-int4-g128-20261207-1200"
 
 
 def test_the_app_says_what_it_downloads_while_its_engine_starts_and_a_stop_then_starts_nothing(hf):
-    from workbench.engine import EngineConfig
+    from workbench.serving.engine import EngineConfig
     from workbench.ui.context import AppContext
 
     hf.bytes_per_s = 40e6  # about 7 s for the 269 MB

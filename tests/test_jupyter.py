@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench import bench, bench_report, hardware, jupyter, models
+from workbench import jupyter
+from workbench.measurement import bench, bench_report
 from workbench.planner import gpu_plan
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, models
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -46,8 +48,8 @@ def test_a_bench_report_is_still_json_and_shows_as_a_table():
 
 
 def test_a_tool_turn_shows_its_steps_and_says_when_it_has_no_answer():
-    from workbench.agent import Turn
-    from workbench.tools import Step
+    from workbench.tasks.agent import Turn
+    from workbench.tasks.tools import Step
 
     turn = Turn("It is sunny.", [Step("get_weather", {"city": "Hangzhou"}, "executed", "allowed", {"sky": "sun"})])
     text = turn._repr_markdown_()
@@ -73,8 +75,8 @@ def test_the_planner_redraws_when_a_control_moves_and_keeps_a_static_copy():
 
 
 def test_the_ab_explorer_filters_the_matrix_and_opens_a_trial():
-    from workbench import abconfig, abreport
-    from workbench.abtest import Check, Trial
+    from workbench.measurement import abconfig, abreport
+    from workbench.measurement.abtest import Check, Trial
 
     config = abconfig.parse_config(
         {

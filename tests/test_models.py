@@ -6,8 +6,8 @@ import time
 import pytest
 from safetensors import safe_open
 
-from workbench import models
 from workbench.errors import ConfigError, ModelError
+from workbench.serving import models
 
 
 @pytest.fixture(scope="module")

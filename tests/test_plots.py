@@ -3,10 +3,12 @@ a reader needs (and says so when a result has no such axis)."""
 
 import pytest
 
-from workbench import abconfig, abreport, bench, hardware, models, planner, plots
-from workbench.abtest import Check, Trial
-from workbench.bench_report import METRICS
+from workbench import planner, plots
+from workbench.measurement import abconfig, abreport, bench
+from workbench.measurement.abtest import Check, Trial
+from workbench.measurement.bench_report import METRICS
 from workbench.planner import gpu_plan
+from workbench.serving import hardware, models
 
 
 def texts(fig) -> list[str]:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from workbench import processes
+from workbench.serving import processes
 
 
 def alive(pid: int) -> bool:
@@ -48,7 +48,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout():
 def test_sigterm_unwinds_like_ctrl_c_so_that_finally_runs(tmp_path):
     marker = tmp_path / "cleaned"
     code = (
-        "import time; from workbench import processes; processes.stop_on_signals()\n"
+        "import time; from workbench.serving import processes; processes.stop_on_signals()\n"
         "try:\n    print('ready', flush=True); time.sleep(60)\n"
         f"finally:\n    open({str(marker)!r}, 'w').write('yes')\n"
     )

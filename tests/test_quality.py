@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from workbench import quality, quantize
 from workbench.errors import ConfigError
+from workbench.quantization import quality, quantize
 
 
 def test_empty_text_is_refused():

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from workbench import cli, hardware, models, quality, quantize, quantize_calibration, quantize_plan
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import EngineConfig
+from workbench import cli
 from workbench.errors import ConfigError
+from workbench.quantization import quality, quantize, quantize_calibration, quantize_plan
+from workbench.serving import hardware, models
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench.serving.engine import EngineConfig
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +269,8 @@ def test_gptq_end_to_end_served_by_vllm(tmp_path, client, start_engine):
 
 _STARTS_A_RUN = """
 import sys
-from workbench import models, quantize
+from workbench.quantization import quantize
+from workbench.serving import models
 quantize.quantize(models.BUNDLED_MODEL, sys.argv[1], quantize.QuantizeSettings(samples=8, seq_len=128))
 """
 

@@ -11,10 +11,12 @@ import re
 
 import pytest
 
-from workbench import agent, demo_tools, hardware, models, tools, toolseval
-from workbench.client import Client
+from workbench.measurement import toolseval
 from workbench.planner import gpu_plan
-from workbench.thinking import REASONING_BUDGETS
+from workbench.serving import hardware, models
+from workbench.serving.client import Client
+from workbench.serving.thinking import REASONING_BUDGETS
+from workbench.tasks import agent, demo_tools, tools
 
 TODAY = dt.date(2026, 11, 25)
 CALL = {"name": "get_weather", "arguments": {"city": "Hangzhou", "date": "2026-11-26"}}

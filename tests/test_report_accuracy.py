@@ -3,7 +3,7 @@ one miss, and quiet days raise none), and `compare`'s `report` task scoring a se
 
 import pytest
 
-from workbench import compare_request, compare_tasks
+from workbench.measurement import compare_request, compare_tasks
 from workbench.report import accuracy
 
 

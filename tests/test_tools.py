@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import demo_tools, tools
 from workbench.errors import ConfigError
+from workbench.tasks import demo_tools, tools
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import jsonschema
 import pytest
 
 from tests.helpers import make_policy
-from workbench import agent, toolseval
 from workbench.errors import ConfigError
+from workbench.measurement import toolseval
+from workbench.tasks import agent
 
 
 @pytest.mark.slow

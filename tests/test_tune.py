@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from workbench import hardware, models, tune, tune_plan
-from workbench.bench import Workload
+from workbench.measurement import tune, tune_plan
+from workbench.measurement.bench import Workload
+from workbench.serving import hardware, models
 
 WORKLOAD = Workload(num_prompts=16, input_len=128, output_len=32)
 

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from workbench import stats, verdict
+from workbench import stats
+from workbench.measurement import verdict
 
 
 def passes(pattern: str) -> list[dict]:

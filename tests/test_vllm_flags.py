@@ -6,13 +6,15 @@ import shlex
 
 import pytest
 
-from workbench import cli, hardware, models, tune_plan, vllm_flags
-from workbench.bench import Workload
-from workbench.engine import EngineConfig
+from workbench import cli
 from workbench.errors import ConfigError
+from workbench.measurement import tune_plan
+from workbench.measurement.bench import Workload
 from workbench.planner import gpu_plan, sweeps
 from workbench.planner.vllm_facts import ServeSettings
-from workbench.vllm_flags import ServeFlags
+from workbench.serving import hardware, models, vllm_flags
+from workbench.serving.engine import EngineConfig
+from workbench.serving.vllm_flags import ServeFlags
 
 # A template line in each chat format, as the families' own templates write their turns.
 _TEMPLATES = {

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from workbench import models
+from workbench.serving import models
 
 # name: (model_type, layers, hidden, heads, kv_heads, head_dim, intermediate)
 TINY = {

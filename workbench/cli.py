@@ -14,40 +14,34 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from workbench import (  # `workbench context`
+from workbench import context, planner, plots, settings  # `workbench context`
+from workbench.errors import WorkbenchError
+from workbench.measurement import (
     abconfig,
     abtest,
-    agent,
     bench,
     bench_report,
     bfcl,
     compare,
     compare_request,
-    context,
-    demo_tools,
-    docqa,
-    docqa_dataset,
-    doctor,
-    documents,
-    models,
     placement,
-    planner,
-    plots,
-    processes,
-    quality,
-    quantize,
-    settings,
     toolseval,
     tune,
     tune_plan,
-    vllm_flags,  # the serve flags' one declaration
 )
-from workbench.client import DEFAULT_SYSTEM_PROMPT, Client
-from workbench.engine import Engine, EngineConfig, check_parsers
-from workbench.errors import WorkbenchError
+from workbench.quantization import quality, quantize
 from workbench.report import daily, demo_db
 from workbench.report import spec as report_spec
+from workbench.serving import (
+    doctor,
+    models,
+    processes,
+    vllm_flags,  # the serve flags' one declaration
+)
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client
+from workbench.serving.engine import Engine, EngineConfig, check_parsers
 from workbench.store import Store
+from workbench.tasks import agent, demo_tools, docqa, docqa_dataset, documents
 
 DESCRIPTION = (
     "The research workbench: plan, quantize, serve, measure and use a 14B-class model on one GPU "

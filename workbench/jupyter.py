@@ -17,10 +17,12 @@ import io
 
 from markdown_it import MarkdownIt
 
-from workbench import documents, hardware, model_catalog, plots, reference
 from workbench import planner as planning  # `planner` is this module's widget
-from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench import plots, reference
 from workbench.errors import WorkbenchError
+from workbench.serving import hardware, model_catalog
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT
+from workbench.tasks import documents
 
 
 class View:
@@ -191,7 +193,7 @@ def engine_panel(engine) -> View:
 
 
 def chat(client, system: str | None = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 256, temperature: float = 0.0) -> View:
-    """A message box whose answer streams in, with TTFT and tokens/s (workbench.client.Client); the Engine
+    """A message box whose answer streams in, with TTFT and tokens/s (workbench.serving.client.Client); the Engine
     tab's defaults (its system prompt, greedy decoding)."""
     import ipywidgets as w
 

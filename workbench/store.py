@@ -12,7 +12,7 @@ import re
 import threading
 from pathlib import Path
 
-from workbench import processes
+from workbench.serving import processes
 
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,150}")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.planner.helpers import GIB, calibration_bench
-from workbench import hardware, models
 from workbench.errors import ConfigError
 from workbench.planner import budget, gpu_plan, vllm_facts
+from workbench.serving import hardware, models
 
 
 def test_qwen3_14b_facts_from_the_reference():
@@ -57,7 +57,7 @@ def test_kv_tokens_equal_the_cpu_build_on_tiny_models(
     session engine's own start-up log (the bundled model at 1 GiB) and asked for another model and space."""
     from tests.tiny_models import make_tiny_model
     from workbench import cli
-    from workbench.engine import EngineConfig
+    from workbench.serving.engine import EngineConfig
 
     if not engine.log_path or not Path(engine.log_path).is_file():
         pytest.skip("the session engine's start-up log is not known (set WORKBENCH_TEST_LOG with WORKBENCH_TEST_URL)")

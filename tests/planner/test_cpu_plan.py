@@ -2,10 +2,10 @@
 
 import pytest
 
-from workbench import models
 from workbench.errors import ConfigError
 from workbench.planner import budget
 from workbench.planner.cpu_plan import cpu_plan
+from workbench.serving import models
 
 
 def test_the_cpu_build_holds_whole_blocks_of_its_space_and_says_how_to_start_it():

@@ -6,10 +6,11 @@ from dataclasses import replace
 import pytest
 
 from tests.planner.helpers import CPU_LOG, GIB, LOGS, calibration_bench
-from workbench import cli, hardware, models
+from workbench import cli
 from workbench.errors import ConfigError
 from workbench.planner import budget, fit
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, models
 
 
 def plan_json(capsys, *argv) -> dict:

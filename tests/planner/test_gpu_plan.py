@@ -9,10 +9,10 @@ import time
 import pytest
 
 from tests.planner.helpers import GIB
-from workbench import hardware, models
 from workbench.errors import ConfigError
 from workbench.planner import budget, gpu_plan, roofline
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, models
 
 
 def test_qwen3_14b_on_a_3090():

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from workbench import hardware, models
 from workbench.planner import budget, gpu_plan, roofline
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, models
 
 
 def test_roofline_bounds_the_seeds_claims():

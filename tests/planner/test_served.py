@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from workbench import models, planner
+from workbench import planner
 from workbench.errors import WorkbenchError
+from workbench.serving import models
 
 
 def cpu_engine_served() -> dict:

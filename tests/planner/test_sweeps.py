@@ -3,9 +3,9 @@
 import pytest
 
 from tests.planner.helpers import GIB
-from workbench import hardware, models
 from workbench.planner import budget, gpu_plan, sweeps
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving import hardware, models
 
 
 def test_the_parallel_sweep_splits_memory_per_gpu_and_says_when_one_node_is_not_enough():

@@ -3,8 +3,8 @@ for a model and what that runner's sampler warm-up holds, as the source lines vl
 
 import pytest
 
-from workbench import hardware, models
 from workbench.planner import budget, gpu_plan, vllm_facts
+from workbench.serving import hardware, models
 
 
 @pytest.mark.parametrize(

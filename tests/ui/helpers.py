@@ -3,7 +3,7 @@ shows, the Chromium switches this machine needs, and the facts the tests check a
 
 from pathlib import Path
 
-from workbench.engine import free_port
+from workbench.serving.engine import free_port
 
 BUILTIN_TOOLS = ["get_weather", "calculator", "query_sales", "current_time", "send_email", "delete_record"]
 CHROMIUM = "/usr/bin/chromium"

@@ -7,14 +7,14 @@ import re
 import pytest
 
 from tests.ui.helpers import BUILTIN_TOOLS, attached_context, serve_app
-from workbench import abconfig
+from workbench.measurement import abconfig
 
 
 @pytest.fixture
 def own_app_url(engine):
     """An app of the test's own, for a test that replaces the app's engine; the engine it starts runs eagerly, as
     notebook 03 serves its checkpoint (no torch.compile: about a minute less on these two cores)."""
-    from workbench.engine import EngineConfig
+    from workbench.serving.engine import EngineConfig
 
     url, close = serve_app(attached_context(engine, EngineConfig(max_model_len=2048, enforce_eager=True)))
     yield url
@@ -151,7 +151,7 @@ def test_docqa_tab_on_the_12k_chinese_contract_pdf(app_url, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from workbench import docqa_dataset, documents
+    from workbench.tasks import docqa_dataset, documents
 
     facts = docqa_dataset.make_contract(tmp_path / "contract-zh-12k.pdf", "zh", 12_000, seed=21)
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")

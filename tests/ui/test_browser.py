@@ -91,7 +91,7 @@ def test_quantize_tab_starts_and_cancels(app_url, open_page, tmp_path):
 
 
 def test_document_qa_tab_on_a_chinese_pdf(app_url, open_page, tmp_path):
-    from workbench import docqa_dataset
+    from workbench.tasks import docqa_dataset
 
     facts = docqa_dataset.make_contract(tmp_path / "服务合同.pdf", "zh", 3_000, seed=5)
     ui = open_page(app_url, tab="Document QA")
@@ -261,8 +261,8 @@ def test_when_vllm_dies_every_tab_says_so_offers_a_restart_and_keeps_the_input(s
     import signal
 
     from tests.ui.helpers import serve_app
-    from workbench import docqa_dataset
-    from workbench.engine import EngineConfig
+    from workbench.serving.engine import EngineConfig
+    from workbench.tasks import docqa_dataset
     from workbench.ui.context import AppContext
 
     ctx = AppContext(config=EngineConfig(max_model_len=2048, enforce_eager=True, enable_tools=True))

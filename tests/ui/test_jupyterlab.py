@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.ui.helpers import SCREENSHOTS
-from workbench.engine import free_port
 from workbench.planner import CONTEXTS
+from workbench.serving.engine import free_port
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_memory_planning.ipynb"

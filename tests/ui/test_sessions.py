@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.ui.helpers import BUILTIN_TOOLS
-from workbench import abconfig
+from workbench.measurement import abconfig
 
 pytestmark = pytest.mark.slow
 SYSTEM = "You are a concise, factual assistant."
@@ -83,9 +83,10 @@ def tools_session(url: str, tool: str, others_pending: threading.Event, mine_pen
 def test_eight_sessions_at_once_each_get_their_own_result(app_url, engine, tmp_path):
     from gradio_client import Client, handle_file
 
-    from workbench import docqa_dataset, hardware, models
     from workbench.planner import gpu_plan
     from workbench.planner.vllm_facts import ServeSettings
+    from workbench.serving import hardware, models
+    from workbench.tasks import docqa_dataset
 
     baseline = chats(app_url, rounds=2)  # chat alone: 6 requests, 3 at a time
     docqa_dataset.make_contract(tmp_path / "contract.pdf", "en", 3_000, seed=3)

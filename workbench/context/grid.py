@@ -20,11 +20,13 @@ from pathlib import Path
 
 import workbench.context.planting as planting  # not `from workbench.context import`: the package imports this
 import workbench.context.scoring as scoring
-from workbench import docqa, docqa_dataset, documents, models, planner, settings, stats
-from workbench.client import Client
+from workbench import planner, settings, stats
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
+from workbench.serving import models
+from workbench.serving.client import Client
 from workbench.store import Store
+from workbench.tasks import docqa, docqa_dataset, documents
 
 DEFAULT_LENGTHS = (1024, 2048, 4096)
 DEFAULT_DEPTHS = (0.0, 25.0, 50.0, 75.0, 100.0)

@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from workbench import fact_check
+from workbench.tasks import fact_check
 
 KINDS = ("amount", "date", "party", "clause")
 LANGUAGES = ("en", "zh")

@@ -13,10 +13,10 @@ It knows nothing about grids or stores.
 
 from dataclasses import asdict, dataclass
 
-from workbench import docqa
-from workbench import thinking as thinking_module
 from workbench.context.planting import Fact, has_marks
-from workbench.documents import Document, normalize
+from workbench.serving import thinking as thinking_module
+from workbench.tasks import docqa
+from workbench.tasks.documents import Document, normalize
 
 FOUND, WRONG, NOT_FOUND = "found", "wrong", "not found"
 OUTCOMES = (FOUND, WRONG, NOT_FOUND)

@@ -21,7 +21,6 @@ startup_log.py) and the model (through models.py); everything below it is arithm
 
 from dataclasses import replace
 
-from workbench import hardware, models, startup_log
 from workbench.planner.answer import CpuAnswer, GpuAnswer, ParallelAnswer, PlanAnswer
 from workbench.planner.budget import QUANT_FORMATS
 
@@ -35,7 +34,8 @@ from workbench.planner.request import DEFAULT_GPU, PlanRequest, checkpoint_forma
 from workbench.planner.served import Comparison, compare
 from workbench.planner.sweeps import CONTEXTS, sweep_context, sweep_parallel
 from workbench.planner.vllm_facts import COMPILE_CACHES, DEFAULT_VLLM_VERSION, ServeSettings
-from workbench.startup_log import EngineReport
+from workbench.serving import hardware, models, startup_log
+from workbench.serving.startup_log import EngineReport
 
 __all__ = [
     "CONTEXTS",

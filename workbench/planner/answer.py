@@ -8,8 +8,6 @@ formats; it computes nothing (gpu_plan.py, cpu_plan.py, sweeps.py, fit.py do) an
 from dataclasses import asdict, dataclass
 
 from workbench.export import Exportable
-from workbench.hardware import GpuSpec
-from workbench.model_catalog import ModelSpec
 from workbench.planner.cpu_plan import CpuPlan
 from workbench.planner.fit import Calibration, CpuCheck, LogFit
 from workbench.planner.gpu_plan import Plan
@@ -17,6 +15,8 @@ from workbench.planner.request import PlanRequest
 from workbench.planner.roofline import flag_claims
 from workbench.planner.sweeps import ContextPoint, ParallelSweep
 from workbench.planner.vllm_facts import CPU_BLOCK_SIZE
+from workbench.serving.hardware import GpuSpec
+from workbench.serving.model_catalog import ModelSpec
 
 
 class PlanAnswer(Exportable):

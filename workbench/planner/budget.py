@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from workbench import reference
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
 from workbench.planner.vllm_facts import (
     BLOCK_SIZE,
     CPU_BLOCK_SIZE,
@@ -29,6 +28,7 @@ from workbench.planner.vllm_facts import (
     model_runner,
     sampler_bytes_per_logit,
 )
+from workbench.serving.model_catalog import ModelSpec
 
 GIB = 2**30
 

@@ -6,10 +6,10 @@ the command that starts it. Nothing to fit and no GPU budget (gpu_plan.py); no I
 from dataclasses import dataclass
 
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import cpu_kv_cache_tokens, kv_bytes_per_token, max_concurrency
 from workbench.planner.vllm_facts import CPU_BLOCK_SIZE
-from workbench.vllm_flags import ServeFlags
+from workbench.serving.model_catalog import ModelSpec
+from workbench.serving.vllm_flags import ServeFlags
 
 
 @dataclass(frozen=True)

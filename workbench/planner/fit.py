@@ -17,10 +17,7 @@ It reads logs only through startup_log.py (the one reader, shared with the engin
 import re
 from dataclasses import asdict, dataclass, replace
 
-from workbench import hardware, models
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.hardware import GpuSpec
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import (
     CUDA_GRAPH_GIB,
     DEFAULT_GROUP_SIZE,
@@ -42,7 +39,10 @@ from workbench.planner.vllm_facts import (
     graphs_in_budget,
     modelled_version,
 )
-from workbench.startup_log import EngineReport, parse_startup_log
+from workbench.serving import hardware, models
+from workbench.serving.hardware import GpuSpec
+from workbench.serving.model_catalog import ModelSpec
+from workbench.serving.startup_log import EngineReport, parse_startup_log
 
 
 def usable(report: EngineReport, source: str = "the log") -> EngineReport:

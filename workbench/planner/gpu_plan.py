@@ -8,9 +8,7 @@ budget.py's, the release's behaviour vllm_facts.py's; fitting to a log is fit.py
 import math
 from dataclasses import asdict, dataclass, replace
 
-from workbench import vllm_flags
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import (
     COLD_COMPILE_BYTES,
     CUDA_GRAPH_GIB,
@@ -33,7 +31,9 @@ from workbench.planner.budget import (
 )
 from workbench.planner.roofline import decode_tokens_per_s_bound, prefill_seconds_bound
 from workbench.planner.vllm_facts import BLOCK_SIZE, ServeSettings, graphs_in_budget, modelled_version
-from workbench.vllm_flags import ServeFlags
+from workbench.serving import vllm_flags
+from workbench.serving.model_catalog import ModelSpec
+from workbench.serving.vllm_flags import ServeFlags
 
 
 @dataclass(frozen=True)

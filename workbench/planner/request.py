@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from workbench import reference
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import DEFAULT_GROUP_SIZE, QUANT_FORMATS
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving.model_catalog import ModelSpec
 
 DEFAULT_GPU = reference.GPU
 

@@ -4,7 +4,7 @@ beats a bound is physically impossible, and `flag_claims` says so. Pure arithmet
 benchmark does) and knows nothing about memory fitting (budget.py, gpu_plan.py).
 """
 
-from workbench.model_catalog import ModelSpec
+from workbench.serving.model_catalog import ModelSpec
 
 
 def decode_tokens_per_s_bound(

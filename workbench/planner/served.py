@@ -5,14 +5,14 @@ the server's data, never a client: the face asks the server (client.Client.serve
 
 from dataclasses import asdict, dataclass
 
-from workbench import hardware, models
 from workbench.errors import WorkbenchError
 from workbench.export import Exportable
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import GIB, kv_bytes_per_token, kv_cache_tokens, max_concurrency
 from workbench.planner.gpu_plan import Plan, plan
 from workbench.planner.request import PlanRequest
 from workbench.planner.vllm_facts import DEFAULT_VLLM_VERSION, ServeSettings
+from workbench.serving import hardware, models
+from workbench.serving.model_catalog import ModelSpec
 
 
 @dataclass(frozen=True)

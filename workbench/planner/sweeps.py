@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
 from workbench.planner.budget import DEFAULT_GROUP_SIZE, GIB
 from workbench.planner.gpu_plan import Plan, plan
 from workbench.planner.vllm_facts import ServeSettings
+from workbench.serving.model_catalog import ModelSpec
 
 CONTEXTS = (2048, 4096, 8192, 16384, 24576, 32768, 40960, 65536, 131072)  # the curve's points
 PARALLEL_SIZES = (1, 2, 4, 8)

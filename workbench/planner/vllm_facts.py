@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from workbench import reference
 from workbench.errors import ConfigError
-from workbench.model_catalog import ModelSpec
-from workbench.vllm_flags import ServeFlags, batch_defaults
+from workbench.serving.model_catalog import ModelSpec
+from workbench.serving.vllm_flags import ServeFlags, batch_defaults
 
 BLOCK_SIZE = 16  # vLLM's default block size on GPUs
 CPU_BLOCK_SIZE = 128  # vLLM's CPU build pages the KV cache in blocks of 128 tokens

@@ -1,6 +1,6 @@
 """writer.py turns a day's facts into the report's prose, in English or Chinese, and checks it against them.
 
-The model (through workbench.client) writes the summary, trends, alerts and recommended actions from the facts;
+The model (through workbench.serving.client) writes the summary, trends, alerts and recommended actions from the facts;
 without a model a template writes them from the same facts. It may first ask read-only follow-up queries
 through one registered SQL tool, under tools.py's policy and audited. Then the fact check: every number,
 percentage, date and name in the prose must be one of the facts (fact_check.py's normalisations: 12,345 =
@@ -14,10 +14,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import fact_check
-from workbench.agent import run_turn
 from workbench.report.facts import ALL, Facts
-from workbench.tools import AuditLog, Limits, Policy, Registry
+from workbench.tasks import fact_check
+from workbench.tasks.agent import run_turn
+from workbench.tasks.tools import AuditLog, Limits, Policy, Registry
 
 SECTIONS = {
     "en": ("Summary", "Trends", "Alerts", "Recommended actions"),

@@ -9,8 +9,9 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
-from workbench import abconfig, abtest, plots
+from workbench import plots
 from workbench.errors import WorkbenchError
+from workbench.measurement import abconfig, abtest
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import Job

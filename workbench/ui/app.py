@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import gradio as gr
 
-from workbench import processes
-from workbench.engine import EngineConfig
 from workbench.errors import ConfigError
+from workbench.serving import processes
+from workbench.serving.engine import EngineConfig
 from workbench.ui.ab_tab import build_ab_tab
 from workbench.ui.bench_tab import build_bench_tab
 from workbench.ui.compare_tab import build_compare_tab

@@ -6,7 +6,8 @@ import tempfile
 
 import gradio as gr
 
-from workbench import bench, bench_report, plots
+from workbench import plots
+from workbench.measurement import bench, bench_report
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces

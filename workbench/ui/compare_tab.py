@@ -6,7 +6,9 @@ import tempfile
 
 import gradio as gr
 
-from workbench import bench, compare, compare_request, hardware, reference
+from workbench import reference
+from workbench.measurement import bench, compare, compare_request
+from workbench.serving import hardware
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import relay, stream_pieces

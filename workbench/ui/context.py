@@ -10,10 +10,10 @@ that run is done."""
 import threading
 from dataclasses import dataclass, field, replace
 
-from workbench import gpu_lease, hub
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
 from workbench.errors import WorkbenchError
+from workbench.serving import gpu_lease, hub
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
 from workbench.ui.jobs import JobRegistry
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import context, docqa, documents, plots, reference
-from workbench.thinking import THINKING_SWITCH
+from workbench import context, plots, reference
+from workbench.serving.thinking import THINKING_SWITCH
+from workbench.tasks import docqa, documents
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, shows_errors
 from workbench.ui.jobs import relay, stream_pieces

@@ -4,8 +4,8 @@ thinking says so instead of showing an empty answer."""
 
 import gradio as gr
 
-from workbench.client import DEFAULT_SYSTEM_PROMPT
-from workbench.thinking import THINKING_SWITCH
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT
+from workbench.serving.thinking import THINKING_SWITCH
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import CHAT, shows_errors
 

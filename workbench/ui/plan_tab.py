@@ -3,7 +3,8 @@ curve and the `vllm serve` command. The numbers are the CLI's: both make one pla
 
 import gradio as gr
 
-from workbench import hardware, model_catalog, planner, plots, reference
+from workbench import planner, plots, reference
+from workbench.serving import hardware, model_catalog
 from workbench.ui.handlers import filled, shows_errors
 
 

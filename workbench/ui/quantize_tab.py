@@ -5,8 +5,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import gpu_lease, models, quality, quantize
-from workbench.client import DEFAULT_SYSTEM_PROMPT
+from workbench.quantization import quality, quantize
+from workbench.serving import gpu_lease, models
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import shows_errors
 from workbench.ui.jobs import Job

@@ -14,8 +14,10 @@ import threading
 
 import gradio as gr
 
-from workbench import agent, bfcl, demo_tools, settings, tools, toolseval
-from workbench.thinking import THINKING_SWITCH
+from workbench import settings
+from workbench.measurement import bfcl, toolseval
+from workbench.serving.thinking import THINKING_SWITCH
+from workbench.tasks import agent, demo_tools, tools
 from workbench.ui.context import AppContext
 from workbench.ui.handlers import HEAVY, filled, shows_errors
 from workbench.ui.jobs import Job, relay, stream_pieces

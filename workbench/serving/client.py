@@ -19,10 +19,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from workbench.client_errors import TranslateErrors, http_text
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
-from workbench.reply import Clock, Result, StreamEvent, ToolCall, Usage, usage_of
-from workbench.thinking import THINKING_DEFAULTS, budget, check_task, split_think
+from workbench.serving.client_errors import TranslateErrors, http_text
+from workbench.serving.reply import Clock, Result, StreamEvent, ToolCall, Usage, usage_of
+from workbench.serving.thinking import THINKING_DEFAULTS, budget, check_task, split_think
 
 DEFAULT_TIMEOUT_S = 120.0
 # The bundled 135M model is a coin flip at temperature 0 without a system prompt ("What is the

@@ -45,7 +45,7 @@ ENV = "WORKBENCH_ONE_ENGINE_PER_DEVICE"
 ACK_S = 5.0  # a holder in another process says it heard a request to step aside within this, or is taken for stuck
 STOP_S = 90.0  # ...and has stopped its engine within this (vLLM's stop: SIGTERM, up to 20 s, then SIGKILL)
 FREE_S = 20.0  # a stopped engine's last processes let go of the lock within this
-log = logging.getLogger("workbench.gpu_lease")
+log = logging.getLogger("workbench.serving.gpu_lease")
 
 
 def one_engine(device: str) -> bool:

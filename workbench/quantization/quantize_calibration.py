@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from pydoc_data.topics import topics
 
-from workbench import demo_tools, docqa_dataset
 from workbench.errors import ConfigError
+from workbench.tasks import demo_tools, docqa_dataset
 
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
 

@@ -9,10 +9,12 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench import abconfig, bench, bench_report, bfcl, hardware, hub, models, reference, toolseval, vllm_flags
-from workbench.client import Client
+from workbench import reference
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.thinking import THINKING_SWITCH
+from workbench.measurement import abconfig, bench, bench_report, bfcl, toolseval
+from workbench.serving import hardware, hub, models, vllm_flags
+from workbench.serving.client import Client
+from workbench.serving.thinking import THINKING_SWITCH
 
 # task → (what it measures, the kind of its items: verdict.KINDS)
 TASKS = {

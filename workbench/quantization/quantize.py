@@ -22,11 +22,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workbench import hardware, hub, models, processes, quantize_plan
 from workbench import settings as settings_module
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.model_catalog import ModelSpec
-from workbench.quantize_calibration import (
+from workbench.quantization import quantize_plan
+from workbench.quantization.quantize_calibration import (
     Calibration,
     chat_mix,
     default_text,
@@ -35,7 +34,9 @@ from workbench.quantize_calibration import (
     read_texts,
     split_calibration,
 )
-from workbench.quantize_plan import KERNEL_GROUP_SIZES, quantized_input_widths, valid_group_sizes  # noqa: F401
+from workbench.quantization.quantize_plan import KERNEL_GROUP_SIZES, quantized_input_widths, valid_group_sizes  # noqa: F401
+from workbench.serving import hardware, hub, models, processes
+from workbench.serving.model_catalog import ModelSpec
 from workbench.store import Store
 
 MANIFEST = "workbench-manifest.json"
@@ -381,7 +382,7 @@ def quantize(
         with open(log_path, "wb") as log:
             # GPTQModel writes logs/gptq_log_*.log under its working directory: keep them with ours
             proc = subprocess.Popen(
-                [sys.executable, "-m", "workbench.quantize", str(job_path)],
+                [sys.executable, "-m", "workbench.quantization.quantize", str(job_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

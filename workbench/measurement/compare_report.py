@@ -12,8 +12,9 @@ import time
 
 from markdown_it import MarkdownIt
 
-from workbench import plots, verdict
+from workbench import plots
 from workbench.export import Exportable
+from workbench.measurement import verdict
 
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}

@@ -12,8 +12,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from workbench import hardware
 from workbench.errors import ConfigError
+from workbench.serving import hardware
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 

@@ -9,11 +9,14 @@ import math
 import random
 from pathlib import Path
 
-from workbench import abconfig, abtest, bfcl, context, demo_tools, docqa_dataset, quality, toolseval
-from workbench.client import Client
-from workbench.compare_request import TaskSettings
+from workbench import context
+from workbench.measurement import abconfig, abtest, bfcl, toolseval
+from workbench.measurement.compare_request import TaskSettings
+from workbench.quantization import quality
 from workbench.report import accuracy as report_accuracy
+from workbench.serving.client import Client
 from workbench.store import Store
+from workbench.tasks import demo_tools, docqa_dataset
 
 
 def _cap(items: list, limit: int | None) -> list:

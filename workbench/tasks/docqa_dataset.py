@@ -8,8 +8,8 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import docqa, documents
 from workbench.export import Exportable
+from workbench.tasks import docqa, documents
 
 _COMPANIES = {
     "en": [

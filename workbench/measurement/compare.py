@@ -13,7 +13,7 @@ under a key made of what it depends on (the checkpoint's content hash and serve 
 the task, its items and its settings), so a run that is killed goes on where it stopped, and a changed setting
 recomputes only the results it touches. A candidate whose engine fails is reported, and the others go on.
 
-    from workbench.compare_request import CompareRequest, parse_candidate
+    from workbench.measurement.compare_request import CompareRequest, parse_candidate
     request = CompareRequest(candidates=(parse_candidate("smollm2-135m-instruct"), parse_candidate("ckpt/gptq")),
                              tasks=("ppl", "tools"), gpu="RTX 3090")
     report = run(request)
@@ -28,14 +28,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import bench, gpu_lease, hardware, models, planner, settings, vllm_flags
-from workbench.client import Client, ServerParsers
-from workbench.compare_report import CompareReport
-from workbench.compare_request import Candidate, CompareRequest, check, checkpoint_folder
-from workbench.compare_tasks import items_digest, run_task
-from workbench.engine import Engine, EngineConfig, detect_device, error_line
+from workbench import planner, settings
 from workbench.errors import EngineStartupError, WorkbenchError
-from workbench.quantize import MANIFEST
+from workbench.measurement import bench
+from workbench.measurement.compare_report import CompareReport
+from workbench.measurement.compare_request import Candidate, CompareRequest, check, checkpoint_folder
+from workbench.measurement.compare_tasks import items_digest, run_task
+from workbench.quantization.quantize import MANIFEST
+from workbench.serving import gpu_lease, hardware, models, vllm_flags
+from workbench.serving.client import Client, ServerParsers
+from workbench.serving.engine import Engine, EngineConfig, detect_device, error_line
 from workbench.store import Store
 
 _SKIPPED = {MANIFEST}  # the workbench's note beside a checkpoint (and dot files): not what vLLM loads

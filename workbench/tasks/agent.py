@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workbench.errors import ConfigError
-from workbench.tools import Policy, Step, bounded_schema
+from workbench.tasks.tools import Policy, Step, bounded_schema
 
 MODES = ("native", "constrained", "two-stage")
 # what measured best on the bundled model (docs/function-calling.md)

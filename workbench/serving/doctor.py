@@ -4,14 +4,15 @@ It only looks; it installs and starts nothing.
 Besides the packages: the NVIDIA driver against the CUDA that the installed torch was built for (read through NVML,
 nvidia-ml-py), a C compiler (pypcre, a GPTQModel dependency, has no wheel and builds from source; Triton compiles
 its launchers with one), and free disk for the models. scripts/install.sh asks the same questions before it
-installs (in bash, before Python packages exist) and runs the driver check after (`python -m workbench.doctor`)."""
+installs (in bash, before Python packages exist) and runs the driver check after (`python -m workbench.serving.doctor`)."""
 
 import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import hardware, models, settings
+from workbench import settings
+from workbench.serving import hardware, models
 
 # The oldest Linux driver each CUDA runtime needs: NVIDIA's CUDA Toolkit Release Notes, table "CUDA Toolkit and
 # Corresponding Driver Versions" (docs.nvidia.com/cuda/cuda-toolkit-release-notes, the GA release of each version).
@@ -242,7 +243,7 @@ def disk_check(target: str, folder: Path | None = None, need_gib: float | None =
 
 
 def main(argv: list[str]) -> int:
-    """`python -m workbench.doctor --driver`: the driver check alone, which scripts/install.sh runs after installing
+    """`python -m workbench.serving.doctor --driver`: the driver check alone, which scripts/install.sh runs after installing
     torch (it depends on the torch installed); printed as `workbench doctor` prints it, exit 1 when it fails."""
     checks = [driver_check(torch_cuda(), _nvml_driver(), bool(hardware.detect_gpus()))]
     for check in checks:

@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from workbench import abreport, settings
-from workbench.abconfig import ABConfig, Assertion, Item, Sampling, Variant, load_items, render
-from workbench.client import Client
+from workbench import settings
 from workbench.errors import ConfigError, EngineUnavailableError, RequestRejectedError, WorkbenchError
+from workbench.measurement import abreport
+from workbench.measurement.abconfig import ABConfig, Assertion, Item, Sampling, Variant, load_items, render
+from workbench.serving.client import Client
 from workbench.store import Store
 
 

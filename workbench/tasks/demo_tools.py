@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from workbench.tools import AuditLog, Limits, Policy, Registry, load_tools_file
+from workbench.tasks.tools import AuditLog, Limits, Policy, Registry, load_tools_file
 
 WEATHER_CITIES = ("Hangzhou", "Beijing", "Shanghai", "Shenzhen", "Chengdu", "London", "New York", "Paris")
 _CONDITIONS = ("sunny", "cloudy", "overcast", "light rain", "moderate rain", "thunderstorms")
@@ -32,7 +32,7 @@ def demo_weather(city: str, date: str) -> dict:
         "low_c": low,
         "high_c": low + rng.randint(3, 9),
         "rain_probability": 0.8 if "rain" in condition or "thunder" in condition else round(rng.random() * 0.3, 2),
-        "source": "DEMO DATA (workbench.demo_tools.demo_weather), not a real forecast",
+        "source": "DEMO DATA (workbench.tasks.demo_tools.demo_weather), not a real forecast",
     }
 
 

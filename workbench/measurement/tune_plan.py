@@ -12,13 +12,14 @@ nothing and measures nothing (tune.py does).
 import math
 from dataclasses import dataclass, replace
 
-from workbench import hardware, models, settings, vllm_flags
-from workbench.bench import Workload
-from workbench.engine import EngineConfig, detect_device
+from workbench import settings
 from workbench.errors import ConfigError
 from workbench.export import Exportable
+from workbench.measurement.bench import Workload
 from workbench.planner import budget, gpu_plan, vllm_facts
-from workbench.vllm_flags import ServeFlags
+from workbench.serving import hardware, models, vllm_flags
+from workbench.serving.engine import EngineConfig, detect_device
+from workbench.serving.vllm_flags import ServeFlags
 
 CPU_KV_GIB_MAX = 64  # a sanity bound for VLLM_CPU_KVCACHE_SPACE candidates
 

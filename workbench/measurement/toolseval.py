@@ -10,8 +10,8 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from workbench import agent
 from workbench.export import Exportable
+from workbench.tasks import agent
 
 TODAY = dt.date(2026, 11, 25)
 TOMORROW, AFTER = "2026-11-26", "2026-11-27"

@@ -17,15 +17,17 @@ before any engine starts. Knows nothing about the UI.
 import os
 from dataclasses import asdict, replace
 
-from workbench import bench, hardware, models, stats
-from workbench.bench import Workload
-from workbench.bench_report import SLO
-from workbench.engine import Engine, detect_device
+from workbench import stats
 from workbench.errors import ConfigError
 from workbench.export import Exportable
-from workbench.placement import pinned
+from workbench.measurement import bench
+from workbench.measurement.bench import Workload
+from workbench.measurement.bench_report import SLO
+from workbench.measurement.placement import pinned
+from workbench.measurement.tune_plan import defaults, kept, propose, pruned_lines, target
 from workbench.planner import gpu_plan, vllm_facts
-from workbench.tune_plan import defaults, kept, propose, pruned_lines, target
+from workbench.serving import hardware, models
+from workbench.serving.engine import Engine, detect_device
 
 GOAL = 0.20  # the gain over vLLM's defaults worth tuning for
 

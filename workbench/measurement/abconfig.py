@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workbench.errors import ConfigError, field_errors
 
 # The worked example, shipped inside the package (pyproject's package-data): two system prompts, 30 questions.
-EXAMPLE = Path(__file__).parent / "data" / "ab_system_prompts.yaml"
+EXAMPLE = Path(__file__).parents[1] / "data" / "ab_system_prompts.yaml"
 EXAMPLE_NAME = "workbench/data/ab_system_prompts.yaml"
 ASSERTION_TYPES = (
     "equals",

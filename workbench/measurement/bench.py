@@ -23,13 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench import abconfig, docqa_dataset, documents, hardware, model_catalog
-from workbench.bench_report import SLO, BenchReport, RequestResult, load_label, repeat_ci, summarize
-from workbench.client import Client
 from workbench.errors import ConfigError
-from workbench.placement import machine, parse_cpus, pin, placement
+from workbench.measurement import abconfig
+from workbench.measurement.bench_report import SLO, BenchReport, RequestResult, load_label, repeat_ci, summarize
+from workbench.measurement.placement import machine, parse_cpus, pin, placement
 from workbench.planner import gpu_plan, vllm_facts
-from workbench.reply import Clock
+from workbench.serving import hardware, model_catalog
+from workbench.serving.client import Client
+from workbench.serving.reply import Clock
+from workbench.tasks import docqa_dataset, documents
 
 DATASETS = ("random", "docqa", "ab")
 _WORDS = (

@@ -20,10 +20,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench import gpu_lease, hardware, models, processes, settings, vllm_flags
+from workbench import settings
 from workbench.errors import ConfigError, EngineStartupError
-from workbench.startup_log import EngineReport, parse_startup_log, report_from_server
-from workbench.vllm_flags import ServeFlags
+from workbench.serving import gpu_lease, hardware, models, processes, vllm_flags
+from workbench.serving.startup_log import EngineReport, parse_startup_log, report_from_server
+from workbench.serving.vllm_flags import ServeFlags
 
 _HEALTH_POLL_S = 0.5
 

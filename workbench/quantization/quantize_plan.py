@@ -18,7 +18,7 @@ What GPTQModel 7.6 does (read in its source, .venv/.../gptqmodel):
 
 from dataclasses import dataclass, field, replace
 
-from workbench.model_catalog import CATALOG, ModelSpec
+from workbench.serving.model_catalog import CATALOG, ModelSpec
 
 GIB = 2**30
 KERNEL_GROUP_SIZES = (128, 64, 32)  # what vLLM's GPTQ kernels take, besides -1 (per channel)
