@@ -92,7 +92,7 @@ def qwen3_engine(tiny_root):
 
     folder = make_tiny_model("tiny-qwen3", tiny_root)
     # started by its Hugging Face id through the Hub's stand-in, as a user's model is: downloaded into the session's cache
-    # with progress, then vLLM from that cache, offline (tests/test_hub.py checks what this start did)
+    # with progress, then vLLM from that cache, offline (tests/serving/test_hub.py checks what this start did)
     config = EngineConfig(
         model=QWEN3_HUB_ID,
         max_model_len=2048,

@@ -1018,7 +1018,8 @@ def _bench_flags(p) -> None:
         "--dataset",
         choices=bench.DATASETS,
         default="random",
-        help="the prompts: random words, questions about generated contracts, or the worked A/B example's "
+        help="the prompts: vLLM's random dataset (the same prompts as `vllm bench serve` for the seed), questions "
+        "about generated contracts, or the worked A/B example's "
         "questions (default: random)",
     )
     p.add_argument("--seed", type=int, default=0, help="for the prompts drawn")

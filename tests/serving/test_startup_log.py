@@ -6,7 +6,7 @@ import pytest
 
 from workbench.serving.startup_log import parse_startup_log
 
-LOGS = Path(__file__).parent / "data" / "logs"
+LOGS = Path(__file__).parents[1] / "data" / "logs"
 
 
 def report(name):

@@ -17,7 +17,7 @@ from workbench import cli
 from workbench.planner import budget
 from workbench.serving import hub, models
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 AWQ = "Qwen/Qwen3-14B-AWQ"
 GATED = "test-org/gated-smollm2"
 # A start-up log in vLLM 0.14's format that names its model by Hub id, with the numbers of llm-d-benchmark's H100

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.serving import doctor, hardware, models
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def test_doctor_reports_the_cpu_build_and_the_bundled_model():
