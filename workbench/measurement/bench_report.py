@@ -168,8 +168,7 @@ class BenchReport(Exportable, dict):
         lines = [
             f"{s['model']} · vLLM {s['vllm_version'] or '?'} · {s['device']} · max_model_len {s['max_model_len']}",
             f"{w['num_prompts']} prompts ({w.get('prompts') or w['dataset']}), {w['input_len']} in / {w['output_len']} out "
-            "tokens; "
-            f"bound: {s['bound']}",
+            f"tokens; bound: {s['bound']}",
             f"{'load':<16} {'done':>5} {'fail':>5} {'TTFT p50':>9} {'p99':>8} {'TPOT p50':>9} {'p99':>8} "
             f"{'ITL p50':>8} {'e2e p50':>8} {'req/s':>7} {'tok/s':>8} {'goodput':>8}",
         ]

@@ -376,10 +376,11 @@ def evaluate(
     def one(task):
         entry, mode, few_shot, think = task
         key = (agent_design(mode, few_shot, think), entry.id)
-        row = scored.get(f"{key[0]}.{key[1]}")
+        name = ".".join(key)
+        row = scored.get(name)
         if row is None:
             row = _run_one(client, entry, mode, few_shot, folder / "audit", think)
-            scored.put(f"{key[0]}.{key[1]}", row)  # kept the moment it is scored
+            scored.put(name, row)  # kept the moment it is scored
         return key, row
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

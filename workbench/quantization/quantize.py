@@ -508,11 +508,11 @@ def cached(model: str, settings: QuantizeSettings | None = None, on_progress=Non
     key = Store.key([str(models.resolve_model(model)), asdict(settings), versions])
     out = checkpoint_dir(model, settings, key[:10])
     made = Store(settings_module.cache_dir() / "quantize")  # the result store: one record per checkpoint made
-    record = made.get(key)
-    if record is None and (out / MANIFEST).is_file():  # made before the store kept records: adopted as it is
-        record = json.loads((out / MANIFEST).read_text())
-        made.put(key, record)
-    if record is not None and (out / MANIFEST).is_file():
+    if (out / MANIFEST).is_file():
+        record = made.get(key)
+        if record is None:  # made before the store kept records: adopted as it is
+            record = json.loads((out / MANIFEST).read_text())
+            made.put(key, record)
         return QuantizeResult(
             out, record["seconds"], record["source_bytes"], record["out_bytes"], {**record, "reused": True}
         )
