@@ -22,7 +22,9 @@ browser: install
 	bash scripts/install_browser.sh $(PY)
 
 # `make run MODEL=<Hub id or folder>` serves that model: on a GPU with the planner's flags for this card at CONTEXT
-# tokens (`workbench plan ... --json`'s vllm_args), on the CPU build as `workbench ui --model` does. Without MODEL:
+# tokens, and with what is free on it now (`workbench plan --gpu local --fit-free --serve-flags`: a desktop's share
+# lowers --gpu-memory-utilization; a plan that does not fit stops here with its reason), on the CPU build as
+# `workbench ui --model` does. Without MODEL:
 # the bundled model, and on a GPU a line that says so and how to change it.
 CONTEXT ?= 32768
 ifneq ($(filter run,$(MAKECMDGOALS)),)
@@ -39,8 +41,7 @@ run: model
 	  exec $(WB) ui; fi; \
 	flags=""; \
 	if [ -n "$$gpu" ]; then \
-	  flags=$$($(WB) plan --model "$(MODEL)" --gpu "$$gpu" --max-model-len $(CONTEXT) --json | \
-	    $(PY) -c 'import json, shlex, sys; print(shlex.join(json.load(sys.stdin)["vllm_args"][3:]))') || exit 2; \
+	  flags=$$($(WB) plan --model "$(MODEL)" --gpu local --fit-free --max-model-len $(CONTEXT) --serve-flags) || exit 2; \
 	  echo "serving $(MODEL) on $$gpu with the planner's flags: $$flags"; fi; \
 	eval exec $(WB) ui --model '"$(MODEL)"' $$flags
 

@@ -57,6 +57,14 @@ def session_engine():
     return _session_engine
 
 
+def pytest_configure(config):
+    # `kill PID` (a CI's timeout) unwinds like Ctrl-C, so that pytest_sessionfinish and the fixtures stop the engines
+    # they started instead of leaving vLLM running without its parent
+    from workbench.serving import processes
+
+    processes.stop_on_signals()
+
+
 @pytest.fixture(scope="session")
 def engine():
     return session_engine()

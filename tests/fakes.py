@@ -92,3 +92,83 @@ def chat_completion(text: str) -> dict:
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
     }
+
+
+class FakeKeepAliveServer:
+    """An HTTP/1.1 server that keeps connections open and, like vLLM's, closes one that sat idle for `keep_alive_s`.
+    The close is modelled at its worst moment, as the race it is: a request that arrives on such a connection gets
+    no answer, only the close ("Server disconnected without sending a response"). A fresh connection is answered
+    with `chat_completion`; `connections` counts them."""
+
+    def __init__(self, keep_alive_s: float):
+        import time
+
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                fake.connections += 1
+                self.answered_at = None
+
+            def do_POST(self):
+                if self.answered_at is not None and time.monotonic() - self.answered_at >= keep_alive_s:
+                    self.close_connection = True
+                    return
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                data = json.dumps(chat_completion("yes")).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                self.answered_at = time.monotonic()
+
+            def log_message(self, *args):
+                pass
+
+        self.connections = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> "FakeKeepAliveServer":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+
+class FakeNvmlForTests:
+    """Stands in for nvidia-ml-py's `pynvml` (no driver on this machine): one GPU on the given driver, and, when
+    `gpu` is given as (name, total bytes, free bytes), that GPU's memory as NVML reports it."""
+
+    def __init__(self, driver: str | None, gpu: tuple[str, int, int] | None = None):
+        self.driver, self.gpu = driver, gpu
+
+    def nvmlInit(self):
+        if self.driver is None:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlSystemGetDriverVersion(self):
+        return self.driver
+
+    def nvmlDeviceGetCount(self):
+        return 0 if self.gpu is None else 1
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetName(self, handle):
+        return self.gpu[0]
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        from types import SimpleNamespace
+
+        name, total, free = self.gpu
+        return SimpleNamespace(total=total, free=free, used=total - free)

@@ -22,7 +22,7 @@ def test_a_plan_shows_its_verdict_budget_and_command():
     text = plan._repr_markdown_()
     assert text.startswith("### ✅ fits: Qwen3-14B (gptq-int4) on RTX 3090")
     assert (
-        "| kv_cache | 9.62 |" in text and "max concurrency at 32,768: **1.92**" in text
+        "| KV cache | 9.62 |" in text and "max concurrency at 32,768: **1.92**" in text
     )  # the reference plan (docs/planner.md)
     assert f"`{' '.join(plan.vllm_args)}`" in text
     bf16 = gpu_plan.plan(models.find_model("Qwen3-14B"), hardware.find_gpu("RTX 3090"), "bf16")

@@ -1,18 +1,14 @@
-"""The one result store: whole results by key, content-made keys, any key a safe file name, threads writing at once,
-and the vLLM a killed run left behind."""
+"""The one result store: whole results by key, content-made keys, any key a safe file name, threads writing at once."""
 
-import os
 import threading
 
 from workbench.store import Store
 
 
-def test_the_store_writes_whole_results_and_leaves_other_processes_alone(tmp_path):
+def test_the_store_writes_whole_results(tmp_path):
     store = Store(tmp_path)
     store.put("k", {"items": [1, 2]})
     assert store.get("k") == {"items": [1, 2]} and store.keys() == ["k"] and store.get("missing") is None
-    store.note_engine(os.getpid())  # not a vLLM process: reap leaves it running
-    assert store.reap() is None and not (tmp_path / "engine.json").exists()
 
 
 def test_a_key_made_from_content_ignores_order_and_changes_with_any_value():

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from workbench import context, planner, plots, settings  # `workbench context`
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.measurement import (
     abconfig,
     abtest,
@@ -523,6 +524,17 @@ def _plan_flags(p) -> None:
     )
     p.add_argument("--claim-tok-s", type=float, default=None, help="check a claimed decode speed at max_model_len")
     p.add_argument("--claim-ttft-s", type=float, default=None, help="check a claimed TTFT for a max_model_len prompt")
+    p.add_argument(
+        "--fit-free",
+        action="store_true",
+        help="with --gpu local: lower --gpu-memory-utilization to what is free now (a desktop holds the rest)",
+    )
+    p.add_argument(
+        "--serve-flags",
+        action="store_true",
+        help="print only the `vllm serve` flags after the model, for a script (`make run`); "
+        "when the plan does not fit, its reason instead, and exit 1",
+    )
     _json_flag(p)
 
 
@@ -555,6 +567,7 @@ def plan_request_from_args(args) -> planner.PlanRequest:
         gpus_per_node=args.gpus_per_node,
         claim_tok_s=args.claim_tok_s,
         claim_ttft_s=args.claim_ttft_s,
+        fit_free=args.fit_free,
     )
 
 
@@ -565,8 +578,29 @@ def plan(args) -> int:
         answer = planner.compare(Client(args.compare_url).served_cache(), request, args.compare_url)
     else:
         answer = planner.plan(request)
+    if args.serve_flags:
+        return _print_serve_flags(answer)
     _print(answer, args.json)
     return 0 if answer.ok else 1
+
+
+def _print_serve_flags(answer) -> int:
+    """`plan --serve-flags`: the flags on stdout, the plan's warnings on stderr; a plan that does not fit prints its
+    reason and suggestions on stderr instead, and exits 1."""
+    if not isinstance(answer, planner.GpuAnswer):
+        raise ConfigError(
+            "--serve-flags prints one GPU's `vllm serve` flags; this request answers with "
+            f"{type(answer).__name__}. Fix: drop --parallel and --calibrate-from with a CPU-build log."
+        )
+    for line in answer.plan.warnings:
+        print(f"note: {line}", file=sys.stderr)
+    if not answer.plan.fits:
+        print(f"{answer.plan.model} does not fit on {answer.plan.gpu}: {answer.plan.reason}", file=sys.stderr)
+        for line in answer.plan.suggestions:
+            print(f"try: {line}", file=sys.stderr)
+        return 1
+    print(shlex.join(answer.plan.flags.args()))
+    return 0
 
 
 # -- quantize, eval-ppl -----------------------------------------------------------------------------

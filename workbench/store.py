@@ -2,8 +2,7 @@
 goes on where it stopped and a rerun repeats nothing. `compare` stores one result per (candidate, task), `context`
 one per grid cell, `ab` one answer per request, BFCL one scored entry per (design, entry), and `quantize` one record
 per checkpoint it made. `Store.key` makes a key from the content that decides a result (the request, the settings,
-the versions), so a change to any of it is a new key. It also remembers the vLLM a run started, so that the next run
-stops one a killed run left behind. It knows nothing of what the results mean."""
+the versions), so a change to any of it is a new key. It knows nothing of what the results mean."""
 
 import hashlib
 import json
@@ -11,8 +10,6 @@ import os
 import re
 import threading
 from pathlib import Path
-
-from workbench.serving import processes
 
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,150}")
 
@@ -52,23 +49,3 @@ class Store:
 
     def __len__(self) -> int:
         return sum(1 for _ in (self.folder / "results").glob("*.json"))
-
-    # an engine this store's run started: recorded, so that a run killed with it alive is cleaned up next time
-    def note_engine(self, pid: int | None) -> None:
-        marker = self.folder / "engine.json"
-        if pid is None:
-            marker.unlink(missing_ok=True)
-        else:
-            marker.write_text(json.dumps({"pid": pid}))
-
-    def reap(self) -> str | None:
-        """Stop the vLLM a killed run left running (its process group), if it still runs."""
-        marker = self.folder / "engine.json"
-        try:
-            pid = json.loads(marker.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            return None
-        marker.unlink(missing_ok=True)
-        if not processes.kill_orphan_group(pid, "vllm"):
-            return None
-        return f"stopped the engine (pid {pid}) that an interrupted run left running"

@@ -281,19 +281,61 @@ def test_a_16_gb_card_plans_qwen3_14b_int4_at_16k_from_the_catalog_or_from_its_m
 
 def test_a_card_that_also_drives_a_desktop_is_planned_with_what_is_free():
     """vLLM asks for total × gpu_memory_utilization whatever is free, and stops when less is free. An RTX 3090 whose
-    desktop holds 2.4 GiB (the free memory `--gpu local` reads through NVML; given here) cannot start at 0.92: the plan
+    desktop holds 2.4 GiB (21.2 GiB free: the free memory `--gpu local` reads through NVML; given here) cannot start at 0.92: the plan
     says so in vLLM's words and names the utilization that fits, which then plans."""
     from dataclasses import replace
 
     spec, settings = models.CATALOG["Qwen3-14B"], ServeSettings(max_model_len=32768)
     shared = replace(hardware.find_gpu("RTX 3090"), free_gib=21.2)
     p = gpu_plan.plan(spec, shared, "gptq-int4", settings)
-    assert not p.fits and "Free memory on device (21.20/23.58 GiB) on startup is less than desired" in p.reason
+    # vLLM reads what is free after making its own CUDA context (0.5 GiB planned): 20.70 GiB
+    assert not p.fits and "Free memory on device (20.70/23.58 GiB) on startup is less than desired" in p.reason
     fix = next(s for s in p.suggestions if "fits what is free now" in s)
-    assert fix.startswith("--gpu-memory-utilization 0.89 ")
-    lower = gpu_plan.plan(spec, shared, "gptq-int4", replace(settings, gpu_memory_utilization=0.89))
+    assert fix.startswith("--gpu-memory-utilization 0.87 ")  # 0.87 × 23.58 = 20.51 GiB ≤ 20.70
+    assert gpu_plan.plan(spec, shared, "gptq-int4", replace(settings, gpu_memory_utilization=0.88)).fits is False
+    lower = gpu_plan.plan(spec, shared, "gptq-int4", replace(settings, gpu_memory_utilization=0.87))
     assert (
         lower.fits
         and lower.kv_cache_bytes
         < gpu_plan.plan(spec, hardware.find_gpu("RTX 3090"), "gptq-int4", settings).kv_cache_bytes
     )
+
+
+RTX_3090_NVML_TOTAL = 24 * GIB  # NVML's total for an RTX 3090 (24576 MiB); CUDA reports 23.58 GiB of it
+
+
+@pytest.mark.parametrize(
+    "desktop_gib, rc, out, err",
+    [
+        (0.3, 0, "--gpu-memory-utilization 0.92 ", ""),  # a light desktop: vLLM's 8 % headroom holds it
+        (2.4, 0, "--gpu-memory-utilization 0.87 ", "lowered from 0.92 to 0.87: 21.18 of 23.58 GiB"),
+        (12.0, 1, "", "does not fit on RTX 3090: the weights"),
+    ],
+)
+def test_make_runs_flags_fit_what_the_desktop_leaves(monkeypatch, capsys, desktop_gib, rc, out, err):
+    """`make run` on a GPU asks `workbench plan --gpu local --fit-free --serve-flags` for vLLM's flags. NVML (faked: no
+    driver here) reports the card, and what a desktop leaves free; the flags start vLLM past its free-memory check, or
+    the plan's reason stops make run before vLLM starts."""
+    from tests.fakes import FakeNvmlForTests
+    from workbench.cli import main
+
+    free = int((23.58 - desktop_gib) * GIB)
+    gpu = ("NVIDIA GeForce RTX 3090", RTX_3090_NVML_TOTAL, free)
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvmlForTests("580.82.07", gpu))
+    argv = ["plan", "--model", "Qwen3-14B", "--quant", "gptq-int4", "--gpu", "local", "--fit-free", "--serve-flags"]
+    assert main(argv) == rc
+    printed = capsys.readouterr()
+    assert out in printed.out and err in printed.err
+    if rc == 0:  # the flags are vLLM's start-up check, passed: CUDA total × utilization ≤ free less the context
+        gmu = float(printed.out.split("--gpu-memory-utilization ")[1].split()[0])
+        assert 23.58 * gmu <= free / GIB - hardware.CUDA_CONTEXT_GIB
+        assert "--max-model-len 32768" in printed.out and "--reasoning-parser qwen3" in printed.out
+    else:
+        assert printed.out == "" and "try: close what holds the other 12.00 GiB of RTX 3090" in printed.err
+
+
+def test_fit_free_needs_the_local_gpu(capsys):
+    from workbench.cli import main
+
+    assert main(["plan", "--model", "Qwen3-14B", "--gpu", "RTX 3090", "--fit-free"]) == 2
+    assert "add --gpu local" in capsys.readouterr().err

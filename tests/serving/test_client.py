@@ -2,10 +2,10 @@
 
 import pytest
 
-from tests.fakes import FakeOpenAIServer, chat_completion
+from tests.fakes import FakeKeepAliveServer, FakeOpenAIServer, chat_completion
 from workbench import cli
 from workbench.errors import ConfigError, EngineUnavailableError, ModelNotServedError, RequestRejectedError
-from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, Client, ServerParsers
+from workbench.serving.client import DEFAULT_SYSTEM_PROMPT, KEEPALIVE_EXPIRY_S, Client, ServerParsers, http_client
 from workbench.serving.engine import free_port
 from workbench.serving.thinking import THINKING_DEFAULTS
 
@@ -112,6 +112,42 @@ def test_http_errors_keep_their_status(recording_server, status, retryable):
 def test_a_dead_port_is_engine_unavailable():
     with pytest.raises(EngineUnavailableError, match="is not answering.*workbench serve"):
         Client(f"http://127.0.0.1:{free_port()}").models()
+
+
+@pytest.mark.parametrize("sdk", ["sync", "async"])
+def test_a_connection_the_server_is_closing_is_never_reused(sdk):
+    """vLLM closes a connection idle for 5 s; httpx keeps one for 5 s, and counts from later (after it has read the
+    answer; later still under load), so a request can cross the server's close. The fake closes at 2.5 s of its own
+    idle time; a client that waits 3 s must open a fresh connection rather than lose its request (CI saw this as
+    'the engine is not answering' with 20 threads sharing one Client)."""
+    import asyncio
+    import time
+
+    import openai
+
+    with FakeKeepAliveServer(keep_alive_s=KEEPALIVE_EXPIRY_S + 0.5) as server:
+        if sdk == "sync":
+            client = Client(server.url, model="fake")
+            answers = [client.chat("hi", max_tokens=1, stream=False).text]
+            time.sleep(KEEPALIVE_EXPIRY_S + 1)
+            answers.append(client.chat("hi", max_tokens=1, stream=False).text)
+        else:  # measurement/bench.py's client
+
+            async def two():
+                sdk = openai.AsyncOpenAI(
+                    base_url=server.url + "/v1",
+                    api_key="EMPTY",
+                    max_retries=0,
+                    http_client=http_client(openai.DefaultAsyncHttpxClient, 10),
+                )
+                first = await sdk.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}])
+                await asyncio.sleep(KEEPALIVE_EXPIRY_S + 1)
+                second = await sdk.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}])
+                return [first.choices[0].message.content, second.choices[0].message.content]
+
+            answers = asyncio.run(two())
+    assert answers == ["yes", "yes"]
+    assert server.connections == 2
 
 
 def test_a_url_without_a_scheme_is_refused_before_any_request():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeNvmlForTests
 from workbench.serving import doctor, hardware, models
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -36,23 +37,6 @@ def test_a_missing_piece_says_how_to_fix_it(monkeypatch, tmp_path):
 
 
 # -- the driver against torch's CUDA, through NVML. No NVIDIA driver here: NVML is a stand-in, named as such.
-class FakeNvmlForTests:
-    """Stands in for nvidia-ml-py's `pynvml` (no driver on this machine): one GPU on the given driver."""
-
-    def __init__(self, driver: str | None):
-        self.driver = driver
-
-    def nvmlInit(self):
-        if self.driver is None:
-            raise RuntimeError("NVML Shared Library Not Found")
-
-    def nvmlShutdown(self):
-        pass
-
-    def nvmlSystemGetDriverVersion(self):
-        return self.driver
-
-
 @pytest.mark.parametrize(
     "cuda, driver, ok, words",
     [

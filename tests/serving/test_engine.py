@@ -259,6 +259,39 @@ def test_the_app_stops_an_engine_that_is_still_starting(starts_vllm):
         assert ctx.status() == "stopped", ctx.status()
 
 
+def test_a_kill_while_vllm_starts_leaves_no_vllm_behind(tmp_path, starts_vllm):
+    """`kill PID` (a CI's time limit, a closed terminal) on a process whose vLLM is still starting: vLLM goes with it.
+    vLLM runs in a session of its own, so nothing but the engine's stop() would end it."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "engine.log"
+    script = (
+        "from workbench.serving import processes\n"
+        "from workbench.serving.engine import Engine, EngineConfig\n"
+        "processes.stop_on_signals()\n"
+        f"Engine(EngineConfig(max_model_len=2048, enforce_eager=True), log_path={str(log)!r}).start()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    deadline, vllm = time.monotonic() + 60, None
+    while vllm is None and time.monotonic() < deadline:  # vLLM spawned and writing its log: it is starting
+        children = subprocess.run(["ps", "--ppid", str(parent.pid), "-o", "pid="], capture_output=True, text=True)
+        if children.stdout.split() and log.exists() and log.stat().st_size:
+            vllm = int(children.stdout.split()[0])
+        time.sleep(0.2)
+    assert vllm is not None, "vLLM was not spawned"
+    try:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(60) != 0
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{vllm}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{vllm}").exists(), "vLLM outlived the process that started it"
+    finally:  # a failure here must not leave it running either
+        if Path(f"/proc/{vllm}").exists():
+            os.killpg(vllm, signal.SIGKILL)
+
+
 def test_a_stop_before_the_start_thread_runs_starts_nothing():
     """The app's stop() can come before its start thread has made an Engine (Ctrl-C at once): the thread
     must then start nothing, rather than an engine no one will stop."""

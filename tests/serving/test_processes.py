@@ -1,5 +1,5 @@
 """Stopping what the workbench starts: the whole process group goes, a child that ignores SIGTERM is killed,
-and a SIGTERM to the workbench unwinds like Ctrl-C."""
+and a SIGTERM to the workbench unwinds like Ctrl-C; the vLLM a killed run left behind is stopped by the next."""
 
 import signal
 import subprocess
@@ -57,3 +57,24 @@ def test_sigterm_unwinds_like_ctrl_c_so_that_finally_runs(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=20)
     assert marker.read_text() == "yes"
+
+
+def test_the_next_run_stops_the_vllm_a_killed_run_left_and_nothing_else(tmp_path):
+    """A run records the vLLM it started; killed with it alive, the next run in that folder stops it. A recorded pid
+    that now belongs to something else (not vLLM) is left running."""
+    orphan = subprocess.Popen(  # stands in for the orphaned server: a process whose command line names vllm
+        [sys.executable, "-c", "import time; time.sleep(60)", "vllm.entrypoints.openai.api_server"],
+        start_new_session=True,
+    )
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        processes.note_engine(tmp_path / "run", orphan.pid)
+        assert "stopped the engine (pid" in processes.reap(tmp_path / "run")
+        assert orphan.wait(10) == -signal.SIGKILL
+        assert processes.reap(tmp_path / "run") is None  # nothing recorded any more
+        processes.note_engine(tmp_path / "run", other.pid)
+        assert processes.reap(tmp_path / "run") is None and alive(other.pid)
+    finally:
+        for proc in (orphan, other):
+            proc.kill()
+            proc.wait()

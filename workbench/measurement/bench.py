@@ -29,7 +29,7 @@ from workbench.measurement.bench_report import SLO, BenchReport, RequestResult, 
 from workbench.measurement.placement import machine, parse_cpus, pin, placement
 from workbench.planner import gpu_plan, vllm_facts
 from workbench.serving import hardware, model_catalog
-from workbench.serving.client import Client
+from workbench.serving.client import Client, http_client
 from workbench.serving.reply import Clock
 from workbench.tasks import docqa_dataset, documents
 
@@ -255,7 +255,13 @@ async def _level(
     import openai
     from tqdm.auto import tqdm
 
-    sdk = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", timeout=timeout_s, max_retries=0)
+    sdk = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="EMPTY",
+        timeout=timeout_s,
+        max_retries=0,
+        http_client=http_client(openai.DefaultAsyncHttpxClient, timeout_s),
+    )
     limit = asyncio.Semaphore(concurrency or len(prompts))
     bar = tqdm(
         total=len(prompts),

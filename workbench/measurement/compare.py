@@ -35,7 +35,7 @@ from workbench.measurement.compare_report import CompareReport
 from workbench.measurement.compare_request import Candidate, CompareRequest, check, checkpoint_folder
 from workbench.measurement.compare_tasks import items_digest, run_task
 from workbench.quantization.quantize import MANIFEST
-from workbench.serving import gpu_lease, hardware, models, vllm_flags
+from workbench.serving import gpu_lease, hardware, models, processes, vllm_flags
 from workbench.serving.client import Client, ServerParsers
 from workbench.serving.engine import Engine, EngineConfig, detect_device, error_line
 from workbench.store import Store
@@ -214,12 +214,12 @@ def _served(c: Candidate, request: CompareRequest, store: Store, emit):
     engine = Engine(engine_config(c, request), log_path=store.folder / "logs" / f"{c.name}.log")
     try:
         engine.start()
-        store.note_engine(engine.process.pid)
+        processes.note_engine(store.folder, engine.process.pid)
         emit("engine", "done", engine.base_url)
         yield Client(engine.base_url, thinking=c.thinking, parsers=ServerParsers.from_argv(engine.argv)), engine
     finally:
         engine.stop()
-        store.note_engine(None)
+        processes.note_engine(store.folder, None)
 
 
 def _bench(client: Client, request: CompareRequest) -> dict:
@@ -335,7 +335,7 @@ def run(request: CompareRequest, on_event=None) -> CompareReport:
     missing), then its memory plan. `on_event(Event)` hears each step."""
     check(request)
     store = Store(request.store or settings.cache_dir() / "compare")
-    reaped = store.reap()
+    reaped = processes.reap(store.folder)
     if reaped and on_event:
         on_event(Event("-", "engine", "cleaned", 0, len(request.candidates), reaped))
     hashes_path = store.folder / "hashes.json"

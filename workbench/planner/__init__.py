@@ -28,7 +28,7 @@ from workbench.planner.budget import QUANT_FORMATS
 from workbench.planner.cpu_plan import cpu_plan as plan_cpu
 from workbench.planner.fit import as_logged, calibrated_plan, check_cpu, check_gpu, read_log, usable
 from workbench.planner.fit import fit as fit_log
-from workbench.planner.gpu_plan import Plan
+from workbench.planner.gpu_plan import Plan, fit_free
 from workbench.planner.gpu_plan import plan as plan_gpu
 from workbench.planner.request import DEFAULT_GPU, PlanRequest, checkpoint_format
 from workbench.planner.served import Comparison, compare
@@ -98,6 +98,9 @@ def plan(request: PlanRequest) -> PlanAnswer:
     if report is not None:
         settings = as_logged(settings, report, request.vllm_version)
         cal = fit_log(spec, report, gpu, settings, request.quant, log_model=request.log_model)
+    lowered = None
+    if request.fit_free:
+        settings, lowered = fit_free(settings, gpu)
 
     def plan_at(s: ServeSettings) -> Plan:
         if cal is None:
@@ -115,4 +118,5 @@ def plan(request: PlanRequest) -> PlanAnswer:
         curve = tuple(
             sweep_context(spec, gpu, request.quant, settings, [n for n in CONTEXTS if n <= limit], plan_at=plan_at)
         )
-    return GpuAnswer(request, spec, gpu, plan_at(settings), cal, curve)
+    at = plan_at(settings)
+    return GpuAnswer(request, spec, gpu, replace(at, warnings=(lowered, *at.warnings)) if lowered else at, cal, curve)

@@ -88,23 +88,12 @@ class GpuAnswer(PlanAnswer):
         result, length = self.plan, self.plan.max_model_len
         d = result.as_dict()
         lines = [f"{result.model} · {result.quant} on {result.gpu} · max_model_len {length:,} (per GPU)"]
-        lines += [
-            f"  {key:<18} {d[key]:>8.2f}"
-            for key in (
-                "requested_gib",
-                "weights_gib",
-                "activation_gib",
-                "non_torch_gib",
-                "cuda_graph_gib",
-                "kv_cache_gib",
-            )
-        ]
+        lines += [f"  {label:<31} {d[key]:>6.2f} GiB" for key, label in result.terms()]
         r = result.kv_cache_gib_range
         lines += [
-            f"  {'kv_bytes_per_token':<18} {result.kv_bytes_per_token:>8,}",
-            f"  {'kv_cache_tokens':<18} {result.kv_cache_tokens:>8,}",
-            f"  {'max_concurrency':<18} {result.max_concurrency:>8.2f}",
-            f"  kv_cache_gib range {r.pessimistic:.2f} (pessimistic) to {r.optimistic:.2f} (optimistic)",
+            f"  {'KV cache tokens':<31} {result.kv_cache_tokens:>6,} ({result.kv_bytes_per_token:,} B each)",
+            f"  {f'requests of {length:,} at once':<31} {result.max_concurrency:>6.2f}",
+            f"  KV cache from {r.pessimistic:.2f} GiB (pessimistic overheads) to {r.optimistic:.2f} GiB (optimistic)",
             f"  {result.roofline(length)}",
             ("FITS: " if result.fits else "DOES NOT FIT: ") + result.reason,
         ]

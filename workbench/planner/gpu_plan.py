@@ -31,7 +31,7 @@ from workbench.planner.budget import (
 )
 from workbench.planner.roofline import decode_tokens_per_s_bound, prefill_seconds_bound
 from workbench.planner.vllm_facts import BLOCK_SIZE, ServeSettings, graphs_in_budget, modelled_version
-from workbench.serving import vllm_flags
+from workbench.serving import hardware, vllm_flags
 from workbench.serving.model_catalog import ModelSpec
 from workbench.serving.vllm_flags import ServeFlags
 
@@ -98,6 +98,18 @@ class Plan:
         d["assumptions"] = list(self.assumptions)
         return d
 
+    def terms(self) -> list[tuple[str, str]]:
+        """The budget's terms as (as_dict key, what a person reads), the budget first and the KV cache last."""
+        gmu = self.flags.gpu_memory_utilization
+        return [
+            ("requested_gib", f"vLLM's budget (total × {gmu:.2f})" if gmu else "vLLM's budget"),
+            ("weights_gib", "weights"),
+            ("activation_gib", "activation peak (profile run)"),
+            ("non_torch_gib", "non-torch memory"),
+            ("cuda_graph_gib", "CUDA graphs"),
+            ("kv_cache_gib", "KV cache"),
+        ]
+
     @property
     def max_model_len(self) -> int:
         """The context the plan was made for."""
@@ -114,17 +126,7 @@ class Plan:
             "| term (per GPU) | GiB |",
             "|---|---|",
         ]
-        lines += [
-            f"| {k.removesuffix('_gib')} | {d[k]:.2f} |"
-            for k in (
-                "requested_gib",
-                "weights_gib",
-                "activation_gib",
-                "non_torch_gib",
-                "cuda_graph_gib",
-                "kv_cache_gib",
-            )
-        ]
+        lines += [f"| {label} | {d[key]:.2f} |" for key, label in self.terms()]
         r = self.kv_cache_gib_range
         lines += [
             "",
@@ -140,6 +142,29 @@ class Plan:
 
     def _repr_markdown_(self) -> str:  # a notebook shows the plan, not the dataclass
         return self.to_markdown()
+
+
+def free_gmu(gpu) -> float:
+    """The highest --gpu-memory-utilization (in hundredths) vLLM's start-up check passes on `gpu` now."""
+    return math.floor(100 * hardware.free_to_vllm_gib(gpu) / gpu.total_gib) / 100
+
+
+def fit_free(settings: ServeSettings, gpu) -> tuple[ServeSettings, str | None]:
+    """`settings` with --gpu-memory-utilization lowered to what is free on `gpu` now, and a line that says so;
+    unchanged (and None) where the asked one already fits. Needs the local GPU's free memory (--gpu local)."""
+    if gpu is None or gpu.free_gib is None:
+        raise ConfigError(
+            f"--fit-free plans with the memory free now on this machine's GPU, and {gpu.name if gpu else 'no GPU'!r} "
+            "has no such reading. Fix: add --gpu local (nvidia-ml-py reads the first GPU), or drop --fit-free."
+        )
+    asked, fits = settings.effective_gmu(), free_gmu(gpu)
+    if fits >= asked:
+        return settings, None
+    return replace(settings, gpu_memory_utilization=fits), (
+        f"--gpu-memory-utilization lowered from {asked:.2f} to {fits:.2f}: {gpu.free_gib:.2f} of {gpu.total_gib:.2f} "
+        f"GiB of {gpu.name} is free now ({hardware.CUDA_CONTEXT_GIB} GiB of it goes to vLLM's CUDA context); a desktop "
+        "or another process holds the rest, and the KV cache shrinks by the difference"
+    )
 
 
 def plan(
@@ -201,7 +226,8 @@ def plan(
         )
 
     kv_pool = pool(1)
-    short_of_free = gpu.free_gib is not None and requested / GIB > gpu.free_gib  # a desktop or another process holds it
+    free = hardware.free_to_vllm_gib(gpu)  # a desktop or another process holds the rest
+    short_of_free = free is not None and requested / GIB > free
     kv_tokens = kv_cache_tokens(kv_pool, kv_per_token)
     need_one = math.ceil(settings.max_model_len / BLOCK_SIZE) * page
     suggested = max(0, min(kv_tokens, spec.max_position_embeddings or kv_tokens))
@@ -216,8 +242,9 @@ def plan(
         fits = False
         reason = (
             f"vLLM asks for {requested / GIB:.2f} GiB ({gpu.total_gib} GiB × {settings.effective_gmu():.2f}) but only "
-            f'{gpu.free_gib:.2f} GiB of {gpu.name} is free now. vLLM would stop with: "Free memory on device '
-            f"({gpu.free_gib:.2f}/{gpu.total_gib:.2f} GiB) on startup is less than desired GPU memory utilization "
+            f"{gpu.free_gib:.2f} GiB of {gpu.name} is free now, about {free:.2f} GiB once vLLM has made its CUDA "
+            f'context ({hardware.CUDA_CONTEXT_GIB} GiB). vLLM would stop with: "Free memory on device '
+            f"({free:.2f}/{gpu.total_gib:.2f} GiB) on startup is less than desired GPU memory utilization "
             f'({settings.effective_gmu():.2f}, {requested / GIB:.2f} GiB)."'
         )
     elif kv_pool <= 0:
@@ -273,9 +300,14 @@ def plan(
         )
     if short_of_free:
         suggestions.append(
-            f"--gpu-memory-utilization {math.floor(100 * gpu.free_gib / gpu.total_gib) / 100:.2f} fits what is free "
-            "now (the KV cache shrinks by the difference), or close what holds the rest (a desktop session, "
-            "another engine: nvidia-smi lists them)"
+            f"--gpu-memory-utilization {free_gmu(gpu):.2f} fits what is free now (the KV cache shrinks by the "
+            "difference; `workbench plan --gpu local --fit-free` plans it), or close what holds the rest (a desktop "
+            "session, another engine: nvidia-smi lists them)"
+        )
+    elif settings.effective_gmu() < 0.95 and free is not None and settings.effective_gmu() >= free_gmu(gpu):
+        suggestions.append(
+            f"close what holds the other {gpu.total_gib - gpu.free_gib:.2f} GiB of {gpu.name} (a desktop session, another "
+            "engine: nvidia-smi lists them), then raise --gpu-memory-utilization toward 0.95"
         )
     elif settings.effective_gmu() < 0.95:
         suggestions.append("raise --gpu-memory-utilization toward 0.95 if nothing else uses the GPU")

@@ -37,6 +37,7 @@ class PlanRequest:
     parallel: bool = False
     gpus_per_node: int = 8
     curve: bool = False  # also sweep max_model_len over sweeps.CONTEXTS
+    fit_free: bool = False  # lower gpu_memory_utilization to what is free on the local GPU now (gpu="local")
     claim_tok_s: float | None = None
     claim_ttft_s: float | None = None
 

@@ -333,7 +333,7 @@ def quantize(
     check_with_vllm(settings)
     plan = check_machine(spec, settings)
     if not plan.fits:
-        raise ConfigError(f"quantizing {spec.name} {plan.reason} Fix: " + "; or ".join(plan.fixes) + ".")
+        raise ConfigError(plan.refusal())
     out = Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output folder {str(out)!r} exists and is not empty. Fix: choose a new --out, or delete it.")
@@ -493,7 +493,7 @@ def target(model: str, settings: QuantizeSettings, out: str | None = None) -> Pa
     config check, the memory plan): `out`, or a new folder under the cache's checkpoints/ named by the time."""
     plan = plan_run(model, settings)
     if not plan.fits:
-        raise ConfigError(f"{plan.reason} Fix: {'; or '.join(plan.fixes)}.")
+        raise ConfigError(plan.refusal())
     if out and out.strip():
         return Path(out.strip()).expanduser()
     return checkpoint_dir(model, replace(settings, group_size=plan.group_size), time.strftime("%Y%m%d-%H%M%S"))

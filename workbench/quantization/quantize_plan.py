@@ -18,6 +18,7 @@ What GPTQModel 7.6 does (read in its source, .venv/.../gptqmodel):
 
 from dataclasses import dataclass, field, replace
 
+from workbench.serving.hardware import CUDA_CONTEXT_GIB
 from workbench.serving.model_catalog import CATALOG, ModelSpec
 
 GIB = 2**30
@@ -25,7 +26,7 @@ KERNEL_GROUP_SIZES = (128, 64, 32)  # what vLLM's GPTQ kernels take, besides -1 
 BATCH_SIZE = 4  # samples per forward pass (quantize._worker passes batch_size=4)
 PROCESS_BYTES = int(1.2 * GIB)  # Python, torch, transformers, GPTQModel: 1.11 GiB peak measured for the 135M model
 CUDA_HOST_BYTES = int(1.5 * GIB)  # the CUDA libraries and pinned buffers in the host process (estimate)
-CUDA_CONTEXT_BYTES = int(0.5 * GIB)  # CUDA context (~0.3-0.5 GiB, shared/reference/vllm_memory.md)
+CUDA_CONTEXT_BYTES = int(CUDA_CONTEXT_GIB * GIB)
 ALLOCATOR_SLACK = 1.2  # torch's caching allocator holds freed blocks for reuse
 DISK_GB_S = 0.5  # reading the source and writing the result (a SATA SSD; NVMe is faster)
 RESUMABLE_FAMILIES = ("llama", "qwen3_moe")  # GPTQModel 7.6 looper/gptq_checkpoint.py: validate_checkpoint_support
@@ -212,6 +213,10 @@ class QuantizePlan:
         if not self.fits:
             lines.append(f"  {self.reason} Fix: " + "; or ".join(self.fixes) + ".")
         return "\n".join(lines)
+
+    def refusal(self) -> str:
+        """Why a run is refused, and the fix: what `quantize` raises for a plan that does not fit."""
+        return f"quantizing {self.model} {self.reason} Fix: " + "; or ".join(self.fixes) + "."
 
     def _repr_markdown_(self) -> str:
         return "```\n" + self.to_text() + "\n```"

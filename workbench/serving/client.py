@@ -14,6 +14,7 @@ Knows nothing about processes.
 import copy
 import json
 import re
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,10 +26,24 @@ from workbench.serving.reply import Clock, Result, StreamEvent, ToolCall, Usage,
 from workbench.serving.thinking import THINKING_DEFAULTS, budget, check_task, split_think
 
 DEFAULT_TIMEOUT_S = 120.0
+# vLLM's server closes a connection idle for VLLM_HTTP_TIMEOUT_KEEP_ALIVE seconds (5 by default, vllm/envs.py), and
+# httpx keeps an idle connection for 5 s too. A request sent on a pooled connection near that mark can cross the
+# server's close and fail with "Server disconnected without sending a response" (seen with 20 threads sharing a
+# Client in CI). Idle connections are dropped here well before the server drops them.
+KEEPALIVE_EXPIRY_S = 2.0
 # The bundled 135M model is a coin flip at temperature 0 without a system prompt ("What is the
 # capital of France?" starts with "The" or "L'" at equal log-probability, -1.91 each, on vLLM's
 # CPU build). A short system prompt makes it decisive; the CLI and UI use this one unless told.
 DEFAULT_SYSTEM_PROMPT = "You are a concise, factual assistant."
+
+
+def http_client(sdk_class, timeout_s: float):
+    """The openai SDK's own HTTP client (`openai.DefaultHttpxClient` or `DefaultAsyncHttpxClient`, its defaults kept),
+    with idle connections dropped after KEEPALIVE_EXPIRY_S. The Limits class comes from the HTTP library the SDK
+    is built on (httpx for openai 1.x and 2.x, httpx2 for 3.x)."""
+    http = sys.modules[sdk_class.__mro__[1].__module__.partition(".")[0]]
+    limits = http.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    return sdk_class(timeout=timeout_s, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,13 @@ class Client:
         self.base_url = base_url
         self.server_url = base_url.removesuffix("/v1")
         self._openai = openai
-        self.sdk = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
+        self.sdk = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout_s,
+            max_retries=max_retries,
+            http_client=http_client(openai.DefaultHttpxClient, timeout_s),
+        )
         self._model = model
         self.thinking_choice = thinking
         self._parsers = parsers

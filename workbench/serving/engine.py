@@ -340,7 +340,12 @@ class Engine:
                 raise
         if self._lease:
             self._lease.note(server_pid=self.process.pid, url=self.url)
-        self._wait_healthy(config.startup_timeout_s)
+        try:
+            self._wait_healthy(config.startup_timeout_s)
+        except BaseException:  # Ctrl-C or `kill` (stop_on_signals) while vLLM starts: stop it rather than orphan it
+            if self.process.poll() is None:
+                self.stop()
+            raise
         return self.report
 
     def _wait_healthy(self, timeout_s: float) -> None:

@@ -100,6 +100,18 @@ def machine_facts() -> MachineFacts:
     )
 
 
+# The CUDA context a process makes on its first CUDA call: ~0.3-0.5 GiB on one GPU (shared/reference/vllm_memory.md),
+# the upper end taken. vLLM's worker makes its own before it reads what is free (gpu_worker.py init_device: the
+# MemorySnapshot after init_worker_distributed_environment), so it sees what NVML calls free now, less this.
+CUDA_CONTEXT_GIB = 0.5
+
+
+def free_to_vllm_gib(gpu: "GpuSpec") -> float | None:
+    """What vLLM's start-up check will find free on `gpu` (free now, less vLLM's own CUDA context), or None
+    where what is free now is not known (a GPU named, not this machine's)."""
+    return None if gpu.free_gib is None else max(0.0, gpu.free_gib - CUDA_CONTEXT_GIB)
+
+
 @dataclass(frozen=True)
 class GpuSpec:
     """A GPU as vLLM sees it: memory as CUDA reports it (GiB), bandwidth (GB/s), dense fp16 tensor
@@ -270,8 +282,17 @@ def local_gpu_spec() -> GpuSpec | None:
     gpus = detect_gpus()
     if not gpus:
         return None
-    free = round(gpus[0].free_bytes / 2**30, 2)
+    free, total = round(gpus[0].free_bytes / 2**30, 2), gpus[0].total_bytes / 2**30
     try:
-        return replace(find_gpu(gpus[0].name, total_gib=gpus[0].total_bytes / 2**30), free_gib=free)
+        known = _match_gpu(gpus[0].name)
     except ConfigError:
-        return GpuSpec(gpus[0].name, gpus[0].total_bytes / 2**30, 0.0, 0.0, "?", free_gib=free)
+        known = None
+    # NVML's total counts the memory the driver reserves (an RTX 3090: 24.00 GiB); CUDA's, which vLLM multiplies by
+    # gpu_memory_utilization, does not (23.58 GiB, the catalog's). The catalog's stands unless the card differs
+    # (another memory size under the same name).
+    if known is not None and abs(known.total_gib - total) <= 0.05 * total:
+        return replace(known, free_gib=free)
+    try:
+        return replace(find_gpu(gpus[0].name, total_gib=total), free_gib=free)
+    except ConfigError:
+        return GpuSpec(gpus[0].name, total, 0.0, 0.0, "?", free_gib=free)

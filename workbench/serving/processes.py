@@ -2,9 +2,11 @@
 the workbench's own process unwind on SIGTERM and SIGINT so that those children end with it.
 
 Each child runs in a process group of its own (`start_new_session=True`), so one signal to the group
-reaches the grandchildren too (vLLM's engine core). Knows nothing about what the children do.
+reaches the grandchildren too (vLLM's engine core). A run that may be killed with vLLM alive records its pid in its
+folder (`note_engine`), and the next run there stops that orphan (`reap`). Knows nothing about what the children do.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +49,30 @@ def kill_orphan_group(pid: int, command_word: str) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def note_engine(folder: Path, pid: int | None) -> None:
+    """Record in `folder` the vLLM a run started (None: it was stopped), so that the next run there can `reap` it if
+    this one is killed with it alive."""
+    marker = Path(folder) / "engine.json"
+    if pid is None:
+        marker.unlink(missing_ok=True)
+    else:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"pid": pid}))
+
+
+def reap(folder: Path) -> str | None:
+    """Stop the vLLM a killed run in `folder` left running (its process group), if it still runs; say so."""
+    marker = Path(folder) / "engine.json"
+    try:
+        pid = json.loads(marker.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+    marker.unlink(missing_ok=True)
+    if not kill_orphan_group(pid, "vllm"):
+        return None
+    return f"stopped the engine (pid {pid}) that an interrupted run left running"
 
 
 def stop_on_signals() -> None:
