@@ -14,22 +14,43 @@ MODEL_LIST = {
 }
 
 
-class FakeOpenAIServer:
+class _JsonHandler(BaseHTTPRequestHandler):
+    def _send(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class _LocalServer:
+    """A ThreadingHTTPServer on 127.0.0.1 with the given handler, served in a thread while used as a context
+    manager; `url` is its root."""
+
+    def _listen(self, handler) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+
+class FakeOpenAIServer(_LocalServer):
     """`respond(body) -> (status, json)` answers every POST; GET lists one model called "fake". Records each
     POST body in `bodies`. Use as a context manager; `url` is its root."""
 
     def __init__(self, respond):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(_JsonHandler):
             def do_GET(self):
                 self._send(200, MODEL_LIST)
 
@@ -68,19 +89,8 @@ class FakeOpenAIServer:
                 else:
                     self._send(status, payload)
 
-            def log_message(self, *args):
-                pass
-
         self.bodies: list[dict] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> "FakeOpenAIServer":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self._listen(Handler)
 
 
 def chat_completion(text: str) -> dict:
@@ -94,7 +104,7 @@ def chat_completion(text: str) -> dict:
     }
 
 
-class FakeKeepAliveServer:
+class FakeKeepAliveServer(_LocalServer):
     """An HTTP/1.1 server that keeps connections open and, like vLLM's, closes one that sat idle for `keep_alive_s`.
     The close is modelled at its worst moment, as the race it is: a request that arrives on such a connection gets
     no answer, only the close ("Server disconnected without sending a response"). A fresh connection is answered
@@ -105,7 +115,7 @@ class FakeKeepAliveServer:
 
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_JsonHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self):
@@ -118,27 +128,11 @@ class FakeKeepAliveServer:
                     self.close_connection = True
                     return
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                data = json.dumps(chat_completion("yes")).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._send(200, chat_completion("yes"))
                 self.answered_at = time.monotonic()
 
-            def log_message(self, *args):
-                pass
-
         self.connections = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> "FakeKeepAliveServer":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self._listen(Handler)
 
 
 class FakeNvmlForTests:

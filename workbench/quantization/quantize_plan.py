@@ -211,12 +211,15 @@ class QuantizePlan:
             f"  resume: {self.resume}",
         ]
         if not self.fits:
-            lines.append(f"  {self.reason} Fix: " + "; or ".join(self.fixes) + ".")
+            lines.append(f"  {self._why()}")
         return "\n".join(lines)
+
+    def _why(self) -> str:
+        return f"{self.reason} Fix: " + "; or ".join(self.fixes) + "."
 
     def refusal(self) -> str:
         """Why a run is refused, and the fix: what `quantize` raises for a plan that does not fit."""
-        return f"quantizing {self.model} {self.reason} Fix: " + "; or ".join(self.fixes) + "."
+        return f"quantizing {self.model} {self._why()}"
 
     def _repr_markdown_(self) -> str:
         return "```\n" + self.to_text() + "\n```"

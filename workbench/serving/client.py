@@ -14,7 +14,6 @@ Knows nothing about processes.
 import copy
 import json
 import re
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -38,11 +37,17 @@ DEFAULT_SYSTEM_PROMPT = "You are a concise, factual assistant."
 
 
 def http_client(sdk_class, timeout_s: float):
-    """The openai SDK's own HTTP client (`openai.DefaultHttpxClient` or `DefaultAsyncHttpxClient`, its defaults kept),
-    with idle connections dropped after KEEPALIVE_EXPIRY_S. The Limits class comes from the HTTP library the SDK
-    is built on (httpx for openai 1.x and 2.x, httpx2 for 3.x)."""
-    http = sys.modules[sdk_class.__mro__[1].__module__.partition(".")[0]]
-    limits = http.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    """The openai SDK's own HTTP client (`openai.DefaultHttpxClient` or `DefaultAsyncHttpxClient`), with the SDK's
+    connection limits except that idle connections are dropped after KEEPALIVE_EXPIRY_S. The Limits class is the
+    SDK's own (httpx's for openai 1.x and 2.x, httpx2's for 3.x)."""
+    import openai
+
+    sdk = openai.DEFAULT_CONNECTION_LIMITS
+    limits = type(sdk)(
+        max_connections=sdk.max_connections,
+        max_keepalive_connections=sdk.max_keepalive_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     return sdk_class(timeout=timeout_s, limits=limits)
 
 

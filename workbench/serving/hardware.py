@@ -285,14 +285,11 @@ def local_gpu_spec() -> GpuSpec | None:
     free, total = round(gpus[0].free_bytes / 2**30, 2), gpus[0].total_bytes / 2**30
     try:
         known = _match_gpu(gpus[0].name)
-    except ConfigError:
-        known = None
+    except ConfigError:  # not in the catalog (or ambiguous there): its name and NVML's total
+        return GpuSpec(gpus[0].name.strip(), total, 0.0, 0.0, "?", free_gib=free)
     # NVML's total counts the memory the driver reserves (an RTX 3090: 24.00 GiB); CUDA's, which vLLM multiplies by
     # gpu_memory_utilization, does not (23.58 GiB, the catalog's). The catalog's stands unless the card differs
     # (another memory size under the same name).
-    if known is not None and abs(known.total_gib - total) <= 0.05 * total:
-        return replace(known, free_gib=free)
-    try:
-        return replace(find_gpu(gpus[0].name, total_gib=total), free_gib=free)
-    except ConfigError:
-        return GpuSpec(gpus[0].name, total, 0.0, 0.0, "?", free_gib=free)
+    if abs(known.total_gib - total) > 0.05 * total:
+        known = replace(known, total_gib=total)
+    return replace(known, free_gib=free)
